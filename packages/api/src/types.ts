@@ -1,0 +1,152 @@
+/**
+ * The wire shapes of Muster's native API: one definition, used by the server's adapters and the
+ * SDK alike. Timestamps on the wire are ISO-8601 strings; durations are milliseconds unless named.
+ */
+
+export type Metadata = Record<string, string>;
+
+export interface Location {
+  region?: string;
+  zone?: string;
+  campus?: string;
+}
+
+export interface HealthCheck {
+  type: 'heartbeat';
+  /** Seconds between expected heartbeats; the instance is unhealthy after 3 × ttl without one. */
+  ttl: number;
+}
+
+export interface Namespace {
+  name: string;
+  comment: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Service {
+  namespace: string;
+  name: string;
+  metadata: Metadata;
+  comment: string;
+  revision: number;
+  instanceCount: number;
+  healthyInstanceCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Instance {
+  id: string;
+  namespace: string;
+  service: string;
+  host: string;
+  port: number;
+  protocol: string;
+  version: string;
+  weight: number;
+  priority: number;
+  metadata: Metadata;
+  location: Location;
+  healthCheck: HealthCheck;
+  healthy: boolean;
+  isolate: boolean;
+  /** When the last heartbeat arrived (or the registration, before the first one). */
+  lastHeartbeat: string;
+  /** Age of `lastHeartbeat` when the answer was built: judge freshness by this. */
+  lastHeartbeatAgeMs: number;
+  revision: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a client sends to register an instance. */
+export interface RegisterRequest {
+  id?: string;
+  host: string;
+  port: number;
+  protocol?: string;
+  version?: string;
+  weight?: number;
+  priority?: number;
+  metadata?: Metadata;
+  location?: Location;
+  healthCheck?: { type?: 'heartbeat'; ttl?: number };
+  isolate?: boolean;
+}
+
+export interface RegisterResponse {
+  created: boolean;
+  instance: Instance;
+  /** Secret of this instance: heartbeats, PATCH and DELETE of it must carry it as a Bearer token. */
+  heartbeatToken: string;
+}
+
+export interface InstancePatch {
+  weight?: number;
+  priority?: number;
+  isolate?: boolean;
+  metadata?: Metadata;
+}
+
+export interface DiscoverResponse {
+  namespace: string;
+  service: string;
+  revision: number;
+  instances: Instance[];
+}
+
+export type HealthStatusFilter = 'healthy' | 'unhealthy' | 'all';
+export type IsolatedFilter = 'false' | 'true' | 'all';
+
+export interface DiscoverFilter {
+  status?: HealthStatusFilter;
+  isolated?: IsolatedFilter;
+  metadata?: Metadata;
+  region?: string;
+  zone?: string;
+  campus?: string;
+}
+
+export interface HeartbeatItem {
+  id: string;
+  token: string;
+}
+
+export interface HeartbeatBatchResponse {
+  results: Array<{ id: string; ok: true } | { id: string; ok: false; error: { code: string; message: string; field?: string } }>;
+}
+
+export const EventTypes = [
+  'namespace.created',
+  'namespace.deleted',
+  'service.created',
+  'service.updated',
+  'service.deleted',
+  'instance.registered',
+  'instance.updated',
+  'instance.deregistered',
+  'instance.unhealthy',
+  'instance.healthy',
+  'instance.isolated',
+  'instance.unisolated',
+  'instance.metadata_changed',
+  'instance.removed',
+] as const;
+
+export type EventType = (typeof EventTypes)[number];
+
+export interface RegistryEvent {
+  /** The change sequence number: strictly increasing, the same number as the revision it made. */
+  id: number;
+  type: EventType;
+  namespace: string;
+  service?: string;
+  instanceId?: string;
+  at: string;
+  detail: Record<string, unknown>;
+}
+
+export interface EventsResponse {
+  events: RegistryEvent[];
+}

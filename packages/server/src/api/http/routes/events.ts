@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import type { EventType } from '@muster/api';
+import { EventTypes } from '@muster/api';
+import { Type } from '@sinclair/typebox';
+import { parseDuration } from '../../../config/config.js';
+import { Errors } from '../../../errors.js';
+import type { EventFilter } from '../../../store/store.js';
+import type { HttpDeps } from '../context.js';
+import { Event, EventsQuery, errors } from '../schemas.js';
+
+interface Query {
+  namespace?: string; service?: string; instance?: string; type?: string; since?: string; after?: number; limit: number; order: 'asc' | 'desc';
+}
+
+export function eventRoutes(app: FastifyInstance, { naming }: HttpDeps): void {
+  app.get<{ Querystring: Query }>('/v1/events', {
+    schema: {
+      tags: ['events'], summary: 'Recent events, newest first unless order=asc', querystring: EventsQuery,
+      response: { 200: Type.Object({ events: Type.Array(Event) }), ...errors(400) },
+    },
+  }, async (req) => {
+    const q = req.query;
+    const f: EventFilter = { limit: q.limit, newestFirst: q.order !== 'asc' };
+    if (q.namespace !== undefined) f.namespace = q.namespace;
+    if (q.service !== undefined) f.service = q.service;
+    if (q.instance !== undefined) f.instanceId = q.instance;
+    if (q.after !== undefined) f.afterId = q.after;
+    if (q.type !== undefined) {
+      const types = q.type.split(',').map((t) => t.trim()).filter(Boolean);
+      for (const t of types) if (!(EventTypes as readonly string[]).includes(t)) throw Errors.invalid('type', `type must be a comma-separated list of: ${EventTypes.join(', ')}`);
+      f.types = types as EventType[];
+    }
+    if (q.since !== undefined) {
+      const ago = parseDuration(q.since);
+      const at = ago !== undefined && !/^\d+$/.test(q.since) ? Date.now() - ago : Date.parse(q.since);
+      if (!Number.isFinite(at)) throw Errors.invalid('since', 'since must be an ISO-8601 time or a duration ago such as 10m');
+      f.since = at;
+    }
+    return { events: await naming.listEvents(f) };
+  });
+}

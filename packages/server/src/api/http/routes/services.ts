@@ -1,0 +1,46 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { HttpDeps } from '../context.js';
+import { NsParams, Service, ServiceBody, ServicePatchBody, SvcParams, errors } from '../schemas.js';
+
+export function serviceRoutes(app: FastifyInstance, { naming }: HttpDeps): void {
+  const tags = ['services'];
+  app.post<{ Params: { ns: string } }>('/v1/namespaces/:ns/services', {
+    schema: { tags, summary: 'Create a service', params: NsParams, body: ServiceBody, response: { 201: Service, ...errors(400, 404, 409) } },
+  }, async (req, reply) => reply.code(201).send(await naming.createService(req.params.ns, req.body)));
+
+  app.get<{ Params: { ns: string }; Querystring: { offset: number; limit: number; name?: string } }>('/v1/namespaces/:ns/services', {
+    schema: {
+      tags, summary: 'List services with their instance counts', params: NsParams,
+      querystring: Type.Object({
+        offset: Type.Integer({ minimum: 0, default: 0 }),
+        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        name: Type.Optional(Type.String({ description: 'name prefix' })),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ total: Type.Integer(), services: Type.Array(Service) }), ...errors(400, 404) },
+    },
+  }, async (req) => {
+    const q: { offset: number; limit: number; prefix?: string } = { offset: req.query.offset, limit: req.query.limit };
+    if (req.query.name !== undefined) q.prefix = req.query.name;
+    return naming.listServices(req.params.ns, q);
+  });
+
+  app.get<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc', {
+    schema: { tags, summary: 'One service', params: SvcParams, response: { 200: Service, ...errors(400, 404) } },
+  }, async (req) => naming.getService(req.params.ns, req.params.svc));
+
+  app.patch<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc', {
+    schema: { tags, summary: 'Change a service\'s comment or metadata', params: SvcParams, body: ServicePatchBody, response: { 200: Service, ...errors(400, 404) } },
+  }, async (req) => naming.patchService(req.params.ns, req.params.svc, req.body));
+
+  app.delete<{ Params: { ns: string; svc: string }; Querystring: { force: boolean } }>('/v1/namespaces/:ns/services/:svc', {
+    schema: {
+      tags, summary: 'Delete a service (refused while it has instances unless force=true)', params: SvcParams,
+      querystring: Type.Object({ force: Type.Boolean({ default: false }) }, { additionalProperties: false }),
+      response: { 204: Type.Null(), ...errors(400, 404, 409) },
+    },
+  }, async (req, reply) => {
+    await naming.deleteService(req.params.ns, req.params.svc, req.query.force);
+    return reply.code(204).send();
+  });
+}

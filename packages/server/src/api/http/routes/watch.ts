@@ -1,0 +1,82 @@
+import type { FastifyInstance } from 'fastify';
+import { MusterError } from '@muster/api';
+import type { HttpDeps } from '../context.js';
+import { filterFromQuery } from '../discover-filter.js';
+import { WatchQuery, errors } from '../schemas.js';
+
+/**
+ * Server-Sent Events: a snapshot on connect and after every change. Snapshots supersede each
+ * other, so a slow reader never queues more than one; a reader that leaves more than
+ * watch.maxBufferedBytes unsent is dropped and reconnects.
+ */
+export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config }: HttpDeps): void {
+  app.get<{ Querystring: Record<string, string> & { namespace: string; service: string } }>('/v1/watch', {
+    schema: {
+      tags: ['discovery'], summary: 'Watch a service as Server-Sent Events',
+      description: 'Each `snapshot` event carries the same JSON as discovery, with the revision as the event id. Takes the discovery filters.',
+      querystring: WatchQuery,
+      response: { 200: { description: 'text/event-stream', type: 'string' }, ...errors(400, 404) },
+    },
+  }, async (req, reply) => {
+    const { namespace: ns, service: svc } = req.query;
+    const filter = filterFromQuery(req.query);
+    naming.resolveService(ns, svc); // 404 before the stream starts
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-request-id': req.id,
+    });
+    metrics.watchers.labels('sse').inc();
+    req.log.info({ namespace: ns, service: svc }, 'watch stream opened');
+
+    let pending = false;
+    const send = (event: string, data: string, id?: number) => {
+      if (res.writableLength > config.watch.maxBufferedBytes) {
+        req.log.warn({ buffered: res.writableLength }, 'watch stream dropped: client does not read');
+        end('slow-consumer', 'the client did not read its stream; reconnect with the last revision');
+        return;
+      }
+      res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`);
+    };
+    const snapshot = () => {
+      pending = false;
+      if (res.destroyed) return;
+      try {
+        const entry = naming.resolveService(ns, svc);
+        send('snapshot', naming.answerBytes(entry, filter).toString('utf8'), entry.rec.revision);
+      } catch (err) {
+        const body = err instanceof MusterError ? err.toJSON() : { error: { code: 'INTERNAL', message: 'internal error' } };
+        send('error', JSON.stringify(body));
+        end();
+      }
+    };
+    let ended = false;
+    const end = (reason?: string, message?: string) => {
+      if (ended) return;
+      ended = true;
+      if (reason && !res.destroyed) res.write(`event: close\ndata: ${JSON.stringify({ reason, message })}\n\n`);
+      res.end();
+    };
+
+    const unsubscribe = hub.subscribe(ns, svc, () => {
+      if (pending) return;
+      pending = true;
+      setImmediate(snapshot); // coalesce the changes of one tick into one snapshot
+    });
+    const offClose = hub.onClose(() => end('shutdown', 'the server is shutting down; reconnect'));
+    const keepAlive = setInterval(() => !res.destroyed && res.write(': keep-alive\n\n'), config.watch.keepAlive);
+    res.on('close', () => {
+      ended = true;
+      clearInterval(keepAlive);
+      unsubscribe();
+      offClose();
+      metrics.watchers.labels('sse').dec();
+    });
+    snapshot();
+  });
+}

@@ -1,0 +1,152 @@
+import type { Logger } from 'pino';
+import { Errors, MusterError } from '../errors.js';
+import type { Store, StoreTx } from '../store/store.js';
+import type { Change } from './changes.js';
+
+/** One write: runs inside the batch's transaction, in its own savepoint. */
+export type WriteOp<T> = (tx: StoreTx) => Promise<T>;
+
+export interface BatcherOptions {
+  /** A batch is flushed as soon as it holds this many writes. */
+  maxSize: number;
+  /** ...or this long after its first write arrived. */
+  maxWaitMs: number;
+}
+
+export interface BatcherHooks {
+  /** Called with a committed batch's changes before any of its callers is answered. */
+  onCommitted(changes: Change[]): void;
+  onBatch?(size: number, commitSeconds: number): void;
+}
+
+interface Pending {
+  op: WriteOp<unknown>;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Groups writes into one store transaction per batch (PolarisMesh's service/batch, as a queue
+ * drained by size or time). Each caller waits on its own promise and is answered only after its
+ * batch committed and the index holds the change; a failing write is rolled back to its
+ * savepoint and fails alone. Only one transaction runs at a time.
+ */
+export class WriteBatcher {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly opts: BatcherOptions,
+    private readonly hooks: BatcherHooks,
+    private readonly log: Logger,
+  ) {}
+
+  submit<T>(op: WriteOp<T>): Promise<T> {
+    if (this.closed) return Promise.reject(Errors.shuttingDown());
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ op: op as WriteOp<unknown>, resolve: resolve as (v: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  /** Stops taking writes and waits until every queued one is committed (or failed). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.drain();
+  }
+
+  /** Waits until the queue is empty. */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.running) {
+      if (!this.running) this.kick();
+      await this.running;
+    }
+  }
+
+  private schedule(): void {
+    if (this.running) return; // the running batch picks the queue up when it ends
+    if (this.queue.length >= this.opts.maxSize) this.kick();
+    else this.timer ??= setTimeout(() => this.kick(), this.opts.maxWaitMs);
+  }
+
+  private kick(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.running || this.queue.length === 0) return;
+    this.running = this.runBatches().finally(() => {
+      this.running = undefined;
+      if (this.queue.length > 0) this.schedule();
+    });
+  }
+
+  private async runBatches(): Promise<void> {
+    // Keep going while writes piled up during the last commit: they have waited long enough.
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.opts.maxSize);
+      await this.runBatch(batch);
+    }
+  }
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    const changes: Change[] = [];
+    const started = process.hrtime.bigint();
+    try {
+      await this.store.transaction(async (tx) => {
+        const recording = recordingTx(tx, changes);
+        for (const item of batch) {
+          const mark = changes.length;
+          await tx.savepoint();
+          try {
+            const value = await item.op(recording);
+            await tx.releaseSavepoint();
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            await tx.rollbackToSavepoint();
+            changes.length = mark;
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (err) {
+      this.log.error({ err, batchSize: batch.length }, 'store transaction failed; the whole batch was rolled back');
+      for (const item of batch) item.reject(Errors.storeUnavailable(err));
+      return;
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.hooks.onBatch?.(batch.length, seconds);
+    try {
+      this.hooks.onCommitted(changes);
+    } catch (err) {
+      // The write is durable; an index failure is a bug, not a reason to tell callers it failed.
+      this.log.error({ err }, 'applying committed changes to the index failed');
+    }
+    batch.forEach((item, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) item.resolve(o.value);
+      else {
+        if (!(o.error instanceof MusterError)) this.log.error({ err: o.error }, 'write failed with an unexpected error');
+        item.reject(o.error);
+      }
+    });
+  }
+}
+
+/**
+ * Wraps a transaction so every put and delete is also recorded as a Change for the index.
+ * Store transactions are plain objects of closures, so spreading one keeps every method working.
+ */
+function recordingTx(tx: StoreTx, changes: Change[]): StoreTx {
+  return {
+    ...tx,
+    putNamespace: async (rec) => (await tx.putNamespace(rec), void changes.push({ kind: 'namespace', name: rec.name, rec })),
+    deleteNamespace: async (name) => (await tx.deleteNamespace(name), void changes.push({ kind: 'namespace', name, rec: undefined })),
+    putService: async (rec) => (await tx.putService(rec), void changes.push({ kind: 'service', namespace: rec.namespace, name: rec.name, rec })),
+    deleteService: async (ns, name) => (await tx.deleteService(ns, name), void changes.push({ kind: 'service', namespace: ns, name, rec: undefined })),
+    putInstance: async (rec) => (await tx.putInstance(rec), void changes.push({ kind: 'instance', id: rec.id, rec })),
+    deleteInstance: async (id) => (await tx.deleteInstance(id), void changes.push({ kind: 'instance', id, rec: undefined })),
+  };
+}

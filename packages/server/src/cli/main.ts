@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { registerClientCommands } from './client-commands.js';
+import { serverCommand } from './server-command.js';
+
+const program = new Command('muster')
+  .description('Muster: service registry and discovery')
+  .version('0.1.0')
+  .showHelpAfterError()
+  // Usage errors exit 2 like bad configuration; 0 stays 0 for --help and --version.
+  .exitOverride((err: CommanderError) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+serverCommand(program);
+registerClientCommands(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,137 @@
+import fs from 'node:fs';
+import YAML from 'yaml';
+import type { OptionSpec, OptionType } from './options.js';
+import { OPTIONS, describeType, envName } from './options.js';
+
+/** The validated configuration, durations in milliseconds. */
+export interface MusterConfig {
+  host: string;
+  httpPort: number;
+  dataDir: string;
+  store: { type: 'sqlite' | 'memory'; sqlite: { synchronous: 'full' | 'normal' } };
+  autoCreateService: boolean;
+  batch: { maxSize: number; maxWaitMs: number };
+  health: { sweepInterval: number; cleanupAfter: number; protectRatio: number; protectMin: number; flushInterval: number };
+  events: { maxCount: number; maxAge: number };
+  discovery: { cacheTtl: number };
+  watch: { keepAlive: number; maxBufferedBytes: number };
+  http: { bodyLimit: number };
+  log: { level: string; requests: 'all' | 'writes' | 'none' };
+  shutdownTimeout: number;
+}
+
+/** A configuration value that is not allowed: names the key, where it came from, what is allowed. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export interface ConfigSources {
+  /** Path of a YAML file. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values keyed by option key (`health.cleanupAfter`), as given on the command line. */
+  flags?: Record<string, unknown>;
+}
+
+/** Defaults, then the YAML file, then MUSTER_* variables, then flags: the later one wins. */
+export function loadConfig(sources: ConfigSources = {}): MusterConfig {
+  const values = new Map<string, unknown>();
+  for (const o of OPTIONS) values.set(o.key, parseValue(o, o.default, 'default'));
+
+  if (sources.file !== undefined) {
+    let doc: unknown;
+    try {
+      doc = YAML.parse(fs.readFileSync(sources.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${sources.file}: ${(err as Error).message}`);
+    }
+    for (const [key, raw] of flatten(doc ?? {}, '', sources.file)) {
+      const spec = OPTIONS.find((o) => o.key === key);
+      if (!spec) throw new ConfigError(`unknown option "${key}" in ${sources.file}; see muster server --help`);
+      values.set(key, parseValue(spec, raw, `config file ${sources.file}`));
+    }
+  }
+  const env = sources.env ?? {};
+  for (const o of OPTIONS) {
+    const raw = env[envName(o.key)];
+    if (raw !== undefined && raw !== '') values.set(o.key, parseValue(o, raw, `environment variable ${envName(o.key)}`));
+  }
+  for (const [key, raw] of Object.entries(sources.flags ?? {})) {
+    if (raw === undefined) continue;
+    const spec = OPTIONS.find((o) => o.key === key);
+    if (!spec) throw new ConfigError(`unknown option "${key}"`);
+    values.set(key, parseValue(spec, raw, 'command line'));
+  }
+
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of values) setPath(out, key, v);
+  return out as unknown as MusterConfig;
+}
+
+function flatten(doc: unknown, prefix: string, file: string): Array<[string, unknown]> {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new ConfigError(`${file}: ${prefix || 'the document'} must be a mapping of options`);
+  }
+  const out: Array<[string, unknown]> = [];
+  for (const [k, v] of Object.entries(doc)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const isLeaf = OPTIONS.some((o) => o.key === key);
+    if (!isLeaf && typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(...flatten(v, key, file));
+    else out.push([key, v]);
+  }
+  return out;
+}
+
+function setPath(obj: Record<string, unknown>, key: string, v: unknown): void {
+  const parts = key.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Record<string, unknown>;
+  cur[parts[parts.length - 1]!] = v;
+}
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `30s`, `500ms`, `1h`, `7d`; a bare number is milliseconds. */
+export function parseDuration(raw: unknown): number | undefined {
+  if (typeof raw === 'number') return Number.isFinite(raw) && raw >= 0 ? raw : undefined;
+  if (typeof raw !== 'string') return undefined;
+  const s = raw.trim();
+  if (/^\d+$/.test(s)) return Number(s);
+  const m = DURATION_RE.exec(s);
+  return m ? Number(m[1]) * UNIT_MS[m[2]!]! : undefined;
+}
+
+function parseValue(spec: OptionSpec, raw: unknown, source: string): unknown {
+  const v = coerce(spec.type, raw);
+  if (v === undefined) {
+    throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${spec.key} (from ${source}): must be ${describeType(spec.type)}`);
+  }
+  return v;
+}
+
+function coerce(t: OptionType, raw: unknown): unknown {
+  switch (t.kind) {
+    case 'string':
+      return typeof raw === 'string' && raw.length > 0 ? raw : undefined;
+    case 'int':
+    case 'number': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      if (!Number.isFinite(n) || n < t.min || n > t.max || (t.kind === 'int' && !Number.isInteger(n))) return undefined;
+      return n;
+    }
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1' || raw === 'yes') return true;
+      if (raw === 'false' || raw === '0' || raw === 'no') return false;
+      return undefined;
+    case 'enum':
+      return typeof raw === 'string' && t.values.includes(raw) ? raw : undefined;
+    case 'duration': {
+      const ms = parseDuration(raw);
+      if (ms === undefined) return undefined;
+      if (ms === 0 && t.zeroAllowed) return 0;
+      return ms >= t.minMs && ms <= t.maxMs ? ms : undefined;
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Every server option, declared once. The YAML keys, the MUSTER_* environment variables, the
+ * command-line flags, `muster server --help` and docs/configuration.md all come from this table.
+ */
+export type OptionType =
+  | { kind: 'string' }
+  | { kind: 'int'; min: number; max: number }
+  | { kind: 'number'; min: number; max: number }
+  | { kind: 'bool' }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'duration'; minMs: number; maxMs: number; zeroAllowed?: boolean };
+
+export interface OptionSpec {
+  key: string;
+  type: OptionType;
+  default: string | number | boolean;
+  description: string;
+}
+
+export const OPTIONS = [
+  { key: 'host', type: { kind: 'string' }, default: '127.0.0.1', description: 'Address the HTTP API listens on' },
+  { key: 'httpPort', type: { kind: 'int', min: 0, max: 65535 }, default: 8090, description: 'HTTP API port (0 picks a free one)' },
+  { key: 'dataDir', type: { kind: 'string' }, default: './data', description: 'Directory of the SQLite database; created if missing' },
+  { key: 'store.type', type: { kind: 'enum', values: ['sqlite', 'memory'] }, default: 'sqlite', description: 'Where state is kept: sqlite (durable, one file) or memory (lost at exit; tests only)' },
+  { key: 'store.sqlite.synchronous', type: { kind: 'enum', values: ['full', 'normal'] }, default: 'full', description: 'SQLite durability: full survives power loss, normal survives a process crash only' },
+  { key: 'autoCreateService', type: { kind: 'bool' }, default: true, description: 'Create a service at its first registration instead of refusing it' },
+  { key: 'batch.maxSize', type: { kind: 'int', min: 1, max: 10000 }, default: 512, description: 'Writes per store transaction at most' },
+  { key: 'batch.maxWaitMs', type: { kind: 'int', min: 0, max: 1000 }, default: 2, description: 'How long a write waits for others to share its transaction (ms)' },
+  { key: 'health.sweepInterval', type: { kind: 'duration', minMs: 10, maxMs: 60_000 }, default: '1s', description: 'How often heartbeat clocks are checked' },
+  { key: 'health.cleanupAfter', type: { kind: 'duration', minMs: 0, maxMs: 365 * 86_400_000, zeroAllowed: true }, default: '1h', description: 'Remove an instance unhealthy for this long (0 = never)' },
+  { key: 'health.protectRatio', type: { kind: 'number', min: 0, max: 1 }, default: 0.5, description: 'Self-preservation: expire nobody in a sweep that would expire more than this share of healthy instances...' },
+  { key: 'health.protectMin', type: { kind: 'int', min: 1, max: 1_000_000 }, default: 10, description: '...and at least this many' },
+  { key: 'health.flushInterval', type: { kind: 'duration', minMs: 100, maxMs: 3_600_000 }, default: '10s', description: 'How often heartbeat times kept in memory are written to the store' },
+  { key: 'events.maxCount', type: { kind: 'int', min: 100, max: 100_000_000 }, default: 100_000, description: 'Events kept at most' },
+  { key: 'events.maxAge', type: { kind: 'duration', minMs: 60_000, maxMs: 3650 * 86_400_000 }, default: '7d', description: 'Events older than this are dropped' },
+  { key: 'discovery.cacheTtl', type: { kind: 'duration', minMs: 0, maxMs: 60_000, zeroAllowed: true }, default: '1s', description: 'How long a pre-serialized discovery answer is reused before its heartbeat ages are recomputed' },
+  { key: 'watch.keepAlive', type: { kind: 'duration', minMs: 1000, maxMs: 300_000 }, default: '15s', description: 'Interval of keep-alive comments on watch streams' },
+  { key: 'watch.maxBufferedBytes', type: { kind: 'int', min: 16_384, max: 1_073_741_824 }, default: 1_048_576, description: 'A watch stream with more unsent bytes than this is dropped (the client reconnects)' },
+  { key: 'http.bodyLimit', type: { kind: 'int', min: 1024, max: 104_857_600 }, default: 1_048_576, description: 'Largest request body accepted (bytes); larger answers 413' },
+  { key: 'log.level', type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', description: 'Log level' },
+  { key: 'log.requests', type: { kind: 'enum', values: ['all', 'writes', 'none'] }, default: 'writes', description: 'Requests logged at info: all, writes (and every error), none (errors only)' },
+  { key: 'shutdownTimeout', type: { kind: 'duration', minMs: 0, maxMs: 600_000, zeroAllowed: true }, default: '10s', description: 'On SIGTERM, how long in-flight requests get before the server exits anyway' },
+] as const satisfies readonly OptionSpec[];
+
+export const envName = (key: string): string => 'MUSTER_' + key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+export const flagName = (key: string): string => '--' + key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+
+export function describeType(t: OptionType): string {
+  switch (t.kind) {
+    case 'string': return 'a string';
+    case 'int': return `an integer in ${t.min}..${t.max}`;
+    case 'number': return `a number in ${t.min}..${t.max}`;
+    case 'bool': return 'true or false';
+    case 'enum': return `one of ${t.values.join(', ')}`;
+    case 'duration': return `a duration like 500ms, 30s, 5m, 1h, 7d${t.zeroAllowed ? ' (0 turns it off)' : ''} between ${formatMs(t.minMs)} and ${formatMs(t.maxMs)}`;
+  }
+}
+
+export function formatMs(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

@@ -1,0 +1,45 @@
+import { LIMITS, MusterError } from '@muster/api';
+
+export { MusterError };
+
+/**
+ * Every error the server raises, declared once (the way fastify's lib/errors.js does). Code
+ * throws these by name; adapters map `code` to their wire status in one table each.
+ */
+export const Errors = {
+  invalid: (field: string, message: string) => new MusterError('INVALID_ARGUMENT', message, { field }),
+  invalidLimit: (field: string, describe: string) => new MusterError('INVALID_ARGUMENT', `${field} must be ${describe}`, { field }),
+  unknownField: (field: string) => new MusterError('INVALID_ARGUMENT', `unknown field "${field}"`, { field }),
+  requiredField: (field: string) => new MusterError('INVALID_ARGUMENT', `${field} is required`, { field }),
+  badJson: (detail: string) => new MusterError('INVALID_ARGUMENT', `request body is not valid JSON: ${detail}`, { field: 'body' }),
+  unsupportedMediaType: (type: string) => new MusterError('INVALID_ARGUMENT', `content type ${JSON.stringify(type)} is not supported; send application/json`, { field: 'body' }),
+  bodyTooLarge: (limit: number) => new MusterError('RESOURCE_EXHAUSTED', `request body is larger than ${limit} bytes`, { field: 'body' }),
+  tooManyItems: (field: string, max: number) => new MusterError('INVALID_ARGUMENT', `${field} may hold at most ${max} items`, { field }),
+  waitTooLong: () => new MusterError('INVALID_ARGUMENT', `wait must be a duration of at most ${LIMITS.longPollMaxSeconds}s (e.g. 30s)`, { field: 'wait' }),
+
+  routeNotFound: (method: string, url: string) => new MusterError('NOT_FOUND', `no route ${method} ${url}`),
+  namespaceNotFound: (ns: string) => new MusterError('NOT_FOUND', `namespace "${ns}" does not exist`, { field: 'namespace' }),
+  serviceNotFound: (ns: string, svc: string) => new MusterError('NOT_FOUND', `service "${svc}" does not exist in namespace "${ns}"`, { field: 'service' }),
+  instanceNotFound: (id: string) => new MusterError('NOT_FOUND', `instance "${id}" does not exist; register it again`, { field: 'id' }),
+
+  namespaceExists: (ns: string) => new MusterError('ALREADY_EXISTS', `namespace "${ns}" already exists`, { field: 'name' }),
+  serviceExists: (ns: string, svc: string) => new MusterError('ALREADY_EXISTS', `service "${svc}" already exists in namespace "${ns}"`, { field: 'name' }),
+  instanceIdTaken: (id: string) => new MusterError('ALREADY_EXISTS', `instance id "${id}" belongs to another service or endpoint`, { field: 'id' }),
+  instanceAlive: (id: string) => new MusterError('ALREADY_EXISTS', `instance "${id}" is registered and alive; re-register it with its heartbeatToken (Authorization: Bearer) or wait until it expires`, { field: 'id' }),
+  namespaceNotEmpty: (ns: string, services: number) => new MusterError('FAILED_PRECONDITION', `namespace "${ns}" still has ${services} service(s); delete them first`, { field: 'namespace' }),
+  serviceNotEmpty: (ns: string, svc: string, instances: number) => new MusterError('FAILED_PRECONDITION', `service "${svc}" in namespace "${ns}" still has ${instances} instance(s); deregister them or pass force=true`, { field: 'service' }),
+  defaultNamespace: () => new MusterError('FAILED_PRECONDITION', 'namespace "default" cannot be deleted', { field: 'namespace' }),
+  autoCreateOff: (ns: string, svc: string) => new MusterError('NOT_FOUND', `service "${svc}" does not exist in namespace "${ns}" and autoCreateService is off; create it first`, { field: 'service' }),
+
+  tokenMissing: () => new MusterError('UNAUTHENTICATED', 'this instance needs its heartbeatToken: send Authorization: Bearer <heartbeatToken>', { field: 'authorization' }),
+  tokenWrong: (id: string) => new MusterError('PERMISSION_DENIED', `the token presented does not belong to instance "${id}"`, { field: 'authorization' }),
+
+  shuttingDown: () => new MusterError('UNAVAILABLE', 'the server is shutting down; retry on another node'),
+  storeUnavailable: (cause: unknown) => new MusterError('UNAVAILABLE', 'the store could not commit the write; nothing was changed, retry', { cause }),
+  internal: (cause: unknown) => new MusterError('INTERNAL', 'internal error', { cause }),
+} as const;
+
+/** Anything thrown that is not a MusterError is a bug; it surfaces as INTERNAL and is logged. */
+export function asMusterError(err: unknown): MusterError {
+  return err instanceof MusterError ? err : Errors.internal(err);
+}

@@ -1,0 +1,110 @@
+import type { Logger } from 'pino';
+import { MISSED_HEARTBEATS } from '@muster/api';
+import type { Clock } from '../clock.js';
+import type { RegistryIndex } from '../index/registry-index.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { NamingService } from '../naming/naming-service.js';
+
+export interface HealthOptions {
+  sweepIntervalMs: number;
+  /** Remove instances unhealthy for longer than this; 0 keeps them forever. */
+  cleanupAfterMs: number;
+  /** Self-preservation: never expire more than this share of healthy instances in one sweep... */
+  protectRatio: number;
+  /** ...when at least this many would expire. */
+  protectMin: number;
+  /** How often in-memory heartbeats are written to the store. */
+  flushIntervalMs: number;
+}
+
+/**
+ * Heartbeat clocks. Expiry is judged from memory; transitions and removals go through the
+ * naming service (and so the batcher and the event log). After a start every instance gets a
+ * full 3 × ttl window, counted from `startedAt`, before it can expire.
+ */
+export class HealthChecker {
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+  private dirty = new Set<string>();
+  private readonly startedAt: number;
+  protecting = false;
+
+  constructor(
+    private readonly index: RegistryIndex,
+    private readonly naming: NamingService,
+    private readonly clock: Clock,
+    private readonly metrics: Metrics,
+    private readonly opts: HealthOptions,
+    private readonly log: Logger,
+  ) {
+    this.startedAt = clock.now();
+    naming.onHeartbeat((id) => this.dirty.add(id));
+  }
+
+  start(): void {
+    this.sweepTimer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs);
+    this.flushTimer = setInterval(() => void this.flush(), this.opts.flushIntervalMs);
+    this.sweepTimer.unref();
+    this.flushTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    clearInterval(this.flushTimer);
+    await this.flush();
+  }
+
+  /** Writes the heartbeats received since the last flush; a failed flush is retried next time. */
+  async flush(): Promise<void> {
+    if (this.dirty.size === 0) return;
+    const ids = this.dirty;
+    this.dirty = new Set();
+    try {
+      await this.naming.flushHeartbeats(ids);
+    } catch (err) {
+      for (const id of ids) this.dirty.add(id);
+      this.log.warn({ err, instances: ids.size }, 'heartbeat flush failed; will retry');
+    }
+  }
+
+  /** One pass over every instance. Public so tests can drive it with an injected clock. */
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const now = this.clock.now();
+      const expiring: Array<{ id: string; lastHeartbeat: number }> = [];
+      const removable: Array<{ id: string; since: number }> = [];
+      let healthy = 0;
+      for (const rec of this.index.instances.values()) {
+        if (rec.healthy) {
+          healthy++;
+          const base = Math.max(rec.lastHeartbeat, this.startedAt);
+          if (now - base > MISSED_HEARTBEATS * rec.ttl * 1000) expiring.push({ id: rec.id, lastHeartbeat: rec.lastHeartbeat });
+        } else if (this.opts.cleanupAfterMs > 0 && now - rec.healthChangedAt > this.opts.cleanupAfterMs) {
+          removable.push({ id: rec.id, since: rec.healthChangedAt });
+        }
+      }
+      if (expiring.length >= this.opts.protectMin && expiring.length > this.opts.protectRatio * healthy) {
+        if (!this.protecting) {
+          this.log.warn({ silent: expiring.length, healthy, protectRatio: this.opts.protectRatio },
+            'self-preservation: too many instances went silent at once; assuming a network fault on our side and keeping them healthy');
+        }
+        this.protecting = true;
+        this.metrics.selfPreservation.inc();
+      } else {
+        if (this.protecting) this.log.info('self-preservation ended');
+        this.protecting = false;
+        await Promise.all(expiring.map((e) => this.naming.setHealth(e.id, false, 'heartbeat missed', e.lastHeartbeat).catch((err: unknown) => {
+          this.log.warn({ err, instance: e.id }, 'could not mark instance unhealthy; will retry');
+        })));
+      }
+      await Promise.all(removable.map((r) => this.naming.cleanup(r.id, r.since).catch((err: unknown) => {
+        this.log.warn({ err, instance: r.id }, 'could not remove expired instance; will retry');
+      })));
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import type { DiscoverFilter, DiscoverResponse, Instance } from '@muster/api';
+import type { Change } from '../batch/changes.js';
+import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../model/records.js';
+import { toWireInstance } from '../model/records.js';
+import type { Snapshot } from '../store/store.js';
+
+export interface ServiceEntry {
+  rec: ServiceRecord;
+  instances: Map<string, InstanceRecord>;
+  /** The pre-serialized answer for the default filter (healthy, not isolated). */
+  cache: { revision: number; builtAt: number; body: Buffer } | undefined;
+}
+
+export type ServiceChangeListener = (namespace: string, service: string, revision: number | undefined) => void;
+
+export const serviceKey = (namespace: string, service: string): string => `${namespace}\u0000${service}`;
+
+/**
+ * The in-memory registry: namespace -> service -> instances, fed only by committed changes
+ * (PolarisMesh's cache/). Discovery reads never touch the store. Heartbeats update
+ * `lastHeartbeat` of the records held here in place.
+ */
+export class RegistryIndex {
+  readonly namespaces = new Map<string, NamespaceRecord>();
+  readonly services = new Map<string, ServiceEntry>();
+  readonly instances = new Map<string, InstanceRecord>();
+  private listeners: ServiceChangeListener[] = [];
+  loaded = false;
+
+  constructor(private readonly ageResolutionMs: number) {}
+
+  onServiceChanged(l: ServiceChangeListener): void {
+    this.listeners.push(l);
+  }
+
+  load(s: Snapshot): void {
+    for (const n of s.namespaces) this.namespaces.set(n.name, n);
+    for (const svc of s.services) this.services.set(serviceKey(svc.namespace, svc.name), { rec: svc, instances: new Map(), cache: undefined });
+    for (const i of s.instances) {
+      this.instances.set(i.id, i);
+      this.services.get(serviceKey(i.namespace, i.service))?.instances.set(i.id, i);
+    }
+    this.loaded = true;
+  }
+
+  /** Applies a committed batch's changes in order, then tells listeners which services moved. */
+  apply(changes: readonly Change[]): void {
+    const touched = new Map<string, [string, string]>();
+    const touch = (ns: string, svc: string) => touched.set(serviceKey(ns, svc), [ns, svc]);
+    for (const c of changes) {
+      if (c.kind === 'namespace') {
+        if (c.rec) this.namespaces.set(c.name, c.rec);
+        else this.namespaces.delete(c.name);
+      } else if (c.kind === 'service') {
+        const key = serviceKey(c.namespace, c.name);
+        if (c.rec) {
+          const entry = this.services.get(key);
+          if (entry) (entry.rec = c.rec), (entry.cache = undefined);
+          else this.services.set(key, { rec: c.rec, instances: new Map(), cache: undefined });
+        } else this.services.delete(key);
+        touch(c.namespace, c.name);
+      } else {
+        const prev = this.instances.get(c.id);
+        if (prev) {
+          this.services.get(serviceKey(prev.namespace, prev.service))?.instances.delete(c.id);
+          touch(prev.namespace, prev.service);
+        }
+        if (c.rec) {
+          // A heartbeat may have landed in memory after the write was decided: keep the newer one.
+          if (prev && prev.lastHeartbeat > c.rec.lastHeartbeat) c.rec.lastHeartbeat = prev.lastHeartbeat;
+          this.instances.set(c.id, c.rec);
+          this.services.get(serviceKey(c.rec.namespace, c.rec.service))?.instances.set(c.id, c.rec);
+          touch(c.rec.namespace, c.rec.service);
+        } else this.instances.delete(c.id);
+      }
+    }
+    for (const [key, [ns, svc]] of touched) {
+      const entry = this.services.get(key);
+      if (entry) entry.cache = undefined;
+      for (const l of this.listeners) l(ns, svc, entry?.rec.revision);
+    }
+  }
+
+  service(namespace: string, name: string): ServiceEntry | undefined {
+    return this.services.get(serviceKey(namespace, name));
+  }
+
+  servicesOf(namespace: string): ServiceEntry[] {
+    const out: ServiceEntry[] = [];
+    for (const e of this.services.values()) if (e.rec.namespace === namespace) out.push(e);
+    return out.sort((a, b) => (a.rec.name < b.rec.name ? -1 : a.rec.name > b.rec.name ? 1 : 0));
+  }
+
+  /** The default discovery answer as bytes, rebuilt when the revision moved or ages went stale. */
+  defaultAnswer(entry: ServiceEntry, now: number): Buffer {
+    const c = entry.cache;
+    if (c && c.revision === entry.rec.revision && now - c.builtAt < this.ageResolutionMs) return c.body;
+    const body = Buffer.from(JSON.stringify(this.answer(entry, {}, now)));
+    entry.cache = { revision: entry.rec.revision, builtAt: now, body };
+    return body;
+  }
+
+  answer(entry: ServiceEntry, f: DiscoverFilter, now: number): DiscoverResponse {
+    const instances: Instance[] = [];
+    for (const i of entry.instances.values()) if (matches(i, f)) instances.push(toWireInstance(i, now));
+    instances.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return { namespace: entry.rec.namespace, service: entry.rec.name, revision: entry.rec.revision, instances };
+  }
+}
+
+export function isDefaultFilter(f: DiscoverFilter): boolean {
+  return (f.status ?? 'healthy') === 'healthy' && (f.isolated ?? 'false') === 'false' && f.metadata === undefined
+    && f.region === undefined && f.zone === undefined && f.campus === undefined;
+}
+
+function matches(i: InstanceRecord, f: DiscoverFilter): boolean {
+  const status = f.status ?? 'healthy';
+  if (status !== 'all' && i.healthy !== (status === 'healthy')) return false;
+  const isolated = f.isolated ?? 'false';
+  if (isolated !== 'all' && i.isolate !== (isolated === 'true')) return false;
+  if (f.region !== undefined && i.location.region !== f.region) return false;
+  if (f.zone !== undefined && i.location.zone !== f.zone) return false;
+  if (f.campus !== undefined && i.location.campus !== f.campus) return false;
+  if (f.metadata) for (const [k, v] of Object.entries(f.metadata)) if (i.metadata[k] !== v) return false;
+  return true;
+}

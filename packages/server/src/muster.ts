@@ -1,0 +1,163 @@
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { buildHttpServer } from './api/http/http-server.js';
+import { WriteBatcher } from './batch/write-batcher.js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { MusterConfig } from './config/config.js';
+import { HealthChecker } from './health/health-checker.js';
+import { RegistryIndex } from './index/registry-index.js';
+import { Metrics } from './metrics/metrics.js';
+import { NamingService } from './naming/naming-service.js';
+import { MemoryStore } from './store/memory/memory-store.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/store.js';
+import { WatchHub } from './watch/watch-hub.js';
+
+export interface MusterOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Use this store instead of the one the config names (tests share one across restarts). */
+  store?: Store;
+}
+
+export function openStore(config: MusterConfig): Store {
+  if (config.store.type === 'memory') return new MemoryStore();
+  return new SqliteStore({ file: path.resolve(config.dataDir, 'muster.db'), synchronous: config.store.sqlite.synchronous });
+}
+
+/**
+ * One Muster server: the layers of DESIGN.md wired together. `start` opens the store, loads the
+ * index and listens; `stop` is the graceful shutdown (stop accepting, answer watchers, flush
+ * heartbeats and the batcher, close the store).
+ */
+export class Muster {
+  readonly log: Logger;
+  readonly store: Store;
+  readonly index: RegistryIndex;
+  readonly metrics: Metrics;
+  readonly hub = new WatchHub();
+  readonly batcher: WriteBatcher;
+  readonly naming: NamingService;
+  readonly health: HealthChecker;
+  private http: FastifyInstance | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
+    const clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? pino({ level: config.log.level, base: { service: 'muster' } });
+    this.store = opts.store ?? openStore(config);
+    this.index = new RegistryIndex(config.discovery.cacheTtl);
+    this.metrics = new Metrics(() => {
+      let healthy = 0, unhealthy = 0, isolated = 0;
+      for (const i of this.index.instances.values()) {
+        if (i.healthy) healthy++;
+        else unhealthy++;
+        if (i.isolate) isolated++;
+      }
+      return { healthy, unhealthy, isolated };
+    });
+    this.index.onServiceChanged((ns, svc, rev) => this.hub.notify(ns, svc, rev));
+    this.batcher = new WriteBatcher(this.store, config.batch, {
+      onCommitted: (changes) => this.index.apply(changes),
+      onBatch: (size, seconds) => {
+        this.metrics.batchSize.observe(size);
+        this.metrics.storeCommitSeconds.observe(seconds);
+      },
+    }, this.log);
+    this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, { autoCreateService: config.autoCreateService });
+    this.health = new HealthChecker(this.index, this.naming, clock, this.metrics, {
+      sweepIntervalMs: config.health.sweepInterval,
+      cleanupAfterMs: config.health.cleanupAfter,
+      protectRatio: config.health.protectRatio,
+      protectMin: config.health.protectMin,
+      flushIntervalMs: config.health.flushInterval,
+    }, this.log);
+  }
+
+  async start(): Promise<this> {
+    const t0 = Date.now();
+    await this.store.open();
+    this.index.load(await this.store.load());
+    await this.naming.ensureDefaultNamespace();
+    this.health.start();
+    this.http = await buildHttpServer({
+      naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config,
+      readiness: () => this.readiness(),
+    }, this.log);
+    await this.http.listen({ host: this.config.host, port: this.config.httpPort });
+    this.pruneTimer = setInterval(() => void this.pruneEvents(), 60_000);
+    this.pruneTimer.unref();
+    void this.pruneEvents();
+    this.log.info({
+      http: this.url, store: this.store.kind, dataDir: this.store.kind === 'sqlite' ? path.resolve(this.config.dataDir) : undefined,
+      instances: this.index.instances.size, startMs: Date.now() - t0,
+    }, 'muster is ready');
+    return this;
+  }
+
+  /** The base URL of the HTTP API, e.g. http://127.0.0.1:8090. */
+  get url(): string {
+    const addr = this.http?.server.address() as AddressInfo | null | undefined;
+    if (!addr) throw new Error('server is not listening');
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return `http://${host}:${addr.port}`;
+  }
+
+  get port(): number {
+    return (this.http?.server.address() as AddressInfo).port;
+  }
+
+  async readiness(): Promise<{ ready: boolean; checks: Record<string, string> }> {
+    const checks: Record<string, string> = { index: this.index.loaded ? 'loaded' : 'loading' };
+    try {
+      await this.store.ping();
+      checks['store'] = 'ok';
+    } catch (err) {
+      checks['store'] = `unreachable: ${(err as Error).message}`;
+    }
+    if (this.stopping) checks['server'] = 'stopping';
+    return { ready: checks['index'] === 'loaded' && checks['store'] === 'ok' && !this.stopping, checks };
+  }
+
+  private async pruneEvents(): Promise<void> {
+    try {
+      const n = await this.naming.pruneEvents(this.config.events.maxCount, this.config.events.maxAge);
+      if (n > 0) this.log.info({ removed: n }, 'old events pruned');
+    } catch (err) {
+      this.log.warn({ err }, 'event pruning failed; will retry');
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.log.info('shutting down: no new requests; answering watchers, flushing writes');
+    clearInterval(this.pruneTimer);
+    this.hub.close();
+    const deadline = this.config.shutdownTimeout;
+    if (this.http) {
+      const closing = this.http.close();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        closing.then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadline))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.log.warn({ timeoutMs: deadline }, 'in-flight requests did not finish in time; closing their connections');
+        this.http.server.closeAllConnections();
+      }
+    }
+    await this.health.stop();
+    await this.batcher.close();
+    await this.store.close();
+    this.log.info('stopped');
+  }
+}

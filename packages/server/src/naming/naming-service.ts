@@ -1,0 +1,424 @@
+import type {
+  DiscoverFilter, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch, Namespace,
+  RegisterResponse, RegistryEvent, Service,
+} from '@muster/api';
+import { MISSED_HEARTBEATS } from '@muster/api';
+import type { WriteBatcher } from '../batch/write-batcher.js';
+import type { Clock } from '../clock.js';
+import { Errors, MusterError } from '../errors.js';
+import type { RegistryIndex, ServiceEntry } from '../index/registry-index.js';
+import { isDefaultFilter } from '../index/registry-index.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { InstanceRecord, ServiceRecord } from '../model/records.js';
+import { sameLocation, sameMetadata, toWireInstance, toWireNamespace, toWireService } from '../model/records.js';
+import type { EventFilter, Store, StoreTx } from '../store/store.js';
+import { deriveInstanceId, hashToken, newToken, tokenMatches } from './identity.js';
+import {
+  checkName, validateInstancePatch, validateNamespaceInput, validateRegistration, validateServiceInput,
+} from './validate.js';
+
+export interface NamingOptions {
+  autoCreateService: boolean;
+}
+
+/** Told of every heartbeat accepted, so the periodic flush knows which rows to write. */
+export type HeartbeatSink = (id: string) => void;
+
+export const DEFAULT_NAMESPACE = 'default';
+
+/**
+ * The domain: every rule of namespaces, services and instances lives here (PolarisMesh's
+ * service/). Adapters call it; it validates, decides inside the batch's transaction, and reads
+ * from the index. It never talks to the store outside a batched write.
+ */
+export class NamingService {
+  private heartbeatSink: HeartbeatSink = () => {};
+
+  constructor(
+    private readonly index: RegistryIndex,
+    private readonly batcher: WriteBatcher,
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly metrics: Metrics,
+    private readonly opts: NamingOptions,
+  ) {}
+
+  onHeartbeat(sink: HeartbeatSink): void {
+    this.heartbeatSink = sink;
+  }
+
+  // ---- namespaces -------------------------------------------------------------------------
+
+  /** Makes sure the default namespace exists; called once at start. */
+  async ensureDefaultNamespace(): Promise<void> {
+    if (this.index.namespaces.has(DEFAULT_NAMESPACE)) return;
+    await this.createNamespace({ name: DEFAULT_NAMESPACE, comment: 'created at first start' }).catch((err: unknown) => {
+      if (!(err instanceof MusterError && err.code === 'ALREADY_EXISTS')) throw err;
+    });
+  }
+
+  listNamespaces(): Namespace[] {
+    return [...this.index.namespaces.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map(toWireNamespace);
+  }
+
+  getNamespace(name: string): Namespace & { serviceCount: number } {
+    checkName('namespace', name);
+    const ns = this.index.namespaces.get(name);
+    if (!ns) throw Errors.namespaceNotFound(name);
+    return { ...toWireNamespace(ns), serviceCount: this.index.servicesOf(name).length };
+  }
+
+  async createNamespace(input: unknown): Promise<Namespace> {
+    const v = validateNamespaceInput(input);
+    return this.batcher.submit(async (tx) => {
+      if (await tx.getNamespace(v.name)) throw Errors.namespaceExists(v.name);
+      const now = this.clock.now();
+      const rec = { name: v.name, comment: v.comment, createdAt: now, updatedAt: now };
+      await tx.putNamespace(rec);
+      await tx.appendEvent({ type: 'namespace.created', namespace: v.name, at: now, detail: {} });
+      return toWireNamespace(rec);
+    });
+  }
+
+  async deleteNamespace(name: string): Promise<void> {
+    checkName('namespace', name);
+    if (name === DEFAULT_NAMESPACE) throw Errors.defaultNamespace();
+    await this.batcher.submit(async (tx) => {
+      if (!(await tx.getNamespace(name))) throw Errors.namespaceNotFound(name);
+      const services = await tx.countServices(name);
+      if (services > 0) throw Errors.namespaceNotEmpty(name, services);
+      await tx.deleteNamespace(name);
+      await tx.appendEvent({ type: 'namespace.deleted', namespace: name, at: this.clock.now(), detail: {} });
+    });
+  }
+
+  // ---- services ---------------------------------------------------------------------------
+
+  listServices(namespace: string, q: { offset: number; limit: number; prefix?: string }): { total: number; services: Service[] } {
+    this.requireNamespace(namespace);
+    let all = this.index.servicesOf(namespace);
+    if (q.prefix) all = all.filter((e) => e.rec.name.startsWith(q.prefix!));
+    return { total: all.length, services: all.slice(q.offset, q.offset + q.limit).map((e) => this.wireService(e)) };
+  }
+
+  getService(namespace: string, name: string): Service {
+    return this.wireService(this.requireService(namespace, name));
+  }
+
+  async createService(namespace: string, input: unknown): Promise<Service> {
+    checkName('namespace', namespace);
+    const v = validateServiceInput(input, true);
+    const rec = await this.batcher.submit(async (tx) => {
+      if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
+      if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
+      return this.insertService(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {});
+    });
+    return toWireService(rec, { instances: 0, healthy: 0 });
+  }
+
+  async patchService(namespace: string, name: string, input: unknown): Promise<Service> {
+    checkName('namespace', namespace);
+    checkName('service', name);
+    const v = validateServiceInput(input, false);
+    await this.batcher.submit(async (tx) => {
+      const svc = await tx.getService(namespace, name);
+      if (!svc) throw this.missingService(namespace, name);
+      if (v.comment !== undefined) svc.comment = v.comment;
+      if (v.metadata !== undefined) svc.metadata = v.metadata;
+      await this.bump(tx, svc, 'service.updated', undefined, { comment: v.comment, metadata: v.metadata });
+    });
+    return this.getService(namespace, name);
+  }
+
+  async deleteService(namespace: string, name: string, force: boolean): Promise<void> {
+    checkName('namespace', namespace);
+    checkName('service', name);
+    await this.batcher.submit(async (tx) => {
+      const svc = await tx.getService(namespace, name);
+      if (!svc) throw this.missingService(namespace, name);
+      const ids = await tx.listInstanceIds(namespace, name);
+      if (ids.length > 0 && !force) throw Errors.serviceNotEmpty(namespace, name, ids.length);
+      const now = this.clock.now();
+      for (const id of ids) {
+        await tx.deleteInstance(id);
+        await tx.appendEvent({ type: 'instance.deregistered', namespace, service: name, instanceId: id, at: now, detail: { reason: 'service deleted' } });
+      }
+      await tx.deleteService(namespace, name);
+      await tx.appendEvent({ type: 'service.deleted', namespace, service: name, at: now, detail: { instancesRemoved: ids.length } });
+    });
+  }
+
+  // ---- instances --------------------------------------------------------------------------
+
+  /**
+   * Registers an instance, or updates it when its id already exists. An existing instance is
+   * updated only by the holder of its heartbeatToken; without it, only an instance that is no
+   * longer healthy (its owner is gone) can be taken over, and the takeover issues a new token.
+   */
+  async register(namespace: string, service: string, input: unknown, presentedToken: string | undefined): Promise<RegisterResponse> {
+    checkName('namespace', namespace);
+    checkName('service', service);
+    let v;
+    try {
+      v = validateRegistration(input);
+    } catch (err) {
+      this.metrics.registrations.labels('rejected').inc();
+      throw err;
+    }
+    const id = v.id ?? deriveInstanceId(namespace, service, v.host, v.port);
+    try {
+      const result = await this.batcher.submit(async (tx) => {
+        if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
+        const now = this.clock.now();
+        const svc = (await tx.getService(namespace, service)) ?? (await this.autoCreateService(tx, namespace, service));
+        const prev = await tx.getInstance(id);
+        let token = presentedToken;
+        if (prev) {
+          if (prev.namespace !== namespace || prev.service !== service) throw Errors.instanceIdTaken(id);
+          const owner = presentedToken !== undefined && tokenMatches(presentedToken, prev.tokenHash);
+          if (!owner) {
+            if (this.isAlive(prev)) throw presentedToken === undefined ? Errors.instanceAlive(id) : Errors.tokenWrong(id);
+            token = undefined; // the previous owner is gone: this caller takes the instance over
+          }
+        }
+        token ??= newToken();
+        const rec: InstanceRecord = {
+          id, namespace, service, host: v.host, port: v.port, protocol: v.protocol, version: v.version,
+          weight: v.weight, priority: v.priority, metadata: v.metadata, location: v.location, ttl: v.ttl,
+          healthy: true, isolate: v.isolate, lastHeartbeat: now,
+          healthChangedAt: prev && prev.healthy ? prev.healthChangedAt : now,
+          revision: prev?.revision ?? 0, createdAt: prev?.createdAt ?? now, updatedAt: now, tokenHash: hashToken(token),
+        };
+        if (!prev) {
+          rec.revision = await this.bump(tx, svc, 'instance.registered', id, { host: v.host, port: v.port });
+        } else if (changedFields(prev, rec).length > 0) {
+          rec.revision = await this.bump(tx, svc, 'instance.updated', id, { changed: changedFields(prev, rec), reRegistered: true });
+        } else rec.updatedAt = prev.updatedAt;
+        await tx.putInstance(rec);
+        return { created: !prev, rec, token };
+      });
+      this.metrics.registrations.labels(result.created ? 'created' : 'updated').inc();
+      this.heartbeatSink(id);
+      return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
+    } catch (err) {
+      this.metrics.registrations.labels('rejected').inc();
+      throw err;
+    }
+  }
+
+  getInstance(id: string): Instance {
+    return toWireInstance(this.requireInstance(id), this.clock.now());
+  }
+
+  async patchInstance(id: string, input: unknown, token: string | undefined): Promise<Instance> {
+    const patch: InstancePatch = validateInstancePatch(input);
+    const rec = await this.batcher.submit(async (tx) => {
+      const cur = await this.ownedInstance(tx, id, token);
+      const svc = (await tx.getService(cur.namespace, cur.service))!;
+      const now = this.clock.now();
+      const next: InstanceRecord = { ...cur, ...patch, updatedAt: now };
+      const events: Array<[EventType, Record<string, unknown>]> = [];
+      if (patch.isolate !== undefined && patch.isolate !== cur.isolate) events.push([patch.isolate ? 'instance.isolated' : 'instance.unisolated', {}]);
+      if (patch.metadata !== undefined && !sameMetadata(patch.metadata, cur.metadata)) events.push(['instance.metadata_changed', { metadata: patch.metadata }]);
+      const other = (['weight', 'priority'] as const).filter((k) => patch[k] !== undefined && patch[k] !== cur[k]);
+      if (other.length > 0) events.push(['instance.updated', Object.fromEntries(other.map((k) => [k, patch[k]]))]);
+      if (events.length === 0) return cur;
+      for (const [type, detail] of events) next.revision = await this.bump(tx, svc, type, id, detail);
+      await tx.putInstance(next);
+      return next;
+    });
+    return toWireInstance(rec, this.clock.now());
+  }
+
+  async deregister(id: string, token: string | undefined): Promise<void> {
+    await this.batcher.submit(async (tx) => {
+      const cur = await this.ownedInstance(tx, id, token);
+      await tx.deleteInstance(id);
+      const svc = (await tx.getService(cur.namespace, cur.service))!;
+      await this.bump(tx, svc, 'instance.deregistered', id, { host: cur.host, port: cur.port });
+    });
+  }
+
+  /**
+   * A heartbeat touches memory only; the store sees it in the periodic flush. A heartbeat that
+   * brings an unhealthy instance back waits until that transition is committed.
+   */
+  async heartbeat(id: string, token: string | undefined): Promise<void> {
+    const rec = this.index.instances.get(id);
+    try {
+      if (!rec) throw Errors.instanceNotFound(id);
+      if (token === undefined) throw Errors.tokenMissing();
+      if (!tokenMatches(token, rec.tokenHash)) throw Errors.tokenWrong(id);
+    } catch (err) {
+      this.metrics.hb.rejected.inc();
+      throw err;
+    }
+    rec.lastHeartbeat = this.clock.now();
+    this.heartbeatSink(id);
+    this.metrics.hb.ok.inc();
+    if (!rec.healthy) await this.setHealth(id, true, 'heartbeat resumed');
+  }
+
+  async heartbeatBatch(items: HeartbeatItem[]): Promise<HeartbeatBatchResponse> {
+    const results = await Promise.all(items.map(async (item): Promise<HeartbeatBatchResponse['results'][number]> => {
+      try {
+        await this.heartbeat(item.id, item.token);
+        return { id: item.id, ok: true };
+      } catch (err) {
+        const e = err instanceof MusterError ? err : Errors.internal(err);
+        return { id: item.id, ok: false, error: e.toJSON().error };
+      }
+    }));
+    return { results };
+  }
+
+  /**
+   * Health transitions, decided by the health checker. Re-checked inside the transaction, so a
+   * heartbeat that arrived meanwhile wins over an expiry.
+   */
+  async setHealth(id: string, healthy: boolean, reason: string, expectedHeartbeat?: number): Promise<boolean> {
+    return this.batcher.submit(async (tx) => {
+      const cur = await tx.getInstance(id);
+      const live = this.index.instances.get(id);
+      if (!cur || cur.healthy === healthy) return false;
+      if (!healthy && live && expectedHeartbeat !== undefined && live.lastHeartbeat !== expectedHeartbeat) return false;
+      const now = this.clock.now();
+      const svc = (await tx.getService(cur.namespace, cur.service))!;
+      const lastHeartbeat = Math.max(cur.lastHeartbeat, live?.lastHeartbeat ?? 0);
+      const next: InstanceRecord = { ...cur, healthy, healthChangedAt: now, updatedAt: now, lastHeartbeat };
+      next.revision = await this.bump(tx, svc, healthy ? 'instance.healthy' : 'instance.unhealthy', id, {
+        reason, lastHeartbeatAgeMs: now - lastHeartbeat,
+      });
+      await tx.putInstance(next);
+      this.metrics.healthTransitions.labels(healthy ? 'healthy' : 'unhealthy').inc();
+      return true;
+    });
+  }
+
+  /** Removes an instance that stayed unhealthy past the cleanup delay. */
+  async cleanup(id: string, unhealthySince: number): Promise<boolean> {
+    return this.batcher.submit(async (tx) => {
+      const cur = await tx.getInstance(id);
+      if (!cur || cur.healthy || cur.healthChangedAt !== unhealthySince) return false;
+      await tx.deleteInstance(id);
+      const svc = (await tx.getService(cur.namespace, cur.service))!;
+      await this.bump(tx, svc, 'instance.removed', id, { reason: 'unhealthy past cleanupAfter', unhealthyForMs: this.clock.now() - cur.healthChangedAt });
+      return true;
+    });
+  }
+
+  /** Writes the given instances' in-memory lastHeartbeat to the store in one batched write. */
+  async flushHeartbeats(ids: Iterable<string>): Promise<number> {
+    const beats: Array<{ id: string; lastHeartbeat: number }> = [];
+    for (const id of ids) {
+      const rec = this.index.instances.get(id);
+      if (rec) beats.push({ id, lastHeartbeat: rec.lastHeartbeat });
+    }
+    if (beats.length > 0) await this.batcher.submit((tx) => tx.updateHeartbeats(beats));
+    return beats.length;
+  }
+
+  // ---- discovery and events ---------------------------------------------------------------
+
+  resolveService(namespace: string, service: string): ServiceEntry {
+    return this.requireService(namespace, service);
+  }
+
+  /** The discovery answer as bytes: the pre-serialized one for the default filter. */
+  answerBytes(entry: ServiceEntry, filter: DiscoverFilter): Buffer {
+    const now = this.clock.now();
+    if (isDefaultFilter(filter)) {
+      this.metrics.disc.cached.inc();
+      return this.index.defaultAnswer(entry, now);
+    }
+    this.metrics.disc.filtered.inc();
+    return Buffer.from(JSON.stringify(this.index.answer(entry, filter, now)));
+  }
+
+  async listEvents(filter: EventFilter): Promise<RegistryEvent[]> {
+    return this.store.listEvents(filter);
+  }
+
+  async pruneEvents(keep: number, maxAgeMs: number): Promise<number> {
+    return this.batcher.submit((tx) => tx.pruneEvents(keep, this.clock.now() - maxAgeMs));
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  /** Healthy now, judged by heartbeats in memory (the store's copy lags behind). */
+  private isAlive(stored: InstanceRecord): boolean {
+    const live = this.index.instances.get(stored.id) ?? stored;
+    return live.healthy && this.clock.now() - live.lastHeartbeat <= MISSED_HEARTBEATS * live.ttl * 1000;
+  }
+
+  private async ownedInstance(tx: StoreTx, id: string, token: string | undefined): Promise<InstanceRecord> {
+    const cur = await tx.getInstance(id);
+    if (!cur) throw Errors.instanceNotFound(id);
+    if (token === undefined) throw Errors.tokenMissing();
+    if (!tokenMatches(token, cur.tokenHash)) throw Errors.tokenWrong(id);
+    return cur;
+  }
+
+  /** Appends the event and moves the service's revision to it; answers the new revision. */
+  private async bump(tx: StoreTx, svc: ServiceRecord, type: EventType, instanceId: string | undefined, detail: Record<string, unknown>): Promise<number> {
+    const now = this.clock.now();
+    const event = { type, namespace: svc.namespace, service: svc.name, at: now, detail } as Parameters<StoreTx['appendEvent']>[0];
+    if (instanceId !== undefined) event.instanceId = instanceId;
+    const revision = await tx.appendEvent(event);
+    svc.revision = revision;
+    svc.updatedAt = now;
+    await tx.putService(svc);
+    return revision;
+  }
+
+  private async insertService(tx: StoreTx, namespace: string, name: string, comment: string, metadata: Record<string, string>): Promise<ServiceRecord> {
+    const now = this.clock.now();
+    const rec: ServiceRecord = { namespace, name, comment, metadata, revision: 0, createdAt: now, updatedAt: now };
+    await this.bump(tx, rec, 'service.created', undefined, {});
+    return rec;
+  }
+
+  private async autoCreateService(tx: StoreTx, namespace: string, service: string): Promise<ServiceRecord> {
+    if (!this.opts.autoCreateService) throw Errors.autoCreateOff(namespace, service);
+    return this.insertService(tx, namespace, service, '', {});
+  }
+
+  private requireNamespace(namespace: string): void {
+    checkName('namespace', namespace);
+    if (!this.index.namespaces.has(namespace)) throw Errors.namespaceNotFound(namespace);
+  }
+
+  private requireService(namespace: string, name: string): ServiceEntry {
+    this.requireNamespace(namespace);
+    checkName('service', name);
+    const entry = this.index.service(namespace, name);
+    if (!entry) throw Errors.serviceNotFound(namespace, name);
+    return entry;
+  }
+
+  private requireInstance(id: string): InstanceRecord {
+    checkName('id', id);
+    const rec = this.index.instances.get(id);
+    if (!rec) throw Errors.instanceNotFound(id);
+    return rec;
+  }
+
+  private missingService(namespace: string, name: string): MusterError {
+    return this.index.namespaces.has(namespace) ? Errors.serviceNotFound(namespace, name) : Errors.namespaceNotFound(namespace);
+  }
+
+  private wireService(e: ServiceEntry): Service {
+    let healthy = 0;
+    for (const i of e.instances.values()) if (i.healthy) healthy++;
+    return toWireService(e.rec, { instances: e.instances.size, healthy });
+  }
+}
+
+function changedFields(a: InstanceRecord, b: InstanceRecord): string[] {
+  const out: string[] = [];
+  for (const k of ['host', 'port', 'protocol', 'version', 'weight', 'priority', 'ttl', 'isolate', 'healthy'] as const) if (a[k] !== b[k]) out.push(k);
+  if (!sameMetadata(a.metadata, b.metadata)) out.push('metadata');
+  if (!sameLocation(a.location, b.location)) out.push('location');
+  if (a.tokenHash !== b.tokenHash) out.push('owner');
+  return out;
+}

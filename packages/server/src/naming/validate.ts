@@ -1,0 +1,158 @@
+import net from 'node:net';
+import type { InstancePatch, Location, Metadata, RegisterRequest } from '@muster/api';
+import { LIMITS } from '@muster/api';
+import { Errors } from '../errors.js';
+
+/**
+ * The data model's rules, checked here once for every protocol. Adapters check only the shape
+ * of what they decode; whatever reaches the naming service is checked again here, so a new
+ * adapter cannot let a bad value through.
+ */
+
+const NAME_RE = new RegExp(LIMITS.name.pattern);
+const DNS_LABEL_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+export function checkName(field: string, v: unknown): string {
+  if (typeof v !== 'string' || v.length < LIMITS.name.min || v.length > LIMITS.name.max || !NAME_RE.test(v) || v === '.' || v === '..') {
+    throw Errors.invalidLimit(field, LIMITS.name.describe);
+  }
+  return v;
+}
+
+export function checkHost(v: unknown): string {
+  if (typeof v !== 'string' || v.length < LIMITS.host.min || v.length > LIMITS.host.max) throw Errors.invalidLimit('host', LIMITS.host.describe);
+  if (net.isIP(v) !== 0) return v;
+  const labels = v.endsWith('.') ? v.slice(0, -1).split('.') : v.split('.');
+  if (labels.every((l) => DNS_LABEL_RE.test(l)) && !/^[0-9.]+$/.test(v)) return v;
+  throw Errors.invalidLimit('host', LIMITS.host.describe);
+}
+
+export function checkInt(field: string, v: unknown, limit: { min: number; max: number; describe: string }): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < limit.min || v > limit.max) throw Errors.invalidLimit(field, limit.describe);
+  return v;
+}
+
+export function checkText(field: string, v: unknown, max: number): string {
+  if (typeof v !== 'string' || v.length > max) throw Errors.invalidLimit(field, `a string of at most ${max} characters`);
+  return v;
+}
+
+export function checkBool(field: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw Errors.invalid(field, `${field} must be true or false`);
+  return v;
+}
+
+export function checkMetadata(field: string, v: unknown): Metadata {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw Errors.invalid(field, `${field} must be an object of string values`);
+  const entries = Object.entries(v);
+  if (entries.length > LIMITS.metadata.maxKeys) throw Errors.invalid(field, `${field} may have at most ${LIMITS.metadata.maxKeys} keys (got ${entries.length})`);
+  const out: Metadata = {};
+  for (const [k, val] of entries) {
+    if (k.length < 1 || k.length > LIMITS.metadata.keyMax) throw Errors.invalid(`${field}.${k}`, `${field} keys must have 1..${LIMITS.metadata.keyMax} characters`);
+    if (typeof val !== 'string') throw Errors.invalid(`${field}.${k}`, `${field}.${k} must be a string`);
+    if (val.length > LIMITS.metadata.valueMax) throw Errors.invalid(`${field}.${k}`, `${field}.${k} must have at most ${LIMITS.metadata.valueMax} characters`);
+    out[k] = val;
+  }
+  return out;
+}
+
+function checkLocation(v: unknown): Location {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw Errors.invalid('location', 'location must be an object with region, zone, campus');
+  const out: Location = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (k !== 'region' && k !== 'zone' && k !== 'campus') throw Errors.unknownField(`location.${k}`);
+    out[k] = checkText(`location.${k}`, val, LIMITS.shortText.max);
+  }
+  return out;
+}
+
+function rejectUnknown(obj: object, allowed: readonly string[], prefix = ''): void {
+  for (const k of Object.keys(obj)) if (!allowed.includes(k)) throw Errors.unknownField(prefix + k);
+}
+
+function checkObject(field: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw Errors.invalid(field, `${field} must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** A registration with every default applied. */
+export interface ValidRegistration {
+  id: string | undefined;
+  host: string;
+  port: number;
+  protocol: string;
+  version: string;
+  weight: number;
+  priority: number;
+  metadata: Metadata;
+  location: Location;
+  ttl: number;
+  isolate: boolean;
+}
+
+const REGISTER_FIELDS = ['id', 'host', 'port', 'protocol', 'version', 'weight', 'priority', 'metadata', 'location', 'healthCheck', 'isolate'] as const;
+
+export function validateRegistration(input: RegisterRequest | unknown): ValidRegistration {
+  const b = checkObject('body', input);
+  rejectUnknown(b, REGISTER_FIELDS);
+  if (b['host'] === undefined) throw Errors.requiredField('host');
+  if (b['port'] === undefined) throw Errors.requiredField('port');
+  let ttl: number = LIMITS.ttl.default;
+  if (b['healthCheck'] !== undefined) {
+    const hc = checkObject('healthCheck', b['healthCheck']);
+    rejectUnknown(hc, ['type', 'ttl'], 'healthCheck.');
+    if (hc['type'] !== undefined && hc['type'] !== 'heartbeat') throw Errors.invalid('healthCheck.type', 'healthCheck.type must be "heartbeat"');
+    if (hc['ttl'] !== undefined) ttl = checkInt('healthCheck.ttl', hc['ttl'], LIMITS.ttl);
+  }
+  return {
+    id: b['id'] === undefined ? undefined : checkName('id', b['id']),
+    host: checkHost(b['host']),
+    port: checkInt('port', b['port'], LIMITS.port),
+    protocol: b['protocol'] === undefined ? '' : checkText('protocol', b['protocol'], LIMITS.shortText.max),
+    version: b['version'] === undefined ? '' : checkText('version', b['version'], LIMITS.shortText.max),
+    weight: b['weight'] === undefined ? LIMITS.weight.default : checkInt('weight', b['weight'], LIMITS.weight),
+    priority: b['priority'] === undefined ? LIMITS.priority.default : checkInt('priority', b['priority'], LIMITS.priority),
+    metadata: b['metadata'] === undefined ? {} : checkMetadata('metadata', b['metadata']),
+    location: b['location'] === undefined ? {} : checkLocation(b['location']),
+    ttl,
+    isolate: b['isolate'] === undefined ? false : checkBool('isolate', b['isolate']),
+  };
+}
+
+export function validateInstancePatch(input: InstancePatch | unknown): InstancePatch {
+  const b = checkObject('body', input);
+  rejectUnknown(b, ['weight', 'priority', 'isolate', 'metadata']);
+  const out: InstancePatch = {};
+  if (b['weight'] !== undefined) out.weight = checkInt('weight', b['weight'], LIMITS.weight);
+  if (b['priority'] !== undefined) out.priority = checkInt('priority', b['priority'], LIMITS.priority);
+  if (b['isolate'] !== undefined) out.isolate = checkBool('isolate', b['isolate']);
+  if (b['metadata'] !== undefined) out.metadata = checkMetadata('metadata', b['metadata']);
+  return out;
+}
+
+export interface ValidServiceInput {
+  name: string;
+  comment: string | undefined;
+  metadata: Metadata | undefined;
+}
+
+export function validateServiceInput(input: unknown, requireName: boolean): ValidServiceInput {
+  const b = checkObject('body', input);
+  rejectUnknown(b, requireName ? ['name', 'comment', 'metadata'] : ['comment', 'metadata']);
+  if (requireName && b['name'] === undefined) throw Errors.requiredField('name');
+  return {
+    name: requireName ? checkName('name', b['name']) : '',
+    comment: b['comment'] === undefined ? undefined : checkText('comment', b['comment'], LIMITS.comment.max),
+    metadata: b['metadata'] === undefined ? undefined : checkMetadata('metadata', b['metadata']),
+  };
+}
+
+export function validateNamespaceInput(input: unknown): { name: string; comment: string } {
+  const b = checkObject('body', input);
+  rejectUnknown(b, ['name', 'comment']);
+  if (b['name'] === undefined) throw Errors.requiredField('name');
+  return {
+    name: checkName('name', b['name']),
+    comment: b['comment'] === undefined ? '' : checkText('comment', b['comment'], LIMITS.comment.max),
+  };
+}

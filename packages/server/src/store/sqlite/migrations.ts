@@ -1,0 +1,79 @@
+/**
+ * Versioned schema migrations for the SQLite store. Append only: a released migration is never
+ * edited; a change is a new entry with the next version.
+ */
+export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'registry core',
+    sql: `
+      CREATE TABLE namespace (
+        name        TEXT PRIMARY KEY,
+        comment     TEXT NOT NULL DEFAULT '',
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE service (
+        namespace   TEXT NOT NULL REFERENCES namespace(name),
+        name        TEXT NOT NULL,
+        comment     TEXT NOT NULL DEFAULT '',
+        metadata    TEXT NOT NULL DEFAULT '{}',
+        revision    INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (namespace, name)
+      ) STRICT;
+
+      CREATE TABLE instance (
+        id                TEXT PRIMARY KEY,
+        namespace         TEXT NOT NULL,
+        service           TEXT NOT NULL,
+        host              TEXT NOT NULL,
+        port              INTEGER NOT NULL,
+        protocol          TEXT NOT NULL,
+        version           TEXT NOT NULL,
+        weight            INTEGER NOT NULL,
+        priority          INTEGER NOT NULL,
+        region            TEXT,
+        zone              TEXT,
+        campus            TEXT,
+        healthy           INTEGER NOT NULL,
+        isolate           INTEGER NOT NULL,
+        last_heartbeat    INTEGER NOT NULL,
+        health_changed_at INTEGER NOT NULL,
+        revision          INTEGER NOT NULL,
+        created_at        INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL,
+        token_hash        TEXT NOT NULL,
+        FOREIGN KEY (namespace, service) REFERENCES service(namespace, name)
+      ) STRICT;
+      CREATE INDEX instance_by_service ON instance(namespace, service);
+
+      CREATE TABLE instance_metadata (
+        instance_id TEXT NOT NULL REFERENCES instance(id) ON DELETE CASCADE,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        PRIMARY KEY (instance_id, key)
+      ) STRICT;
+
+      CREATE TABLE health_check (
+        instance_id TEXT PRIMARY KEY REFERENCES instance(id) ON DELETE CASCADE,
+        type        TEXT NOT NULL,
+        ttl         INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE event (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        type        TEXT NOT NULL,
+        namespace   TEXT NOT NULL,
+        service     TEXT,
+        instance_id TEXT,
+        at          INTEGER NOT NULL,
+        detail      TEXT NOT NULL
+      );
+      CREATE INDEX event_by_service ON event(namespace, service, id);
+      CREATE INDEX event_by_time ON event(at);
+    `,
+  },
+];

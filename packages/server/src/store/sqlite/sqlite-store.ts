@@ -1,0 +1,249 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { EventType, Metadata, RegistryEvent } from '@muster/api';
+import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
+import { iso } from '../../model/records.js';
+import type { EventFilter, NewEvent, Snapshot, Store, StoreTx } from '../store.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file; its directory is created if missing. */
+  file: string;
+  /** FULL survives power loss; NORMAL survives a process crash only (WAL). */
+  synchronous: 'full' | 'normal';
+}
+
+interface InstanceRow {
+  id: string; namespace: string; service: string; host: string; port: number; protocol: string; version: string;
+  weight: number; priority: number; region: string | null; zone: string | null; campus: string | null;
+  healthy: number; isolate: number; last_heartbeat: number; health_changed_at: number; revision: number;
+  created_at: number; updated_at: number; token_hash: string; ttl: number | null;
+}
+
+interface NsRow { name: string; comment: string; created_at: number; updated_at: number }
+interface SvcRow { namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number }
+interface EventRow { id: number; type: string; namespace: string; service: string | null; instance_id: string | null; at: number; detail: string }
+
+/**
+ * The embedded store: one SQLite file in WAL mode. A write connection runs the batcher's
+ * transactions; a second, read-only connection serves event queries, so a reader never sees a
+ * batch that has not committed.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  private db!: Database.Database;
+  private reader!: Database.Database;
+  private stmts!: ReturnType<SqliteStore['prepare']>;
+
+  constructor(private readonly opts: SqliteStoreOptions) {}
+
+  async open(): Promise<void> {
+    fs.mkdirSync(path.dirname(this.opts.file), { recursive: true });
+    this.db = new Database(this.opts.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${this.opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.reader = new Database(this.opts.file, { readonly: true });
+    this.reader.pragma('busy_timeout = 5000');
+    this.stmts = this.prepare();
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const applied = new Set((this.db.prepare('SELECT version FROM schema_migration').all() as Array<{ version: number }>).map((r) => r.version));
+    const newest = Math.max(0, ...applied);
+    const known = Math.max(...SQLITE_MIGRATIONS.map((m) => m.version));
+    if (newest > known) {
+      throw new Error(`the database at ${this.opts.file} has schema version ${newest}, newer than this Muster knows (${known}); upgrade Muster`);
+    }
+    for (const m of SQLITE_MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      })();
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      getNamespace: db.prepare('SELECT name, comment, created_at, updated_at FROM namespace WHERE name = ?'),
+      putNamespace: db.prepare(`INSERT INTO namespace (name, comment, created_at, updated_at) VALUES (@name, @comment, @createdAt, @updatedAt)
+        ON CONFLICT(name) DO UPDATE SET comment = excluded.comment, updated_at = excluded.updated_at`),
+      deleteNamespace: db.prepare('DELETE FROM namespace WHERE name = ?'),
+      countServices: db.prepare('SELECT COUNT(*) AS n FROM service WHERE namespace = ?'),
+      getService: db.prepare('SELECT * FROM service WHERE namespace = ? AND name = ?'),
+      putService: db.prepare(`INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at)
+        VALUES (@namespace, @name, @comment, @metadata, @revision, @createdAt, @updatedAt)
+        ON CONFLICT(namespace, name) DO UPDATE SET comment = excluded.comment, metadata = excluded.metadata,
+          revision = excluded.revision, updated_at = excluded.updated_at`),
+      deleteService: db.prepare('DELETE FROM service WHERE namespace = ? AND name = ?'),
+      getInstance: db.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_id = i.id WHERE i.id = ?'),
+      getMetadata: db.prepare('SELECT key, value FROM instance_metadata WHERE instance_id = ?'),
+      putInstance: db.prepare(`INSERT INTO instance (id, namespace, service, host, port, protocol, version, weight, priority, region, zone, campus,
+          healthy, isolate, last_heartbeat, health_changed_at, revision, created_at, updated_at, token_hash)
+        VALUES (@id, @namespace, @service, @host, @port, @protocol, @version, @weight, @priority, @region, @zone, @campus,
+          @healthy, @isolate, @lastHeartbeat, @healthChangedAt, @revision, @createdAt, @updatedAt, @tokenHash)
+        ON CONFLICT(id) DO UPDATE SET namespace = excluded.namespace, service = excluded.service, host = excluded.host, port = excluded.port,
+          protocol = excluded.protocol, version = excluded.version, weight = excluded.weight, priority = excluded.priority,
+          region = excluded.region, zone = excluded.zone, campus = excluded.campus, healthy = excluded.healthy, isolate = excluded.isolate,
+          last_heartbeat = excluded.last_heartbeat, health_changed_at = excluded.health_changed_at, revision = excluded.revision,
+          updated_at = excluded.updated_at, token_hash = excluded.token_hash`),
+      deleteMetadata: db.prepare('DELETE FROM instance_metadata WHERE instance_id = ?'),
+      putMetadata: db.prepare('INSERT INTO instance_metadata (instance_id, key, value) VALUES (?, ?, ?)'),
+      putHealthCheck: db.prepare(`INSERT INTO health_check (instance_id, type, ttl) VALUES (?, 'heartbeat', ?)
+        ON CONFLICT(instance_id) DO UPDATE SET type = excluded.type, ttl = excluded.ttl`),
+      deleteInstance: db.prepare('DELETE FROM instance WHERE id = ?'),
+      listInstanceIds: db.prepare('SELECT id FROM instance WHERE namespace = ? AND service = ?'),
+      updateHeartbeat: db.prepare('UPDATE instance SET last_heartbeat = ? WHERE id = ?'),
+      appendEvent: db.prepare('INSERT INTO event (type, namespace, service, instance_id, at, detail) VALUES (?, ?, ?, ?, ?, ?)'),
+      pruneByCount: db.prepare('DELETE FROM event WHERE id <= (SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ?)'),
+      pruneByAge: db.prepare('DELETE FROM event WHERE at < ?'),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.reader?.close();
+    this.db?.close();
+  }
+
+  async ping(): Promise<void> {
+    this.reader.prepare('SELECT 1').get();
+  }
+
+  async load(): Promise<Snapshot> {
+    const db = this.db;
+    const namespaces = (db.prepare('SELECT * FROM namespace').all() as NsRow[]).map(nsFromRow);
+    const services = (db.prepare('SELECT * FROM service').all() as SvcRow[]).map(svcFromRow);
+    const metadata = new Map<string, Metadata>();
+    for (const r of db.prepare('SELECT instance_id, key, value FROM instance_metadata').iterate() as Iterable<{ instance_id: string; key: string; value: string }>) {
+      let m = metadata.get(r.instance_id);
+      if (!m) metadata.set(r.instance_id, (m = {}));
+      m[r.key] = r.value;
+    }
+    const instances: InstanceRecord[] = [];
+    for (const r of db.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_id = i.id').iterate() as Iterable<InstanceRow>) {
+      instances.push(instanceFromRow(r, metadata.get(r.id) ?? {}));
+    }
+    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined;
+    return { namespaces, services, instances, lastEventId: seq?.seq ?? 0 };
+  }
+
+  async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.namespace !== undefined) (where.push('namespace = ?'), args.push(f.namespace));
+    if (f.service !== undefined) (where.push('service = ?'), args.push(f.service));
+    if (f.instanceId !== undefined) (where.push('instance_id = ?'), args.push(f.instanceId));
+    if (f.types !== undefined && f.types.length > 0) (where.push(`type IN (${f.types.map(() => '?').join(',')})`), args.push(...f.types));
+    if (f.afterId !== undefined) (where.push('id > ?'), args.push(f.afterId));
+    if (f.since !== undefined) (where.push('at >= ?'), args.push(f.since));
+    const sql = `SELECT * FROM event ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
+    args.push(f.limit);
+    return (this.reader.prepare(sql).all(...args) as EventRow[]).map(eventFromRow);
+  }
+
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const db = this.db;
+    const s = this.stmts;
+    let depth = 0;
+    const tx: StoreTx = {
+      savepoint: async () => void db.exec(`SAVEPOINT sp${++depth}`),
+      releaseSavepoint: async () => void db.exec(`RELEASE sp${depth--}`),
+      rollbackToSavepoint: async () => {
+        db.exec(`ROLLBACK TO sp${depth}`);
+        db.exec(`RELEASE sp${depth--}`);
+      },
+
+      getNamespace: async (name) => {
+        const r = s.getNamespace.get(name) as NsRow | undefined;
+        return r && nsFromRow(r);
+      },
+      putNamespace: async (rec) => void s.putNamespace.run(rec),
+      deleteNamespace: async (name) => void s.deleteNamespace.run(name),
+      countServices: async (ns) => (s.countServices.get(ns) as { n: number }).n,
+
+      getService: async (ns, name) => {
+        const r = s.getService.get(ns, name) as SvcRow | undefined;
+        return r && svcFromRow(r);
+      },
+      putService: async (rec) => void s.putService.run({ ...rec, metadata: JSON.stringify(rec.metadata) }),
+      deleteService: async (ns, name) => void s.deleteService.run(ns, name),
+
+      getInstance: async (id) => {
+        const r = s.getInstance.get(id) as InstanceRow | undefined;
+        if (!r) return undefined;
+        const md: Metadata = {};
+        for (const m of s.getMetadata.all(id) as Array<{ key: string; value: string }>) md[m.key] = m.value;
+        return instanceFromRow(r, md);
+      },
+      putInstance: async (rec) => {
+        s.putInstance.run({
+          ...rec,
+          region: rec.location.region ?? null,
+          zone: rec.location.zone ?? null,
+          campus: rec.location.campus ?? null,
+          healthy: rec.healthy ? 1 : 0,
+          isolate: rec.isolate ? 1 : 0,
+        });
+        s.deleteMetadata.run(rec.id);
+        for (const [k, v] of Object.entries(rec.metadata)) s.putMetadata.run(rec.id, k, v);
+        s.putHealthCheck.run(rec.id, rec.ttl);
+      },
+      deleteInstance: async (id) => void s.deleteInstance.run(id),
+      listInstanceIds: async (ns, svc) => (s.listInstanceIds.all(ns, svc) as Array<{ id: string }>).map((r) => r.id),
+      updateHeartbeats: async (beats) => {
+        for (const b of beats) s.updateHeartbeat.run(b.lastHeartbeat, b.id);
+      },
+
+      appendEvent: async (e: NewEvent) =>
+        Number(s.appendEvent.run(e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)).lastInsertRowid),
+      pruneEvents: async (keep, olderThan) => s.pruneByCount.run(keep).changes + s.pruneByAge.run(olderThan).changes,
+    };
+
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = await fn(tx);
+      db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
+
+function nsFromRow(r: NsRow): NamespaceRecord {
+  return { name: r.name, comment: r.comment, createdAt: r.created_at, updatedAt: r.updated_at };
+}
+
+function svcFromRow(r: SvcRow): ServiceRecord {
+  return {
+    namespace: r.namespace, name: r.name, comment: r.comment, metadata: JSON.parse(r.metadata) as Metadata,
+    revision: r.revision, createdAt: r.created_at, updatedAt: r.updated_at,
+  };
+}
+
+function instanceFromRow(r: InstanceRow, metadata: Metadata): InstanceRecord {
+  const location: InstanceRecord['location'] = {};
+  if (r.region !== null) location.region = r.region;
+  if (r.zone !== null) location.zone = r.zone;
+  if (r.campus !== null) location.campus = r.campus;
+  return {
+    id: r.id, namespace: r.namespace, service: r.service, host: r.host, port: r.port, protocol: r.protocol, version: r.version,
+    weight: r.weight, priority: r.priority, metadata, location, ttl: r.ttl ?? 5, healthy: r.healthy === 1, isolate: r.isolate === 1,
+    lastHeartbeat: r.last_heartbeat, healthChangedAt: r.health_changed_at, revision: r.revision,
+    createdAt: r.created_at, updatedAt: r.updated_at, tokenHash: r.token_hash,
+  };
+}
+
+function eventFromRow(r: EventRow): RegistryEvent {
+  const e: RegistryEvent = { id: r.id, type: r.type as EventType, namespace: r.namespace, at: iso(r.at), detail: JSON.parse(r.detail) as Record<string, unknown> };
+  if (r.service !== null) e.service = r.service;
+  if (r.instance_id !== null) e.instanceId = r.instance_id;
+  return e;
+}

@@ -1,0 +1,85 @@
+import type { EventType, RegistryEvent } from '@muster/api';
+import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../model/records.js';
+
+/**
+ * The store: durable state, one interface composed of small per-resource parts (as PolarisMesh's
+ * store/api.go does), implemented by memory, sqlite and (cluster mode) mysql. The contract suite
+ * in store-contract.ts runs against every implementation.
+ *
+ * Writes happen only inside `transaction`, and only the write batcher opens transactions, so an
+ * implementation never sees two at once. Each operation of a batch runs inside a savepoint so one
+ * failing operation is rolled back alone.
+ */
+export interface Store {
+  readonly kind: string;
+  /** Create or migrate the schema; ready for use after it resolves. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap round trip, for readiness. */
+  ping(): Promise<void>;
+  /** Everything the registry index needs at start. */
+  load(): Promise<Snapshot>;
+  /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Committed events only, oldest first. */
+  listEvents(filter: EventFilter): Promise<RegistryEvent[]>;
+}
+
+export interface Snapshot {
+  namespaces: NamespaceRecord[];
+  services: ServiceRecord[];
+  instances: InstanceRecord[];
+  /** The highest change sequence (event id) ever written: revisions continue above it. */
+  lastEventId: number;
+}
+
+export interface EventFilter {
+  namespace?: string;
+  service?: string;
+  instanceId?: string;
+  types?: EventType[];
+  /** Only events with id greater than this. */
+  afterId?: number;
+  /** Only events at or after this time (epoch ms). */
+  since?: number;
+  limit: number;
+  /** Newest first instead of oldest first. */
+  newestFirst?: boolean;
+}
+
+export type NewEvent = Omit<RegistryEvent, 'id' | 'at'> & { at: number };
+
+export interface NamespaceTx {
+  getNamespace(name: string): Promise<NamespaceRecord | undefined>;
+  putNamespace(rec: NamespaceRecord): Promise<void>;
+  deleteNamespace(name: string): Promise<void>;
+  countServices(namespace: string): Promise<number>;
+}
+
+export interface ServiceTx {
+  getService(namespace: string, name: string): Promise<ServiceRecord | undefined>;
+  putService(rec: ServiceRecord): Promise<void>;
+  deleteService(namespace: string, name: string): Promise<void>;
+}
+
+export interface InstanceTx {
+  getInstance(id: string): Promise<InstanceRecord | undefined>;
+  putInstance(rec: InstanceRecord): Promise<void>;
+  deleteInstance(id: string): Promise<void>;
+  listInstanceIds(namespace: string, service: string): Promise<string[]>;
+  /** Batched heartbeat flush: only lastHeartbeat changes; unknown ids are ignored. */
+  updateHeartbeats(beats: ReadonlyArray<{ id: string; lastHeartbeat: number }>): Promise<void>;
+}
+
+export interface EventTx {
+  /** Appends an event and answers its id: the next change sequence number. */
+  appendEvent(event: NewEvent): Promise<number>;
+  /** Drops events beyond the newest `keep` and older than `olderThan`; answers how many. */
+  pruneEvents(keep: number, olderThan: number): Promise<number>;
+}
+
+export interface StoreTx extends NamespaceTx, ServiceTx, InstanceTx, EventTx {
+  savepoint(): Promise<void>;
+  releaseSavepoint(): Promise<void>;
+  rollbackToSavepoint(): Promise<void>;
+}
