@@ -76,6 +76,8 @@ function flatten(doc: unknown, prefix: string, file: string): Array<[string, unk
   for (const [k, v] of Object.entries(doc)) {
     const key = prefix ? `${prefix}.${k}` : k;
     const isLeaf = OPTIONS.some((o) => o.key === key);
+    // A section whose options are all commented out parses as null, not as an unknown option.
+    if (!isLeaf && v === null && OPTIONS.some((o) => o.key.startsWith(`${key}.`))) continue;
     if (!isLeaf && typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(...flatten(v, key, file));
     else out.push([key, v]);
   }

@@ -1,0 +1,94 @@
+import http from 'node:http';
+
+/**
+ * A small keep-alive JSON client for setup work and for the scenarios autocannon cannot express
+ * (long-polls). node:http rather than fetch: fetch's pool hides how many sockets are open, and
+ * the long-poll scenario needs exactly one socket per waiting client.
+ */
+export function createClient(baseUrl, { maxSockets = 64 } = {}) {
+  const base = new URL(baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+
+  function request(method, path, { body, headers = {}, timeoutMs = 120_000 } = {}) {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+      const h = { ...headers };
+      if (payload) {
+        h['content-type'] = 'application/json';
+        h['content-length'] = String(payload.length);
+      }
+      const req = http.request({ host: base.hostname, port: base.port, method, path, headers: h, agent }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const at = performance.now();
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json;
+          if (text && /json/.test(res.headers['content-type'] ?? '')) {
+            try {
+              json = JSON.parse(text);
+            } catch {
+              json = undefined;
+            }
+          }
+          resolve({ status: res.statusCode, headers: res.headers, text, json, at });
+        });
+        res.on('error', reject);
+      });
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)));
+      req.on('error', reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  return { request, agent, close: () => agent.destroy() };
+}
+
+/** Runs `count` tasks with at most `concurrency` in flight; task(i) answers a promise. */
+export async function pool(count, concurrency, task) {
+  let next = 0;
+  const results = new Array(count);
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return results;
+}
+
+/** Parses Prometheus text into name{labels} -> value (first sample wins for duplicates). */
+export function parseMetrics(text) {
+  const out = new Map();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([^\s{]+(?:\{[^}]*\})?)\s+(\S+)/.exec(line);
+    if (m && !out.has(m[1])) out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
+export async function scrape(client) {
+  const r = await client.request('GET', '/metrics');
+  if (r.status !== 200) throw new Error(`GET /metrics answered ${r.status}`);
+  return parseMetrics(r.text);
+}
+
+/** A distinct IPv4 address per n (n < 2^24), so every registration is a new endpoint. */
+export const hostFor = (n) => `10.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+
+/**
+ * Registers `count` instances of one service as fast as `concurrency` allows and answers
+ * [{id, token}]. ttl 60 s (the maximum) keeps them healthy through a scenario without heartbeats.
+ */
+export async function registerMany(client, service, count, { concurrency = 64, offset = 0, metadata } = {}) {
+  return pool(count, concurrency, async (i) => {
+    const body = { host: hostFor(offset + i), port: 8080, healthCheck: { ttl: 60 } };
+    if (metadata) body.metadata = metadata(offset + i);
+    const r = await client.request('POST', `/v1/namespaces/default/services/${service}/instances`, { body });
+    if (r.status !== 201 && r.status !== 200) throw new Error(`registration answered ${r.status}: ${r.text}`);
+    return { id: r.json.instance.id, token: r.json.heartbeatToken };
+  });
+}

@@ -1,0 +1,86 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../..');
+const musterBin = path.join(repoRoot, 'bin', 'muster.js');
+
+export const HOST = '127.0.0.1';
+
+/** Asks the kernel for a free loopback port. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, HOST, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const kebab = (key) => '--' + key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+
+/**
+ * Runs `muster server` as a child process on a free loopback port with its own temp data dir.
+ * Readiness is polled on /readyz: at --log-level warn the "muster is ready" line (info) is not
+ * printed, so it cannot be what we wait for.
+ */
+export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' } = {}) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'muster-bench-'));
+  const port = await freePort();
+  const args = [...nodeArgs, musterBin, 'server', '--host', HOST, '--http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn'];
+  for (const [k, v] of Object.entries(flags)) args.push(kebab(k), String(v));
+  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (d) => {
+    output += d.toString();
+    if (output.length > 200_000) output = output.slice(-100_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let exitInfo;
+  void exited.then((e) => (exitInfo = e));
+
+  const url = `http://${HOST}:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exitInfo) throw new Error(`${label} exited (${JSON.stringify(exitInfo)}) before it was ready:\n${output}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${label} was not ready within 20 s:\n${output}`);
+    }
+    try {
+      const r = await fetch(`${url}/readyz`);
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+
+  let stopped;
+  return {
+    url, port, dataDir, pid: child.pid, child,
+    output: () => output,
+    async stop() {
+      stopped ??= (async () => {
+        if (!exitInfo) {
+          child.kill('SIGTERM');
+          const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          await exited;
+          clearTimeout(t);
+        }
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

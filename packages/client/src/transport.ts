@@ -1,0 +1,118 @@
+import { MusterError } from '@muster/api';
+import { abortedByCaller, errorFromAnswer, errorFromFailure } from './errors.js';
+
+/** Per-call options every client method takes. */
+export interface CallOptions {
+  /** Ends the call early; the rejection is the signal's reason, not a MusterError. */
+  signal?: AbortSignal;
+  /** Overrides the client's timeout for this call. */
+  timeoutMs?: number;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path below the server URL, already escaped. */
+  path: string;
+  query?: URLSearchParams;
+  body?: unknown;
+  /** Sent as `Authorization: Bearer`: an instance's heartbeatToken. */
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+export interface HttpAnswer<T> {
+  status: number;
+  headers: Headers;
+  /** Undefined for answers without a body (204, 304). */
+  body: T | undefined;
+}
+
+const USER_AGENT = 'muster-client/0.1.0';
+
+export function normalizeServer(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new MusterError('INVALID_ARGUMENT', `server must be an http:// or https:// URL, not ${JSON.stringify(server)}`, { field: 'server' });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new MusterError('INVALID_ARGUMENT', `server must be an http:// or https:// URL, not ${JSON.stringify(server)}`, { field: 'server' });
+  }
+  // Kept as text, not URL.href, so a path prefix (a reverse proxy's /muster) survives.
+  return server.replace(/\/+$/, '');
+}
+
+/**
+ * One HTTP exchange with a Muster server: JSON in and out, every non-2xx answer and every
+ * network failure turned into a MusterError. The typed API (and later the SDK's loops) sit on
+ * top; nothing here knows a route.
+ */
+export class HttpTransport {
+  constructor(readonly server: string, readonly timeoutMs: number) {}
+
+  url(path: string, query?: URLSearchParams): string {
+    const qs = query?.toString();
+    return `${this.server}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  /** Sends a request and reads its JSON answer; `okStatuses` beyond 2xx (304) also succeed. */
+  async call<T>(req: HttpRequest, opts: CallOptions = {}, okStatuses: readonly number[] = []): Promise<HttpAnswer<T>> {
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    const what = `${req.method} ${this.url(req.path)}`;
+    try {
+      const res = await fetch(this.url(req.path, req.query), this.init(req, signal));
+      const text = await res.text();
+      if (!res.ok && !okStatuses.includes(res.status)) throw errorFromAnswer(res.status, res.statusText, text);
+      return { status: res.status, headers: res.headers, body: text === '' ? undefined : parseJson<T>(text, what) };
+    } catch (err) {
+      if (abortedByCaller(opts.signal)) throw opts.signal!.reason;
+      throw errorFromFailure(err, what);
+    }
+  }
+
+  /**
+   * Opens a streaming GET. The timeout covers only the wait for the answer's headers; the body
+   * is the caller's to read for as long as it likes, and `abort` ends it.
+   */
+  async stream(req: HttpRequest, opts: { signal?: AbortSignal; timeoutMs?: number; accept: string }): Promise<{ response: Response; abort: () => void }> {
+    const ctl = new AbortController();
+    const onCallerAbort = () => ctl.abort(opts.signal!.reason);
+    opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    const timer = setTimeout(() => ctl.abort(new DOMException('no answer in time', 'TimeoutError')), opts.timeoutMs ?? this.timeoutMs);
+    const what = `${req.method} ${this.url(req.path)}`;
+    const detach = () => opts.signal?.removeEventListener('abort', onCallerAbort);
+    try {
+      const res = await fetch(this.url(req.path, req.query), this.init({ ...req, headers: { ...req.headers, accept: opts.accept } }, ctl.signal));
+      if (!res.ok) throw errorFromAnswer(res.status, res.statusText, await res.text());
+      return { response: res, abort: () => { detach(); ctl.abort(); } };
+    } catch (err) {
+      detach();
+      ctl.abort();
+      if (abortedByCaller(opts.signal)) throw opts.signal!.reason;
+      throw errorFromFailure(err, what);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private init(req: HttpRequest, signal: AbortSignal): RequestInit {
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT, ...req.headers };
+    if (req.token !== undefined) headers['authorization'] = `Bearer ${req.token}`;
+    const init: RequestInit = { method: req.method, headers, signal };
+    if (req.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(req.body);
+    }
+    return init;
+  }
+}
+
+function parseJson<T>(text: string, what: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new MusterError('UNAVAILABLE', `${what}: the answer is not JSON (is this a Muster server?)`, { cause: err });
+  }
+}

@@ -1,0 +1,102 @@
+import type { DiscoverResponse } from '@muster/api';
+import { MusterError } from '@muster/api';
+import { errorFromFailure } from './errors.js';
+import { readEventStream, type EventSourceMessage } from './sse.js';
+
+/** Why a watch stream ended. */
+export type WatchEnd =
+  /** The caller closed it. */
+  | { reason: 'closed' }
+  /** The server ended it and said why (`shutdown`, `slow-consumer`): reconnect. */
+  | { reason: 'server-close'; serverReason: string; message: string }
+  /** The server sent an error (the service was deleted), or a snapshot could not be used. */
+  | { reason: 'error'; error: MusterError }
+  /** The connection dropped without a word from the server: reconnect. */
+  | { reason: 'disconnected'; error: MusterError };
+
+export interface Watch {
+  /** Ends the stream; `ended` then settles with reason `closed`. Safe to call more than once. */
+  close(): void;
+  /** Settles once, when the stream ends; never rejects. */
+  readonly ended: Promise<WatchEnd>;
+  /** The revision of the last snapshot delivered, for a reconnect to compare against. */
+  readonly revision: number | undefined;
+}
+
+export type SnapshotHandler = (snapshot: DiscoverResponse) => void;
+
+/** One open SSE watch stream: snapshots go to the handler until it ends. Does not reconnect. */
+export class WatchStream implements Watch {
+  readonly ended: Promise<WatchEnd>;
+  private lastRevision: number | undefined;
+  private closedByCaller = false;
+
+  constructor(body: ReadableStream<Uint8Array>, private readonly abort: () => void, private readonly onSnapshot: SnapshotHandler) {
+    this.ended = this.pump(body);
+  }
+
+  get revision(): number | undefined {
+    return this.lastRevision;
+  }
+
+  close(): void {
+    this.closedByCaller = true;
+    this.abort();
+  }
+
+  private async pump(body: ReadableStream<Uint8Array>): Promise<WatchEnd> {
+    let end: WatchEnd | undefined;
+    try {
+      await readEventStream(body, (event) => {
+        end = this.handle(event);
+        return end === undefined && !this.closedByCaller;
+      });
+    } catch (err) {
+      if (!this.closedByCaller) end ??= { reason: 'disconnected', error: errorFromFailure(err, 'watch stream') };
+    }
+    this.abort(); // a stream we stopped reading still holds its connection
+    if (end) return end;
+    if (this.closedByCaller) return { reason: 'closed' };
+    return { reason: 'disconnected', error: new MusterError('UNAVAILABLE', 'the server ended the watch stream without saying why') };
+  }
+
+  private handle(event: EventSourceMessage): WatchEnd | undefined {
+    switch (event.event) {
+      case 'snapshot': {
+        let snapshot: DiscoverResponse;
+        try {
+          snapshot = JSON.parse(event.data) as DiscoverResponse;
+        } catch (err) {
+          return { reason: 'error', error: new MusterError('INTERNAL', 'the server sent a snapshot that is not JSON', { cause: err }) };
+        }
+        this.lastRevision = snapshot.revision;
+        try {
+          this.onSnapshot(snapshot);
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          return { reason: 'error', error: new MusterError('INTERNAL', `the snapshot handler threw: ${message}`, { cause: err }) };
+        }
+        return undefined;
+      }
+      case 'close': {
+        const data = parseOr<{ reason?: string; message?: string }>(event.data, {});
+        return { reason: 'server-close', serverReason: data.reason ?? 'unknown', message: data.message ?? 'the server closed the watch stream' };
+      }
+      case 'error': {
+        const data = parseOr<unknown>(event.data, undefined);
+        const error = MusterError.isErrorBody(data) ? MusterError.fromBody(data) : new MusterError('INTERNAL', `watch stream error: ${event.data}`);
+        return { reason: 'error', error };
+      }
+      default:
+        return undefined; // events a newer server may add
+    }
+  }
+}
+
+function parseOr<T>(text: string, fallback: T): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { InstanceRecord, ServiceRecord } from '../model/records.js';
+import type { Store } from './store.js';
+
+/**
+ * The behaviour every Store must have. Each implementation's test file calls this with a
+ * factory; `reopen` (when given) closes the store and opens a new one on the same data, so
+ * durability is part of the contract for the stores that promise it.
+ */
+export interface StoreFactory {
+  create(): Promise<Store>;
+  reopen?(store: Store): Promise<Store>;
+}
+
+const now = 1_700_000_000_000;
+
+export function instance(id: string, over: Partial<InstanceRecord> = {}): InstanceRecord {
+  return {
+    id, namespace: 'ns', service: 'svc', host: '10.0.0.1', port: 8080, protocol: 'http', version: '1.0', weight: 100, priority: 0,
+    metadata: { env: 'prod', zone: 'a' }, location: { region: 'eu', zone: 'eu-1' }, ttl: 5, healthy: true, isolate: false,
+    lastHeartbeat: now, healthChangedAt: now, revision: 1, createdAt: now, updatedAt: now, tokenHash: 'ab'.repeat(32), ...over,
+  };
+}
+
+const service = (name = 'svc', over: Partial<ServiceRecord> = {}): ServiceRecord => ({
+  namespace: 'ns', name, metadata: { owner: 'team-a' }, comment: 'c', revision: 1, createdAt: now, updatedAt: now, ...over,
+});
+
+async function seed(store: Store): Promise<void> {
+  await store.transaction(async (tx) => {
+    await tx.putNamespace({ name: 'ns', comment: '', createdAt: now, updatedAt: now });
+    await tx.putService(service());
+  });
+}
+
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`Store contract: ${name}`, () => {
+    it('round-trips namespaces, services and instances with metadata and location', async () => {
+      const store = await factory.create();
+      await seed(store);
+      await store.transaction(async (tx) => {
+        await tx.putInstance(instance('i1'));
+        await tx.putInstance(instance('i2', { metadata: {}, location: {}, port: 8081, isolate: true, healthy: false }));
+      });
+      await store.transaction(async (tx) => {
+        assert.deepEqual(await tx.getInstance('i1'), instance('i1'));
+        assert.deepEqual(await tx.getInstance('i2'), instance('i2', { metadata: {}, location: {}, port: 8081, isolate: true, healthy: false }));
+        assert.deepEqual(await tx.getService('ns', 'svc'), service());
+        assert.equal((await tx.getNamespace('ns'))?.name, 'ns');
+        assert.equal(await tx.getInstance('nope'), undefined);
+        assert.deepEqual((await tx.listInstanceIds('ns', 'svc')).sort(), ['i1', 'i2']);
+        assert.equal(await tx.countServices('ns'), 1);
+      });
+      const snap = await store.load();
+      assert.equal(snap.namespaces.length, 1);
+      assert.equal(snap.services.length, 1);
+      assert.deepEqual(snap.instances.sort((a, b) => a.id.localeCompare(b.id)), [
+        instance('i1'), instance('i2', { metadata: {}, location: {}, port: 8081, isolate: true, healthy: false }),
+      ]);
+      await store.close();
+    });
+
+    it('replaces an instance on put: metadata is the new set, not a merge', async () => {
+      const store = await factory.create();
+      await seed(store);
+      await store.transaction(async (tx) => tx.putInstance(instance('i1', { metadata: { a: '1', b: '2' } })));
+      await store.transaction(async (tx) => tx.putInstance(instance('i1', { metadata: { c: '3' }, weight: 7 })));
+      const got = await store.transaction(async (tx) => tx.getInstance('i1'));
+      assert.deepEqual(got?.metadata, { c: '3' });
+      assert.equal(got?.weight, 7);
+      await store.close();
+    });
+
+    it('refuses a service without its namespace and an instance without its service', async () => {
+      const store = await factory.create();
+      await assert.rejects(store.transaction(async (tx) => tx.putService(service('x', { namespace: 'missing' }))));
+      await seed(store);
+      await assert.rejects(store.transaction(async (tx) => tx.putInstance(instance('i9', { service: 'missing' }))));
+      assert.equal((await store.load()).instances.length, 0);
+      await store.close();
+    });
+
+    it('rolls back a savepoint alone and keeps its neighbours', async () => {
+      const store = await factory.create();
+      await seed(store);
+      await store.transaction(async (tx) => {
+        await tx.savepoint();
+        await tx.putInstance(instance('keep1'));
+        await tx.releaseSavepoint();
+        await tx.savepoint();
+        await tx.putInstance(instance('drop'));
+        await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: 'drop', at: now, detail: {} });
+        await tx.rollbackToSavepoint();
+        await tx.savepoint();
+        await tx.putInstance(instance('keep2'));
+        await tx.releaseSavepoint();
+      });
+      const ids = (await store.load()).instances.map((i) => i.id).sort();
+      assert.deepEqual(ids, ['keep1', 'keep2']);
+      assert.equal((await store.listEvents({ limit: 10 })).length, 0);
+      await store.close();
+    });
+
+    it('rolls back the whole transaction when it throws', async () => {
+      const store = await factory.create();
+      await seed(store);
+      await assert.rejects(store.transaction(async (tx) => {
+        await tx.putInstance(instance('i1'));
+        await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', at: now, detail: {} });
+        throw new Error('boom');
+      }), /boom/);
+      assert.equal((await store.load()).instances.length, 0);
+      assert.equal((await store.listEvents({ limit: 10 })).length, 0);
+      await store.close();
+    });
+
+    it('numbers events strictly increasing, filters them, and never reuses ids after pruning', async () => {
+      const store = await factory.create();
+      await seed(store);
+      const ids = await store.transaction(async (tx) => {
+        const out: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          out.push(await tx.appendEvent({ type: i % 2 ? 'instance.unhealthy' : 'instance.registered', namespace: 'ns', service: i < 3 ? 'svc' : 'other', instanceId: `i${i}`, at: now + i * 1000, detail: { n: i } }));
+        }
+        return out;
+      });
+      for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!);
+      assert.equal((await store.listEvents({ limit: 100 })).length, 5);
+      assert.deepEqual((await store.listEvents({ limit: 100, service: 'svc' })).map((e) => e.instanceId), ['i0', 'i1', 'i2']);
+      assert.deepEqual((await store.listEvents({ limit: 100, types: ['instance.unhealthy'] })).map((e) => e.instanceId), ['i1', 'i3']);
+      assert.deepEqual((await store.listEvents({ limit: 100, afterId: ids[2]! })).map((e) => e.id), [ids[3], ids[4]]);
+      assert.deepEqual((await store.listEvents({ limit: 100, since: now + 3000 })).map((e) => e.instanceId), ['i3', 'i4']);
+      assert.deepEqual((await store.listEvents({ limit: 2, newestFirst: true })).map((e) => e.instanceId), ['i4', 'i3']);
+      assert.deepEqual((await store.listEvents({ limit: 1, instanceId: 'i2' }))[0]?.detail, { n: 2 });
+      assert.equal((await store.listEvents({ limit: 1 }))[0]?.at, new Date(now).toISOString());
+
+      const removed = await store.transaction((tx) => tx.pruneEvents(2, now + 1500));
+      assert.equal(removed, 3);
+      assert.deepEqual((await store.listEvents({ limit: 100 })).map((e) => e.instanceId), ['i3', 'i4']);
+      const next = await store.transaction((tx) => tx.appendEvent({ type: 'namespace.created', namespace: 'ns', at: now, detail: {} }));
+      assert.ok(next > ids[4]!, 'ids are never reused');
+      assert.equal((await store.load()).lastEventId, next);
+      await store.close();
+    });
+
+    it('flushes heartbeats without touching anything else, ignoring unknown ids', async () => {
+      const store = await factory.create();
+      await seed(store);
+      await store.transaction(async (tx) => tx.putInstance(instance('i1')));
+      await store.transaction(async (tx) => tx.updateHeartbeats([{ id: 'i1', lastHeartbeat: now + 5000 }, { id: 'gone', lastHeartbeat: 1 }]));
+      const got = (await store.load()).instances[0]!;
+      assert.deepEqual(got, instance('i1', { lastHeartbeat: now + 5000 }));
+      await store.close();
+    });
+
+    it('deletes instances, services and namespaces', async () => {
+      const store = await factory.create();
+      await seed(store);
+      await store.transaction(async (tx) => tx.putInstance(instance('i1')));
+      await store.transaction(async (tx) => {
+        await tx.deleteInstance('i1');
+        await tx.deleteService('ns', 'svc');
+        await tx.deleteNamespace('ns');
+      });
+      const snap = await store.load();
+      assert.deepEqual([snap.namespaces.length, snap.services.length, snap.instances.length], [0, 0, 0]);
+      await store.close();
+    });
+
+    if (factory.reopen) {
+      const reopen = factory.reopen;
+      it('keeps every committed write across a reopen', async () => {
+        let store = await factory.create();
+        await seed(store);
+        await store.transaction(async (tx) => {
+          await tx.putInstance(instance('i1'));
+          await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: 'i1', at: now, detail: {} });
+        });
+        store = await reopen(store);
+        const snap = await store.load();
+        assert.deepEqual(snap.instances, [instance('i1')]);
+        assert.equal(snap.lastEventId, 1);
+        assert.equal((await store.listEvents({ limit: 10 }))[0]?.instanceId, 'i1');
+        await store.close();
+      });
+    }
+  });
+}

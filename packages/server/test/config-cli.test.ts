@@ -1,0 +1,251 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { OPTIONS, envName, flagName } from '../src/config/options.js';
+import { api, musterBin, spawnServer, tempDir } from './harness.js';
+
+/**
+ * `muster server` as its users run it: a child process reading flags, MUSTER_* variables and a
+ * YAML file. Bad configuration must stop it before it touches anything, with exit code 2.
+ */
+
+const repoRoot = path.resolve(path.dirname(musterBin), '..');
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function dir(): string {
+  const d = tempDir('muster-cli-test-');
+  dirs.push(d);
+  return d;
+}
+
+function yamlFile(text: string): string {
+  const file = path.join(dir(), 'muster.yaml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+/** The parent's MUSTER_* variables would leak into the child's configuration: drop them. */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_')));
+  return { ...env, ...extra };
+}
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} ${args.join(' ')} did not exit in ${timeoutMs} ms:\n${stdout}${stderr}`));
+    }, timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const muster = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [musterBin, ...args], env);
+
+/**
+ * Like the harness's spawnServer, but with the caller's arguments only: spawnServer always passes
+ * --http-port and --data-dir, which would hide what the environment and the file set.
+ */
+async function startMuster(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [musterBin, 'server', ...args], { cwd: repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 15s:\n${out}`)), 15_000);
+    child.stdout.on('data', () => {
+      const m = /"http":"(http:\/\/[^"]+)".*"msg":"muster is ready"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before it was ready:\n${out}`));
+    });
+  });
+  return {
+    url,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const register = (url: string, svc: string) => api(url, 'POST', `/v1/namespaces/default/services/${svc}/instances`, { host: '10.0.0.1', port: 8080 });
+
+describe('muster server: bad configuration exits 2 and names the key', () => {
+  it('a flag value out of range', async () => {
+    const data = dir();
+    const r = await muster(['server', '--http-port', '70000', '--data-dir', data]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /invalid value "70000" for httpPort \(from command line\): must be an integer in 0\.\.65535/);
+    assert.deepEqual(fs.readdirSync(data), [], 'nothing was created before the configuration was checked');
+  });
+
+  it('an environment variable out of range', async () => {
+    const r = await muster(['server', '--data-dir', dir()], { MUSTER_HEALTH_PROTECT_RATIO: '2' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /health\.protectRatio/);
+    assert.match(r.stderr, /environment variable MUSTER_HEALTH_PROTECT_RATIO/);
+    assert.match(r.stderr, /a number in 0\.\.1/);
+  });
+
+  it('an unknown key in the YAML file, given by --config or MUSTER_CONFIG', async () => {
+    const file = yamlFile('health:\n  cleanupAfer: 30m\n');
+    for (const [args, env] of [[['--config', file], {}], [['-c', file], {}], [[], { MUSTER_CONFIG: file }]] as const) {
+      const r = await muster(['server', ...args, '--data-dir', dir()], env);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /unknown option "health\.cleanupAfer"/);
+      assert.ok(r.stderr.includes(file), `names the file: ${r.stderr}`);
+    }
+  });
+
+  it('a bad value in the YAML file', async () => {
+    const file = yamlFile('store:\n  type: postgres\n');
+    const r = await muster(['server', '--config', file, '--data-dir', dir()]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /store\.type/);
+    assert.match(r.stderr, /one of sqlite, memory/);
+  });
+
+  it('a config file that does not exist', async () => {
+    const r = await muster(['server', '--config', path.join(dir(), 'nope.yaml')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot read config file .*nope\.yaml/);
+  });
+
+  it('usage errors: an unknown flag, a flag without its value', async () => {
+    const unknown = await muster(['server', '--htp-port', '1']);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(unknown.stderr, /unknown option '--htp-port'/);
+    const missing = await muster(['server', '--http-port']);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /--http-port <value>' argument missing/);
+  });
+
+  it('npm start -- FLAGS passes the flags through to the server', async (t) => {
+    let r: Run;
+    try {
+      r = await run('npm', ['start', '--silent', '--', '--http-port', '70000', '--data-dir', dir()]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return t.skip('npm is not on PATH');
+      throw err;
+    }
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /invalid value "70000" for httpPort \(from command line\)/);
+  });
+});
+
+describe('muster server --help', () => {
+  it('lists every option of the table with its flag, default and environment variable', async () => {
+    const r = await muster(['server', '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    // Help is wrapped to the terminal width: compare with runs of whitespace collapsed.
+    const help = r.stdout.replace(/\s+/g, ' ');
+    assert.match(help, /-c, --config <file>/);
+    for (const o of OPTIONS) {
+      assert.ok(help.includes(`${flagName(o.key)} <value>`), `--help lists ${flagName(o.key)}`);
+      assert.ok(help.includes(`(default: ${o.default}; env ${envName(o.key)})`), `--help gives the default and env of ${o.key}`);
+    }
+  });
+});
+
+describe('muster server: starting and stopping', () => {
+  it('--http-port 0 --data-dir DIR starts, writes DIR/muster.db, and exits 0 on SIGTERM', async () => {
+    const data = dir();
+    const server = await spawnServer({}, data);
+    try {
+      assert.ok(fs.existsSync(path.join(data, 'muster.db')), 'the database is in the data dir');
+      assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const health = await api(server.url, 'GET', '/healthz');
+      assert.equal(health.status, 200);
+      assert.equal((await register(server.url, 'cli-start')).status, 201);
+    } finally {
+      assert.equal(await server.kill('SIGTERM'), 0, server.output());
+    }
+    assert.match(server.output(), /"msg":"stopped"/);
+  });
+
+  it('--config FILE sets options', async () => {
+    const data = dir();
+    const file = yamlFile(['httpPort: 0', `dataDir: ${JSON.stringify(data)}`, 'autoCreateService: false', 'http:', '  bodyLimit: 2048'].join('\n'));
+    const server = await startMuster(['--config', file]);
+    try {
+      assert.ok(fs.existsSync(path.join(data, 'muster.db')), 'dataDir came from the file');
+      const refused = await register(server.url, 'not-created');
+      assert.equal(refused.status, 404, JSON.stringify(refused.body));
+      assert.match(refused.body.error.message, /autoCreateService is off/);
+      const big = await api(server.url, 'POST', '/v1/namespaces', { name: 'big', comment: 'x'.repeat(3000) });
+      assert.equal(big.status, 413, 'http.bodyLimit came from the file');
+    } finally {
+      assert.equal(await server.stop(), 0, server.output());
+    }
+  });
+
+  it('MUSTER_HTTP_PORT and MUSTER_DATA_DIR set the port and the data dir', async () => {
+    const port = await freePort();
+    const data = dir();
+    const server = await startMuster([], { MUSTER_HTTP_PORT: String(port), MUSTER_DATA_DIR: data });
+    try {
+      assert.equal(server.url, `http://127.0.0.1:${port}`);
+      assert.equal((await api(server.url, 'GET', '/healthz')).status, 200);
+      assert.ok(fs.existsSync(path.join(data, 'muster.db')));
+    } finally {
+      assert.equal(await server.stop(), 0, server.output());
+    }
+  });
+
+  it('file < env < flags when all three are given', async () => {
+    const [fromFile, fromEnv, fromFlag] = [dir(), dir(), dir()];
+    const file = yamlFile([`dataDir: ${JSON.stringify(fromFile)}`, 'autoCreateService: false', 'httpPort: 1'].join('\n'));
+    const server = await startMuster(['--http-port', '0', '--data-dir', fromFlag], {
+      MUSTER_CONFIG: file, MUSTER_DATA_DIR: fromEnv, MUSTER_AUTO_CREATE_SERVICE: 'true',
+    });
+    try {
+      assert.ok(fs.existsSync(path.join(fromFlag, 'muster.db')), 'the flag wins');
+      assert.ok(!fs.existsSync(path.join(fromEnv, 'muster.db')) && !fs.existsSync(path.join(fromFile, 'muster.db')));
+      assert.equal((await register(server.url, 'env-beats-file')).status, 201, 'MUSTER_AUTO_CREATE_SERVICE beats the file');
+    } finally {
+      assert.equal(await server.stop(), 0, server.output());
+    }
+  });
+});

@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { loadConfig } from '../src/config/config.js';
+import { Muster } from '../src/muster.js';
+
+/**
+ * The one way tests get a running registry (etcd's tests/framework idea): a real server on a
+ * free loopback port with a real SQLite file, either in this process or as a child process.
+ */
+export interface RunningServer {
+  url: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export type Flags = Record<string, string | number | boolean>;
+
+export function tempDir(prefix = 'muster-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+const testLogger = () => pino({ level: process.env['MUSTER_TEST_LOG'] ?? 'silent' });
+
+/** Starts a server in this process. Flags use option keys: { 'health.sweepInterval': '100ms' }. */
+export async function startServer(flags: Flags = {}, dataDir = tempDir()): Promise<RunningServer & { muster: Muster }> {
+  const config = loadConfig({ flags: { httpPort: 0, dataDir, 'log.level': 'silent', ...stringify(flags) } });
+  const muster = await new Muster(config, { logger: testLogger() }).start();
+  return { muster, url: muster.url, dataDir, stop: () => muster.stop() };
+}
+
+function stringify(flags: Flags): Record<string, string> {
+  return Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, String(v)]));
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const musterBin = path.join(repoRoot, 'bin', 'muster.js');
+
+export interface ChildServer extends RunningServer {
+  child: ChildProcess;
+  /** Everything the child wrote, for assertions and for failure messages. */
+  output(): string;
+  kill(signal: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `muster server` as a child process; resolves when it logs that it is ready. */
+export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
+  const args = [musterBin, 'server', '--http-port', '0', '--data-dir', dataDir];
+  for (const [k, v] of Object.entries(flags)) args.push(`--${k.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`, String(v));
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 15s:\n${out}`)), 15_000);
+    const onData = () => {
+      const m = /"http":"(http:\/\/[^"]+)".*"msg":"muster is ready"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before it was ready:\n${out}`));
+    });
+  });
+  return {
+    child, url, dataDir,
+    output: () => out,
+    kill: async (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+    stop: async () => void (await (child.exitCode === null ? (child.kill('SIGTERM'), exited) : exited)),
+  };
+}
+
+/** fetch with JSON in and out. */
+export async function api(base: string, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(base + url, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
