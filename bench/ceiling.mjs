@@ -21,7 +21,7 @@ export async function measureCeiling() {
         await sleep(25);
       }
     }
-    return await cannon({ url });
+    return await cannon({ url, pid: child.pid });
   } finally {
     child.kill('SIGTERM');
     await exited;

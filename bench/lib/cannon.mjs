@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { cpuProbe } from './probe.mjs';
 
 const envNumber = (name, fallback) => {
   const v = process.env[name];
@@ -31,14 +32,15 @@ function once(opts) {
  * before the measured run. `requests` may hold setupRequest closures: autocannon runs in this
  * thread (no workers), so they can share state with the scenario.
  */
-export async function cannon({ url, path = '/', method = 'GET', headers, body, requests, duration = SETTINGS.duration, connections = SETTINGS.connections, warmup = true }) {
+export async function cannon({ url, pid, path = '/', method = 'GET', headers, body, requests, amount, duration = SETTINGS.duration, connections = SETTINGS.connections, warmup = true }) {
   const base = {
     url: url + path, method, connections, pipelining: SETTINGS.pipelining, timeout: SETTINGS.timeout,
     ...(headers ? { headers } : {}), ...(body !== undefined ? { body } : {}), ...(requests ? { requests } : {}),
   };
   if (warmup && SETTINGS.warmup > 0) await once({ ...base, duration: SETTINGS.warmup });
-  const r = await once({ ...base, duration });
-  return summarize(r);
+  const stopProbe = cpuProbe(pid);
+  const r = await once({ ...base, ...(amount ? { amount } : { duration }) });
+  return { ...summarize(r), cpu: stopProbe() };
 }
 
 export function summarize(r) {

@@ -112,7 +112,7 @@ function freePort(): Promise<number> {
 
 const register = (url: string, svc: string) => api(url, 'POST', `/v1/namespaces/default/services/${svc}/instances`, { host: '10.0.0.1', port: 8080 });
 
-describe('muster server: bad configuration exits 2 and names the key', () => {
+describe('muster server: bad configuration exits 2 and names the key', { concurrency: true }, () => {
   it('a flag value out of range', async () => {
     const data = dir();
     const r = await muster(['server', '--http-port', '70000', '--data-dir', data]);
@@ -131,8 +131,12 @@ describe('muster server: bad configuration exits 2 and names the key', () => {
 
   it('an unknown key in the YAML file, given by --config or MUSTER_CONFIG', async () => {
     const file = yamlFile('health:\n  cleanupAfer: 30m\n');
-    for (const [args, env] of [[['--config', file], {}], [['-c', file], {}], [[], { MUSTER_CONFIG: file }]] as const) {
-      const r = await muster(['server', ...args, '--data-dir', dir()], env);
+    const runs = await Promise.all([
+      muster(['server', '--config', file, '--data-dir', dir()]),
+      muster(['server', '-c', file, '--data-dir', dir()]),
+      muster(['server', '--data-dir', dir()], { MUSTER_CONFIG: file }),
+    ]);
+    for (const r of runs) {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /unknown option "health\.cleanupAfer"/);
       assert.ok(r.stderr.includes(file), `names the file: ${r.stderr}`);
@@ -154,10 +158,9 @@ describe('muster server: bad configuration exits 2 and names the key', () => {
   });
 
   it('usage errors: an unknown flag, a flag without its value', async () => {
-    const unknown = await muster(['server', '--htp-port', '1']);
+    const [unknown, missing] = await Promise.all([muster(['server', '--htp-port', '1']), muster(['server', '--http-port'])]);
     assert.equal(unknown.code, 2, unknown.stderr);
     assert.match(unknown.stderr, /unknown option '--htp-port'/);
-    const missing = await muster(['server', '--http-port']);
     assert.equal(missing.code, 2, missing.stderr);
     assert.match(missing.stderr, /--http-port <value>' argument missing/);
   });
@@ -175,7 +178,7 @@ describe('muster server: bad configuration exits 2 and names the key', () => {
   });
 });
 
-describe('muster server --help', () => {
+describe('muster server --help', { concurrency: true }, () => {
   it('lists every option of the table with its flag, default and environment variable', async () => {
     const r = await muster(['server', '--help']);
     assert.equal(r.code, 0, r.stderr);
@@ -189,7 +192,7 @@ describe('muster server --help', () => {
   });
 });
 
-describe('muster server: starting and stopping', () => {
+describe('muster server: starting and stopping', { concurrency: true }, () => {
   it('--http-port 0 --data-dir DIR starts, writes DIR/muster.db, and exits 0 on SIGTERM', async () => {
     const data = dir();
     const server = await spawnServer({}, data);

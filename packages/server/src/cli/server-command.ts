@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { OPTIONS, describeType, envName, flagName } from '../config/options.js';
-import { Muster } from '../muster.js';
 
 const camel = (flag: string) => flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -31,6 +30,8 @@ export function serverCommand(program: Command): void {
       }
       throw err;
     }
+    // Loaded here, not at the top: the client commands should not pay for fastify and SQLite.
+    const { Muster } = await import('../muster.js');
     const muster = new Muster(config);
     let stopping = false;
     const shutdown = (signal: string) => {

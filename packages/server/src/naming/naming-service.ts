@@ -172,14 +172,13 @@ export class NamingService {
         const now = this.clock.now();
         const svc = (await tx.getService(namespace, service)) ?? (await this.autoCreateService(tx, namespace, service));
         const prev = await tx.getInstance(id);
-        let token = presentedToken;
+        // Only a proven owner keeps the token; a new instance or a takeover always gets a fresh
+        // one, so a caller can never choose (or reuse another credential as) an instance's token.
+        let token: string | undefined;
         if (prev) {
           if (prev.namespace !== namespace || prev.service !== service) throw Errors.instanceIdTaken(id);
-          const owner = presentedToken !== undefined && tokenMatches(presentedToken, prev.tokenHash);
-          if (!owner) {
-            if (this.isAlive(prev)) throw presentedToken === undefined ? Errors.instanceAlive(id) : Errors.tokenWrong(id);
-            token = undefined; // the previous owner is gone: this caller takes the instance over
-          }
+          if (presentedToken !== undefined && tokenMatches(presentedToken, prev.tokenHash)) token = presentedToken;
+          else if (this.isAlive(prev)) throw presentedToken === undefined ? Errors.instanceAlive(id) : Errors.tokenWrong(id);
         }
         token ??= newToken();
         const rec: InstanceRecord = {

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { MusterError } from '../errors.js';
+import { MemoryStore } from '../store/memory/memory-store.js';
+import type { Store } from '../store/store.js';
+import type { Change } from './changes.js';
+import { WriteBatcher } from './write-batcher.js';
+
+const now = 1_700_000_000_000;
+
+/** A real MemoryStore that counts its transactions and can be told to fail the next commit. */
+class CountingStore extends MemoryStore {
+  transactions = 0;
+  failNext = false;
+  override async transaction<T>(fn: Parameters<Store['transaction']>[0]): Promise<T> {
+    this.transactions++;
+    return super.transaction(async (tx) => {
+      const r = await fn(tx);
+      if (this.failNext) {
+        this.failNext = false;
+        throw new Error('disk on fire');
+      }
+      return r as T;
+    });
+  }
+}
+
+function setup(maxSize = 100, maxWaitMs = 5) {
+  const store = new CountingStore();
+  const committed: Change[][] = [];
+  const sizes: number[] = [];
+  const batcher = new WriteBatcher(store, { maxSize, maxWaitMs }, {
+    onCommitted: (c) => committed.push(c),
+    onBatch: (n) => sizes.push(n),
+  }, pino({ level: 'silent' }));
+  const putNs = (name: string) => batcher.submit(async (tx) => {
+    await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
+    return name;
+  });
+  return { store, batcher, committed, sizes, putNs };
+}
+
+describe('write batcher', () => {
+  it('groups concurrent writes into one transaction and answers each caller', async () => {
+    const { store, putNs, sizes } = setup();
+    const names = await Promise.all(Array.from({ length: 50 }, (_, i) => putNs(`ns${i}`)));
+    assert.equal(names.length, 50);
+    assert.equal(store.transactions, 1);
+    assert.deepEqual(sizes, [50]);
+    assert.equal((await store.load()).namespaces.length, 50);
+  });
+
+  it('splits at maxSize', async () => {
+    const { store, putNs, sizes } = setup(10);
+    await Promise.all(Array.from({ length: 35 }, (_, i) => putNs(`ns${i}`)));
+    assert.deepEqual(sizes, [10, 10, 10, 5]);
+    assert.equal(store.transactions, 4);
+  });
+
+  it('fails one bad write alone; its neighbours commit and its changes never reach the index', async () => {
+    const { store, batcher, putNs, committed } = setup();
+    const bad = batcher.submit(async (tx) => {
+      await tx.putNamespace({ name: 'half-written', comment: '', createdAt: now, updatedAt: now });
+      throw new MusterError('INVALID_ARGUMENT', 'no', { field: 'x' });
+    });
+    const results = await Promise.allSettled([putNs('a'), bad, putNs('b')]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.equal((results[1] as PromiseRejectedResult).reason.code, 'INVALID_ARGUMENT');
+    assert.equal(store.transactions, 1);
+    assert.deepEqual((await store.load()).namespaces.map((n) => n.name).sort(), ['a', 'b']);
+    assert.deepEqual(committed.flat().map((c) => (c.kind === 'namespace' ? c.name : '?')), ['a', 'b']);
+  });
+
+  it('answers callers only after the commit, and the index has the change by then', async () => {
+    const { batcher, committed } = setup();
+    let seenAtAnswer = -1;
+    await batcher.submit(async (tx) => tx.putNamespace({ name: 'x', comment: '', createdAt: now, updatedAt: now })).then(() => {
+      seenAtAnswer = committed.length;
+    });
+    assert.equal(seenAtAnswer, 1);
+  });
+
+  it('rejects the whole batch as UNAVAILABLE when the commit fails, and applies nothing', async () => {
+    const { store, putNs, committed } = setup();
+    store.failNext = true;
+    const results = await Promise.allSettled([putNs('a'), putNs('b')]);
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.equal((r as PromiseRejectedResult).reason.code, 'UNAVAILABLE');
+    }
+    assert.equal(committed.length, 0);
+    assert.equal((await store.load()).namespaces.length, 0);
+    assert.equal(await putNs('c'), 'c', 'the next batch works again');
+  });
+
+  it('close drains queued writes and then refuses new ones', async () => {
+    const { batcher, putNs, store } = setup(100, 50);
+    const pending = putNs('late');
+    await batcher.close();
+    assert.equal(await pending, 'late');
+    assert.equal((await store.load()).namespaces.length, 1);
+    await assert.rejects(putNs('after'), (e: MusterError) => e.code === 'UNAVAILABLE');
+  });
+});
