@@ -68,7 +68,14 @@ export class HealthChecker {
     }
   }
 
-  /** One pass over every instance. Public so tests can drive it with an injected clock. */
+  /**
+   * One pass over every instance. Public so tests can drive it with an injected clock.
+   *
+   * Self-preservation counts instances that are going silent (no heartbeat for 2 × ttl), not
+   * only those crossing 3 × ttl in this pass: heartbeats run on each instance's own phase, so a
+   * mass silence reaches the expiry line spread over a whole ttl, a few per sweep, and a
+   * per-sweep count would let it through piecemeal.
+   */
   async sweep(): Promise<void> {
     if (this.sweeping) return;
     this.sweeping = true;
@@ -77,18 +84,20 @@ export class HealthChecker {
       const expiring: Array<{ id: string; lastHeartbeat: number }> = [];
       const removable: Array<{ id: string; since: number }> = [];
       let healthy = 0;
+      let silent = 0;
       for (const rec of this.index.instances.values()) {
         if (rec.healthy) {
           healthy++;
-          const base = Math.max(rec.lastHeartbeat, this.startedAt);
-          if (now - base > MISSED_HEARTBEATS * rec.ttl * 1000) expiring.push({ id: rec.id, lastHeartbeat: rec.lastHeartbeat });
+          const quietMs = now - Math.max(rec.lastHeartbeat, this.startedAt);
+          if (quietMs > (MISSED_HEARTBEATS - 1) * rec.ttl * 1000) silent++;
+          if (quietMs > MISSED_HEARTBEATS * rec.ttl * 1000) expiring.push({ id: rec.id, lastHeartbeat: rec.lastHeartbeat });
         } else if (this.opts.cleanupAfterMs > 0 && now - rec.healthChangedAt > this.opts.cleanupAfterMs) {
           removable.push({ id: rec.id, since: rec.healthChangedAt });
         }
       }
-      if (expiring.length >= this.opts.protectMin && expiring.length > this.opts.protectRatio * healthy) {
+      if (expiring.length > 0 && silent >= this.opts.protectMin && silent > this.opts.protectRatio * healthy) {
         if (!this.protecting) {
-          this.log.warn({ silent: expiring.length, healthy, protectRatio: this.opts.protectRatio },
+          this.log.warn({ silent, expiring: expiring.length, healthy, protectRatio: this.opts.protectRatio },
             'self-preservation: too many instances went silent at once; assuming a network fault on our side and keeping them healthy');
         }
         this.protecting = true;

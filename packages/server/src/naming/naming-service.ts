@@ -197,7 +197,6 @@ export class NamingService {
         return { created: !prev, rec, token };
       });
       this.metrics.registrations.labels(result.created ? 'created' : 'updated').inc();
-      this.heartbeatSink(id);
       return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
     } catch (err) {
       this.metrics.registrations.labels('rejected').inc();
