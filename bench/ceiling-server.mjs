@@ -13,11 +13,23 @@ const bytes = Buffer.from(body);
 if (bytes.length !== 2048) throw new Error(`ceiling body is ${bytes.length} bytes, wanted 2048`);
 JSON.parse(body);
 
+const answer = (res) => {
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes.length });
+  res.end(bytes);
+};
+
+// The long-poll floor: /hold parks a request, /release answers every parked one and then
+// itself, the order Muster wakes watchers and acknowledges the write in.
+const parked = [];
 http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes.length });
-    res.end(bytes);
+    if (req.url === '/hold') parked.push(res);
+    else if (req.url === '/parked') res.end(String(parked.length));
+    else if (req.url === '/release') {
+      for (const r of parked.splice(0)) answer(r);
+      answer(res);
+    } else answer(res);
   });
 }).listen(port, '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));

@@ -6,8 +6,8 @@ import { HOST, freePort, sleep } from './lib/server.mjs';
 
 const serverFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ceiling-server.mjs');
 
-/** Measures the bare node:http server with the same autocannon settings as the scenarios. */
-export async function measureCeiling() {
+/** Runs fn({ url, pid }) against a bare node:http server in a child process. */
+export async function withBareServer(fn) {
   const port = await freePort();
   const child = spawn(process.execPath, [serverFile, String(port)], { stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -21,9 +21,14 @@ export async function measureCeiling() {
         await sleep(25);
       }
     }
-    return await cannon({ url, pid: child.pid });
+    return await fn({ url, pid: child.pid });
   } finally {
     child.kill('SIGTERM');
     await exited;
   }
+}
+
+/** Measures the bare node:http server with the same autocannon settings as the scenarios. */
+export function measureCeiling() {
+  return withBareServer(({ url, pid }) => cannon({ url, pid }));
 }

@@ -21,10 +21,29 @@ export const SETTINGS = Object.freeze({
   timeout: 10,
 });
 
-function once(opts) {
+/**
+ * Runs autocannon once. With `steady`, it also collects latencies without each connection's
+ * first request: a saturated Node server accepts about one new connection per event-loop turn,
+ * so in a short run the first requests of the last connections wait seconds and dominate
+ * autocannon's p99 (reproduced with a bare node:http server doing 1 ms of work per request).
+ */
+function once(opts, steady) {
   return new Promise((resolve, reject) => {
-    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+    const inst = autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+    if (steady) {
+      const seen = new Set();
+      inst.on('response', (client, _status, _bytes, ms) => {
+        if (seen.has(client)) steady.push(ms);
+        else seen.add(client);
+      });
+    }
   });
+}
+
+function p99Of(xs) {
+  if (xs.length === 0) return NaN;
+  xs.sort((a, b) => a - b);
+  return xs[Math.min(xs.length - 1, Math.ceil(0.99 * xs.length) - 1)];
 }
 
 /**
@@ -38,9 +57,10 @@ export async function cannon({ url, pid, path = '/', method = 'GET', headers, bo
     ...(headers ? { headers } : {}), ...(body !== undefined ? { body } : {}), ...(requests ? { requests } : {}),
   };
   if (warmup && SETTINGS.warmup > 0) await once({ ...base, duration: SETTINGS.warmup });
+  const steady = [];
   const stopProbe = cpuProbe(pid);
-  const r = await once({ ...base, ...(amount ? { amount } : { duration }) });
-  return { ...summarize(r), cpu: stopProbe() };
+  const r = await once({ ...base, ...(amount ? { amount } : { duration }) }, steady);
+  return { ...summarize(r), cpu: stopProbe(), steadyP99: p99Of(steady) };
 }
 
 export function summarize(r) {
@@ -65,6 +85,8 @@ export function summarize(r) {
 }
 
 /** A note fragment when something other than 2xx came back, so a fast error is not a result. */
+export const steadyNote = (s) => `steady p99 ${s.steadyP99 < 10 ? s.steadyP99.toFixed(2) : s.steadyP99.toFixed(1)} ms (without each connection's first request)`;
+
 export function problems(s) {
   const bad = Object.entries(s.codes).filter(([c]) => !c.startsWith('2')).map(([c, n]) => `${n}×${c}`);
   if (s.errors > 0) bad.push(`${s.errors} errors${s.timeouts ? ` (${s.timeouts} timeouts)` : ''}`);

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 
 /**
  * A small keep-alive JSON client for setup work and for the scenarios autocannon cannot express
@@ -9,7 +10,7 @@ export function createClient(baseUrl, { maxSockets = 64 } = {}) {
   const base = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
 
-  function request(method, path, { body, headers = {}, timeoutMs = 120_000 } = {}) {
+  function request(method, path, { body, headers = {}, timeoutMs = 120_000, parse = true } = {}) {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
       const h = { ...headers };
@@ -22,9 +23,11 @@ export function createClient(baseUrl, { maxSockets = 64 } = {}) {
         res.on('data', (c) => chunks.push(c));
         res.on('end', () => {
           const at = performance.now();
-          const text = Buffer.concat(chunks).toString('utf8');
+          const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
           let json;
-          if (text && /json/.test(res.headers['content-type'] ?? '')) {
+          // parse: false leaves the answer as text, for callers timing many answers that
+          // arrive together, where parsing one would delay the timestamp of the next.
+          if (parse && text && /json/.test(res.headers['content-type'] ?? '')) {
             try {
               json = JSON.parse(text);
             } catch {
@@ -91,4 +94,52 @@ export async function registerMany(client, service, count, { concurrency = 64, o
     if (r.status !== 201 && r.status !== 200) throw new Error(`registration answered ${r.status}: ${r.text}`);
     return { id: r.json.instance.id, token: r.json.heartbeatToken };
   });
+}
+
+/**
+ * A bare HTTP/1.1 GET client on one kept-alive socket, for timing many answers that arrive at
+ * once: `at` is when the first byte of the answer arrived, taken before any parsing, and the
+ * per-answer work here is a few string operations instead of node:http's parser and streams.
+ * Only what Muster and the bare server send is understood: a Content-Length body, no chunking.
+ */
+export function rawGetter(baseUrl) {
+  const base = new URL(baseUrl);
+  const socket = net.connect({ host: base.hostname, port: Number(base.port) });
+  socket.setNoDelay(true);
+  const ready = new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let pending;
+  let buf = '';
+  let at = 0;
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk) => {
+    if (!pending) return;
+    if (buf === '') at = performance.now();
+    buf += chunk;
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = buf.slice(0, end);
+    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+    if (buf.length < end + 4 + length) return;
+    const p = pending;
+    pending = undefined;
+    const text = Buffer.from(buf.slice(end + 4, end + 4 + length), 'latin1').toString('utf8');
+    buf = '';
+    p.resolve({ status: Number(head.slice(9, 12)), text, at });
+  });
+  socket.on('error', (err) => pending?.reject(err));
+  socket.on('close', () => pending?.reject(new Error('connection closed before the answer')));
+  return {
+    async get(path) {
+      await ready;
+      if (pending) throw new Error('one request at a time');
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject };
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: ${base.host}\r\n\r\n`);
+      });
+    },
+    close: () => socket.destroy(),
+  };
 }

@@ -33,8 +33,13 @@ const kebab = (key) => '--' + key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])
 export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'muster-bench-'));
   const port = await freePort();
-  const args = [...nodeArgs, musterBin, 'server', '--host', HOST, '--http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn'];
+  // BENCH_CPU_PROF=dir writes a V8 CPU profile of every server the bench starts, for finding
+  // what dominates a scenario (the profile is written when the server exits).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`] : [];
+  const args = [...prof, ...nodeArgs, musterBin, 'server', '--host', HOST, '--http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn'];
   for (const [k, v] of Object.entries(flags)) args.push(kebab(k), String(v));
+  // BENCH_MUSTER_FLAGS="--store-sqlite-synchronous normal" and the like, for what-if runs.
+  if (process.env.BENCH_MUSTER_FLAGS) args.push(...process.env.BENCH_MUSTER_FLAGS.trim().split(/\s+/));
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (d) => {
@@ -81,6 +86,16 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' 
       return stopped;
     },
   };
+}
+
+/** Runs fn with a fresh server, so no scenario inherits another's instances or expiry storms. */
+export async function withMuster(opts, fn) {
+  const server = await startMuster(opts);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -200,9 +200,7 @@ export class MusterHttpClient {
     if (filter.signal) streamOpts.signal = filter.signal;
     if (filter.timeoutMs !== undefined) streamOpts.timeoutMs = filter.timeoutMs;
     const { response, abort } = await this.http.stream({ method: 'GET', path: '/v1/watch', query: q }, streamOpts);
-    const watch = new WatchStream(response.body!, abort, onSnapshot);
-    filter.signal?.addEventListener('abort', () => watch.close(), { once: true });
-    return watch;
+    return new WatchStream(response.body!, abort, onSnapshot, filter.signal);
   }
 
   // ---- events -------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ export class HttpTransport {
    * is the caller's to read for as long as it likes, and `abort` ends it.
    */
   async stream(req: HttpRequest, opts: { signal?: AbortSignal; timeoutMs?: number; accept: string }): Promise<{ response: Response; abort: () => void }> {
+    if (opts.signal?.aborted) throw opts.signal.reason;
     const ctl = new AbortController();
     const onCallerAbort = () => ctl.abort(opts.signal!.reason);
     opts.signal?.addEventListener('abort', onCallerAbort, { once: true });

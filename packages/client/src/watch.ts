@@ -31,7 +31,12 @@ export class WatchStream implements Watch {
   private lastRevision: number | undefined;
   private closedByCaller = false;
 
-  constructor(body: ReadableStream<Uint8Array>, private readonly abort: () => void, private readonly onSnapshot: SnapshotHandler) {
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    private readonly abort: () => void,
+    private readonly onSnapshot: SnapshotHandler,
+    private readonly signal?: AbortSignal,
+  ) {
     this.ended = this.pump(body);
   }
 
@@ -44,19 +49,24 @@ export class WatchStream implements Watch {
     this.abort();
   }
 
+  /** By close() or by the caller's signal (which aborts the connection underneath us). */
+  private get cancelled(): boolean {
+    return this.closedByCaller || this.signal?.aborted === true;
+  }
+
   private async pump(body: ReadableStream<Uint8Array>): Promise<WatchEnd> {
     let end: WatchEnd | undefined;
     try {
       await readEventStream(body, (event) => {
         end = this.handle(event);
-        return end === undefined && !this.closedByCaller;
+        return end === undefined && !this.cancelled;
       });
     } catch (err) {
-      if (!this.closedByCaller) end ??= { reason: 'disconnected', error: errorFromFailure(err, 'watch stream') };
+      if (!this.cancelled) end ??= { reason: 'disconnected', error: errorFromFailure(err, 'watch stream') };
     }
     this.abort(); // a stream we stopped reading still holds its connection
     if (end) return end;
-    if (this.closedByCaller) return { reason: 'closed' };
+    if (this.cancelled) return { reason: 'closed' };
     return { reason: 'disconnected', error: new MusterError('UNAVAILABLE', 'the server ended the watch stream without saying why') };
   }
 

@@ -117,7 +117,7 @@ describe('muster server: bad configuration exits 2 and names the key', { concurr
     const data = dir();
     const r = await muster(['server', '--http-port', '70000', '--data-dir', data]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /invalid value "70000" for httpPort \(from command line\): must be an integer in 0\.\.65535/);
+    assert.match(r.stderr, /invalid value "70000" for httpPort \(from flag --http-port\): must be an integer in 0\.\.65535/);
     assert.deepEqual(fs.readdirSync(data), [], 'nothing was created before the configuration was checked');
   });
 
@@ -174,7 +174,7 @@ describe('muster server: bad configuration exits 2 and names the key', { concurr
       throw err;
     }
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /invalid value "70000" for httpPort \(from command line\)/);
+    assert.match(r.stderr, /invalid value "70000" for httpPort \(from flag --http-port\)/);
   });
 });
 

@@ -117,6 +117,10 @@ describe('instance life cycle over HTTP (real server, real SQLite file)', () => 
     assert.equal((await api(s.url, 'GET', `${base}?isolated=all&zone=nowhere`)).body.instances.length, 0);
     const types = (await api(s.url, 'GET', `/v1/events?instance=${id}&order=asc`)).body.events.map((e: { type: string }) => e.type);
     assert.deepEqual(types, ['instance.registered', 'instance.isolated', 'instance.metadata_changed', 'instance.updated']);
+    // The owner's periodic re-registration does not undo an operator's isolation.
+    const rereg = await api(s.url, 'POST', '/v1/namespaces/default/services/pay/instances', { host: 'pay-1.internal', port: 9000, metadata: { env: 'prod', canary: 'yes' }, location: { region: 'eu', zone: 'eu-1' }, weight: 5 }, tok);
+    assert.equal(rereg.status, 200);
+    assert.equal(rereg.body.instance.isolate, true);
     const unisolate = await api(s.url, 'PATCH', `/v1/instances/${id}`, { isolate: false }, tok);
     assert.equal(unisolate.body.isolate, false);
   });

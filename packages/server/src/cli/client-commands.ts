@@ -1,4 +1,21 @@
 import type { Command } from 'commander';
+import { Option } from 'commander';
+import { eventsCommand } from './commands/events.js';
+import { instanceCommands } from './commands/instances.js';
+import { namespaceCommands } from './commands/namespaces.js';
+import { registrationCommands } from './commands/registration.js';
+import { serviceCommands } from './commands/services.js';
+import { watchCommand } from './commands/watch.js';
 
-/** The commands that talk to a running server (filled in by the CLI work). */
-export function registerClientCommands(_program: Command): void {}
+/** The commands that talk to a running server, and the options they share. */
+export function registerClientCommands(program: Command): void {
+  program
+    .addOption(new Option('--server <url>', 'Muster server of the client commands').env('MUSTER_SERVER').default('http://127.0.0.1:8090'))
+    .addOption(new Option('-o, --output <format>', 'output of the client commands').choices(['table', 'json']).default('table'));
+  namespaceCommands(program);
+  serviceCommands(program);
+  instanceCommands(program);
+  registrationCommands(program);
+  watchCommand(program);
+  eventsCommand(program);
+}

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config/config.js';
 import { OPTIONS, describeType, envName, flagName } from '../config/options.js';
 
 const camel = (flag: string) => flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -19,6 +18,8 @@ export function serverCommand(program: Command): void {
       const v = raw[camel(flagName(o.key))];
       if (v !== undefined) flags[o.key] = v;
     }
+    // Loaded here, not at the top: the client commands should not pay for YAML, fastify and SQLite.
+    const { ConfigError, loadConfig } = await import('../config/config.js');
     let config;
     try {
       const file = raw['config'] ?? process.env['MUSTER_CONFIG'];
@@ -30,7 +31,6 @@ export function serverCommand(program: Command): void {
       }
       throw err;
     }
-    // Loaded here, not at the top: the client commands should not pay for fastify and SQLite.
     const { Muster } = await import('../muster.js');
     const muster = new Muster(config);
     let stopping = false;

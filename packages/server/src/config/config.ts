@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import YAML from 'yaml';
 import type { OptionSpec, OptionType } from './options.js';
-import { OPTIONS, describeType, envName } from './options.js';
+import { OPTIONS, describeType, envName, flagName } from './options.js';
 
 /** The validated configuration, durations in milliseconds. */
 export interface MusterConfig {
@@ -60,7 +60,7 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
     if (raw === undefined) continue;
     const spec = OPTIONS.find((o) => o.key === key);
     if (!spec) throw new ConfigError(`unknown option "${key}"`);
-    values.set(key, parseValue(spec, raw, 'command line'));
+    values.set(key, parseValue(spec, raw, `flag ${flagName(key)}`));
   }
 
   const out: Record<string, unknown> = {};
@@ -118,7 +118,8 @@ function coerce(t: OptionType, raw: unknown): unknown {
       return typeof raw === 'string' && raw.length > 0 ? raw : undefined;
     case 'int':
     case 'number': {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      // Plain decimal only: Number() would also take 0x1F90, 1e3 or '' and surprise the reader.
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN;
       if (!Number.isFinite(n) || n < t.min || n > t.max || (t.kind === 'int' && !Number.isInteger(n))) return undefined;
       return n;
     }

@@ -33,13 +33,13 @@ export const OPTIONS = [
   { key: 'health.flushInterval', type: { kind: 'duration', minMs: 100, maxMs: 3_600_000 }, default: '10s', description: 'How often heartbeat times kept in memory are written to the store' },
   { key: 'events.maxCount', type: { kind: 'int', min: 100, max: 100_000_000 }, default: 100_000, description: 'Events kept at most' },
   { key: 'events.maxAge', type: { kind: 'duration', minMs: 60_000, maxMs: 3650 * 86_400_000 }, default: '7d', description: 'Events older than this are dropped' },
-  { key: 'discovery.cacheTtl', type: { kind: 'duration', minMs: 0, maxMs: 60_000, zeroAllowed: true }, default: '1s', description: 'How long a pre-serialized discovery answer is reused before its heartbeat ages are recomputed' },
+  { key: 'discovery.cacheTtl', type: { kind: 'duration', minMs: 0, maxMs: 60_000, zeroAllowed: true }, default: '1s', description: 'How long a pre-serialized discovery answer is reused before its heartbeat ages are recomputed (0: rebuilt for every request)' },
   { key: 'watch.keepAlive', type: { kind: 'duration', minMs: 1000, maxMs: 300_000 }, default: '15s', description: 'Interval of keep-alive comments on watch streams' },
   { key: 'watch.maxBufferedBytes', type: { kind: 'int', min: 16_384, max: 1_073_741_824 }, default: 1_048_576, description: 'A watch stream with more unsent bytes than this is dropped (the client reconnects)' },
   { key: 'http.bodyLimit', type: { kind: 'int', min: 1024, max: 104_857_600 }, default: 1_048_576, description: 'Largest request body accepted (bytes); larger answers 413' },
   { key: 'log.level', type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', description: 'Log level' },
   { key: 'log.requests', type: { kind: 'enum', values: ['all', 'writes', 'none'] }, default: 'writes', description: 'Requests logged at info: all, writes (and every error), none (errors only)' },
-  { key: 'shutdownTimeout', type: { kind: 'duration', minMs: 0, maxMs: 600_000, zeroAllowed: true }, default: '10s', description: 'On SIGTERM, how long in-flight requests get before the server exits anyway' },
+  { key: 'shutdownTimeout', type: { kind: 'duration', minMs: 0, maxMs: 600_000, zeroAllowed: true }, default: '10s', description: 'On SIGTERM, how long in-flight requests get before the server exits anyway (0: no grace)' },
 ] as const satisfies readonly OptionSpec[];
 
 export const envName = (key: string): string => 'MUSTER_' + key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
@@ -52,7 +52,7 @@ export function describeType(t: OptionType): string {
     case 'number': return `a number in ${t.min}..${t.max}`;
     case 'bool': return 'true or false';
     case 'enum': return `one of ${t.values.join(', ')}`;
-    case 'duration': return `a duration like 500ms, 30s, 5m, 1h, 7d${t.zeroAllowed ? ' (0 turns it off)' : ''} between ${formatMs(t.minMs)} and ${formatMs(t.maxMs)}`;
+    case 'duration': return `a duration like 500ms, 30s, 5m, 1h or 7d (a bare number is milliseconds) from ${t.zeroAllowed ? '0' : formatMs(t.minMs)} to ${formatMs(t.maxMs)}`;
   }
 }
 

@@ -24,7 +24,7 @@ export class Metrics {
 
   constructor(instanceStates: () => { healthy: number; unhealthy: number; isolated: number }) {
     const registers = [this.registry];
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'muster_process_' });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'muster_' });
     this.registrations = new client.Counter({ name: 'muster_registrations_total', help: 'Instance registrations by result (created, updated, rejected)', labelNames: ['result'], registers });
     this.heartbeats = new client.Counter({ name: 'muster_heartbeats_total', help: 'Heartbeats by result (ok, rejected)', labelNames: ['result'], registers });
     this.discoveries = new client.Counter({ name: 'muster_discoveries_total', help: 'Discovery answers by kind (cached, filtered, not_modified)', labelNames: ['answer'], registers });

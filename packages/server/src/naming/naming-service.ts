@@ -184,7 +184,7 @@ export class NamingService {
         const rec: InstanceRecord = {
           id, namespace, service, host: v.host, port: v.port, protocol: v.protocol, version: v.version,
           weight: v.weight, priority: v.priority, metadata: v.metadata, location: v.location, ttl: v.ttl,
-          healthy: true, isolate: v.isolate, lastHeartbeat: now,
+          healthy: true, isolate: v.isolate ?? prev?.isolate ?? false, lastHeartbeat: now,
           healthChangedAt: prev && prev.healthy ? prev.healthChangedAt : now,
           revision: prev?.revision ?? 0, createdAt: prev?.createdAt ?? now, updatedAt: now, tokenHash: hashToken(token),
         };

@@ -87,7 +87,8 @@ export interface ValidRegistration {
   metadata: Metadata;
   location: Location;
   ttl: number;
-  isolate: boolean;
+  /** Undefined keeps what the instance has: isolation is often an operator's, not the owner's. */
+  isolate: boolean | undefined;
 }
 
 const REGISTER_FIELDS = ['id', 'host', 'port', 'protocol', 'version', 'weight', 'priority', 'metadata', 'location', 'healthCheck', 'isolate'] as const;
@@ -115,7 +116,7 @@ export function validateRegistration(input: RegisterRequest | unknown): ValidReg
     metadata: b['metadata'] === undefined ? {} : checkMetadata('metadata', b['metadata']),
     location: b['location'] === undefined ? {} : checkLocation(b['location']),
     ttl,
-    isolate: b['isolate'] === undefined ? false : checkBool('isolate', b['isolate']),
+    isolate: b['isolate'] === undefined ? undefined : checkBool('isolate', b['isolate']),
   };
 }
 

@@ -40,13 +40,16 @@ const DESCRIBE: Record<string, string> = {
   host: LIMITS.host.describe,
   id: LIMITS.name.describe,
   name: LIMITS.name.describe,
+  status: 'one of healthy, unhealthy, all',
+  isolated: 'one of false, true, all',
+  order: 'one of asc, desc',
 };
 
 /**
  * Turns anything a request can fail with into a MusterError plus the HTTP status to send. A
  * few transport errors keep a more exact status (413, 415) under the shared code.
  */
-export function toHttpError(err: unknown, bodyLimit: number): { status: number; error: MusterError } {
+export function toHttpError(err: unknown, bodyLimit: number, contentType?: string): { status: number; error: MusterError } {
   if (err instanceof MusterError) return { status: HTTP_STATUS[err.code], error: err };
   const e = err as FastifyLikeError;
   if (e.validation && e.validation.length > 0) return { status: 400, error: fromValidation(e.validation[0]!, e.validationContext ?? 'body') };
@@ -54,7 +57,8 @@ export function toHttpError(err: unknown, bodyLimit: number): { status: number; 
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, error: Errors.bodyTooLarge(bodyLimit) };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, error: Errors.unsupportedMediaType(String(e.message.split(': ').pop() ?? '')) };
+      // Fastify 5's message no longer carries the type, so it comes from the request.
+      return { status: 415, error: Errors.unsupportedMediaType(contentType ?? '') };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, error: Errors.invalid('body', 'request body is empty; send a JSON object') };
   }

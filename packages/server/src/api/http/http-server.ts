@@ -66,7 +66,7 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger): Promise<Fast
   });
 
   app.setErrorHandler((err, req, reply) => {
-    const { status, error } = toHttpError(err, config.http.bodyLimit);
+    const { status, error } = toHttpError(err, config.http.bodyLimit, req.headers['content-type']);
     if (status >= 500) req.log.error({ err }, 'request failed');
     return reply.code(status).type('application/json; charset=utf-8').send(error.toJSON());
   });

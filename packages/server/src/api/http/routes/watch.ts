@@ -6,8 +6,9 @@ import { WatchQuery, errors } from '../schemas.js';
 
 /**
  * Server-Sent Events: a snapshot on connect and after every change. Snapshots supersede each
- * other, so a slow reader never queues more than one; a reader that leaves more than
- * watch.maxBufferedBytes unsent is dropped and reconnects.
+ * other, so while a reader has not drained the last one, changes only mark it stale and the
+ * newest is sent at the next drain; a reader with more than watch.maxBufferedBytes unsent is
+ * dropped and reconnects with its revision.
  */
 export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config }: HttpDeps): void {
   app.get<{ Querystring: Record<string, string> & { namespace: string; service: string } }>('/v1/watch', {
@@ -35,17 +36,34 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
     req.log.info({ namespace: ns, service: svc }, 'watch stream opened');
 
     let pending = false;
+    let awaitingDrain = false;
+    let ended = false;
+    const end = (reason?: string, message?: string) => {
+      if (ended) return;
+      ended = true;
+      if (reason && !res.destroyed) res.write(`event: close\ndata: ${JSON.stringify({ reason, message })}\n\n`);
+      res.end();
+    };
     const send = (event: string, data: string, id?: number) => {
-      if (res.writableLength > config.watch.maxBufferedBytes) {
-        req.log.warn({ buffered: res.writableLength }, 'watch stream dropped: client does not read');
-        end('slow-consumer', 'the client did not read its stream; reconnect with the last revision');
-        return;
-      }
       res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`);
     };
     const snapshot = () => {
       pending = false;
-      if (res.destroyed) return;
+      if (ended || res.destroyed) return;
+      // A reader still behind on the last snapshot gets only the newest one once it catches up.
+      if (res.writableNeedDrain) {
+        if (res.writableLength > config.watch.maxBufferedBytes) {
+          req.log.warn({ buffered: res.writableLength }, 'watch stream dropped: client does not read');
+          end('slow-consumer', 'the client did not read its stream; reconnect with the last revision');
+        } else if (!awaitingDrain) {
+          awaitingDrain = true;
+          res.once('drain', () => {
+            awaitingDrain = false;
+            snapshot();
+          });
+        }
+        return;
+      }
       try {
         const entry = naming.resolveService(ns, svc);
         send('snapshot', naming.answerBytes(entry, filter).toString('utf8'), entry.rec.revision);
@@ -54,13 +72,6 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
         send('error', JSON.stringify(body));
         end();
       }
-    };
-    let ended = false;
-    const end = (reason?: string, message?: string) => {
-      if (ended) return;
-      ended = true;
-      if (reason && !res.destroyed) res.write(`event: close\ndata: ${JSON.stringify({ reason, message })}\n\n`);
-      res.end();
     };
 
     const unsubscribe = hub.subscribe(ns, svc, () => {

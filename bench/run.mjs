@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Drives real servers (the bare node:http ceiling, then a fresh `muster server` per scenario) and
+// prints one markdown table, also written to bench/results.md.
+//   node bench/run.mjs                      every scenario
+//   node bench/run.mjs discovery10 register  some of them
+//   BENCH_DURATION=10 BENCH_CONNECTIONS=50 node bench/run.mjs
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureCeiling } from './ceiling.mjs';
+import { SETTINGS, steadyNote } from './lib/cannon.mjs';
+import { fmtCpu } from './lib/probe.mjs';
+import { commandLine, fmtInt, fmtMs, markdownTable, row, writeResults } from './lib/report.mjs';
+import { discovery10, discovery1000 } from './scenarios/discovery.mjs';
+import { heartbeat, heartbeatBatch } from './scenarios/heartbeat.mjs';
+import { longpoll } from './scenarios/longpoll.mjs';
+import { memory } from './scenarios/memory.mjs';
+import { register } from './scenarios/register.mjs';
+
+const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, memory];
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h') || args.includes('--list')) {
+  console.log('usage: node bench/run.mjs [scenario ...]\n\nscenarios:');
+  for (const s of ALL) console.log(`  ${s.name.padEnd(15)} ${s.describe}`);
+  console.log('\nenv: BENCH_DURATION (s, default 5), BENCH_WARMUP (s, default 1), BENCH_CONNECTIONS (default 100),\n' +
+    '     BENCH_HB_INSTANCES, BENCH_LONGPOLL_CLIENTS, BENCH_LONGPOLL_ROUNDS, BENCH_MEMORY_INSTANCES,\n' +
+    '     BENCH_CPU_PROF=dir (V8 CPU profile of every server started), BENCH_MUSTER_FLAGS="--flag value ..." (extra server flags)');
+  process.exit(0);
+}
+const unknown = args.filter((a) => !ALL.some((s) => s.name.toLowerCase() === a.toLowerCase()));
+if (unknown.length) {
+  console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${ALL.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+const selected = args.length ? ALL.filter((s) => args.some((a) => a.toLowerCase() === s.name.toLowerCase())) : ALL;
+
+const started = new Date();
+const log = (msg) => process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
+log(`${os.cpus().length} CPUs, node ${process.version}; ${SETTINGS.connections} connections, pipelining ${SETTINGS.pipelining}, ${SETTINGS.duration} s per run after ${SETTINGS.warmup} s warm-up`);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+// The machine is shared and noisy: a ceiling taken minutes earlier can be off by 2x. So the
+// ceiling is measured right before and right after every scenario compared with it, and that
+// scenario's ratio uses the mean of the two.
+const ceilings = [];
+async function ceilingNow() {
+  log('ceiling: bare node:http, fixed 2 KB JSON');
+  const c = await measureCeiling();
+  ceilings.push(c);
+  log(`ceiling: ${fmtInt(c.rps)} req/s, p99 ${fmtMs(c.p99)} ms, ${fmtCpu(c.cpu)}`);
+  return c;
+}
+
+const rows = [];
+let lastCeiling;
+for (const s of selected) {
+  const before = s.needsCeiling ? lastCeiling ?? (await ceilingNow()) : undefined;
+  log(`${s.name}: ${s.describe}`);
+  let result;
+  try {
+    result = await s.run();
+  } catch (err) {
+    log(`${s.name} failed: ${err.stack ?? err}`);
+    result = row({ scenario: s.name, note: `FAILED: ${String(err.message ?? err).split('\n')[0]}` });
+  }
+  const after = s.needsCeiling ? await ceilingNow() : undefined;
+  lastCeiling = after; // after a scenario without one, time has passed: the next takes a fresh ceiling
+  for (const r of [result].flat()) {
+    if (after) {
+      const ceilingRps = (before.rps + after.rps) / 2;
+      if (r.rps !== undefined) {
+        r.ratio = r.rps / ceilingRps;
+        if (r.ratioTarget !== undefined) r.target = { text: `≥ ${r.ratioTarget * 100} % of ceiling`, met: r.ratio >= r.ratioTarget };
+      }
+      r.note = [r.note, `ceiling around this run ${fmtInt(before.rps)} / ${fmtInt(after.rps)} req/s`].filter(Boolean).join('; ');
+    }
+    rows.push(r);
+    log(`${r.scenario}: ${fmtInt(r.rps)} req/s, p99 ${fmtMs(r.p99)} ms${r.ratio !== undefined ? `, ${(r.ratio * 100).toFixed(0)} % of ceiling` : ''}${r.target?.met === false ? ' (target missed)' : ''}`);
+  }
+}
+
+let ceiling;
+if (ceilings.length) {
+  ceiling = { rps: median(ceilings.map((c) => c.rps)), p99: median(ceilings.map((c) => c.p99)) };
+  const spread = ceilings.map((c) => fmtInt(c.rps)).join(', ');
+  rows.unshift(row({
+    scenario: `ceiling: bare node:http, 2 KB JSON (median of ${ceilings.length})`, rps: ceiling.rps, p99: ceiling.p99, ratio: 1,
+    note: [`runs: ${spread} req/s`, steadyNote(ceilings[0]) + ' (first run)', fmtCpu(ceilings[0].cpu) + ' (first run)',
+      ceilings.some((c) => c.non2xx || c.errors) ? 'WARNING non-2xx or errors in a ceiling run' : ''].filter(Boolean).join('; '),
+  }));
+}
+
+const notes = [
+  'The load generator (autocannon, one thread in the bench process) runs on the same 2-core machine as the server and competes with it for CPU; the CPU figures in the notes say how much each took (100 % = one core). Ratios to the ceiling share that handicap; absolute figures on a dedicated client machine would be higher.',
+  'Each scenario runs against a fresh `muster server` child process (own free loopback port, own temp data dir, --log-level warn, all other options at their defaults: SQLite synchronous=full, batch.maxSize 512, batch.maxWaitMs 2). Setup registrations happen before the measured run; instances use ttl 60 s so none expires during a scenario.',
+  'Ratios to the ceiling divide by the mean of the ceiling runs taken just before and just after that scenario, because the shared machine\'s capacity drifts between minutes.',
+  'req/s counts 2xx answers only; non-2xx answers and socket errors are flagged in the note. Latency percentiles are autocannon\'s (HdrHistogram, ms).',
+];
+const table = markdownTable(rows);
+console.log(`\n${table}\n`);
+console.log(`command: ${commandLine()}`);
+writeResults(path.join(here, 'results.md'), { rows, ceiling, started, scenarios: selected.map((s) => s.name), notes });
+log(`written ${path.relative(process.cwd(), path.join(here, 'results.md'))}`);

@@ -1,0 +1,60 @@
+import { cannon, problems, steadyNote } from '../lib/cannon.mjs';
+import { createClient, hostFor, scrape } from '../lib/client.mjs';
+import { fmtCpu } from '../lib/probe.mjs';
+import { fmtInt, fmtMs, row } from '../lib/report.mjs';
+import { withMuster } from '../lib/server.mjs';
+
+/** Average batch size and commit time from the server's own histograms, between two scrapes. */
+export function batchStats(before, after) {
+  const d = (k) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  const batches = d('muster_batch_size_count');
+  return {
+    batches,
+    avgSize: batches ? d('muster_batch_size_sum') / batches : 0,
+    avgCommitMs: batches ? (d('muster_store_commit_seconds_sum') / batches) * 1000 : 0,
+  };
+}
+
+/**
+ * Durable registrations of endpoints never seen before: every request carries a host of its
+ * own, so each one is a 201 that inserts rows, appends an event and bumps the revision.
+ */
+export const register = {
+  name: 'register',
+  needsCeiling: false,
+  describe: 'POST /v1/namespaces/default/services/S/instances, a new host per request, SQLite synchronous=full',
+  async run() {
+    return withMuster({ label: 'register' }, async (server) => {
+      const client = createClient(server.url);
+      try {
+        let n = 0;
+        const requests = [{
+          method: 'POST',
+          setupRequest(req) {
+            req.body = JSON.stringify({ host: hostFor(n++), port: 8080, healthCheck: { ttl: 60 } });
+            return req;
+          },
+        }];
+        const before = await scrape(client);
+        const s = await cannon({
+          url: server.url, pid: server.pid, path: '/v1/namespaces/default/services/reg/instances', requests,
+          headers: { 'content-type': 'application/json' },
+        });
+        const b = batchStats(before, await scrape(client));
+        const created = s.codes['201'] ?? 0;
+        return row({
+          scenario: 'register new instance (durable)',
+          rps: created / s.duration, p99: s.p99,
+          target: { text: '≥ 10,000 registrations/s', met: created / s.duration >= 10_000 },
+          note: [
+            `**${fmtInt(created / s.duration)} registrations/s**`,
+            `avg batch ${b.avgSize.toFixed(1)} writes, commit ${fmtMs(b.avgCommitMs)} ms (incl. warm-up)`,
+            steadyNote(s), fmtCpu(s.cpu), problems(s),
+          ].filter(Boolean).join('; '),
+        });
+      } finally {
+        client.close();
+      }
+    });
+  },
+};

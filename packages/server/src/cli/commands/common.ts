@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import type { HealthStatusFilter, IsolatedFilter, Metadata } from '@muster/api';
+import { MusterError, MusterHttpClient } from '@muster/client';
+
+export type OutputFormat = 'table' | 'json';
+
+interface GlobalOptions {
+  server: string;
+  output: OutputFormat;
+}
+
+/** What every client command's action needs: a client and the output format. */
+export interface CommandContext {
+  client: MusterHttpClient;
+  output: OutputFormat;
+}
+
+export function context(cmd: Command): CommandContext {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  return { client: new MusterHttpClient({ server: g.server }), output: g.output };
+}
+
+/**
+ * Wraps an action so every failure reads `muster: CODE: message` and exits 1; commander's own
+ * usage errors exit 2 before an action runs.
+ */
+export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+
+export function fail(err: unknown): never {
+  const e = err instanceof MusterError ? err : new MusterError('INTERNAL', err instanceof Error ? err.stack ?? err.message : String(err));
+  process.stderr.write(`muster: ${e.code}: ${e.message}\n`);
+  process.exit(1);
+}
+
+export const namespaceOption = () => new Option('-n, --namespace <name>', 'namespace').default('default');
+
+/** The options of the commands that show instances: an operator sees all of them unless filtered. */
+export interface InstanceViewOptions {
+  namespace: string;
+  status: HealthStatusFilter;
+  isolated: IsolatedFilter;
+  trunc: boolean;
+}
+
+export function instanceViewOptions(cmd: Command): Command {
+  return cmd
+    .addOption(namespaceOption())
+    .addOption(new Option('--status <status>', 'health filter').choices(['healthy', 'unhealthy', 'all']).default('all'))
+    .addOption(new Option('--isolated <isolated>', 'isolation filter').choices(['false', 'true', 'all']).default('all'))
+    .option('--no-trunc', 'show full ids and metadata');
+}
+
+export function integer(name: string): (value: string) => number {
+  return (value) => {
+    if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be an integer.`);
+    return Number(value);
+  };
+}
+
+/** Collects `--metadata k=v` (repeated or several after one flag) into one object. */
+export function keyValue(value: string, previous: Metadata | undefined): Metadata {
+  const i = value.indexOf('=');
+  if (i <= 0) throw new InvalidArgumentError(`expected key=value, got ${JSON.stringify(value)}.`);
+  return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
+}
