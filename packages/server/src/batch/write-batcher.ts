@@ -146,7 +146,7 @@ function recordingTx(tx: StoreTx, changes: Change[]): StoreTx {
     deleteNamespace: async (name) => (await tx.deleteNamespace(name), void changes.push({ kind: 'namespace', name, rec: undefined })),
     putService: async (rec) => (await tx.putService(rec), void changes.push({ kind: 'service', namespace: rec.namespace, name: rec.name, rec })),
     deleteService: async (ns, name) => (await tx.deleteService(ns, name), void changes.push({ kind: 'service', namespace: ns, name, rec: undefined })),
-    putInstance: async (rec) => (await tx.putInstance(rec), void changes.push({ kind: 'instance', id: rec.id, rec })),
+    putInstance: async (rec, prev) => (await tx.putInstance(rec, prev), void changes.push({ kind: 'instance', id: rec.id, rec })),
     deleteInstance: async (id) => (await tx.deleteInstance(id), void changes.push({ kind: 'instance', id, rec: undefined })),
   };
 }

@@ -193,7 +193,7 @@ export class NamingService {
         } else if (changedFields(prev, rec).length > 0) {
           rec.revision = await this.bump(tx, svc, 'instance.updated', id, { changed: changedFields(prev, rec), reRegistered: true });
         } else rec.updatedAt = prev.updatedAt;
-        await tx.putInstance(rec);
+        await tx.putInstance(rec, prev ?? null);
         return { created: !prev, rec, token };
       });
       this.metrics.registrations.labels(result.created ? 'created' : 'updated').inc();
@@ -222,7 +222,7 @@ export class NamingService {
       if (other.length > 0) events.push(['instance.updated', Object.fromEntries(other.map((k) => [k, patch[k]]))]);
       if (events.length === 0) return cur;
       for (const [type, detail] of events) next.revision = await this.bump(tx, svc, type, id, detail);
-      await tx.putInstance(next);
+      await tx.putInstance(next, cur);
       return next;
     });
     return toWireInstance(rec, this.clock.now());
@@ -287,7 +287,7 @@ export class NamingService {
       next.revision = await this.bump(tx, svc, healthy ? 'instance.healthy' : 'instance.unhealthy', id, {
         reason, lastHeartbeatAgeMs: now - lastHeartbeat,
       });
-      await tx.putInstance(next);
+      await tx.putInstance(next, cur);
       this.metrics.healthTransitions.labels(healthy ? 'healthy' : 'unhealthy').inc();
       return true;
     });

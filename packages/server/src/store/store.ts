@@ -64,7 +64,12 @@ export interface ServiceTx {
 
 export interface InstanceTx {
   getInstance(id: string): Promise<InstanceRecord | undefined>;
-  putInstance(rec: InstanceRecord): Promise<void>;
+  /**
+   * Writes the instance and its child rows. `prev` is the row as read in this transaction
+   * (undefined: known not to exist), so a store can skip child rows that did not change; when
+   * the argument is omitted entirely, the store assumes nothing.
+   */
+  putInstance(rec: InstanceRecord, prev?: InstanceRecord | null): Promise<void>;
   deleteInstance(id: string): Promise<void>;
   listInstanceIds(namespace: string, service: string): Promise<string[]>;
   /** Batched heartbeat flush: only lastHeartbeat changes; unknown ids are ignored. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
-import { iso } from '../../model/records.js';
+import { iso, sameMetadata } from '../../model/records.js';
 import type { EventFilter, NewEvent, Snapshot, Store, StoreTx } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -15,7 +15,7 @@ export interface SqliteStoreOptions {
 }
 
 interface InstanceRow {
-  id: string; namespace: string; service: string; host: string; port: number; protocol: string; version: string;
+  seq: number; id: string; namespace: string; service: string; host: string; port: number; protocol: string; version: string;
   weight: number; priority: number; region: string | null; zone: string | null; campus: string | null;
   healthy: number; isolate: number; last_heartbeat: number; health_changed_at: number; revision: number;
   created_at: number; updated_at: number; token_hash: string; ttl: number | null;
@@ -78,31 +78,38 @@ export class SqliteStore implements Store {
       countServices: db.prepare('SELECT COUNT(*) AS n FROM service WHERE namespace = ?'),
       getService: db.prepare('SELECT * FROM service WHERE namespace = ? AND name = ?'),
       putService: db.prepare(`INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at)
-        VALUES (@namespace, @name, @comment, @metadata, @revision, @createdAt, @updatedAt)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(namespace, name) DO UPDATE SET comment = excluded.comment, metadata = excluded.metadata,
           revision = excluded.revision, updated_at = excluded.updated_at`),
       deleteService: db.prepare('DELETE FROM service WHERE namespace = ? AND name = ?'),
-      getInstance: db.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_id = i.id WHERE i.id = ?'),
-      getMetadata: db.prepare('SELECT key, value FROM instance_metadata WHERE instance_id = ?'),
+      getInstance: db.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq WHERE i.id = ?'),
+      getMetadata: db.prepare('SELECT key, value FROM instance_metadata WHERE instance_seq = ?'),
+      // Positional parameters: binding 20 named ones from an object costs more than the insert.
       putInstance: db.prepare(`INSERT INTO instance (id, namespace, service, host, port, protocol, version, weight, priority, region, zone, campus,
           healthy, isolate, last_heartbeat, health_changed_at, revision, created_at, updated_at, token_hash)
-        VALUES (@id, @namespace, @service, @host, @port, @protocol, @version, @weight, @priority, @region, @zone, @campus,
-          @healthy, @isolate, @lastHeartbeat, @healthChangedAt, @revision, @createdAt, @updatedAt, @tokenHash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(id) DO UPDATE SET namespace = excluded.namespace, service = excluded.service, host = excluded.host, port = excluded.port,
           protocol = excluded.protocol, version = excluded.version, weight = excluded.weight, priority = excluded.priority,
           region = excluded.region, zone = excluded.zone, campus = excluded.campus, healthy = excluded.healthy, isolate = excluded.isolate,
           last_heartbeat = excluded.last_heartbeat, health_changed_at = excluded.health_changed_at, revision = excluded.revision,
-          updated_at = excluded.updated_at, token_hash = excluded.token_hash`),
-      deleteMetadata: db.prepare('DELETE FROM instance_metadata WHERE instance_id = ?'),
-      putMetadata: db.prepare('INSERT INTO instance_metadata (instance_id, key, value) VALUES (?, ?, ?)'),
-      putHealthCheck: db.prepare(`INSERT INTO health_check (instance_id, type, ttl) VALUES (?, 'heartbeat', ?)
-        ON CONFLICT(instance_id) DO UPDATE SET type = excluded.type, ttl = excluded.ttl`),
+          updated_at = excluded.updated_at, token_hash = excluded.token_hash
+        RETURNING seq`),
+      deleteMetadata: db.prepare('DELETE FROM instance_metadata WHERE instance_seq = ?'),
+      putMetadata: db.prepare('INSERT INTO instance_metadata (instance_seq, key, value) VALUES (?, ?, ?)'),
+      putHealthCheck: db.prepare(`INSERT INTO health_check (instance_seq, type, ttl) VALUES (?, 'heartbeat', ?)
+        ON CONFLICT(instance_seq) DO UPDATE SET type = excluded.type, ttl = excluded.ttl`),
       deleteInstance: db.prepare('DELETE FROM instance WHERE id = ?'),
       listInstanceIds: db.prepare('SELECT id FROM instance WHERE namespace = ? AND service = ?'),
       updateHeartbeat: db.prepare('UPDATE instance SET last_heartbeat = ? WHERE id = ?'),
       appendEvent: db.prepare('INSERT INTO event (type, namespace, service, instance_id, at, detail) VALUES (?, ?, ?, ?, ?, ?)'),
       pruneByCount: db.prepare('DELETE FROM event WHERE id <= (SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ?)'),
       pruneByAge: db.prepare('DELETE FROM event WHERE at < ?'),
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT op'),
+      release: db.prepare('RELEASE op'),
+      rollbackTo: db.prepare('ROLLBACK TO op'),
     };
   }
 
@@ -119,15 +126,15 @@ export class SqliteStore implements Store {
     const db = this.db;
     const namespaces = (db.prepare('SELECT * FROM namespace').all() as NsRow[]).map(nsFromRow);
     const services = (db.prepare('SELECT * FROM service').all() as SvcRow[]).map(svcFromRow);
-    const metadata = new Map<string, Metadata>();
-    for (const r of db.prepare('SELECT instance_id, key, value FROM instance_metadata').iterate() as Iterable<{ instance_id: string; key: string; value: string }>) {
-      let m = metadata.get(r.instance_id);
-      if (!m) metadata.set(r.instance_id, (m = {}));
+    const metadata = new Map<number, Metadata>();
+    for (const r of db.prepare('SELECT instance_seq, key, value FROM instance_metadata').iterate() as Iterable<{ instance_seq: number; key: string; value: string }>) {
+      let m = metadata.get(r.instance_seq);
+      if (!m) metadata.set(r.instance_seq, (m = {}));
       m[r.key] = r.value;
     }
     const instances: InstanceRecord[] = [];
-    for (const r of db.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_id = i.id').iterate() as Iterable<InstanceRow>) {
-      instances.push(instanceFromRow(r, metadata.get(r.id) ?? {}));
+    for (const r of db.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq').iterate() as Iterable<InstanceRow>) {
+      instances.push(instanceFromRow(r, metadata.get(r.seq) ?? {}));
     }
     const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined;
     return { namespaces, services, instances, lastEventId: seq?.seq ?? 0 };
@@ -150,13 +157,13 @@ export class SqliteStore implements Store {
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     const db = this.db;
     const s = this.stmts;
-    let depth = 0;
+    // The batcher uses one savepoint level (one per write), so one fixed name is enough.
     const tx: StoreTx = {
-      savepoint: async () => void db.exec(`SAVEPOINT sp${++depth}`),
-      releaseSavepoint: async () => void db.exec(`RELEASE sp${depth--}`),
+      savepoint: async () => void s.savepoint.run(),
+      releaseSavepoint: async () => void s.release.run(),
       rollbackToSavepoint: async () => {
-        db.exec(`ROLLBACK TO sp${depth}`);
-        db.exec(`RELEASE sp${depth--}`);
+        s.rollbackTo.run();
+        s.release.run();
       },
 
       getNamespace: async (name) => {
@@ -171,28 +178,28 @@ export class SqliteStore implements Store {
         const r = s.getService.get(ns, name) as SvcRow | undefined;
         return r && svcFromRow(r);
       },
-      putService: async (rec) => void s.putService.run({ ...rec, metadata: JSON.stringify(rec.metadata) }),
+      putService: async (rec) => void s.putService.run(rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.createdAt, rec.updatedAt),
       deleteService: async (ns, name) => void s.deleteService.run(ns, name),
 
       getInstance: async (id) => {
         const r = s.getInstance.get(id) as InstanceRow | undefined;
         if (!r) return undefined;
         const md: Metadata = {};
-        for (const m of s.getMetadata.all(id) as Array<{ key: string; value: string }>) md[m.key] = m.value;
+        for (const m of s.getMetadata.all(r.seq) as Array<{ key: string; value: string }>) md[m.key] = m.value;
         return instanceFromRow(r, md);
       },
-      putInstance: async (rec) => {
-        s.putInstance.run({
-          ...rec,
-          region: rec.location.region ?? null,
-          zone: rec.location.zone ?? null,
-          campus: rec.location.campus ?? null,
-          healthy: rec.healthy ? 1 : 0,
-          isolate: rec.isolate ? 1 : 0,
-        });
-        s.deleteMetadata.run(rec.id);
-        for (const [k, v] of Object.entries(rec.metadata)) s.putMetadata.run(rec.id, k, v);
-        s.putHealthCheck.run(rec.id, rec.ttl);
+      putInstance: async (rec, prev) => {
+        const { seq } = s.putInstance.get(
+          rec.id, rec.namespace, rec.service, rec.host, rec.port, rec.protocol, rec.version, rec.weight, rec.priority,
+          rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
+          rec.lastHeartbeat, rec.healthChangedAt, rec.revision, rec.createdAt, rec.updatedAt, rec.tokenHash,
+        ) as { seq: number };
+        // prev === null: read in this transaction and absent, so there are no child rows yet.
+        if (prev === undefined || (prev !== null && !sameMetadata(prev.metadata, rec.metadata))) s.deleteMetadata.run(seq);
+        if (prev === undefined || prev === null || !sameMetadata(prev.metadata, rec.metadata)) {
+          for (const [k, v] of Object.entries(rec.metadata)) s.putMetadata.run(seq, k, v);
+        }
+        if (prev === undefined || prev === null || prev.ttl !== rec.ttl) s.putHealthCheck.run(seq, rec.ttl);
       },
       deleteInstance: async (id) => void s.deleteInstance.run(id),
       listInstanceIds: async (ns, svc) => (s.listInstanceIds.all(ns, svc) as Array<{ id: string }>).map((r) => r.id),
@@ -205,13 +212,13 @@ export class SqliteStore implements Store {
       pruneEvents: async (keep, olderThan) => s.pruneByCount.run(keep).changes + s.pruneByAge.run(olderThan).changes,
     };
 
-    db.exec('BEGIN IMMEDIATE');
+    s.begin.run();
     try {
       const result = await fn(tx);
-      db.exec('COMMIT');
+      s.commit.run();
       return result;
     } catch (err) {
-      if (db.inTransaction) db.exec('ROLLBACK');
+      if (db.inTransaction) s.rollback.run();
       throw err;
     }
   }
