@@ -3,14 +3,16 @@
 import http from 'node:http';
 
 const port = Number(process.argv[2]);
+// The body size may be changed for what-if runs (Muster's 10-instance answer is ~4.3 KB).
+const size = Number(process.argv[3] ?? 2048);
 const instances = [];
-for (let i = 0; instances.length === 0 || JSON.stringify(instances).length < 1900; i++) {
+for (let i = 0; instances.length === 0 || JSON.stringify(instances).length < size - 148; i++) {
   instances.push({ id: `i${i}`, host: `10.0.0.${i}`, port: 8080, weight: 100, healthy: true, metadata: { zone: 'a' } });
 }
 const bare = JSON.stringify({ revision: 1, instances, pad: '' });
-const body = JSON.stringify({ revision: 1, instances, pad: 'x'.repeat(Math.max(0, 2048 - bare.length)) });
+const body = JSON.stringify({ revision: 1, instances, pad: 'x'.repeat(Math.max(0, size - bare.length)) });
 const bytes = Buffer.from(body);
-if (bytes.length !== 2048) throw new Error(`ceiling body is ${bytes.length} bytes, wanted 2048`);
+if (bytes.length !== size) throw new Error(`ceiling body is ${bytes.length} bytes, wanted ${size}`);
 JSON.parse(body);
 
 const answer = (res) => {

@@ -25,6 +25,7 @@ if (args.includes('--help') || args.includes('-h') || args.includes('--list')) {
   console.log('usage: node bench/run.mjs [scenario ...]\n\nscenarios:');
   for (const s of ALL) console.log(`  ${s.name.padEnd(15)} ${s.describe}`);
   console.log('\nenv: BENCH_DURATION (s, default 5), BENCH_WARMUP (s, default 1), BENCH_CONNECTIONS (default 100),\n' +
+    '     BENCH_REPEAT (runs of each scenario compared with the ceiling, median kept; default 1),\n' +
     '     BENCH_HB_INSTANCES, BENCH_LONGPOLL_CLIENTS, BENCH_LONGPOLL_ROUNDS, BENCH_MEMORY_INSTANCES,\n' +
     '     BENCH_CPU_PROF=dir (V8 CPU profile of every server started), BENCH_MUSTER_FLAGS="--flag value ..." (extra server flags)');
   process.exit(0);
@@ -54,31 +55,53 @@ async function ceilingNow() {
   return c;
 }
 
+// BENCH_REPEAT=n runs every scenario compared with the ceiling n times, each between two ceiling
+// runs, and keeps the run with the median ratio: one noisy minute then moves nothing.
+const REPEAT = Math.max(1, Math.floor(Number(process.env.BENCH_REPEAT ?? 1)));
+
+async function runOnce(s) {
+  try {
+    return [await s.run()].flat();
+  } catch (err) {
+    log(`${s.name} failed: ${err.stack ?? err}`);
+    return [row({ scenario: s.name, note: `FAILED: ${String(err.message ?? err).split('\n')[0]}` })];
+  }
+}
+
 const rows = [];
 let lastCeiling;
 for (const s of selected) {
-  const before = s.needsCeiling ? lastCeiling ?? (await ceilingNow()) : undefined;
-  log(`${s.name}: ${s.describe}`);
-  let result;
-  try {
-    result = await s.run();
-  } catch (err) {
-    log(`${s.name} failed: ${err.stack ?? err}`);
-    result = row({ scenario: s.name, note: `FAILED: ${String(err.message ?? err).split('\n')[0]}` });
-  }
-  const after = s.needsCeiling ? await ceilingNow() : undefined;
-  lastCeiling = after; // after a scenario without one, time has passed: the next takes a fresh ceiling
-  for (const r of [result].flat()) {
-    if (after) {
-      const ceilingRps = (before.rps + after.rps) / 2;
-      if (r.rps !== undefined) {
-        r.ratio = r.rps / ceilingRps;
-        if (r.ratioTarget !== undefined) r.target = { text: `≥ ${r.ratioTarget * 100} % of ceiling`, met: r.ratio >= r.ratioTarget };
+  const reps = s.needsCeiling ? REPEAT : 1;
+  const runs = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const before = s.needsCeiling ? lastCeiling ?? (await ceilingNow()) : undefined;
+    log(`${s.name}${reps > 1 ? ` (run ${rep + 1} of ${reps})` : ''}: ${s.describe}`);
+    const result = await runOnce(s);
+    const after = s.needsCeiling ? await ceilingNow() : undefined;
+    lastCeiling = after; // after a scenario without one, time has passed: the next takes a fresh ceiling
+    for (const r of result) {
+      if (after) {
+        const ceilingRps = (before.rps + after.rps) / 2;
+        if (r.rps !== undefined) {
+          r.ratio = r.rps / ceilingRps;
+          if (r.ratioTarget !== undefined) r.target = { text: `≥ ${r.ratioTarget * 100} % of ceiling`, met: r.ratio >= r.ratioTarget };
+        }
+        r.note = [r.note, `ceiling around this run ${fmtInt(before.rps)} / ${fmtInt(after.rps)} req/s`].filter(Boolean).join('; ');
       }
-      r.note = [r.note, `ceiling around this run ${fmtInt(before.rps)} / ${fmtInt(after.rps)} req/s`].filter(Boolean).join('; ');
+      log(`${r.scenario}: ${fmtInt(r.rps)} req/s, p99 ${fmtMs(r.p99)} ms${r.ratio !== undefined ? `, ${(r.ratio * 100).toFixed(0)} % of ceiling` : ''}${r.target?.met === false ? ' (target missed)' : ''}`);
     }
-    rows.push(r);
-    log(`${r.scenario}: ${fmtInt(r.rps)} req/s, p99 ${fmtMs(r.p99)} ms${r.ratio !== undefined ? `, ${(r.ratio * 100).toFixed(0)} % of ceiling` : ''}${r.target?.met === false ? ' (target missed)' : ''}`);
+    runs.push(result);
+  }
+  for (let i = 0; i < runs[0].length; i++) {
+    const candidates = runs.map((r) => r[i]).filter(Boolean);
+    if (candidates.length === 1) {
+      rows.push(candidates[0]);
+      continue;
+    }
+    const key = (r) => r.ratio ?? r.rps ?? -Infinity;
+    const chosen = [...candidates].sort((a, b) => key(a) - key(b))[Math.floor((candidates.length - 1) / 2)];
+    chosen.note = `median of ${candidates.length} runs (ratios ${candidates.map((r) => (r.ratio === undefined ? '—' : `${(r.ratio * 100).toFixed(0)} %`)).join(', ')}; req/s ${candidates.map((r) => fmtInt(r.rps)).join(', ')}); ${chosen.note}`;
+    rows.push(chosen);
   }
 }
 
@@ -97,7 +120,10 @@ const notes = [
   'The load generator (autocannon, one thread in the bench process) runs on the same 2-core machine as the server and competes with it for CPU; the CPU figures in the notes say how much each took (100 % = one core). Ratios to the ceiling share that handicap; absolute figures on a dedicated client machine would be higher.',
   'Each scenario runs against a fresh `muster server` child process (own free loopback port, own temp data dir, --log-level warn, all other options at their defaults: SQLite synchronous=full, batch.maxSize 512, batch.maxWaitMs 2). Setup registrations happen before the measured run; instances use ttl 60 s so none expires during a scenario.',
   'Ratios to the ceiling divide by the mean of the ceiling runs taken just before and just after that scenario, because the shared machine\'s capacity drifts between minutes.',
-  'req/s counts 2xx answers only; non-2xx answers and socket errors are flagged in the note. Latency percentiles are autocannon\'s (HdrHistogram, ms).',
+  'req/s counts 2xx answers only; non-2xx answers and socket errors are flagged in the note. The p99 column is autocannon\'s (HdrHistogram, ms, every request); "steady p99" leaves out each connection\'s first request, because a saturated Node server admits about one new connection per event-loop turn and the last connections of a short run wait seconds for their first answer (a property of Node, reproduced with a bare server).',
+  'Long-poll rows: the p99 column is the wake latency, from the moment the write\'s acknowledgement had been read by the bench to the first byte of each long-poll answer; the "floor" is the same harness against a bare node:http server that answers all parked requests at once, i.e. what this machine and client cost with no registry at all.',
+  'Memory row: heap used (muster_process_nodejs_heap_size_used_bytes) after a full GC forced through a bench-only preload (node --expose-gc --import bench/lib/gc-hook.mjs, SIGUSR2), before and after the fill, divided by the instances added; the settled figure without forced GC and resident memory (muster_process_process_resident_memory_bytes) are given beside it.',
+  'Registrations use autocannon setupRequest to give every request a new host, so each is a 201 that inserts rows (durable: acknowledged after the SQLite transaction committed with synchronous=full).',
 ];
 const table = markdownTable(rows);
 console.log(`\n${table}\n`);

@@ -84,9 +84,9 @@ export function summarize(r) {
   };
 }
 
-/** A note fragment when something other than 2xx came back, so a fast error is not a result. */
 export const steadyNote = (s) => `steady p99 ${s.steadyP99 < 10 ? s.steadyP99.toFixed(2) : s.steadyP99.toFixed(1)} ms (without each connection's first request)`;
 
+/** A note fragment when something other than 2xx came back, so a fast error is not a result. */
 export function problems(s) {
   const bad = Object.entries(s.codes).filter(([c]) => !c.startsWith('2')).map(([c, n]) => `${n}×${c}`);
   if (s.errors > 0) bad.push(`${s.errors} errors${s.timeouts ? ` (${s.timeouts} timeouts)` : ''}`);

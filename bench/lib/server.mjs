@@ -95,6 +95,9 @@ export async function withMuster(opts, fn) {
     return await fn(server);
   } finally {
     await server.stop();
+    // At --log-level warn anything printed is worth a look (self-preservation, failed writes).
+    const said = server.output().split('\n').filter((l) => l.trim() && !l.includes('bench-gc-done'));
+    if (said.length) process.stderr.write(`[bench] ${opts.label ?? 'muster'} logged ${said.length} line(s):\n${said.slice(0, 5).map((l) => '  ' + l.slice(0, 400)).join('\n')}\n`);
   }
 }
 

@@ -24,11 +24,11 @@ async function until(what, check, timeoutMs = 15_000) {
 
 /**
  * `clients` parked requests, one trigger, ROUNDS times after one unrecorded warm-up round (the
- * first round of a fresh server runs the wake path cold and is several times slower). Latency of an answer = when its first byte
- * arrived here minus when the trigger's own answer (the write's acknowledgement) was read here.
- * Each waiter is a bare socket (lib/client.mjs rawGetter) and answers are not parsed until a
- * round is over: with node:http and JSON.parse per answer, this client alone spread 200 answers
- * over ~25 ms on this machine, which is the whole target.
+ * first round of a fresh server runs the wake path cold and is several times slower). Latency
+ * of an answer = when its first byte arrived here minus when the trigger's own answer (the
+ * write's acknowledgement) had been read here. Each waiter is a bare socket (rawGetter) and
+ * answers are parsed only after a round: with node:http and JSON.parse per answer, this client
+ * alone spread 200 answers over ~25 ms on this machine, the whole target.
  */
 async function measureWake(url, clients, { park, parked, trigger, changed }) {
   const waiters = Array.from({ length: clients }, () => rawGetter(url));
@@ -45,12 +45,12 @@ async function measureWake(url, clients, { park, parked, trigger, changed }) {
       await sleep(20); // let this process go idle so the timings below measure the server
       const sent = performance.now();
       const ack = await trigger(writer, round);
-      acks.push(ack.at - sent);
       const answers = await Promise.all(polls);
       if (round < 0) {
         await sleep(50);
         continue;
       }
+      acks.push(ack.at - sent);
       let first = Infinity;
       let last = -Infinity;
       for (const a of answers) {
@@ -64,7 +64,6 @@ async function measureWake(url, clients, { park, parked, trigger, changed }) {
         last = Math.max(last, a.at);
       }
       spreads.push(last - first);
-      if (process.env.LPDEBUG) console.error(`round ${round}: ack ${(ack.at - sent).toFixed(1)} first ${(first - ack.at).toFixed(1)} last ${(last - ack.at).toFixed(1)}`);
       await sleep(50);
     }
   } finally {
@@ -110,17 +109,17 @@ async function longpollOf(clients) {
   const m = await withMuster({ label: 'longpoll' }, async (server) => {
     const setup = createClient(server.url);
     let target;
-    let revision;
+    let current; // the revision the next long-polls hold
+    let previous; // the revision before the last write: an answer must be newer
     const path = '/v1/namespaces/default/services/lp/instances';
     try {
       [target] = await registerMany(setup, 'lp', 10);
-      revision = (await setup.request('GET', path)).json.revision;
+      current = (await setup.request('GET', path)).json.revision;
     } finally {
       setup.close();
     }
-    let waitingFor = revision;
     return measureWake(server.url, clients, {
-      park: (w) => w.get(`${path}?revision=${waitingFor}&wait=30s`),
+      park: (w) => w.get(`${path}?revision=${current}&wait=30s`),
       parked: async (c, n) => ((await scrape(c)).get('muster_watchers{kind="long_poll"}') ?? 0) >= n,
       async trigger(c, round) {
         const ack = await c.request('PATCH', `/v1/instances/${target.id}`, {
@@ -128,12 +127,11 @@ async function longpollOf(clients) {
           headers: { authorization: `Bearer ${target.token}` },
         });
         if (ack.status !== 200) throw new Error(`PATCH answered ${ack.status}: ${ack.text}`);
-        const previous = waitingFor;
-        waitingFor = ack.json.revision;
-        revision = previous;
+        previous = current;
+        current = ack.json.revision;
         return ack;
       },
-      changed: (a) => a.status === 200 && JSON.parse(a.text).revision > revision,
+      changed: (a) => a.status === 200 && JSON.parse(a.text).revision > previous,
     });
   });
   return row({

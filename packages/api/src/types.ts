@@ -89,11 +89,19 @@ export interface InstancePatch {
   metadata?: Metadata;
 }
 
+/**
+ * An instance as discovery answers it: what a consumer routes by and judges freshness by
+ * (`lastHeartbeatAgeMs` against `healthCheck.ttl`). Namespace and service are the answer's own;
+ * timestamps are on `GET /v1/instances/{id}`. Discovery is the hot path: every byte is repeated
+ * per instance, per consumer, per change.
+ */
+export type DiscoveredInstance = Omit<Instance, 'namespace' | 'service' | 'lastHeartbeat' | 'createdAt' | 'updatedAt'>;
+
 export interface DiscoverResponse {
   namespace: string;
   service: string;
   revision: number;
-  instances: Instance[];
+  instances: DiscoveredInstance[];
 }
 
 export type HealthStatusFilter = 'healthy' | 'unhealthy' | 'all';

@@ -1,8 +1,8 @@
-import type { Instance } from '@muster/api';
+import type { DiscoveredInstance } from '@muster/api';
 import { address, age, pairs, shortId, table, truncate, yesNo } from './format.js';
 
 /** The instance table of `instances ls` and `watch`. */
-export function instanceTable(instances: Instance[], full = false): string {
+export function instanceTable(instances: DiscoveredInstance[], full = false): string {
   const head = ['ID', 'ADDRESS', 'HEALTHY', 'ISOLATE', 'WEIGHT', 'HEARTBEAT', 'METADATA'];
   if (instances.length === 0) return `${table(head, [])}\n(no instances)`;
   return table(head, instances.map((i) => [

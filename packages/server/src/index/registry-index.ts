@@ -1,7 +1,7 @@
-import type { DiscoverFilter, DiscoverResponse, Instance } from '@muster/api';
+import type { DiscoverFilter, DiscoverResponse, DiscoveredInstance } from '@muster/api';
 import type { Change } from '../batch/changes.js';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../model/records.js';
-import { toWireInstance } from '../model/records.js';
+import { toDiscoveredInstance } from '../model/records.js';
 import type { Snapshot } from '../store/store.js';
 
 export interface ServiceEntry {
@@ -101,8 +101,8 @@ export class RegistryIndex {
   }
 
   answer(entry: ServiceEntry, f: DiscoverFilter, now: number): DiscoverResponse {
-    const instances: Instance[] = [];
-    for (const i of entry.instances.values()) if (matches(i, f)) instances.push(toWireInstance(i, now));
+    const instances: DiscoveredInstance[] = [];
+    for (const i of entry.instances.values()) if (matches(i, f)) instances.push(toDiscoveredInstance(i, now));
     instances.sort((a, b) => (a.id < b.id ? -1 : 1));
     return { namespace: entry.rec.namespace, service: entry.rec.name, revision: entry.rec.revision, instances };
   }

@@ -1,4 +1,4 @@
-import type { Instance, Location, Metadata, Namespace, Service } from '@muster/api';
+import type { DiscoveredInstance, Instance, Location, Metadata, Namespace, Service } from '@muster/api';
 
 /**
  * The stored forms of the data model. Each is the wire type with timestamps as epoch
@@ -67,6 +67,25 @@ export function toWireInstance(r: InstanceRecord, now: number): Instance {
     revision: r.revision,
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
+  };
+}
+
+export function toDiscoveredInstance(r: InstanceRecord, now: number): DiscoveredInstance {
+  return {
+    id: r.id,
+    host: r.host,
+    port: r.port,
+    protocol: r.protocol,
+    version: r.version,
+    weight: r.weight,
+    priority: r.priority,
+    metadata: r.metadata,
+    location: r.location,
+    healthCheck: { type: 'heartbeat', ttl: r.ttl },
+    healthy: r.healthy,
+    isolate: r.isolate,
+    lastHeartbeatAgeMs: Math.max(0, now - r.lastHeartbeat),
+    revision: r.revision,
   };
 }
 

@@ -96,7 +96,10 @@ export const WatchQuery = Type.Object({
   campus: Type.Optional(Type.String()),
 }, { additionalProperties: false, patternProperties: { '^metadata\\.': Type.String() } });
 
-export const DiscoverReply = Type.Object({ namespace: Type.String(), service: Type.String(), revision: Type.Integer(), instances: Type.Array(Instance) });
+export const DiscoveredInstance = Type.Omit(Instance, ['namespace', 'service', 'lastHeartbeat', 'createdAt', 'updatedAt'], {
+  description: 'An instance as discovery answers it; GET /v1/instances/{id} has the full record',
+});
+export const DiscoverReply = Type.Object({ namespace: Type.String(), service: Type.String(), revision: Type.Integer(), instances: Type.Array(DiscoveredInstance) });
 
 export const EventsQuery = Type.Object({
   namespace: Type.Optional(Type.String()),
