@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cannon } from './lib/cannon.mjs';
+import { track } from './lib/cleanup.mjs';
 import { HOST, freePort, sleep } from './lib/server.mjs';
 
 const serverFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ceiling-server.mjs');
@@ -10,6 +11,7 @@ const serverFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'ceil
 export async function withBareServer(fn) {
   const port = await freePort();
   const child = spawn(process.execPath, [serverFile, String(port)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const untrack = track(child);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const url = `http://${HOST}:${port}`;
   try {
@@ -25,6 +27,7 @@ export async function withBareServer(fn) {
   } finally {
     child.kill('SIGTERM');
     await exited;
+    untrack();
   }
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +30,17 @@ export function markdownTable(rows) {
   return lines.join('\n');
 }
 
+/** Which server was measured: the tree changes under the bench, so a figure needs its commit. */
+export function gitRevision(cwd) {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'bin'], { cwd, encoding: 'utf8' }).trim();
+    return `${head}${dirty ? ' + uncommitted changes in packages/ or bin/' : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
 /** How this run was started, as someone would type it again. */
 export function commandLine() {
   const env = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`);
@@ -46,6 +58,7 @@ export function writeResults(file, { rows, ceiling, started, scenarios, notes })
     `- node: ${process.version} (${process.platform} ${process.arch})`,
     `- machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${fmtBytes(os.totalmem())} RAM; temp dir ${os.tmpdir()}`,
     `- command: \`${commandLine()}\``,
+    `- server: commit ${gitRevision(path.dirname(file))}`,
     `- scenarios: ${scenarios.join(', ')}`,
     `- autocannon: ${SETTINGS.connections} connections, pipelining ${SETTINGS.pipelining}, ${SETTINGS.duration} s measured after ${SETTINGS.warmup} s warm-up, the same for the ceiling and every autocannon scenario`,
     ceiling ? `- ceiling (bare node:http, fixed 2 KB JSON, median of the runs in the table): ${fmtInt(ceiling.rps)} req/s, p99 ${fmtMs(ceiling.p99)} ms` : '- ceiling: not measured in this run',

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { track } from './cleanup.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
@@ -41,6 +42,7 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' 
   // BENCH_MUSTER_FLAGS="--store-sqlite-synchronous normal" and the like, for what-if runs.
   if (process.env.BENCH_MUSTER_FLAGS) args.push(...process.env.BENCH_MUSTER_FLAGS.trim().split(/\s+/));
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const untrack = track(child, dataDir);
   let output = '';
   const keep = (d) => {
     output += d.toString();
@@ -55,10 +57,13 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' 
   const url = `http://${HOST}:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (exitInfo) throw new Error(`${label} exited (${JSON.stringify(exitInfo)}) before it was ready:\n${output}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${label} was not ready within 20 s:\n${output}`);
+    if (exitInfo || Date.now() > deadline) {
+      const why = exitInfo ? `exited (${JSON.stringify(exitInfo)}) before it was ready` : 'was not ready within 20 s';
+      if (!exitInfo) child.kill('SIGKILL');
+      await exited;
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      untrack();
+      throw new Error(`${label} ${why}:\n${output}`);
     }
     try {
       const r = await fetch(`${url}/readyz`);
@@ -82,6 +87,7 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' 
           clearTimeout(t);
         }
         fs.rmSync(dataDir, { recursive: true, force: true });
+        untrack();
       })();
       return stopped;
     },

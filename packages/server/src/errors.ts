@@ -14,7 +14,6 @@ export const Errors = {
   badJson: (detail: string) => new MusterError('INVALID_ARGUMENT', `request body is not valid JSON: ${detail}`, { field: 'body' }),
   unsupportedMediaType: (type: string) => new MusterError('INVALID_ARGUMENT', `content type ${JSON.stringify(type)} is not supported; send application/json`, { field: 'body' }),
   bodyTooLarge: (limit: number) => new MusterError('RESOURCE_EXHAUSTED', `request body is larger than ${limit} bytes`, { field: 'body' }),
-  tooManyItems: (field: string, max: number) => new MusterError('INVALID_ARGUMENT', `${field} may hold at most ${max} items`, { field }),
   waitTooLong: () => new MusterError('INVALID_ARGUMENT', `wait must be a duration of at most ${LIMITS.longPollMaxSeconds}s (e.g. 30s)`, { field: 'wait' }),
 
   routeNotFound: (method: string, url: string) => new MusterError('NOT_FOUND', `no route ${method} ${url}`),
@@ -38,8 +37,3 @@ export const Errors = {
   storeUnavailable: (cause: unknown) => new MusterError('UNAVAILABLE', 'the store could not commit the write; nothing was changed, retry', { cause }),
   internal: (cause: unknown) => new MusterError('INTERNAL', 'internal error', { cause }),
 } as const;
-
-/** Anything thrown that is not a MusterError is a bug; it surfaces as INTERNAL and is logged. */
-export function asMusterError(err: unknown): MusterError {
-  return err instanceof MusterError ? err : Errors.internal(err);
-}

@@ -46,30 +46,6 @@ export function toWireService(r: ServiceRecord, counts: { instances: number; hea
   };
 }
 
-export function toWireInstance(r: InstanceRecord, now: number): Instance {
-  return {
-    id: r.id,
-    namespace: r.namespace,
-    service: r.service,
-    host: r.host,
-    port: r.port,
-    protocol: r.protocol,
-    version: r.version,
-    weight: r.weight,
-    priority: r.priority,
-    metadata: r.metadata,
-    location: r.location,
-    healthCheck: { type: 'heartbeat', ttl: r.ttl },
-    healthy: r.healthy,
-    isolate: r.isolate,
-    lastHeartbeat: iso(r.lastHeartbeat),
-    lastHeartbeatAgeMs: Math.max(0, now - r.lastHeartbeat),
-    revision: r.revision,
-    createdAt: iso(r.createdAt),
-    updatedAt: iso(r.updatedAt),
-  };
-}
-
 export function toDiscoveredInstance(r: InstanceRecord, now: number): DiscoveredInstance {
   return {
     id: r.id,
@@ -86,6 +62,17 @@ export function toDiscoveredInstance(r: InstanceRecord, now: number): Discovered
     isolate: r.isolate,
     lastHeartbeatAgeMs: Math.max(0, now - r.lastHeartbeat),
     revision: r.revision,
+  };
+}
+
+export function toWireInstance(r: InstanceRecord, now: number): Instance {
+  return {
+    ...toDiscoveredInstance(r, now),
+    namespace: r.namespace,
+    service: r.service,
+    lastHeartbeat: iso(r.lastHeartbeat),
+    createdAt: iso(r.createdAt),
+    updatedAt: iso(r.updatedAt),
   };
 }
 

@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { InstancePatch, Location, Metadata, RegisterRequest } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { Errors } from '../errors.js';
+import type { InstanceRecord } from '../model/records.js';
 
 /**
  * The data model's rules, checked here once for every protocol. Adapters check only the shape
@@ -75,21 +76,12 @@ function checkObject(field: string, v: unknown): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** A registration with every default applied. */
-export interface ValidRegistration {
+/** A registration with every default applied: the instance's own fields, from its one definition. */
+export type ValidRegistration = Pick<InstanceRecord, 'host' | 'port' | 'protocol' | 'version' | 'weight' | 'priority' | 'metadata' | 'location' | 'ttl'> & {
   id: string | undefined;
-  host: string;
-  port: number;
-  protocol: string;
-  version: string;
-  weight: number;
-  priority: number;
-  metadata: Metadata;
-  location: Location;
-  ttl: number;
   /** Undefined keeps what the instance has: isolation is often an operator's, not the owner's. */
   isolate: boolean | undefined;
-}
+};
 
 const REGISTER_FIELDS = ['id', 'host', 'port', 'protocol', 'version', 'weight', 'priority', 'metadata', 'location', 'healthCheck', 'isolate'] as const;
 

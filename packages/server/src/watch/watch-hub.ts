@@ -67,10 +67,4 @@ export class WatchHub {
     this.closers.add(fn);
     return () => this.closers.delete(fn);
   }
-
-  get size(): number {
-    let n = 0;
-    for (const s of this.waiters.values()) n += s.size;
-    return n;
-  }
 }
