@@ -27,7 +27,8 @@ if (args.includes('--help') || args.includes('-h') || args.includes('--list')) {
   console.log('\nenv: BENCH_DURATION (s, default 5), BENCH_WARMUP (s, default 1), BENCH_CONNECTIONS (default 100),\n' +
     '     BENCH_REPEAT (runs of each scenario compared with the ceiling, median kept; default 1),\n' +
     '     BENCH_HB_INSTANCES, BENCH_LONGPOLL_CLIENTS, BENCH_LONGPOLL_ROUNDS, BENCH_MEMORY_INSTANCES,\n' +
-    '     BENCH_CPU_PROF=dir (V8 CPU profile of every server started), BENCH_MUSTER_FLAGS="--flag value ..." (extra server flags)');
+    '     BENCH_CPU_PROF=dir (V8 CPU profile of every server started), BENCH_MUSTER_FLAGS="--flag value ..." (extra server flags),\n' +
+    '     BENCH_RESULTS=file (where the table is written; default bench/results.md)');
   process.exit(0);
 }
 const unknown = args.filter((a) => !ALL.some((s) => s.name.toLowerCase() === a.toLowerCase()));
@@ -122,11 +123,13 @@ const notes = [
   'Ratios to the ceiling divide by the mean of the ceiling runs taken just before and just after that scenario, because the shared machine\'s capacity drifts between minutes.',
   'req/s counts 2xx answers only; non-2xx answers and socket errors are flagged in the note. The p99 column is autocannon\'s (HdrHistogram, ms, every request); "steady p99" leaves out each connection\'s first request, because a saturated Node server admits about one new connection per event-loop turn and the last connections of a short run wait seconds for their first answer (a property of Node, reproduced with a bare server).',
   'Long-poll rows: the p99 column is the wake latency, from the moment the write\'s acknowledgement had been read by the bench to the first byte of each long-poll answer; the "floor" is the same harness against a bare node:http server that answers all parked requests at once, i.e. what this machine and client cost with no registry at all.',
-  'Memory row: heap used (muster_process_nodejs_heap_size_used_bytes) after a full GC forced through a bench-only preload (node --expose-gc --import bench/lib/gc-hook.mjs, SIGUSR2), before and after the fill, divided by the instances added; the settled figure without forced GC and resident memory (muster_process_process_resident_memory_bytes) are given beside it.',
+  'Memory row: heap used (muster_nodejs_heap_size_used_bytes) after a full GC forced through a bench-only preload (node --expose-gc --import bench/lib/gc-hook.mjs, SIGUSR2), before and after the fill, divided by the instances added; the settled figure without forced GC and resident memory (muster_process_resident_memory_bytes) are given beside it.',
   'Registrations use autocannon setupRequest to give every request a new host, so each is a 201 that inserts rows (durable: acknowledged after the SQLite transaction committed with synchronous=full).',
 ];
 const table = markdownTable(rows);
 console.log(`\n${table}\n`);
 console.log(`command: ${commandLine()}`);
-writeResults(path.join(here, 'results.md'), { rows, ceiling, started, scenarios: selected.map((s) => s.name), notes });
-log(`written ${path.relative(process.cwd(), path.join(here, 'results.md'))}`);
+// BENCH_RESULTS=file keeps what-if runs (other flags, other sizes) from replacing the record.
+const out = path.resolve(process.env.BENCH_RESULTS ?? path.join(here, 'results.md'));
+writeResults(out, { rows, ceiling, started, scenarios: selected.map((s) => s.name), notes });
+log(`written ${path.relative(process.cwd(), out)}`);

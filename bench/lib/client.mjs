@@ -79,6 +79,17 @@ export async function scrape(client) {
   return parseMetrics(r.text);
 }
 
+/** Average batch size and commit time from the server's own histograms, between two scrapes. */
+export function batchStats(before, after) {
+  const d = (k) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  const batches = d('muster_batch_size_count');
+  return {
+    batches,
+    avgSize: batches ? d('muster_batch_size_sum') / batches : 0,
+    avgCommitMs: batches ? (d('muster_store_commit_seconds_sum') / batches) * 1000 : 0,
+  };
+}
+
 /** A distinct IPv4 address per n (n < 2^24), so every registration is a new endpoint. */
 export const hostFor = (n) => `10.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 

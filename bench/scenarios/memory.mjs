@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cannon, problems, steadyNote } from '../lib/cannon.mjs';
-import { createClient, hostFor, registerMany, scrape } from '../lib/client.mjs';
-import { batchStats } from './register.mjs';
+import { batchStats, createClient, hostFor, registerMany, scrape } from '../lib/client.mjs';
 import { fmtCpu } from '../lib/probe.mjs';
 import { fmtBytes, fmtInt, fmtMs, row } from '../lib/report.mjs';
 import { sleep, withMuster } from '../lib/server.mjs';
@@ -32,10 +31,14 @@ async function reading(client, server, gc) {
     });
   }
   const m = await scrape(client);
+  const need = (name) => {
+    const v = m.get(name);
+    if (v === undefined) throw new Error(`GET /metrics has no ${name}: were the metric names changed?`);
+    return v;
+  };
   return {
-    heapUsed: m.get('muster_nodejs_heap_size_used_bytes'),
-    // prom-client's default names already start with process_, so the prefix doubles it.
-    rss: m.get('muster_process_resident_memory_bytes'),
+    heapUsed: need('muster_nodejs_heap_size_used_bytes'),
+    rss: need('muster_process_resident_memory_bytes'),
     external: m.get('muster_nodejs_external_memory_bytes'),
     instances: (m.get('muster_instances{state="healthy"}') ?? 0) + (m.get('muster_instances{state="unhealthy"}') ?? 0),
   };

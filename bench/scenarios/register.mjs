@@ -1,19 +1,8 @@
 import { cannon, problems, steadyNote } from '../lib/cannon.mjs';
-import { createClient, hostFor, scrape } from '../lib/client.mjs';
+import { batchStats, createClient, hostFor, scrape } from '../lib/client.mjs';
 import { fmtCpu } from '../lib/probe.mjs';
 import { fmtInt, fmtMs, row } from '../lib/report.mjs';
 import { withMuster } from '../lib/server.mjs';
-
-/** Average batch size and commit time from the server's own histograms, between two scrapes. */
-export function batchStats(before, after) {
-  const d = (k) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
-  const batches = d('muster_batch_size_count');
-  return {
-    batches,
-    avgSize: batches ? d('muster_batch_size_sum') / batches : 0,
-    avgCommitMs: batches ? (d('muster_store_commit_seconds_sum') / batches) * 1000 : 0,
-  };
-}
 
 /**
  * Durable registrations of endpoints never seen before: every request carries a host of its
