@@ -66,14 +66,14 @@ export function toDiscoveredInstance(r: InstanceRecord, now: number): Discovered
 }
 
 export function toWireInstance(r: InstanceRecord, now: number): Instance {
-  return {
-    ...toDiscoveredInstance(r, now),
-    namespace: r.namespace,
-    service: r.service,
-    lastHeartbeat: iso(r.lastHeartbeat),
-    createdAt: iso(r.createdAt),
-    updatedAt: iso(r.updatedAt),
-  };
+  // Adding fields to the discovered shape is several times cheaper than an object spread here.
+  const out = toDiscoveredInstance(r, now) as Instance;
+  out.namespace = r.namespace;
+  out.service = r.service;
+  out.lastHeartbeat = iso(r.lastHeartbeat);
+  out.createdAt = iso(r.createdAt);
+  out.updatedAt = iso(r.updatedAt);
+  return out;
 }
 
 export function sameLocation(a: Location, b: Location): boolean {
