@@ -9,7 +9,11 @@ export type WriteOp<T> = (tx: StoreTx) => Promise<T>;
 export interface BatcherOptions {
   /** A batch is flushed as soon as it holds this many writes. */
   maxSize: number;
-  /** ...or this long after its first write arrived. */
+  /**
+   * ...or this long after its first write arrived. 0 flushes once the requests read in the
+   * current turn of the event loop are queued; writes arriving during a commit still share the
+   * next one, since only one transaction runs at a time.
+   */
   maxWaitMs: number;
 }
 
@@ -33,7 +37,7 @@ interface Pending {
  */
 export class WriteBatcher {
   private queue: Pending[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
 
@@ -69,12 +73,20 @@ export class WriteBatcher {
   private schedule(): void {
     if (this.running) return; // the running batch picks the queue up when it ends
     if (this.queue.length >= this.opts.maxSize) this.kick();
-    else this.timer ??= setTimeout(() => this.kick(), this.opts.maxWaitMs);
+    else if (!this.cancelTimer) {
+      if (this.opts.maxWaitMs === 0) {
+        const t = setImmediate(() => this.kick());
+        this.cancelTimer = () => clearImmediate(t);
+      } else {
+        const t = setTimeout(() => this.kick(), this.opts.maxWaitMs);
+        this.cancelTimer = () => clearTimeout(t);
+      }
+    }
   }
 
   private kick(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     if (this.running || this.queue.length === 0) return;
     this.running = this.runBatches().finally(() => {
       this.running = undefined;

@@ -25,7 +25,7 @@ export const OPTIONS = [
   { key: 'store.sqlite.synchronous', type: { kind: 'enum', values: ['full', 'normal'] }, default: 'full', description: 'SQLite durability: full survives power loss, normal survives a process crash only' },
   { key: 'autoCreateService', type: { kind: 'bool' }, default: true, description: 'Create a service at its first registration instead of refusing it' },
   { key: 'batch.maxSize', type: { kind: 'int', min: 1, max: 10000 }, default: 512, description: 'Writes per store transaction at most' },
-  { key: 'batch.maxWaitMs', type: { kind: 'int', min: 0, max: 1000 }, default: 2, description: 'How long a write waits for others to share its transaction (ms)' },
+  { key: 'batch.maxWaitMs', type: { kind: 'int', min: 0, max: 1000 }, default: 0, description: 'How long a write waits for others to share its transaction (ms); 0 takes what arrived in the same event-loop turn, and writes arriving during a commit always share the next one' },
   { key: 'health.sweepInterval', type: { kind: 'duration', minMs: 10, maxMs: 60_000 }, default: '1s', description: 'How often heartbeat clocks are checked' },
   { key: 'health.cleanupAfter', type: { kind: 'duration', minMs: 0, maxMs: 365 * 86_400_000, zeroAllowed: true }, default: '1h', description: 'Remove an instance unhealthy for this long (0 = never)' },
   { key: 'health.protectRatio', type: { kind: 'number', min: 0, max: 1 }, default: 0.5, description: 'Self-preservation: expire nobody in a sweep that would expire more than this share of healthy instances...' },
