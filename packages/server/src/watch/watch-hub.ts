@@ -8,6 +8,8 @@ type Wake = (revision: number | undefined) => void;
  */
 export class WatchHub {
   private waiters = new Map<string, Set<Wake>>();
+  /** What shutdown must end: pending long-polls and open streams. */
+  private closers = new Set<() => void>();
   private closed = false;
 
   /** Called by the index; `revision` is undefined when the service is gone. */
@@ -50,8 +52,6 @@ export class WatchHub {
       signal?.addEventListener('abort', onClose, { once: true });
     });
   }
-
-  private closers = new Set<() => void>();
 
   /** Ends every wait; streams are closed by their owners through onClose listeners. */
   close(): void {
