@@ -28,7 +28,9 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
+      // A stream owns its connection: when it ends (shutdown, slow reader, service gone) the
+      // socket closes too, instead of idling until the keep-alive timeout.
+      connection: 'close',
       'x-accel-buffering': 'no',
       'x-request-id': req.id,
     });
