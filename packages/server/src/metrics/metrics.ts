@@ -19,6 +19,7 @@ export class Metrics {
   readonly httpRequests: client.Counter<'method' | 'route' | 'status'>;
   readonly watchers: client.Gauge<'kind'>;
 
+  readonly reg: { created: Inc; updated: Inc; rejected: Inc };
   readonly hb: { ok: Inc; rejected: Inc };
   readonly disc: { cached: Inc; filtered: Inc; notModified: Inc };
 
@@ -43,6 +44,7 @@ export class Metrics {
     this.healthTransitions = new client.Counter({ name: 'muster_health_transitions_total', help: 'Health transitions by target state', labelNames: ['to'], registers });
     this.httpRequests = new client.Counter({ name: 'muster_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers });
     this.watchers = new client.Gauge({ name: 'muster_watchers', help: 'Open long-polls and watch streams', labelNames: ['kind'], registers });
+    this.reg = { created: this.registrations.labels('created'), updated: this.registrations.labels('updated'), rejected: this.registrations.labels('rejected') };
     this.hb = { ok: this.heartbeats.labels('ok'), rejected: this.heartbeats.labels('rejected') };
     this.disc = { cached: this.discoveries.labels('cached'), filtered: this.discoveries.labels('filtered'), notModified: this.discoveries.labels('not_modified') };
   }

@@ -162,7 +162,7 @@ export class NamingService {
     try {
       v = validateRegistration(input);
     } catch (err) {
-      this.metrics.registrations.labels('rejected').inc();
+      this.metrics.reg.rejected.inc();
       throw err;
     }
     const id = v.id ?? deriveInstanceId(namespace, service, v.host, v.port);
@@ -188,18 +188,19 @@ export class NamingService {
           healthChangedAt: prev && prev.healthy ? prev.healthChangedAt : now,
           revision: prev?.revision ?? 0, createdAt: prev?.createdAt ?? now, updatedAt: now, tokenHash: hashToken(token),
         };
+        const changed = prev ? changedFields(prev, rec) : [];
         if (!prev) {
           rec.revision = await this.bump(tx, svc, 'instance.registered', id, { host: v.host, port: v.port });
-        } else if (changedFields(prev, rec).length > 0) {
-          rec.revision = await this.bump(tx, svc, 'instance.updated', id, { changed: changedFields(prev, rec), reRegistered: true });
+        } else if (changed.length > 0) {
+          rec.revision = await this.bump(tx, svc, 'instance.updated', id, { changed, reRegistered: true });
         } else rec.updatedAt = prev.updatedAt;
         await tx.putInstance(rec, prev ?? null);
         return { created: !prev, rec, token };
       });
-      this.metrics.registrations.labels(result.created ? 'created' : 'updated').inc();
+      (result.created ? this.metrics.reg.created : this.metrics.reg.updated).inc();
       return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
     } catch (err) {
-      this.metrics.registrations.labels('rejected').inc();
+      this.metrics.reg.rejected.inc();
       throw err;
     }
   }

@@ -78,7 +78,7 @@ export class MemoryStore implements Store {
       deleteService: async (ns, name) => setIn(this.services, svcKey(ns, name), undefined),
 
       getInstance: async (id) => clone(this.instances.get(id)),
-      putInstance: async (rec, _prev) => {
+      putInstance: async (rec) => {
         if (!this.services.has(svcKey(rec.namespace, rec.service))) throw new Error(`foreign key: service ${rec.namespace}/${rec.service}`);
         setIn(this.instances, rec.id, rec);
       },

@@ -194,12 +194,13 @@ export class SqliteStore implements Store {
           rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
           rec.lastHeartbeat, rec.healthChangedAt, rec.revision, rec.createdAt, rec.updatedAt, rec.tokenHash,
         ) as { seq: number };
-        // prev === null: read in this transaction and absent, so there are no child rows yet.
-        if (prev === undefined || (prev !== null && !sameMetadata(prev.metadata, rec.metadata))) s.deleteMetadata.run(seq);
-        if (prev === undefined || prev === null || !sameMetadata(prev.metadata, rec.metadata)) {
+        // prev === null: read in this transaction and absent, so there are no child rows yet;
+        // prev === undefined: nothing is known, so every child row is rewritten.
+        if (prev == null || !sameMetadata(prev.metadata, rec.metadata)) {
+          if (prev !== null) s.deleteMetadata.run(seq);
           for (const [k, v] of Object.entries(rec.metadata)) s.putMetadata.run(seq, k, v);
         }
-        if (prev === undefined || prev === null || prev.ttl !== rec.ttl) s.putHealthCheck.run(seq, rec.ttl);
+        if (prev == null || prev.ttl !== rec.ttl) s.putHealthCheck.run(seq, rec.ttl);
       },
       deleteInstance: async (id) => void s.deleteInstance.run(id),
       listInstanceIds: async (ns, svc) => (s.listInstanceIds.all(ns, svc) as Array<{ id: string }>).map((r) => r.id),
