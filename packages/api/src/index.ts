@@ -1,3 +1,5 @@
 export * from './errors.js';
+export * from './grpc-codes.js';
 export * from './limits.js';
+export * from './proto.js';
 export * from './types.js';
