@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './filter.js';
 export * from './grpc-codes.js';
 export * from './limits.js';
 export * from './proto.js';

@@ -1,8 +1,17 @@
 /**
- * @muster/client: the typed HTTP client of the Muster registry. The shared wire types and
- * MusterError are re-exported so callers need only this package.
+ * @muster/client: the Muster SDK (`MusterClient`: register, discover, pick) and the typed HTTP
+ * client of the API v1 (`MusterHttpClient`). The shared wire types and MusterError are
+ * re-exported so callers need only this package.
  */
 export * from '@muster/api';
+export * from './balance/index.js';
+export type { LoadBalancer, Picker, PickOptions } from './balance/types.js';
 export * from './http-client.js';
 export type { CallOptions } from './transport.js';
 export type { SnapshotHandler, Watch, WatchEnd } from './watch.js';
+export { MusterClient } from './sdk/muster-client.js';
+export type { ClientEvents, ClientPickOptions, DiscoverOptions as ClientDiscoverOptions, ServiceRef } from './sdk/muster-client.js';
+export type { MusterClientOptions, ServiceOptions } from './sdk/options.js';
+export { Registration } from './sdk/registration.js';
+export type { RegistrationEvents, RegistrationInput, RegistrationState } from './sdk/registration.js';
+export type { DiscoveryAnswer, StaleReason, ViewSource } from './sdk/service-view.js';

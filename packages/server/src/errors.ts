@@ -14,6 +14,7 @@ export const Errors = {
   badJson: (detail: string) => new MusterError('INVALID_ARGUMENT', `request body is not valid JSON: ${detail}`, { field: 'body' }),
   unsupportedMediaType: (type: string) => new MusterError('INVALID_ARGUMENT', `content type ${JSON.stringify(type)} is not supported; send application/json`, { field: 'body' }),
   bodyTooLarge: (limit: number) => new MusterError('RESOURCE_EXHAUSTED', `request body is larger than ${limit} bytes`, { field: 'body' }),
+  undecodable: (detail: string) => new MusterError('INVALID_ARGUMENT', `request message does not decode: ${detail}`),
   waitTooLong: () => new MusterError('INVALID_ARGUMENT', `wait must be a duration of at most ${LIMITS.longPollMaxSeconds}s (e.g. 30s)`, { field: 'wait' }),
 
   routeNotFound: (method: string, url: string) => new MusterError('NOT_FOUND', `no route ${method} ${url}`),
@@ -24,13 +25,13 @@ export const Errors = {
   namespaceExists: (ns: string) => new MusterError('ALREADY_EXISTS', `namespace "${ns}" already exists`, { field: 'name' }),
   serviceExists: (ns: string, svc: string) => new MusterError('ALREADY_EXISTS', `service "${svc}" already exists in namespace "${ns}"`, { field: 'name' }),
   instanceIdTaken: (id: string) => new MusterError('ALREADY_EXISTS', `instance id "${id}" belongs to another service or endpoint`, { field: 'id' }),
-  instanceAlive: (id: string) => new MusterError('ALREADY_EXISTS', `instance "${id}" is registered and alive; re-register it with its heartbeatToken (Authorization: Bearer) or wait until it expires`, { field: 'id' }),
+  instanceAlive: (id: string) => new MusterError('ALREADY_EXISTS', `instance "${id}" is registered and alive; re-register it with its heartbeatToken (HTTP: Authorization: Bearer; gRPC: heartbeat_token) or wait until it expires`, { field: 'id' }),
   namespaceNotEmpty: (ns: string, services: number) => new MusterError('FAILED_PRECONDITION', `namespace "${ns}" still has ${services} service(s); delete them first`, { field: 'namespace' }),
   serviceNotEmpty: (ns: string, svc: string, instances: number) => new MusterError('FAILED_PRECONDITION', `service "${svc}" in namespace "${ns}" still has ${instances} instance(s); deregister them or pass force=true`, { field: 'service' }),
   defaultNamespace: () => new MusterError('FAILED_PRECONDITION', 'namespace "default" cannot be deleted', { field: 'namespace' }),
   autoCreateOff: (ns: string, svc: string) => new MusterError('NOT_FOUND', `service "${svc}" does not exist in namespace "${ns}" and autoCreateService is off; create it first`, { field: 'service' }),
 
-  tokenMissing: () => new MusterError('UNAUTHENTICATED', 'this instance needs its heartbeatToken: send Authorization: Bearer <heartbeatToken>', { field: 'authorization' }),
+  tokenMissing: () => new MusterError('UNAUTHENTICATED', 'this instance needs its heartbeatToken: send it as Authorization: Bearer <heartbeatToken> (HTTP) or in heartbeat_token (gRPC)', { field: 'authorization' }),
   tokenWrong: (id: string) => new MusterError('PERMISSION_DENIED', `the token presented does not belong to instance "${id}"`, { field: 'authorization' }),
 
   shuttingDown: () => new MusterError('UNAVAILABLE', 'the server is shutting down; retry on another node'),

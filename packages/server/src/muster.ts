@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { GrpcServer } from './api/grpc/grpc-server.js';
 import { buildHttpServer } from './api/http/http-server.js';
 import { WriteBatcher } from './batch/write-batcher.js';
 import type { Clock } from './clock.js';
@@ -43,6 +44,7 @@ export class Muster {
   readonly naming: NamingService;
   readonly health: HealthChecker;
   private http: FastifyInstance | undefined;
+  private grpc: GrpcServer | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -89,11 +91,19 @@ export class Muster {
       readiness: () => this.readiness(),
     }, this.log);
     await this.http.listen({ host: this.config.host, port: this.config.httpPort });
+    try {
+      this.grpc = await GrpcServer.create({ naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log });
+      await this.grpc.listen(this.config.host, this.config.grpcPort);
+    } catch (err) {
+      // The gRPC port is taken (or bad): do not leave the HTTP port bound behind a failed start.
+      await this.http.close();
+      throw err;
+    }
     this.pruneTimer = setInterval(() => void this.pruneEvents(), 60_000);
     this.pruneTimer.unref();
     void this.pruneEvents();
     this.log.info({
-      http: this.url, store: this.store.kind, dataDir: this.store.kind === 'sqlite' ? path.resolve(this.config.dataDir) : undefined,
+      http: this.url, grpc: this.grpcAddress, store: this.store.kind, dataDir: this.store.kind === 'sqlite' ? path.resolve(this.config.dataDir) : undefined,
       instances: this.index.instances.size, startMs: Date.now() - t0,
     }, 'muster is ready');
     return this;
@@ -109,6 +119,18 @@ export class Muster {
 
   get port(): number {
     return (this.http?.server.address() as AddressInfo).port;
+  }
+
+  /** The port of the gRPC API. */
+  get grpcPort(): number {
+    if (!this.grpc) throw new Error('server is not listening');
+    return this.grpc.port;
+  }
+
+  /** Where a gRPC client connects, e.g. 127.0.0.1:8091. */
+  get grpcAddress(): string {
+    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
+    return `${host}:${this.grpcPort}`;
   }
 
   async readiness(): Promise<{ ready: boolean; checks: Record<string, string> }> {
@@ -142,22 +164,26 @@ export class Muster {
     clearInterval(this.pruneTimer);
     this.hub.close();
     const deadline = this.config.shutdownTimeout;
-    if (this.http) {
-      const closing = this.http.close();
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        closing.then(() => false),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadline))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        this.log.warn({ timeoutMs: deadline }, 'in-flight requests did not finish in time; closing their connections');
-        this.http.server.closeAllConnections();
-      }
-    }
+    // Both adapters drain at once, and before the batcher closes: their last calls still write.
+    await Promise.all([this.stopHttp(deadline), this.grpc?.stop(deadline)]);
     await this.health.stop();
     await this.batcher.close();
     await this.store.close();
     this.log.info('stopped');
+  }
+
+  private async stopHttp(deadline: number): Promise<void> {
+    if (!this.http) return;
+    const closing = this.http.close();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      closing.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadline))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.log.warn({ timeoutMs: deadline }, 'in-flight requests did not finish in time; closing their connections');
+      this.http.server.closeAllConnections();
+    }
   }
 }

@@ -210,7 +210,7 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
 
   it('--config FILE sets options', async () => {
     const data = dir();
-    const file = yamlFile(['httpPort: 0', `dataDir: ${JSON.stringify(data)}`, 'autoCreateService: false', 'http:', '  bodyLimit: 2048'].join('\n'));
+    const file = yamlFile(['httpPort: 0', 'grpcPort: 0', `dataDir: ${JSON.stringify(data)}`, 'autoCreateService: false', 'http:', '  bodyLimit: 2048'].join('\n'));
     const server = await startMuster(['--config', file]);
     try {
       assert.ok(fs.existsSync(path.join(data, 'muster.db')), 'dataDir came from the file');
@@ -224,12 +224,15 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
     }
   });
 
-  it('MUSTER_HTTP_PORT and MUSTER_DATA_DIR set the port and the data dir', async () => {
+  it('MUSTER_HTTP_PORT, MUSTER_GRPC_PORT and MUSTER_DATA_DIR set the ports and the data dir', async () => {
     const port = await freePort();
+    let grpcPort = await freePort();
+    while (grpcPort === port) grpcPort = await freePort();
     const data = dir();
-    const server = await startMuster([], { MUSTER_HTTP_PORT: String(port), MUSTER_DATA_DIR: data });
+    const server = await startMuster([], { MUSTER_HTTP_PORT: String(port), MUSTER_GRPC_PORT: String(grpcPort), MUSTER_DATA_DIR: data });
     try {
       assert.equal(server.url, `http://127.0.0.1:${port}`);
+      assert.match(server.output(), new RegExp(`"grpc":"127\\.0\\.0\\.1:${grpcPort}"`));
       assert.equal((await api(server.url, 'GET', '/healthz')).status, 200);
       assert.ok(fs.existsSync(path.join(data, 'muster.db')));
     } finally {
@@ -240,7 +243,7 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
   it('file < env < flags when all three are given', async () => {
     const [fromFile, fromEnv, fromFlag] = [dir(), dir(), dir()];
     const file = yamlFile([`dataDir: ${JSON.stringify(fromFile)}`, 'autoCreateService: false', 'httpPort: 1'].join('\n'));
-    const server = await startMuster(['--http-port', '0', '--data-dir', fromFlag], {
+    const server = await startMuster(['--http-port', '0', '--grpc-port', '0', '--data-dir', fromFlag], {
       MUSTER_CONFIG: file, MUSTER_DATA_DIR: fromEnv, MUSTER_AUTO_CREATE_SERVICE: 'true',
     });
     try {

@@ -13,6 +13,8 @@ import { Muster } from '../src/muster.js';
  */
 export interface RunningServer {
   url: string;
+  /** host:port of the gRPC API. */
+  grpcAddress: string;
   dataDir: string;
   stop(): Promise<void>;
 }
@@ -27,16 +29,16 @@ const testLogger = () => pino({ level: process.env['MUSTER_TEST_LOG'] ?? 'silent
 
 /** Starts a server in this process. Flags use option keys: { 'health.sweepInterval': '100ms' }. */
 export async function startServer(flags: Flags = {}, dataDir = tempDir()): Promise<RunningServer & { muster: Muster }> {
-  const config = loadConfig({ flags: { httpPort: 0, dataDir, 'log.level': 'silent', ...stringify(flags) } });
+  const config = loadConfig({ flags: { httpPort: 0, grpcPort: 0, dataDir, 'log.level': 'silent', ...stringify(flags) } });
   const muster = await new Muster(config, { logger: testLogger() }).start();
-  return { muster, url: muster.url, dataDir, stop: () => muster.stop() };
+  return { muster, url: muster.url, grpcAddress: muster.grpcAddress, dataDir, stop: () => muster.stop() };
 }
 
 function stringify(flags: Flags): Record<string, string> {
   return Object.fromEntries(Object.entries(flags).map(([k, v]) => [k, String(v)]));
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const musterBin = path.join(repoRoot, 'bin', 'muster.js');
 
 export interface ChildServer extends RunningServer {
@@ -48,20 +50,20 @@ export interface ChildServer extends RunningServer {
 
 /** Starts `muster server` as a child process; resolves when it logs that it is ready. */
 export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
-  const args = [musterBin, 'server', '--http-port', '0', '--data-dir', dataDir];
+  const args = [musterBin, 'server', '--http-port', '0', '--grpc-port', '0', '--data-dir', dataDir];
   for (const [k, v] of Object.entries(flags)) args.push(`--${k.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`, String(v));
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, grpcAddress] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 15s:\n${out}`)), 15_000);
     const onData = () => {
-      const m = /"http":"(http:\/\/[^"]+)".*"msg":"muster is ready"/.exec(out);
+      const m = /"http":"(http:\/\/[^"]+)","grpc":"([^"]+)".*"msg":"muster is ready"/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1]!);
+        resolve([m[1]!, m[2]!]);
       }
     };
     child.stdout!.on('data', onData);
@@ -71,7 +73,7 @@ export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: N
     });
   });
   return {
-    child, url, dataDir,
+    child, url, grpcAddress, dataDir,
     output: () => out,
     kill: async (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

@@ -39,6 +39,7 @@ describe('config: sources and precedence', () => {
     const c = loadConfig();
     assert.equal(c.host, '127.0.0.1');
     assert.equal(c.httpPort, 8090);
+    assert.equal(c.grpcPort, 8091);
     assert.equal(c.dataDir, './data');
     assert.deepEqual(c.store, { type: 'sqlite', sqlite: { synchronous: 'full' } });
     assert.equal(c.autoCreateService, true);
@@ -99,6 +100,7 @@ describe('config: sources and precedence', () => {
 
   it('names environment variables MUSTER_ plus the key in upper snake case, and ignores empty ones', () => {
     assert.equal(envName('httpPort'), 'MUSTER_HTTP_PORT');
+    assert.equal(envName('grpcPort'), 'MUSTER_GRPC_PORT');
     assert.equal(envName('store.sqlite.synchronous'), 'MUSTER_STORE_SQLITE_SYNCHRONOUS');
     assert.equal(envName('health.protectRatio'), 'MUSTER_HEALTH_PROTECT_RATIO');
     const c = loadConfig({ env: { MUSTER_STORE_SQLITE_SYNCHRONOUS: 'normal', MUSTER_HTTP_PORT: '', MUSTER_NO_SUCH_OPTION: 'x', PATH: '/bin' } });
@@ -108,6 +110,7 @@ describe('config: sources and precedence', () => {
 
   it('names flags -- plus the key in kebab case', () => {
     assert.equal(flagName('httpPort'), '--http-port');
+    assert.equal(flagName('grpcPort'), '--grpc-port');
     assert.equal(flagName('store.sqlite.synchronous'), '--store-sqlite-synchronous');
     assert.equal(flagName('watch.maxBufferedBytes'), '--watch-max-buffered-bytes');
   });

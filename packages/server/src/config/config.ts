@@ -7,6 +7,7 @@ import { OPTIONS, describeType, envName, flagName } from './options.js';
 export interface MusterConfig {
   host: string;
   httpPort: number;
+  grpcPort: number;
   dataDir: string;
   store: { type: 'sqlite' | 'memory'; sqlite: { synchronous: 'full' | 'normal' } };
   autoCreateService: boolean;

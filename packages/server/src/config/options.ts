@@ -18,8 +18,9 @@ export interface OptionSpec {
 }
 
 export const OPTIONS = [
-  { key: 'host', type: { kind: 'string' }, default: '127.0.0.1', description: 'Address the HTTP API listens on' },
+  { key: 'host', type: { kind: 'string' }, default: '127.0.0.1', description: 'Address the HTTP and gRPC APIs listen on' },
   { key: 'httpPort', type: { kind: 'int', min: 0, max: 65535 }, default: 8090, description: 'HTTP API port (0 picks a free one)' },
+  { key: 'grpcPort', type: { kind: 'int', min: 0, max: 65535 }, default: 8091, description: 'gRPC API port (0 picks a free one)' },
   { key: 'dataDir', type: { kind: 'string' }, default: './data', description: 'Directory of the SQLite database; created if missing' },
   { key: 'store.type', type: { kind: 'enum', values: ['sqlite', 'memory'] }, default: 'sqlite', description: 'Where state is kept: sqlite (durable, one file) or memory (lost at exit; tests only)' },
   { key: 'store.sqlite.synchronous', type: { kind: 'enum', values: ['full', 'normal'] }, default: 'full', description: 'SQLite durability: full survives power loss, normal survives a process crash only' },

@@ -1,4 +1,5 @@
 import type { DiscoverFilter, DiscoverResponse, DiscoveredInstance } from '@muster/api';
+import { matchesFilter } from '@muster/api';
 import type { Change } from '../batch/changes.js';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../model/records.js';
 import { toDiscoveredInstance } from '../model/records.js';
@@ -102,25 +103,8 @@ export class RegistryIndex {
 
   answer(entry: ServiceEntry, f: DiscoverFilter, now: number): DiscoverResponse {
     const instances: DiscoveredInstance[] = [];
-    for (const i of entry.instances.values()) if (matches(i, f)) instances.push(toDiscoveredInstance(i, now));
+    for (const i of entry.instances.values()) if (matchesFilter(i, f)) instances.push(toDiscoveredInstance(i, now));
     instances.sort((a, b) => (a.id < b.id ? -1 : 1));
     return { namespace: entry.rec.namespace, service: entry.rec.name, revision: entry.rec.revision, instances };
   }
-}
-
-export function isDefaultFilter(f: DiscoverFilter): boolean {
-  return (f.status ?? 'healthy') === 'healthy' && (f.isolated ?? 'false') === 'false' && f.metadata === undefined
-    && f.region === undefined && f.zone === undefined && f.campus === undefined;
-}
-
-function matches(i: InstanceRecord, f: DiscoverFilter): boolean {
-  const status = f.status ?? 'healthy';
-  if (status !== 'all' && i.healthy !== (status === 'healthy')) return false;
-  const isolated = f.isolated ?? 'false';
-  if (isolated !== 'all' && i.isolate !== (isolated === 'true')) return false;
-  if (f.region !== undefined && i.location.region !== f.region) return false;
-  if (f.zone !== undefined && i.location.zone !== f.zone) return false;
-  if (f.campus !== undefined && i.location.campus !== f.campus) return false;
-  if (f.metadata) for (const [k, v] of Object.entries(f.metadata)) if (i.metadata[k] !== v) return false;
-  return true;
 }

@@ -17,6 +17,7 @@ export class Metrics {
   readonly selfPreservation: client.Counter;
   readonly healthTransitions: client.Counter<'to'>;
   readonly httpRequests: client.Counter<'method' | 'route' | 'status'>;
+  readonly grpcRequests: client.Counter<'method' | 'code'>;
   readonly watchers: client.Gauge<'kind'>;
 
   readonly reg: { created: Inc; updated: Inc; rejected: Inc };
@@ -43,6 +44,7 @@ export class Metrics {
     this.selfPreservation = new client.Counter({ name: 'muster_self_preservation_total', help: 'Sweeps that kept instances healthy because too many would have expired at once', registers });
     this.healthTransitions = new client.Counter({ name: 'muster_health_transitions_total', help: 'Health transitions by target state', labelNames: ['to'], registers });
     this.httpRequests = new client.Counter({ name: 'muster_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers });
+    this.grpcRequests = new client.Counter({ name: 'muster_grpc_requests_total', help: 'gRPC calls of muster.v1.Registry by method and status code', labelNames: ['method', 'code'], registers });
     this.watchers = new client.Gauge({ name: 'muster_watchers', help: 'Open long-polls and watch streams', labelNames: ['kind'], registers });
     this.reg = { created: this.registrations.labels('created'), updated: this.registrations.labels('updated'), rejected: this.registrations.labels('rejected') };
     this.hb = { ok: this.heartbeats.labels('ok'), rejected: this.heartbeats.labels('rejected') };

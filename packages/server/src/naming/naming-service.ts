@@ -1,20 +1,19 @@
 import type {
-  DiscoverFilter, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch, Namespace,
+  DiscoverFilter, DiscoverResponse, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch, Namespace,
   RegisterResponse, RegistryEvent, Service,
 } from '@muster/api';
-import { MISSED_HEARTBEATS } from '@muster/api';
+import { isDefaultFilter, MISSED_HEARTBEATS } from '@muster/api';
 import type { WriteBatcher } from '../batch/write-batcher.js';
 import type { Clock } from '../clock.js';
 import { Errors, MusterError } from '../errors.js';
 import type { RegistryIndex, ServiceEntry } from '../index/registry-index.js';
-import { isDefaultFilter } from '../index/registry-index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { InstanceRecord, ServiceRecord } from '../model/records.js';
 import { sameLocation, sameMetadata, toWireInstance, toWireNamespace, toWireService } from '../model/records.js';
 import type { EventFilter, Store, StoreTx } from '../store/store.js';
 import { deriveInstanceId, hashToken, newToken, tokenMatches } from './identity.js';
 import {
-  checkName, validateInstancePatch, validateNamespaceInput, validateRegistration, validateServiceInput,
+  checkHeartbeatBatchSize, checkName, validateInstancePatch, validateNamespaceInput, validateRegistration, validateServiceInput,
 } from './validate.js';
 
 export interface NamingOptions {
@@ -245,7 +244,7 @@ export class NamingService {
   async heartbeat(id: string, token: string | undefined): Promise<void> {
     const rec = this.index.instances.get(id);
     try {
-      if (!rec) throw Errors.instanceNotFound(id);
+      if (!rec) throw this.missingInstance(id);
       if (token === undefined) throw Errors.tokenMissing();
       if (!tokenMatches(token, rec.tokenHash)) throw Errors.tokenWrong(id);
     } catch (err) {
@@ -258,7 +257,12 @@ export class NamingService {
     if (!rec.healthy) await this.setHealth(id, true, 'heartbeat resumed');
   }
 
-  async heartbeatBatch(items: HeartbeatItem[]): Promise<HeartbeatBatchResponse> {
+  /**
+   * A result per item, in order; a missing token fails its item as a single heartbeat's would.
+   * A batch over the limit is refused whole (INVALID_ARGUMENT on `heartbeats`), nothing applied.
+   */
+  async heartbeatBatch(items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>): Promise<HeartbeatBatchResponse> {
+    checkHeartbeatBatchSize('heartbeats', items.length);
     const results = await Promise.all(items.map(async (item): Promise<HeartbeatBatchResponse['results'][number]> => {
       try {
         await this.heartbeat(item.id, item.token);
@@ -334,6 +338,12 @@ export class NamingService {
     return Buffer.from(JSON.stringify(this.index.answer(entry, filter, now)));
   }
 
+  /** The discovery answer as an object, for adapters that encode it themselves. */
+  answer(entry: ServiceEntry, filter: DiscoverFilter): DiscoverResponse {
+    this.metrics.disc.filtered.inc();
+    return this.index.answer(entry, filter, this.clock.now());
+  }
+
   async listEvents(filter: EventFilter): Promise<RegistryEvent[]> {
     return this.store.listEvents(filter);
   }
@@ -352,7 +362,7 @@ export class NamingService {
 
   private async ownedInstance(tx: StoreTx, id: string, token: string | undefined): Promise<InstanceRecord> {
     const cur = await tx.getInstance(id);
-    if (!cur) throw Errors.instanceNotFound(id);
+    if (!cur) throw this.missingInstance(id);
     if (token === undefined) throw Errors.tokenMissing();
     if (!tokenMatches(token, cur.tokenHash)) throw Errors.tokenWrong(id);
     return cur;
@@ -400,6 +410,15 @@ export class NamingService {
     const rec = this.index.instances.get(id);
     if (!rec) throw Errors.instanceNotFound(id);
     return rec;
+  }
+
+  /**
+   * An id that cannot exist is a caller's mistake, not a forgotten instance: NOT_FOUND would tell
+   * it to register again. Checked only on a miss, off the heartbeat's hot path.
+   */
+  private missingInstance(id: string): MusterError {
+    checkName('id', id);
+    return Errors.instanceNotFound(id);
   }
 
   private missingService(namespace: string, name: string): MusterError {

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { InstancePatch, Location, Metadata, RegisterRequest } from '@muster/api';
+import type { DiscoverFilter, HealthStatusFilter, InstancePatch, IsolatedFilter, Location, Metadata, RegisterRequest } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { Errors } from '../errors.js';
 import type { InstanceRecord } from '../model/records.js';
@@ -148,4 +148,44 @@ export function validateNamespaceInput(input: unknown): { name: string; comment:
     name: checkName('name', b['name']),
     comment: b['comment'] === undefined ? '' : checkText('comment', b['comment'], LIMITS.comment.max),
   };
+}
+
+const STATUS_FILTERS: readonly HealthStatusFilter[] = ['healthy', 'unhealthy', 'all'];
+const ISOLATED_FILTERS: readonly IsolatedFilter[] = ['false', 'true', 'all'];
+
+/**
+ * A discovery filter as an object (`{status, isolated, metadata, region, zone, campus}`), for
+ * adapters that do not check it with a schema; `prefix` is where it sits in the request
+ * (`filter.`), so the field at fault is named as the caller sent it.
+ */
+export function validateDiscoverFilter(input: unknown, prefix = ''): DiscoverFilter {
+  const b = checkObject(prefix.replace(/\.$/, '') || 'filter', input);
+  rejectUnknown(b, ['status', 'isolated', 'metadata', 'region', 'zone', 'campus'], prefix);
+  const f: DiscoverFilter = {};
+  if (b['status'] !== undefined) {
+    if (!STATUS_FILTERS.includes(b['status'] as HealthStatusFilter)) throw Errors.invalidLimit(`${prefix}status`, `one of ${STATUS_FILTERS.join(', ')}`);
+    f.status = b['status'] as HealthStatusFilter;
+  }
+  if (b['isolated'] !== undefined) {
+    if (!ISOLATED_FILTERS.includes(b['isolated'] as IsolatedFilter)) throw Errors.invalidLimit(`${prefix}isolated`, `one of ${ISOLATED_FILTERS.join(', ')}`);
+    f.isolated = b['isolated'] as IsolatedFilter;
+  }
+  // An empty metadata filter matches everything: leaving it out keeps the pre-serialized answer usable.
+  if (b['metadata'] !== undefined) {
+    const m = checkMetadata(`${prefix}metadata`, b['metadata']);
+    if (Object.keys(m).length > 0) f.metadata = m;
+  }
+  for (const k of ['region', 'zone', 'campus'] as const) if (b[k] !== undefined) f[k] = checkText(`${prefix}${k}`, b[k], LIMITS.shortText.max);
+  return f;
+}
+
+/** A long-poll wait in milliseconds: 0 (answer at once) up to LIMITS.longPollMaxSeconds. */
+export function checkWaitMs(field: string, v: unknown): number {
+  const max = LIMITS.longPollMaxSeconds * 1000;
+  return checkInt(field, v, { min: 0, max, describe: `an integer number of milliseconds in 0..${max}` });
+}
+
+/** A heartbeat batch holds at most LIMITS.heartbeatBatchMax items. */
+export function checkHeartbeatBatchSize(field: string, count: number): void {
+  if (count > LIMITS.heartbeatBatchMax) throw Errors.invalid(field, `${field} may hold at most ${LIMITS.heartbeatBatchMax} heartbeats (got ${count}); split the batch`);
 }

@@ -1,0 +1,27 @@
+import * as grpc from '@grpc/grpc-js';
+import type { ErrorCode } from '@muster/api';
+import { GRPC_FIELD_KEY, GRPC_STATUS, MusterError } from '@muster/api';
+
+const CODE_OF_STATUS = new Map<number, ErrorCode>(Object.entries(GRPC_STATUS).map(([code, status]) => [status, code as ErrorCode]));
+
+/**
+ * A failed gRPC call as the MusterError the server raised (its code, and the field from the
+ * trailers). Statuses Muster never sends come from the channel: CANCELLED and UNKNOWN without a
+ * server answer mean the connection failed, UNIMPLEMENTED a server that is not Muster.
+ */
+export function fromGrpcError(err: unknown, what: string): MusterError {
+  if (err instanceof MusterError) return err;
+  const e = err as Partial<grpc.ServiceError>;
+  if (typeof e.code !== 'number') return new MusterError('UNAVAILABLE', `${what}: ${String(err)}`, { cause: err });
+  const field = e.metadata?.get(GRPC_FIELD_KEY)[0];
+  const details = e.details ?? e.message ?? '';
+  const code: ErrorCode = CODE_OF_STATUS.get(e.code)
+    ?? (e.code === grpc.status.CANCELLED || e.code === grpc.status.UNKNOWN ? 'UNAVAILABLE' : 'INTERNAL');
+  // The server leads the message with the field ("port: port must be ..."), for tools that show
+  // only the message; the typed error carries the field on its own.
+  const message = typeof field === 'string' && details.startsWith(`${field}: `) ? details.slice(field.length + 2) : details;
+  const own = CODE_OF_STATUS.has(e.code) && e.code !== grpc.status.UNAVAILABLE && e.code !== grpc.status.DEADLINE_EXCEEDED;
+  return new MusterError(code, own ? message : `${what}: ${message || grpc.status[e.code]}`, {
+    cause: err, ...(typeof field === 'string' ? { field } : {}),
+  });
+}

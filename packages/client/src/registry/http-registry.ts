@@ -1,0 +1,55 @@
+import { MusterError } from '@muster/api';
+import { MusterHttpClient } from '../http-client.js';
+import type { SnapshotHandler, Watch, WatchEnd } from '../watch.js';
+import type { RegistryApi } from './registry-api.js';
+
+const ALL = { status: 'all', isolated: 'all' } as const;
+
+/** RegistryApi over the HTTP API v1: batched heartbeats, SSE watch, long-poll discovery. */
+export class HttpRegistry implements RegistryApi {
+  private readonly http: MusterHttpClient;
+
+  constructor(readonly address: string, timeoutMs: number) {
+    this.http = new MusterHttpClient({ server: address, timeoutMs });
+  }
+
+  register(namespace: string, service: string, req: Parameters<RegistryApi['register']>[2], token?: string) {
+    return this.http.register(namespace, service, req, token === undefined ? {} : { token });
+  }
+
+  deregister(id: string, token: string) {
+    return this.http.deregister(id, token);
+  }
+
+  async heartbeats(items: Parameters<RegistryApi['heartbeats']>[0]) {
+    return (await this.http.heartbeats(items)).results;
+  }
+
+  discover(namespace: string, service: string, opts: { revision?: number; waitMs?: number } = {}) {
+    return this.http.discover(namespace, service, { ...ALL, ...opts });
+  }
+
+  watch(namespace: string, service: string, _revision: number | undefined, onSnapshot: SnapshotHandler): Watch {
+    const ctl = new AbortController();
+    let inner: Watch | undefined;
+    const ended = (async (): Promise<WatchEnd> => {
+      try {
+        inner = await this.http.watch(namespace, service, { ...ALL, signal: ctl.signal }, onSnapshot);
+      } catch (err) {
+        if (ctl.signal.aborted) return { reason: 'closed' };
+        const e = err instanceof MusterError ? err : new MusterError('UNAVAILABLE', String(err), { cause: err });
+        return e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED' ? { reason: 'disconnected', error: e } : { reason: 'error', error: e };
+      }
+      return inner.ended;
+    })();
+    return {
+      ended,
+      close: () => ctl.abort(),
+      get revision() {
+        return inner?.revision;
+      },
+    };
+  }
+
+  close(): void {}
+}

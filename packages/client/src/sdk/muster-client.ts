@@ -1,0 +1,188 @@
+import { EventEmitter } from 'node:events';
+import type { DiscoveredInstance, DiscoverFilter } from '@muster/api';
+import { MusterError } from '@muster/api';
+import { weightedRandom } from '../balance/index.js';
+import type { LoadBalancer, PickOptions } from '../balance/types.js';
+import { Endpoints } from '../registry/endpoints.js';
+import { GrpcRegistry } from '../registry/grpc-registry.js';
+import { HttpRegistry } from '../registry/http-registry.js';
+import type { RegistryApi } from '../registry/registry-api.js';
+import { normalizeServer } from '../transport.js';
+import { DiskCache } from './disk-cache.js';
+import { deregisterOnExit } from './exit-hook.js';
+import { HeartbeatBatcher } from './heartbeat-batcher.js';
+import { resolveOptions, type MusterClientOptions, type ResolvedOptions } from './options.js';
+import { Registration, type RegistrationInput } from './registration.js';
+import { ServiceView, type DiscoveryAnswer, type StaleReason } from './service-view.js';
+
+export interface ServiceRef {
+  namespace: string;
+  service: string;
+}
+
+export interface ClientEvents {
+  /** Calls moved from one registry server to another after `error`. */
+  failover: [from: string, to: string, error: MusterError];
+  /** A service's answers are stale from now on: no registry reachable, served from disk, or an empty update awaits confirmation. */
+  stale: [ref: ServiceRef & { reason: StaleReason; ageMs: number }];
+  /** A service's answers are current again. */
+  fresh: [ref: ServiceRef];
+  /** A service's instance list changed. */
+  update: [ref: ServiceRef & { revision: number; instances: number }];
+  /** Something the SDK worked around but the operator may want to know (a watch that keeps failing, a cache it could not write). */
+  warning: [error: MusterError];
+}
+
+export interface DiscoverOptions extends DiscoverFilter {
+  namespace?: string;
+}
+
+export interface ClientPickOptions extends PickOptions {
+  namespace?: string;
+}
+
+/**
+ * The Muster SDK. Providers `register` and are kept alive; consumers `discover` and `pick`
+ * from a local view of each service that the SDK keeps current, across registry restarts,
+ * failover between servers, and outages (see docs/sdk.md).
+ */
+export class MusterClient extends EventEmitter<ClientEvents> {
+  readonly options: ResolvedOptions;
+  private readonly endpoints: Endpoints;
+  private readonly beats: HeartbeatBatcher;
+  private readonly disk: DiskCache | undefined;
+  /** namespace -> service -> view; two maps so `pick` looks up without building a key. */
+  private readonly views = new Map<string, Map<string, ServiceView>>();
+  private readonly loading = new Map<ServiceView, Promise<ServiceView>>();
+  private readonly balancers = new Map<ServiceView, LoadBalancer>();
+  private readonly registrations = new Set<Registration>();
+  private closed = false;
+
+  constructor(options: MusterClientOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    const { transport, timeoutMs } = this.options;
+    const apis: RegistryApi[] = this.options.servers.map((s) => (transport === 'grpc' ? new GrpcRegistry(checkGrpcAddress(s), timeoutMs) : new HttpRegistry(normalizeServer(s), timeoutMs)));
+    this.endpoints = new Endpoints(apis, {
+      backoffBaseMs: this.options.backoffBaseMs,
+      backoffMaxMs: this.options.backoffMaxMs,
+      onSwitch: (from, to, err) => this.emit('failover', from, to, err),
+    });
+    this.beats = new HeartbeatBatcher(this.endpoints);
+    if (this.options.cacheDir) {
+      this.disk = new DiskCache(this.options.cacheDir, (err) => this.emit('warning', new MusterError('INTERNAL', `disk cache: ${err.message}`, { cause: err })));
+    }
+  }
+
+  // ---- provider -----------------------------------------------------------------------------
+
+  /**
+   * Registers an instance and keeps it alive until `deregister()` or `close()`. Rejects only
+   * when retrying cannot help (invalid input, unknown namespace, denied). When no registry is
+   * reachable it resolves in state `retrying` and registers as soon as one answers.
+   */
+  async register(input: RegistrationInput): Promise<Registration> {
+    this.checkOpen();
+    const reg = new Registration(input, this.options.namespace, {
+      endpoints: this.endpoints, beats: this.beats, backoffBaseMs: this.options.backoffBaseMs, backoffMaxMs: this.options.backoffMaxMs,
+    });
+    this.registrations.add(reg);
+    reg.once('deregistered', () => this.registrations.delete(reg));
+    // Hooked before the first attempt: a signal during it must still deregister.
+    if (input.deregisterOnExit) deregisterOnExit(reg, this.options.timeoutMs);
+    await reg.start();
+    return reg;
+  }
+
+  // ---- consumer -----------------------------------------------------------------------------
+
+  /**
+   * The service's instances (healthy and not isolated unless the filter says otherwise). The
+   * first call for a service loads it (from the registry, else from the cache directory); later
+   * calls answer at once from the view the SDK keeps current.
+   */
+  async discover(service: string, filter: DiscoverOptions = {}): Promise<DiscoveryAnswer> {
+    const { namespace, ...f } = filter;
+    const view = await this.view(namespace ?? this.options.namespace, service);
+    return view.answer(f);
+  }
+
+  /**
+   * One instance of the service, chosen by its balancer (weighted random unless configured).
+   * Synchronous and without I/O: a service not yet loaded answers undefined and starts loading,
+   * so call `discover` (or `ready`) once at startup.
+   */
+  pick(service: string, opts?: ClientPickOptions): DiscoveredInstance | undefined {
+    const namespace = opts?.namespace ?? this.options.namespace;
+    const view = this.views.get(namespace)?.get(service);
+    if (!view || this.loading.has(view)) {
+      if (!view && !this.closed) this.view(namespace, service).catch(() => undefined);
+      return undefined;
+    }
+    return view.pick(this.balancers.get(view)!, opts);
+  }
+
+  /** Loads the service's view (like a first `discover`) so that `pick` has it. */
+  async ready(service: string, namespace = this.options.namespace): Promise<void> {
+    await this.view(namespace, service);
+  }
+
+  /** Deregisters what this client registered, stops every watch and closes connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.registrations].map((r) => r.deregister()));
+    for (const byName of this.views.values()) for (const v of byName.values()) v.close();
+    this.views.clear();
+    await this.disk?.flush();
+    this.endpoints.close();
+  }
+
+  private view(namespace: string, service: string): Promise<ServiceView> {
+    this.checkOpen();
+    let byName = this.views.get(namespace);
+    const existing = byName?.get(service);
+    if (existing) return this.loading.get(existing) ?? Promise.resolve(existing);
+    if (!byName) this.views.set(namespace, (byName = new Map()));
+    const settings = { ...this.options.services[service], ...this.options.services[`${namespace}/${service}`] };
+    const view = new ServiceView(namespace, service, {
+      endpoints: this.endpoints, opts: this.options, disk: this.disk, self: this.options.location,
+      protectionThreshold: settings.protectionThreshold ?? this.options.protectionThreshold,
+      events: {
+        update: (ns, svc, revision, instances) => this.emit('update', { namespace: ns, service: svc, revision, instances }),
+        stale: (ns, svc, reason, ageMs) => this.emit('stale', { namespace: ns, service: svc, reason, ageMs }),
+        fresh: (ns, svc) => this.emit('fresh', { namespace: ns, service: svc }),
+        warn: (_ns, _svc, error) => this.emit('warning', error),
+      },
+    });
+    this.balancers.set(view, settings.balancer ?? this.options.balancer ?? weightedRandom);
+    byName.set(service, view);
+    const loading = view.start().then(
+      () => {
+        this.loading.delete(view);
+        return view;
+      },
+      (err: unknown) => {
+        // Nothing to serve: forget the view so the next call tries again.
+        this.loading.delete(view);
+        this.balancers.delete(view);
+        if (byName.get(service) === view) byName.delete(service);
+        view.close();
+        throw err;
+      },
+    );
+    this.loading.set(view, loading);
+    return loading;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new MusterError('FAILED_PRECONDITION', 'the client is closed');
+  }
+}
+
+function checkGrpcAddress(s: string): string {
+  if (!/^(grpc:\/\/)?[^\s/]+:\d{1,5}$/.test(s)) {
+    throw new MusterError('INVALID_ARGUMENT', `a gRPC server is host:port, not ${JSON.stringify(s)} (use transport: "http" for URLs)`, { field: 'servers' });
+  }
+  return s;
+}

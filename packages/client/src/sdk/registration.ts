@@ -1,0 +1,209 @@
+import { EventEmitter } from 'node:events';
+import type { Instance, RegisterRequest, RegisterResponse } from '@muster/api';
+import { MusterError } from '@muster/api';
+import type { Endpoints } from '../registry/endpoints.js';
+import { isTransient } from '../registry/registry-api.js';
+import { backoffMs, jitter } from './backoff.js';
+import type { HeartbeatBatcher } from './heartbeat-batcher.js';
+
+/**
+ * - `registering`: the first registration is under way.
+ * - `registered`: the registry has the instance and its heartbeats land.
+ * - `retrying`: the last registration or heartbeat failed; the SDK retries with backoff.
+ * - `deregistered`: ended by `deregister()` or `client.close()`, or refused for good at start.
+ */
+export type RegistrationState = 'registering' | 'registered' | 'retrying' | 'deregistered';
+
+export interface RegistrationEvents {
+  /** The state changed. */
+  state: [state: RegistrationState, previous: RegistrationState];
+  /** The registry accepted the instance: the first time and after every re-registration. */
+  registered: [instance: Instance];
+  /** The registry had forgotten the instance (restart, cleanup, failover) and it was registered again. */
+  reregistered: [instance: Instance, reason: MusterError];
+  /** A heartbeat or registration attempt failed; the SDK retries by itself. */
+  failure: [error: MusterError];
+  /** `deregister()` finished (`confirmed` false: no registry could be told; it expires by itself). */
+  deregistered: [confirmed: boolean];
+}
+
+export interface RegistrationInput extends RegisterRequest {
+  service: string;
+  /** Default: the client's namespace. */
+  namespace?: string;
+  /** Deregister when the process gets SIGTERM or SIGINT. Default false. */
+  deregisterOnExit?: boolean;
+}
+
+interface Deps {
+  endpoints: Endpoints;
+  beats: HeartbeatBatcher;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+/** Errors that retrying cannot fix: the registration itself is wrong or not allowed. */
+const PERMANENT = new Set(['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'NOT_FOUND', 'FAILED_PRECONDITION']);
+
+/**
+ * One instance kept alive by the SDK: registered, then a heartbeat every ttl / 2 (jittered).
+ * Nothing here throws into the application after `register()` resolved: failures are events,
+ * retried with backoff, and a heartbeat answered NOT_FOUND registers the instance again.
+ */
+export class Registration extends EventEmitter<RegistrationEvents> {
+  readonly namespace: string;
+  readonly service: string;
+  private current: RegistrationState = 'registering';
+  private inst: Instance | undefined;
+  private token: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private ended = false;
+  private readonly request: RegisterRequest;
+
+  constructor(input: RegistrationInput, defaultNamespace: string, private readonly deps: Deps) {
+    super();
+    const { service, namespace, deregisterOnExit: _exit, ...request } = input;
+    this.namespace = namespace ?? defaultNamespace;
+    this.service = service;
+    this.request = request;
+  }
+
+  get state(): RegistrationState {
+    return this.current;
+  }
+
+  /** The instance as the registry last answered it; undefined before the first registration. */
+  get instance(): Instance | undefined {
+    return this.inst;
+  }
+
+  get id(): string | undefined {
+    return this.inst?.id;
+  }
+
+  /**
+   * The first registration. Rejects only when retrying cannot help (invalid input, unknown
+   * namespace, denied); when no registry is reachable it resolves in state `retrying` and keeps
+   * trying in the background.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.registerNow();
+    } catch (err) {
+      const e = asMusterError(err);
+      if (!isTransient(e.code)) {
+        this.ended = true;
+        this.setState('deregistered');
+        throw e;
+      }
+      this.retry(e, () => void this.attemptRegister());
+    }
+  }
+
+  /**
+   * Removes the instance from the registry and stops its heartbeats. Never rejects: resolves
+   * false when no registry could be told (the instance then expires after 3 × ttl).
+   */
+  async deregister(): Promise<boolean> {
+    if (this.ended) return false;
+    this.ended = true;
+    clearTimeout(this.timer);
+    let confirmed = false;
+    if (this.inst && this.token) {
+      const { id } = this.inst, token = this.token;
+      try {
+        await this.deps.endpoints.call((api) => api.deregister(id, token));
+        confirmed = true;
+      } catch (err) {
+        const e = asMusterError(err);
+        confirmed = e.code === 'NOT_FOUND'; // already gone is what we wanted
+        if (!confirmed) this.emit('failure', e);
+      }
+    }
+    this.setState('deregistered');
+    this.emit('deregistered', confirmed);
+    return confirmed;
+  }
+
+  private async registerNow(reason?: MusterError): Promise<void> {
+    const res: RegisterResponse = await this.deps.endpoints.call((api) => api.register(this.namespace, this.service, this.request, this.token));
+    if (this.ended) return;
+    this.inst = res.instance;
+    this.token = res.heartbeatToken;
+    this.failures = 0;
+    this.setState('registered');
+    this.emit('registered', res.instance);
+    if (reason) this.emit('reregistered', res.instance, reason);
+    this.schedule(this.interval());
+  }
+
+  private async attemptRegister(reason?: MusterError): Promise<void> {
+    if (this.ended) return;
+    try {
+      await this.registerNow(reason);
+    } catch (err) {
+      // A live twin holding another token (ALREADY_EXISTS, PERMISSION_DENIED) expires in time;
+      // a permanent refusal may be fixed by an operator. Either way: report and keep trying.
+      this.retry(asMusterError(err), () => void this.attemptRegister(reason), PERMANENT.has(asMusterError(err).code));
+    }
+  }
+
+  private async beat(): Promise<void> {
+    if (this.ended || !this.inst || !this.token) return;
+    const r = await this.deps.beats.send({ id: this.inst.id, token: this.token });
+    if (this.ended) return;
+    if (!(r instanceof MusterError) && r.ok) {
+      this.failures = 0;
+      this.setState('registered');
+      this.schedule(this.interval());
+      return;
+    }
+    const e = r instanceof MusterError ? r : itemError(r.ok ? undefined : r.error);
+    if (e.code === 'NOT_FOUND' || e.code === 'PERMISSION_DENIED' || e.code === 'UNAUTHENTICATED') {
+      // The registry forgot the instance, or another owner took it over while we were cut off.
+      this.emit('failure', e);
+      await this.attemptRegister(e);
+      return;
+    }
+    this.retry(e, () => void this.beat());
+  }
+
+  /** Reports the failure and tries again after a backoff no longer than one heartbeat interval. */
+  private retry(e: MusterError, again: () => void, slow = false): void {
+    this.failures++;
+    this.setState('retrying');
+    this.emit('failure', e);
+    const cap = slow ? this.deps.backoffMaxMs : Math.min(this.deps.backoffMaxMs, this.interval());
+    this.schedule(backoffMs(this.failures, this.deps.backoffBaseMs, cap), again);
+  }
+
+  private schedule(ms: number, fn: () => void = () => void this.beat()): void {
+    clearTimeout(this.timer);
+    if (this.ended) return;
+    this.timer = setTimeout(fn, ms);
+    this.timer.unref(); // heartbeats alone do not keep a process alive
+  }
+
+  /** Half the ttl, jittered, so a missed heartbeat or two still lands inside 3 × ttl. */
+  private interval(): number {
+    const ttl = this.inst?.healthCheck.ttl ?? this.request.healthCheck?.ttl ?? 5;
+    return jitter((ttl * 1000) / 2);
+  }
+
+  private setState(next: RegistrationState): void {
+    if (next === this.current) return;
+    const prev = this.current;
+    this.current = next;
+    this.emit('state', next, prev);
+  }
+}
+
+function asMusterError(err: unknown): MusterError {
+  return err instanceof MusterError ? err : new MusterError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+function itemError(error: { code: string; message: string; field?: string } | undefined): MusterError {
+  const body = { error };
+  return MusterError.isErrorBody(body) ? MusterError.fromBody(body) : new MusterError('INTERNAL', `heartbeat failed: ${error?.message ?? 'no reason given'}`);
+}

@@ -1,0 +1,30 @@
+import type { DiscoverFilter } from '@muster/api';
+import { isDefaultFilter } from '@muster/api';
+import type { ServiceEntry } from '../../index/registry-index.js';
+import type { NamingService } from '../../naming/naming-service.js';
+
+/**
+ * Discovery answers in protobuf. The index answer objects already have the proto's shape
+ * (camelCase JSON names), so they are encoded as they are. For the default filter the index
+ * keeps one pre-serialized JSON answer per service, rebuilt when the revision moves or its
+ * heartbeat ages go stale; its protobuf encoding is kept next to it, keyed by that very buffer,
+ * so it lives exactly as long and a hot service is encoded once per rebuild, not per call.
+ */
+export class AnswerEncoder {
+  private readonly encoded = new WeakMap<Buffer, Buffer>();
+
+  constructor(private readonly naming: NamingService, private readonly encode: (answer: object) => Buffer) {}
+
+  answer(entry: ServiceEntry, filter: DiscoverFilter): Buffer {
+    if (!isDefaultFilter(filter)) return this.encode(this.naming.answer(entry, filter));
+    const json = this.naming.answerBytes(entry, filter);
+    let bytes = this.encoded.get(json);
+    if (!bytes) this.encoded.set(json, (bytes = this.encode(JSON.parse(json.toString('utf8')) as object)));
+    return bytes;
+  }
+
+  /** The caller's revision is current: no instances, and nothing built. */
+  unchanged(entry: ServiceEntry): object {
+    return { namespace: entry.rec.namespace, service: entry.rec.name, revision: entry.rec.revision, unchanged: true };
+  }
+}

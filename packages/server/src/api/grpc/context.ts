@@ -1,0 +1,72 @@
+import { performance } from 'node:perf_hooks';
+import { status as Status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { MusterConfig } from '../../config/config.js';
+import { Errors } from '../../errors.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { NamingService } from '../../naming/naming-service.js';
+import type { WatchHub } from '../../watch/watch-hub.js';
+import { isUndecodable } from './codec.js';
+import { isBug, statusName, toGrpcStatus, type GrpcStatus } from './error-mapping.js';
+
+/** What the gRPC handlers may call: the domain and the watch hub, never the store or the index. */
+export interface GrpcDeps {
+  naming: NamingService;
+  hub: WatchHub;
+  metrics: Metrics;
+  config: MusterConfig;
+  log: Logger;
+}
+
+/**
+ * The end of one call, whatever its kind: counted per method and code, logged at debug when it
+ * succeeded or the caller cancelled it, at warn when it failed, at error (with the cause) for a bug.
+ */
+export class CallRecorder {
+  private counters = new Map<string, { inc(): void }>();
+
+  constructor(private readonly deps: GrpcDeps) {}
+
+  /** Maps a failure to the status to send and records it. */
+  failed(method: string, err: unknown, t0: number, extra?: Record<string, unknown>): GrpcStatus {
+    const status = toGrpcStatus(err);
+    this.record(method, status.code, t0, isBug(err) ? { ...extra, err } : extra, status.details);
+    return status;
+  }
+
+  record(method: string, code: number, t0: number, extra?: Record<string, unknown>, details?: string): void {
+    const name = statusName(code);
+    const key = `${method} ${name}`;
+    let counter = this.counters.get(key);
+    if (!counter) this.counters.set(key, (counter = this.deps.metrics.grpcRequests.labels(method, name)));
+    counter.inc();
+    const log = this.deps.log;
+    const level = code === Status.OK || code === Status.CANCELLED ? 'debug' : code === Status.INTERNAL ? 'error' : 'warn';
+    if (!log.isLevelEnabled(level)) return;
+    const line = { grpcMethod: method, code: name, latencyMs: Math.round((performance.now() - t0) * 100) / 100, ...extra, ...(details ? { details } : {}) };
+    log[level](line, code === Status.INTERNAL ? 'gRPC call failed' : 'gRPC call');
+  }
+}
+
+/**
+ * A unary handler from an async function of the decoded request. A request that did not decode
+ * is refused here, before the function sees it.
+ */
+export function unary<Req, Res>(
+  recorder: CallRecorder, method: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res | Buffer>,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res | Buffer>) => void {
+  return (call, callback) => {
+    const t0 = performance.now();
+    let answer: Promise<Res | Buffer>;
+    try {
+      const req: unknown = call.request;
+      answer = isUndecodable(req) ? Promise.reject(Errors.undecodable(req.detail)) : fn(req as Req, call);
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer.then((res) => {
+      recorder.record(method, Status.OK, t0);
+      callback(null, res);
+    }, (err: unknown) => callback(recorder.failed(method, err, t0)));
+  };
+}

@@ -1,0 +1,93 @@
+import { performance } from 'node:perf_hooks';
+import { status as Status, type ServerWritableStream } from '@grpc/grpc-js';
+import { Errors } from '../../errors.js';
+import type { AnswerEncoder } from './answers.js';
+import { isUndecodable, type Undecodable } from './codec.js';
+import type { CallRecorder, GrpcDeps } from './context.js';
+import type { WatchRequestMsg } from './requests.js';
+import { watchParams } from './requests.js';
+
+/**
+ * Watch: a snapshot on connect (unless the caller's revision is current), then one after each
+ * change, the changes of one tick coalesced, as the SSE route does. Snapshots supersede each
+ * other, so at most one write is in flight: changes meanwhile only mark the stream stale, and
+ * the newest snapshot goes out when that write completes. A client that does not read holds one
+ * unsent snapshot (HTTP/2 flow control stops the rest), never a backlog. The stream ends with
+ * the error when the service goes away, and with UNAVAILABLE at shutdown.
+ */
+export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: AnswerEncoder) {
+  const { naming, hub, metrics } = deps;
+  const gauge = metrics.watchers.labels('grpc');
+
+  return (call: ServerWritableStream<WatchRequestMsg | Undecodable, Buffer>): void => {
+    const t0 = performance.now();
+    let params;
+    let entry;
+    try {
+      const req = call.request;
+      if (isUndecodable(req)) throw Errors.undecodable(req.detail);
+      params = watchParams(req);
+      entry = naming.resolveService(params.namespace, params.service);
+    } catch (err) {
+      call.emit('error', recorder.failed('Watch', err, t0));
+      return;
+    }
+    const { namespace: ns, service: svc, filter } = params;
+    gauge.inc();
+
+    let ended = false;
+    let scheduled = false;
+    let writing = false;
+    let stale = false;
+    let snapshots = 0;
+    let offClose: (() => void) | undefined;
+
+    const release = () => {
+      if (ended) return false;
+      ended = true;
+      unsubscribe();
+      offClose?.();
+      gauge.dec();
+      return true;
+    };
+    const fail = (err: unknown) => {
+      if (release()) call.emit('error', recorder.failed('Watch', err, t0, { snapshots }));
+    };
+    const send = () => {
+      scheduled = false;
+      if (ended) return;
+      if (writing) {
+        stale = true;
+        return;
+      }
+      let bytes: Buffer;
+      try {
+        bytes = answers.answer(naming.resolveService(ns, svc), filter);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      writing = true;
+      snapshots++;
+      call.write(bytes, () => {
+        writing = false;
+        if (stale) {
+          stale = false;
+          send();
+        }
+      });
+    };
+
+    const unsubscribe = hub.subscribe(ns, svc, () => {
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(send);
+    });
+    // The client went away (or the deadline passed): nothing of the stream may stay subscribed.
+    call.on('cancelled', () => {
+      if (release()) recorder.record('Watch', Status.CANCELLED, t0, { snapshots });
+    });
+    offClose = hub.onClose(() => fail(Errors.shuttingDown()));
+    if (!ended && params.revision !== entry.rec.revision) send();
+  };
+}
