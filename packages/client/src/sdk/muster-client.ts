@@ -8,6 +8,7 @@ import { GrpcRegistry } from '../registry/grpc-registry.js';
 import { HttpRegistry } from '../registry/http-registry.js';
 import type { RegistryApi } from '../registry/registry-api.js';
 import { normalizeServer } from '../transport.js';
+import { emitSafely } from './emit-safely.js';
 import { DiskCache } from './disk-cache.js';
 import { deregisterOnExit } from './exit-hook.js';
 import { HeartbeatBatcher } from './heartbeat-batcher.js';
@@ -66,11 +67,11 @@ export class MusterClient extends EventEmitter<ClientEvents> {
     this.endpoints = new Endpoints(apis, {
       backoffBaseMs: this.options.backoffBaseMs,
       backoffMaxMs: this.options.backoffMaxMs,
-      onSwitch: (from, to, err) => this.emit('failover', from, to, err),
+      onSwitch: (from, to, err) => emitSafely(this, 'failover', from, to, err),
     });
     this.beats = new HeartbeatBatcher(this.endpoints);
     if (this.options.cacheDir) {
-      this.disk = new DiskCache(this.options.cacheDir, (err) => this.emit('warning', new MusterError('INTERNAL', `disk cache: ${err.message}`, { cause: err })));
+      this.disk = new DiskCache(this.options.cacheDir, (err) => emitSafely(this, 'warning', new MusterError('INTERNAL', `disk cache: ${err.message}`, { cause: err })));
     }
   }
 
@@ -149,10 +150,10 @@ export class MusterClient extends EventEmitter<ClientEvents> {
       endpoints: this.endpoints, opts: this.options, disk: this.disk, self: this.options.location,
       protectionThreshold: settings.protectionThreshold ?? this.options.protectionThreshold,
       events: {
-        update: (ns, svc, revision, instances) => this.emit('update', { namespace: ns, service: svc, revision, instances }),
-        stale: (ns, svc, reason, ageMs) => this.emit('stale', { namespace: ns, service: svc, reason, ageMs }),
-        fresh: (ns, svc) => this.emit('fresh', { namespace: ns, service: svc }),
-        warn: (_ns, _svc, error) => this.emit('warning', error),
+        update: (ns, svc, revision, instances) => emitSafely(this, 'update', { namespace: ns, service: svc, revision, instances }),
+        stale: (ns, svc, reason, ageMs) => emitSafely(this, 'stale', { namespace: ns, service: svc, reason, ageMs }),
+        fresh: (ns, svc) => emitSafely(this, 'fresh', { namespace: ns, service: svc }),
+        warn: (_ns, _svc, error) => emitSafely(this, 'warning', error),
       },
     });
     this.balancers.set(view, settings.balancer ?? this.options.balancer ?? weightedRandom);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Instance, RegisterRequest, RegisterResponse } from '@muster/api';
 import { MusterError } from '@muster/api';
+import { emitSafely } from './emit-safely.js';
 import type { Endpoints } from '../registry/endpoints.js';
 import { isTransient } from '../registry/registry-api.js';
 import { backoffMs, jitter } from './backoff.js';
@@ -118,11 +119,11 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       } catch (err) {
         const e = asMusterError(err);
         confirmed = e.code === 'NOT_FOUND'; // already gone is what we wanted
-        if (!confirmed) this.emit('failure', e);
+        if (!confirmed) emitSafely(this, 'failure', e);
       }
     }
     this.setState('deregistered');
-    this.emit('deregistered', confirmed);
+    emitSafely(this, 'deregistered', confirmed);
     return confirmed;
   }
 
@@ -133,8 +134,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     this.token = res.heartbeatToken;
     this.failures = 0;
     this.setState('registered');
-    this.emit('registered', res.instance);
-    if (reason) this.emit('reregistered', res.instance, reason);
+    emitSafely(this, 'registered', res.instance);
+    if (reason) emitSafely(this, 'reregistered', res.instance, reason);
     this.schedule(this.interval());
   }
 
@@ -162,7 +163,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     const e = r instanceof MusterError ? r : itemError(r.ok ? undefined : r.error);
     if (e.code === 'NOT_FOUND' || e.code === 'PERMISSION_DENIED' || e.code === 'UNAUTHENTICATED') {
       // The registry forgot the instance, or another owner took it over while we were cut off.
-      this.emit('failure', e);
+      emitSafely(this, 'failure', e);
       await this.attemptRegister(e);
       return;
     }
@@ -173,7 +174,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   private retry(e: MusterError, again: () => void, slow = false): void {
     this.failures++;
     this.setState('retrying');
-    this.emit('failure', e);
+    emitSafely(this, 'failure', e);
     const cap = slow ? this.deps.backoffMaxMs : Math.min(this.deps.backoffMaxMs, this.interval());
     this.schedule(backoffMs(this.failures, this.deps.backoffBaseMs, cap), again);
   }
@@ -195,7 +196,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     if (next === this.current) return;
     const prev = this.current;
     this.current = next;
-    this.emit('state', next, prev);
+    emitSafely(this, 'state', next, prev);
   }
 }
 
