@@ -80,6 +80,26 @@ for (const transport of TRANSPORTS) {
       }
     });
 
+    it('a restarted provider whose earlier registration is still alive takes over once it expires', async () => {
+      const s = await startServer({ 'health.sweepInterval': '100ms' });
+      try {
+        // The earlier process: registered the same endpoint, then died without deregistering.
+        const before = await api(s.url, 'POST', '/v1/namespaces/default/services/restart/instances', { host: '10.0.0.5', port: 8080, healthCheck: { ttl: 1 } });
+        assert.equal(before.status, 201);
+        const client = new MusterClient({ transport, servers: [transport === 'grpc' ? s.muster.grpcAddress : s.url] });
+        clients.push(client);
+        const t0 = Date.now();
+        const reg = await client.register({ service: 'restart', host: '10.0.0.5', port: 8080, healthCheck: { ttl: 1 } });
+        assert.equal(reg.state, 'retrying', 'the live twin holds the endpoint for now');
+        await new Promise((resolve) => reg.once('registered', resolve));
+        assert.ok(Date.now() - t0 < 5000, `took over after ${Date.now() - t0} ms (3 x ttl = 3000 ms)`);
+        assert.equal(reg.id, before.body.instance.id);
+        await reg.deregister();
+      } finally {
+        await s.stop();
+      }
+    });
+
     it('starts while no registry is reachable, and registers once one is', async () => {
       const probe = await startServer();
       const ports = { httpPort: probe.muster.port, grpcPort: probe.muster.grpcPort };

@@ -43,6 +43,11 @@ interface Deps {
   backoffMaxMs: number;
 }
 
+/**
+ * The endpoint is registered by a live twin holding another token, typically this very service
+ * before a quick restart: it expires within 3 × ttl, and then the registration goes through.
+ */
+const HELD = new Set(['ALREADY_EXISTS', 'PERMISSION_DENIED']);
 /** Errors that retrying cannot fix: the registration itself is wrong or not allowed. */
 const PERMANENT = new Set(['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'NOT_FOUND', 'FAILED_PRECONDITION']);
 
@@ -85,7 +90,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
 
   /**
    * The first registration. Rejects only when retrying cannot help (invalid input, unknown
-   * namespace, denied); when no registry is reachable it resolves in state `retrying` and keeps
+   * namespace, no credentials). When no registry is reachable, or the endpoint is still held by
+   * a live earlier registration (a restarted process), it resolves in state `retrying` and keeps
    * trying in the background.
    */
   async start(): Promise<void> {
@@ -93,7 +99,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       await this.registerNow();
     } catch (err) {
       const e = asMusterError(err);
-      if (!isTransient(e.code)) {
+      if (!isTransient(e.code) && !HELD.has(e.code)) {
         this.ended = true;
         this.setState('deregistered');
         throw e;
