@@ -4,8 +4,8 @@
  * re-exported so callers need only this package.
  */
 export * from '@muster/api';
-export * from './balance/index.js';
-export type { LoadBalancer, Picker, PickOptions } from './balance/types.js';
+export { balancerByName, balancers, locality, ringHash, roundRobin, weightedRandom } from './balance/index.js';
+export type { BalancerName, LoadBalancer, PickableInstance, Picker, PickOptions } from './balance/index.js';
 export * from './http-client.js';
 export type { CallOptions } from './transport.js';
 export type { SnapshotHandler, Watch, WatchEnd } from './watch.js';

@@ -5,12 +5,14 @@
  * one moves only the keys it had). Use it for affinity: caches sharded by key, sticky sessions,
  * anything that gains from a key meeting the same instance. Without a key a pick is weighted
  * random. For even load use weighted random instead: a ring spreads keys only roughly evenly
- * (within a few percent with the default 160 points per instance) and hot keys stay hot.
+ * (with 160 points per instance an instance's share of keys is off its fair share by about 9 %
+ * on average, up to about 25 % over 100 instances) and hot keys stay hot.
  *
  * Each instance owns about 160 × weight / mean weight points (at least 1, at most 10 × 160; the
  * ring holds at most about 2^20 points, fewer per instance for very large lists). Point k of an
- * instance is murmur3(id, seed k): positions come from the id, never from the list order, and a
- * weight change adds or removes points at the end of that instance's series only. A pick hashes
+ * instance is murmur3(id, seed k): positions come from the id, never from the list order. When
+ * counts change (a weight changes, or the mean weight does), an instance gains or loses points
+ * at the end of its own series only, so keys move in proportion to the change. A pick hashes
  * the key (murmur3 of its UTF-16LE bytes), looks up the bucket of its top 16 bits (at most 2^16
  * buckets, about one point each) and binary-searches that bucket's points: O(len(key)) and a
  * step or two, no allocation.
