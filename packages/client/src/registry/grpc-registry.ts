@@ -160,7 +160,7 @@ export class GrpcRegistry implements RegistryApi {
         }
       });
       call.on('error', (err: grpc.ServiceError) => {
-        if (closed || err.code === grpc.status.CANCELLED) return resolve({ reason: 'closed' });
+        if (closed) return resolve({ reason: 'closed' });
         const e = fromGrpcError(err, `Watch ${this.address}`);
         resolve(e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED' ? { reason: 'disconnected', error: e } : { reason: 'error', error: e });
       });

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { DiscoveredInstance, DiscoverFilter } from '@muster/api';
 import { MusterError } from '@muster/api';
 import { weightedRandom } from '../balance/index.js';
-import type { LoadBalancer, PickOptions } from '../balance/types.js';
+import type { PickOptions } from '../balance/types.js';
 import { Endpoints } from '../registry/endpoints.js';
 import { GrpcRegistry } from '../registry/grpc-registry.js';
 import { HttpRegistry } from '../registry/http-registry.js';
@@ -55,7 +55,6 @@ export class MusterClient extends EventEmitter<ClientEvents> {
   /** namespace -> service -> view; two maps so `pick` looks up without building a key. */
   private readonly views = new Map<string, Map<string, ServiceView>>();
   private readonly loading = new Map<ServiceView, Promise<ServiceView>>();
-  private readonly balancers = new Map<ServiceView, LoadBalancer>();
   private readonly registrations = new Set<Registration>();
   private closed = false;
 
@@ -116,11 +115,9 @@ export class MusterClient extends EventEmitter<ClientEvents> {
   pick(service: string, opts?: ClientPickOptions): DiscoveredInstance | undefined {
     const namespace = opts?.namespace ?? this.options.namespace;
     const view = this.views.get(namespace)?.get(service);
-    if (!view || this.loading.has(view)) {
-      if (!view && !this.closed) this.view(namespace, service).catch(() => undefined);
-      return undefined;
-    }
-    return view.pick(this.balancers.get(view)!, opts);
+    if (view?.loaded) return view.pick(opts);
+    if (!view && !this.closed) this.view(namespace, service).catch(() => undefined);
+    return undefined;
   }
 
   /** Loads the service's view (like a first `discover`) so that `pick` has it. */
@@ -149,6 +146,7 @@ export class MusterClient extends EventEmitter<ClientEvents> {
     const view = new ServiceView(namespace, service, {
       endpoints: this.endpoints, opts: this.options, disk: this.disk, self: this.options.location,
       protectionThreshold: settings.protectionThreshold ?? this.options.protectionThreshold,
+      balancer: settings.balancer ?? this.options.balancer ?? weightedRandom,
       events: {
         update: (ns, svc, revision, instances) => emitSafely(this, 'update', { namespace: ns, service: svc, revision, instances }),
         stale: (ns, svc, reason, ageMs) => emitSafely(this, 'stale', { namespace: ns, service: svc, reason, ageMs }),
@@ -156,7 +154,6 @@ export class MusterClient extends EventEmitter<ClientEvents> {
         warn: (_ns, _svc, error) => emitSafely(this, 'warning', error),
       },
     });
-    this.balancers.set(view, settings.balancer ?? this.options.balancer ?? weightedRandom);
     byName.set(service, view);
     const loading = view.start().then(
       () => {
@@ -166,7 +163,6 @@ export class MusterClient extends EventEmitter<ClientEvents> {
       (err: unknown) => {
         // Nothing to serve: forget the view so the next call tries again.
         this.loading.delete(view);
-        this.balancers.delete(view);
         if (byName.get(service) === view) byName.delete(service);
         view.close();
         throw err;

@@ -1,5 +1,5 @@
 import type { DiscoveredInstance, DiscoverFilter, DiscoverResponse, Location } from '@muster/api';
-import { isDefaultFilter, matchesFilter, MusterError } from '@muster/api';
+import { isDefaultFilter, matchesFilter, MISSED_HEARTBEATS, MusterError } from '@muster/api';
 import type { LoadBalancer, Picker, PickOptions } from '../balance/types.js';
 import type { Endpoints } from '../registry/endpoints.js';
 import { isTransient, type RegistryApi } from '../registry/registry-api.js';
@@ -39,6 +39,7 @@ interface ViewDeps {
   disk: DiskCache | undefined;
   events: ViewEvents;
   protectionThreshold: number;
+  balancer: LoadBalancer;
   self: Location;
 }
 
@@ -71,7 +72,10 @@ export class ServiceView {
   private serving: DiscoveredInstance[] | undefined;
   private servingAt = 0;
   private servingVersion = 0;
-  private pickers = new Map<LoadBalancer, { picker: Picker; version: number }>();
+  private picker: Picker | undefined;
+  private pickerVersion = -1;
+  /** Set once the first load finished: until then `pick` has nothing to pick from. */
+  loaded = false;
 
   constructor(readonly namespace: string, readonly service: string, private readonly deps: ViewDeps) {}
 
@@ -89,6 +93,7 @@ export class ServiceView {
       if (e.code === 'NOT_FOUND') this.applyMissing(undefined);
       else if (!isTransient(e.code) || !(await this.loadFromDisk())) throw e;
     }
+    this.loaded = true;
     void this.run();
   }
 
@@ -104,14 +109,13 @@ export class ServiceView {
     return this.describe(instances);
   }
 
-  pick(balancer: LoadBalancer, opts?: PickOptions): DiscoveredInstance | undefined {
+  pick(opts?: PickOptions): DiscoveredInstance | undefined {
     const serving = this.servingSet();
-    let p = this.pickers.get(balancer);
-    if (!p || p.version !== this.servingVersion) {
-      p = { picker: balancer.build(preferredTier(serving), this.deps.self), version: this.servingVersion };
-      this.pickers.set(balancer, p);
+    if (this.pickerVersion !== this.servingVersion || !this.picker) {
+      this.picker = this.deps.balancer.build(preferredTier(serving), this.deps.self);
+      this.pickerVersion = this.servingVersion;
     }
-    return p.picker.pick(opts);
+    return this.picker.pick(opts);
   }
 
   private describe(instances: DiscoveredInstance[]): DiscoveryAnswer {
@@ -135,14 +139,24 @@ export class ServiceView {
     const threshold = this.deps.protectionThreshold;
     if (threshold > 0 && visible.length > 0 && out.length / visible.length < threshold) out = visible;
     if (!this.live) {
-      const since = Date.now() - this.receivedAt;
-      const fresh = out.filter((i) => i.lastHeartbeatAgeMs + since <= this.deps.opts.maxHeartbeatAgeMs);
+      const fresh = out.filter((i) => this.heartbeatAgeBound(i) <= this.deps.opts.maxHeartbeatAgeMs);
       if (fresh.length > 0 || !this.deps.opts.serveStale) out = fresh;
     }
     if (!this.serving || !sameIds(this.serving, out)) this.servingVersion++;
     this.serving = out;
     this.servingAt = Date.now();
     return out;
+  }
+
+  /**
+   * How old the instance's last heartbeat can be now, at most. Heartbeats do not move the
+   * revision, so the age in the answer only grows here; but until `confirmedAt` the registry
+   * vouched for the list, and it expires a healthy instance after 3 × ttl without a heartbeat.
+   */
+  private heartbeatAgeBound(i: DiscoveredInstance): number {
+    const atConfirm = i.lastHeartbeatAgeMs + (this.confirmedAt - this.receivedAt);
+    const vouched = i.healthy ? Math.min(atConfirm, MISSED_HEARTBEATS * i.healthCheck.ttl * 1000) : atConfirm;
+    return vouched + (Date.now() - this.confirmedAt);
   }
 
   private invalidate(): void {
@@ -162,9 +176,12 @@ export class ServiceView {
         const t0 = Date.now();
         const end = await this.watchOnce(api);
         if (this.closed) break;
-        if (end.reason === 'closed' || end.reason === 'server-close') {
-          failures = 0;
-          continue; // handed back by us (to move servers) or by the server (shutdown): reconnect
+        if (Date.now() - t0 > WATCH_PROVEN_MS) failures = 0;
+        if (end.reason === 'closed') continue; // we ended it, to move back to the first server
+        if (end.reason === 'server-close') {
+          // Shutdown or slow-consumer: reconnect at once, but not in a tight loop.
+          if (Date.now() - t0 < 1000) await this.sleep(backoffMs(++failures, this.deps.opts.backoffBaseMs, this.deps.opts.backoffMaxMs));
+          continue;
         }
         const err = end.error;
         if (err.code === 'NOT_FOUND') {
@@ -172,7 +189,6 @@ export class ServiceView {
           await this.sleep(this.deps.opts.pollIntervalMs);
           continue;
         }
-        if (Date.now() - t0 > WATCH_PROVEN_MS) failures = 0;
         failures++;
         if (isTransient(err.code)) this.deps.endpoints.failed(api, err);
         // Is it the server, or only its stream? A plain request tells, and refreshes the view.
