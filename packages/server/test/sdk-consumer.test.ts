@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { MusterClient, roundRobin } from '@muster/client';
 import { api, spawnServer, startServer, tempDir, waitFor, type RunningServer } from './harness.js';
@@ -198,6 +200,49 @@ describe('SDK consumer: failover and outages', () => {
     } finally {
       await strict.close();
       await lenient.close();
+    }
+  });
+
+  it('falls back to long-polling when watch streams fail, then to polling when long-polls fail too', async () => {
+    const s = await startServer();
+    // A proxy in front of the registry that, like some gateways, cannot pass streams, and later
+    // not long-held requests either: the fault is made on the wire, not by stubbing the SDK.
+    let refuse = /^\/v1\/watch/;
+    const proxy = http.createServer((req, res) => {
+      if (refuse.test(req.url!)) {
+        res.writeHead(502).end('bad gateway');
+        return;
+      }
+      const up = http.request(s.url + req.url, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const via = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const c = new MusterClient({ transport: 'http', servers: [via], pollIntervalMs: 300, backoffBaseMs: 20, backoffMaxMs: 50, watchRetryMs: 60_000 });
+    try {
+      await registerHttp(s.url, 'gated', 1);
+      await c.ready('gated');
+      await waitFor(async () => (await c.discover('gated')).source === 'long-poll', 5000, 'the consumer to long-poll');
+      const t0 = Date.now();
+      const b = await registerHttp(s.url, 'gated', 2);
+      await waitFor(() => pickedIds(c, 'gated').has(b.id), 2000, 'the long-poll to bring the new instance');
+      assert.ok(Date.now() - t0 < 250, `long-poll woke after ${Date.now() - t0} ms, before any poll would have`);
+
+      refuse = /^\/v1\/watch|[?&]wait=/;
+      const d = await registerHttp(s.url, 'gated', 3); // ends the parked long-poll; the next one is refused
+      await waitFor(async () => (await c.discover('gated')).source === 'poll', 5000, 'the consumer to poll');
+      await waitFor(() => pickedIds(c, 'gated').has(d.id), 2000, 'polling to bring the instance');
+      const e = await registerHttp(s.url, 'gated', 4);
+      await waitFor(() => pickedIds(c, 'gated').has(e.id), 2000, 'the next poll to bring the next instance');
+      assert.equal((await c.discover('gated')).stale, false);
+    } finally {
+      await c.close();
+      proxy.closeAllConnections();
+      proxy.close();
+      await s.stop();
     }
   });
 

@@ -8,7 +8,7 @@ import { backoffMs } from './backoff.js';
 import type { CachedAnswer, DiskCache } from './disk-cache.js';
 import type { ResolvedOptions } from './options.js';
 
-/** How the view last heard from the registry. `disk`: it has not, this session. */
+/** How the view is kept current. `disk`: loaded from the cache directory, no registry has answered yet. */
 export type ViewSource = 'watch' | 'long-poll' | 'poll' | 'disk';
 /** Why an answer is stale: no registry answers, the list came from disk, or an empty update is unconfirmed. */
 export type StaleReason = 'unreachable' | 'disk-cache' | 'empty-unconfirmed';
@@ -194,7 +194,7 @@ export class ServiceView {
         // Is it the server, or only its stream? A plain request tells, and refreshes the view.
         if (await this.fetchOnce('poll', undefined)) {
           if (failures >= 2) {
-            mode = 'long-poll';
+            mode = this.source = 'long-poll';
             fellBackAt = Date.now();
             this.deps.events.warn(this.namespace, this.service, new MusterError(err.code, `watching ${this.service} keeps failing (${err.message}); long-polling instead`));
           }
@@ -204,7 +204,7 @@ export class ServiceView {
         if (mode === 'poll') await this.sleep(this.deps.opts.pollIntervalMs);
       } else {
         failures++;
-        if (mode === 'long-poll' && failures >= 2) mode = 'poll';
+        if (mode === 'long-poll' && failures >= 2) mode = this.source = 'poll';
         await this.sleep(backoffMs(failures, this.deps.opts.backoffBaseMs, this.deps.opts.backoffMaxMs));
       }
     }
