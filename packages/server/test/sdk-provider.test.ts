@@ -123,19 +123,27 @@ for (const transport of TRANSPORTS) {
 }
 
 describe('SDK provider: many instances, one process', () => {
-  it('keeps 200 instances alive over one client', async () => {
+  it('keeps 200 instances alive over one client and one heartbeat stream', async () => {
     const s = await startServer({ 'health.sweepInterval': '100ms' });
     const client = new MusterClient({ servers: [s.muster.grpcAddress] });
+    const metric = async (name: string) => {
+      const text = (await api(s.url, 'GET', '/metrics')).body as string;
+      return Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    };
     try {
       const regs = await Promise.all(Array.from({ length: 200 }, (_, i) => client.register({ service: 'many', host: '10.1.0.1', port: 1000 + i, healthCheck: { ttl: 1 } })));
       await new Promise((r) => setTimeout(r, 3500));
       const seen = await api(s.url, 'GET', '/v1/namespaces/default/services/many/instances');
       assert.equal(seen.body.instances.length, 200, 'all 200 stayed healthy');
       assert.ok(regs.every((r) => r.state === 'registered'));
+      assert.ok(await metric('muster_heartbeats_total{result="ok"}') >= 200 * 5, 'about two heartbeats a second each');
+      assert.equal(await metric('muster_grpc_requests_total{method="Heartbeat",code="OK"}'), 0, 'no unary heartbeats');
     } finally {
       await client.close();
       const left = await api(s.url, 'GET', '/v1/namespaces/default/services/many/instances?status=all');
       assert.equal(left.body.instances.length, 0, 'close() deregistered them');
+      // A stream is counted when it ends: close() ended the one stream all heartbeats used.
+      await waitFor(async () => (await metric('muster_grpc_requests_total{method="HeartbeatStream",code="CANCELLED"}')) + (await metric('muster_grpc_requests_total{method="HeartbeatStream",code="OK"}')) === 1, 2000, 'the one heartbeat stream to be counted');
       await s.stop();
     }
   });
