@@ -12,12 +12,14 @@ import { SETTINGS, steadyNote } from './lib/cannon.mjs';
 import { fmtCpu } from './lib/probe.mjs';
 import { commandLine, fmtInt, fmtMs, markdownTable, row, writeResults } from './lib/report.mjs';
 import { discovery10, discovery1000 } from './scenarios/discovery.mjs';
+import { GRPC_NOTE, GRPC_SCENARIOS } from './scenarios/grpc.mjs';
 import { heartbeat, heartbeatBatch } from './scenarios/heartbeat.mjs';
 import { longpoll } from './scenarios/longpoll.mjs';
 import { memory } from './scenarios/memory.mjs';
+import { pick } from './scenarios/pick.mjs';
 import { register } from './scenarios/register.mjs';
 
-const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, memory];
+const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, memory, pick, ...GRPC_SCENARIOS];
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const args = process.argv.slice(2);
@@ -28,6 +30,9 @@ if (args.includes('--help') || args.includes('-h') || args.includes('--list')) {
     '     BENCH_REPEAT (runs of each scenario compared with the ceiling, median kept; default 1),\n' +
     '     BENCH_HB_INSTANCES, BENCH_LONGPOLL_CLIENTS, BENCH_LONGPOLL_ROUNDS, BENCH_MEMORY_INSTANCES,\n' +
     '     BENCH_CPU_PROF=dir (V8 CPU profile of every server started), BENCH_MUSTER_FLAGS="--flag value ..." (extra server flags),\n' +
+    '     BENCH_PICK_ROUNDS, BENCH_PICK_SECONDS, BENCH_PICK_WARMUP (pick: rounds, s per case and round, s of warm-up per case),\n' +
+    '     BENCH_GRPC_INFLIGHT, BENCH_GRPC_CHANNELS, BENCH_GRPC_CLIENT=h2|grpc-js, BENCH_GRPC_STREAM_BATCH, BENCH_GRPC_STREAM_WINDOW (gRPC load),\n' +
+    '     BENCH_GRPC_DRIVER_PROF=dir (V8 CPU profile of every gRPC load driver),\n' +
     '     BENCH_RESULTS=file (where the table is written; default bench/results.md)');
   process.exit(0);
 }
@@ -124,7 +129,9 @@ const notes = [
   'req/s counts 2xx answers only; non-2xx answers and socket errors are flagged in the note. The p99 column is autocannon\'s (HdrHistogram, ms, every request); "steady p99" leaves out each connection\'s first request, because a saturated Node server admits about one new connection per event-loop turn and the last connections of a short run wait seconds for their first answer (a property of Node, reproduced with a bare server).',
   'Long-poll rows: the p99 column is the wake latency, from the moment the write\'s acknowledgement had been read by the bench to the first byte of each long-poll answer; the "floor" is the same harness against a bare node:http server that answers all parked requests at once, i.e. what this machine and client cost with no registry at all.',
   'Memory row: heap used (muster_nodejs_heap_size_used_bytes) after a full GC forced through a bench-only preload (node --expose-gc --import bench/lib/gc-hook.mjs, SIGUSR2), before and after the fill, divided by the instances added; the settled figure without forced GC and resident memory (muster_process_resident_memory_bytes) are given beside it.',
+  'Pick rows (SDK load balancers, packages/client/dist/balance): pick() calls per second in the bench process itself, no I/O (the MusterClient.pick row keeps its view from a real server over gRPC); the req/s column holds picks/s and the ratio column is to the baseline row measured in the same run (a bare `arr[(Math.random() * n) | 0]` loop), not to the HTTP ceiling. Every case runs in its own compiled loop, the cases interleaved over the rounds, median of the rounds kept. Instances have uneven weights (1..1000) over 3 regions × 3 zones unless the row says otherwise; ring-hash keys cycle through 4,096 strings.',
   'Registrations use autocannon setupRequest to give every request a new host, so each is a 201 that inserts rows (durable: acknowledged after the SQLite transaction committed with synchronous=full).',
+  GRPC_NOTE,
 ];
 const table = markdownTable(rows);
 console.log(`\n${table}\n`);

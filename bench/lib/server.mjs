@@ -34,11 +34,15 @@ const kebab = (key) => '--' + key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])
 export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'muster-bench-'));
   const port = await freePort();
+  // The gRPC API listens too (default port 8091): a port of our own, so a bench never collides
+  // with a server someone left running and the gRPC scenarios know where to connect (at
+  // --log-level warn the ready line that names it is not printed).
+  const grpcPort = flags.grpcPort ?? (await freePort());
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of every server the bench starts, for finding
   // what dominates a scenario (the profile is written when the server exits).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`] : [];
   const args = [...prof, ...nodeArgs, musterBin, 'server', '--host', HOST, '--http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn'];
-  for (const [k, v] of Object.entries(flags)) args.push(kebab(k), String(v));
+  for (const [k, v] of Object.entries({ ...flags, grpcPort })) args.push(kebab(k), String(v));
   // BENCH_MUSTER_FLAGS="--store-sqlite-synchronous normal" and the like, for what-if runs.
   if (process.env.BENCH_MUSTER_FLAGS) args.push(...process.env.BENCH_MUSTER_FLAGS.trim().split(/\s+/));
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -76,7 +80,7 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' 
 
   let stopped;
   return {
-    url, port, dataDir, pid: child.pid, child,
+    url, port, grpcAddress: `${HOST}:${grpcPort}`, dataDir, pid: child.pid, child,
     output: () => output,
     async stop() {
       stopped ??= (async () => {

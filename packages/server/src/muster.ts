@@ -47,6 +47,8 @@ export class Muster {
   private grpc: GrpcServer | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  /** Every listener is bound: HTTP and gRPC. */
+  private started = false;
 
   constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
     const clock = opts.clock ?? systemClock;
@@ -102,6 +104,7 @@ export class Muster {
     this.pruneTimer = setInterval(() => void this.pruneEvents(), 60_000);
     this.pruneTimer.unref();
     void this.pruneEvents();
+    this.started = true;
     this.log.info({
       http: this.url, grpc: this.grpcAddress, store: this.store.kind, dataDir: this.store.kind === 'sqlite' ? path.resolve(this.config.dataDir) : undefined,
       instances: this.index.instances.size, startMs: Date.now() - t0,
@@ -141,8 +144,10 @@ export class Muster {
     } catch (err) {
       checks['store'] = `unreachable: ${(err as Error).message}`;
     }
+    // /readyz answers as soon as HTTP listens; the gRPC port binds after it.
+    if (!this.started) checks['server'] = 'starting';
     if (this.stopping) checks['server'] = 'stopping';
-    return { ready: checks['index'] === 'loaded' && checks['store'] === 'ok' && !this.stopping, checks };
+    return { ready: checks['index'] === 'loaded' && checks['store'] === 'ok' && this.started && !this.stopping, checks };
   }
 
   private async pruneEvents(): Promise<void> {

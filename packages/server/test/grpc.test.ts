@@ -3,8 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { api, bearer, sleep, startServer, waitFor, type RunningServer } from './harness.js';
-import type { Muster } from '../src/muster.js';
+import net from 'node:net';
+import pino from 'pino';
+import { api, bearer, sleep, startServer, tempDir, waitFor, type RunningServer } from './harness.js';
+import { loadConfig } from '../src/config/config.js';
+import { Muster } from '../src/muster.js';
 import { call, metric, registryClient, rejectsWith, StreamReader, type RegistryClient } from './grpc-client.js';
 
 const S = grpc.status;
@@ -260,6 +263,30 @@ describe('gRPC API: shutdown', () => {
       h.close();
       c.close();
       await s.stop();
+    }
+  });
+});
+
+describe('gRPC API: readiness', () => {
+  it('readiness turns true only once the gRPC port accepts connections', async () => {
+    const grpcPort = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const m = new Muster(loadConfig({ flags: { httpPort: '0', grpcPort: String(grpcPort), dataDir: tempDir(), 'log.level': 'silent' } }), { logger: pino({ level: 'silent' }) });
+    const starting = m.start();
+    try {
+      // What a probe sees while the server starts: once it says ready, gRPC must answer.
+      while (!(await m.readiness()).ready) await sleep(1);
+      await new Promise<void>((resolve, reject) => {
+        const sock = net.connect(grpcPort, '127.0.0.1', () => (sock.destroy(), resolve()));
+        sock.once('error', reject);
+      });
+    } finally {
+      await starting;
+      await m.stop();
     }
   });
 });
