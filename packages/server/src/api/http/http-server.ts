@@ -71,7 +71,9 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger): Promise<Fast
     const mode = config.log.requests;
     const isRead = req.method === 'GET' || QUIET_ROUTES.has(route);
     if (status >= 400 || mode === 'all' || (mode === 'writes' && !isRead)) {
-      req.log[status >= 500 ? 'error' : 'info']({ method: req.method, route, url: req.url, status, latencyMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+      // "Not ready" (503 from /readyz while starting or stopping) is an answer, not a failure.
+      const failed = status >= 500 && route !== '/readyz';
+      req.log[failed ? 'error' : 'info']({ method: req.method, route, url: req.url, status, latencyMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
     }
     done();
   });
