@@ -31,10 +31,6 @@ export class Endpoints {
     this.list = apis.map((api) => ({ api, failures: 0, downUntil: 0 }));
   }
 
-  get size(): number {
-    return this.list.length;
-  }
-
   /** The server to use now: the first usable one, else the one that comes back soonest. */
   current(now = Date.now()): RegistryApi {
     let best = this.list[0]!;
