@@ -154,6 +154,21 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.close();
     });
 
+    it('reads the committed rows of given keys outside a transaction, leaving out the absent ones', async () => {
+      const store = await factory.create();
+      await seed(store);
+      await store.transaction(async (tx) => {
+        await tx.putInstance(instance('i1'));
+        await tx.putInstance(instance('i2', { metadata: {} }));
+      });
+      const r = await store.readRecords({ namespaces: ['ns', 'nope'], services: [['ns', 'svc'], ['ns', 'nope']], instances: ['i2', 'gone', 'i1'] });
+      assert.deepEqual(r.namespaces.map((n) => n.name), ['ns']);
+      assert.deepEqual(r.services, [service()]);
+      assert.deepEqual(r.instances.sort((a, b) => a.id.localeCompare(b.id)), [instance('i1'), instance('i2', { metadata: {} })]);
+      assert.deepEqual(await store.readRecords({ namespaces: [], services: [], instances: [] }), { namespaces: [], services: [], instances: [] });
+      await store.close();
+    });
+
     it('deletes instances, services and namespaces', async () => {
       const store = await factory.create();
       await seed(store);

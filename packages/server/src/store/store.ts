@@ -23,6 +23,23 @@ export interface Store {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Committed events only, oldest first. */
   listEvents(filter: EventFilter): Promise<RegistryEvent[]>;
+  /**
+   * The committed rows of these keys, read outside any transaction; a key whose row is gone is
+   * simply not in the answer. How a node of a cluster catches up with what other nodes wrote.
+   */
+  readRecords(keys: RecordKeys): Promise<Records>;
+}
+
+export interface RecordKeys {
+  namespaces: string[];
+  services: Array<[namespace: string, name: string]>;
+  instances: string[];
+}
+
+export interface Records {
+  namespaces: NamespaceRecord[];
+  services: ServiceRecord[];
+  instances: InstanceRecord[];
 }
 
 export interface Snapshot {

@@ -2,7 +2,7 @@ import type { RegistryEvent } from '@muster/api';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
 import { iso } from '../../model/records.js';
 import { matchesEvent } from '../event-filter.js';
-import type { EventFilter, NewEvent, Snapshot, Store, StoreTx } from '../store.js';
+import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 
 interface StoredEvent {
   event: RegistryEvent;
@@ -33,6 +33,15 @@ export class MemoryStore implements Store {
       services: [...this.services.values()].map(clone),
       instances: [...this.instances.values()].map(clone),
       lastEventId: this.lastEventId,
+    };
+  }
+
+  async readRecords(keys: RecordKeys): Promise<Records> {
+    const present = <T>(v: T | undefined): v is T => v !== undefined;
+    return {
+      namespaces: keys.namespaces.map((n) => this.namespaces.get(n)).filter(present).map(clone),
+      services: keys.services.map(([ns, name]) => this.services.get(`${ns}/${name}`)).filter(present).map(clone),
+      instances: keys.instances.map((id) => this.instances.get(id)).filter(present).map(clone),
     };
   }
 

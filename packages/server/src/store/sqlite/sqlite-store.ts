@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
-import type { EventFilter, NewEvent, Snapshot, Store, StoreTx } from '../store.js';
+import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -138,6 +138,31 @@ export class SqliteStore implements Store {
     }
     const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined;
     return { namespaces, services, instances, lastEventId: seq?.seq ?? 0 };
+  }
+
+  async readRecords(keys: RecordKeys): Promise<Records> {
+    const r = this.reader;
+    const out: Records = { namespaces: [], services: [], instances: [] };
+    const ns = r.prepare('SELECT * FROM namespace WHERE name = ?');
+    for (const name of keys.namespaces) {
+      const row = ns.get(name) as NsRow | undefined;
+      if (row) out.namespaces.push(nsFromRow(row));
+    }
+    const svc = r.prepare('SELECT * FROM service WHERE namespace = ? AND name = ?');
+    for (const [n, name] of keys.services) {
+      const row = svc.get(n, name) as SvcRow | undefined;
+      if (row) out.services.push(svcFromRow(row));
+    }
+    const inst = r.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq WHERE i.id = ?');
+    const md = r.prepare('SELECT key, value FROM instance_metadata WHERE instance_seq = ?');
+    for (const id of keys.instances) {
+      const row = inst.get(id) as InstanceRow | undefined;
+      if (!row) continue;
+      const metadata: Metadata = {};
+      for (const m of md.all(row.seq) as Array<{ key: string; value: string }>) metadata[m.key] = m.value;
+      out.instances.push(instanceFromRow(row, metadata));
+    }
+    return out;
   }
 
   async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
