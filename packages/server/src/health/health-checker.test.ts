@@ -6,12 +6,12 @@ import { RegistryIndex } from '../index/registry-index.js';
 import { Metrics } from '../metrics/metrics.js';
 import { NamingService } from '../naming/naming-service.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
-import { HealthChecker, type HealthOptions } from './health-checker.js';
+import { HealthChecker, type HealthOptions, type SweepGate } from './health-checker.js';
 
 const log = pino({ level: 'silent' });
 
 /** The real domain stack on a memory store, with a clock the test moves by hand. */
-async function stack(opts: Partial<HealthOptions> = {}, store = new MemoryStore(), startAt = 1_000_000) {
+async function stack(opts: Partial<HealthOptions> = {}, store = new MemoryStore(), startAt = 1_000_000, gate?: SweepGate) {
   const clock = { t: startAt, now() { return this.t; } };
   const index = new RegistryIndex(0);
   index.load(await store.load());
@@ -20,7 +20,7 @@ async function stack(opts: Partial<HealthOptions> = {}, store = new MemoryStore(
   const naming = new NamingService(index, batcher, store, clock, metrics, { autoCreateService: true });
   const checker = new HealthChecker(index, naming, clock, metrics, {
     sweepIntervalMs: 100, cleanupAfterMs: 0, protectRatio: 0.5, protectMin: 10, flushIntervalMs: 1000, ...opts,
-  }, log);
+  }, log, gate);
   await naming.ensureDefaultNamespace();
   const register = async (n: number, service = 'svc') => {
     const out: Array<{ id: string; token: string }> = [];
@@ -99,5 +99,24 @@ describe('health checker (injected clock)', () => {
     assert.equal(second.index.instances.has(a!.id), false, 'removed after cleanupAfter');
     const types = (await second.store.listEvents({ limit: 10, instanceId: a!.id })).map((e) => e.type);
     assert.deepEqual(types, ['instance.registered', 'instance.unhealthy', 'instance.removed']);
+  });
+
+  it('in a cluster: expires only while holding the lease, by the newest heartbeat any node took, and nobody when that is unknown', async () => {
+    const gate = { held: false, times: new Map<string, number>() as Map<string, number> | undefined,
+      holdsLease() { return this.held; }, async latestHeartbeats(ids: string[]) { return this.times && new Map([...this.times].filter(([id]) => ids.includes(id))); } };
+    const { clock, checker, register, healthy } = await stack({}, new MemoryStore(), 1_000_000, gate);
+    const [a, b] = await register(2);
+    clock.t += 3001;
+    await checker.sweep();
+    assert.ok(healthy(a!.id) && healthy(b!.id), 'not the lease holder: nobody expires');
+    gate.held = true;
+    gate.times!.set(a!.id, clock.t - 500); // a heartbeat another node took for a
+    await checker.sweep();
+    assert.equal(healthy(a!.id), true, 'kept by the heartbeat another node took');
+    assert.equal(healthy(b!.id), false);
+    clock.t += 5000;
+    gate.times = undefined; // Redis out: the times are unknowable
+    await checker.sweep();
+    assert.equal(healthy(a!.id), true, 'nobody expires while the heartbeat times are unknown');
   });
 });

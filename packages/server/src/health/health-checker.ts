@@ -18,6 +18,17 @@ export interface HealthOptions {
 }
 
 /**
+ * What a cluster adds to the sweep (DESIGN, cluster mode): only the node holding the lease
+ * expires anyone, and it judges by the newest heartbeat any node took, not only its own.
+ */
+export interface SweepGate {
+  /** True while this node holds the sweep lease. */
+  holdsLease(): boolean;
+  /** The newest heartbeat time any node took for each id; undefined when that is unknowable now (then nobody expires). */
+  latestHeartbeats(ids: string[]): Promise<Map<string, number> | undefined>;
+}
+
+/**
  * Heartbeat clocks. Expiry is judged from memory; transitions and removals go through the
  * naming service (and so the batcher and the event log). After a start every instance gets a
  * full 3 × ttl window, counted from `startedAt`, before it can expire.
@@ -37,6 +48,7 @@ export class HealthChecker {
     private readonly metrics: Metrics,
     private readonly opts: HealthOptions,
     private readonly log: Logger,
+    private readonly gate?: SweepGate,
   ) {
     this.startedAt = clock.now();
     naming.onHeartbeat((id) => this.dirty.add(id));
@@ -78,8 +90,10 @@ export class HealthChecker {
    */
   async sweep(): Promise<void> {
     if (this.sweeping) return;
+    if (this.gate && !this.gate.holdsLease()) return;
     this.sweeping = true;
     try {
+      if (this.gate && !(await this.refreshFromCluster())) return;
       const now = this.clock.now();
       const expiring: Array<{ id: string; lastHeartbeat: number }> = [];
       const removable: Array<{ id: string; since: number }> = [];
@@ -115,5 +129,26 @@ export class HealthChecker {
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /**
+   * Heartbeats other nodes took are not in this node's memory: before judging, every instance
+   * that looks silent here gets the newest time any node recorded. False when those times are
+   * unknowable (Redis out): then this sweep expires nobody rather than everybody.
+   */
+  private async refreshFromCluster(): Promise<boolean> {
+    const now = this.clock.now();
+    const quiet: string[] = [];
+    for (const rec of this.index.instances.values()) {
+      if (rec.healthy && now - rec.lastHeartbeat > rec.ttl * 1000) quiet.push(rec.id);
+    }
+    if (quiet.length === 0) return true;
+    const times = await this.gate!.latestHeartbeats(quiet);
+    if (!times) return false;
+    for (const [id, at] of times) {
+      const rec = this.index.instances.get(id);
+      if (rec && at > rec.lastHeartbeat) rec.lastHeartbeat = at;
+    }
+    return this.gate!.holdsLease();
   }
 }

@@ -32,6 +32,7 @@ export const DEFAULT_NAMESPACE = 'default';
  */
 export class NamingService {
   private heartbeatSink: HeartbeatSink = () => {};
+  private indexMiss: ((id: string) => Promise<boolean>) | undefined;
 
   constructor(
     private readonly index: RegistryIndex,
@@ -44,6 +45,14 @@ export class NamingService {
 
   onHeartbeat(sink: HeartbeatSink): void {
     this.heartbeatSink = sink;
+  }
+
+  /**
+   * Cluster mode: an instance missing from this node's index may have been registered through
+   * another node a moment ago; `find` brings it in from the store before a heartbeat says 404.
+   */
+  onIndexMiss(find: (id: string) => Promise<boolean>): void {
+    this.indexMiss = find;
   }
 
   // ---- namespaces -------------------------------------------------------------------------
@@ -242,7 +251,8 @@ export class NamingService {
    * brings an unhealthy instance back waits until that transition is committed.
    */
   async heartbeat(id: string, token: string | undefined): Promise<void> {
-    const rec = this.index.instances.get(id);
+    let rec = this.index.instances.get(id);
+    if (!rec && this.indexMiss && (await this.indexMiss(id).catch(() => false))) rec = this.index.instances.get(id);
     try {
       if (!rec) throw this.missingInstance(id);
       if (token === undefined) throw Errors.tokenMissing();
