@@ -19,6 +19,8 @@ export interface MusterConfig {
   http: { bodyLimit: number };
   log: { level: string; requests: 'all' | 'writes' | 'none' };
   shutdownTimeout: number;
+  /** Cluster mode when `redis` is set. */
+  cluster: { redis: string; prefix: string; nodeId: string; pollInterval: number; leaseTtl: number };
 }
 
 /** A configuration value that is not allowed: names the key, where it came from, what is allowed. */
@@ -66,7 +68,13 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
 
   const out: Record<string, unknown> = {};
   for (const [key, v] of values) setPath(out, key, v);
-  return out as unknown as MusterConfig;
+  const config = out as unknown as MusterConfig;
+  if (config.cluster.redis !== '') {
+    if (!/^rediss?:\/\/[^\s]+$/.test(config.cluster.redis)) throw new ConfigError(`invalid value ${JSON.stringify(config.cluster.redis)} for cluster.redis: must be a redis:// or rediss:// URL`);
+    // Nodes share state through one database: each on its own SQLite file would be separate registries.
+    if ((config.store.type as string) !== 'mysql') throw new ConfigError(`cluster.redis needs store.type mysql (the nodes of a cluster share one database), not ${config.store.type}`);
+  }
+  return config;
 }
 
 function flatten(doc: unknown, prefix: string, file: string): Array<[string, unknown]> {
@@ -106,7 +114,8 @@ export function parseDuration(raw: unknown): number | undefined {
 }
 
 function parseValue(spec: OptionSpec, raw: unknown, source: string): unknown {
-  const v = coerce(spec.type, raw);
+  // An option whose default is empty (cluster.redis: a single node) takes '' as "not set".
+  const v = spec.default === '' && raw === '' ? '' : coerce(spec.type, raw);
   if (v === undefined) {
     throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${spec.key} (from ${source}): must be ${describeType(spec.type)}`);
   }

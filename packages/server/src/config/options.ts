@@ -41,6 +41,11 @@ export const OPTIONS = [
   { key: 'log.level', type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', description: 'Log level' },
   { key: 'log.requests', type: { kind: 'enum', values: ['all', 'writes', 'none'] }, default: 'writes', description: 'Requests logged at info: all, writes (and every error), none (errors only)' },
   { key: 'shutdownTimeout', type: { kind: 'duration', minMs: 0, maxMs: 600_000, zeroAllowed: true }, default: '10s', description: 'On SIGTERM, how long in-flight requests get before the server exits anyway (0: no grace)' },
+  { key: 'cluster.redis', type: { kind: 'string' }, default: '', description: 'Redis URL (redis://host:6379). Set, this node runs in cluster mode: heartbeats, change notifications and the sweep lease go through Redis, shared with every node on the same store (store.type mysql)' },
+  { key: 'cluster.prefix', type: { kind: 'string' }, default: 'muster', description: 'Prefix of every Redis key of the cluster (prefix:...): several clusters can share one Redis' },
+  { key: 'cluster.nodeId', type: { kind: 'string' }, default: '', description: 'This node\'s name in GET /v1/cluster and in logs (default: host name, process id and a random suffix)' },
+  { key: 'cluster.pollInterval', type: { kind: 'duration', minMs: 50, maxMs: 60_000 }, default: '1s', description: 'How often the change log is read even without a notification: the most a lost notification costs' },
+  { key: 'cluster.leaseTtl', type: { kind: 'duration', minMs: 300, maxMs: 300_000 }, default: '5s', description: 'How long the sweep lease lasts unrenewed: when its holder dies, another node sweeps within this plus one sweep' },
 ] as const satisfies readonly OptionSpec[];
 
 export const envName = (key: string): string => 'MUSTER_' + key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
