@@ -158,3 +158,30 @@ export interface RegistryEvent {
 export interface EventsResponse {
   events: RegistryEvent[];
 }
+
+/** A Muster node as `GET /v1/cluster` lists it. */
+export interface ClusterNode {
+  id: string;
+  /** Where its HTTP API and gRPC API answer. */
+  httpAddress: string;
+  grpcAddress: string;
+  version: string;
+  startedAt: string;
+  /** When it last said it is alive. */
+  lastSeen: string;
+  lastSeenAgoMs: number;
+  /** Not seen for a while: probably gone (it is removed from the list later). */
+  stale: boolean;
+  /** It holds the sweep lease: it is the one node that expires and cleans up instances. */
+  leaseHolder: boolean;
+  /** The node that answered. */
+  self: boolean;
+}
+
+export interface ClusterStatus {
+  /** `single`: one node on its own store; `cluster`: nodes sharing a database and Redis. */
+  mode: 'single' | 'cluster';
+  nodes: ClusterNode[];
+  /** The node holding the sweep lease, if any holds it now. */
+  leaseHolder: string | null;
+}

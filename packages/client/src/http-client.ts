@@ -1,5 +1,5 @@
 import type {
-  DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch,
+  ClusterStatus, DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch,
   Metadata, Namespace, RegisterRequest, RegisterResponse, RegistryEvent, Service,
 } from '@muster/api';
 import { LIMITS } from '@muster/api';
@@ -214,6 +214,13 @@ export class MusterHttpClient {
       after: query.after, limit: query.limit, order: query.order,
     });
     return (await this.get<EventsResponse>('/v1/events', q, query)).events;
+  }
+
+  // ---- cluster ------------------------------------------------------------------------------
+
+  /** The nodes of the cluster and which one holds the sweep lease; a single node lists itself. */
+  async cluster(opts?: CallOptions): Promise<ClusterStatus> {
+    return this.get('/v1/cluster', undefined, opts);
   }
 
   // ---- helpers ------------------------------------------------------------------------------

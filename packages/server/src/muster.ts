@@ -1,7 +1,10 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import type { ClusterStatus } from '@muster/api';
 import { GrpcServer } from './api/grpc/grpc-server.js';
 import { buildHttpServer } from './api/http/http-server.js';
 import { WriteBatcher } from './batch/write-batcher.js';
@@ -15,6 +18,7 @@ import { NamingService } from './naming/naming-service.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
+import { VERSION } from './version.js';
 import { WatchHub } from './watch/watch-hub.js';
 
 export interface MusterOptions {
@@ -49,9 +53,13 @@ export class Muster {
   private stopping: Promise<void> | undefined;
   /** Every listener is bound: HTTP and gRPC. */
   private started = false;
+  private readonly startedAt = Date.now();
+  /** This node's name in logs and in GET /v1/cluster. */
+  readonly nodeId: string;
 
   constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
     const clock = opts.clock ?? systemClock;
+    this.nodeId = config.cluster.nodeId || `${os.hostname()}-${process.pid}-${crypto.randomBytes(2).toString('hex')}`;
     this.log = opts.logger ?? pino({ level: config.log.level, base: { service: 'muster' } });
     this.store = opts.store ?? openStore(config);
     this.index = new RegistryIndex(config.discovery.cacheTtl);
@@ -91,6 +99,7 @@ export class Muster {
     this.http = await buildHttpServer({
       naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config,
       readiness: () => this.readiness(),
+      cluster: () => this.clusterStatus(),
     }, this.log);
     await this.http.listen({ host: this.config.host, port: this.config.httpPort });
     try {
@@ -134,6 +143,18 @@ export class Muster {
   get grpcAddress(): string {
     const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
     return `${host}:${this.grpcPort}`;
+  }
+
+  /** GET /v1/cluster: the nodes sharing this registry; a single node lists itself. */
+  async clusterStatus(): Promise<ClusterStatus> {
+    const now = Date.now();
+    return {
+      mode: 'single', leaseHolder: this.nodeId,
+      nodes: [{
+        id: this.nodeId, httpAddress: this.url, grpcAddress: this.grpcAddress, version: VERSION, startedAt: new Date(this.startedAt).toISOString(),
+        lastSeen: new Date(now).toISOString(), lastSeenAgoMs: 0, stale: false, leaseHolder: true, self: true,
+      }],
+    };
   }
 
   async readiness(): Promise<{ ready: boolean; checks: Record<string, string> }> {

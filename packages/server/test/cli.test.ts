@@ -3,7 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MusterError, MusterHttpClient, type DiscoverResponse, type RegisterResponse, type RegistryEvent } from '@muster/client';
+import { MusterError, MusterHttpClient, type ClusterStatus, type DiscoverResponse, type RegisterResponse, type RegistryEvent } from '@muster/client';
 import { musterBin, startServer, waitFor, type RunningServer } from './harness.js';
 
 const repoRoot = path.resolve(path.dirname(musterBin), '..');
@@ -60,6 +60,19 @@ describe('the muster CLI through a whole instance life cycle', () => {
     };
   });
   after(() => s.stop());
+
+  it('lists the one node of a single-node registry: muster cluster and GET /v1/cluster', async () => {
+    const status = await cliJson<ClusterStatus>(['cluster']);
+    assert.equal(status.mode, 'single');
+    assert.equal(status.nodes.length, 1);
+    assert.equal(status.nodes[0]!.httpAddress, s.url);
+    assert.equal(status.nodes[0]!.leaseHolder, true);
+    assert.equal(status.leaseHolder, status.nodes[0]!.id);
+    const table = (await cli(['cluster'])).stdout;
+    assert.match(table, /NODE\s+HTTP\s+GRPC/);
+    assert.match(table, /\(this\).*holder/);
+    assert.match(table, /single node: no cluster\.redis configured/);
+  });
 
   it('creates and lists namespaces', async () => {
     assert.equal((await cli(['namespaces', 'create', 'cli-ns', '--comment', 'made by the CLI test'])).stdout, 'namespace "cli-ns" created\n');

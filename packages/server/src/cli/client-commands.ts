@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { clusterCommand } from './commands/cluster.js';
 import { eventsCommand } from './commands/events.js';
 import { instanceCommands } from './commands/instances.js';
 import { namespaceCommands } from './commands/namespaces.js';
@@ -18,4 +19,5 @@ export function registerClientCommands(program: Command): void {
   registrationCommands(program);
   watchCommand(program);
   eventsCommand(program);
+  clusterCommand(program);
 }

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { ClusterStatus } from '@muster/api';
 import type { MusterConfig } from '../../config/config.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { NamingService } from '../../naming/naming-service.js';
@@ -11,6 +12,7 @@ export interface HttpDeps {
   metrics: Metrics;
   config: MusterConfig;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  cluster(): Promise<ClusterStatus>;
 }
 
 /** The Bearer token of a request, if any. */

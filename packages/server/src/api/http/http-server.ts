@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { Errors } from '../../errors.js';
 import type { HttpDeps } from './context.js';
 import { toHttpError } from './error-mapping.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { eventRoutes } from './routes/events.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -89,7 +90,7 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger): Promise<Fast
     return reply.code(404).send(error.toJSON());
   });
 
-  for (const routes of [namespaceRoutes, serviceRoutes, instanceRoutes, discoveryRoutes, watchRoutes, eventRoutes, systemRoutes]) routes(app, deps);
+  for (const routes of [namespaceRoutes, serviceRoutes, instanceRoutes, discoveryRoutes, watchRoutes, eventRoutes, systemRoutes, clusterRoutes]) routes(app, deps);
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
