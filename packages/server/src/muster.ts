@@ -11,6 +11,7 @@ import { WriteBatcher } from './batch/write-batcher.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { MusterConfig } from './config/config.js';
+import { ClusterMode } from './cluster/cluster-mode.js';
 import { HealthChecker } from './health/health-checker.js';
 import { RegistryIndex } from './index/registry-index.js';
 import { Metrics } from './metrics/metrics.js';
@@ -47,6 +48,8 @@ export class Muster {
   readonly batcher: WriteBatcher;
   readonly naming: NamingService;
   readonly health: HealthChecker;
+  /** Set in cluster mode (cluster.redis): this node shares its store with others. */
+  readonly cluster: ClusterMode | undefined;
   private http: FastifyInstance | undefined;
   private grpc: GrpcServer | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -74,26 +77,35 @@ export class Muster {
     });
     this.index.onServiceChanged((ns, svc, rev) => this.hub.notify(ns, svc, rev));
     this.batcher = new WriteBatcher(this.store, config.batch, {
-      onCommitted: (changes) => this.index.apply(changes),
+      onCommitted: (changes) => {
+        this.index.apply(changes);
+        this.cluster?.committed(changes);
+      },
       onBatch: (size, seconds) => {
         this.metrics.batchSize.observe(size);
         this.metrics.storeCommitSeconds.observe(seconds);
       },
     }, this.log);
     this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, { autoCreateService: config.autoCreateService });
+    if (config.cluster.redis !== '') {
+      this.cluster = new ClusterMode(config, this.nodeId, { store: this.store, index: this.index, naming: this.naming, clock, log: this.log.child({ node: this.nodeId }) });
+    }
     this.health = new HealthChecker(this.index, this.naming, clock, this.metrics, {
       sweepIntervalMs: config.health.sweepInterval,
       cleanupAfterMs: config.health.cleanupAfter,
       protectRatio: config.health.protectRatio,
       protectMin: config.health.protectMin,
       flushIntervalMs: config.health.flushInterval,
-    }, this.log);
+    }, this.log, this.cluster);
   }
 
   async start(): Promise<this> {
     const t0 = Date.now();
     await this.store.open();
-    this.index.load(await this.store.load());
+    const snapshot = await this.store.load();
+    this.index.load(snapshot);
+    // Before anything is served: heartbeats and index misses go through the cluster from the first request.
+    this.cluster?.start(snapshot.lastEventId);
     await this.naming.ensureDefaultNamespace();
     this.health.start();
     this.http = await buildHttpServer({
@@ -113,6 +125,7 @@ export class Muster {
     this.pruneTimer = setInterval(() => void this.pruneEvents(), 60_000);
     this.pruneTimer.unref();
     void this.pruneEvents();
+    this.cluster?.announce({ httpAddress: this.url, grpcAddress: this.grpcAddress, startedAt: this.startedAt });
     this.started = true;
     this.log.info({
       http: this.url, grpc: this.grpcAddress, store: this.store.kind, dataDir: this.store.kind === 'sqlite' ? path.resolve(this.config.dataDir) : undefined,
@@ -147,6 +160,7 @@ export class Muster {
 
   /** GET /v1/cluster: the nodes sharing this registry; a single node lists itself. */
   async clusterStatus(): Promise<ClusterStatus> {
+    if (this.cluster) return this.cluster.status();
     const now = Date.now();
     return {
       mode: 'single', leaseHolder: this.nodeId,
@@ -165,6 +179,7 @@ export class Muster {
     } catch (err) {
       checks['store'] = `unreachable: ${(err as Error).message}`;
     }
+    if (this.cluster) Object.assign(checks, this.cluster.checks());
     // /readyz answers as soon as HTTP listens; the gRPC port binds after it.
     if (!this.started) checks['server'] = 'starting';
     if (this.stopping) checks['server'] = 'stopping';
@@ -172,6 +187,7 @@ export class Muster {
   }
 
   private async pruneEvents(): Promise<void> {
+    if (this.cluster && !this.cluster.holdsLease()) return; // one node prunes for all
     try {
       const n = await this.naming.pruneEvents(this.config.events.maxCount, this.config.events.maxAge);
       if (n > 0) this.log.info({ removed: n }, 'old events pruned');
@@ -193,6 +209,7 @@ export class Muster {
     // Both adapters drain at once, and before the batcher closes: their last calls still write.
     await Promise.all([this.stopHttp(deadline), this.grpc?.stop(deadline)]);
     await this.health.stop();
+    await this.cluster?.stop();
     await this.batcher.close();
     await this.store.close();
     this.log.info('stopped');

@@ -1,0 +1,136 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { ClusterStatus } from '@muster/api';
+import { MusterError } from '@muster/api';
+import type { Change } from '../batch/changes.js';
+import type { Clock } from '../clock.js';
+import type { MusterConfig } from '../config/config.js';
+import type { SweepGate } from '../health/health-checker.js';
+import { ChangeFollower } from '../index/change-follower.js';
+import type { RegistryIndex } from '../index/registry-index.js';
+import type { NamingService } from '../naming/naming-service.js';
+import type { Store } from '../store/store.js';
+import { VERSION } from '../version.js';
+import { ChangeBus } from './change-bus.js';
+import { HeartbeatRelay } from './heartbeat-relay.js';
+import { NodeDirectory } from './node-directory.js';
+import { Lease } from './redis-lease.js';
+
+export interface ClusterDeps {
+  store: Store;
+  index: RegistryIndex;
+  naming: NamingService;
+  clock: Clock;
+  log: Logger;
+}
+
+/**
+ * What makes a node one of several (DESIGN, cluster mode): the store is shared, and Redis
+ * carries what must cross nodes at once.
+ * - Heartbeats a node takes go to Redis (HeartbeatRelay), so the sweeping node sees them all.
+ * - Every commit is announced on the change bus; the other nodes then read the change log
+ *   (ChangeFollower), which they also read every `cluster.pollInterval` in case a message is lost.
+ * - One node holds the sweep lease and is the only one that expires and cleans up instances.
+ * - Every node writes its directory entry, for GET /v1/cluster.
+ * Redis being out costs freshness, never correctness: heartbeats wait in memory, nobody holds
+ * the lease (so nobody expires anyone), and the change log is still read on the timer.
+ */
+export class ClusterMode implements SweepGate {
+  private readonly redis: Redis;
+  private readonly lease: Lease;
+  private readonly relay: HeartbeatRelay;
+  private readonly bus: ChangeBus;
+  readonly follower: ChangeFollower;
+  private directory: NodeDirectory | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly config: MusterConfig, readonly nodeId: string, private readonly deps: ClusterDeps) {
+    const { log } = deps;
+    const prefix = `${config.cluster.prefix}:`;
+    this.redis = new Redis(config.cluster.redis, {
+      // Commands wait for a reconnect only briefly; the modules bound every call anyway.
+      maxRetriesPerRequest: 1,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      connectionName: `muster:${nodeId}`,
+    });
+    // ioredis reports every failed reconnect as an 'error' event: the modules log the outage once.
+    this.redis.on('error', () => {});
+    const common = { redis: this.redis, prefix, log };
+    this.lease = new Lease({ ...common, nodeId, ttlMs: config.cluster.leaseTtl });
+    this.relay = new HeartbeatRelay(common);
+    this.bus = new ChangeBus({ ...common, node: nodeId });
+    this.follower = new ChangeFollower(deps.store, deps.index, { pollIntervalMs: config.cluster.pollInterval, gapTimeoutMs: 10_000, pageSize: 1000 }, log);
+    this.lease.onChange((held) => log.info({ node: nodeId }, held ? 'this node holds the sweep lease: it expires and cleans up instances' : 'this node no longer holds the sweep lease'));
+  }
+
+  /** Before the node listens: follows the change log from the snapshot the index was loaded from. */
+  start(lastEventId: number): void {
+    const { naming, clock } = this.deps;
+    naming.onHeartbeat((id) => this.relay.record(id, clock.now()));
+    naming.onIndexMiss((id) => this.follower.fetchInstance(id));
+    this.follower.start(lastEventId);
+    this.unsubscribe = this.bus.subscribe(() => this.follower.poke());
+    // Pub/sub drops what is published while the connection is down: catch up when it is back.
+    this.bus.onConnection((up) => up && this.follower.poke());
+    this.relay.start();
+    this.lease.start();
+  }
+
+  /** Once the node listens: it joins the directory with the addresses clients use. */
+  announce(self: { httpAddress: string; grpcAddress: string; startedAt: number }): void {
+    this.directory = new NodeDirectory({
+      redis: this.redis, prefix: `${this.config.cluster.prefix}:`, log: this.deps.log,
+      self: { id: this.nodeId, version: VERSION, ...self },
+    });
+    this.directory.start();
+  }
+
+  /** After a local commit: tell the other nodes, and forget heartbeat times of removed instances. */
+  committed(changes: readonly Change[]): void {
+    const gone: string[] = [];
+    for (const c of changes) {
+      if (c.kind === 'service' && c.rec) this.bus.publish({ eventId: c.rec.revision, namespace: c.namespace, service: c.name, node: this.nodeId });
+      else if (c.kind === 'namespace') this.bus.publish({ eventId: 0, namespace: c.name, node: this.nodeId });
+      else if (c.kind === 'instance' && !c.rec) gone.push(c.id);
+    }
+    if (gone.length > 0) void this.relay.forget(gone);
+  }
+
+  holdsLease(): boolean {
+    return this.lease.held;
+  }
+
+  latestHeartbeats(ids: string[]): Promise<Map<string, number> | undefined> {
+    return this.relay.times(ids);
+  }
+
+  /** What /readyz shows of the cluster; none of it makes the node unready by itself. */
+  checks(): Record<string, string> {
+    return {
+      redis: this.relay.available ? 'ok' : 'unreachable: heartbeats wait in memory, nobody expires',
+      changeLog: this.follower.lastError ? `failing: ${this.follower.lastError.message}` : 'ok',
+      sweepLease: this.lease.held ? 'held by this node' : 'held elsewhere or by nobody',
+    };
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const snap = await this.directory?.snapshot();
+    if (!snap) throw new MusterError('UNAVAILABLE', 'Redis is not reachable: the cluster membership is unknown right now');
+    return {
+      mode: 'cluster', leaseHolder: snap.leaseHolder,
+      nodes: snap.nodes.map((n) => ({
+        id: n.id, httpAddress: n.httpAddress, grpcAddress: n.grpcAddress, version: n.version,
+        startedAt: new Date(n.startedAt).toISOString(), lastSeen: new Date(n.lastSeen).toISOString(),
+        lastSeenAgoMs: n.lastSeenAgoMs, stale: n.stale, leaseHolder: n.leaseHolder, self: n.id === this.nodeId,
+      })),
+    };
+  }
+
+  /** Hands the lease on and leaves the directory; heartbeats still in memory go to Redis first. */
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await this.follower.stop();
+    await Promise.allSettled([this.relay.stop(), this.lease.stop({ release: true }), this.directory?.stop({ remove: true }), this.bus.stop()]);
+    this.redis.disconnect();
+  }
+}
