@@ -102,6 +102,9 @@ export interface DiscoverResponse {
   service: string;
   revision: number;
   instances: DiscoveredInstance[];
+  /** Cluster mode only, while the answering node cannot read the shared store: it may miss other nodes' changes. */
+  stale?: boolean;
+  staleReason?: string;
 }
 
 export type HealthStatusFilter = 'healthy' | 'unhealthy' | 'all';

@@ -112,6 +112,7 @@ export class Muster {
       naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config,
       readiness: () => this.readiness(),
       cluster: () => this.clusterStatus(),
+      staleness: () => this.cluster?.staleness(),
     }, this.log);
     await this.http.listen({ host: this.config.host, port: this.config.httpPort });
     try {

@@ -104,6 +104,12 @@ export class ClusterMode implements SweepGate {
     return this.relay.times(ids);
   }
 
+  /** Why this node's answers may miss other nodes' writes: the change log cannot be read. */
+  staleness(): string | undefined {
+    const err = this.follower.lastError;
+    return err ? `this node cannot read the shared store (${err.message}); answers may miss changes made through other nodes` : undefined;
+  }
+
   /** What /readyz shows of the cluster; none of it makes the node unready by itself. */
   checks(): Record<string, string> {
     return {

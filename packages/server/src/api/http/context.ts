@@ -13,6 +13,8 @@ export interface HttpDeps {
   config: MusterConfig;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   cluster(): Promise<ClusterStatus>;
+  /** Why discovery answers may be behind other nodes' writes (cluster mode, store unreadable); undefined when current. */
+  staleness(): string | undefined;
 }
 
 /** The Bearer token of a request, if any. */

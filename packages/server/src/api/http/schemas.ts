@@ -99,7 +99,11 @@ export const WatchQuery = Type.Object({
 export const DiscoveredInstance = Type.Omit(Instance, ['namespace', 'service', 'lastHeartbeat', 'createdAt', 'updatedAt'], {
   description: 'An instance as discovery answers it; GET /v1/instances/{id} has the full record',
 });
-export const DiscoverReply = Type.Object({ namespace: Type.String(), service: Type.String(), revision: Type.Integer(), instances: Type.Array(DiscoveredInstance) });
+export const DiscoverReply = Type.Object({
+  namespace: Type.String(), service: Type.String(), revision: Type.Integer(), instances: Type.Array(DiscoveredInstance),
+  stale: Type.Optional(Type.Boolean({ description: 'present and true only in cluster mode while this node cannot read the shared store: the answer may miss changes made through other nodes' })),
+  staleReason: Type.Optional(Type.String()),
+});
 
 export const EventsQuery = Type.Object({
   namespace: Type.Optional(Type.String()),

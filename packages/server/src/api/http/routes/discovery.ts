@@ -15,7 +15,7 @@ function revisionFromEtag(h: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics }: HttpDeps): void {
+export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics, staleness }: HttpDeps): void {
   app.get<{ Params: { ns: string; svc: string }; Querystring: Query }>('/v1/namespaces/:ns/services/:svc/instances', {
     schema: {
       tags: ['discovery'], summary: 'Discover instances',
@@ -52,6 +52,11 @@ export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics }: 
         return reply.code(304).header('etag', `"${known}"`).send();
       }
     }
-    return reply.header('etag', `"${entry.rec.revision}"`).type('application/json; charset=utf-8').send(naming.answerBytes(entry, filter));
+    const body = naming.answerBytes(entry, filter);
+    const stale = staleness();
+    reply.header('etag', `"${entry.rec.revision}"`).type('application/json; charset=utf-8');
+    if (stale === undefined) return reply.send(body);
+    // Served from this node's index, which cannot follow other nodes' writes right now.
+    return reply.header('x-muster-stale', stale).send({ ...(JSON.parse(body.toString('utf8')) as object), stale: true, staleReason: stale });
   });
 }
