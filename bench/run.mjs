@@ -11,6 +11,7 @@ import { measureCeiling } from './ceiling.mjs';
 import { SETTINGS, steadyNote } from './lib/cannon.mjs';
 import { fmtCpu } from './lib/probe.mjs';
 import { commandLine, fmtInt, fmtMs, markdownTable, row, writeResults } from './lib/report.mjs';
+import { CLUSTER_NOTE_TEXT, CLUSTER_SCENARIOS } from './scenarios/cluster.mjs';
 import { discovery10, discovery1000 } from './scenarios/discovery.mjs';
 import { GRPC_NOTE, GRPC_SCENARIOS } from './scenarios/grpc.mjs';
 import { heartbeat, heartbeatBatch } from './scenarios/heartbeat.mjs';
@@ -19,7 +20,7 @@ import { memory } from './scenarios/memory.mjs';
 import { pick } from './scenarios/pick.mjs';
 import { register } from './scenarios/register.mjs';
 
-const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, memory, pick, ...GRPC_SCENARIOS];
+const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, memory, pick, ...GRPC_SCENARIOS, ...CLUSTER_SCENARIOS];
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const args = process.argv.slice(2);
@@ -33,6 +34,8 @@ if (args.includes('--help') || args.includes('-h') || args.includes('--list')) {
     '     BENCH_PICK_ROUNDS, BENCH_PICK_SECONDS, BENCH_PICK_WARMUP (pick: rounds, s per case and round, s of warm-up per case),\n' +
     '     BENCH_GRPC_INFLIGHT, BENCH_GRPC_CHANNELS, BENCH_GRPC_CLIENT=h2|grpc-js, BENCH_GRPC_STREAM_BATCH, BENCH_GRPC_STREAM_WINDOW (gRPC load),\n' +
     '     BENCH_GRPC_DRIVER_PROF=dir (V8 CPU profile of every gRPC load driver),\n' +
+    '     BENCH_MYSQL (default mysql://root@127.0.0.1:3306), BENCH_REDIS (default redis://127.0.0.1:6379),\n' +
+    '     BENCH_VIS_COUNT, BENCH_VIS_RATE (cluster*: server on MySQL + Redis; clusterVisibility: registrations, per s),\n' +
     '     BENCH_RESULTS=file (where the table is written; default bench/results.md)');
   process.exit(0);
 }
@@ -132,6 +135,7 @@ const notes = [
   'Pick rows (SDK load balancers, packages/client/dist/balance): pick() calls per second in the bench process itself, no I/O (the MusterClient.pick row keeps its view from a real server over gRPC); the req/s column holds picks/s and the ratio column is to the baseline row measured in the same run (a bare `arr[(Math.random() * n) | 0]` loop), not to the HTTP ceiling. Every case runs in its own compiled loop, the cases interleaved over the rounds, median of the rounds kept. Instances have uneven weights (1..1000) over 3 regions × 3 zones unless the row says otherwise; ring-hash keys cycle through 4,096 strings.',
   'Registrations use autocannon setupRequest to give every request a new host, so each is a 201 that inserts rows (durable: acknowledged after the SQLite transaction committed with synchronous=full).',
   GRPC_NOTE,
+  ...(selected.some((s) => CLUSTER_SCENARIOS.includes(s)) ? [CLUSTER_NOTE_TEXT] : []),
 ];
 const table = markdownTable(rows);
 console.log(`\n${table}\n`);

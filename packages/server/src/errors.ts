@@ -36,5 +36,7 @@ export const Errors = {
 
   shuttingDown: () => new MusterError('UNAVAILABLE', 'the server is shutting down; retry on another node'),
   storeUnavailable: (cause: unknown) => new MusterError('UNAVAILABLE', 'the store could not commit the write; nothing was changed, retry', { cause }),
+  /** A shared database (MySQL) could not do it now but a retry can: a concurrent write of another node, a slow or unreachable database. */
+  storeRetry: (why: string, cause: unknown) => new MusterError('UNAVAILABLE', `${why}; retry`, { cause }),
   internal: (cause: unknown) => new MusterError('INTERNAL', 'internal error', { cause }),
 } as const;

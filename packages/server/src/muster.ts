@@ -17,6 +17,7 @@ import { RegistryIndex } from './index/registry-index.js';
 import { Metrics } from './metrics/metrics.js';
 import { NamingService } from './naming/naming-service.js';
 import { MemoryStore } from './store/memory/memory-store.js';
+import { MysqlStore } from './store/mysql/mysql-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 import { VERSION } from './version.js';
@@ -31,6 +32,9 @@ export interface MusterOptions {
 
 export function openStore(config: MusterConfig): Store {
   if (config.store.type === 'memory') return new MemoryStore();
+  if (config.store.type === 'mysql') {
+    return new MysqlStore({ url: config.store.url, poolSize: config.store.mysql.poolSize, writeTimeoutMs: config.store.mysql.writeTimeout });
+  }
   return new SqliteStore({ file: path.resolve(config.dataDir, 'muster.db'), synchronous: config.store.sqlite.synchronous });
 }
 
@@ -102,10 +106,11 @@ export class Muster {
   async start(): Promise<this> {
     const t0 = Date.now();
     await this.store.open();
+    const loadStartedAt = Date.now();
     const snapshot = await this.store.load();
     this.index.load(snapshot);
     // Before anything is served: heartbeats and index misses go through the cluster from the first request.
-    this.cluster?.start(snapshot.lastEventId);
+    await this.cluster?.start(snapshot.lastEventId, loadStartedAt);
     await this.naming.ensureDefaultNamespace();
     this.health.start();
     this.http = await buildHttpServer({

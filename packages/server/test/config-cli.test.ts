@@ -148,7 +148,7 @@ describe('muster server: bad configuration exits 2 and names the key', { concurr
     const r = await muster(['server', '--config', file, '--data-dir', dir()]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /store\.type/);
-    assert.match(r.stderr, /one of sqlite, memory/);
+    assert.match(r.stderr, /one of sqlite, mysql, memory/);
   });
 
   it('a config file that does not exist', async () => {

@@ -63,8 +63,13 @@ export class ClusterMode implements SweepGate {
     this.lease.onChange((held) => log.info({ node: nodeId }, held ? 'this node holds the sweep lease: it expires and cleans up instances' : 'this node no longer holds the sweep lease'));
   }
 
-  /** Before the node listens: follows the change log from the snapshot the index was loaded from. */
-  start(lastEventId: number): void {
+  /**
+   * Before the node listens: follows the change log from the snapshot the index was loaded from
+   * (read from `loadStartedAt`), first replaying what writes in flight at that moment may have
+   * logged below its newest id: a write lasts at most store.mysql.writeTimeout.
+   */
+  async start(lastEventId: number, loadStartedAt: number): Promise<void> {
+    await this.follower.replay(loadStartedAt - 2 * this.config.store.mysql.writeTimeout);
     const { naming, clock } = this.deps;
     naming.onHeartbeat((id) => this.relay.record(id, clock.now()));
     naming.onIndexMiss((id) => this.follower.fetchInstance(id));

@@ -1,9 +1,9 @@
 // Shared by the cluster tests (not a test file itself): a Redis probe that decides skip or fail,
-// per-test key prefixes with cleanup, test clients, and a TCP proxy that can cut Redis off.
+// per-test key prefixes with cleanup, test clients, and a fault proxy in front of Redis.
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import { Redis, type RedisOptions } from 'ioredis';
+import { FaultProxy } from '../../test/fault-proxy.js';
 
 // The test Redis: 127.0.0.1:6379 unless MUSTER_TEST_REDIS=host:port says otherwise.
 const [host, port] = (process.env.MUSTER_TEST_REDIS ?? '127.0.0.1:6379').split(':');
@@ -111,67 +111,9 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/**
- * A TCP proxy in front of Redis that a test can cut (every connection dropped, new ones refused)
- * and restore on the same port: a Redis outage as a client sees it, with ioredis reconnecting.
- * `hold()` instead keeps the connections but stops passing commands on: a Redis that hangs.
- */
-export class RedisProxy {
-  private server: net.Server | undefined;
-  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket; held: Buffer[] }>();
-  private holding = false;
-  port = 0;
-
-  async start(): Promise<this> {
-    await this.listen();
-    return this;
-  }
-
-  /** Drops every connection and refuses new ones until `restore()`. */
-  async cut(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    for (const p of this.pairs) { p.client.destroy(); p.upstream.destroy(); }
-    this.pairs.clear();
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
-
-  async restore(): Promise<void> {
-    if (!this.server) await this.listen();
-  }
-
-  /** Keeps what clients send from reaching Redis until `release()`. */
-  hold(): void {
-    this.holding = true;
-  }
-
-  release(): void {
-    this.holding = false;
-    for (const p of this.pairs) for (const d of p.held.splice(0)) p.upstream.write(d);
-  }
-
-  async stop(): Promise<void> {
-    await this.cut();
-  }
-
-  private listen(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(REDIS_PORT, REDIS_HOST);
-      const pair = { client, upstream, held: [] as Buffer[] };
-      this.pairs.add(pair);
-      const close = () => { client.destroy(); upstream.destroy(); this.pairs.delete(pair); };
-      client.on('error', close).on('close', close);
-      upstream.on('error', close).on('close', close);
-      client.on('data', (d: Buffer) => (this.holding ? pair.held.push(d) : upstream.write(d)));
-      upstream.on('data', (d: Buffer) => client.write(d));
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, REDIS_HOST, () => {
-        this.port = (server.address() as net.AddressInfo).port;
-        resolve();
-      });
-    });
+/** A fault proxy in front of the test Redis: a Redis outage as a client sees it. */
+export class RedisProxy extends FaultProxy {
+  constructor() {
+    super(REDIS_HOST, REDIS_PORT);
   }
 }

@@ -41,7 +41,7 @@ describe('config: sources and precedence', () => {
     assert.equal(c.httpPort, 8090);
     assert.equal(c.grpcPort, 8091);
     assert.equal(c.dataDir, './data');
-    assert.deepEqual(c.store, { type: 'sqlite', sqlite: { synchronous: 'full' } });
+    assert.deepEqual(c.store, { type: 'sqlite', url: '', sqlite: { synchronous: 'full' }, mysql: { poolSize: 10, writeTimeout: 5000 } });
     assert.equal(c.autoCreateService, true);
     assert.equal(c.health.cleanupAfter, 3_600_000);
     assert.equal(c.health.protectRatio, 0.5);
@@ -89,7 +89,7 @@ describe('config: sources and precedence', () => {
     assert.equal(c.health.cleanupAfter, 30 * 60_000);
     assert.equal(c.health.protectRatio, 0.25);
     assert.equal(c.health.protectMin, 3);
-    assert.deepEqual(c.store, { type: 'memory', sqlite: { synchronous: 'normal' } });
+    assert.deepEqual(c.store, { type: 'memory', url: '', sqlite: { synchronous: 'normal' }, mysql: { poolSize: 10, writeTimeout: 5000 } });
     assert.deepEqual(c.log, { level: 'warn', requests: 'none' });
   });
 
@@ -182,7 +182,7 @@ describe('config: value types', () => {
   it('parses enums exactly, and lists the allowed values when one is wrong', () => {
     assert.equal(fromFlag('store.type', 'memory'), 'memory');
     assert.equal(fromFlag('log.level', 'silent'), 'silent');
-    rejects(() => fromFlag('store.type', 'postgres'), /store\.type/, /one of sqlite, memory/);
+    rejects(() => fromFlag('store.type', 'postgres'), /store\.type/, /one of sqlite, mysql, memory/);
     rejects(() => fromFlag('log.level', 'INFO'), /one of fatal, error, warn, info, debug, trace, silent/);
   });
 
@@ -194,6 +194,54 @@ describe('config: value types', () => {
 
   it('accepts every default of the option table as its own value', () => {
     for (const o of OPTIONS) assert.doesNotThrow(() => fromFlag(o.key, String(o.default)), o.key);
+  });
+});
+
+describe('config: the MySQL store', () => {
+  const url = 'mysql://muster:s3cret@db.internal:3306/muster';
+
+  it('takes store.type mysql with its URL, pool size and write timeout from any source', () => {
+    const c = loadConfig({ env: { MUSTER_STORE_TYPE: 'mysql', MUSTER_STORE_URL: url, MUSTER_STORE_MYSQL_POOL_SIZE: '20' }, flags: { 'store.mysql.writeTimeout': '2s' } });
+    assert.deepEqual(c.store, { type: 'mysql', url, sqlite: { synchronous: 'full' }, mysql: { poolSize: 20, writeTimeout: 2000 } });
+    const f = loadConfig({ file: yamlFile(`store:\n  type: mysql\n  url: ${url}\n  mysql:\n    poolSize: 4\n    writeTimeout: 500ms\n`) });
+    assert.deepEqual(f.store.mysql, { poolSize: 4, writeTimeout: 500 });
+    assert.equal(envName('store.url'), 'MUSTER_STORE_URL');
+    assert.equal(flagName('store.mysql.writeTimeout'), '--store-mysql-write-timeout');
+    assert.equal(envName('store.mysql.poolSize'), 'MUSTER_STORE_MYSQL_POOL_SIZE');
+  });
+
+  it('needs store.url for store.type mysql, and naming it says how to set it', () => {
+    rejects(() => loadConfig({ flags: { 'store.type': 'mysql' } }), /store\.type mysql needs store\.url/, /MUSTER_STORE_URL/, /--store-url/);
+    rejects(() => loadConfig({ env: { MUSTER_STORE_TYPE: 'mysql', MUSTER_STORE_URL: '' } }), /needs store\.url/);
+  });
+
+  it('refuses a store.url that is not a mysql:// URL, without echoing its password', () => {
+    for (const bad of ['db.internal:3306', 'postgres://u:pw@h/db', 'mysql://', 'mysql://u@h:3306/bad/name', 'mysql://u:s3cret@h:3306/db?ssl=true']) {
+      assert.throws(() => loadConfig({ flags: { 'store.type': 'mysql', 'store.url': bad } }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.match(err.message, /for store\.url/);
+        assert.doesNotMatch(err.message, /s3cret/);
+        return true;
+      }, bad);
+    }
+    rejects(() => loadConfig({ flags: { 'store.type': 'mysql', 'store.url': 'http://h/db' } }), /must be a mysql:\/\/ URL/);
+    // Without a database name, the database is muster.
+    assert.doesNotThrow(() => loadConfig({ flags: { 'store.type': 'mysql', 'store.url': 'mysql://root@127.0.0.1' } }));
+  });
+
+  it('refuses a store.url the store would not use', () => {
+    rejects(() => loadConfig({ env: { MUSTER_STORE_URL: url } }), /store\.url is set but store\.type is sqlite/);
+  });
+
+  it('checks the pool size and write timeout ranges', () => {
+    rejects(() => fromFlag('store.mysql.poolSize', '0'), /store\.mysql\.poolSize/, /1\.\.1000/);
+    rejects(() => fromFlag('store.mysql.writeTimeout', '50ms'), /store\.mysql\.writeTimeout/, /from 100ms to 5m/);
+    rejects(() => fromFlag('store.mysql.writeTimeout', '0'), /store\.mysql\.writeTimeout/);
+  });
+
+  it('lets a cluster run on it', () => {
+    const c = loadConfig({ flags: { 'store.type': 'mysql', 'store.url': url, 'cluster.redis': 'redis://127.0.0.1:6379' } });
+    assert.equal(c.cluster.redis, 'redis://127.0.0.1:6379');
   });
 });
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import type { OptionSpec, OptionType } from './options.js';
 import { OPTIONS, describeType, envName, flagName } from './options.js';
+import { parseMysqlUrl, redactMysqlUrl } from '../store/mysql/mysql-url.js';
 
 /** The validated configuration, durations in milliseconds. */
 export interface MusterConfig {
@@ -9,7 +10,13 @@ export interface MusterConfig {
   httpPort: number;
   grpcPort: number;
   dataDir: string;
-  store: { type: 'sqlite' | 'memory'; sqlite: { synchronous: 'full' | 'normal' } };
+  store: {
+    type: 'sqlite' | 'mysql' | 'memory';
+    /** mysql://user:password@host:port/database; '' unless type is mysql. */
+    url: string;
+    sqlite: { synchronous: 'full' | 'normal' };
+    mysql: { poolSize: number; writeTimeout: number };
+  };
   autoCreateService: boolean;
   batch: { maxSize: number; maxWaitMs: number };
   health: { sweepInterval: number; cleanupAfter: number; protectRatio: number; protectMin: number; flushInterval: number };
@@ -69,12 +76,28 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
   const out: Record<string, unknown> = {};
   for (const [key, v] of values) setPath(out, key, v);
   const config = out as unknown as MusterConfig;
+  checkStore(config);
   if (config.cluster.redis !== '') {
     if (!/^rediss?:\/\/[^\s]+$/.test(config.cluster.redis)) throw new ConfigError(`invalid value ${JSON.stringify(config.cluster.redis)} for cluster.redis: must be a redis:// or rediss:// URL`);
     // Nodes share state through one database: each on its own SQLite file would be separate registries.
-    if ((config.store.type as string) !== 'mysql') throw new ConfigError(`cluster.redis needs store.type mysql (the nodes of a cluster share one database), not ${config.store.type}`);
+    if (config.store.type !== 'mysql') throw new ConfigError(`cluster.redis needs store.type mysql (the nodes of a cluster share one database), not ${config.store.type}`);
   }
   return config;
+}
+
+function checkStore(config: MusterConfig): void {
+  const { type, url } = config.store;
+  if (url !== '') {
+    try {
+      parseMysqlUrl(url);
+    } catch (err) {
+      // The message shows the URL without its password.
+      throw new ConfigError(`invalid value ${JSON.stringify(redactMysqlUrl(url))} for store.url: ${(err as Error).message}`);
+    }
+    if (type !== 'mysql') throw new ConfigError(`store.url is set but store.type is ${type}: set store.type mysql to use the database, or unset store.url`);
+  } else if (type === 'mysql') {
+    throw new ConfigError(`store.type mysql needs store.url, e.g. mysql://user:password@host:3306/muster (${envName('store.url')} or ${flagName('store.url')})`);
+  }
 }
 
 function flatten(doc: unknown, prefix: string, file: string): Array<[string, unknown]> {

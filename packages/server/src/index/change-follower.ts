@@ -55,6 +55,22 @@ export class ChangeFollower {
     this.timer.unref();
   }
 
+  /**
+   * Re-applies the changes logged since `sinceMs`. A transaction of another node can hold an id
+   * below the snapshot's newest one and commit just after the snapshot was read: following only
+   * from that newest id would never see it. Applying is idempotent, so replaying a little more
+   * than needed costs only reads.
+   */
+  async replay(sinceMs: number): Promise<void> {
+    let afterId = 0;
+    for (;;) {
+      const events = await this.store.listEvents({ since: sinceMs, afterId, limit: this.opts.pageSize });
+      if (events.length > 0) await this.applyEvents(events);
+      if (events.length < this.opts.pageSize) return;
+      afterId = events[events.length - 1]!.id;
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);

@@ -1,0 +1,115 @@
+/**
+ * Versioned schema migrations for the MySQL (MariaDB) store: the SQLite store's relational schema
+ * in MySQL types. Append only: a released migration is never edited; a change is a new entry with
+ * the next version.
+ *
+ * DDL is not transactional in MySQL, so every statement is idempotent (IF NOT EXISTS): a node
+ * that died halfway through a migration leaves a database the next start completes. Several
+ * nodes starting at once take turns under a named lock (see MysqlStore.migrate).
+ *
+ * `{{COLLATE}}` is the server's binary NO PAD collation (utf8mb4_nopad_bin on MariaDB,
+ * utf8mb4_0900_bin on MySQL 8): names, ids and metadata keys compare byte for byte as they do in
+ * SQLite, so `Orders` and `orders` are two services and `a` and `a ` two metadata keys.
+ * Timestamps are epoch milliseconds in BIGINT, never DATETIME: the store never converts time.
+ */
+export interface MysqlMigration {
+  version: number;
+  name: string;
+  statements: readonly string[];
+}
+
+const TABLE = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={{COLLATE}}';
+
+export const MYSQL_MIGRATIONS: readonly MysqlMigration[] = [
+  {
+    version: 1,
+    name: 'registry core',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS namespace (
+        name        VARCHAR(128) NOT NULL,
+        comment     TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL,
+        PRIMARY KEY (name)
+      ) ${TABLE}`,
+
+      `CREATE TABLE IF NOT EXISTS service (
+        namespace   VARCHAR(128) NOT NULL,
+        name        VARCHAR(128) NOT NULL,
+        comment     TEXT NOT NULL,
+        metadata    MEDIUMTEXT NOT NULL,
+        revision    BIGINT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL,
+        PRIMARY KEY (namespace, name),
+        CONSTRAINT service_namespace FOREIGN KEY (namespace) REFERENCES namespace (name)
+      ) ${TABLE}`,
+
+      // Child rows hang off the sequential seq, not the hashed id: new instances append at the
+      // right edge of the clustered index and of every child index (as in SQLite).
+      `CREATE TABLE IF NOT EXISTS instance (
+        seq               BIGINT NOT NULL AUTO_INCREMENT,
+        id                VARCHAR(128) NOT NULL,
+        namespace         VARCHAR(128) NOT NULL,
+        service           VARCHAR(128) NOT NULL,
+        host              VARCHAR(255) NOT NULL,
+        port              INT NOT NULL,
+        protocol          VARCHAR(255) NOT NULL,
+        version           VARCHAR(255) NOT NULL,
+        weight            INT NOT NULL,
+        priority          INT NOT NULL,
+        region            VARCHAR(255) NULL,
+        zone              VARCHAR(255) NULL,
+        campus            VARCHAR(255) NULL,
+        healthy           TINYINT NOT NULL,
+        isolate           TINYINT NOT NULL,
+        last_heartbeat    BIGINT NOT NULL,
+        health_changed_at BIGINT NOT NULL,
+        revision          BIGINT NOT NULL,
+        created_at        BIGINT NOT NULL,
+        updated_at        BIGINT NOT NULL,
+        token_hash        VARCHAR(128) NOT NULL,
+        PRIMARY KEY (seq),
+        UNIQUE KEY instance_id (id),
+        KEY instance_by_service (namespace, service),
+        CONSTRAINT instance_service FOREIGN KEY (namespace, service) REFERENCES service (namespace, name)
+      ) ${TABLE}`,
+
+      `CREATE TABLE IF NOT EXISTS instance_metadata (
+        instance_seq BIGINT NOT NULL,
+        \`key\`      VARCHAR(128) NOT NULL,
+        value        TEXT NOT NULL,
+        PRIMARY KEY (instance_seq, \`key\`),
+        CONSTRAINT instance_metadata_instance FOREIGN KEY (instance_seq) REFERENCES instance (seq) ON DELETE CASCADE
+      ) ${TABLE}`,
+
+      `CREATE TABLE IF NOT EXISTS health_check (
+        instance_seq BIGINT NOT NULL,
+        type         VARCHAR(32) NOT NULL,
+        ttl          INT NOT NULL,
+        PRIMARY KEY (instance_seq),
+        CONSTRAINT health_check_instance FOREIGN KEY (instance_seq) REFERENCES instance (seq) ON DELETE CASCADE
+      ) ${TABLE}`,
+
+      // The change log: id is the change sequence every node follows (and every revision).
+      `CREATE TABLE IF NOT EXISTS event (
+        id          BIGINT NOT NULL AUTO_INCREMENT,
+        type        VARCHAR(64) NOT NULL,
+        namespace   VARCHAR(128) NOT NULL,
+        service     VARCHAR(128) NULL,
+        instance_id VARCHAR(128) NULL,
+        at          BIGINT NOT NULL,
+        detail      MEDIUMTEXT NOT NULL,
+        PRIMARY KEY (id),
+        KEY event_by_service (namespace, service, id),
+        KEY event_by_instance (instance_id, id),
+        KEY event_by_time (at)
+      ) ${TABLE}`,
+    ],
+  },
+];
+
+/** The statement with the server's collation filled in. */
+export function migrationSql(statement: string, collation: string): string {
+  return statement.replaceAll('{{COLLATE}}', collation);
+}
