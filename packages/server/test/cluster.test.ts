@@ -254,3 +254,49 @@ describe('cluster mode: a rolling restart under an SDK provider and consumer', {
     }
   });
 });
+
+describe('cluster mode: Redis fails under a node (through a fault proxy)', { skip: why }, () => {
+  const run = `${process.pid}_${randomBytes(3).toString('hex')}`;
+  const database = `muster_redisfault_${run}`;
+  let proxy: FaultProxy;
+  let node: ChildServer;
+  after(async () => {
+    await node?.kill('SIGKILL');
+    await proxy?.stop();
+    const conn = await mysql.createConnection({ uri: MYSQL });
+    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await conn.end();
+  });
+
+  it('keeps heartbeats in memory and expires nobody while Redis is out; sweeps again once it is back', async () => {
+    const redis = new URL(REDIS);
+    proxy = await new FaultProxy(redis.hostname, Number(redis.port || 6379)).start();
+    node = await spawnServer({
+      'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': `redis://127.0.0.1:${proxy.port}`,
+      'cluster.prefix': `muster-test-${run}`, 'cluster.leaseTtl': '1s', 'health.sweepInterval': '100ms',
+    });
+    const reg = async (port: number) => (await api(node.url, 'POST', '/v1/namespaces/default/services/redisfault/instances', { host: '10.6.0.1', port, healthCheck: { ttl: 1 } })).body;
+    const beating = await reg(1);
+    const silent = await reg(2);
+    const healthy = async (id: string) => (await api(node.url, 'GET', `/v1/instances/${id}`)).body.healthy as boolean;
+    await waitFor(async () => ((await api(node.url, 'GET', '/readyz')).body.checks.sweepLease as string).startsWith('held by this'), 5000, 'the node to hold the lease');
+
+    await proxy.cut();
+    const until = Date.now() + 4000; // longer than 3 x ttl
+    while (Date.now() < until) {
+      assert.equal((await api(node.url, 'PUT', `/v1/instances/${beating.instance.id}/heartbeat`, undefined, bearer(beating.heartbeatToken))).status, 204, 'heartbeats are still taken');
+      await sleep(300);
+    }
+    assert.equal(await healthy(silent.instance.id), true, 'nobody expires while Redis is out, not even a silent instance');
+    assert.equal(await healthy(beating.instance.id), true);
+    assert.match((await api(node.url, 'GET', '/readyz')).body.checks.redis as string, /unreachable/);
+
+    await proxy.restore();
+    await waitFor(async () => !(await healthy(silent.instance.id)), 10_000, 'the silent instance to expire once Redis is back');
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await api(node.url, 'PUT', `/v1/instances/${beating.instance.id}/heartbeat`, undefined, bearer(beating.heartbeatToken))).status, 204);
+      await sleep(300);
+    }
+    assert.equal(await healthy(beating.instance.id), true, 'the instance that kept beating stayed healthy throughout');
+  });
+});
