@@ -154,3 +154,32 @@ export function rawGetter(baseUrl) {
     close: () => socket.destroy(),
   };
 }
+
+/** Heartbeats the server counted as ok, so a 204 that did nothing would still show up. */
+export const okHeartbeats = async (client) => (await scrape(client)).get('muster_heartbeats_total{result="ok"}') ?? 0;
+
+/** autocannon requests registering a host never seen before each time: every one a durable insert. */
+export function newHostRegistrations() {
+  let n = 0;
+  return [{
+    method: 'POST',
+    setupRequest(req) {
+      req.body = JSON.stringify({ host: hostFor(n++), port: 8080, healthCheck: { ttl: 60 } });
+      return req;
+    },
+  }];
+}
+
+/** autocannon requests heartbeating `list` ([{id, token}]) round-robin, one instance per request. */
+export function singleHeartbeats(list) {
+  let k = 0;
+  return [{
+    method: 'PUT',
+    setupRequest(req) {
+      const it = list[k++ % list.length];
+      req.path = `/v1/instances/${it.id}/heartbeat`;
+      req.headers = { ...req.headers, authorization: `Bearer ${it.token}` };
+      return req;
+    },
+  }];
+}

@@ -3,7 +3,7 @@ import http from 'node:http';
 import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 import { cannon, problems, steadyNote } from '../lib/cannon.mjs';
-import { batchStats, createClient, hostFor, registerMany, scrape } from '../lib/client.mjs';
+import { batchStats, createClient, newHostRegistrations, okHeartbeats, registerMany, scrape, singleHeartbeats } from '../lib/client.mjs';
 import { cpuProbe, fmtCpu } from '../lib/probe.mjs';
 import { fmtBytes, fmtInt, fmtMs, row } from '../lib/report.mjs';
 import { sleep, startMuster } from '../lib/server.mjs';
@@ -104,14 +104,7 @@ export const clusterRegister = {
     return withCluster('clusterRegister', ['a'], async ([server]) => {
       const client = createClient(server.url);
       try {
-        let n = 0;
-        const requests = [{
-          method: 'POST',
-          setupRequest(req) {
-            req.body = JSON.stringify({ host: hostFor(n++), port: 8080, healthCheck: { ttl: 60 } });
-            return req;
-          },
-        }];
+        const requests = newHostRegistrations();
         const before = await scrape(client);
         const db0 = await dbCounters();
         const s = await cannonWithDb({
@@ -141,8 +134,6 @@ export const clusterRegister = {
   },
 };
 
-const okBeats = async (client) => (await scrape(client)).get('muster_heartbeats_total{result="ok"}') ?? 0;
-
 export const clusterHeartbeat = {
   name: 'clusterHeartbeat',
   needsCeiling: false,
@@ -152,19 +143,10 @@ export const clusterHeartbeat = {
       const client = createClient(server.url);
       try {
         const list = await registerMany(client, 'hb', HB_INSTANCES);
-        let k = 0;
-        const requests = [{
-          method: 'PUT',
-          setupRequest(req) {
-            const it = list[k++ % list.length];
-            req.path = `/v1/instances/${it.id}/heartbeat`;
-            req.headers = { ...req.headers, authorization: `Bearer ${it.token}` };
-            return req;
-          },
-        }];
-        const before = await okBeats(client);
+        const requests = singleHeartbeats(list);
+        const before = await okHeartbeats(client);
         const s = await cannonWithDb({ url: server.url, pid: server.pid, requests });
-        const counted = (await okBeats(client)) - before;
+        const counted = (await okHeartbeats(client)) - before;
         return row({
           scenario: 'cluster: heartbeat, single',
           rps: s.rps, p99: s.p99,

@@ -1,4 +1,4 @@
-import { batchStats, createClient, registerMany, scrape } from '../lib/client.mjs';
+import { batchStats, createClient, okHeartbeats, registerMany, scrape } from '../lib/client.mjs';
 import { CEILING_INSTANCES, measureGrpcCeiling } from '../lib/grpc-ceiling.mjs';
 import { GRPC_SETTINGS, grpcLoad } from '../lib/grpc-load.mjs';
 import { fmtCpu } from '../lib/probe.mjs';
@@ -158,7 +158,6 @@ export const grpcRegister = grpcScenario({
 
 /** INSTANCES instances registered over HTTP (ttl 60 s: none expires during a scenario). */
 const registerInstances = (client) => registerMany(client, 'hb', INSTANCES);
-const okBeats = (client) => metric(client, 'muster_heartbeats_total{result="ok"}');
 
 export const grpcHeartbeat = grpcScenario({
   name: 'grpcHeartbeat',
@@ -166,12 +165,12 @@ export const grpcHeartbeat = grpcScenario({
   async measure() {
     return withServer('grpcHeartbeat', async (server, client) => {
       const list = await registerInstances(client);
-      const before = await okBeats(client);
+      const before = await okHeartbeats(client);
       const r = await grpcLoad({
         address: server.grpcAddress, serverPid: server.pid, mode: 'unary', method: 'Heartbeat',
         requests: { kind: 'cycle', messages: list.map(({ id, token }) => ({ id, heartbeatToken: token })) },
       });
-      const ok = (await okBeats(client)) - before;
+      const ok = (await okHeartbeats(client)) - before;
       return withCoreRate(row({
         scenario: `gRPC Heartbeat (unary), ${INSTANCES.toLocaleString('en-US')} instances`,
         rps: r.rps, p99: r.p99,
@@ -192,9 +191,9 @@ export const grpcHeartbeatStream = grpcScenario({
       for (let i = 0; i < list.length; i += S.streamBatch) {
         batches.push(list.slice(i, i + S.streamBatch).map(({ id, token }) => ({ id, heartbeatToken: token })));
       }
-      const before = await okBeats(client);
+      const before = await okHeartbeats(client);
       const r = await grpcLoad({ address: server.grpcAddress, serverPid: server.pid, mode: 'stream', batches, window: S.streamWindow });
-      const ok = (await okBeats(client)) - before;
+      const ok = (await okHeartbeats(client)) - before;
       const failures = Object.entries(r.failedByCode).map(([c, n]) => `${fmtInt(n)}×${c}`).join(', ');
       const target = 20_000;
       return row({

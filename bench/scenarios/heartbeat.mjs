@@ -1,5 +1,5 @@
 import { cannon, problems, steadyNote } from '../lib/cannon.mjs';
-import { createClient, registerMany, scrape } from '../lib/client.mjs';
+import { createClient, okHeartbeats, registerMany, singleHeartbeats } from '../lib/client.mjs';
 import { fmtCpu } from '../lib/probe.mjs';
 import { fmtInt, row } from '../lib/report.mjs';
 import { withMuster } from '../lib/server.mjs';
@@ -20,8 +20,6 @@ async function withInstances(name, fn) {
   });
 }
 
-/** Heartbeats the server counted as ok, so a 204 that did nothing would still show up. */
-const okBeats = async (client) => (await scrape(client)).get('muster_heartbeats_total{result="ok"}') ?? 0;
 
 export const heartbeat = {
   name: 'heartbeat',
@@ -29,19 +27,10 @@ export const heartbeat = {
   describe: `PUT /v1/instances/{id}/heartbeat with the Bearer heartbeatToken, round-robin over ${INSTANCES.toLocaleString('en-US')} instances`,
   async run() {
     return withInstances('heartbeat', async (server, client, list) => {
-      let k = 0;
-      const requests = [{
-        method: 'PUT',
-        setupRequest(req) {
-          const it = list[k++ % list.length];
-          req.path = `/v1/instances/${it.id}/heartbeat`;
-          req.headers = { ...req.headers, authorization: `Bearer ${it.token}` };
-          return req;
-        },
-      }];
-      const before = await okBeats(client);
+      const requests = singleHeartbeats(list);
+      const before = await okHeartbeats(client);
       const s = await cannon({ url: server.url, pid: server.pid, requests });
-      const counted = (await okBeats(client)) - before;
+      const counted = (await okHeartbeats(client)) - before;
       return row({
         scenario: 'heartbeat, single',
         rps: s.rps, p99: s.p99, ratioTarget: 0.5,
@@ -75,9 +64,9 @@ export const heartbeatBatch = {
           return req;
         },
       }];
-      const before = await okBeats(client);
+      const before = await okHeartbeats(client);
       const s = await cannon({ url: server.url, pid: server.pid, path: '/v1/heartbeats', requests, headers: { 'content-type': 'application/json' } });
-      const counted = (await okBeats(client)) - before;
+      const counted = (await okHeartbeats(client)) - before;
       await check();
       return row({
         scenario: `heartbeat, batches of ${BATCH}`,

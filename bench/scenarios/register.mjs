@@ -1,5 +1,5 @@
 import { cannon, problems, steadyNote } from '../lib/cannon.mjs';
-import { batchStats, createClient, hostFor, scrape } from '../lib/client.mjs';
+import { batchStats, createClient, newHostRegistrations, scrape } from '../lib/client.mjs';
 import { fmtCpu } from '../lib/probe.mjs';
 import { fmtInt, fmtMs, row } from '../lib/report.mjs';
 import { withMuster } from '../lib/server.mjs';
@@ -16,14 +16,7 @@ export const register = {
     return withMuster({ label: 'register' }, async (server) => {
       const client = createClient(server.url);
       try {
-        let n = 0;
-        const requests = [{
-          method: 'POST',
-          setupRequest(req) {
-            req.body = JSON.stringify({ host: hostFor(n++), port: 8080, healthCheck: { ttl: 60 } });
-            return req;
-          },
-        }];
+        const requests = newHostRegistrations();
         const before = await scrape(client);
         const s = await cannon({
           url: server.url, pid: server.pid, path: '/v1/namespaces/default/services/reg/instances', requests,

@@ -6,7 +6,7 @@ import type { Change } from '../batch/changes.js';
 import type { Clock } from '../clock.js';
 import type { MusterConfig } from '../config/config.js';
 import type { SweepGate } from '../health/health-checker.js';
-import { ChangeFollower } from '../index/change-follower.js';
+import { ChangeFollower } from './change-follower.js';
 import type { RegistryIndex } from '../index/registry-index.js';
 import type { NamingService } from '../naming/naming-service.js';
 import type { Store } from '../store/store.js';

@@ -11,3 +11,16 @@ export function matchesEvent(e: RegistryEvent, f: EventFilter, atMs: number): bo
   if (f.since !== undefined && atMs < f.since) return false;
   return true;
 }
+
+/** The EventFilter as an SQL WHERE clause over the event table, the same on SQLite and MySQL. */
+export function eventWhere(f: EventFilter): { where: string; args: Array<string | number> } {
+  const conds: string[] = [];
+  const args: Array<string | number> = [];
+  if (f.namespace !== undefined) (conds.push('namespace = ?'), args.push(f.namespace));
+  if (f.service !== undefined) (conds.push('service = ?'), args.push(f.service));
+  if (f.instanceId !== undefined) (conds.push('instance_id = ?'), args.push(f.instanceId));
+  if (f.types !== undefined && f.types.length > 0) (conds.push(`type IN (${f.types.map(() => '?').join(',')})`), args.push(...f.types));
+  if (f.afterId !== undefined) (conds.push('id > ?'), args.push(f.afterId));
+  if (f.since !== undefined) (conds.push('at >= ?'), args.push(f.since));
+  return { where: conds.length ? `WHERE ${conds.join(' AND ')}` : '', args };
+}

@@ -5,6 +5,7 @@ import { Errors, MusterError } from '../../errors.js';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
+import { eventWhere } from '../event-filter.js';
 import { MYSQL_MIGRATIONS, migrationSql } from './migrations.js';
 import { parseMysqlUrl, type MysqlTarget } from './mysql-url.js';
 
@@ -411,16 +412,9 @@ export class MysqlStore implements Store {
   }
 
   async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (f.namespace !== undefined) (where.push('namespace = ?'), args.push(f.namespace));
-    if (f.service !== undefined) (where.push('service = ?'), args.push(f.service));
-    if (f.instanceId !== undefined) (where.push('instance_id = ?'), args.push(f.instanceId));
-    if (f.types !== undefined && f.types.length > 0) (where.push('type IN (?)'), args.push(f.types));
-    if (f.afterId !== undefined) (where.push('id > ?'), args.push(f.afterId));
-    if (f.since !== undefined) (where.push('at >= ?'), args.push(f.since));
+    const { where, args } = eventWhere(f);
     const limit = Math.max(0, Math.floor(f.limit));
-    const sql = `SELECT * FROM event ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ${limit}`;
+    const sql = `SELECT * FROM event ${where} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ${limit}`;
     const s = await this.session(Date.now() + this.writeTimeoutMs);
     try {
       return (await s.query<EventRow[]>(sql, args)).map(eventFromRow);

@@ -5,6 +5,7 @@ import type { EventType, Metadata, RegistryEvent } from '@muster/api';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
+import { eventWhere } from '../event-filter.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -166,15 +167,8 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (f.namespace !== undefined) (where.push('namespace = ?'), args.push(f.namespace));
-    if (f.service !== undefined) (where.push('service = ?'), args.push(f.service));
-    if (f.instanceId !== undefined) (where.push('instance_id = ?'), args.push(f.instanceId));
-    if (f.types !== undefined && f.types.length > 0) (where.push(`type IN (${f.types.map(() => '?').join(',')})`), args.push(...f.types));
-    if (f.afterId !== undefined) (where.push('id > ?'), args.push(f.afterId));
-    if (f.since !== undefined) (where.push('at >= ?'), args.push(f.since));
-    const sql = `SELECT * FROM event ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
+    const { where, args } = eventWhere(f);
+    const sql = `SELECT * FROM event ${where} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
     args.push(f.limit);
     return (this.reader.prepare(sql).all(...args) as EventRow[]).map(eventFromRow);
   }
