@@ -42,7 +42,9 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' 
   // what dominates a scenario (the profile is written when the server exits).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`] : [];
   const args = [...prof, ...nodeArgs, musterBin, 'server', '--host', HOST, '--http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn'];
-  for (const [k, v] of Object.entries({ ...flags, grpcPort })) args.push(kebab(k), String(v));
+  // Auth stays on, as by default (client APIs are open on loopback); the per-client write
+  // limits are lifted: one load generator is one address.
+  for (const [k, v] of Object.entries({ limitsWritesPerAddress: 0, limitsWritesPerToken: 0, ...flags, grpcPort })) args.push(kebab(k), String(v));
   // BENCH_MUSTER_FLAGS="--store-sqlite-synchronous normal" and the like, for what-if runs.
   if (process.env.BENCH_MUSTER_FLAGS) args.push(...process.env.BENCH_MUSTER_FLAGS.trim().split(/\s+/));
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });

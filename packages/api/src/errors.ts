@@ -36,11 +36,14 @@ export class MusterError extends Error {
   override readonly name = 'MusterError';
   readonly code: ErrorCode;
   readonly field: string | undefined;
+  /** When a retry may succeed (RESOURCE_EXHAUSTED from a rate limit): HTTP sends it as Retry-After. */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown; retryAfterS?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.field = options.field;
+    this.retryAfterS = options.retryAfterS;
   }
 
   toJSON(): ErrorBody {

@@ -143,6 +143,10 @@ export const EventTypes = [
   'instance.unisolated',
   'instance.metadata_changed',
   'instance.removed',
+  'token.created',
+  'token.revoked',
+  /** Who did what and how it ended: every management action and every refused request. */
+  'audit',
 ] as const;
 
 export type EventType = (typeof EventTypes)[number];
@@ -187,4 +191,51 @@ export interface ClusterStatus {
   nodes: ClusterNode[];
   /** The node holding the sweep lease, if any holds it now. */
   leaseHolder: string | null;
+}
+
+/** A right a token rule grants; each includes the ones before it. */
+export const AccessRights = ['read', 'write', 'admin'] as const;
+export type AccessRight = (typeof AccessRights)[number];
+
+/**
+ * An access token as the API shows it: never the secret, never its hash. Rules read
+ * `right:namespacePattern/servicePattern`, where a pattern is a name with `*` wildcards
+ * (`write:prod/orders-*`, `read:prod/*`, and `admin` on every namespace and service as `*` / `*`).
+ */
+export interface AccessToken {
+  /** The public part of the token, used to list and revoke it. */
+  id: string;
+  name: string;
+  rules: string[];
+  createdAt: string;
+  /** The token name (or address) that created it. */
+  createdBy: string;
+  /** Set once revoked: from then on the token is refused everywhere. */
+  revokedAt?: string;
+}
+
+export interface CreateTokenRequest {
+  name: string;
+  rules: string[];
+}
+
+export interface CreateTokenResponse {
+  token: AccessToken;
+  /** The secret, `mst_<id>_<secret>`: shown only in this answer, stored only as a hash. */
+  secret: string;
+}
+
+/** The detail of an `audit` event. */
+export interface AuditDetail {
+  /** The token name, or `anonymous@<address>` without one. */
+  who: string;
+  address: string;
+  /** `POST /v1/namespaces`, `grpc Register`, ... */
+  action: string;
+  outcome: 'ok' | 'refused';
+  /** The error code of a refused request. */
+  code?: string;
+  reason?: string;
+  /** Refused requests of this caller not recorded one by one (flood protection). */
+  suppressed?: number;
 }

@@ -1,5 +1,5 @@
 import type {
-  ClusterStatus, DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch,
+  AccessToken, ClusterStatus, CreateTokenRequest, CreateTokenResponse, DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch,
   Metadata, Namespace, RegisterRequest, RegisterResponse, RegistryEvent, Service,
 } from '@muster/api';
 import { LIMITS } from '@muster/api';
@@ -12,6 +12,8 @@ export interface MusterHttpClientOptions {
   server?: string;
   /** Per-request timeout; a long poll gets its wait on top. Default 10 s. */
   timeoutMs?: number;
+  /** An access token (`mst_...`, from `muster tokens create`); default env MUSTER_TOKEN. */
+  token?: string;
 }
 
 export interface NamespaceInput {
@@ -93,7 +95,7 @@ export class MusterHttpClient {
   constructor(opts: MusterHttpClientOptions = {}) {
     this.server = normalizeServer(opts.server ?? process.env['MUSTER_SERVER'] ?? DEFAULT_SERVER);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.http = new HttpTransport(this.server, this.timeoutMs);
+    this.http = new HttpTransport(this.server, this.timeoutMs, opts.token ?? (process.env['MUSTER_TOKEN'] || undefined));
   }
 
   // ---- namespaces ---------------------------------------------------------------------------
@@ -221,6 +223,23 @@ export class MusterHttpClient {
   /** The nodes of the cluster and which one holds the sweep lease; a single node lists itself. */
   async cluster(opts?: CallOptions): Promise<ClusterStatus> {
     return this.get('/v1/cluster', undefined, opts);
+  }
+
+  // ---- access tokens (admin) ----------------------------------------------------------------
+
+  /** A new access token; the answer's `secret` is shown only this once. */
+  async createToken(input: CreateTokenRequest, opts?: CallOptions): Promise<CreateTokenResponse> {
+    return this.send('POST', '/v1/tokens', input, opts);
+  }
+
+  async listTokens(opts: CallOptions & { revoked?: boolean } = {}): Promise<AccessToken[]> {
+    const q = opts.revoked ? new URLSearchParams({ revoked: 'true' }) : undefined;
+    return (await this.get<{ tokens: AccessToken[] }>('/v1/tokens', q, opts)).tokens;
+  }
+
+  /** Revokes a token by id (or by its name); every node refuses it from then on. */
+  async revokeToken(ref: string, opts?: CallOptions): Promise<AccessToken> {
+    return this.send('DELETE', `/v1/tokens/${seg(ref)}`, undefined, opts);
   }
 
   // ---- helpers ------------------------------------------------------------------------------

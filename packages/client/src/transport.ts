@@ -15,7 +15,7 @@ export interface HttpRequest {
   path: string;
   query?: URLSearchParams;
   body?: unknown;
-  /** Sent as `Authorization: Bearer`: an instance's heartbeatToken. */
+  /** Sent as `Authorization: Bearer` instead of the client's access token: an instance's heartbeatToken. */
   token?: string;
   headers?: Record<string, string>;
 }
@@ -49,7 +49,8 @@ export function normalizeServer(server: string): string {
  * top; nothing here knows a route.
  */
 export class HttpTransport {
-  constructor(readonly server: string, readonly timeoutMs: number) {}
+  /** `accessToken`: sent as `Authorization: Bearer` with every request that carries no token of its own. */
+  constructor(readonly server: string, readonly timeoutMs: number, private readonly accessToken?: string) {}
 
   url(path: string, query?: URLSearchParams): string {
     const qs = query?.toString();
@@ -100,7 +101,8 @@ export class HttpTransport {
 
   private init(req: HttpRequest, signal: AbortSignal): RequestInit {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT, ...req.headers };
-    if (req.token !== undefined) headers['authorization'] = `Bearer ${req.token}`;
+    const bearer = req.token ?? this.accessToken;
+    if (bearer !== undefined) headers['authorization'] = `Bearer ${bearer}`;
     const init: RequestInit = { method: req.method, headers, signal };
     if (req.body !== undefined) {
       headers['content-type'] = 'application/json';

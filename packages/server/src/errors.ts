@@ -34,6 +34,16 @@ export const Errors = {
   tokenMissing: () => new MusterError('UNAUTHENTICATED', 'this instance needs its heartbeatToken: send it as Authorization: Bearer <heartbeatToken> (HTTP) or in heartbeat_token (gRPC)', { field: 'authorization' }),
   tokenWrong: (id: string) => new MusterError('PERMISSION_DENIED', `the token presented does not belong to instance "${id}"`, { field: 'authorization' }),
 
+  unauthenticated: (why: string) => new MusterError('UNAUTHENTICATED', `${why}: send an access token as Authorization: Bearer mst_... (HTTP) or in the authorization metadata (gRPC)`, { field: 'authorization' }),
+  accessTokenRefused: () => new MusterError('UNAUTHENTICATED', 'the access token is unknown or revoked', { field: 'authorization' }),
+  accessDenied: (who: string, right: string, scope: string) => new MusterError('PERMISSION_DENIED', `${who} has no ${right} right on ${scope}`, { field: 'authorization' }),
+  isolationNeedsAccessToken: (id: string) => new MusterError('PERMISSION_DENIED', `isolating instance "${id}" is an operator's action: it needs an access token with write on its service, not its heartbeatToken`, { field: 'isolate' }),
+  tokenNameTaken: (name: string) => new MusterError('ALREADY_EXISTS', `an active token named "${name}" exists; revoke it first or pick another name`, { field: 'name' }),
+  tokenNotFound: (ref: string) => new MusterError('NOT_FOUND', `no active token with id or name "${ref}"`, { field: 'id' }),
+  rateLimited: (what: string, retryAfterS: number) => new MusterError('RESOURCE_EXHAUSTED', `too many writes from ${what}; retry in ${retryAfterS} s`, { retryAfterS }),
+  tooManyWatches: (address: string, max: number) => new MusterError('RESOURCE_EXHAUSTED', `${address} already has ${max} open watches (limits.watchesPerClient); close some first`, { retryAfterS: 1 }),
+
+  slowWatcher: () => new MusterError('RESOURCE_EXHAUSTED', 'the client did not read its watch stream; watch again with the last revision'),
   shuttingDown: () => new MusterError('UNAVAILABLE', 'the server is shutting down; retry on another node'),
   storeUnavailable: (cause: unknown) => new MusterError('UNAVAILABLE', 'the store could not commit the write; nothing was changed, retry', { cause }),
   /** A shared database (MySQL) could not do it now but a retry can: a concurrent write of another node, a slow or unreachable database. */

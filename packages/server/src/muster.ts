@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -6,11 +7,15 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { ClusterStatus } from '@muster/api';
 import { GrpcServer } from './api/grpc/grpc-server.js';
+import { AccessTokenService } from './auth/access-token-service.js';
+import { AuditLog } from './auth/audit-log.js';
+import { Guard } from './auth/guard.js';
+import { RateLimits } from './auth/rate-limits.js';
 import { buildHttpServer } from './api/http/http-server.js';
 import { WriteBatcher } from './batch/write-batcher.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import type { MusterConfig } from './config/config.js';
+import { isLoopback, type MusterConfig } from './config/config.js';
 import { ClusterMode } from './cluster/cluster-mode.js';
 import { HealthChecker } from './health/health-checker.js';
 import { RegistryIndex } from './index/registry-index.js';
@@ -28,6 +33,8 @@ export interface MusterOptions {
   clock?: Clock;
   /** Use this store instead of the one the config names (tests share one across restarts). */
   store?: Store;
+  /** Where the admin token made at first start is shown, once (default: standard output). */
+  announce?: (text: string) => void;
 }
 
 export function openStore(config: MusterConfig): Store {
@@ -52,6 +59,11 @@ export class Muster {
   readonly batcher: WriteBatcher;
   readonly naming: NamingService;
   readonly health: HealthChecker;
+  readonly tokens: AccessTokenService;
+  readonly guard: Guard;
+  readonly audit: AuditLog;
+  readonly limits: RateLimits;
+  private readonly announce: (text: string) => void;
   /** Set in cluster mode (cluster.redis): this node shares its store with others. */
   readonly cluster: ClusterMode | undefined;
   private http: FastifyInstance | undefined;
@@ -83,6 +95,7 @@ export class Muster {
     this.batcher = new WriteBatcher(this.store, config.batch, {
       onCommitted: (changes) => {
         this.index.apply(changes);
+        for (const c of changes) if (c.kind === 'token') this.tokens.apply(c.rec);
         this.cluster?.committed(changes);
       },
       onBatch: (size, seconds) => {
@@ -91,8 +104,20 @@ export class Muster {
       },
     }, this.log);
     this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, { autoCreateService: config.autoCreateService });
+    this.tokens = new AccessTokenService(this.batcher, this.store, clock);
+    this.guard = new Guard({
+      enabled: config.auth.enabled,
+      clientsRequired: config.auth.clients === 'required' || (config.auth.clients === 'auto' && !isLoopback(config.host)),
+    }, this.tokens);
+    this.audit = new AuditLog(this.batcher, clock, this.log, { refusedPerSecond: config.audit.refusedPerSecond, flushMs: 200 });
+    this.limits = new RateLimits({ perAddress: config.limits.writesPerAddress, perToken: config.limits.writesPerToken, watchesPerClient: config.limits.watchesPerClient });
+    this.announce = opts.announce ?? ((text) => process.stdout.write(text));
     if (config.cluster.redis !== '') {
-      this.cluster = new ClusterMode(config, this.nodeId, { store: this.store, index: this.index, naming: this.naming, clock, log: this.log.child({ node: this.nodeId }) });
+      const log = this.log.child({ node: this.nodeId });
+      this.cluster = new ClusterMode(config, this.nodeId, {
+        store: this.store, index: this.index, naming: this.naming, clock, log,
+        tokensChanged: () => void this.tokens.reload().catch((err: unknown) => log.warn({ err }, 'reloading access tokens failed; the next token event retries')),
+      });
     }
     this.health = new HealthChecker(this.index, this.naming, clock, this.metrics, {
       sweepIntervalMs: config.health.sweepInterval,
@@ -109,19 +134,24 @@ export class Muster {
     const loadStartedAt = Date.now();
     const snapshot = await this.store.load();
     this.index.load(snapshot);
+    this.tokens.load(snapshot.tokens);
     // Before anything is served: heartbeats and index misses go through the cluster from the first request.
     await this.cluster?.start(snapshot.lastEventId, loadStartedAt);
     await this.naming.ensureDefaultNamespace();
+    await this.bootstrapAuth();
     this.health.start();
     this.http = await buildHttpServer({
       naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config,
+      guard: this.guard, tokens: this.tokens, audit: this.audit, limits: this.limits,
       readiness: () => this.readiness(),
       cluster: () => this.clusterStatus(),
       staleness: () => this.cluster?.staleness(),
     }, this.log);
     await this.http.listen({ host: this.config.host, port: this.config.httpPort });
     try {
-      this.grpc = await GrpcServer.create({ naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log });
+      this.grpc = await GrpcServer.create({
+        naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, guard: this.guard, audit: this.audit, limits: this.limits,
+      });
       await this.grpc.listen(this.config.host, this.config.grpcPort);
     } catch (err) {
       // The gRPC port is taken (or bad): do not leave the HTTP port bound behind a failed start.
@@ -192,6 +222,28 @@ export class Muster {
     return { ready: checks['index'] === 'loaded' && checks['store'] === 'ok' && this.started && !this.stopping, checks };
   }
 
+  /**
+   * Auth on: at first start, the admin token, shown once and kept in <dataDir>/admin.token (0600).
+   * Auth off: a warning at every start, so it is never off by accident.
+   */
+  private async bootstrapAuth(): Promise<void> {
+    if (!this.config.auth.enabled) {
+      this.log.warn({ host: this.config.host }, 'auth is off (auth.enabled: false): anyone who reaches this server can change the registry; for local development only');
+      return;
+    }
+    const secret = await this.tokens.bootstrapAdmin();
+    if (secret === undefined) return;
+    const file = path.resolve(this.config.dataDir, 'admin.token');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    // writeFile's mode applies only to a new file: an old one keeps its own without this.
+    fs.chmodSync(file, 0o600);
+    // The token itself never goes to the log; only this one message to the operator carries it.
+    this.log.info({ file }, 'created the admin access token (shown once on standard output, kept in the file)');
+    this.announce(`\nMuster created the admin access token. It is shown only this once and kept in ${file} (mode 0600):\n\n  ${secret}\n\n`
+      + `Use it as: MUSTER_TOKEN="$(cat ${file})" muster tokens create --name ci --allow "write:prod/*"\n\n`);
+  }
+
   private async pruneEvents(): Promise<void> {
     if (this.cluster && !this.cluster.holdsLease()) return; // one node prunes for all
     try {
@@ -216,6 +268,7 @@ export class Muster {
     await Promise.all([this.stopHttp(deadline), this.grpc?.stop(deadline)]);
     await this.health.stop();
     await this.cluster?.stop();
+    await this.audit.flush(true);
     await this.batcher.close();
     await this.store.close();
     this.log.info('stopped');

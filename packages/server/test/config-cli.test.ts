@@ -186,7 +186,7 @@ describe('muster server --help', { concurrency: true }, () => {
     const help = r.stdout.replace(/\s+/g, ' ');
     assert.match(help, /-c, --config <file>/);
     for (const o of OPTIONS) {
-      assert.ok(help.includes(`${flagName(o.key)} <value>`), `--help lists ${flagName(o.key)}`);
+      assert.ok(help.includes(`${flagName(o.key)} ${o.type.kind === 'bool' ? '[value]' : '<value>'}`), `--help lists ${flagName(o.key)}`);
       assert.ok(help.includes(`(default: ${o.default}; env ${envName(o.key)})`), `--help gives the default and env of ${o.key}`);
     }
   });

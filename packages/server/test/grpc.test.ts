@@ -275,7 +275,7 @@ describe('gRPC API: readiness', () => {
         probe.close(() => resolve(port));
       });
     });
-    const m = new Muster(loadConfig({ flags: { httpPort: '0', grpcPort: String(grpcPort), dataDir: tempDir(), 'log.level': 'silent' } }), { logger: pino({ level: 'silent' }) });
+    const m = new Muster(loadConfig({ flags: { httpPort: '0', grpcPort: String(grpcPort), dataDir: tempDir(), 'log.level': 'silent', 'auth.enabled': 'false' } }), { logger: pino({ level: 'silent' }) });
     const starting = m.start();
     try {
       // What a probe sees while the server starts: once it says ready, gRPC must answer.

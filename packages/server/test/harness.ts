@@ -27,10 +27,17 @@ export function tempDir(prefix = 'muster-test-'): string {
 
 const testLogger = () => pino({ level: process.env['MUSTER_TEST_LOG'] ?? 'silent' });
 
+/**
+ * What every test server runs with unless its flags say otherwise: auth and write limits off, so
+ * the tests of registration, discovery and the cluster stay about those. The security tests
+ * (auth-*.test.ts) start servers with auth on, as it is by default.
+ */
+export const TEST_DEFAULTS: Flags = { 'auth.enabled': false, 'limits.writesPerAddress': 0, 'limits.writesPerToken': 0 };
+
 /** Starts a server in this process. Flags use option keys: { 'health.sweepInterval': '100ms' }. */
-export async function startServer(flags: Flags = {}, dataDir = tempDir()): Promise<RunningServer & { muster: Muster }> {
-  const config = loadConfig({ flags: { httpPort: 0, grpcPort: 0, dataDir, 'log.level': 'silent', ...stringify(flags) } });
-  const muster = await new Muster(config, { logger: testLogger() }).start();
+export async function startServer(flags: Flags = {}, dataDir = tempDir(), announce: (text: string) => void = () => {}): Promise<RunningServer & { muster: Muster }> {
+  const config = loadConfig({ flags: { httpPort: 0, grpcPort: 0, dataDir, 'log.level': 'silent', ...stringify({ ...TEST_DEFAULTS, ...flags }) } });
+  const muster = await new Muster(config, { logger: testLogger(), announce }).start();
   return { muster, url: muster.url, grpcAddress: muster.grpcAddress, dataDir, stop: () => muster.stop() };
 }
 
@@ -51,7 +58,7 @@ export interface ChildServer extends RunningServer {
 /** Starts `muster server` as a child process; resolves when it logs that it is ready. */
 export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
   const args = [musterBin, 'server', '--http-port', '0', '--grpc-port', '0', '--data-dir', dataDir];
-  for (const [k, v] of Object.entries(flags)) args.push(`--${k.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`, String(v));
+  for (const [k, v] of Object.entries({ ...TEST_DEFAULTS, ...flags })) args.push(`--${k.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`, String(v));
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

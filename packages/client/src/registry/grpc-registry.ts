@@ -13,8 +13,8 @@ interface RegistryStub extends grpc.Client {
   Deregister: Unary;
   Heartbeat: Unary;
   Discover: Unary;
-  HeartbeatStream(opts?: grpc.CallOptions): grpc.ClientDuplexStream<unknown, WireHeartbeatResults>;
-  Watch(req: unknown, opts?: grpc.CallOptions): grpc.ClientReadableStream<WireDiscoverResponse>;
+  HeartbeatStream(meta?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientDuplexStream<unknown, WireHeartbeatResults>;
+  Watch(req: unknown, meta?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientReadableStream<WireDiscoverResponse>;
 }
 interface WireHeartbeatResults {
   results: Array<{ id: string; ok: boolean; error?: { code: string; message: string; field: string } | null }>;
@@ -52,7 +52,8 @@ export class GrpcRegistry implements RegistryApi {
   private hbStream: grpc.ClientDuplexStream<unknown, WireHeartbeatResults> | undefined;
   private hbPending: Array<{ resolve: (r: HeartbeatBatchResponse['results']) => void; reject: (e: MusterError) => void; timer: NodeJS.Timeout }> = [];
 
-  constructor(readonly address: string, private readonly timeoutMs: number) {
+  /** `token`: an access token, sent as `authorization` metadata with every call. */
+  constructor(readonly address: string, private readonly timeoutMs: number, private readonly token?: string) {
     const target = address.replace(/^grpc:\/\//, '');
     this.stub = new (registryClientCtor())(target, grpc.credentials.createInsecure(), {
       // grpc-js waits up to 2 minutes between reconnects by default; a registry that comes back
@@ -64,9 +65,15 @@ export class GrpcRegistry implements RegistryApi {
     }) as unknown as RegistryStub;
   }
 
+  private metadata(): grpc.Metadata {
+    const m = new grpc.Metadata();
+    if (this.token !== undefined) m.set('authorization', `Bearer ${this.token}`);
+    return m;
+  }
+
   private unary<T>(method: 'Register' | 'Deregister' | 'Heartbeat' | 'Discover', req: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.stub[method](req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+      this.stub[method](req, this.metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(fromGrpcError(err, `${method} ${this.address}`));
         else resolve(res as T);
       });
@@ -100,7 +107,7 @@ export class GrpcRegistry implements RegistryApi {
 
   private heartbeatStream(): grpc.ClientDuplexStream<unknown, WireHeartbeatResults> {
     if (this.hbStream) return this.hbStream;
-    const s = this.stub.HeartbeatStream();
+    const s = this.stub.HeartbeatStream(this.metadata());
     s.on('data', (msg: WireHeartbeatResults) => {
       const p = this.hbPending.shift();
       if (!p) return;
@@ -146,7 +153,7 @@ export class GrpcRegistry implements RegistryApi {
   watch(namespace: string, service: string, revision: number | undefined, onSnapshot: SnapshotHandler): Watch {
     const req: Record<string, unknown> = { namespace, service, filter: ALL };
     if (revision !== undefined) req['revision'] = revision;
-    const call = this.stub.Watch(req);
+    const call = this.stub.Watch(req, this.metadata());
     let last: number | undefined;
     let closed = false;
     const ended = new Promise<WatchEnd>((resolve) => {

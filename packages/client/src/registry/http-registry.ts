@@ -9,8 +9,8 @@ const ALL = { status: 'all', isolated: 'all' } as const;
 export class HttpRegistry implements RegistryApi {
   private readonly http: MusterHttpClient;
 
-  constructor(readonly address: string, timeoutMs: number) {
-    this.http = new MusterHttpClient({ server: address, timeoutMs });
+  constructor(readonly address: string, timeoutMs: number, token?: string) {
+    this.http = new MusterHttpClient({ server: address, timeoutMs, ...(token === undefined ? {} : { token }) });
   }
 
   register(namespace: string, service: string, req: Parameters<RegistryApi['register']>[2], token?: string) {

@@ -62,7 +62,7 @@ export class MusterClient extends EventEmitter<ClientEvents> {
     super();
     this.options = resolveOptions(options);
     const { transport, timeoutMs } = this.options;
-    const apis: RegistryApi[] = this.options.servers.map((s) => (transport === 'grpc' ? new GrpcRegistry(checkGrpcAddress(s), timeoutMs) : new HttpRegistry(normalizeServer(s), timeoutMs)));
+    const apis: RegistryApi[] = this.options.servers.map((s) => (transport === 'grpc' ? new GrpcRegistry(checkGrpcAddress(s), timeoutMs, this.options.token) : new HttpRegistry(normalizeServer(s), timeoutMs, this.options.token)));
     this.endpoints = new Endpoints(apis, {
       backoffBaseMs: this.options.backoffBaseMs,
       backoffMaxMs: this.options.backoffMaxMs,

@@ -15,6 +15,12 @@ export interface ServiceOptions {
 
 export interface MusterClientOptions {
   /**
+   * An access token (`mst_...`) sent with every call: needed where the registry requires one of
+   * clients (auth.clients required), and it may act on any instance of the services it has write
+   * on. Default env MUSTER_TOKEN.
+   */
+  token?: string;
+  /**
    * Registry servers in order of preference. gRPC: `host:port` (default `127.0.0.1:8091`); HTTP:
    * `http://host:port` (default `http://127.0.0.1:8090`). Default: env MUSTER_SERVERS (comma
    * separated), else the local default of the transport.
@@ -62,7 +68,8 @@ export interface MusterClientOptions {
   services?: Record<string, ServiceOptions>;
 }
 
-export type ResolvedOptions = Required<Omit<MusterClientOptions, 'cacheDir' | 'location' | 'balancer' | 'services'>> & {
+export type ResolvedOptions = Required<Omit<MusterClientOptions, 'cacheDir' | 'location' | 'balancer' | 'services' | 'token'>> & {
+  token: string | undefined;
   cacheDir: string | undefined;
   location: Location;
   balancer: LoadBalancer | undefined;
@@ -79,6 +86,7 @@ export function resolveOptions(o: MusterClientOptions): ResolvedOptions {
   if (servers.length === 0) throw new MusterError('INVALID_ARGUMENT', 'servers must name at least one registry', { field: 'servers' });
   const r: ResolvedOptions = {
     servers, transport,
+    token: o.token ?? (process.env['MUSTER_TOKEN'] || undefined),
     namespace: o.namespace ?? 'default',
     timeoutMs: o.timeoutMs ?? 5000,
     backoffBaseMs: o.backoffBaseMs ?? 200,

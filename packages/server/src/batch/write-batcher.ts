@@ -160,5 +160,6 @@ function recordingTx(tx: StoreTx, changes: Change[]): StoreTx {
     deleteService: async (ns, name) => (await tx.deleteService(ns, name), void changes.push({ kind: 'service', namespace: ns, name, rec: undefined })),
     putInstance: async (rec, prev) => (await tx.putInstance(rec, prev), void changes.push({ kind: 'instance', id: rec.id, rec })),
     deleteInstance: async (id) => (await tx.deleteInstance(id), void changes.push({ kind: 'instance', id, rec: undefined })),
+    putToken: async (rec) => (await tx.putToken(rec), void changes.push({ kind: 'token', rec })),
   };
 }

@@ -6,12 +6,14 @@ import { instanceCommands } from './commands/instances.js';
 import { namespaceCommands } from './commands/namespaces.js';
 import { registrationCommands } from './commands/registration.js';
 import { serviceCommands } from './commands/services.js';
+import { tokenCommands } from './commands/tokens.js';
 import { watchCommand } from './commands/watch.js';
 
 /** The commands that talk to a running server, and the options they share. */
 export function registerClientCommands(program: Command): void {
   program
     .addOption(new Option('--server <url>', 'Muster server of the client commands').env('MUSTER_SERVER').default('http://127.0.0.1:8090'))
+    .addOption(new Option('--access-token <token>', 'access token of the client commands (mst_...); the instance commands take the instance\'s own --token').env('MUSTER_TOKEN'))
     .addOption(new Option('-o, --output <format>', 'output of the client commands').choices(['table', 'json']).default('table'));
   namespaceCommands(program);
   serviceCommands(program);
@@ -20,4 +22,5 @@ export function registerClientCommands(program: Command): void {
   watchCommand(program);
   eventsCommand(program);
   clusterCommand(program);
+  tokenCommands(program);
 }

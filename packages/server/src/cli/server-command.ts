@@ -10,7 +10,8 @@ export function serverCommand(program: Command): void {
     .description('run a Muster registry server')
     .option('-c, --config <file>', 'YAML configuration file (env MUSTER_CONFIG)');
   for (const o of OPTIONS) {
-    cmd.option(`${flagName(o.key)} <value>`, `${o.description}; ${describeType(o.type)} (default: ${o.default}; env ${envName(o.key)})`);
+    // A true/false option given bare (--insecure) means true.
+    cmd.option(`${flagName(o.key)} ${o.type.kind === 'bool' ? '[value]' : '<value>'}`, `${o.description}; ${describeType(o.type)} (default: ${o.default}; env ${envName(o.key)})`);
   }
   cmd.action(async (raw: Record<string, string | undefined>) => {
     const flags: Record<string, unknown> = {};

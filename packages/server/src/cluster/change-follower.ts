@@ -15,6 +15,8 @@ export interface FollowerOptions {
   gapTimeoutMs: number;
   /** Events read per round trip. */
   pageSize: number;
+  /** Told when another node created or revoked an access token: tokens are not in the index. */
+  onTokenEvents?: () => void;
 }
 
 /**
@@ -174,7 +176,9 @@ export class ChangeFollower {
     const namespaces = new Map<string, number>();
     const services = new Map<string, { ns: string; name: string; id: number }>();
     const instances = new Map<string, number>();
+    let tokens = false;
     for (const e of events) {
+      if (e.type === 'token.created' || e.type === 'token.revoked') tokens = true;
       if (e.type.startsWith('namespace.')) namespaces.set(e.namespace, e.id);
       if (e.service !== undefined) services.set(serviceKey(e.namespace, e.service), { ns: e.namespace, name: e.service, id: e.id });
       if (e.instanceId !== undefined) instances.set(e.instanceId, e.id);
@@ -207,6 +211,7 @@ export class ChangeFollower {
       }
     }
     if (changes.length > 0) this.index.apply(changes);
+    if (tokens) this.opts.onTokenEvents?.();
   }
 
   private newer(id: string, revision: number): boolean {

@@ -22,6 +22,8 @@ export interface ClusterDeps {
   naming: NamingService;
   clock: Clock;
   log: Logger;
+  /** Another node created or revoked an access token. */
+  tokensChanged: () => void;
 }
 
 /**
@@ -59,7 +61,9 @@ export class ClusterMode implements SweepGate {
     this.lease = new Lease({ ...common, nodeId, ttlMs: config.cluster.leaseTtl });
     this.relay = new HeartbeatRelay(common);
     this.bus = new ChangeBus({ ...common, node: nodeId });
-    this.follower = new ChangeFollower(deps.store, deps.index, { pollIntervalMs: config.cluster.pollInterval, gapTimeoutMs: 10_000, pageSize: 1000 }, log);
+    this.follower = new ChangeFollower(deps.store, deps.index, {
+      pollIntervalMs: config.cluster.pollInterval, gapTimeoutMs: 10_000, pageSize: 1000, onTokenEvents: deps.tokensChanged,
+    }, log);
     this.lease.onChange((held) => log.info({ node: nodeId }, held ? 'this node holds the sweep lease: it expires and cleans up instances' : 'this node no longer holds the sweep lease'));
   }
 
@@ -97,6 +101,8 @@ export class ClusterMode implements SweepGate {
       if (c.kind === 'service' && c.rec) this.bus.publish({ eventId: c.rec.revision, namespace: c.namespace, service: c.name, node: this.nodeId });
       else if (c.kind === 'namespace') this.bus.publish({ eventId: 0, namespace: c.name, node: this.nodeId });
       else if (c.kind === 'instance' && !c.rec) gone.push(c.id);
+      // Revocation takes effect on every node at once: the token events wake their followers now.
+      else if (c.kind === 'token') this.bus.publish({ eventId: 0, namespace: '*', node: this.nodeId });
     }
     if (gone.length > 0) void this.relay.forget(gone);
   }

@@ -17,6 +17,10 @@ export interface MusterConfig {
     sqlite: { synchronous: 'full' | 'normal' };
     mysql: { poolSize: number; writeTimeout: number };
   };
+  auth: { enabled: boolean; clients: 'auto' | 'open' | 'required' };
+  insecure: boolean;
+  limits: { writesPerAddress: number; writesPerToken: number; watchesPerClient: number };
+  audit: { refusedPerSecond: number };
   autoCreateService: boolean;
   batch: { maxSize: number; maxWaitMs: number };
   health: { sweepInterval: number; cleanupAfter: number; protectRatio: number; protectMin: number; flushInterval: number };
@@ -77,12 +81,24 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
   for (const [key, v] of values) setPath(out, key, v);
   const config = out as unknown as MusterConfig;
   checkStore(config);
+  checkExposure(config);
   if (config.cluster.redis !== '') {
     if (!/^rediss?:\/\/[^\s]+$/.test(config.cluster.redis)) throw new ConfigError(`invalid value ${JSON.stringify(config.cluster.redis)} for cluster.redis: must be a redis:// or rediss:// URL`);
     // Nodes share state through one database: each on its own SQLite file would be separate registries.
     if (config.store.type !== 'mysql') throw new ConfigError(`cluster.redis needs store.type mysql (the nodes of a cluster share one database), not ${config.store.type}`);
   }
   return config;
+}
+
+/** A registry with auth off decides where traffic goes for anyone who can reach it: only on loopback. */
+function checkExposure(config: MusterConfig): void {
+  if (config.auth.enabled || config.insecure || isLoopback(config.host)) return;
+  throw new ConfigError(`auth.enabled is false and host ${config.host} is not a loopback address: anyone who reaches it could register, change or remove instances. Turn auth on, listen on 127.0.0.1, or pass ${flagName('insecure')} to accept that`);
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 function checkStore(config: MusterConfig): void {

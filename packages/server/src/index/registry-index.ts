@@ -60,7 +60,7 @@ export class RegistryIndex {
           else this.services.set(key, { rec: c.rec, instances: new Map(), cache: undefined });
         } else this.services.delete(key);
         touch(c.namespace, c.name);
-      } else {
+      } else if (c.kind === 'instance') {
         const prev = this.instances.get(c.id);
         if (prev) {
           this.services.get(serviceKey(prev.namespace, prev.service))?.instances.delete(c.id);

@@ -1,4 +1,4 @@
-import type { DiscoveredInstance, Instance, Location, Metadata, Namespace, Service } from '@muster/api';
+import type { AccessToken, DiscoveredInstance, Instance, Location, Metadata, Namespace, Service } from '@muster/api';
 
 /**
  * The stored forms of the data model. Each is the wire type with timestamps as epoch
@@ -24,6 +24,14 @@ export interface InstanceRecord
   updatedAt: number;
   /** sha256 (hex) of the instance's heartbeatToken; the token itself is never stored. */
   tokenHash: string;
+}
+
+/** An access token as stored: the secret only as its sha256. */
+export interface TokenRecord extends Omit<AccessToken, 'createdAt' | 'revokedAt'> {
+  /** sha256 (hex) of the whole token string. */
+  hash: string;
+  createdAt: number;
+  revokedAt?: number;
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
@@ -84,4 +92,10 @@ export function sameMetadata(a: Metadata, b: Metadata): boolean {
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
+}
+
+export function toWireToken(r: TokenRecord): AccessToken {
+  const out: AccessToken = { id: r.id, name: r.name, rules: [...r.rules], createdAt: iso(r.createdAt), createdBy: r.createdBy };
+  if (r.revokedAt !== undefined) out.revokedAt = iso(r.revokedAt);
+  return out;
 }

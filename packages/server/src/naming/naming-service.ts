@@ -25,6 +25,17 @@ export type HeartbeatSink = (id: string) => void;
 
 export const DEFAULT_NAMESPACE = 'default';
 
+/** Whether a caller may act on any instance of a service: an access token's write right, from the guard. */
+export type ServiceWriter = (namespace: string, service: string) => boolean;
+
+/** What a caller brings to change an instance: its heartbeatToken, or a write right on its service. */
+export interface InstanceCredentials {
+  instanceToken?: string | undefined;
+  writer?: ServiceWriter | undefined;
+  /** Only a re-registration by the instance's owner is allowed (auth.clients required, no access token). */
+  ownerOnly?: boolean;
+}
+
 /**
  * The domain: every rule of namespaces, services and instances lives here (PolarisMesh's
  * service/). Adapters call it; it validates, decides inside the batch's transaction, and reads
@@ -102,10 +113,12 @@ export class NamingService {
 
   // ---- services ---------------------------------------------------------------------------
 
-  listServices(namespace: string, q: { offset: number; limit: number; prefix?: string }): { total: number; services: Service[] } {
+  /** `visible`: which services this caller may see (the guard's answer); the others are not counted either. */
+  listServices(namespace: string, q: { offset: number; limit: number; prefix?: string; visible?: (service: string) => boolean }): { total: number; services: Service[] } {
     this.requireNamespace(namespace);
     let all = this.index.servicesOf(namespace);
     if (q.prefix) all = all.filter((e) => e.rec.name.startsWith(q.prefix!));
+    if (q.visible) all = all.filter((e) => q.visible!(e.rec.name));
     return { total: all.length, services: all.slice(q.offset, q.offset + q.limit).map((e) => this.wireService(e)) };
   }
 
@@ -163,7 +176,8 @@ export class NamingService {
    * updated only by the holder of its heartbeatToken; without it, only an instance that is no
    * longer healthy (its owner is gone) can be taken over, and the takeover issues a new token.
    */
-  async register(namespace: string, service: string, input: unknown, presentedToken: string | undefined): Promise<RegisterResponse> {
+  async register(namespace: string, service: string, input: unknown, creds: InstanceCredentials = {}): Promise<RegisterResponse> {
+    const presentedToken = creds.instanceToken;
     checkName('namespace', namespace);
     checkName('service', service);
     let v;
@@ -186,8 +200,10 @@ export class NamingService {
         if (prev) {
           if (prev.namespace !== namespace || prev.service !== service) throw Errors.instanceIdTaken(id);
           if (presentedToken !== undefined && tokenMatches(presentedToken, prev.tokenHash)) token = presentedToken;
-          else if (this.isAlive(prev)) throw presentedToken === undefined ? Errors.instanceAlive(id) : Errors.tokenWrong(id);
-        }
+          else if (creds.ownerOnly) throw Errors.tokenWrong(id);
+          // A write right on the service may take over a live instance; it gets a fresh token.
+          else if (this.isAlive(prev) && !creds.writer?.(namespace, service)) throw presentedToken === undefined ? Errors.instanceAlive(id) : Errors.tokenWrong(id);
+        } else if (creds.ownerOnly) throw Errors.unauthenticated('registering a new instance needs an access token with write on its service (auth.clients is required)');
         token ??= newToken();
         const rec: InstanceRecord = {
           id, namespace, service, host: v.host, port: v.port, protocol: v.protocol, version: v.version,
@@ -217,10 +233,10 @@ export class NamingService {
     return toWireInstance(this.requireInstance(id), this.clock.now());
   }
 
-  async patchInstance(id: string, input: unknown, token: string | undefined): Promise<Instance> {
+  async patchInstance(id: string, input: unknown, creds: InstanceCredentials): Promise<Instance> {
     const patch: InstancePatch = validateInstancePatch(input);
     const rec = await this.batcher.submit(async (tx) => {
-      const cur = await this.ownedInstance(tx, id, token);
+      const cur = await this.ownedInstance(tx, id, creds);
       const svc = (await tx.getService(cur.namespace, cur.service))!;
       const now = this.clock.now();
       const next: InstanceRecord = { ...cur, ...patch, updatedAt: now };
@@ -237,9 +253,9 @@ export class NamingService {
     return toWireInstance(rec, this.clock.now());
   }
 
-  async deregister(id: string, token: string | undefined): Promise<void> {
+  async deregister(id: string, creds: InstanceCredentials): Promise<void> {
     await this.batcher.submit(async (tx) => {
-      const cur = await this.ownedInstance(tx, id, token);
+      const cur = await this.ownedInstance(tx, id, creds);
       await tx.deleteInstance(id);
       const svc = (await tx.getService(cur.namespace, cur.service))!;
       await this.bump(tx, svc, 'instance.deregistered', id, { host: cur.host, port: cur.port });
@@ -250,13 +266,12 @@ export class NamingService {
    * A heartbeat touches memory only; the store sees it in the periodic flush. A heartbeat that
    * brings an unhealthy instance back waits until that transition is committed.
    */
-  async heartbeat(id: string, token: string | undefined): Promise<void> {
+  async heartbeat(id: string, token: string | undefined, writer?: ServiceWriter): Promise<void> {
     let rec = this.index.instances.get(id);
     if (!rec && this.indexMiss && (await this.indexMiss(id).catch(() => false))) rec = this.index.instances.get(id);
     try {
       if (!rec) throw this.missingInstance(id);
-      if (token === undefined) throw Errors.tokenMissing();
-      if (!tokenMatches(token, rec.tokenHash)) throw Errors.tokenWrong(id);
+      checkOwner(rec, token, writer);
     } catch (err) {
       this.metrics.hb.rejected.inc();
       throw err;
@@ -271,11 +286,11 @@ export class NamingService {
    * A result per item, in order; a missing token fails its item as a single heartbeat's would.
    * A batch over the limit is refused whole (INVALID_ARGUMENT on `heartbeats`), nothing applied.
    */
-  async heartbeatBatch(items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>): Promise<HeartbeatBatchResponse> {
+  async heartbeatBatch(items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>, writer?: ServiceWriter): Promise<HeartbeatBatchResponse> {
     checkHeartbeatBatchSize('heartbeats', items.length);
     const results = await Promise.all(items.map(async (item): Promise<HeartbeatBatchResponse['results'][number]> => {
       try {
-        await this.heartbeat(item.id, item.token);
+        await this.heartbeat(item.id, item.token, writer);
         return { id: item.id, ok: true };
       } catch (err) {
         const e = err instanceof MusterError ? err : Errors.internal(err);
@@ -370,11 +385,10 @@ export class NamingService {
     return live.healthy && this.clock.now() - live.lastHeartbeat <= MISSED_HEARTBEATS * live.ttl * 1000;
   }
 
-  private async ownedInstance(tx: StoreTx, id: string, token: string | undefined): Promise<InstanceRecord> {
+  private async ownedInstance(tx: StoreTx, id: string, creds: InstanceCredentials): Promise<InstanceRecord> {
     const cur = await tx.getInstance(id);
     if (!cur) throw this.missingInstance(id);
-    if (token === undefined) throw Errors.tokenMissing();
-    if (!tokenMatches(token, cur.tokenHash)) throw Errors.tokenWrong(id);
+    checkOwner(cur, creds.instanceToken, creds.writer);
     return cur;
   }
 
@@ -440,6 +454,13 @@ export class NamingService {
     for (const i of e.instances.values()) if (i.healthy) healthy++;
     return toWireService(e.rec, { instances: e.instances.size, healthy });
   }
+}
+
+/** The holder of the instance's heartbeatToken, or a caller with write on its service. */
+function checkOwner(rec: InstanceRecord, token: string | undefined, writer: ServiceWriter | undefined): void {
+  if (token !== undefined && tokenMatches(token, rec.tokenHash)) return;
+  if (writer?.(rec.namespace, rec.service)) return;
+  throw token === undefined ? Errors.tokenMissing() : Errors.tokenWrong(rec.id);
 }
 
 function changedFields(a: InstanceRecord, b: InstanceRecord): string[] {

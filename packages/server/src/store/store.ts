@@ -1,5 +1,5 @@
 import type { EventType, RegistryEvent } from '@muster/api';
-import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../model/records.js';
+import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../model/records.js';
 
 /**
  * The store: durable state, one interface composed of small per-resource parts (as PolarisMesh's
@@ -28,6 +28,8 @@ export interface Store {
    * simply not in the answer. How a node of a cluster catches up with what other nodes wrote.
    */
   readRecords(keys: RecordKeys): Promise<Records>;
+  /** Every access token, revoked ones included: how a cluster node catches up after a token change. */
+  listTokens(): Promise<TokenRecord[]>;
 }
 
 export interface RecordKeys {
@@ -46,6 +48,7 @@ export interface Snapshot {
   namespaces: NamespaceRecord[];
   services: ServiceRecord[];
   instances: InstanceRecord[];
+  tokens: TokenRecord[];
   /** The highest change sequence (event id) ever written: revisions continue above it. */
   lastEventId: number;
 }
@@ -100,7 +103,13 @@ export interface EventTx {
   pruneEvents(keep: number, olderThan: number): Promise<number>;
 }
 
-export interface StoreTx extends NamespaceTx, ServiceTx, InstanceTx, EventTx {
+export interface TokenTx {
+  listTokens(): Promise<TokenRecord[]>;
+  /** Inserts or replaces the token of this id. */
+  putToken(rec: TokenRecord): Promise<void>;
+}
+
+export interface StoreTx extends NamespaceTx, ServiceTx, InstanceTx, EventTx, TokenTx {
   savepoint(): Promise<void>;
   releaseSavepoint(): Promise<void>;
   rollbackToSavepoint(): Promise<void>;

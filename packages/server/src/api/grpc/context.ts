@@ -1,6 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { status as Status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { AuditLog } from '../../auth/audit-log.js';
+import { Guard, type Caller } from '../../auth/guard.js';
+import type { RateLimits } from '../../auth/rate-limits.js';
 import type { MusterConfig } from '../../config/config.js';
 import { Errors } from '../../errors.js';
 import type { Metrics } from '../../metrics/metrics.js';
@@ -12,6 +15,9 @@ import { isBug, statusName, toGrpcStatus, type GrpcStatus } from './error-mappin
 /** What the gRPC handlers may call: the domain and the watch hub, never the store or the index. */
 export interface GrpcDeps {
   naming: NamingService;
+  guard: Guard;
+  audit: AuditLog;
+  limits: RateLimits;
   hub: WatchHub;
   metrics: Metrics;
   config: MusterConfig;
@@ -27,10 +33,22 @@ export class CallRecorder {
 
   constructor(private readonly deps: GrpcDeps) {}
 
-  /** Maps a failure to the status to send and records it. */
-  failed(method: string, err: unknown, t0: number, extra?: Record<string, unknown>): GrpcStatus {
+  /** Maps a failure to the status to send and records it; a refusal also goes to the audit trail. */
+  failed(method: string, err: unknown, t0: number, extra?: Record<string, unknown>, call?: GrpcCall): GrpcStatus {
     const status = toGrpcStatus(err);
     this.record(method, status.code, t0, isBug(err) ? { ...extra, err } : extra, status.details);
+    if (call && (status.code === Status.UNAUTHENTICATED || status.code === Status.PERMISSION_DENIED || status.code === Status.RESOURCE_EXHAUSTED)) {
+      const caller = callers.get(call);
+      const address = caller?.address ?? peerAddress(call);
+      const req = (call as { request?: { namespace?: string; service?: string; id?: string } }).request;
+      this.deps.audit.record({
+        who: caller ? Guard.who(caller) : `anonymous@${address}`, address, action: `grpc ${method}`, outcome: 'refused',
+        code: statusName(status.code), reason: status.details,
+        namespace: typeof req?.namespace === 'string' && req.namespace !== '' ? req.namespace : '*',
+        ...(typeof req?.service === 'string' && req.service !== '' ? { service: req.service } : {}),
+        ...(typeof req?.id === 'string' && req.id !== '' ? { instanceId: req.id } : {}),
+      });
+    }
     return status;
   }
 
@@ -52,6 +70,34 @@ export class CallRecorder {
  * A unary handler from an async function of the decoded request. A request that did not decode
  * is refused here, before the function sees it.
  */
+/** What every kind of call has: its metadata and its peer. */
+export interface GrpcCall {
+  metadata: { get(key: string): Array<string | Buffer> };
+  getPeer(): string;
+}
+
+const callers = new WeakMap<object, Caller>();
+
+/** The caller of a call, from its `authorization` metadata and peer; worked out once per call. */
+export function callerOf(call: GrpcCall, guard: Guard): Caller {
+  let c = callers.get(call);
+  if (!c) {
+    const [auth] = call.metadata.get('authorization');
+    const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+    c = guard.caller(m?.[1], peerAddress(call));
+    callers.set(call, c);
+  }
+  return c;
+}
+
+/** `127.0.0.1:5123`, `[::1]:5123` or `ipv4:...` -> the address alone. */
+function peerAddress(call: GrpcCall): string {
+  const peer = call.getPeer().replace(/^ipv[46]:/, '');
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(peer);
+  if (v6) return v6[1]!;
+  return peer.replace(/:\d+$/, '');
+}
+
 export function unary<Req, Res>(
   recorder: CallRecorder, method: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res | Buffer>,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res | Buffer>) => void {
@@ -67,6 +113,6 @@ export function unary<Req, Res>(
     answer.then((res) => {
       recorder.record(method, Status.OK, t0);
       callback(null, res);
-    }, (err: unknown) => callback(recorder.failed(method, err, t0)));
+    }, (err: unknown) => callback(recorder.failed(method, err, t0, undefined, call)));
   };
 }

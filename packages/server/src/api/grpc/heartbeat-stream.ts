@@ -3,7 +3,8 @@ import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { MusterError } from '@muster/api';
 import { Errors } from '../../errors.js';
 import { isUndecodable, type Undecodable } from './codec.js';
-import type { CallRecorder, GrpcDeps } from './context.js';
+import type { ServiceWriter } from '../../naming/naming-service.js';
+import { callerOf, type CallRecorder, type GrpcDeps } from './context.js';
 import { toGrpcItemError, toGrpcStatus, type GrpcStatus } from './error-mapping.js';
 import type { HeartbeatBatchMsg } from './requests.js';
 import { given } from './requests.js';
@@ -31,12 +32,12 @@ interface ResultsMsg {
  * ends with UNAVAILABLE.
  */
 export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
-  const { naming, hub, log } = deps;
+  const { naming, hub, log, guard } = deps;
 
-  const answer = async (batch: HeartbeatBatchMsg): Promise<ResultsMsg> => {
+  const answer = async (batch: HeartbeatBatchMsg, writer: ServiceWriter | undefined): Promise<ResultsMsg> => {
     const items = (batch.heartbeats ?? []).map((h) => ({ id: h.id ?? '', token: given(h.heartbeatToken) }));
     try {
-      const r = await naming.heartbeatBatch(items);
+      const r = await naming.heartbeatBatch(items, writer);
       return { results: r.results.map((x) => ('error' in x ? { id: x.id, ok: false, error: toGrpcItemError(x.error) } : { id: x.id, ok: x.ok })) };
     } catch (err) {
       if (!(err instanceof MusterError)) log.error({ err }, 'heartbeat batch failed');
@@ -47,6 +48,14 @@ export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
 
   return (call: ServerDuplexStream<HeartbeatBatchMsg | Undecodable, ResultsMsg>): void => {
     const t0 = performance.now();
+    // An access token in the metadata (write on a service) vouches for that service's items.
+    let writer: ServiceWriter | undefined;
+    try {
+      writer = guard.writer(callerOf(call, guard));
+    } catch (err) {
+      call.emit('error', recorder.failed('HeartbeatStream', err, t0, undefined, call));
+      return;
+    }
     let tail: Promise<void> = Promise.resolve();
     let pending = 0;
     let batches = 0;
@@ -81,7 +90,7 @@ export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
         return;
       }
       batches++;
-      const answered = answer(msg);
+      const answered = answer(msg, writer);
       if (++pending >= MAX_PENDING_BATCHES) call.pause();
       tail = tail.then(() => answered).then((res) => {
         pending--;

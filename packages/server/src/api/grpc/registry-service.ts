@@ -1,6 +1,8 @@
 import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { AnswerEncoder } from './answers.js';
-import { CallRecorder, unary, type GrpcDeps } from './context.js';
+import type { Caller } from '../../auth/guard.js';
+import type { InstanceCredentials } from '../../naming/naming-service.js';
+import { CallRecorder, callerOf, unary, type GrpcCall, type GrpcDeps } from './context.js';
 import { heartbeatStream } from './heartbeat-stream.js';
 import type { DiscoverRequestMsg, RegisterRequestMsg, TokenRequestMsg } from './requests.js';
 import { discoverParams, given, namespaceOf, registrationBody } from './requests.js';
@@ -11,14 +13,20 @@ import { watchStream } from './watch-stream.js';
  * (see api/http/routes/instances.ts and discovery.ts), and nothing else.
  */
 export function registryService(deps: GrpcDeps, answers: AnswerEncoder): UntypedServiceImplementation {
-  const { naming, hub, metrics } = deps;
+  const { naming, hub, metrics, guard, limits } = deps;
   const recorder = new CallRecorder(deps);
+  /** The instance's token travels in the message; an access token in the metadata. */
+  const creds = (c: Caller, heartbeatToken: string | undefined): InstanceCredentials =>
+    ({ instanceToken: given(heartbeatToken) ?? c.instanceToken, writer: guard.writer(c) });
+  const caller = (call: GrpcCall) => callerOf(call, guard);
 
   const discover = async (req: DiscoverRequestMsg, call: ServerUnaryCall<DiscoverRequestMsg, unknown>): Promise<object | Buffer> => {
     const { namespace: ns, service: svc, revision: known, filter, waitMs } = discoverParams(req);
+    guard.requireClient(caller(call), 'read', [ns, svc]);
     let entry = naming.resolveService(ns, svc);
     if (known !== undefined && known === entry.rec.revision) {
       if (waitMs > 0) {
+        const releaseSlot = limits.openWatch(caller(call).address);
         const aborted = new AbortController();
         const onCancel = () => aborted.abort();
         call.once('cancelled', onCancel);
@@ -26,6 +34,7 @@ export function registryService(deps: GrpcDeps, answers: AnswerEncoder): Untyped
         const changed = await hub.waitForChange(ns, svc, waitMs, aborted.signal).finally(() => {
           metrics.watchers.labels('long_poll').dec();
           call.off('cancelled', onCancel);
+          releaseSlot();
         });
         if (changed) entry = naming.resolveService(ns, svc);
       }
@@ -38,14 +47,23 @@ export function registryService(deps: GrpcDeps, answers: AnswerEncoder): Untyped
   };
 
   return {
-    Register: unary(recorder, 'Register', (req: RegisterRequestMsg) =>
-      naming.register(namespaceOf(req.namespace), req.service ?? '', registrationBody(req), given(req.heartbeatToken))),
-    Deregister: unary(recorder, 'Deregister', async (req: TokenRequestMsg) => {
-      await naming.deregister(req.id ?? '', given(req.heartbeatToken));
+    Register: unary(recorder, 'Register', async (req: RegisterRequestMsg, call) => {
+      const ns = namespaceOf(req.namespace);
+      const svc = req.service ?? '';
+      const c = caller(call);
+      const { ownerOnly } = guard.requireRegistration({ ...c, instanceToken: given(req.heartbeatToken) ?? c.instanceToken }, ns, svc);
+      await limits.write(c);
+      return naming.register(ns, svc, registrationBody(req), { ...creds(c, req.heartbeatToken), ownerOnly });
+    }),
+    Deregister: unary(recorder, 'Deregister', async (req: TokenRequestMsg, call) => {
+      const c = caller(call);
+      await limits.write(c);
+      await naming.deregister(req.id ?? '', creds(c, req.heartbeatToken));
       return {};
     }),
-    Heartbeat: unary(recorder, 'Heartbeat', async (req: TokenRequestMsg) => {
-      await naming.heartbeat(req.id ?? '', given(req.heartbeatToken));
+    Heartbeat: unary(recorder, 'Heartbeat', async (req: TokenRequestMsg, call) => {
+      const c = caller(call);
+      await naming.heartbeat(req.id ?? '', given(req.heartbeatToken) ?? c.instanceToken, guard.writer(c));
       return {};
     }),
     HeartbeatStream: heartbeatStream(deps, recorder),

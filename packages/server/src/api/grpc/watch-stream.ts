@@ -3,7 +3,7 @@ import { status as Status, type ServerWritableStream } from '@grpc/grpc-js';
 import { Errors } from '../../errors.js';
 import type { AnswerEncoder } from './answers.js';
 import { isUndecodable, type Undecodable } from './codec.js';
-import type { CallRecorder, GrpcDeps } from './context.js';
+import { callerOf, type CallRecorder, type GrpcDeps } from './context.js';
 import type { WatchRequestMsg } from './requests.js';
 import { watchParams } from './requests.js';
 
@@ -16,20 +16,25 @@ import { watchParams } from './requests.js';
  * the error when the service goes away, and with UNAVAILABLE at shutdown.
  */
 export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: AnswerEncoder) {
-  const { naming, hub, metrics } = deps;
+  const { naming, hub, metrics, guard, limits } = deps;
   const gauge = metrics.watchers.labels('grpc');
+  const slowAfterMs = deps.config.watch.keepAlive * 2;
 
   return (call: ServerWritableStream<WatchRequestMsg | Undecodable, Buffer>): void => {
     const t0 = performance.now();
     let params;
     let entry;
+    let releaseSlot: () => void;
     try {
       const req = call.request;
       if (isUndecodable(req)) throw Errors.undecodable(req.detail);
       params = watchParams(req);
+      const caller = callerOf(call, guard);
+      guard.requireClient(caller, 'read', [params.namespace, params.service]);
       entry = naming.resolveService(params.namespace, params.service);
+      releaseSlot = limits.openWatch(caller.address);
     } catch (err) {
-      call.emit('error', recorder.failed('Watch', err, t0));
+      call.emit('error', recorder.failed('Watch', err, t0, undefined, call));
       return;
     }
     const { namespace: ns, service: svc, filter } = params;
@@ -40,11 +45,13 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
     let writing = false;
     let stale = false;
     let snapshots = 0;
+    let writeStarted = 0;
     let offClose: (() => void) | undefined;
 
     const release = () => {
       if (ended) return false;
       ended = true;
+      releaseSlot();
       unsubscribe();
       offClose?.();
       gauge.dec();
@@ -58,6 +65,9 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       if (ended) return;
       if (writing) {
         stale = true;
+        // The last snapshot has not left for this long: the client does not read. One snapshot
+        // is all that is ever held for it, but it is dropped rather than held forever.
+        if (performance.now() - writeStarted > slowAfterMs) fail(Errors.slowWatcher());
         return;
       }
       let bytes: Buffer;
@@ -68,6 +78,7 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
         return;
       }
       writing = true;
+      writeStarted = performance.now();
       snapshots++;
       call.write(bytes, () => {
         writing = false;

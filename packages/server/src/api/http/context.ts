@@ -1,5 +1,10 @@
 import type { FastifyRequest } from 'fastify';
 import type { ClusterStatus } from '@muster/api';
+import type { AccessTokenService } from '../../auth/access-token-service.js';
+import type { AuditLog } from '../../auth/audit-log.js';
+import { Guard, type Caller } from '../../auth/guard.js';
+import type { RateLimits } from '../../auth/rate-limits.js';
+import type { InstanceCredentials } from '../../naming/naming-service.js';
 import type { MusterConfig } from '../../config/config.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { NamingService } from '../../naming/naming-service.js';
@@ -8,6 +13,10 @@ import type { WatchHub } from '../../watch/watch-hub.js';
 /** What the HTTP routes may call: the domain and the watch hub, never the store or the index. */
 export interface HttpDeps {
   naming: NamingService;
+  guard: Guard;
+  tokens: AccessTokenService;
+  audit: AuditLog;
+  limits: RateLimits;
   hub: WatchHub;
   metrics: Metrics;
   config: MusterConfig;
@@ -24,3 +33,23 @@ export function bearerToken(req: FastifyRequest): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
   return m ? m[1] : undefined;
 }
+
+const CALLER = Symbol('muster.caller');
+type WithCaller = FastifyRequest & { [CALLER]?: Caller };
+
+/** The request's caller, worked out once (the audit hook asks again after the handler). */
+export function callerOf(req: FastifyRequest, guard: Guard): Caller {
+  const r = req as WithCaller;
+  return (r[CALLER] ??= guard.caller(bearerToken(req), req.ip));
+}
+
+/** The caller if it was worked out (a refused token leaves none): for the audit trail. */
+export function knownCaller(req: FastifyRequest): Caller | undefined {
+  return (req as WithCaller)[CALLER];
+}
+
+export function credentials(c: Caller, guard: Guard): InstanceCredentials {
+  return { instanceToken: c.instanceToken, writer: guard.writer(c) };
+}
+
+export { Guard };

@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { Errors } from '../../errors.js';
 import type { HttpDeps } from './context.js';
+import { auditResponse, noteRefusal } from './audit-hook.js';
 import { toHttpError } from './error-mapping.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { discoveryRoutes } from './routes/discovery.js';
@@ -14,6 +15,7 @@ import { instanceRoutes } from './routes/instances.js';
 import { namespaceRoutes } from './routes/namespaces.js';
 import { serviceRoutes } from './routes/services.js';
 import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { watchRoutes } from './routes/watch.js';
 import { ErrorReply } from './schemas.js';
 
@@ -49,7 +51,12 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger): Promise<Fast
   await app.register(swagger, {
     openapi: {
       info: { title: 'Muster registry API', version: '1', description: 'Service registry and discovery: namespaces, services, instances, heartbeats, watch.' },
-      components: { securitySchemes: { heartbeatToken: { type: 'http', scheme: 'bearer', description: 'the heartbeatToken answered at registration' } } },
+      components: {
+        securitySchemes: {
+          heartbeatToken: { type: 'http', scheme: 'bearer', description: 'the heartbeatToken answered at registration' },
+          accessToken: { type: 'http', scheme: 'bearer', description: 'an access token, mst_...: muster tokens create' },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -76,12 +83,15 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger): Promise<Fast
       const failed = status >= 500 && route !== '/readyz';
       req.log[failed ? 'error' : 'info']({ method: req.method, route, url: req.url, status, latencyMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
     }
+    if (status === 401 || status === 403 || status === 429 || !isRead) auditResponse(deps.audit, req, reply, route);
     done();
   });
 
   app.setErrorHandler((err, req, reply) => {
     const { status, error } = toHttpError(err, config.http.bodyLimit, req.headers['content-type']);
     if (status >= 500) req.log.error({ err }, 'request failed');
+    if (status === 401 || status === 403 || status === 429) noteRefusal(req, error.code, error.message);
+    if (error.retryAfterS !== undefined) reply.header('retry-after', String(error.retryAfterS));
     return reply.code(status).type('application/json; charset=utf-8').send(error.toJSON());
   });
 
@@ -90,7 +100,7 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger): Promise<Fast
     return reply.code(404).send(error.toJSON());
   });
 
-  for (const routes of [namespaceRoutes, serviceRoutes, instanceRoutes, discoveryRoutes, watchRoutes, eventRoutes, systemRoutes, clusterRoutes]) routes(app, deps);
+  for (const routes of [namespaceRoutes, serviceRoutes, instanceRoutes, discoveryRoutes, watchRoutes, eventRoutes, systemRoutes, clusterRoutes, tokenRoutes]) routes(app, deps);
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

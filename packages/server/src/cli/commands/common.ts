@@ -7,6 +7,7 @@ export type OutputFormat = 'table' | 'json';
 
 interface GlobalOptions {
   server: string;
+  accessToken?: string;
   output: OutputFormat;
 }
 
@@ -18,7 +19,7 @@ export interface CommandContext {
 
 export function context(cmd: Command): CommandContext {
   const g = cmd.optsWithGlobals<GlobalOptions>();
-  return { client: new MusterHttpClient({ server: g.server }), output: g.output };
+  return { client: new MusterHttpClient({ server: g.server, ...(g.accessToken ? { token: g.accessToken } : {}) }), output: g.output };
 }
 
 /**

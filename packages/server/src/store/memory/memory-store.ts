@@ -1,5 +1,5 @@
 import type { RegistryEvent } from '@muster/api';
-import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
+import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso } from '../../model/records.js';
 import { matchesEvent } from '../event-filter.js';
 import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
@@ -20,6 +20,7 @@ export class MemoryStore implements Store {
   private namespaces = new Map<string, NamespaceRecord>();
   private services = new Map<string, ServiceRecord>();
   private instances = new Map<string, InstanceRecord>();
+  private tokens = new Map<string, TokenRecord>();
   private events: StoredEvent[] = [];
   private lastEventId = 0;
 
@@ -32,6 +33,7 @@ export class MemoryStore implements Store {
       namespaces: [...this.namespaces.values()].map(clone),
       services: [...this.services.values()].map(clone),
       instances: [...this.instances.values()].map(clone),
+      tokens: [...this.tokens.values()].map(clone),
       lastEventId: this.lastEventId,
     };
   }
@@ -43,6 +45,10 @@ export class MemoryStore implements Store {
       services: keys.services.map(([ns, name]) => this.services.get(`${ns}/${name}`)).filter(present).map(clone),
       instances: keys.instances.map((id) => this.instances.get(id)).filter(present).map(clone),
     };
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return [...this.tokens.values()].map(clone);
   }
 
   async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
@@ -100,6 +106,9 @@ export class MemoryStore implements Store {
           if (cur) setIn(this.instances, b.id, { ...cur, lastHeartbeat: b.lastHeartbeat });
         }
       },
+
+      listTokens: async () => [...this.tokens.values()].map(clone),
+      putToken: async (rec) => setIn(this.tokens, rec.id, rec),
 
       appendEvent: async (e: NewEvent) => {
         const prevLast = this.lastEventId;

@@ -107,6 +107,22 @@ export const MYSQL_MIGRATIONS: readonly MysqlMigration[] = [
       ) ${TABLE}`,
     ],
   },
+  {
+    version: 2,
+    name: 'access tokens',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS access_token (
+        id         VARCHAR(32) NOT NULL,
+        name       VARCHAR(128) NOT NULL,
+        hash       CHAR(64) NOT NULL,
+        rules      TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by VARCHAR(256) NOT NULL,
+        revoked_at BIGINT NULL,
+        PRIMARY KEY (id)
+      ) ${TABLE}`,
+    ],
+  },
 ];
 
 /** The statement with the server's collation filled in. */

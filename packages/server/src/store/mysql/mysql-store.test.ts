@@ -176,7 +176,7 @@ if (unreachable !== undefined) {
       const db = newDatabase();
       await (await openStore(db)).close();
       const rows = (await sql(db, 'SELECT version FROM schema_migration')) as Array<{ version: number }>;
-      assert.deepEqual(rows.map((r) => r.version), [1]);
+      assert.deepEqual(rows.map((r) => r.version), [1, 2]);
       await sql(db, 'INSERT INTO schema_migration (version, name, applied_at) VALUES (999, ?, 0)', ['from the future']);
       await assert.rejects(openStore(db), /schema version 999, newer than this Muster knows \(1\)/);
     });

@@ -2,10 +2,11 @@ import { createConnection, createPool } from 'mysql2/promise';
 import type { Connection, Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
 import { Errors, MusterError } from '../../errors.js';
-import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
+import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 import { eventWhere } from '../event-filter.js';
+import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import { MYSQL_MIGRATIONS, migrationSql } from './migrations.js';
 import { parseMysqlUrl, type MysqlTarget } from './mysql-url.js';
 
@@ -378,8 +379,9 @@ export class MysqlStore implements Store {
       }
       const instances = (await s.query<InstanceRow[]>('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq'))
         .map((r) => instanceFromRow(r, metadata.get(Number(r.seq)) ?? {}));
+      const tokens = (await s.query<Array<TokenRow & RowDataPacket>>(TOKEN_SELECT)).map(tokenFromRow);
       await s.query('COMMIT');
-      return { namespaces, services, instances, lastEventId: Number(last?.['last'] ?? 0) };
+      return { namespaces, services, instances, tokens, lastEventId: Number(last?.['last'] ?? 0) };
     } catch (err) {
       if (!s.connDead) await s.query('ROLLBACK').catch(() => {});
       throw err;
@@ -406,6 +408,15 @@ export class MysqlStore implements Store {
         out.instances.push(...instancesFromJoinedRows(await s.query<InstanceRow[]>(`${INSTANCE_SELECT} WHERE i.id IN (?)`, [part])));
       }
       return out;
+    } finally {
+      s.end();
+    }
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const s = await this.session(Date.now() + this.writeTimeoutMs);
+    try {
+      return (await s.query<Array<TokenRow & RowDataPacket>>(TOKEN_SELECT)).map(tokenFromRow);
     } finally {
       s.end();
     }
@@ -735,6 +746,9 @@ class MysqlTx {
         }
         for (const part of chunks(stmts, 8)) await this.write(part, false);
       },
+
+      listTokens: async () => (await this.s.query<Array<TokenRow & RowDataPacket>>(TOKEN_SELECT)).map(tokenFromRow),
+      putToken: async (rec) => void (await this.write([[`REPLACE INTO access_token ${TOKEN_UPSERT_VALUES}`, tokenArgs(rec)]])),
 
       appendEvent: async (e: NewEvent) => {
         const [r] = await this.write([[SQL.appendEvent, [e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)]]]);

@@ -80,4 +80,19 @@ export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; s
       CREATE INDEX event_by_time ON event(at);
     `,
   },
+  {
+    version: 2,
+    name: 'access tokens',
+    sql: `
+      CREATE TABLE access_token (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        rules      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at INTEGER
+      ) STRICT;
+    `,
+  },
 ];

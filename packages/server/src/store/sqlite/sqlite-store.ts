@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
-import type { InstanceRecord, NamespaceRecord, ServiceRecord } from '../../model/records.js';
+import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 import { eventWhere } from '../event-filter.js';
+import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -105,6 +106,8 @@ export class SqliteStore implements Store {
       appendEvent: db.prepare('INSERT INTO event (type, namespace, service, instance_id, at, detail) VALUES (?, ?, ?, ?, ?, ?)'),
       pruneByCount: db.prepare('DELETE FROM event WHERE id <= (SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ?)'),
       pruneByAge: db.prepare('DELETE FROM event WHERE at < ?'),
+      listTokens: db.prepare(TOKEN_SELECT),
+      putToken: db.prepare(`INSERT OR REPLACE INTO access_token ${TOKEN_UPSERT_VALUES}`),
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
@@ -138,7 +141,8 @@ export class SqliteStore implements Store {
       instances.push(instanceFromRow(r, metadata.get(r.seq) ?? {}));
     }
     const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined;
-    return { namespaces, services, instances, lastEventId: seq?.seq ?? 0 };
+    const tokens = (db.prepare(TOKEN_SELECT).all() as TokenRow[]).map(tokenFromRow);
+    return { namespaces, services, instances, tokens, lastEventId: seq?.seq ?? 0 };
   }
 
   async readRecords(keys: RecordKeys): Promise<Records> {
@@ -164,6 +168,10 @@ export class SqliteStore implements Store {
       out.instances.push(instanceFromRow(row, metadata));
     }
     return out;
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (this.reader.prepare(TOKEN_SELECT).all() as TokenRow[]).map(tokenFromRow);
   }
 
   async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
@@ -226,6 +234,9 @@ export class SqliteStore implements Store {
       updateHeartbeats: async (beats) => {
         for (const b of beats) s.updateHeartbeat.run(b.lastHeartbeat, b.id);
       },
+
+      listTokens: async () => (s.listTokens.all() as TokenRow[]).map(tokenFromRow),
+      putToken: async (rec) => void s.putToken.run(...tokenArgs(rec)),
 
       appendEvent: async (e: NewEvent) =>
         Number(s.appendEvent.run(e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)).lastInsertRowid),

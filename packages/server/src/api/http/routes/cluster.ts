@@ -1,13 +1,17 @@
 import type { FastifyInstance } from 'fastify';
-import type { HttpDeps } from '../context.js';
+import { ALL } from '../../../auth/rules.js';
+import { callerOf, type HttpDeps } from '../context.js';
 import { errors } from '../schemas.js';
 
-export function clusterRoutes(app: FastifyInstance, { cluster }: HttpDeps): void {
+export function clusterRoutes(app: FastifyInstance, { cluster, guard }: HttpDeps): void {
   app.get('/v1/cluster', {
     schema: {
       tags: ['system'], summary: 'The nodes of the cluster',
       description: 'Each node with its addresses, version, when it was last seen, and which one holds the sweep lease. A single node lists itself.',
-      response: { ...errors(503) },
+      response: { ...errors(401, 403, 503) },
     },
-  }, async () => cluster());
+  }, async (req) => {
+    guard.requireManagement(callerOf(req, guard), 'read', [ALL, ALL]);
+    return cluster();
+  });
 }

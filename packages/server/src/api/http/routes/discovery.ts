@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { LIMITS } from '@muster/api';
 import { parseDuration } from '../../../config/config.js';
 import { Errors } from '../../../errors.js';
-import type { HttpDeps } from '../context.js';
+import { callerOf, type HttpDeps } from '../context.js';
 import { filterFromQuery } from '../discover-filter.js';
 import { DiscoverQuery, DiscoverReply, SvcParams, errors } from '../schemas.js';
 
@@ -15,16 +15,17 @@ function revisionFromEtag(h: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics, staleness }: HttpDeps): void {
+export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics, staleness, guard, limits }: HttpDeps): void {
   app.get<{ Params: { ns: string; svc: string }; Querystring: Query }>('/v1/namespaces/:ns/services/:svc/instances', {
     schema: {
       tags: ['discovery'], summary: 'Discover instances',
       description: 'Answers the service revision and its instances (healthy and not isolated by default). ETag is the revision; ' +
         'If-None-Match or revision=R answer 304 when unchanged, and with wait=30s (at most 60s) wait for a change first.',
-      params: SvcParams, querystring: DiscoverQuery, response: { 200: DiscoverReply, 304: { type: 'null', description: 'unchanged' }, ...errors(400, 404) },
+      params: SvcParams, querystring: DiscoverQuery, response: { 200: DiscoverReply, 304: { type: 'null', description: 'unchanged' }, ...errors(400, 401, 403, 404, 429) },
     },
   }, async (req, reply) => {
     const { ns, svc } = req.params;
+    guard.requireClient(callerOf(req, guard), 'read', [ns, svc]);
     const q = req.query;
     let waitMs = 0;
     if (q.wait !== undefined) {
@@ -37,6 +38,8 @@ export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics, st
     const known = q.revision ?? revisionFromEtag(req.headers['if-none-match']);
     if (known !== undefined && known === entry.rec.revision) {
       if (waitMs > 0) {
+        const release = limits.openWatch(req.ip);
+        reply.raw.once('close', release);
         const aborted = new AbortController();
         const onClose = () => aborted.abort();
         reply.raw.once('close', onClose);
@@ -44,6 +47,7 @@ export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics, st
         const changed = await hub.waitForChange(ns, svc, waitMs, aborted.signal).finally(() => {
           metrics.watchers.labels('long_poll').dec();
           reply.raw.off('close', onClose);
+          release();
         });
         if (changed) entry = naming.resolveService(ns, svc);
       }

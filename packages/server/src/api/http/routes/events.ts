@@ -5,18 +5,22 @@ import { Type } from '@sinclair/typebox';
 import { parseDuration } from '../../../config/config.js';
 import { Errors } from '../../../errors.js';
 import type { EventFilter } from '../../../store/store.js';
-import type { HttpDeps } from '../context.js';
+import { ALL } from '../../../auth/rules.js';
+import { callerOf, type HttpDeps } from '../context.js';
 import { Event, EventsQuery, errors } from '../schemas.js';
+
+/** What a listing without `type` shows: changes of the registry, not the audit trail. */
+const REGISTRY_EVENTS = EventTypes.filter((t) => t !== 'audit');
 
 interface Query {
   namespace?: string; service?: string; instance?: string; type?: string; since?: string; after?: number; limit: number; order: 'asc' | 'desc';
 }
 
-export function eventRoutes(app: FastifyInstance, { naming }: HttpDeps): void {
+export function eventRoutes(app: FastifyInstance, { naming, guard }: HttpDeps): void {
   app.get<{ Querystring: Query }>('/v1/events', {
     schema: {
-      tags: ['events'], summary: 'Recent events, newest first unless order=asc', querystring: EventsQuery,
-      response: { 200: Type.Object({ events: Type.Array(Event) }), ...errors(400) },
+      tags: ['events'], summary: 'Recent events, newest first unless order=asc; the audit trail only with type=audit', querystring: EventsQuery,
+      response: { 200: Type.Object({ events: Type.Array(Event) }), ...errors(400, 401, 403) },
     },
   }, async (req) => {
     const q = req.query;
@@ -30,6 +34,13 @@ export function eventRoutes(app: FastifyInstance, { naming }: HttpDeps): void {
       for (const t of types) if (!(EventTypes as readonly string[]).includes(t)) throw Errors.invalid('type', `type must be a comma-separated list of: ${EventTypes.join(', ')}`);
       f.types = types as EventType[];
     }
+    // Events of a scope need read on all of it; the audit trail needs admin on it.
+    const c = callerOf(req, guard);
+    const scope = [q.namespace ?? ALL, q.service ?? ALL] as const;
+    guard.requireManagement(c, 'read', scope);
+    // The audit trail is asked for by name (type=audit), and needs admin on the scope.
+    if (f.types?.includes('audit')) guard.requireManagement(c, 'admin', scope);
+    else f.types ??= REGISTRY_EVENTS;
     if (q.since !== undefined) {
       const ago = parseDuration(q.since);
       const at = ago !== undefined && !/^\d+$/.test(q.since) ? Date.now() - ago : Date.parse(q.since);

@@ -1,25 +1,43 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { HttpDeps } from '../context.js';
+import { ALL } from '../../../auth/rules.js';
+import { callerOf, type HttpDeps } from '../context.js';
 import { Namespace, NamespaceBody, NsParams, errors } from '../schemas.js';
 
-export function namespaceRoutes(app: FastifyInstance, { naming }: HttpDeps): void {
+export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits }: HttpDeps): void {
   const tags = ['namespaces'];
   app.post('/v1/namespaces', {
-    schema: { tags, summary: 'Create a namespace', body: NamespaceBody, response: { 201: Namespace, ...errors(400, 409) } },
-  }, async (req, reply) => reply.code(201).send(await naming.createNamespace(req.body)));
+    schema: { tags, summary: 'Create a namespace', body: NamespaceBody, response: { 201: Namespace, ...errors(400, 401, 403, 409, 429) } },
+  }, async (req, reply) => {
+    const c = callerOf(req, guard);
+    guard.requireManagement(c, 'admin', [(req.body as { name: string }).name, ALL]);
+    await limits.write(c);
+    return reply.code(201).send(await naming.createNamespace(req.body));
+  });
 
   app.get('/v1/namespaces', {
-    schema: { tags, summary: 'List namespaces', response: { 200: Type.Object({ namespaces: Type.Array(Namespace) }) } },
-  }, async () => ({ namespaces: naming.listNamespaces() }));
+    schema: { tags, summary: 'List namespaces', response: { 200: Type.Object({ namespaces: Type.Array(Namespace) }), ...errors(401) } },
+  }, async (req) => {
+    const c = callerOf(req, guard);
+    guard.requireManagement(c);
+    return { namespaces: naming.listNamespaces().filter((n) => guard.sees(c, n.name)) };
+  });
 
   app.get<{ Params: { ns: string } }>('/v1/namespaces/:ns', {
-    schema: { tags, summary: 'One namespace', params: NsParams, response: { 200: Namespace, ...errors(400, 404) } },
-  }, async (req) => naming.getNamespace(req.params.ns));
+    schema: { tags, summary: 'One namespace', params: NsParams, response: { 200: Namespace, ...errors(400, 401, 403, 404) } },
+  }, async (req) => {
+    const c = callerOf(req, guard);
+    guard.requireManagement(c);
+    if (!guard.sees(c, req.params.ns)) guard.requireManagement(c, 'read', [req.params.ns, ALL]);
+    return naming.getNamespace(req.params.ns);
+  });
 
   app.delete<{ Params: { ns: string } }>('/v1/namespaces/:ns', {
-    schema: { tags, summary: 'Delete a namespace (refused while it has services)', params: NsParams, response: { 204: Type.Null(), ...errors(400, 404, 409) } },
+    schema: { tags, summary: 'Delete a namespace (refused while it has services)', params: NsParams, response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409, 429) } },
   }, async (req, reply) => {
+    const c = callerOf(req, guard);
+    guard.requireManagement(c, 'admin', [req.params.ns, ALL]);
+    await limits.write(c);
     await naming.deleteNamespace(req.params.ns);
     return reply.code(204).send();
   });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MusterError } from '@muster/api';
-import type { HttpDeps } from '../context.js';
+import { callerOf, type HttpDeps } from '../context.js';
 import { filterFromQuery } from '../discover-filter.js';
 import { WatchQuery, errors } from '../schemas.js';
 
@@ -10,18 +10,20 @@ import { WatchQuery, errors } from '../schemas.js';
  * newest is sent at the next drain; a reader with more than watch.maxBufferedBytes unsent is
  * dropped and reconnects with its revision.
  */
-export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config }: HttpDeps): void {
+export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config, guard, limits }: HttpDeps): void {
   app.get<{ Querystring: Record<string, string> & { namespace: string; service: string } }>('/v1/watch', {
     schema: {
       tags: ['discovery'], summary: 'Watch a service as Server-Sent Events',
       description: 'Each `snapshot` event carries the same JSON as discovery, with the revision as the event id. Takes the discovery filters.',
       querystring: WatchQuery,
-      response: { 200: { description: 'text/event-stream', type: 'string' }, ...errors(400, 404) },
+      response: { 200: { description: 'text/event-stream', type: 'string' }, ...errors(400, 401, 403, 404, 429) },
     },
   }, async (req, reply) => {
     const { namespace: ns, service: svc } = req.query;
     const filter = filterFromQuery(req.query);
+    guard.requireClient(callerOf(req, guard), 'read', [ns, svc]);
     naming.resolveService(ns, svc); // 404 before the stream starts
+    const release = limits.openWatch(req.ip);
 
     reply.hijack();
     const res = reply.raw;
@@ -85,6 +87,7 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
     const keepAlive = setInterval(() => !res.destroyed && res.write(': keep-alive\n\n'), config.watch.keepAlive);
     res.on('close', () => {
       ended = true;
+      release();
       clearInterval(keepAlive);
       unsubscribe();
       offClose();
