@@ -1,5 +1,6 @@
 import type { ErrorCode } from '@muster/api';
 import { MusterError } from '@muster/api';
+import { tlsHint } from './tls.js';
 
 /**
  * A status without a Muster error body came from something in between (a proxy, a load
@@ -34,7 +35,8 @@ export function errorFromAnswer(status: number, statusText: string, text: string
 
 /**
  * A failure before or while reading an answer. fetch says only "fetch failed"; the reason
- * (ECONNREFUSED, ENOTFOUND, a reset) sits in its cause, so the message is built from that.
+ * (ECONNREFUSED, ENOTFOUND, a reset, a certificate not trusted) sits in its cause, so the
+ * message is built from that, with what to do about a TLS failure.
  */
 export function errorFromFailure(err: unknown, what: string): MusterError {
   if (err instanceof MusterError) return err;
@@ -43,7 +45,8 @@ export function errorFromFailure(err: unknown, what: string): MusterError {
   }
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   const detail = cause instanceof Error ? cause.message : String(cause);
-  return new MusterError('UNAVAILABLE', `${what}: ${detail}`, { cause: err });
+  const hint = tlsHint((cause as { code?: unknown } | undefined)?.code);
+  return new MusterError('UNAVAILABLE', `${what}: ${detail}${hint ? `: ${hint}` : ''}`, { cause: err });
 }
 
 /** True when the caller's own signal ended the request: that is not a server failure. */

@@ -4,6 +4,7 @@ import type {
 } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { filterParams, seg, setDefined } from './query.js';
+import type { TlsOptions } from './tls.js';
 import { HttpTransport, normalizeServer, type CallOptions } from './transport.js';
 import { WatchStream, type SnapshotHandler, type Watch } from './watch.js';
 
@@ -14,6 +15,8 @@ export interface MusterHttpClientOptions {
   timeoutMs?: number;
   /** An access token (`mst_...`, from `muster tokens create`); default env MUSTER_TOKEN. */
   token?: string;
+  /** For an https:// server: the CA to trust, and a client certificate if the server requires one. */
+  tls?: TlsOptions;
 }
 
 export interface NamespaceInput {
@@ -95,7 +98,7 @@ export class MusterHttpClient {
   constructor(opts: MusterHttpClientOptions = {}) {
     this.server = normalizeServer(opts.server ?? process.env['MUSTER_SERVER'] ?? DEFAULT_SERVER);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.http = new HttpTransport(this.server, this.timeoutMs, opts.token ?? (process.env['MUSTER_TOKEN'] || undefined));
+    this.http = new HttpTransport(this.server, this.timeoutMs, opts.tls, opts.token ?? (process.env['MUSTER_TOKEN'] || undefined));
   }
 
   // ---- namespaces ---------------------------------------------------------------------------
@@ -202,7 +205,8 @@ export class MusterHttpClient {
     if (filter.signal) streamOpts.signal = filter.signal;
     if (filter.timeoutMs !== undefined) streamOpts.timeoutMs = filter.timeoutMs;
     const { response, abort } = await this.http.stream({ method: 'GET', path: '/v1/watch', query: q }, streamOpts);
-    return new WatchStream(response.body!, abort, onSnapshot, filter.signal);
+    // undici types its body as a stream of any; a fetch body is bytes.
+    return new WatchStream(response.body! as ReadableStream<Uint8Array>, abort, onSnapshot, filter.signal);
   }
 
   // ---- events -------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 import { MusterError } from '@muster/api';
+import { Agent, fetch, type Dispatcher, type RequestInit, type Response } from 'undici';
 import { abortedByCaller, errorFromAnswer, errorFromFailure } from './errors.js';
+import { checkTlsOptions, type TlsOptions } from './tls.js';
 
 /** Per-call options every client method takes. */
 export interface CallOptions {
@@ -47,10 +49,31 @@ export function normalizeServer(server: string): string {
  * One HTTP exchange with a Muster server: JSON in and out, every non-2xx answer and every
  * network failure turned into a MusterError. The typed API (and later the SDK's loops) sit on
  * top; nothing here knows a route.
+ *
+ * It uses undici's fetch, not the global one: only undici's own fetch takes a dispatcher (here
+ * an Agent with the `tls` CA and client certificate), and the global fetch of another Node
+ * version may bundle an undici whose dispatcher interface differs.
  */
 export class HttpTransport {
+  /** undefined: undici's default agent (the system's CAs, no client certificate). */
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly clientCert: boolean;
+
   /** `accessToken`: sent as `Authorization: Bearer` with every request that carries no token of its own. */
-  constructor(readonly server: string, readonly timeoutMs: number, private readonly accessToken?: string) {}
+  constructor(readonly server: string, readonly timeoutMs: number, tls?: TlsOptions, private readonly accessToken?: string) {
+    checkTlsOptions(tls);
+    if (tls !== undefined && !server.startsWith('https:')) {
+      // Settings meant to protect the connection must not be dropped silently on a plain-text one.
+      throw new MusterError('INVALID_ARGUMENT', `tls is set but the server ${server} is not an https:// URL`, { field: 'server' });
+    }
+    if (tls === undefined) this.dispatcher = undefined;
+    else {
+      // These three only: nothing else of the caller's object reaches the TLS options.
+      const { ca, cert, key } = tls;
+      this.dispatcher = new Agent({ connect: { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) } });
+    }
+    this.clientCert = tls?.cert !== undefined;
+  }
 
   url(path: string, query?: URLSearchParams): string {
     const qs = query?.toString();
@@ -69,7 +92,7 @@ export class HttpTransport {
       return { status: res.status, headers: res.headers, body: text === '' ? undefined : parseJson<T>(text, what) };
     } catch (err) {
       if (abortedByCaller(opts.signal)) throw opts.signal!.reason;
-      throw errorFromFailure(err, what);
+      throw this.failure(err, what);
     }
   }
 
@@ -93,10 +116,26 @@ export class HttpTransport {
       detach();
       ctl.abort();
       if (abortedByCaller(opts.signal)) throw opts.signal!.reason;
-      throw errorFromFailure(err, what);
+      throw this.failure(err, what);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * A server that refuses the connection's TLS (or its absence) closes it before answering
+   * anything, and undici reports only "other side closed": a TLS 1.3 server checks the client's
+   * certificate after the client's handshake is done, and a TLS port drops a plain-text request.
+   * Both are likely enough to be named, as a guess.
+   */
+  private failure(err: unknown, what: string): MusterError {
+    const e = errorFromFailure(err, what);
+    const cause = (err as { cause?: { code?: unknown; socket?: { bytesRead?: unknown } } } | undefined)?.cause;
+    if (e.code !== 'UNAVAILABLE' || cause?.code !== 'UND_ERR_SOCKET' || cause.socket?.bytesRead !== 0) return e;
+    const hint = !this.server.startsWith('https:') ? 'if the server has TLS on, use an https:// URL'
+      : this.clientCert ? 'if the server requires client certificates, this one may not be signed by the CA it trusts (its tls.ca)'
+      : 'if the server requires client certificates, give one (options tls.cert and tls.key; muster --cert FILE --key FILE)';
+    return new MusterError(e.code, `${e.message}: ${hint}`, { cause: err });
   }
 
   private init(req: HttpRequest, signal: AbortSignal): RequestInit {
@@ -104,6 +143,7 @@ export class HttpTransport {
     const bearer = req.token ?? this.accessToken;
     if (bearer !== undefined) headers['authorization'] = `Bearer ${bearer}`;
     const init: RequestInit = { method: req.method, headers, signal };
+    if (this.dispatcher) init.dispatcher = this.dispatcher;
     if (req.body !== undefined) {
       headers['content-type'] = 'application/json';
       init.body = JSON.stringify(req.body);

@@ -16,6 +16,7 @@ import { WriteBatcher } from './batch/write-batcher.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { isLoopback, type MusterConfig } from './config/config.js';
+import { readTlsFiles, type ServerTls } from './config/tls-files.js';
 import { ClusterMode } from './cluster/cluster-mode.js';
 import { HealthChecker } from './health/health-checker.js';
 import { RegistryIndex } from './index/registry-index.js';
@@ -75,8 +76,12 @@ export class Muster {
   private readonly startedAt = Date.now();
   /** This node's name in logs and in GET /v1/cluster. */
   readonly nodeId: string;
+  /** The certificate both APIs serve; undefined: plain text. */
+  private readonly tls: ServerTls | undefined;
 
+  /** Throws a ConfigError when a tls.* file cannot be used, before anything is opened. */
   constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
+    this.tls = readTlsFiles(config.tls);
     const clock = opts.clock ?? systemClock;
     this.nodeId = config.cluster.nodeId || `${os.hostname()}-${process.pid}-${crypto.randomBytes(2).toString('hex')}`;
     this.log = opts.logger ?? pino({ level: config.log.level, base: { service: 'muster' } });
@@ -146,13 +151,13 @@ export class Muster {
       readiness: () => this.readiness(),
       cluster: () => this.clusterStatus(),
       staleness: () => this.cluster?.staleness(),
-    }, this.log);
+    }, this.log, this.tls);
     await this.http.listen({ host: this.config.host, port: this.config.httpPort });
     try {
       this.grpc = await GrpcServer.create({
         naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, guard: this.guard, audit: this.audit, limits: this.limits,
       });
-      await this.grpc.listen(this.config.host, this.config.grpcPort);
+      await this.grpc.listen(this.config.host, this.config.grpcPort, this.tls);
     } catch (err) {
       // The gRPC port is taken (or bad): do not leave the HTTP port bound behind a failed start.
       await this.http.close();
@@ -170,12 +175,12 @@ export class Muster {
     return this;
   }
 
-  /** The base URL of the HTTP API, e.g. http://127.0.0.1:8090. */
+  /** The base URL of the HTTP API, e.g. http://127.0.0.1:8090 (https:// with TLS). */
   get url(): string {
     const addr = this.http?.server.address() as AddressInfo | null | undefined;
     if (!addr) throw new Error('server is not listening');
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    return `http://${host}:${addr.port}`;
+    return `${this.tls ? 'https' : 'http'}://${host}:${addr.port}`;
   }
 
   get port(): number {
@@ -188,10 +193,13 @@ export class Muster {
     return this.grpc.port;
   }
 
-  /** Where a gRPC client connects, e.g. 127.0.0.1:8091. */
+  /**
+   * Where a gRPC client connects, e.g. 127.0.0.1:8091; with TLS grpcs://127.0.0.1:8091, which
+   * the SDK takes as is, so the log line and GET /v1/cluster say how to connect.
+   */
   get grpcAddress(): string {
     const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
-    return `${host}:${this.grpcPort}`;
+    return `${this.tls ? 'grpcs://' : ''}${host}:${this.grpcPort}`;
   }
 
   /** GET /v1/cluster: the nodes sharing this registry; a single node lists itself. */

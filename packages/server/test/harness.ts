@@ -34,7 +34,11 @@ const testLogger = () => pino({ level: process.env['MUSTER_TEST_LOG'] ?? 'silent
  */
 export const TEST_DEFAULTS: Flags = { 'auth.enabled': false, 'limits.writesPerAddress': 0, 'limits.writesPerToken': 0 };
 
-/** Starts a server in this process. Flags use option keys: { 'health.sweepInterval': '100ms' }. */
+/**
+ * Starts a server in this process. Flags use option keys: { 'health.sweepInterval': '100ms' };
+ * a TLS server takes the tls.* flags (tlsFlags in tls-certs.ts), and its url is https://.
+ * `announce` receives what the server shows once on standard output (the first admin token).
+ */
 export async function startServer(flags: Flags = {}, dataDir = tempDir(), announce: (text: string) => void = () => {}): Promise<RunningServer & { muster: Muster }> {
   const config = loadConfig({ flags: { httpPort: 0, grpcPort: 0, dataDir, 'log.level': 'silent', ...stringify({ ...TEST_DEFAULTS, ...flags }) } });
   const muster = await new Muster(config, { logger: testLogger(), announce }).start();
@@ -67,7 +71,7 @@ export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: N
   const [url, grpcAddress] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 15s:\n${out}`)), 15_000);
     const onData = () => {
-      const m = /"http":"(http:\/\/[^"]+)","grpc":"([^"]+)".*"msg":"muster is ready"/.exec(out);
+      const m = /"http":"(https?:\/\/[^"]+)","grpc":"([^"]+)".*"msg":"muster is ready"/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve([m[1]!, m[2]!]);

@@ -3,6 +3,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { DiscoveredInstance, DiscoverResponse, HeartbeatBatchResponse, HeartbeatItem, RegisterRequest, RegisterResponse } from '@muster/api';
 import { MusterError, PROTO_ROOT, REGISTRY_PROTO } from '@muster/api';
 import type { DiscoverResult } from '../http-client.js';
+import type { TlsOptions } from '../tls.js';
 import type { SnapshotHandler, Watch, WatchEnd } from '../watch.js';
 import { fromGrpcError } from './grpc-errors.js';
 import type { RegistryApi } from './registry-api.js';
@@ -52,10 +53,16 @@ export class GrpcRegistry implements RegistryApi {
   private hbStream: grpc.ClientDuplexStream<unknown, WireHeartbeatResults> | undefined;
   private hbPending: Array<{ resolve: (r: HeartbeatBatchResponse['results']) => void; reject: (e: MusterError) => void; timer: NodeJS.Timeout }> = [];
 
-  /** `token`: an access token, sent as `authorization` metadata with every call. */
-  constructor(readonly address: string, private readonly timeoutMs: number, private readonly token?: string) {
-    const target = address.replace(/^grpc:\/\//, '');
-    this.stub = new (registryClientCtor())(target, grpc.credentials.createInsecure(), {
+  /**
+   * `address` is host:port, grpc://host:port (plain text) or grpcs://host:port (TLS); host:port
+   * is TLS too when `tls` is given. `token`: an access token, sent as `authorization` metadata
+   * with every call.
+   */
+  constructor(readonly address: string, private readonly timeoutMs: number, tls?: TlsOptions, private readonly token?: string) {
+    const target = address.replace(/^grpcs?:\/\//, '');
+    const secure = address.startsWith('grpcs://') || tls !== undefined;
+    const credentials = secure ? grpc.credentials.createSsl(pem(tls?.ca), pem(tls?.key), pem(tls?.cert)) : grpc.credentials.createInsecure();
+    this.stub = new (registryClientCtor())(target, credentials, {
       // grpc-js waits up to 2 minutes between reconnects by default; a registry that comes back
       // must be found again within a heartbeat interval.
       'grpc.initial_reconnect_backoff_ms': 200,
@@ -189,6 +196,11 @@ export class GrpcRegistry implements RegistryApi {
     this.failHeartbeats(new MusterError('UNAVAILABLE', 'the client was closed'), true);
     this.stub.close();
   }
+}
+
+/** grpc-js takes PEM as Buffers; null: the system's CAs, or no client certificate. */
+function pem(v: string | Buffer | undefined): Buffer | null {
+  return v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v);
 }
 
 /** The wire answer as the HTTP API's shape: discovery instances carry no namespace or timestamps. */

@@ -61,8 +61,10 @@ export class MusterClient extends EventEmitter<ClientEvents> {
   constructor(options: MusterClientOptions = {}) {
     super();
     this.options = resolveOptions(options);
-    const { transport, timeoutMs } = this.options;
-    const apis: RegistryApi[] = this.options.servers.map((s) => (transport === 'grpc' ? new GrpcRegistry(checkGrpcAddress(s), timeoutMs, this.options.token) : new HttpRegistry(normalizeServer(s), timeoutMs, this.options.token)));
+    const { transport, timeoutMs, tls, token } = this.options;
+    const apis: RegistryApi[] = this.options.servers.map((s) => (transport === 'grpc'
+      ? new GrpcRegistry(checkGrpcAddress(s, tls !== undefined), timeoutMs, tls, token)
+      : new HttpRegistry(normalizeServer(s), timeoutMs, tls, token)));
     this.endpoints = new Endpoints(apis, {
       backoffBaseMs: this.options.backoffBaseMs,
       backoffMaxMs: this.options.backoffMaxMs,
@@ -177,9 +179,11 @@ export class MusterClient extends EventEmitter<ClientEvents> {
   }
 }
 
-function checkGrpcAddress(s: string): string {
-  if (!/^(grpc:\/\/)?[^\s/]+:\d{1,5}$/.test(s)) {
-    throw new MusterError('INVALID_ARGUMENT', `a gRPC server is host:port, not ${JSON.stringify(s)} (use transport: "http" for URLs)`, { field: 'servers' });
+function checkGrpcAddress(s: string, tls: boolean): string {
+  if (!/^(grpcs?:\/\/)?[^\s/]+:\d{1,5}$/.test(s)) {
+    throw new MusterError('INVALID_ARGUMENT', `a gRPC server is host:port or grpcs://host:port, not ${JSON.stringify(s)} (use transport: "http" for URLs)`, { field: 'servers' });
   }
+  // grpc:// says plain text: tls settings must not be dropped silently, nor override it.
+  if (tls && s.startsWith('grpc://')) throw new MusterError('INVALID_ARGUMENT', `tls is set but the server ${s} says grpc:// (plain text): use host:port or grpcs://`, { field: 'servers' });
   return s;
 }

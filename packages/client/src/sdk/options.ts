@@ -1,6 +1,7 @@
 import type { Location } from '@muster/api';
 import { MusterError } from '@muster/api';
 import type { LoadBalancer } from '../balance/types.js';
+import { checkTlsOptions, type TlsOptions } from '../tls.js';
 
 /** Per-service consumer settings; each overrides the client-wide one of the same name. */
 export interface ServiceOptions {
@@ -21,11 +22,19 @@ export interface MusterClientOptions {
    */
   token?: string;
   /**
-   * Registry servers in order of preference. gRPC: `host:port` (default `127.0.0.1:8091`); HTTP:
-   * `http://host:port` (default `http://127.0.0.1:8090`). Default: env MUSTER_SERVERS (comma
-   * separated), else the local default of the transport.
+   * Registry servers in order of preference. gRPC: `host:port` (default `127.0.0.1:8091`), or
+   * `grpcs://host:port` for TLS; HTTP: `http://host:port` (default `http://127.0.0.1:8090`) or
+   * `https://`. Default: env MUSTER_SERVERS (comma separated), else the local default of the
+   * transport.
    */
   servers?: string[];
+  /**
+   * TLS settings (PEM contents): the CA that signed the registry's certificate, and a client
+   * certificate and key for a registry that requires one. Given, gRPC connects with TLS to
+   * every server, and HTTP servers must be https:// URLs. Default: none (TLS only for
+   * grpcs:// and https:// servers, trusting the system's CAs).
+   */
+  tls?: TlsOptions;
   /** `grpc` (default) or `http`. Both offer the same API and errors. */
   transport?: 'grpc' | 'http';
   /** Namespace of services named without one. Default `default`. */
@@ -68,9 +77,10 @@ export interface MusterClientOptions {
   services?: Record<string, ServiceOptions>;
 }
 
-export type ResolvedOptions = Required<Omit<MusterClientOptions, 'cacheDir' | 'location' | 'balancer' | 'services' | 'token'>> & {
+export type ResolvedOptions = Required<Omit<MusterClientOptions, 'cacheDir' | 'location' | 'balancer' | 'services' | 'tls' | 'token'>> & {
   token: string | undefined;
   cacheDir: string | undefined;
+  tls: TlsOptions | undefined;
   location: Location;
   balancer: LoadBalancer | undefined;
   services: Record<string, ServiceOptions>;
@@ -102,7 +112,9 @@ export function resolveOptions(o: MusterClientOptions): ResolvedOptions {
     protectionThreshold: o.protectionThreshold ?? 0,
     balancer: o.balancer,
     services: o.services ?? {},
+    tls: o.tls,
   };
+  checkTlsOptions(r.tls);
   for (const k of ['timeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'maxHeartbeatAgeMs', 'emptyConfirmMs', 'pollIntervalMs', 'watchRetryMs', 'preferPrimaryAfterMs'] as const) {
     if (!Number.isFinite(r[k]) || r[k] < 0) throw new MusterError('INVALID_ARGUMENT', `${k} must be a number of milliseconds >= 0`, { field: k });
   }

@@ -14,7 +14,10 @@ export function registerClientCommands(program: Command): void {
   program
     .addOption(new Option('--server <url>', 'Muster server of the client commands').env('MUSTER_SERVER').default('http://127.0.0.1:8090'))
     .addOption(new Option('--access-token <token>', 'access token of the client commands (mst_...); the instance commands take the instance\'s own --token').env('MUSTER_TOKEN'))
-    .addOption(new Option('-o, --output <format>', 'output of the client commands').choices(['table', 'json']).default('table'));
+    .addOption(new Option('-o, --output <format>', 'output of the client commands').choices(['table', 'json']).default('table'))
+    .addOption(new Option('--ca <file>', 'PEM file of the CA that signed the server\'s certificate (https:// servers)').env('MUSTER_CA'))
+    .addOption(new Option('--cert <file>', 'PEM file of a client certificate, for a server that requires one (with --key)').env('MUSTER_CERT'))
+    .addOption(new Option('--key <file>', 'PEM file of the private key of --cert').env('MUSTER_KEY'));
   namespaceCommands(program);
   serviceCommands(program);
   instanceCommands(program);

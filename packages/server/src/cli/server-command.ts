@@ -21,10 +21,12 @@ export function serverCommand(program: Command): void {
     }
     // Loaded here, not at the top: the client commands should not pay for YAML, fastify and SQLite.
     const { ConfigError, loadConfig } = await import('../config/config.js');
-    let config;
+    const { Muster } = await import('../muster.js');
+    let muster;
     try {
       const file = raw['config'] ?? process.env['MUSTER_CONFIG'];
-      config = loadConfig({ ...(file ? { file } : {}), env: process.env, flags });
+      // The constructor reads the tls.* files: a bad one is a configuration error too.
+      muster = new Muster(loadConfig({ ...(file ? { file } : {}), env: process.env, flags }));
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`muster: ${err.message}\n`);
@@ -32,8 +34,6 @@ export function serverCommand(program: Command): void {
       }
       throw err;
     }
-    const { Muster } = await import('../muster.js');
-    const muster = new Muster(config);
     let stopping = false;
     const shutdown = (signal: string) => {
       if (stopping) return;

@@ -28,6 +28,8 @@ export interface MusterConfig {
   discovery: { cacheTtl: number };
   watch: { keepAlive: number; maxBufferedBytes: number };
   http: { bodyLimit: number };
+  /** PEM file paths; '' when not set. TLS is on when cert (and so key) is set. */
+  tls: { cert: string; key: string; ca: string };
   log: { level: string; requests: 'all' | 'writes' | 'none' };
   shutdownTimeout: number;
   /** Cluster mode when `redis` is set. */
@@ -82,6 +84,7 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
   const config = out as unknown as MusterConfig;
   checkStore(config);
   checkExposure(config);
+  checkTls(config);
   if (config.cluster.redis !== '') {
     if (!/^rediss?:\/\/[^\s]+$/.test(config.cluster.redis)) throw new ConfigError(`invalid value ${JSON.stringify(config.cluster.redis)} for cluster.redis: must be a redis:// or rediss:// URL`);
     // Nodes share state through one database: each on its own SQLite file would be separate registries.
@@ -114,6 +117,14 @@ function checkStore(config: MusterConfig): void {
   } else if (type === 'mysql') {
     throw new ConfigError(`store.type mysql needs store.url, e.g. mysql://user:password@host:3306/muster (${envName('store.url')} or ${flagName('store.url')})`);
   }
+}
+
+function checkTls(config: MusterConfig): void {
+  const { cert, key, ca } = config.tls;
+  const named = (k: string) => `${k} (${envName(k)} or ${flagName(k)})`;
+  if (cert !== '' && key === '') throw new ConfigError(`tls.cert is set but tls.key is not: TLS needs the certificate and its private key, set ${named('tls.key')}`);
+  if (key !== '' && cert === '') throw new ConfigError(`tls.key is set but tls.cert is not: TLS needs the certificate and its private key, set ${named('tls.cert')}`);
+  if (ca !== '' && cert === '') throw new ConfigError(`tls.ca is set but tls.cert and tls.key are not: client certificates are checked only over TLS, set both`);
 }
 
 function flatten(doc: unknown, prefix: string, file: string): Array<[string, unknown]> {

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
+import type { ServerTls } from '../../config/tls-files.js';
 import { Errors } from '../../errors.js';
 import { AnswerEncoder } from './answers.js';
 import { discoverEncoder, loadReflectedPackage, loadRegistryPackage, REGISTRY_SERVICE, registryDefinition } from './codec.js';
@@ -12,7 +13,7 @@ type AddService = Pick<grpc.Server, 'addService'>;
 
 /**
  * The gRPC adapter: muster.v1.Registry, grpc.health.v1 (SERVING once listening, NOT_SERVING from
- * the start of shutdown) and server reflection, on one insecure port.
+ * the start of shutdown) and server reflection, on one port: plain text, or TLS only.
  */
 export class GrpcServer {
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [REGISTRY_SERVICE]: 'NOT_SERVING' });
@@ -41,11 +42,17 @@ export class GrpcServer {
     return self;
   }
 
-  /** Binds host:port (0 = a free port) and reports SERVING; answers the port bound. */
-  async listen(host: string, port: number): Promise<number> {
+  /**
+   * Binds host:port (0 = a free port) and reports SERVING; answers the port bound. With `tls`
+   * the port speaks TLS only, and with `tls.ca` it requires a client certificate that CA signed.
+   */
+  async listen(host: string, port: number, tls?: ServerTls): Promise<number> {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== undefined)
+      : grpc.ServerCredentials.createInsecure();
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+      this.server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
     });
     this.health.setStatus('', 'SERVING');
     this.health.setStatus(REGISTRY_SERVICE, 'SERVING');

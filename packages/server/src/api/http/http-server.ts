@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
+import type { ServerTls } from '../../config/tls-files.js';
 import { Errors } from '../../errors.js';
 import type { HttpDeps } from './context.js';
 import { auditResponse, noteRefusal } from './audit-hook.js';
@@ -24,9 +25,10 @@ const QUIET_ROUTES = new Set(['/v1/instances/:id/heartbeat', '/v1/heartbeats']);
 
 /**
  * The native HTTP adapter: decodes and shape-checks requests, calls the naming service, and
- * maps every failure through the one error table.
+ * maps every failure through the one error table. With `tls` it is HTTPS only, and with `tls.ca`
+ * a client without a certificate that CA signed fails the handshake, before any route runs.
  */
-export async function buildHttpServer(deps: HttpDeps, log: Logger): Promise<FastifyInstance> {
+export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerTls): Promise<FastifyInstance> {
   const { config, metrics } = deps;
   const reqIdPrefix = crypto.randomBytes(4).toString('hex');
   let reqCounter = 0;
@@ -40,7 +42,8 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger): Promise<Fast
     genReqId: () => `${reqIdPrefix}-${(++reqCounter).toString(36)}`,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     return503OnClosing: true,
-  });
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
+  }) as unknown as FastifyInstance; // an https.Server offers everything this code uses of the http.Server type
 
   // Bodies are checked exactly as sent ("80" is not a port); query strings are text, so coerced.
   const bodyAjv = new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, strict: false });

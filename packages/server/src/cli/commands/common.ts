@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { HealthStatusFilter, IsolatedFilter, Metadata } from '@muster/api';
-import { MusterError, MusterHttpClient } from '@muster/client';
+import { MusterError, MusterHttpClient, type TlsOptions } from '@muster/client';
 
 export type OutputFormat = 'table' | 'json';
 
@@ -9,6 +10,9 @@ interface GlobalOptions {
   server: string;
   accessToken?: string;
   output: OutputFormat;
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 /** What every client command's action needs: a client and the output format. */
@@ -19,7 +23,26 @@ export interface CommandContext {
 
 export function context(cmd: Command): CommandContext {
   const g = cmd.optsWithGlobals<GlobalOptions>();
-  return { client: new MusterHttpClient({ server: g.server, ...(g.accessToken ? { token: g.accessToken } : {}) }), output: g.output };
+  const tls = tlsOptions(g);
+  return { client: new MusterHttpClient({ server: g.server, ...(tls ? { tls } : {}), ...(g.accessToken ? { token: g.accessToken } : {}) }), output: g.output };
+}
+
+/** --ca, --cert and --key (or MUSTER_CA, MUSTER_CERT, MUSTER_KEY) read into the SDK's tls option. */
+function tlsOptions(g: GlobalOptions): TlsOptions | undefined {
+  const tls: TlsOptions = {};
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const file = g[k];
+    if (file === undefined || file === '') continue;
+    try {
+      tls[k] = fs.readFileSync(file);
+    } catch (err) {
+      throw new MusterError('INVALID_ARGUMENT', `cannot read the --${k} file ${file}: ${(err as Error).message}`, { field: k });
+    }
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new MusterError('INVALID_ARGUMENT', `--${tls.cert === undefined ? 'key' : 'cert'} needs --${tls.cert === undefined ? 'cert' : 'key'} too: a client certificate is the pair`, { field: tls.cert === undefined ? 'cert' : 'key' });
+  }
+  return Object.keys(tls).length > 0 ? tls : undefined;
 }
 
 /**
