@@ -460,7 +460,9 @@ export class NamingService {
 function checkOwner(rec: InstanceRecord, token: string | undefined, writer: ServiceWriter | undefined): void {
   if (token !== undefined && tokenMatches(token, rec.tokenHash)) return;
   if (writer?.(rec.namespace, rec.service)) return;
-  throw token === undefined ? Errors.tokenMissing() : Errors.tokenWrong(rec.id);
+  if (token !== undefined) throw Errors.tokenWrong(rec.id);
+  // An access token that is not enough is a refusal (403), not a missing credential (401).
+  throw writer ? Errors.noWriteRight(rec.namespace, rec.service) : Errors.tokenMissing();
 }
 
 function changedFields(a: InstanceRecord, b: InstanceRecord): string[] {
