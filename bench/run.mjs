@@ -11,6 +11,7 @@ import { measureCeiling } from './ceiling.mjs';
 import { SETTINGS, steadyNote } from './lib/cannon.mjs';
 import { fmtCpu } from './lib/probe.mjs';
 import { commandLine, fmtInt, fmtMs, markdownTable, row, writeResults } from './lib/report.mjs';
+import { authCost } from './scenarios/auth.mjs';
 import { CLUSTER_NOTE_TEXT, CLUSTER_SCENARIOS } from './scenarios/cluster.mjs';
 import { discovery10, discovery1000 } from './scenarios/discovery.mjs';
 import { GRPC_NOTE, GRPC_SCENARIOS } from './scenarios/grpc.mjs';
@@ -20,7 +21,7 @@ import { memory } from './scenarios/memory.mjs';
 import { pick } from './scenarios/pick.mjs';
 import { register } from './scenarios/register.mjs';
 
-const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, memory, pick, ...GRPC_SCENARIOS, ...CLUSTER_SCENARIOS];
+const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, memory, pick, authCost, ...GRPC_SCENARIOS, ...CLUSTER_SCENARIOS];
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const args = process.argv.slice(2);

@@ -97,11 +97,11 @@ export const hostFor = (n) => `10.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 2
  * Registers `count` instances of one service as fast as `concurrency` allows and answers
  * [{id, token}]. ttl 60 s (the maximum) keeps them healthy through a scenario without heartbeats.
  */
-export async function registerMany(client, service, count, { concurrency = 64, offset = 0, metadata } = {}) {
+export async function registerMany(client, service, count, { concurrency = 64, offset = 0, metadata, headers } = {}) {
   return pool(count, concurrency, async (i) => {
     const body = { host: hostFor(offset + i), port: 8080, healthCheck: { ttl: 60 } };
     if (metadata) body.metadata = metadata(offset + i);
-    const r = await client.request('POST', `/v1/namespaces/default/services/${service}/instances`, { body });
+    const r = await client.request('POST', `/v1/namespaces/default/services/${service}/instances`, { body, headers });
     if (r.status !== 201 && r.status !== 200) throw new Error(`registration answered ${r.status}: ${r.text}`);
     return { id: r.json.instance.id, token: r.json.heartbeatToken };
   });
