@@ -300,3 +300,46 @@ describe('cluster mode: Redis fails under a node (through a fault proxy)', { ski
     assert.equal(await healthy(beating.instance.id), true, 'the instance that kept beating stayed healthy throughout');
   });
 });
+
+describe('cluster mode with auth: tokens on every node', { skip: why }, () => {
+  const run = `${process.pid}_${randomBytes(3).toString('hex')}_auth`;
+  const database = `muster_cluster_${run}`;
+  const nodes: ChildServer[] = [];
+  const flags = (id: string) => ({
+    'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-test-${run}`,
+    'cluster.nodeId': id, 'cluster.pollInterval': '1s', 'auth.enabled': true,
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    const conn = await mysql.createConnection({ uri: MYSQL });
+    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await conn.end();
+    const r = new Redis(REDIS);
+    const keys = await r.keys(`muster-test-${run}:*`);
+    if (keys.length > 0) await r.del(...keys);
+    r.disconnect();
+  });
+
+  it('one admin token for the cluster; a token made on one node works on the other, and its revocation is refused there at once', async () => {
+    const { readFileSync, existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const a = await spawnServer(flags('auth-a'));
+    nodes.push(a);
+    const b = await spawnServer(flags('auth-b'));
+    nodes.push(b);
+    assert.ok(!existsSync(join(b.dataDir, 'admin.token')), 'the second node makes no admin token of its own');
+    const admin = readFileSync(join(a.dataDir, 'admin.token'), 'utf8').trim();
+    assert.equal((await api(b.url, 'GET', '/v1/namespaces', undefined, bearer(admin))).status, 200, 'node b knows the admin token');
+
+    const made = await api(a.url, 'POST', '/v1/tokens', { name: 'roaming', rules: ['read:*/*'] }, bearer(admin));
+    assert.equal(made.status, 201);
+    const secret = made.body.secret as string;
+    await waitFor(async () => (await api(b.url, 'GET', '/v1/cluster', undefined, bearer(secret))).status === 200, 2000, 'node b to accept the new token');
+
+    assert.equal((await api(a.url, 'DELETE', '/v1/tokens/roaming', undefined, bearer(admin))).status, 200);
+    const revokedAt = Date.now();
+    await waitFor(async () => (await api(b.url, 'GET', '/v1/cluster', undefined, bearer(secret))).status === 401, 1000, 'node b to refuse the revoked token');
+    const took = Date.now() - revokedAt;
+    assert.ok(took < 1000, `refused on node b ${took} ms after the revocation was acknowledged`);
+  });
+});
