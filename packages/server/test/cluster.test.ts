@@ -35,6 +35,18 @@ async function problem(): Promise<string | undefined> {
   return undefined;
 }
 
+/** Kills a test's nodes and drops its database and Redis keys. */
+async function cleanUp(nodes: ChildServer[], database: string, run: string): Promise<void> {
+  await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+  const conn = await mysql.createConnection({ uri: MYSQL });
+  await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
+  await conn.end();
+  const r = new Redis(REDIS);
+  const keys = await r.keys(`muster-test-${run}:*`);
+  if (keys.length > 0) await r.del(...keys);
+  r.disconnect();
+}
+
 const why = await problem();
 if (why && process.env['CI'] === 'true') throw new Error(`cluster tests need MariaDB and Redis on CI: ${why}`);
 
@@ -58,16 +70,7 @@ describe('cluster mode: three nodes on MariaDB and Redis', { skip: why }, () => 
     a = await start('node-a');
     [b, c] = await Promise.all([start('node-b'), start('node-c')]);
   });
-  after(async () => {
-    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
-    const conn = await mysql.createConnection({ uri: MYSQL });
-    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await conn.end();
-    const r = new Redis(REDIS);
-    const keys = await r.keys(`muster-test-${run}:*`);
-    if (keys.length > 0) await r.del(...keys);
-    r.disconnect();
-  });
+  after(() => cleanUp(nodes, database, run));
 
   it('lists its three nodes and one lease holder', async () => {
     await waitFor(async () => ((await api(a.url, 'GET', '/v1/cluster')).body as ClusterStatus).nodes?.length === 3, 5000, 'three nodes in the directory');
@@ -309,16 +312,7 @@ describe('cluster mode with auth: tokens on every node', { skip: why }, () => {
     'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-test-${run}`,
     'cluster.nodeId': id, 'cluster.pollInterval': '1s', 'auth.enabled': true,
   });
-  after(async () => {
-    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
-    const conn = await mysql.createConnection({ uri: MYSQL });
-    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await conn.end();
-    const r = new Redis(REDIS);
-    const keys = await r.keys(`muster-test-${run}:*`);
-    if (keys.length > 0) await r.del(...keys);
-    r.disconnect();
-  });
+  after(() => cleanUp(nodes, database, run));
 
   it('one admin token for the cluster; a token made on one node works on the other, and its revocation is refused there at once', async () => {
     const { readFileSync, existsSync } = await import('node:fs');
