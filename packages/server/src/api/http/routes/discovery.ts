@@ -39,7 +39,6 @@ export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics, st
     if (known !== undefined && known === entry.rec.revision) {
       if (waitMs > 0) {
         const release = limits.openWatch(req.ip);
-        reply.raw.once('close', release);
         const aborted = new AbortController();
         const onClose = () => aborted.abort();
         reply.raw.once('close', onClose);
