@@ -24,6 +24,7 @@ export interface MusterConfig {
   discovery: { cacheTtl: number };
   watch: { keepAlive: number; maxBufferedBytes: number };
   http: { bodyLimit: number };
+  verification: { allowLinkLocal: boolean; timeout: number };
   log: { level: string; requests: 'all' | 'writes' | 'none' };
   shutdownTimeout: number;
   /** Cluster mode when `redis` is set. */

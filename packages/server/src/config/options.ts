@@ -41,6 +41,8 @@ export const OPTIONS = [
   { key: 'watch.keepAlive', type: { kind: 'duration', minMs: 1000, maxMs: 300_000 }, default: '15s', description: 'Interval of keep-alive comments on watch streams' },
   { key: 'watch.maxBufferedBytes', type: { kind: 'int', min: 16_384, max: 1_073_741_824 }, default: 1_048_576, description: 'A watch stream with more unsent bytes than this is dropped (the client reconnects)' },
   { key: 'http.bodyLimit', type: { kind: 'int', min: 1024, max: 104_857_600 }, default: 1_048_576, description: 'Largest request body accepted (bytes); larger answers 413' },
+  { key: 'verification.allowLinkLocal', type: { kind: 'bool' }, default: false, description: 'Verified registration: also check instances at link-local addresses (169.254.0.0/16, fe80::/10). Cloud metadata addresses stay refused either way' },
+  { key: 'verification.timeout', type: { kind: 'duration', minMs: 100, maxMs: 10_000 }, default: '2s', description: 'Verified registration: the most one check of an instance may take, name resolution included; past it the check fails' },
   { key: 'log.level', type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', description: 'Log level' },
   { key: 'log.requests', type: { kind: 'enum', values: ['all', 'writes', 'none'] }, default: 'writes', description: 'Requests logged at info: all, writes (and every error), none (errors only)' },
   { key: 'shutdownTimeout', type: { kind: 'duration', minMs: 0, maxMs: 600_000, zeroAllowed: true }, default: '10s', description: 'On SIGTERM, how long in-flight requests get before the server exits anyway (0: no grace)' },

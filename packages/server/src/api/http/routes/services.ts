@@ -30,7 +30,7 @@ export function serviceRoutes(app: FastifyInstance, { naming }: HttpDeps): void 
   }, async (req) => naming.getService(req.params.ns, req.params.svc));
 
   app.patch<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc', {
-    schema: { tags, summary: 'Change a service\'s comment or metadata', params: SvcParams, body: ServicePatchBody, response: { 200: Service, ...errors(400, 404) } },
+    schema: { tags, summary: 'Change a service\'s comment, metadata or verification', params: SvcParams, body: ServicePatchBody, response: { 200: Service, ...errors(400, 404) } },
   }, async (req) => naming.patchService(req.params.ns, req.params.svc, req.body));
 
   app.delete<{ Params: { ns: string; svc: string }; Querystring: { force: boolean } }>('/v1/namespaces/:ns/services/:svc', {
