@@ -34,6 +34,8 @@ export type VerificationSink = (ids: readonly string[]) => void;
 export type CheckedTarget = ServiceVerificationSetting & { host: string; port: number };
 
 export const DEFAULT_NAMESPACE = 'default';
+/** The stores keep a verification failure's reason in at most this many characters. */
+const MAX_REASON = 500;
 
 /**
  * The domain: every rule of namespaces, services and instances lives here (PolarisMesh's
@@ -300,15 +302,16 @@ export class NamingService {
       const svc = await tx.getService(cur.namespace, cur.service);
       const setting = svc?.verification;
       if (!svc || !setting || setting.secret !== checked.secret || setting.path !== checked.path) return 'stale';
-      if (!outcome.ok && cur.verification.state === 'failed' && cur.verification.reason === outcome.reason) return 'unchanged';
       const now = this.clock.now();
       const next: InstanceRecord = { ...cur, updatedAt: now };
       if (outcome.ok) {
         next.verification = { state: 'verified', reason: '', at: now };
         next.revision = await this.bump(tx, svc, 'instance.verified', id, { host: cur.host, port: cur.port });
       } else {
-        next.verification = { state: 'failed', reason: outcome.reason, at: now };
-        next.revision = await this.bump(tx, svc, 'instance.verification_failed', id, { host: cur.host, port: cur.port, kind: outcome.kind, reason: outcome.reason });
+        const reason = outcome.reason.slice(0, MAX_REASON);
+        if (cur.verification.state === 'failed' && cur.verification.reason === reason) return 'unchanged';
+        next.verification = { state: 'failed', reason, at: now };
+        next.revision = await this.bump(tx, svc, 'instance.verification_failed', id, { host: cur.host, port: cur.port, kind: outcome.kind, reason });
       }
       await tx.putInstance(next, cur);
       return 'written';

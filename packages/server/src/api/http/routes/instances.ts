@@ -14,7 +14,8 @@ export function instanceRoutes(app: FastifyInstance, { naming }: HttpDeps): void
   app.post<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc/instances', {
     schema: {
       tags, summary: 'Register an instance: 201 new, 200 re-registration of the same endpoint',
-      description: 'Re-registering an existing instance needs its heartbeatToken as a Bearer token, unless the instance is no longer healthy (then the caller takes it over and gets a new token).',
+      description: 'Re-registering an existing instance needs its heartbeatToken as a Bearer token, unless the instance is no longer healthy (then the caller takes it over and gets a new token). '
+        + 'In a service with verification, the instance is pending (invisible) until the registry has checked it at host:port; a host that is a link-local or cloud metadata address is refused (400, field host).',
       params: SvcParams, body: RegisterBody, response: { 200: RegisterReply, 201: RegisterReply, ...errors(400, 403, 404, 409) },
     },
   }, async (req, reply) => {
