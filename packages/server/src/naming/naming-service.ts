@@ -177,8 +177,10 @@ export class NamingService {
       const cur = (await tx.getInstance(id))!;
       let verification: InstanceVerificationRecord;
       if (turn === 'enabled') verification = { state: 'pending', reason: '', at: now };
-      else if (turn === 'disabled') verification = { ...UNCHECKED };
-      else {
+      else if (turn === 'disabled') {
+        if (cur.verification.state === 'verified' && cur.verification.at === 0) continue;
+        verification = { ...UNCHECKED };
+      } else {
         if (cur.verification.state !== 'verified') toCheck.push(id);
         continue;
       }
