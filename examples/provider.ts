@@ -4,13 +4,16 @@
  *   npm start                      # a registry on 127.0.0.1:8090 (HTTP) and :8091 (gRPC)
  *   node examples/dist/provider.js # built by `npm run build`
  *
- * MUSTER_SERVERS (comma separated) names other registries; PORT the port this service serves.
+ * MUSTER_SERVERS (comma separated) names other registries; PORT the port this service serves;
+ * MUSTER_VERIFY_SECRET the service's secret, when it requires verified registration.
  */
 import http from 'node:http';
 import { MusterClient } from '@muster/client';
 
 const port = Number(process.env['PORT'] ?? 8080);
 const zone = process.env['ZONE'] ?? 'zone-a';
+// Set when the service requires verified registration (docs/security.md).
+const secret = process.env['MUSTER_VERIFY_SECRET'];
 
 const server = http.createServer((_req, res) => res.end(`hello from ${port}\n`));
 await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -27,6 +30,8 @@ const reg = await client.register({
   // On SIGTERM or SIGINT, deregister first: consumers stop picking us at once instead of
   // after 3 × ttl.
   deregisterOnExit: true,
+  // The registry checks us right after we register: the SDK answers its challenge on our server.
+  ...(secret ? { verification: { secret, server } } : {}),
 });
 
 reg.on('state', (state, previous) => console.log(`registration: ${previous} -> ${state}`));

@@ -4,3 +4,4 @@ export * from './grpc-codes.js';
 export * from './limits.js';
 export * from './proto.js';
 export * from './types.js';
+export * from './verification.js';

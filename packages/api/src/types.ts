@@ -32,8 +32,47 @@ export interface Service {
   revision: number;
   instanceCount: number;
   healthyInstanceCount: number;
+  /** Whether new instances must prove they hold the service's secret; the secret is never answered. */
+  verification: ServiceVerificationStatus;
   createdAt: string;
   updatedAt: string;
+}
+
+/**
+ * Verified registration, as a service is created or patched with it: the registry challenges each
+ * new instance at `http://host:port<path>` and expects the HMAC of the challenge under `secret`.
+ */
+export interface ServiceVerificationInput {
+  /** Write-only: no answer ever carries it. */
+  secret: string;
+  /** Default `/.well-known/muster/verify`. */
+  path?: string;
+}
+
+export type ServiceVerificationStatus =
+  | { enabled: false }
+  | {
+    enabled: true;
+    path: string;
+    /** Instances not yet checked (or being checked): invisible to discovery until they pass. */
+    pendingInstanceCount: number;
+    /** Instances that failed their check: invisible to discovery; see the instance's `verification.reason`. */
+    failedInstanceCount: number;
+  };
+
+/**
+ * - `verified`: visible to discovery (every instance of a service without verification is).
+ * - `pending`: registered in a service with verification and not yet checked.
+ * - `failed`: its check failed (`reason`); it stays invisible until a later check passes.
+ */
+export type VerificationState = 'verified' | 'pending' | 'failed';
+
+export interface InstanceVerification {
+  state: VerificationState;
+  /** Why the last check failed; only with `failed`. */
+  reason?: string;
+  /** When the state last changed; absent for an instance of a service without verification. */
+  at?: string;
 }
 
 export interface Instance {
@@ -56,6 +95,8 @@ export interface Instance {
   /** Age of `lastHeartbeat` when the answer was built: judge freshness by this. */
   lastHeartbeatAgeMs: number;
   revision: number;
+  /** Whether the instance proved it holds its service's secret; only `verified` ones are discovered. */
+  verification: InstanceVerification;
   createdAt: string;
   updatedAt: string;
 }
@@ -95,7 +136,7 @@ export interface InstancePatch {
  * timestamps are on `GET /v1/instances/{id}`. Discovery is the hot path: every byte is repeated
  * per instance, per consumer, per change.
  */
-export type DiscoveredInstance = Omit<Instance, 'namespace' | 'service' | 'lastHeartbeat' | 'createdAt' | 'updatedAt'>;
+export type DiscoveredInstance = Omit<Instance, 'namespace' | 'service' | 'lastHeartbeat' | 'createdAt' | 'updatedAt' | 'verification'>;
 
 export interface DiscoverResponse {
   namespace: string;
@@ -143,6 +184,8 @@ export const EventTypes = [
   'instance.unisolated',
   'instance.metadata_changed',
   'instance.removed',
+  'instance.verified',
+  'instance.verification_failed',
   'token.created',
   'token.revoked',
   /** Who did what and how it ended: every management action and every refused request. */

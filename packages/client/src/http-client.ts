@@ -1,6 +1,6 @@
 import type {
-  AccessToken, ClusterStatus, CreateTokenRequest, CreateTokenResponse, DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch,
-  Metadata, Namespace, RegisterRequest, RegisterResponse, RegistryEvent, Service,
+  AccessToken, ClusterStatus, CreateTokenRequest, CreateTokenResponse, DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem,
+  Instance, InstancePatch, Metadata, Namespace, RegisterRequest, RegisterResponse, RegistryEvent, Service, ServiceVerificationInput,
 } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { filterParams, seg, setDefined } from './query.js';
@@ -28,11 +28,15 @@ export interface ServiceInput {
   name: string;
   comment?: string;
   metadata?: Metadata;
+  /** Verified registration: new instances stay invisible until they answer the challenge (docs/security.md). */
+  verification?: ServiceVerificationInput;
 }
 
 export interface ServicePatch {
   comment?: string;
   metadata?: Metadata;
+  /** Set or replace the setting (the whole of it: a path left out is the default); null turns it off. */
+  verification?: ServiceVerificationInput | null;
 }
 
 export interface ServiceListOptions extends CallOptions {

@@ -15,4 +15,6 @@ export type { ClientEvents, ClientPickOptions, DiscoverOptions as ClientDiscover
 export type { MusterClientOptions, ServiceOptions } from './sdk/options.js';
 export { Registration } from './sdk/registration.js';
 export type { RegistrationEvents, RegistrationInput, RegistrationState } from './sdk/registration.js';
+export { attachVerificationResponder, verificationResponder } from './sdk/verification-responder.js';
+export type { VerificationResponder, VerificationResponderOptions } from './sdk/verification-responder.js';
 export type { DiscoveryAnswer, StaleReason, ViewSource } from './sdk/service-view.js';

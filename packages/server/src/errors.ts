@@ -15,6 +15,7 @@ export const Errors = {
   unsupportedMediaType: (type: string) => new MusterError('INVALID_ARGUMENT', `content type ${JSON.stringify(type)} is not supported; send application/json`, { field: 'body' }),
   bodyTooLarge: (limit: number) => new MusterError('RESOURCE_EXHAUSTED', `request body is larger than ${limit} bytes`, { field: 'body' }),
   undecodable: (detail: string) => new MusterError('INVALID_ARGUMENT', `request message does not decode: ${detail}`),
+  verificationAddressRefused: (host: string, why: string) => new MusterError('INVALID_ARGUMENT', `host ${host} cannot be verified: ${why}. The service requires verified registration, and the registry never connects there`, { field: 'host' }),
   waitTooLong: () => new MusterError('INVALID_ARGUMENT', `wait must be a duration of at most ${LIMITS.longPollMaxSeconds}s (e.g. 30s)`, { field: 'wait' }),
 
   routeNotFound: (method: string, url: string) => new MusterError('NOT_FOUND', `no route ${method} ${url}`),

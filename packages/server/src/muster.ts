@@ -26,8 +26,16 @@ import { MemoryStore } from './store/memory/memory-store.js';
 import { MysqlStore } from './store/mysql/mysql-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
+import { VerificationQueue } from './verify/verification-queue.js';
+import { Verifier } from './verify/verifier.js';
 import { VERSION } from './version.js';
 import { WatchHub } from './watch/watch-hub.js';
+
+/** Verification checks running at once at most. */
+const VERIFY_CONCURRENCY = 16;
+/** A failed instance that stays alive is checked again after 30 s, then 1, 2, 4... minutes, at most every 10. */
+const VERIFY_RETRY_BASE_MS = 30_000;
+const VERIFY_RETRY_MAX_MS = 600_000;
 
 export interface MusterOptions {
   logger?: Logger;
@@ -65,6 +73,9 @@ export class Muster {
   readonly audit: AuditLog;
   readonly limits: RateLimits;
   private readonly announce: (text: string) => void;
+  /** Verified registration: the checks of instances of services that require it. */
+  readonly verifier: Verifier;
+  readonly verification: VerificationQueue;
   /** Set in cluster mode (cluster.redis): this node shares its store with others. */
   readonly cluster: ClusterMode | undefined;
   private http: FastifyInstance | undefined;
@@ -108,7 +119,9 @@ export class Muster {
         this.metrics.storeCommitSeconds.observe(seconds);
       },
     }, this.log);
-    this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, { autoCreateService: config.autoCreateService });
+    this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, {
+      autoCreateService: config.autoCreateService, verification: { allowLinkLocal: config.verification.allowLinkLocal },
+    });
     this.tokens = new AccessTokenService(this.batcher, this.store, clock);
     this.guard = new Guard({
       enabled: config.auth.enabled,
@@ -131,6 +144,15 @@ export class Muster {
       protectMin: config.health.protectMin,
       flushIntervalMs: config.health.flushInterval,
     }, this.log, this.cluster);
+    this.verifier = new Verifier({ timeoutMs: config.verification.timeout, allowLinkLocal: config.verification.allowLinkLocal });
+    this.verification = new VerificationQueue(this.index, this.naming, this.verifier, clock, this.metrics, this.log, {
+      concurrency: VERIFY_CONCURRENCY,
+      sweepIntervalMs: config.health.sweepInterval,
+      // A check ends within its timeout: pending well past that, nobody is checking it.
+      stalePendingMs: 5 * config.verification.timeout,
+      retryBaseMs: VERIFY_RETRY_BASE_MS,
+      retryMaxMs: VERIFY_RETRY_MAX_MS,
+    }, this.cluster);
   }
 
   async start(): Promise<this> {
@@ -145,6 +167,7 @@ export class Muster {
     await this.naming.ensureDefaultNamespace();
     await this.bootstrapAuth();
     this.health.start();
+    this.verification.start();
     this.http = await buildHttpServer({
       naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config,
       guard: this.guard, tokens: this.tokens, audit: this.audit, limits: this.limits,
@@ -274,6 +297,7 @@ export class Muster {
     const deadline = this.config.shutdownTimeout;
     // Both adapters drain at once, and before the batcher closes: their last calls still write.
     await Promise.all([this.stopHttp(deadline), this.grpc?.stop(deadline)]);
+    await this.verification.stop();
     await this.health.stop();
     await this.cluster?.stop();
     await this.audit.flush(true);

@@ -88,9 +88,9 @@ async function sse(url: string, token: string | undefined): Promise<Outcome> {
   return res.status;
 }
 
-/** An instance of prod/orders registered with the write token: its id and heartbeatToken. */
+/** An instance of prod/orders registered with the write token: its id and heartbeatToken. ttl 60 s: none expires during the run, which would change the snapshot. */
 async function instance(): Promise<Record<string, string>> {
-  const r = await http('POST', '/v1/namespaces/prod/services/orders/instances', tokens.write, { host: '10.1.0.1', port: 1000 + ++serial });
+  const r = await http('POST', '/v1/namespaces/prod/services/orders/instances', tokens.write, { host: '10.1.0.1', port: 1000 + ++serial, healthCheck: { ttl: 60 } });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return { id: r.body.instance.id, hb: r.body.heartbeatToken };
 }
@@ -152,7 +152,7 @@ const CASES: Case[] = [
   // ---- client APIs (auth.clients: required)
   {
     name: 'POST register prod/orders', right: 'write',
-    run: (t) => status(http('POST', '/v1/namespaces/prod/services/orders/instances', t, { host: '10.2.0.1', port: 2000 + ++serial })),
+    run: (t) => status(http('POST', '/v1/namespaces/prod/services/orders/instances', t, { host: '10.2.0.1', port: 2000 + ++serial, healthCheck: { ttl: 60 } })),
   },
   { name: 'GET discover prod/orders', right: 'read', run: (t) => status(http('GET', '/v1/namespaces/prod/services/orders/instances', t)) },
   { name: 'GET /v1/watch prod/orders', right: 'read', run: (t) => sse('/v1/watch?namespace=prod&service=orders', t) },
@@ -173,7 +173,7 @@ const CASES: Case[] = [
     run: (t, c) => status(http('DELETE', `/v1/tokens/${c['id']}`, t)),
   },
   // ---- gRPC
-  { name: 'grpc Register prod/orders', right: 'write', run: (t) => grpcUnary('Register', { namespace: 'prod', service: 'orders', host: '10.3.0.1', port: 3000 + ++serial }, t) },
+  { name: 'grpc Register prod/orders', right: 'write', run: (t) => grpcUnary('Register', { namespace: 'prod', service: 'orders', host: '10.3.0.1', port: 3000 + ++serial, healthCheck: { type: 'heartbeat', ttl: 60 } }, t) },
   { name: 'grpc Deregister', right: 'write', prepare: instance, run: (t, c) => grpcUnary('Deregister', { id: c['id'] }, t) },
   { name: 'grpc Heartbeat', right: 'write', prepare: instance, run: (t, c) => grpcUnary('Heartbeat', { id: c['id'] }, t) },
   { name: 'grpc HeartbeatStream', right: 'write', prepare: instance, run: (t, c) => grpcStreamBeat(c['id']!, t) },

@@ -215,8 +215,9 @@ describe('the audit trail, rate limits and watch caps', () => {
       codes.push(r.status);
       if (r.status === 429) retryAfter ??= r.headers.get('retry-after');
     }
-    assert.ok(codes.filter((c) => c === 201).length <= 20 + 2, codes.join(','));
-    assert.ok(codes.includes(429), codes.join(','));
+    // A one-second window of 20 writes (the namespace created above may share it): the 21st at the latest is refused.
+    const firstRefused = codes.indexOf(429);
+    assert.ok(firstRefused >= 0 && firstRefused <= 20, codes.join(','));
     assert.ok(Number(retryAfter) >= 1);
     await sleep(1100);
     assert.equal((await api(server.url, 'POST', '/v1/namespaces/default/services/limited/instances', { host: '10.5.0.2', port: 1 })).status, 201, 'allowed again after a second');

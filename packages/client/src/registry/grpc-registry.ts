@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { DiscoveredInstance, DiscoverResponse, HeartbeatBatchResponse, HeartbeatItem, RegisterRequest, RegisterResponse } from '@muster/api';
+import type { DiscoveredInstance, DiscoverResponse, HeartbeatBatchResponse, HeartbeatItem, Instance, RegisterRequest, RegisterResponse } from '@muster/api';
 import { MusterError, PROTO_ROOT, REGISTRY_PROTO } from '@muster/api';
 import type { DiscoverResult } from '../http-client.js';
 import type { TlsOptions } from '../tls.js';
@@ -89,7 +89,7 @@ export class GrpcRegistry implements RegistryApi {
 
   async register(namespace: string, service: string, req: RegisterRequest, token?: string): Promise<RegisterResponse> {
     const res = await this.unary<RegisterResponse>('Register', { ...req, namespace, service, heartbeatToken: token ?? '' });
-    return { ...res, instance: { ...res.instance, location: location(res.instance.location) } };
+    return { ...res, instance: { ...res.instance, location: location(res.instance.location), verification: verification(res.instance.verification) } };
   }
 
   async deregister(id: string, token: string): Promise<void> {
@@ -213,6 +213,14 @@ function answer(res: WireDiscoverResponse): DiscoverResponse {
       healthy: i.healthy, isolate: i.isolate, lastHeartbeatAgeMs: i.lastHeartbeatAgeMs, revision: i.revision,
     })),
   };
+}
+
+/** As HTTP answers it: a reason and time only when there is one (a server before verification sends none: verified). */
+function verification(v: { state?: string; reason?: string; at?: string } | null | undefined): Instance['verification'] {
+  const out: Instance['verification'] = { state: v?.state === 'pending' || v?.state === 'failed' ? v.state : 'verified' };
+  if (v?.reason) out.reason = v.reason;
+  if (v?.at) out.at = v.at;
+  return out;
 }
 
 /** Proto strings cannot be absent; an empty one is a location part the instance did not give. */

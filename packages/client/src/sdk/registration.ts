@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
 import type { Instance, RegisterRequest, RegisterResponse } from '@muster/api';
 import { MusterError } from '@muster/api';
 import { emitSafely } from './emit-safely.js';
@@ -6,6 +7,7 @@ import type { Endpoints } from '../registry/endpoints.js';
 import { isTransient } from '../registry/registry-api.js';
 import { backoffMs, jitter } from './backoff.js';
 import type { HeartbeatBatcher } from './heartbeat-batcher.js';
+import { attachVerificationResponder, verificationResponder, type VerificationResponder } from './verification-responder.js';
 
 /**
  * - `registering`: the first registration is under way.
@@ -34,6 +36,18 @@ export interface RegistrationInput extends RegisterRequest {
   namespace?: string;
   /** Deregister when the process gets SIGTERM or SIGINT. Default false. */
   deregisterOnExit?: boolean;
+  /**
+   * The service requires verified registration: the SDK answers the registry's challenge on
+   * `server`, the HTTP server listening at this instance's host and port, while the instance is
+   * registered. It must be listening before `register()` is called.
+   */
+  verification?: {
+    /** The service's secret, as it was given to the registry. */
+    secret: string;
+    server: Server;
+    /** The service's verify path, when not the default. */
+    path?: string;
+  };
 }
 
 interface Deps {
@@ -66,13 +80,25 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   private failures = 0;
   private ended = false;
   private readonly request: RegisterRequest;
+  private readonly responder: { server: Server; answer: VerificationResponder } | undefined;
+  private detach: (() => void) | undefined;
 
   constructor(input: RegistrationInput, defaultNamespace: string, private readonly deps: Deps) {
     super();
-    const { service, namespace, deregisterOnExit: _exit, ...request } = input;
+    const { service, namespace, deregisterOnExit: _exit, verification, ...request } = input;
     this.namespace = namespace ?? defaultNamespace;
     this.service = service;
     this.request = request;
+    if (verification) {
+      // The check comes right after the registration commits: a server not listening yet fails it.
+      if (!verification.server.listening) {
+        throw new MusterError('FAILED_PRECONDITION', 'verification.server is not listening: the registry checks the instance right after it registers, so call register() once server.listen() is done', { field: 'verification.server' });
+      }
+      const answer = verificationResponder(verification.secret, {
+        host: request.host, port: request.port, service, namespace: this.namespace, ...(verification.path === undefined ? {} : { path: verification.path }),
+      });
+      this.responder = { server: verification.server, answer };
+    }
   }
 
   get state(): RegistrationState {
@@ -95,12 +121,14 @@ export class Registration extends EventEmitter<RegistrationEvents> {
    * trying in the background.
    */
   async start(): Promise<void> {
+    if (this.responder) this.detach = attachVerificationResponder(this.responder.server, this.responder.answer);
     try {
       await this.registerNow();
     } catch (err) {
       const e = asMusterError(err);
       if (!isTransient(e.code) && !HELD.has(e.code)) {
         this.ended = true;
+        this.detach?.();
         this.setState('deregistered');
         throw e;
       }
@@ -128,6 +156,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
         if (!confirmed) emitSafely(this, 'failure', e);
       }
     }
+    this.detach?.();
     this.setState('deregistered');
     emitSafely(this, 'deregistered', confirmed);
     return confirmed;

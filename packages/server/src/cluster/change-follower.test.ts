@@ -19,7 +19,7 @@ const t0 = 1_700_000_000_000;
 async function register(store: Store, id: string, over: Parameters<typeof instance>[1] = {}): Promise<number> {
   return store.transaction(async (tx) => {
     if (!(await tx.getNamespace('ns'))) await tx.putNamespace({ name: 'ns', comment: '', createdAt: t0, updatedAt: t0 });
-    const svc = (await tx.getService('ns', 'svc')) ?? { namespace: 'ns', name: 'svc', metadata: {}, comment: '', revision: 0, createdAt: t0, updatedAt: t0 };
+    const svc = (await tx.getService('ns', 'svc')) ?? { namespace: 'ns', name: 'svc', metadata: {}, comment: '', revision: 0, createdAt: t0, updatedAt: t0, verification: null };
     const rev = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: t0, detail: {} });
     await tx.putService({ ...svc, revision: rev });
     await tx.putInstance(instance(id, { revision: rev, ...over }));
@@ -106,7 +106,7 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
     await register(store, 'k', { weight: 1 });
     // This node already holds a newer version (revision 99) than the row the follower reads.
     index.apply([{ kind: 'namespace', name: 'ns', rec: { name: 'ns', comment: '', createdAt: t0, updatedAt: t0 } },
-      { kind: 'service', namespace: 'ns', name: 'svc', rec: { namespace: 'ns', name: 'svc', metadata: {}, comment: '', revision: 99, createdAt: t0, updatedAt: t0 } },
+      { kind: 'service', namespace: 'ns', name: 'svc', rec: { namespace: 'ns', name: 'svc', metadata: {}, comment: '', revision: 99, createdAt: t0, updatedAt: t0, verification: null } },
       { kind: 'instance', id: 'k', rec: instance('k', { weight: 7, revision: 99 }) }]);
     await f.catchUp();
     assert.equal(index.instances.get('k')!.weight, 7);

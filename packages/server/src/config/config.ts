@@ -30,6 +30,7 @@ export interface MusterConfig {
   http: { bodyLimit: number };
   /** PEM file paths; '' when not set. TLS is on when cert (and so key) is set. */
   tls: { cert: string; key: string; ca: string };
+  verification: { allowLinkLocal: boolean; timeout: number };
   log: { level: string; requests: 'all' | 'writes' | 'none' };
   shutdownTimeout: number;
   /** Cluster mode when `redis` is set. */

@@ -51,6 +51,8 @@ export const OPTIONS = [
   { key: 'tls.cert', type: { kind: 'string' }, default: '', description: 'PEM file of the server certificate (its chain may follow it). Set with tls.key, the HTTP and gRPC APIs speak TLS only (https://; gRPC over TLS) and refuse plain-text clients' },
   { key: 'tls.key', type: { kind: 'string' }, default: '', description: 'PEM file of the private key of tls.cert (not encrypted)' },
   { key: 'tls.ca', type: { kind: 'string' }, default: '', description: 'PEM file of the CA that signs client certificates. Set, every client of the HTTP and gRPC APIs must present a certificate it signed (mutual TLS), /healthz and /metrics included; needs tls.cert' },
+  { key: 'verification.allowLinkLocal', type: { kind: 'bool' }, default: false, description: 'Verified registration: also check instances at link-local addresses (169.254.0.0/16, fe80::/10). Cloud metadata addresses stay refused either way' },
+  { key: 'verification.timeout', type: { kind: 'duration', minMs: 100, maxMs: 10_000 }, default: '2s', description: 'Verified registration: the most one check of an instance may take, name resolution included; past it the check fails' },
   { key: 'log.level', type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', description: 'Log level' },
   { key: 'log.requests', type: { kind: 'enum', values: ['all', 'writes', 'none'] }, default: 'writes', description: 'Requests logged at info: all, writes (and every error), none (errors only)' },
   { key: 'shutdownTimeout', type: { kind: 'duration', minMs: 0, maxMs: 600_000, zeroAllowed: true }, default: '10s', description: 'On SIGTERM, how long in-flight requests get before the server exits anyway (0: no grace)' },

@@ -101,9 +101,18 @@ export class RegistryIndex {
     return body;
   }
 
+  /**
+   * The one place visibility is decided: every discovery answer (HTTP, gRPC, long-poll, watch)
+   * is built here. In a service with verification, an instance that has not passed its check
+   * is in no answer, whatever the filter.
+   */
   answer(entry: ServiceEntry, f: DiscoverFilter, now: number): DiscoverResponse {
     const instances: DiscoveredInstance[] = [];
-    for (const i of entry.instances.values()) if (matchesFilter(i, f)) instances.push(toDiscoveredInstance(i, now));
+    const gated = entry.rec.verification !== null;
+    for (const i of entry.instances.values()) {
+      if (gated && i.verification.state !== 'verified') continue;
+      if (matchesFilter(i, f)) instances.push(toDiscoveredInstance(i, now));
+    }
     instances.sort((a, b) => (a.id < b.id ? -1 : 1));
     return { namespace: entry.rec.namespace, service: entry.rec.name, revision: entry.rec.revision, instances };
   }

@@ -19,6 +19,7 @@ export class Metrics {
   readonly httpRequests: client.Counter<'method' | 'route' | 'status'>;
   readonly grpcRequests: client.Counter<'method' | 'code'>;
   readonly watchers: client.Gauge<'kind'>;
+  readonly verificationChecks: client.Counter<'outcome'>;
 
   readonly reg: { created: Inc; updated: Inc; rejected: Inc };
   readonly hb: { ok: Inc; rejected: Inc };
@@ -46,6 +47,11 @@ export class Metrics {
     this.httpRequests = new client.Counter({ name: 'muster_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers });
     this.grpcRequests = new client.Counter({ name: 'muster_grpc_requests_total', help: 'gRPC calls of muster.v1.Registry by method and status code', labelNames: ['method', 'code'], registers });
     this.watchers = new client.Gauge({ name: 'muster_watchers', help: 'Open long-polls and watch streams', labelNames: ['kind'], registers });
+    this.verificationChecks = new client.Counter({
+      name: 'muster_verification_checks_total',
+      help: 'Verified registration checks by outcome (verified, or why they failed: wrong_answer, timeout, redirect, too_large, status, bad_response, connection, dns, address_refused)',
+      labelNames: ['outcome'], registers,
+    });
     this.reg = { created: this.registrations.labels('created'), updated: this.registrations.labels('updated'), rejected: this.registrations.labels('rejected') };
     this.hb = { ok: this.heartbeats.labels('ok'), rejected: this.heartbeats.labels('rejected') };
     this.disc = { cached: this.discoveries.labels('cached'), filtered: this.discoveries.labels('filtered'), notModified: this.discoveries.labels('not_modified') };

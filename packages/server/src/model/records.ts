@@ -1,4 +1,4 @@
-import type { AccessToken, DiscoveredInstance, Instance, Location, Metadata, Namespace, Service } from '@muster/api';
+import type { AccessToken, DiscoveredInstance, Instance, InstanceVerification, Location, Metadata, Namespace, Service, VerificationState } from '@muster/api';
 
 /**
  * The stored forms of the data model. Each is the wire type with timestamps as epoch
@@ -9,13 +9,31 @@ export interface NamespaceRecord extends Omit<Namespace, 'createdAt' | 'updatedA
   updatedAt: number;
 }
 
-export interface ServiceRecord extends Omit<Service, 'createdAt' | 'updatedAt' | 'instanceCount' | 'healthyInstanceCount'> {
+export interface ServiceRecord extends Omit<Service, 'createdAt' | 'updatedAt' | 'instanceCount' | 'healthyInstanceCount' | 'verification'> {
   createdAt: number;
   updatedAt: number;
+  /** Verified registration; null: off. The secret is kept as given (the check needs it), never answered. */
+  verification: ServiceVerificationSetting | null;
 }
 
+export interface ServiceVerificationSetting {
+  secret: string;
+  path: string;
+}
+
+export interface InstanceVerificationRecord {
+  state: VerificationState;
+  /** '' unless failed. */
+  reason: string;
+  /** When the state last changed; 0 for an instance never checked because its service has no verification. */
+  at: number;
+}
+
+/** What every instance of a service without verification has. */
+export const UNCHECKED: Readonly<InstanceVerificationRecord> = Object.freeze({ state: 'verified', reason: '', at: 0 });
+
 export interface InstanceRecord
-  extends Omit<Instance, 'lastHeartbeat' | 'lastHeartbeatAgeMs' | 'createdAt' | 'updatedAt' | 'healthCheck'> {
+  extends Omit<Instance, 'lastHeartbeat' | 'lastHeartbeatAgeMs' | 'createdAt' | 'updatedAt' | 'healthCheck' | 'verification'> {
   ttl: number;
   lastHeartbeat: number;
   /** When `healthy` last changed: cleanup counts from here. */
@@ -24,6 +42,7 @@ export interface InstanceRecord
   updatedAt: number;
   /** sha256 (hex) of the instance's heartbeatToken; the token itself is never stored. */
   tokenHash: string;
+  verification: InstanceVerificationRecord;
 }
 
 /** An access token as stored: the secret only as its sha256. */
@@ -40,7 +59,14 @@ export function toWireNamespace(r: NamespaceRecord): Namespace {
   return { name: r.name, comment: r.comment, createdAt: iso(r.createdAt), updatedAt: iso(r.updatedAt) };
 }
 
-export function toWireService(r: ServiceRecord, counts: { instances: number; healthy: number }): Service {
+export interface ServiceCounts {
+  instances: number;
+  healthy: number;
+  pending: number;
+  failed: number;
+}
+
+export function toWireService(r: ServiceRecord, counts: ServiceCounts): Service {
   return {
     namespace: r.namespace,
     name: r.name,
@@ -49,9 +75,19 @@ export function toWireService(r: ServiceRecord, counts: { instances: number; hea
     revision: r.revision,
     instanceCount: counts.instances,
     healthyInstanceCount: counts.healthy,
+    verification: r.verification
+      ? { enabled: true, path: r.verification.path, pendingInstanceCount: counts.pending, failedInstanceCount: counts.failed }
+      : { enabled: false },
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
   };
+}
+
+export function toWireVerification(v: InstanceVerificationRecord): InstanceVerification {
+  const out: InstanceVerification = { state: v.state };
+  if (v.reason !== '') out.reason = v.reason;
+  if (v.at !== 0) out.at = iso(v.at);
+  return out;
 }
 
 export function toDiscoveredInstance(r: InstanceRecord, now: number): DiscoveredInstance {
@@ -79,6 +115,7 @@ export function toWireInstance(r: InstanceRecord, now: number): Instance {
   out.namespace = r.namespace;
   out.service = r.service;
   out.lastHeartbeat = iso(r.lastHeartbeat);
+  out.verification = toWireVerification(r.verification);
   out.createdAt = iso(r.createdAt);
   out.updatedAt = iso(r.updatedAt);
   return out;

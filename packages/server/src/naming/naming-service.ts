@@ -1,3 +1,4 @@
+import net from 'node:net';
 import type {
   DiscoverFilter, DiscoverResponse, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch, Namespace,
   RegisterResponse, RegistryEvent, Service,
@@ -8,9 +9,11 @@ import type { Clock } from '../clock.js';
 import { Errors, MusterError } from '../errors.js';
 import type { RegistryIndex, ServiceEntry } from '../index/registry-index.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { InstanceRecord, ServiceRecord } from '../model/records.js';
-import { sameLocation, sameMetadata, toWireInstance, toWireNamespace, toWireService } from '../model/records.js';
+import type { InstanceRecord, InstanceVerificationRecord, ServiceRecord, ServiceVerificationSetting } from '../model/records.js';
+import { sameLocation, sameMetadata, toWireInstance, toWireNamespace, toWireService, UNCHECKED } from '../model/records.js';
 import type { EventFilter, Store, StoreTx } from '../store/store.js';
+import { addressRefusal, type GuardOptions } from '../verify/address-guard.js';
+import type { CheckOutcome } from '../verify/verifier.js';
 import { deriveInstanceId, hashToken, newToken, tokenMatches } from './identity.js';
 import {
   checkHeartbeatBatchSize, checkName, validateInstancePatch, validateNamespaceInput, validateRegistration, validateServiceInput,
@@ -18,12 +21,21 @@ import {
 
 export interface NamingOptions {
   autoCreateService: boolean;
+  verification: GuardOptions;
 }
 
 /** Told of every heartbeat accepted, so the periodic flush knows which rows to write. */
 export type HeartbeatSink = (id: string) => void;
 
+/** Told, after the commit, of instances whose verification check is due. */
+export type VerificationSink = (ids: readonly string[]) => void;
+
+/** What a verification check looked at: its result counts only if the instance and service still match it. */
+export type CheckedTarget = ServiceVerificationSetting & { host: string; port: number };
+
 export const DEFAULT_NAMESPACE = 'default';
+/** The stores keep a verification failure's reason in at most this many characters. */
+const MAX_REASON = 500;
 
 /** Whether a caller may act on any instance of a service: an access token's write right, from the guard. */
 export type ServiceWriter = (namespace: string, service: string) => boolean;
@@ -43,6 +55,7 @@ export interface InstanceCredentials {
  */
 export class NamingService {
   private heartbeatSink: HeartbeatSink = () => {};
+  private verificationSink: VerificationSink = () => {};
   private indexMiss: ((id: string) => Promise<boolean>) | undefined;
 
   constructor(
@@ -56,6 +69,10 @@ export class NamingService {
 
   onHeartbeat(sink: HeartbeatSink): void {
     this.heartbeatSink = sink;
+  }
+
+  onVerificationNeeded(sink: VerificationSink): void {
+    this.verificationSink = sink;
   }
 
   /**
@@ -132,23 +149,58 @@ export class NamingService {
     const rec = await this.batcher.submit(async (tx) => {
       if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
       if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
-      return this.insertService(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {});
+      return this.insertService(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {}, v.verification ?? null);
     });
-    return toWireService(rec, { instances: 0, healthy: 0 });
+    return toWireService(rec, { instances: 0, healthy: 0, pending: 0, failed: 0 });
   }
 
   async patchService(namespace: string, name: string, input: unknown): Promise<Service> {
     checkName('namespace', namespace);
     checkName('service', name);
     const v = validateServiceInput(input, false);
-    await this.batcher.submit(async (tx) => {
+    const toCheck = await this.batcher.submit(async (tx) => {
       const svc = await tx.getService(namespace, name);
       if (!svc) throw this.missingService(namespace, name);
       if (v.comment !== undefined) svc.comment = v.comment;
       if (v.metadata !== undefined) svc.metadata = v.metadata;
-      await this.bump(tx, svc, 'service.updated', undefined, { comment: v.comment, metadata: v.metadata });
+      const before = svc.verification;
+      if (v.verification !== undefined) svc.verification = v.verification;
+      const turn = verificationTurn(before, svc.verification);
+      const detail: Record<string, unknown> = { comment: v.comment, metadata: v.metadata };
+      if (turn !== 'same') detail['verification'] = svc.verification ? { [turn]: true, path: svc.verification.path } : { disabled: true };
+      const revision = await this.bump(tx, svc, 'service.updated', undefined, detail);
+      return turn === 'same' ? [] : this.retagInstances(tx, svc, turn, revision);
     });
+    if (toCheck.length > 0) this.verificationSink(toCheck);
     return this.getService(namespace, name);
+  }
+
+  /**
+   * Instances as a change of the service's verification leaves them, inside the same write.
+   * Turned on: every instance is pending (a service with verification has no visible instance
+   * that did not prove itself). Turned off: every instance is verified, as in any service
+   * without it. Secret or path changed: the verified stay verified (a rotation must not take
+   * the service down); the pending and failed are checked again under the new setting.
+   * Answers the ids to check after the commit.
+   */
+  private async retagInstances(tx: StoreTx, svc: ServiceRecord, turn: 'enabled' | 'disabled' | 'changed', revision: number): Promise<string[]> {
+    const now = this.clock.now();
+    const toCheck: string[] = [];
+    for (const id of await tx.listInstanceIds(svc.namespace, svc.name)) {
+      const cur = (await tx.getInstance(id))!;
+      let verification: InstanceVerificationRecord;
+      if (turn === 'enabled') verification = { state: 'pending', reason: '', at: now };
+      else if (turn === 'disabled') {
+        if (cur.verification.state === 'verified' && cur.verification.at === 0) continue;
+        verification = { ...UNCHECKED };
+      } else {
+        if (cur.verification.state !== 'verified') toCheck.push(id);
+        continue;
+      }
+      if (verification.state === 'pending') toCheck.push(id);
+      await tx.putInstance({ ...cur, verification, revision, updatedAt: now }, cur);
+    }
+    return toCheck;
   }
 
   async deleteService(namespace: string, name: string, force: boolean): Promise<void> {
@@ -204,6 +256,7 @@ export class NamingService {
           // A write right on the service may take over a live instance; it gets a fresh token.
           else if (this.isAlive(prev) && !creds.writer?.(namespace, service)) throw presentedToken === undefined ? Errors.instanceAlive(id) : Errors.tokenWrong(id);
         } else if (creds.ownerOnly) throw Errors.unauthenticated('registering a new instance needs an access token with write on its service (auth.clients is required)');
+        const owner = token !== undefined;
         token ??= newToken();
         const rec: InstanceRecord = {
           id, namespace, service, host: v.host, port: v.port, protocol: v.protocol, version: v.version,
@@ -211,10 +264,13 @@ export class NamingService {
           healthy: true, isolate: v.isolate ?? prev?.isolate ?? false, lastHeartbeat: now,
           healthChangedAt: prev && prev.healthy ? prev.healthChangedAt : now,
           revision: prev?.revision ?? 0, createdAt: prev?.createdAt ?? now, updatedAt: now, tokenHash: hashToken(token),
+          verification: this.verificationAtRegistration(svc, v.host, v.port, prev, owner, now),
         };
         const changed = prev ? changedFields(prev, rec) : [];
         if (!prev) {
-          rec.revision = await this.bump(tx, svc, 'instance.registered', id, { host: v.host, port: v.port });
+          const detail: Record<string, unknown> = { host: v.host, port: v.port };
+          if (rec.verification.state === 'pending') detail['verification'] = 'pending';
+          rec.revision = await this.bump(tx, svc, 'instance.registered', id, detail);
         } else if (changed.length > 0) {
           rec.revision = await this.bump(tx, svc, 'instance.updated', id, { changed, reRegistered: true });
         } else rec.updatedAt = prev.updatedAt;
@@ -222,11 +278,62 @@ export class NamingService {
         return { created: !prev, rec, token };
       });
       (result.created ? this.metrics.reg.created : this.metrics.reg.updated).inc();
+      if (result.rec.verification.state === 'pending') this.verificationSink([id]);
       return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
     } catch (err) {
       this.metrics.reg.rejected.inc();
       throw err;
     }
+  }
+
+  /**
+   * A new instance, a takeover, a move to another endpoint and a retry after a failed or
+   * unfinished check start pending in a service with verification; the owner re-registering a
+   * verified instance at the same endpoint keeps it verified. A literal address the registry
+   * must never connect to is refused here, before anything is written or any socket opened.
+   */
+  private verificationAtRegistration(svc: ServiceRecord, host: string, port: number, prev: InstanceRecord | undefined, owner: boolean, now: number): InstanceVerificationRecord {
+    if (!svc.verification) return { ...UNCHECKED };
+    if (net.isIP(host) !== 0) {
+      const why = addressRefusal(host, this.opts.verification);
+      if (why !== undefined) {
+        this.metrics.verificationChecks.labels('address_refused').inc();
+        throw Errors.verificationAddressRefused(host, why);
+      }
+    }
+    if (prev && owner && prev.host === host && prev.port === port && prev.verification.state !== 'failed') {
+      return prev.verification;
+    }
+    return { state: 'pending', reason: '', at: now };
+  }
+
+  /**
+   * Writes a check's outcome, if it still applies: the instance is still unverified at the
+   * endpoint checked, and its service still has the secret and path checked with (otherwise a
+   * newer check is due and this one is dropped: 'stale'). A failure repeating the reason already
+   * recorded changes nothing ('unchanged'): no event, no revision.
+   */
+  async completeVerification(id: string, checked: CheckedTarget, outcome: CheckOutcome): Promise<'written' | 'unchanged' | 'stale'> {
+    return this.batcher.submit(async (tx) => {
+      const cur = await tx.getInstance(id);
+      if (!cur || cur.verification.state === 'verified' || cur.host !== checked.host || cur.port !== checked.port) return 'stale';
+      const svc = await tx.getService(cur.namespace, cur.service);
+      const setting = svc?.verification;
+      if (!svc || !setting || setting.secret !== checked.secret || setting.path !== checked.path) return 'stale';
+      const now = this.clock.now();
+      const next: InstanceRecord = { ...cur, updatedAt: now };
+      if (outcome.ok) {
+        next.verification = { state: 'verified', reason: '', at: now };
+        next.revision = await this.bump(tx, svc, 'instance.verified', id, { host: cur.host, port: cur.port });
+      } else {
+        const reason = outcome.reason.slice(0, MAX_REASON);
+        if (cur.verification.state === 'failed' && cur.verification.reason === reason) return 'unchanged';
+        next.verification = { state: 'failed', reason, at: now };
+        next.revision = await this.bump(tx, svc, 'instance.verification_failed', id, { host: cur.host, port: cur.port, kind: outcome.kind, reason });
+      }
+      await tx.putInstance(next, cur);
+      return 'written';
+    });
   }
 
   getInstance(id: string): Instance {
@@ -404,16 +511,18 @@ export class NamingService {
     return revision;
   }
 
-  private async insertService(tx: StoreTx, namespace: string, name: string, comment: string, metadata: Record<string, string>): Promise<ServiceRecord> {
+  private async insertService(
+    tx: StoreTx, namespace: string, name: string, comment: string, metadata: Record<string, string>, verification: ServiceVerificationSetting | null,
+  ): Promise<ServiceRecord> {
     const now = this.clock.now();
-    const rec: ServiceRecord = { namespace, name, comment, metadata, revision: 0, createdAt: now, updatedAt: now };
-    await this.bump(tx, rec, 'service.created', undefined, {});
+    const rec: ServiceRecord = { namespace, name, comment, metadata, revision: 0, createdAt: now, updatedAt: now, verification };
+    await this.bump(tx, rec, 'service.created', undefined, verification ? { verification: { enabled: true, path: verification.path } } : {});
     return rec;
   }
 
   private async autoCreateService(tx: StoreTx, namespace: string, service: string): Promise<ServiceRecord> {
     if (!this.opts.autoCreateService) throw Errors.autoCreateOff(namespace, service);
-    return this.insertService(tx, namespace, service, '', {});
+    return this.insertService(tx, namespace, service, '', {}, null);
   }
 
   private requireNamespace(namespace: string): void {
@@ -450,9 +559,13 @@ export class NamingService {
   }
 
   private wireService(e: ServiceEntry): Service {
-    let healthy = 0;
-    for (const i of e.instances.values()) if (i.healthy) healthy++;
-    return toWireService(e.rec, { instances: e.instances.size, healthy });
+    let healthy = 0, pending = 0, failed = 0;
+    for (const i of e.instances.values()) {
+      if (i.healthy) healthy++;
+      if (i.verification.state === 'pending') pending++;
+      else if (i.verification.state === 'failed') failed++;
+    }
+    return toWireService(e.rec, { instances: e.instances.size, healthy, pending, failed });
   }
 }
 
@@ -465,11 +578,19 @@ function checkOwner(rec: InstanceRecord, token: string | undefined, writer: Serv
   throw writer ? Errors.noWriteRight(rec.namespace, rec.service) : Errors.tokenMissing();
 }
 
+/** How a PATCH moved a service's verification. */
+function verificationTurn(before: ServiceVerificationSetting | null, after: ServiceVerificationSetting | null): 'same' | 'enabled' | 'disabled' | 'changed' {
+  if (!before) return after ? 'enabled' : 'same';
+  if (!after) return 'disabled';
+  return before.secret === after.secret && before.path === after.path ? 'same' : 'changed';
+}
+
 function changedFields(a: InstanceRecord, b: InstanceRecord): string[] {
   const out: string[] = [];
   for (const k of ['host', 'port', 'protocol', 'version', 'weight', 'priority', 'ttl', 'isolate', 'healthy'] as const) if (a[k] !== b[k]) out.push(k);
   if (!sameMetadata(a.metadata, b.metadata)) out.push('metadata');
   if (!sameLocation(a.location, b.location)) out.push('location');
   if (a.tokenHash !== b.tokenHash) out.push('owner');
+  if (a.verification.state !== b.verification.state) out.push('verification');
   return out;
 }

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { DiscoverFilter, HealthStatusFilter, InstancePatch, IsolatedFilter, Location, Metadata, RegisterRequest } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { Errors } from '../errors.js';
-import type { InstanceRecord } from '../model/records.js';
+import type { InstanceRecord, ServiceVerificationSetting } from '../model/records.js';
 
 /**
  * The data model's rules, checked here once for every protocol. Adapters check only the shape
@@ -127,17 +127,40 @@ export interface ValidServiceInput {
   name: string;
   comment: string | undefined;
   metadata: Metadata | undefined;
+  /** Undefined: unchanged; null: off (PATCH only). */
+  verification: ServiceVerificationSetting | null | undefined;
 }
 
+/** `requireName`: a creation (name required, verification cannot be null); otherwise a PATCH. */
 export function validateServiceInput(input: unknown, requireName: boolean): ValidServiceInput {
   const b = checkObject('body', input);
-  rejectUnknown(b, requireName ? ['name', 'comment', 'metadata'] : ['comment', 'metadata']);
+  rejectUnknown(b, requireName ? ['name', 'comment', 'metadata', 'verification'] : ['comment', 'metadata', 'verification']);
   if (requireName && b['name'] === undefined) throw Errors.requiredField('name');
   return {
     name: requireName ? checkName('name', b['name']) : '',
     comment: b['comment'] === undefined ? undefined : checkText('comment', b['comment'], LIMITS.comment.max),
     metadata: b['metadata'] === undefined ? undefined : checkMetadata('metadata', b['metadata']),
+    verification: b['verification'] === undefined || (b['verification'] === null && !requireName) ? (b['verification'] as null | undefined) : checkVerification(b['verification']),
   };
+}
+
+const SECRET_RE = new RegExp(LIMITS.verificationSecret.pattern);
+const VERIFY_PATH_RE = new RegExp(LIMITS.verificationPath.pattern);
+
+function checkVerification(v: unknown): ServiceVerificationSetting {
+  const o = checkObject('verification', v);
+  rejectUnknown(o, ['secret', 'path'], 'verification.');
+  if (o['secret'] === undefined) throw Errors.requiredField('verification.secret');
+  const secret = o['secret'];
+  const s = LIMITS.verificationSecret;
+  if (typeof secret !== 'string' || secret.length < s.min || secret.length > s.max || !SECRET_RE.test(secret)) {
+    throw Errors.invalidLimit('verification.secret', s.describe);
+  }
+  const path = o['path'] ?? LIMITS.verificationPath.default;
+  if (typeof path !== 'string' || path.length > LIMITS.verificationPath.max || !VERIFY_PATH_RE.test(path)) {
+    throw Errors.invalidLimit('verification.path', LIMITS.verificationPath.describe);
+  }
+  return { secret, path };
 }
 
 export function validateNamespaceInput(input: unknown): { name: string; comment: string } {

@@ -19,12 +19,13 @@ export function instance(id: string, over: Partial<InstanceRecord> = {}): Instan
   return {
     id, namespace: 'ns', service: 'svc', host: '10.0.0.1', port: 8080, protocol: 'http', version: '1.0', weight: 100, priority: 0,
     metadata: { env: 'prod', zone: 'a' }, location: { region: 'eu', zone: 'eu-1' }, ttl: 5, healthy: true, isolate: false,
-    lastHeartbeat: now, healthChangedAt: now, revision: 1, createdAt: now, updatedAt: now, tokenHash: 'ab'.repeat(32), ...over,
+    lastHeartbeat: now, healthChangedAt: now, revision: 1, createdAt: now, updatedAt: now, tokenHash: 'ab'.repeat(32),
+    verification: { state: 'verified', reason: '', at: 0 }, ...over,
   };
 }
 
 const service = (name = 'svc', over: Partial<ServiceRecord> = {}): ServiceRecord => ({
-  namespace: 'ns', name, metadata: { owner: 'team-a' }, comment: 'c', revision: 1, createdAt: now, updatedAt: now, ...over,
+  namespace: 'ns', name, metadata: { owner: 'team-a' }, comment: 'c', revision: 1, createdAt: now, updatedAt: now, verification: null, ...over,
 });
 
 async function seed(store: Store): Promise<void> {
@@ -58,6 +59,38 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(snap.instances.sort((a, b) => a.id.localeCompare(b.id)), [
         instance('i1'), instance('i2', { metadata: {}, location: {}, port: 8081, isolate: true, healthy: false }),
       ]);
+      await store.close();
+    });
+
+    it('keeps a service\'s verification setting and an instance\'s verification state, through updates and reads of every kind', async () => {
+      const store = await factory.create();
+      await seed(store);
+      const setting = { secret: 's3cret-s3cret-s3cret', path: '/verify/me' };
+      const failed = { state: 'failed' as const, reason: 'wrong answer: not the proof', at: now + 5 };
+      await store.transaction(async (tx) => {
+        const svc = (await tx.getService('ns', 'svc'))!;
+        await tx.putService({ ...svc, verification: setting, revision: 2 });
+        await tx.putInstance(instance('p1', { verification: { state: 'pending', reason: '', at: now } }), null);
+        await tx.putInstance(instance('f1', { verification: failed }), null);
+      });
+      await store.transaction(async (tx) => {
+        assert.deepEqual((await tx.getService('ns', 'svc'))?.verification, setting);
+        const p1 = (await tx.getInstance('p1'))!;
+        // Updated in place (read in this transaction), as a check's result is written.
+        await tx.putInstance({ ...p1, verification: { state: 'verified', reason: '', at: now + 9 }, revision: 3 }, p1);
+      });
+      const snap = await store.load();
+      assert.deepEqual(snap.services[0]!.verification, setting);
+      assert.deepEqual(snap.instances.find((i) => i.id === 'p1')!.verification, { state: 'verified', reason: '', at: now + 9 });
+      assert.deepEqual(snap.instances.find((i) => i.id === 'f1')!.verification, failed);
+      const read = await store.readRecords({ namespaces: [], services: [['ns', 'svc']], instances: ['f1'] });
+      assert.deepEqual(read.services[0]!.verification, setting);
+      assert.deepEqual(read.instances[0]!.verification, failed);
+      await store.transaction(async (tx) => {
+        const svc = (await tx.getService('ns', 'svc'))!;
+        await tx.putService({ ...svc, verification: null, revision: 4 });
+      });
+      assert.equal((await store.load()).services[0]!.verification, null);
       await store.close();
     });
 

@@ -43,6 +43,8 @@ const DESCRIBE: Record<string, string> = {
   status: 'one of healthy, unhealthy, all',
   isolated: 'one of false, true, all',
   order: 'one of asc, desc',
+  'verification.secret': LIMITS.verificationSecret.describe,
+  'verification.path': LIMITS.verificationPath.describe,
 };
 
 /**

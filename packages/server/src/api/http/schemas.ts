@@ -20,9 +20,27 @@ export const Namespace = Type.Object({
   name: Type.String(), comment: Type.String(), createdAt: Type.String(), updatedAt: Type.String(), serviceCount: Type.Optional(Type.Integer()),
 });
 
+export const ServiceVerificationStatus = Type.Union([
+  Type.Object({ enabled: Type.Literal(false) }),
+  Type.Object({
+    enabled: Type.Literal(true), path: Type.String({ description: 'where instances are challenged' }),
+    pendingInstanceCount: Type.Integer({ description: 'instances not yet checked: invisible to discovery' }),
+    failedInstanceCount: Type.Integer({ description: 'instances whose check failed: invisible to discovery' }),
+  }),
+], { description: 'Verified registration; the secret is write-only and never answered' });
+
 export const Service = Type.Object({
   namespace: Type.String(), name: Type.String(), metadata: Metadata, comment: Type.String(), revision: Type.Integer(),
-  instanceCount: Type.Integer(), healthyInstanceCount: Type.Integer(), createdAt: Type.String(), updatedAt: Type.String(),
+  instanceCount: Type.Integer(), healthyInstanceCount: Type.Integer(), verification: ServiceVerificationStatus,
+  createdAt: Type.String(), updatedAt: Type.String(),
+});
+
+export const InstanceVerification = Type.Object({
+  state: Type.Union([Type.Literal('verified'), Type.Literal('pending'), Type.Literal('failed')], {
+    description: 'only verified instances are discovered; every instance of a service without verification is verified',
+  }),
+  reason: Type.Optional(Type.String({ description: 'why the last check failed (state failed)' })),
+  at: Type.Optional(Type.String({ description: 'ISO-8601 time of the last change of state; absent when never checked' })),
 });
 
 export const Instance = Type.Object({
@@ -31,14 +49,29 @@ export const Instance = Type.Object({
   location: Location, healthCheck: Type.Object({ type: Type.Literal('heartbeat'), ttl: Type.Integer() }),
   healthy: Type.Boolean(), isolate: Type.Boolean(), lastHeartbeat: Type.String({ description: 'ISO-8601 time of the last heartbeat' }),
   lastHeartbeatAgeMs: Type.Integer({ description: 'How old the last heartbeat was when this answer was built' }),
-  revision: Type.Integer(), createdAt: Type.String(), updatedAt: Type.String(),
+  revision: Type.Integer(), verification: InstanceVerification, createdAt: Type.String(), updatedAt: Type.String(),
 });
 
 export const NamespaceBody = Type.Object({ name: Name('namespace name'), comment: Type.Optional(Type.String({ maxLength: LIMITS.comment.max })) }, Strict);
+const VerificationBody = Type.Object({
+  secret: Type.String({
+    minLength: LIMITS.verificationSecret.min, maxLength: LIMITS.verificationSecret.max, pattern: LIMITS.verificationSecret.pattern,
+    description: `the shared secret of the service's providers (write-only): ${LIMITS.verificationSecret.describe}`,
+  }),
+  path: Type.Optional(Type.String({
+    maxLength: LIMITS.verificationPath.max, pattern: LIMITS.verificationPath.pattern, default: LIMITS.verificationPath.default,
+    description: `where instances answer the challenge: ${LIMITS.verificationPath.describe}`,
+  })),
+}, { ...Strict, description: 'Verified registration: new instances stay invisible until they answer the challenge at host:port + path' });
+
 export const ServiceBody = Type.Object({
   name: Name('service name'), comment: Type.Optional(Type.String({ maxLength: LIMITS.comment.max })), metadata: Type.Optional(Metadata),
+  verification: Type.Optional(VerificationBody),
 }, Strict);
-export const ServicePatchBody = Type.Object({ comment: Type.Optional(Type.String({ maxLength: LIMITS.comment.max })), metadata: Type.Optional(Metadata) }, Strict);
+export const ServicePatchBody = Type.Object({
+  comment: Type.Optional(Type.String({ maxLength: LIMITS.comment.max })), metadata: Type.Optional(Metadata),
+  verification: Type.Optional(Type.Union([VerificationBody, Type.Null()], { description: 'set or replace the setting (path absent: the default path); null turns verification off' })),
+}, Strict);
 
 export const RegisterBody = Type.Object({
   id: Type.Optional(Name('instance id; derived from namespace, service, host and port when absent')),
@@ -96,7 +129,7 @@ export const WatchQuery = Type.Object({
   campus: Type.Optional(Type.String()),
 }, { additionalProperties: false, patternProperties: { '^metadata\\.': Type.String() } });
 
-export const DiscoveredInstance = Type.Omit(Instance, ['namespace', 'service', 'lastHeartbeat', 'createdAt', 'updatedAt'], {
+export const DiscoveredInstance = Type.Omit(Instance, ['namespace', 'service', 'lastHeartbeat', 'createdAt', 'updatedAt', 'verification'], {
   description: 'An instance as discovery answers it; GET /v1/instances/{id} has the full record',
 });
 export const DiscoverReply = Type.Object({

@@ -34,7 +34,11 @@ export function serviceCommands(program: Command): void {
       if (output === 'json') return print(json(s));
       print(keyValues([
         ['namespace', s.namespace], ['name', s.name], ['revision', s.revision],
-        ['instances', s.instanceCount], ['healthy', s.healthyInstanceCount], ['comment', s.comment],
+        ['instances', s.instanceCount], ['healthy', s.healthyInstanceCount],
+        ['verification', s.verification.enabled
+          ? `on at ${s.verification.path} (${s.verification.pendingInstanceCount} pending, ${s.verification.failedInstanceCount} failed)`
+          : 'off'],
+        ['comment', s.comment],
         ['created', time(s.createdAt)], ['updated', time(s.updatedAt)],
         ...Object.entries(s.metadata).map(([k, v]): [string, string] => [`metadata.${k}`, v]),
       ]));

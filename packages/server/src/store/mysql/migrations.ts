@@ -15,8 +15,21 @@
 export interface MysqlMigration {
   version: number;
   name: string;
-  statements: readonly string[];
+  statements: readonly MigrationStatement[];
 }
+
+/**
+ * A column added when missing. MariaDB has ADD COLUMN IF NOT EXISTS but MySQL 8 does not, so the
+ * runner looks the column up in information_schema first: a migration that died halfway through
+ * completes at the next start on both.
+ */
+export interface AddColumn {
+  table: string;
+  column: string;
+  definition: string;
+}
+
+export type MigrationStatement = string | AddColumn;
 
 const TABLE = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={{COLLATE}}';
 
@@ -121,6 +134,19 @@ export const MYSQL_MIGRATIONS: readonly MysqlMigration[] = [
         revoked_at BIGINT NULL,
         PRIMARY KEY (id)
       ) ${TABLE}`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'verified registration',
+    statements: [
+      // The secret is kept as given: the check computes an HMAC under it. NULL: verification off.
+      { table: 'service', column: 'verify_secret', definition: 'VARCHAR(256) NULL' },
+      { table: 'service', column: 'verify_path', definition: 'VARCHAR(256) NULL' },
+      // Existing instances are in services without verification: verified, never checked.
+      { table: 'instance', column: 'verify_state', definition: "VARCHAR(16) NOT NULL DEFAULT 'verified'" },
+      { table: 'instance', column: 'verify_reason', definition: "VARCHAR(512) NOT NULL DEFAULT ''" },
+      { table: 'instance', column: 'verify_at', definition: 'BIGINT NOT NULL DEFAULT 0' },
     ],
   },
 ];

@@ -9,6 +9,7 @@ import { MusterError } from '../../errors.js';
 import type { ServiceRecord } from '../../model/records.js';
 import { instance, storeContract } from '../store-contract.js';
 import type { Store, StoreTx } from '../store.js';
+import { MYSQL_MIGRATIONS, migrationSql } from './migrations.js';
 import { MysqlStore, type MysqlStoreOptions } from './mysql-store.js';
 import { parseMysqlUrl, redactMysqlUrl } from './mysql-url.js';
 
@@ -76,7 +77,7 @@ async function seed(store: Store, services = ['svc']): Promise<void> {
 }
 
 const service = (name: string, over: Partial<ServiceRecord> = {}): ServiceRecord => ({
-  namespace: 'ns', name, metadata: {}, comment: '', revision: 0, createdAt: now, updatedAt: now, ...over,
+  namespace: 'ns', name, metadata: {}, comment: '', revision: 0, createdAt: now, updatedAt: now, verification: null, ...over,
 });
 
 const isUnavailable = (err: unknown) => err instanceof MusterError && err.code === 'UNAVAILABLE';
@@ -176,9 +177,38 @@ if (unreachable !== undefined) {
       const db = newDatabase();
       await (await openStore(db)).close();
       const rows = (await sql(db, 'SELECT version FROM schema_migration')) as Array<{ version: number }>;
-      assert.deepEqual(rows.map((r) => r.version), [1, 2]);
+      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
       await sql(db, 'INSERT INTO schema_migration (version, name, applied_at) VALUES (999, ?, 0)', ['from the future']);
-      await assert.rejects(openStore(db), /schema version 999, newer than this Muster knows \(1\)/);
+      await assert.rejects(openStore(db), /schema version 999, newer than this Muster knows \(3\)/);
+    });
+
+    it('migrates a version 1 or 2 database to 3: existing rows stay visible, a half-done 3 completes', async () => {
+      const collation = 'utf8mb4_nopad_bin';
+      for (const have of [[1], [1, 2]]) {
+        const db = newDatabase();
+        const c = await admin();
+        try {
+          await c.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4 COLLATE ${collation}`);
+          await c.query(`USE \`${db}\``);
+          await c.query('CREATE TABLE schema_migration (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL)');
+          for (const v of have) for (const st of MYSQL_MIGRATIONS.find((m) => m.version === v)!.statements) await c.query(migrationSql(st as string, collation));
+          for (const v of have) await c.query('INSERT INTO schema_migration VALUES (?, ?, 0)', [v, `v${v}`]);
+          await c.query(`INSERT INTO namespace VALUES ('ns', '', ${now}, ${now})`);
+          await c.query(`INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at) VALUES ('ns', 'svc', '', '{}', 1, ${now}, ${now})`);
+          await c.query(`INSERT INTO instance (id, namespace, service, host, port, protocol, version, weight, priority, healthy, isolate, last_heartbeat,
+            health_changed_at, revision, created_at, updated_at, token_hash) VALUES ('old', 'ns', 'svc', '10.0.0.1', 80, '', '', 100, 0, 1, 0, ${now}, ${now}, 1, ${now}, ${now}, 'ab')`);
+          // A start that died halfway through 3: one column is there, the version row is not.
+          if (have.length === 2) await c.query("ALTER TABLE service ADD COLUMN verify_secret VARCHAR(256) NULL");
+        } finally {
+          await c.end();
+        }
+        const store = await openStore(db);
+        const snap = await store.load();
+        assert.equal(snap.services[0]!.verification, null);
+        assert.deepEqual(snap.instances[0]!.verification, { state: 'verified', reason: '', at: 0 });
+        const rows = (await sql(db, 'SELECT version FROM schema_migration ORDER BY version')) as Array<{ version: number }>;
+        assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
+      }
     });
 
     it('compares names, ids and metadata keys exactly: case and trailing spaces count', async () => {

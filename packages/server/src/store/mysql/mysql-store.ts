@@ -1,6 +1,7 @@
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Connection, Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import type { EventType, Metadata, RegistryEvent } from '@muster/api';
+import type { EventType, Metadata, RegistryEvent, VerificationState } from '@muster/api';
+import { LIMITS } from '@muster/api';
 import { Errors, MusterError } from '../../errors.js';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
@@ -35,20 +36,23 @@ const PRUNE_CHUNK = 20_000;
 const SAVEPOINT = 'muster_op';
 
 interface NsRow extends RowDataPacket { name: string; comment: string; created_at: number; updated_at: number }
-interface SvcRow extends RowDataPacket { namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number }
+interface SvcRow extends RowDataPacket {
+  namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number;
+  verify_secret: string | null; verify_path: string | null;
+}
 interface InstanceRow extends RowDataPacket {
   seq: number; id: string; namespace: string; service: string; host: string; port: number; protocol: string; version: string;
   weight: number; priority: number; region: string | null; zone: string | null; campus: string | null;
   healthy: number; isolate: number; last_heartbeat: number; health_changed_at: number; revision: number;
-  created_at: number; updated_at: number; token_hash: string; ttl: number | null;
+  created_at: number; updated_at: number; token_hash: string; verify_state: string; verify_reason: string; verify_at: number; ttl: number | null;
   /** One metadata pair per row when joined with instance_metadata (NULL: none). */
   md_key?: string | null; md_value?: string | null;
 }
 interface EventRow extends RowDataPacket { id: number; type: string; namespace: string; service: string | null; instance_id: string | null; at: number; detail: string }
 
-const INSTANCE_COLUMNS = 'id, namespace, service, host, port, protocol, version, weight, priority, region, zone, campus, healthy, isolate, last_heartbeat, health_changed_at, revision, created_at, updated_at, token_hash';
+const INSTANCE_COLUMNS = 'id, namespace, service, host, port, protocol, version, weight, priority, region, zone, campus, healthy, isolate, last_heartbeat, health_changed_at, revision, created_at, updated_at, token_hash, verify_state, verify_reason, verify_at';
 const INSTANCE_PLACEHOLDERS = INSTANCE_COLUMNS.split(',').map(() => '?').join(', ');
-const INSTANCE_SET = 'namespace = ?, service = ?, host = ?, port = ?, protocol = ?, version = ?, weight = ?, priority = ?, region = ?, zone = ?, campus = ?, healthy = ?, isolate = ?, last_heartbeat = ?, health_changed_at = ?, revision = ?, updated_at = ?, token_hash = ?';
+const INSTANCE_SET = 'namespace = ?, service = ?, host = ?, port = ?, protocol = ?, version = ?, weight = ?, priority = ?, region = ?, zone = ?, campus = ?, healthy = ?, isolate = ?, last_heartbeat = ?, health_changed_at = ?, revision = ?, updated_at = ?, token_hash = ?, verify_state = ?, verify_reason = ?, verify_at = ?';
 /** An instance with its ttl and metadata, one row per metadata pair: one statement, one snapshot. */
 const INSTANCE_SELECT = `SELECT i.*, h.ttl, m.\`key\` AS md_key, m.value AS md_value FROM instance i
   LEFT JOIN health_check h ON h.instance_seq = i.seq LEFT JOIN instance_metadata m ON m.instance_seq = i.seq`;
@@ -62,11 +66,12 @@ const SQL = {
   countServices: 'SELECT COUNT(*) AS n FROM service WHERE namespace = ?',
   // Row locks: two nodes bumping one service, or changing one instance, take turns.
   getService: 'SELECT * FROM service WHERE namespace = ? AND name = ? FOR UPDATE',
-  insertService: 'INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  insertService: 'INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   // A revision never goes backwards, whatever order two nodes commit in.
-  upsertService: `INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-    ON DUPLICATE KEY UPDATE comment = VALUES(comment), metadata = VALUES(metadata), revision = GREATEST(revision, VALUES(revision)), updated_at = VALUES(updated_at)`,
-  updateService: 'UPDATE service SET comment = ?, metadata = ?, revision = GREATEST(revision, ?), updated_at = ? WHERE namespace = ? AND name = ?',
+  upsertService: `INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON DUPLICATE KEY UPDATE comment = VALUES(comment), metadata = VALUES(metadata), revision = GREATEST(revision, VALUES(revision)), updated_at = VALUES(updated_at),
+      verify_secret = VALUES(verify_secret), verify_path = VALUES(verify_path)`,
+  updateService: 'UPDATE service SET comment = ?, metadata = ?, revision = GREATEST(revision, ?), updated_at = ?, verify_secret = ?, verify_path = ? WHERE namespace = ? AND name = ?',
   deleteService: 'DELETE FROM service WHERE namespace = ? AND name = ?',
   getInstance: `${INSTANCE_SELECT} WHERE i.id = ? FOR UPDATE`,
   insertInstance: `INSERT INTO instance (${INSTANCE_COLUMNS}) VALUES (${INSTANCE_PLACEHOLDERS})`,
@@ -257,7 +262,16 @@ export class MysqlStore implements Store {
     }
     for (const m of MYSQL_MIGRATIONS) {
       if (applied.has(m.version)) continue;
-      for (const statement of m.statements) await q(migrationSql(statement, collation), [], MIGRATION_STATEMENT_TIMEOUT_MS);
+      for (const statement of m.statements) {
+        if (typeof statement === 'string') {
+          await q(migrationSql(statement, collation), [], MIGRATION_STATEMENT_TIMEOUT_MS);
+          continue;
+        }
+        const present = await q<RowDataPacket[]>(
+          'SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?', [statement.table, statement.column]);
+        if (present.length > 0) continue;
+        await q(`ALTER TABLE ${quoteId(statement.table)} ADD COLUMN ${quoteId(statement.column)} ${statement.definition}`, [], MIGRATION_STATEMENT_TIMEOUT_MS);
+      }
       await q('INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
     }
   }
@@ -658,7 +672,10 @@ class MysqlTx {
           this.remember(this.services, key, { rec: next, dirty: true });
           return;
         }
-        const args = [rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.createdAt, rec.updatedAt];
+        const args = [
+          rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.createdAt, rec.updatedAt,
+          rec.verification?.secret ?? null, rec.verification?.path ?? null,
+        ];
         if (this.absent.has(`s:${key}`)) {
           await this.write([[SQL.insertService, args]]);
           this.remember(this.services, key, { rec: cloneService(rec), dirty: false });
@@ -690,6 +707,7 @@ class MysqlTx {
           rec.id, rec.namespace, rec.service, rec.host, rec.port, rec.protocol, rec.version, rec.weight, rec.priority,
           rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
           rec.lastHeartbeat, rec.healthChangedAt, rec.revision, rec.createdAt, rec.updatedAt, rec.tokenHash,
+          rec.verification.state, rec.verification.reason, rec.verification.at,
         ];
         const seqKnown = this.seqs.get(rec.id);
         if (prev === null || (prev === undefined && this.absent.has(`i:${rec.id}`))) {
@@ -705,7 +723,7 @@ class MysqlTx {
           this.forgetAbsent(`i:${rec.id}`);
         } else if (prev && seqKnown !== undefined) {
           // Read (and locked) in this transaction: update in place, child rows only when changed.
-          const stmts: Stmt[] = [[SQL.updateInstance, [...row.slice(1, 17), rec.updatedAt, rec.tokenHash, seqKnown]]];
+          const stmts: Stmt[] = [[SQL.updateInstance, [...row.slice(1, 17), ...row.slice(18), seqKnown]]];
           if (!sameMetadata(prev.metadata, rec.metadata)) stmts.push([SQL.deleteMetadata, [seqKnown]], ...metadataInsert(seqKnown, rec.metadata));
           if (prev.ttl !== rec.ttl) stmts.push([SQL.upsertHealthCheck, [seqKnown, rec.ttl]]);
           await this.write(stmts, stmts.length === 1);
@@ -776,7 +794,11 @@ class MysqlTx {
   async commit(): Promise<void> {
     const stmts: Stmt[] = [];
     for (const { rec, dirty } of this.services.values()) {
-      if (dirty) stmts.push([SQL.updateService, [rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.updatedAt, rec.namespace, rec.name]]);
+      if (dirty) {
+        stmts.push([SQL.updateService, [
+          rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.updatedAt, rec.verification?.secret ?? null, rec.verification?.path ?? null, rec.namespace, rec.name,
+        ]]);
+      }
     }
     if (stmts.length === 0) {
       await this.s.query('COMMIT');
@@ -906,6 +928,7 @@ function svcFromRow(r: SvcRow): ServiceRecord {
   return {
     namespace: r.namespace, name: r.name, comment: r.comment, metadata: JSON.parse(r.metadata) as Metadata,
     revision: Number(r.revision), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+    verification: r.verify_secret === null ? null : { secret: r.verify_secret, path: r.verify_path ?? LIMITS.verificationPath.default },
   };
 }
 
@@ -931,6 +954,7 @@ function instanceFromRow(r: InstanceRow, metadata: Metadata): InstanceRecord {
     healthy: Number(r.healthy) === 1, isolate: Number(r.isolate) === 1,
     lastHeartbeat: Number(r.last_heartbeat), healthChangedAt: Number(r.health_changed_at), revision: Number(r.revision),
     createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), tokenHash: r.token_hash,
+    verification: { state: r.verify_state as VerificationState, reason: r.verify_reason, at: Number(r.verify_at) },
   };
 }
 

@@ -95,4 +95,17 @@ export const SQLITE_MIGRATIONS: ReadonlyArray<{ version: number; name: string; s
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'verified registration',
+    sql: `
+      -- The secret is kept as given: the check computes an HMAC under it. NULL: verification off.
+      ALTER TABLE service ADD COLUMN verify_secret TEXT;
+      ALTER TABLE service ADD COLUMN verify_path TEXT;
+      -- Existing instances are in services without verification: verified, never checked.
+      ALTER TABLE instance ADD COLUMN verify_state TEXT NOT NULL DEFAULT 'verified' CHECK (verify_state IN ('verified', 'pending', 'failed'));
+      ALTER TABLE instance ADD COLUMN verify_reason TEXT NOT NULL DEFAULT '';
+      ALTER TABLE instance ADD COLUMN verify_at INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

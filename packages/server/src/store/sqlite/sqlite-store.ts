@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { EventType, Metadata, RegistryEvent } from '@muster/api';
+import type { EventType, Metadata, RegistryEvent, VerificationState } from '@muster/api';
+import { LIMITS } from '@muster/api';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
@@ -20,11 +21,14 @@ interface InstanceRow {
   seq: number; id: string; namespace: string; service: string; host: string; port: number; protocol: string; version: string;
   weight: number; priority: number; region: string | null; zone: string | null; campus: string | null;
   healthy: number; isolate: number; last_heartbeat: number; health_changed_at: number; revision: number;
-  created_at: number; updated_at: number; token_hash: string; ttl: number | null;
+  created_at: number; updated_at: number; token_hash: string; verify_state: string; verify_reason: string; verify_at: number; ttl: number | null;
 }
 
 interface NsRow { name: string; comment: string; created_at: number; updated_at: number }
-interface SvcRow { namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number }
+interface SvcRow {
+  namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number;
+  verify_secret: string | null; verify_path: string | null;
+}
 interface EventRow { id: number; type: string; namespace: string; service: string | null; instance_id: string | null; at: number; detail: string }
 
 /**
@@ -79,22 +83,23 @@ export class SqliteStore implements Store {
       deleteNamespace: db.prepare('DELETE FROM namespace WHERE name = ?'),
       countServices: db.prepare('SELECT COUNT(*) AS n FROM service WHERE namespace = ?'),
       getService: db.prepare('SELECT * FROM service WHERE namespace = ? AND name = ?'),
-      putService: db.prepare(`INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+      putService: db.prepare(`INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(namespace, name) DO UPDATE SET comment = excluded.comment, metadata = excluded.metadata,
-          revision = excluded.revision, updated_at = excluded.updated_at`),
+          revision = excluded.revision, updated_at = excluded.updated_at, verify_secret = excluded.verify_secret, verify_path = excluded.verify_path`),
       deleteService: db.prepare('DELETE FROM service WHERE namespace = ? AND name = ?'),
       getInstance: db.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq WHERE i.id = ?'),
       getMetadata: db.prepare('SELECT key, value FROM instance_metadata WHERE instance_seq = ?'),
       // Positional parameters: binding 20 named ones from an object costs more than the insert.
       putInstance: db.prepare(`INSERT INTO instance (id, namespace, service, host, port, protocol, version, weight, priority, region, zone, campus,
-          healthy, isolate, last_heartbeat, health_changed_at, revision, created_at, updated_at, token_hash)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          healthy, isolate, last_heartbeat, health_changed_at, revision, created_at, updated_at, token_hash, verify_state, verify_reason, verify_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(id) DO UPDATE SET namespace = excluded.namespace, service = excluded.service, host = excluded.host, port = excluded.port,
           protocol = excluded.protocol, version = excluded.version, weight = excluded.weight, priority = excluded.priority,
           region = excluded.region, zone = excluded.zone, campus = excluded.campus, healthy = excluded.healthy, isolate = excluded.isolate,
           last_heartbeat = excluded.last_heartbeat, health_changed_at = excluded.health_changed_at, revision = excluded.revision,
-          updated_at = excluded.updated_at, token_hash = excluded.token_hash
+          updated_at = excluded.updated_at, token_hash = excluded.token_hash,
+          verify_state = excluded.verify_state, verify_reason = excluded.verify_reason, verify_at = excluded.verify_at
         RETURNING seq`),
       deleteMetadata: db.prepare('DELETE FROM instance_metadata WHERE instance_seq = ?'),
       putMetadata: db.prepare('INSERT INTO instance_metadata (instance_seq, key, value) VALUES (?, ?, ?)'),
@@ -205,7 +210,10 @@ export class SqliteStore implements Store {
         const r = s.getService.get(ns, name) as SvcRow | undefined;
         return r && svcFromRow(r);
       },
-      putService: async (rec) => void s.putService.run(rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.createdAt, rec.updatedAt),
+      putService: async (rec) => void s.putService.run(
+        rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.createdAt, rec.updatedAt,
+        rec.verification?.secret ?? null, rec.verification?.path ?? null,
+      ),
       deleteService: async (ns, name) => void s.deleteService.run(ns, name),
 
       getInstance: async (id) => {
@@ -220,6 +228,7 @@ export class SqliteStore implements Store {
           rec.id, rec.namespace, rec.service, rec.host, rec.port, rec.protocol, rec.version, rec.weight, rec.priority,
           rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
           rec.lastHeartbeat, rec.healthChangedAt, rec.revision, rec.createdAt, rec.updatedAt, rec.tokenHash,
+          rec.verification.state, rec.verification.reason, rec.verification.at,
         ) as { seq: number };
         // prev === null: read in this transaction and absent, so there are no child rows yet;
         // prev === undefined: nothing is known, so every child row is rewritten.
@@ -263,6 +272,7 @@ function svcFromRow(r: SvcRow): ServiceRecord {
   return {
     namespace: r.namespace, name: r.name, comment: r.comment, metadata: JSON.parse(r.metadata) as Metadata,
     revision: r.revision, createdAt: r.created_at, updatedAt: r.updated_at,
+    verification: r.verify_secret === null ? null : { secret: r.verify_secret, path: r.verify_path ?? LIMITS.verificationPath.default },
   };
 }
 
@@ -276,6 +286,7 @@ function instanceFromRow(r: InstanceRow, metadata: Metadata): InstanceRecord {
     weight: r.weight, priority: r.priority, metadata, location, ttl: r.ttl ?? 5, healthy: r.healthy === 1, isolate: r.isolate === 1,
     lastHeartbeat: r.last_heartbeat, healthChangedAt: r.health_changed_at, revision: r.revision,
     createdAt: r.created_at, updatedAt: r.updated_at, tokenHash: r.token_hash,
+    verification: { state: r.verify_state as VerificationState, reason: r.verify_reason, at: r.verify_at },
   };
 }
 

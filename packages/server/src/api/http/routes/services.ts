@@ -44,7 +44,7 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits }: H
   });
 
   app.patch<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc', {
-    schema: { tags, summary: 'Change a service\'s comment or metadata', params: SvcParams, body: ServicePatchBody, response: { 200: Service, ...errors(400, 401, 403, 404, 429) } },
+    schema: { tags, summary: 'Change a service\'s comment, metadata or verification', params: SvcParams, body: ServicePatchBody, response: { 200: Service, ...errors(400, 401, 403, 404, 429) } },
   }, async (req) => {
     const c = callerOf(req, guard);
     guard.requireManagement(c, 'admin', [req.params.ns, req.params.svc]);
