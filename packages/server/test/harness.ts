@@ -69,7 +69,11 @@ export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: N
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const [url, grpcAddress] = await new Promise<[string, string]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 15s:\n${out}`)), 15_000);
+    // A child that did not start is killed: left running, it would keep the test process alive.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in 15s:\n${out}`));
+    }, 15_000);
     const onData = () => {
       const m = /"http":"(https?:\/\/[^"]+)","grpc":"([^"]+)".*"msg":"muster is ready"/.exec(out);
       if (m) {
