@@ -128,7 +128,8 @@ export class ChangeFollower {
 
   /** One page of the change log applied; true when the page was full. */
   private async readPage(): Promise<boolean> {
-    const events = await this.store.listEvents({ afterId: this.applied, limit: this.opts.pageSize });
+    // Unused change numbers too: each one seen is one not waited for as a gap.
+    const events = await this.store.listEvents({ afterId: this.applied, limit: this.opts.pageSize, withUnused: true });
     if (events.length === 0) {
       this.expireGaps();
       return false;
