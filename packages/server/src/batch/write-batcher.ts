@@ -114,11 +114,13 @@ export class WriteBatcher {
   private async runBatch(batch: Pending[]): Promise<void> {
     const first = await this.attempt(batch, { hints: mergeHints(batch) });
     if (first.ok) return this.answer(batch, first.outcomes);
-    if (!isConflict(first.error) || batch.length === 1) {
+    if (!isConflict(first.error)) {
       this.log.error({ err: first.error, batchSize: batch.length }, 'store transaction failed; the whole batch was rolled back');
-      for (const item of batch) item.reject(isConflict(first.error) ? first.error : Errors.storeUnavailable(first.error));
+      for (const item of batch) item.reject(Errors.storeUnavailable(first.error));
       return;
     }
+    // One write that collided with another node's: that caller retries, as after any collision.
+    if (batch.length === 1) return batch[0]!.reject(first.error);
     // Each write alone: the one that collided fails, the others commit. The failed transaction's
     // deadline still bounds them all, so a caller waits no longer than the write timeout.
     this.log.warn({ err: first.error, batchSize: batch.length }, 'a batch collided with another node\'s write at commit; re-running its writes one per transaction');
@@ -126,7 +128,11 @@ export class WriteBatcher {
     for (const item of batch) {
       const alone = await this.attempt([item], { hints: item.hints, deadline });
       if (alone.ok) this.answer([item], alone.outcomes);
-      else item.reject(isConflict(alone.error) ? alone.error : Errors.storeUnavailable(alone.error));
+      else if (isConflict(alone.error)) item.reject(alone.error);
+      else {
+        this.log.error({ err: alone.error }, 'store transaction failed; the write was rolled back');
+        item.reject(Errors.storeUnavailable(alone.error));
+      }
     }
   }
 

@@ -36,6 +36,8 @@ const SAVEPOINT = 'muster_op';
 const RESERVE_SAVEPOINT = 'muster_reserve';
 /** Which statement of MysqlTx.reservation answers the reserved ids. */
 const RESERVED_IDS = 2;
+/** Change numbers reserved in one round trip at most (the rest when they are needed). */
+const RESERVE_MAX = 2000;
 
 interface NsRow extends RowDataPacket { name: string; comment: string; created_at: number; updated_at: number }
 interface SvcRow extends RowDataPacket { namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number }
@@ -459,7 +461,7 @@ export class MysqlStore implements Store {
         await tx.open();
         return tx;
       } catch (err) {
-        if (s && !s.connDead) await s.query('ROLLBACK').catch(() => {});
+        await s?.rollback();
         s?.end();
         // A pooled connection the server dropped while it sat idle: nothing was done yet, so one
         // more try on a fresh connection.
@@ -477,7 +479,7 @@ export class MysqlStore implements Store {
       await tx.commit();
       return result;
     } catch (err) {
-      if (!s.connDead) await s.query('ROLLBACK').catch(() => {});
+      await s.rollback();
       // Held-back writes of several operations failed together: the batcher re-runs them apart.
       throw collided(err) ? markConflict(err as Error, deadline) : err;
     } finally {
@@ -546,6 +548,20 @@ class Session {
     if (this.dead) throw this.dead;
     const [rows] = await this.run(this.conn.query<T>(sql, values));
     return rows;
+  }
+
+  /**
+   * Ends the transaction on a connection that is still there, also when it cannot go on: after a
+   * lock wait or statement timeout the server rolled back only the statement, and a connection
+   * handed back with the rest open would commit it with the next START TRANSACTION.
+   */
+  async rollback(): Promise<void> {
+    if (this.connDead) return;
+    try {
+      await Promise.race([this.conn.query('ROLLBACK'), this.aborted]);
+    } catch (err) {
+      this.fail(this.store.classify(err));
+    }
   }
 
   private fail(f: Failure): Error {
@@ -870,7 +886,7 @@ class MysqlTx {
       });
     }
     if (this.expected > 0) {
-      const reservation = this.reservation(this.expected);
+      const reservation = this.reservation(Math.min(this.expected, RESERVE_MAX));
       stmts.push(...reservation);
       parse.push(...reservation.map((_, i) => (i === RESERVED_IDS ? (rows: RowDataPacket[]) => this.took(rows) : () => {})));
     }
@@ -889,7 +905,7 @@ class MysqlTx {
    * (`lockedLate`) makes the numbers still free unusable.
    */
   private async reserve(n: number): Promise<void> {
-    const r = await this.session.query<RowDataPacket[][]>(this.reservation(n).map(([q]) => q).join('; '));
+    const r = await this.session.query<RowDataPacket[][]>(this.reservation(Math.min(n, RESERVE_MAX)).map(([q]) => q).join('; '));
     this.took(r[RESERVED_IDS]!);
   }
 
@@ -1014,8 +1030,11 @@ class MysqlTx {
       const seq = (i: number) => (i === 0 ? 'LAST_INSERT_ID()' : `LAST_INSERT_ID() + ${i * step}`);
       out.push([`${SQL.insertInstances} VALUES ${group.map(() => `(${INSTANCE_PLACEHOLDERS})`).join(', ')}`, group.flatMap(instanceRow)]);
       out.push([`${SQL.insertHealthChecks} VALUES ${group.map((_, i) => `(${seq(i)}, 'heartbeat', ?)`).join(', ')}`, group.map((r) => r.ttl)]);
-      const md = group.flatMap((r, i) => Object.entries(r.metadata).map(([k, v]) => [seq(i), k, v] as const));
-      if (md.length) out.push([`${SQL.insertMetadata} VALUES ${md.map(([at]) => `(${at}, ?, ?)`).join(', ')}`, md.flatMap(([, k, v]) => [k, v])]);
+      const md = group.flatMap((r, i) => Object.entries(r.metadata).map(([k, v]): Value[] => [seq(i), k, v]));
+      for (const [a, b] of rowGroups(md)) {
+        const rows = md.slice(a, b);
+        out.push([`${SQL.insertMetadata} VALUES ${rows.map(([at]) => `(${at as string}, ?, ?)`).join(', ')}`, rows.flatMap(([, k, v]) => [k!, v!])]);
+      }
     }
     return out;
   }
