@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Connection, Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
@@ -34,8 +33,6 @@ const CHUNK = 500;
 const PRUNE_CHUNK = 20_000;
 const SAVEPOINT = 'muster_op';
 const RESERVE_SAVEPOINT = 'muster_reserve';
-/** Which statement of MysqlTx.reservation answers the reserved ids. */
-const RESERVED_IDS = 2;
 /** Change numbers reserved in one round trip at most (the rest when they are needed). */
 const RESERVE_MAX = 2000;
 
@@ -117,6 +114,12 @@ const CONNECTION_ERRNOS = new Set([1040 /* too many connections */, 1053 /* serv
 const STATEMENT_TIMEOUT_ERRNOS = new Set([1969 /* MariaDB max_statement_time */, 3024 /* MySQL max_execution_time */]);
 
 type Failure = { error: Error; txDead: boolean; connDead: boolean };
+/**
+ * How a connection's session hands out AUTO_INCREMENT ids: its auto_increment_increment and
+ * _offset, and `step`, the distance between the ids of one multi-row INSERT when they are
+ * consecutive (innodb_autoinc_lock_mode 0 or 1; 0 here when they may interleave, in mode 2).
+ */
+type AutoIncrement = { step: number; increment: number; offset: number };
 type Query = <T extends RowDataPacket[] | ResultSetHeader>(sql: string, values?: unknown[], timeout?: number) => Promise<T>;
 
 /**
@@ -134,12 +137,13 @@ type Query = <T extends RowDataPacket[] | ResultSetHeader>(sql: string, values?:
  * past it the connection is dropped (and killed on the server, so its row locks go), and the
  * write answers UNAVAILABLE. An unreachable database costs a caller at most that long.
  *
- * Round trips are what a MySQL transaction costs, so a batch saves them: the statements of one
- * write go together (the savepoint with the operation's first write; an instance row with its
- * health check and metadata rows), a service read once in a transaction is kept (its row is
- * locked) and its revision bumps are written once, with the COMMIT, and unchanged child rows of
- * an instance are not rewritten when `prev` is given. A registration costs three round trips:
- * read the instance, append the event, write the instance.
+ * Round trips (and statements) are what a MySQL transaction costs, so a batch of writes costs
+ * two of each kind, not a few per write: one round trip starts the transaction, reads and locks
+ * what the batch's hints name and reserves the change numbers of its events; the writes then
+ * run against what the transaction knows, and what they wrote goes with the COMMIT as
+ * multi-row statements (see MysqlTx). A batch of registrations of new instances is those two
+ * round trips, whatever its size. A collision found at commit fails the transaction with an
+ * error marked by markConflict, and the batcher re-runs the writes one per transaction.
  */
 export class MysqlStore implements Store {
   readonly kind = 'mysql';
@@ -148,11 +152,8 @@ export class MysqlStore implements Store {
   private readonly writeTimeoutMs: number;
   private pool: Pool | undefined;
   private readonly pruneLock: string;
-  /**
-   * Core connections whose session settings are made, with the step of the AUTO_INCREMENT ids
-   * one multi-row INSERT takes when the server hands them out consecutively (0: it may not).
-   */
-  private readonly initialized = new WeakMap<object, number>();
+  /** Core connections whose session settings are made, with how they hand out AUTO_INCREMENT ids. */
+  private readonly initialized = new WeakMap<object, AutoIncrement>();
 
   constructor(opts: MysqlStoreOptions) {
     this.target = parseMysqlUrl(opts.url);
@@ -288,24 +289,26 @@ export class MysqlStore implements Store {
     if (!pool) throw new Error('the MySQL store is not open');
     const conn = await this.acquire(pool, deadline);
     const s = new Session(conn, this, deadline);
-    let step = this.initialized.get(conn.connection);
-    if (step === undefined) {
+    let autoinc = this.initialized.get(conn.connection);
+    if (autoinc === undefined) {
       try {
         // Row locks are waited for no longer than a write may take in all.
         const lockWait = Math.max(1, Math.ceil(this.writeTimeoutMs / 1000));
         // A fixed sql_mode also keeps the driver's escaping right (no NO_BACKSLASH_ESCAPES).
         const r = await s.query<RowDataPacket[][]>(`SET SESSION innodb_lock_wait_timeout = ${lockWait}, SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'; `
-          + 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step');
-        const row = r[2]?.[0];
+          + 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; '
+          + 'SELECT @@innodb_autoinc_lock_mode AS lock_mode, @@auto_increment_increment AS inc, @@auto_increment_offset AS off');
+        const row = r[2]![0]!;
+        const increment = Math.max(1, Number(row['inc']));
         // Lock modes 0 and 1 give the rows of one simple INSERT consecutive ids; 2 (interleaved) may not.
-        step = row && Number(row['mode']) <= 1 ? Math.max(1, Number(row['step'])) : 0;
+        autoinc = { step: Number(row['lock_mode']) <= 1 ? increment : 0, increment, offset: Math.max(1, Number(row['off'])) };
       } catch (err) {
         s.end();
         throw err;
       }
-      this.initialized.set(conn.connection, step);
+      this.initialized.set(conn.connection, autoinc);
     }
-    s.step = step;
+    s.autoinc = autoinc;
     return s;
   }
 
@@ -508,8 +511,7 @@ class Session {
   private readonly timer: NodeJS.Timeout;
   private ended = false;
 
-  /** See MysqlStore.initialized. */
-  step = 0;
+  autoinc: AutoIncrement = { step: 0, increment: 1, offset: 1 };
 
   constructor(readonly conn: PoolConnection, private readonly store: MysqlStore, readonly deadline: number) {
     this.aborted = new Promise<never>((_, reject) => (this.rejectAborted = reject));
@@ -562,6 +564,11 @@ class Session {
     } catch (err) {
       this.fail(this.store.classify(err));
     }
+  }
+
+  /** The connection's session is not as the store left it: it is never reused. */
+  discard(): void {
+    this.connDead = true;
   }
 
   private fail(f: Failure): Error {
@@ -886,46 +893,76 @@ class MysqlTx {
       });
     }
     if (this.expected > 0) {
-      const reservation = this.reservation(Math.min(this.expected, RESERVE_MAX));
-      stmts.push(...reservation);
-      parse.push(...reservation.map((_, i) => (i === RESERVED_IDS ? (rows: RowDataPacket[]) => this.took(rows) : () => {})));
+      const r = this.reservation(this.expected);
+      stmts.push(...r.stmts);
+      parse.push(...r.stmts.map((_, i) => (i === r.answer ? (rows: RowDataPacket[]) => this.took(r.n, rows) : () => {})));
     }
-    const results = await this.session.query<RowDataPacket[] | ResultSetHeader>(stmts.map(([q]) => q).join('; '), stmts.flatMap(([, v]) => v));
+    let results;
+    try {
+      results = await this.session.query<RowDataPacket[] | ResultSetHeader>(stmts.map(([q]) => q).join('; '), stmts.flatMap(([, v]) => v));
+    } catch (err) {
+      // It may have stopped between the statements that change the session's increment.
+      if (this.expected > 0) this.session.discard();
+      throw err;
+    }
     const all = stmts.length === 1 ? [results] : (results as unknown as RowDataPacket[][]);
     parse.forEach((p, i) => p(all[i] as RowDataPacket[]));
   }
 
   /**
-   * Change numbers for events. A number is the event table's AUTO_INCREMENT id, so it is taken
-   * by inserting rows: n placeholder rows (type '') with a tag of their own, read back by the
-   * tag, since in interleaved lock mode one statement's ids need not be consecutive. At commit
-   * each becomes its event, or stays an unused number (type '', no namespace) that followers
-   * skip: never a gap they would wait for. A number is only ever given to an event about rows
-   * locked before it was reserved, so a row's revision only ever grows: a row locked later
+   * Change numbers for events. A number is the event table's AUTO_INCREMENT id, and InnoDB never
+   * hands an id out twice, rolled back or not. So n numbers are taken with two placeholder rows,
+   * rolled back at once: the first (id A) with the session's usual increment, the second with
+   * an increment of n - 1 and the offset that makes A + 1 its next id (B), which moves the
+   * table's counter to B + n - 1. A and B .. B + n - 2 are then this transaction's alone; B is
+   * A + 1 unless another session took an id in between, whose numbers (and any skipped by the
+   * alignment) are then not ours. The session's increment and offset are set back in the same
+   * round trip; a session that fails there is never reused.
+   *
+   * At commit each number becomes its event, or an unused number (type '', no namespace) that
+   * followers skip: never a gap they would wait for. A number is only given to an event about
+   * rows locked before it was reserved, so a row's revision only ever grows: a row locked later
    * (`lockedLate`) makes the numbers still free unusable.
    */
   private async reserve(n: number): Promise<void> {
-    const r = await this.session.query<RowDataPacket[][]>(this.reservation(Math.min(n, RESERVE_MAX)).map(([q]) => q).join('; '));
-    this.took(r[RESERVED_IDS]!);
+    const r = this.reservation(n);
+    try {
+      const results = await this.session.query<RowDataPacket[][]>(r.stmts.map(([q]) => q).join('; '));
+      this.took(r.n, results[r.answer]!);
+    } catch (err) {
+      this.session.discard();
+      throw err;
+    }
   }
 
-  /** Statements that reserve n change numbers; the one at RESERVED_IDS answers them. */
-  private reservation(n: number): Stmt[] {
-    const tag = `#${randomBytes(9).toString('base64url')}`;
-    const row = `('', '', NULL, '${tag}', ${Date.now()}, '{}')`;
-    // The rows go again at once (an id once taken is never handed out again); the events and
-    // the unused numbers are inserted at commit.
-    return [
-      [`SAVEPOINT ${RESERVE_SAVEPOINT}`, []],
-      [`INSERT INTO event (type, namespace, service, instance_id, at, detail) VALUES ${Array(n).fill(row).join(', ')}`, []],
-      [`SELECT id FROM event WHERE instance_id = '${tag}' ORDER BY id`, []],
-      [`ROLLBACK TO SAVEPOINT ${RESERVE_SAVEPOINT}`, []],
-    ];
+  /** Statements that reserve up to n change numbers; the one at `answer` says which. */
+  private reservation(wanted: number): { stmts: Stmt[]; answer: number; n: number } {
+    const n = Math.min(wanted, RESERVE_MAX);
+    const insert: Stmt = [`INSERT INTO event (type, namespace, at, detail) VALUES ('', '', ${Date.now()}, '{}')`, []];
+    const sp: Stmt = [`SAVEPOINT ${RESERVE_SAVEPOINT}`, []];
+    const rollback: Stmt = [`ROLLBACK TO SAVEPOINT ${RESERVE_SAVEPOINT}`, []];
+    if (n === 1) return { stmts: [sp, insert, ['SELECT LAST_INSERT_ID() AS first, LAST_INSERT_ID() AS next', []], rollback], answer: 2, n };
+    const { increment, offset } = this.session.autoinc;
+    const k = n - 1;
+    return {
+      stmts: [
+        sp, insert,
+        [`SET @muster_first = LAST_INSERT_ID(), SESSION auto_increment_increment = ${k}, SESSION auto_increment_offset = MOD(LAST_INSERT_ID(), ${k}) + 1`, []],
+        insert,
+        [`SET SESSION auto_increment_increment = ${increment}, SESSION auto_increment_offset = ${offset}`, []],
+        ['SELECT @muster_first AS first, LAST_INSERT_ID() AS next', []],
+        rollback,
+      ],
+      answer: 5,
+      n,
+    };
   }
 
-  /** Called with the reserved rows read back by their tag. */
-  private took(rows: RowDataPacket[]): void {
-    const ids = rows.map((r) => Number(r['id']));
+  /** The n numbers a reservation took: its first row's id and the range from its second's. */
+  private took(n: number, rows: RowDataPacket[]): void {
+    const first = Number(rows[0]!['first']);
+    const next = Number(rows[0]!['next']);
+    const ids = [first, ...Array.from({ length: n - 1 }, (_, i) => next + i)];
     this.reserved.push(...ids);
     this.pool = ids;
     this.poolAt = 0;
@@ -1022,7 +1059,7 @@ class MysqlTx {
    * hands them out consecutively; one row per INSERT when it may not.
    */
   private instanceInserts(recs: InstanceRecord[]): Stmt[] {
-    const step = this.session.step;
+    const step = this.session.autoinc.step;
     const out: Stmt[] = [];
     for (const part of step > 0 ? rowGroups(recs.map(instanceRow)) : recs.map((_, i) => [i, i + 1] as const)) {
       const [from, to] = part;
