@@ -695,8 +695,12 @@ class MysqlTx {
         try {
           await this.write([[insert ? SQL.insertNamespace : SQL.upsertNamespace, [rec.name, rec.comment, rec.createdAt, rec.updatedAt]]]);
         } catch (err) {
-          // Two nodes creating one namespace: the second learns it exists, as on one node.
-          if (insert && isDuplicate(err)) throw Errors.namespaceExists(rec.name);
+          // Two nodes creating one namespace: the second learns it exists, as on one node (and
+          // this transaction's next read of it asks the database again).
+          if (insert && isDuplicate(err)) {
+            this.absent.delete(`n:${rec.name}`);
+            throw Errors.namespaceExists(rec.name);
+          }
           throw err;
         }
         this.remember(this.namespaces, rec.name, { ...rec });
@@ -739,7 +743,13 @@ class MysqlTx {
         }
         const args = [rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.createdAt, rec.updatedAt];
         if (this.absent.has(`s:${key}`)) {
-          await this.write([[SQL.insertService, args]]);
+          try {
+            await this.write([[SQL.insertService, args]]);
+          } catch (err) {
+            // Another node created it since it was read: the next read here asks the database.
+            if (isDuplicate(err)) this.absent.delete(`s:${key}`);
+            throw err;
+          }
           this.remember(this.services, key, { rec: cloneService(rec), dirty: false });
           this.forgetAbsent(`s:${key}`);
         } else {
