@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Connection, Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
@@ -114,12 +115,6 @@ const CONNECTION_ERRNOS = new Set([1040 /* too many connections */, 1053 /* serv
 const STATEMENT_TIMEOUT_ERRNOS = new Set([1969 /* MariaDB max_statement_time */, 3024 /* MySQL max_execution_time */]);
 
 type Failure = { error: Error; txDead: boolean; connDead: boolean };
-/**
- * How a connection's session hands out AUTO_INCREMENT ids: its auto_increment_increment and
- * _offset, and `step`, the distance between the ids of one multi-row INSERT when they are
- * consecutive (innodb_autoinc_lock_mode 0 or 1; 0 here when they may interleave, in mode 2).
- */
-type AutoIncrement = { step: number; increment: number; offset: number };
 type Query = <T extends RowDataPacket[] | ResultSetHeader>(sql: string, values?: unknown[], timeout?: number) => Promise<T>;
 
 /**
@@ -152,8 +147,13 @@ export class MysqlStore implements Store {
   private readonly writeTimeoutMs: number;
   private pool: Pool | undefined;
   private readonly pruneLock: string;
-  /** Core connections whose session settings are made, with how they hand out AUTO_INCREMENT ids. */
-  private readonly initialized = new WeakMap<object, AutoIncrement>();
+  /**
+   * Core connections whose session settings are made, with the distance between the
+   * AUTO_INCREMENT ids of one multi-row INSERT where the server hands them out consecutively
+   * (innodb_autoinc_lock_mode 0 or 1: the session's auto_increment_increment); 0 where they may
+   * interleave with other sessions' (mode 2).
+   */
+  private readonly initialized = new WeakMap<object, number>();
 
   constructor(opts: MysqlStoreOptions) {
     this.target = parseMysqlUrl(opts.url);
@@ -289,26 +289,24 @@ export class MysqlStore implements Store {
     if (!pool) throw new Error('the MySQL store is not open');
     const conn = await this.acquire(pool, deadline);
     const s = new Session(conn, this, deadline);
-    let autoinc = this.initialized.get(conn.connection);
-    if (autoinc === undefined) {
+    let step = this.initialized.get(conn.connection);
+    if (step === undefined) {
       try {
         // Row locks are waited for no longer than a write may take in all.
         const lockWait = Math.max(1, Math.ceil(this.writeTimeoutMs / 1000));
         // A fixed sql_mode also keeps the driver's escaping right (no NO_BACKSLASH_ESCAPES).
         const r = await s.query<RowDataPacket[][]>(`SET SESSION innodb_lock_wait_timeout = ${lockWait}, SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'; `
           + 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; '
-          + 'SELECT @@innodb_autoinc_lock_mode AS lock_mode, @@auto_increment_increment AS inc, @@auto_increment_offset AS off');
+          + 'SELECT @@innodb_autoinc_lock_mode AS lock_mode, @@auto_increment_increment AS inc');
         const row = r[2]![0]!;
-        const increment = Math.max(1, Number(row['inc']));
-        // Lock modes 0 and 1 give the rows of one simple INSERT consecutive ids; 2 (interleaved) may not.
-        autoinc = { step: Number(row['lock_mode']) <= 1 ? increment : 0, increment, offset: Math.max(1, Number(row['off'])) };
+        step = Number(row['lock_mode']) <= 1 ? Math.max(1, Number(row['inc'])) : 0;
       } catch (err) {
         s.end();
         throw err;
       }
-      this.initialized.set(conn.connection, autoinc);
+      this.initialized.set(conn.connection, step);
     }
-    s.autoinc = autoinc;
+    s.step = step;
     return s;
   }
 
@@ -511,7 +509,8 @@ class Session {
   private readonly timer: NodeJS.Timeout;
   private ended = false;
 
-  autoinc: AutoIncrement = { step: 0, increment: 1, offset: 1 };
+  /** See MysqlStore.initialized. */
+  step = 0;
 
   constructor(readonly conn: PoolConnection, private readonly store: MysqlStore, readonly deadline: number) {
     this.aborted = new Promise<never>((_, reject) => (this.rejectAborted = reject));
@@ -564,11 +563,6 @@ class Session {
     } catch (err) {
       this.fail(this.store.classify(err));
     }
-  }
-
-  /** The connection's session is not as the store left it: it is never reused. */
-  discard(): void {
-    this.connDead = true;
   }
 
   private fail(f: Failure): Error {
@@ -907,27 +901,19 @@ class MysqlTx {
       stmts.push(...r.stmts);
       parse.push(...r.stmts.map((_, i) => (i === r.answer ? (rows: RowDataPacket[]) => this.took(r.n, rows) : () => {})));
     }
-    let results;
-    try {
-      results = await this.session.query<RowDataPacket[] | ResultSetHeader>(stmts.map(([q]) => q).join('; '), stmts.flatMap(([, v]) => v));
-    } catch (err) {
-      // It may have stopped between the statements that change the session's increment.
-      if (this.expected > 0) this.session.discard();
-      throw err;
-    }
+    const results = await this.session.query<RowDataPacket[] | ResultSetHeader>(stmts.map(([q]) => q).join('; '), stmts.flatMap(([, v]) => v));
     const all = stmts.length === 1 ? [results] : (results as unknown as RowDataPacket[][]);
     parse.forEach((p, i) => p(all[i] as RowDataPacket[]));
   }
 
   /**
    * Change numbers for events. A number is the event table's AUTO_INCREMENT id, and InnoDB never
-   * hands an id out twice, rolled back or not. So n numbers are taken with two placeholder rows,
-   * rolled back at once: the first (id A) with the session's usual increment, the second with
-   * an increment of n - 1 and the offset that makes A + 1 its next id (B), which moves the
-   * table's counter to B + n - 1. A and B .. B + n - 2 are then this transaction's alone; B is
-   * A + 1 unless another session took an id in between, whose numbers (and any skipped by the
-   * alignment) are then not ours. The session's increment and offset are set back in the same
-   * round trip; a session that fails there is never reused.
+   * hands an id out twice, rolled back or not: n numbers are taken by inserting n placeholder
+   * rows in one statement, rolled back at once to a savepoint. Their ids are consecutive where
+   * the server hands out the ids of one INSERT together (lock modes 0 and 1); in interleaved
+   * mode (2) they are read back by a tag of their own. (Taking a whole range with one row and a
+   * large auto_increment_increment was tried: InnoDB then moves the counter past numbers nobody
+   * took once other sessions read the table, and those gaps stall followers.)
    *
    * At commit each number becomes its event, or an unused number (type '', no namespace) that
    * followers skip: never a gap they would wait for. A number is only given to an event about
@@ -936,43 +922,33 @@ class MysqlTx {
    */
   private async reserve(n: number): Promise<void> {
     const r = this.reservation(n);
-    try {
-      const results = await this.session.query<RowDataPacket[][]>(r.stmts.map(([q]) => q).join('; '));
-      this.took(r.n, results[r.answer]!);
-    } catch (err) {
-      this.session.discard();
-      throw err;
-    }
+    const results = await this.session.query<RowDataPacket[][]>(r.stmts.map(([q]) => q).join('; '));
+    this.took(r.n, results[r.answer]!);
   }
 
   /** Statements that reserve up to n change numbers; the one at `answer` says which. */
   private reservation(wanted: number): { stmts: Stmt[]; answer: number; n: number } {
     const n = Math.min(wanted, RESERVE_MAX);
-    const insert: Stmt = [`INSERT INTO event (type, namespace, at, detail) VALUES ('', '', ${Date.now()}, '{}')`, []];
-    const sp: Stmt = [`SAVEPOINT ${RESERVE_SAVEPOINT}`, []];
-    const rollback: Stmt = [`ROLLBACK TO SAVEPOINT ${RESERVE_SAVEPOINT}`, []];
-    if (n === 1) return { stmts: [sp, insert, ['SELECT LAST_INSERT_ID() AS first, LAST_INSERT_ID() AS next', []], rollback], answer: 2, n };
-    const { increment, offset } = this.session.autoinc;
-    const k = n - 1;
+    const step = this.session.step;
+    const tag = step > 0 ? null : `#${randomBytes(9).toString('base64url')}`;
+    const row = `('', '', ${tag === null ? 'NULL' : `'${tag}'`}, ${Date.now()}, '{}')`;
     return {
       stmts: [
-        sp, insert,
-        [`SET @muster_first = LAST_INSERT_ID(), SESSION auto_increment_increment = ${k}, SESSION auto_increment_offset = MOD(LAST_INSERT_ID(), ${k}) + 1`, []],
-        insert,
-        [`SET SESSION auto_increment_increment = ${increment}, SESSION auto_increment_offset = ${offset}`, []],
-        ['SELECT @muster_first AS first, LAST_INSERT_ID() AS next', []],
-        rollback,
+        [`SAVEPOINT ${RESERVE_SAVEPOINT}`, []],
+        [`INSERT INTO event (type, namespace, instance_id, at, detail) VALUES ${Array(n).fill(row).join(', ')}`, []],
+        [tag === null ? 'SELECT LAST_INSERT_ID() AS id' : `SELECT id FROM event WHERE instance_id = '${tag}' ORDER BY id`, []],
+        [`ROLLBACK TO SAVEPOINT ${RESERVE_SAVEPOINT}`, []],
       ],
-      answer: 5,
+      answer: 2,
       n,
     };
   }
 
-  /** The n numbers a reservation took: its first row's id and the range from its second's. */
+  /** The n numbers a reservation took: every row's id, or the first of consecutive ones. */
   private took(n: number, rows: RowDataPacket[]): void {
-    const first = Number(rows[0]!['first']);
-    const next = Number(rows[0]!['next']);
-    const ids = [first, ...Array.from({ length: n - 1 }, (_, i) => next + i)];
+    const step = this.session.step;
+    const first = Number(rows[0]!['id']);
+    const ids = rows.length === n ? rows.map((r) => Number(r['id'])) : Array.from({ length: n }, (_, i) => first + i * step);
     this.reserved.push(...ids);
     this.pool = ids;
     this.poolAt = 0;
@@ -1069,7 +1045,7 @@ class MysqlTx {
    * hands them out consecutively; one row per INSERT when it may not.
    */
   private instanceInserts(recs: InstanceRecord[]): Stmt[] {
-    const step = this.session.autoinc.step;
+    const step = this.session.step;
     const out: Stmt[] = [];
     for (const part of step > 0 ? rowGroups(recs.map(instanceRow)) : recs.map((_, i) => [i, i + 1] as const)) {
       const [from, to] = part;
