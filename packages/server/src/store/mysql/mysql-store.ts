@@ -481,6 +481,7 @@ export class MysqlStore implements Store {
       return result;
     } catch (err) {
       await s.rollback();
+      await tx.leaveUnused();
       // Held-back writes of several operations failed together: the batcher re-runs them apart.
       throw collided(err) ? markConflict(err as Error, deadline) : err;
     } finally {
@@ -560,6 +561,9 @@ class Session {
     if (this.connDead) return;
     try {
       await Promise.race([this.conn.query('ROLLBACK'), this.aborted]);
+      // The transaction is over: the connection takes statements again.
+      this.dead = undefined;
+      this.txDead = false;
     } catch (err) {
       this.fail(this.store.classify(err));
     }
@@ -1072,6 +1076,23 @@ class MysqlTx {
         : [id, '', '', null, null, now, '{}'];
     });
     return multiRow(SQL.insertEvents, '(?, ?, ?, ?, ?, ?, ?)', rows);
+  }
+
+  /**
+   * After a rollback: the change numbers this transaction reserved are written as unused ones
+   * (on their own, committed at once), so followers need not wait for them as for a gap. Best
+   * effort: where it cannot be done, they are a gap, waited for a while and then given up.
+   */
+  async leaveUnused(): Promise<void> {
+    if (this.reserved.length === 0 || this.session.connDead) return;
+    const now = Date.now();
+    try {
+      for (const [sql, values] of multiRow(SQL.insertEvents, "(?, '', '', NULL, NULL, ?, '{}')", this.reserved.map((id) => [id, now]))) {
+        await this.session.query(sql, values);
+      }
+    } catch {
+      // A gap, as after any rollback the server did not let us follow up on.
+    }
   }
 
   /** Named locks are per connection, not per transaction: let them go once the transaction ended. */
