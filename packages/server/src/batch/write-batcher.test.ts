@@ -3,24 +3,35 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { MusterError } from '../errors.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
-import type { Store } from '../store/store.js';
+import { isConflict, markConflict, type Store, type StoreTx, type TxOptions } from '../store/store.js';
 import type { Change } from './changes.js';
 import { WriteBatcher } from './write-batcher.js';
 
 const now = 1_700_000_000_000;
 
-/** A real MemoryStore that counts its transactions and can be told to fail the next commit. */
+/**
+ * A real MemoryStore that counts its transactions and can be told to fail the next commit, or to
+ * fail at commit every transaction that writes a namespace named in `collides` (as MySQL does on
+ * a duplicate key of a held-back write: marked as a conflict).
+ */
 class CountingStore extends MemoryStore {
   transactions = 0;
   failNext = false;
-  override async transaction<T>(fn: Parameters<Store['transaction']>[0]): Promise<T> {
+  collides = new Set<string>();
+  options: Array<TxOptions | undefined> = [];
+  override async transaction<T>(fn: Parameters<Store['transaction']>[0], opts?: TxOptions): Promise<T> {
     this.transactions++;
+    this.options.push(opts);
+    const deadline = opts?.deadline ?? Date.now() + 5000;
     return super.transaction(async (tx) => {
-      const r = await fn(tx);
+      const written: string[] = [];
+      const watched: StoreTx = { ...tx, putNamespace: async (rec) => (written.push(rec.name), tx.putNamespace(rec)) };
+      const r = await fn(watched);
       if (this.failNext) {
         this.failNext = false;
         throw new Error('disk on fire');
       }
+      if (written.some((n) => this.collides.has(n))) throw markConflict(new MusterError('UNAVAILABLE', 'another node wrote it; retry'), deadline);
       return r as T;
     });
   }
@@ -37,7 +48,7 @@ function setup(maxSize = 100, maxWaitMs = 5) {
   const putNs = (name: string) => batcher.submit(async (tx) => {
     await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
     return name;
-  });
+  }, { namespaces: [name], events: 1 });
   return { store, batcher, committed, sizes, putNs };
 }
 
@@ -92,6 +103,37 @@ describe('write batcher', () => {
     assert.equal(committed.length, 0);
     assert.equal((await store.load()).namespaces.length, 0);
     assert.equal(await putNs('c'), 'c', 'the next batch works again');
+  });
+
+  it('hands the store the hints of a batch\'s writes together', async () => {
+    const { store, putNs } = setup();
+    await Promise.all([putNs('a'), putNs('b')]);
+    assert.deepEqual(store.options, [{ hints: { namespaces: ['a', 'b'], services: [], instances: [], events: 2 } }]);
+  });
+
+  it('re-runs a batch that collided at commit one write per transaction: only the colliding write fails', async () => {
+    const { store, putNs, committed, sizes } = setup();
+    store.collides.add('b');
+    const results = await Promise.allSettled([putNs('a'), putNs('b'), putNs('c')]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    const err = (results[1] as PromiseRejectedResult).reason;
+    assert.ok(err instanceof MusterError && err.code === 'UNAVAILABLE' && isConflict(err), String(err));
+    assert.equal(store.transactions, 4, 'the batch, then each of its three writes alone');
+    assert.deepEqual(sizes, [1, 1]);
+    // Each alone gets its own hints, and the failed transaction's deadline: the write timeout still bounds the caller.
+    const [first, ...alone] = store.options;
+    assert.deepEqual(alone.map((o) => o?.hints?.namespaces), [['a'], ['b'], ['c']]);
+    const deadline = alone[0]?.deadline;
+    assert.ok(typeof deadline === 'number' && alone.every((o) => o?.deadline === deadline) && first?.deadline === undefined);
+    assert.deepEqual((await store.load()).namespaces.map((n) => n.name).sort(), ['a', 'c']);
+    assert.deepEqual(committed.map((c) => c.map((x) => (x.kind === 'namespace' ? x.name : '?'))), [['a'], ['c']]);
+  });
+
+  it('does not re-run a batch that failed for another reason', async () => {
+    const { store, putNs } = setup();
+    store.failNext = true;
+    await Promise.allSettled([putNs('a'), putNs('b')]);
+    assert.equal(store.transactions, 1);
   });
 
   it('close drains queued writes and then refuses new ones', async () => {

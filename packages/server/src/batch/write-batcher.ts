@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Errors, MusterError } from '../errors.js';
-import type { Store, StoreTx } from '../store/store.js';
+import { conflictDeadline, isConflict, type Store, type StoreTx, type TxHints, type TxOptions } from '../store/store.js';
 import type { Change } from './changes.js';
 
 /** One write: runs inside the batch's transaction, in its own savepoint. */
@@ -25,15 +25,23 @@ export interface BatcherHooks {
 
 interface Pending {
   op: WriteOp<unknown>;
+  hints: TxHints | undefined;
   resolve(v: unknown): void;
   reject(e: unknown): void;
 }
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
  * Groups writes into one store transaction per batch (PolarisMesh's service/batch, as a queue
  * drained by size or time). Each caller waits on its own promise and is answered only after its
  * batch committed and the index holds the change; a failing write is rolled back to its
  * savepoint and fails alone. Only one transaction runs at a time.
+ *
+ * The hints of a batch's writes go to the store together, so it can read ahead for all of them
+ * at once. A batch whose commit fails on a collision with another node's write (isConflict: the
+ * store could not tell which write collided) is re-run one write per transaction, within the
+ * failed transaction's deadline: only the colliding write fails.
  */
 export class WriteBatcher {
   private queue: Pending[] = [];
@@ -48,10 +56,11 @@ export class WriteBatcher {
     private readonly log: Logger,
   ) {}
 
-  submit<T>(op: WriteOp<T>): Promise<T> {
+  /** `hints`: what the write will read and append, for the store to read ahead (see TxHints). */
+  submit<T>(op: WriteOp<T>, hints?: TxHints): Promise<T> {
     if (this.closed) return Promise.reject(Errors.shuttingDown());
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ op: op as WriteOp<unknown>, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ op: op as WriteOp<unknown>, hints, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -103,7 +112,33 @@ export class WriteBatcher {
   }
 
   private async runBatch(batch: Pending[]): Promise<void> {
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    const first = await this.attempt(batch, { hints: mergeHints(batch) });
+    if (first.ok) return this.answer(batch, first.outcomes);
+    if (!isConflict(first.error)) {
+      this.log.error({ err: first.error, batchSize: batch.length }, 'store transaction failed; the whole batch was rolled back');
+      for (const item of batch) item.reject(Errors.storeUnavailable(first.error));
+      return;
+    }
+    // One write that collided with another node's: that caller retries, as after any collision.
+    if (batch.length === 1) return batch[0]!.reject(first.error);
+    // Each write alone: the one that collided fails, the others commit. The failed transaction's
+    // deadline still bounds them all, so a caller waits no longer than the write timeout.
+    this.log.warn({ err: first.error, batchSize: batch.length }, 'a batch collided with another node\'s write at commit; re-running its writes one per transaction');
+    const deadline = conflictDeadline(first.error);
+    for (const item of batch) {
+      const alone = await this.attempt([item], { hints: item.hints, deadline });
+      if (alone.ok) this.answer([item], alone.outcomes);
+      else if (isConflict(alone.error)) item.reject(alone.error);
+      else {
+        this.log.error({ err: alone.error }, 'store transaction failed; the write was rolled back');
+        item.reject(Errors.storeUnavailable(alone.error));
+      }
+    }
+  }
+
+  /** One transaction for these writes; the index gets its changes when it committed. */
+  private async attempt(batch: Pending[], opts: TxOptions): Promise<{ ok: true; outcomes: Outcome[] } | { ok: false; error: unknown }> {
+    const outcomes: Outcome[] = [];
     const changes: Change[] = [];
     const started = process.hrtime.bigint();
     try {
@@ -122,11 +157,9 @@ export class WriteBatcher {
             outcomes.push({ ok: false, error });
           }
         }
-      });
-    } catch (err) {
-      this.log.error({ err, batchSize: batch.length }, 'store transaction failed; the whole batch was rolled back');
-      for (const item of batch) item.reject(Errors.storeUnavailable(err));
-      return;
+      }, opts);
+    } catch (error) {
+      return { ok: false, error };
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.hooks.onBatch?.(batch.length, seconds);
@@ -136,6 +169,10 @@ export class WriteBatcher {
       // The write is durable; an index failure is a bug, not a reason to tell callers it failed.
       this.log.error({ err }, 'applying committed changes to the index failed');
     }
+    return { ok: true, outcomes };
+  }
+
+  private answer(batch: Pending[], outcomes: Outcome[]): void {
     batch.forEach((item, i) => {
       const o = outcomes[i]!;
       if (o.ok) item.resolve(o.value);
@@ -145,6 +182,19 @@ export class WriteBatcher {
       }
     });
   }
+}
+
+function mergeHints(batch: Pending[]): TxHints | undefined {
+  let out: Required<TxHints> | undefined;
+  for (const { hints: h } of batch) {
+    if (!h) continue;
+    out ??= { namespaces: [], services: [], instances: [], events: 0 };
+    if (h.namespaces) out.namespaces.push(...h.namespaces);
+    if (h.services) out.services.push(...h.services);
+    if (h.instances) out.instances.push(...h.instances);
+    out.events += h.events ?? 0;
+  }
+  return out;
 }
 
 /**

@@ -117,7 +117,10 @@ export class ChangeFollower {
     do {
       this.again = false;
       try {
-        while (!this.stopped && (await this.readPage())) { /* a full page: there may be more */ }
+        // From the first change not applied (a late one shows up there), then page by page: a
+        // gap still waited for must not make every read start over at it.
+        let after: number | undefined = this.applied;
+        while (!this.stopped && after !== undefined) after = await this.readPage(after);
         if (this.lastError) this.log.info('change log readable again; index caught up');
         this.lastError = undefined;
       } catch (err) {
@@ -128,25 +131,26 @@ export class ChangeFollower {
     } while (this.again && !this.stopped);
   }
 
-  /** One page of the change log applied; true when the page was full. */
-  private async readPage(): Promise<boolean> {
-    const events = await this.store.listEvents({ afterId: this.applied, limit: this.opts.pageSize });
+  /** One page of the change log after `afterId` applied; answers where the next page starts when it was full. */
+  private async readPage(afterId: number): Promise<number | undefined> {
+    // Unused change numbers too: each one seen is one not waited for as a gap.
+    const events = await this.store.listEvents({ afterId, limit: this.opts.pageSize, withUnused: true });
     if (events.length === 0) {
       this.expireGaps();
-      return false;
+      return undefined;
     }
     const fresh = events.filter((e) => !this.seen(e.id));
-    this.advance(events);
+    this.advance(afterId, events);
     if (fresh.length > 0) await this.applyEvents(fresh);
-    return events.length === this.opts.pageSize;
+    return events.length === this.opts.pageSize ? events[events.length - 1]!.id : undefined;
   }
 
-  /** Ids between `applied` and the newest seen that were not in the page are gaps to wait for. */
-  private advance(events: RegistryEvent[]): void {
+  /** Ids the page spans (after `afterId`) that were not in it are gaps to wait for. */
+  private advance(afterId: number, events: RegistryEvent[]): void {
     const now = this.now();
     const ids = new Set(events.map((e) => e.id));
     const top = events[events.length - 1]!.id;
-    for (let id = this.applied + 1; id <= top; id++) {
+    for (let id = Math.max(afterId, this.applied) + 1; id <= top; id++) {
       if (ids.has(id)) this.gaps.delete(id);
       else if (!this.gaps.has(id)) this.gaps.set(id, now);
     }

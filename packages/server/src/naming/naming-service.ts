@@ -11,7 +11,7 @@ import type { RegistryIndex, ServiceEntry } from '../index/registry-index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { InstanceRecord, InstanceVerificationRecord, ServiceRecord, ServiceVerificationSetting } from '../model/records.js';
 import { sameLocation, sameMetadata, toWireInstance, toWireNamespace, toWireService, UNCHECKED } from '../model/records.js';
-import type { EventFilter, Store, StoreTx } from '../store/store.js';
+import type { EventFilter, Store, StoreTx, TxHints } from '../store/store.js';
 import { addressRefusal, type GuardOptions } from '../verify/address-guard.js';
 import type { CheckOutcome } from '../verify/verifier.js';
 import { deriveInstanceId, hashToken, newToken, tokenMatches } from './identity.js';
@@ -113,7 +113,7 @@ export class NamingService {
       await tx.putNamespace(rec);
       await tx.appendEvent({ type: 'namespace.created', namespace: v.name, at: now, detail: {} });
       return toWireNamespace(rec);
-    });
+    }, { namespaces: [v.name], events: 1 });
   }
 
   async deleteNamespace(name: string): Promise<void> {
@@ -125,7 +125,7 @@ export class NamingService {
       if (services > 0) throw Errors.namespaceNotEmpty(name, services);
       await tx.deleteNamespace(name);
       await tx.appendEvent({ type: 'namespace.deleted', namespace: name, at: this.clock.now(), detail: {} });
-    });
+    }, { namespaces: [name], events: 1 });
   }
 
   // ---- services ---------------------------------------------------------------------------
@@ -150,7 +150,7 @@ export class NamingService {
       if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
       if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
       return this.insertService(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {}, v.verification ?? null);
-    });
+    }, { namespaces: [namespace], services: [[namespace, v.name]], events: 1 });
     return toWireService(rec, { instances: 0, healthy: 0, pending: 0, failed: 0 });
   }
 
@@ -170,7 +170,7 @@ export class NamingService {
       if (turn !== 'same') detail['verification'] = svc.verification ? { [turn]: true, path: svc.verification.path } : { disabled: true };
       const revision = await this.bump(tx, svc, 'service.updated', undefined, detail);
       return turn === 'same' ? [] : this.retagInstances(tx, svc, turn, revision);
-    });
+    }, { services: [[namespace, name]], events: 1 });
     if (toCheck.length > 0) this.verificationSink(toCheck);
     return this.getService(namespace, name);
   }
@@ -218,7 +218,7 @@ export class NamingService {
       }
       await tx.deleteService(namespace, name);
       await tx.appendEvent({ type: 'service.deleted', namespace, service: name, at: now, detail: { instancesRemoved: ids.length } });
-    });
+    }, { services: [[namespace, name]], events: 1 + (this.index.service(namespace, name)?.instances.size ?? 0) });
   }
 
   // ---- instances --------------------------------------------------------------------------
@@ -276,6 +276,10 @@ export class NamingService {
         } else rec.updatedAt = prev.updatedAt;
         await tx.putInstance(rec, prev ?? null);
         return { created: !prev, rec, token };
+      }, {
+        namespaces: [namespace], services: [[namespace, service]], instances: [id],
+        // One event, and one more when the service is created with it.
+        events: this.index.service(namespace, service) ? 1 : 2,
       });
       (result.created ? this.metrics.reg.created : this.metrics.reg.updated).inc();
       if (result.rec.verification.state === 'pending') this.verificationSink([id]);
@@ -356,7 +360,7 @@ export class NamingService {
       for (const [type, detail] of events) next.revision = await this.bump(tx, svc, type, id, detail);
       await tx.putInstance(next, cur);
       return next;
-    });
+    }, this.instanceHints(id, [patch.isolate, patch.metadata, patch.weight ?? patch.priority].filter((x) => x !== undefined).length));
     return toWireInstance(rec, this.clock.now());
   }
 
@@ -366,7 +370,7 @@ export class NamingService {
       await tx.deleteInstance(id);
       const svc = (await tx.getService(cur.namespace, cur.service))!;
       await this.bump(tx, svc, 'instance.deregistered', id, { host: cur.host, port: cur.port });
-    });
+    }, this.instanceHints(id, 1));
   }
 
   /**
@@ -427,7 +431,7 @@ export class NamingService {
       await tx.putInstance(next, cur);
       this.metrics.healthTransitions.labels(healthy ? 'healthy' : 'unhealthy').inc();
       return true;
-    });
+    }, this.instanceHints(id, 1));
   }
 
   /** Removes an instance that stayed unhealthy past the cleanup delay. */
@@ -439,7 +443,7 @@ export class NamingService {
       const svc = (await tx.getService(cur.namespace, cur.service))!;
       await this.bump(tx, svc, 'instance.removed', id, { reason: 'unhealthy past cleanupAfter', unhealthyForMs: this.clock.now() - cur.healthChangedAt });
       return true;
-    });
+    }, this.instanceHints(id, 1));
   }
 
   /** Writes the given instances' in-memory lastHeartbeat to the store in one batched write. */
@@ -490,6 +494,12 @@ export class NamingService {
   private isAlive(stored: InstanceRecord): boolean {
     const live = this.index.instances.get(stored.id) ?? stored;
     return live.healthy && this.clock.now() - live.lastHeartbeat <= MISSED_HEARTBEATS * live.ttl * 1000;
+  }
+
+  /** What a write to an instance reads: the instance and, as far as the index knows, its service. */
+  private instanceHints(id: string, events: number): TxHints {
+    const rec = this.index.instances.get(id);
+    return { instances: [id], services: rec ? [[rec.namespace, rec.service]] : [], events };
   }
 
   private async ownedInstance(tx: StoreTx, id: string, creds: InstanceCredentials): Promise<InstanceRecord> {

@@ -202,6 +202,39 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.close();
     });
 
+    it('answers the same with hints, whether what they name exists or not, and reads its own writes', async () => {
+      const store = await factory.create();
+      await seed(store);
+      await store.transaction(async (tx) => tx.putInstance(instance('i1', { metadata: { a: '1' } })));
+      const hints = { namespaces: ['ns', 'none'], services: [['ns', 'svc'], ['ns', 'none']] as Array<[string, string]>, instances: ['i1', 'i2', 'none'], events: 4 };
+      const [e1, e2] = await store.transaction(async (tx) => {
+        assert.equal((await tx.getNamespace('ns'))?.name, 'ns');
+        assert.equal(await tx.getNamespace('none'), undefined);
+        assert.equal(await tx.getService('ns', 'none'), undefined);
+        assert.equal(await tx.getInstance('none'), undefined);
+        const i1 = (await tx.getInstance('i1'))!;
+        assert.deepEqual(i1, instance('i1', { metadata: { a: '1' } }));
+        const e1 = await tx.appendEvent({ type: 'instance.updated', namespace: 'ns', service: 'svc', instanceId: 'i1', at: now, detail: {} });
+        await tx.putInstance({ ...i1, weight: 3, revision: e1, metadata: {} }, i1);
+        const e2 = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: 'i2', at: now, detail: {} });
+        await tx.putInstance(instance('i2', { revision: e2 }), null);
+        await tx.putService(service('svc', { revision: e2 }));
+        assert.equal((await tx.getInstance('i1'))?.weight, 3);
+        assert.deepEqual((await tx.listInstanceIds('ns', 'svc')).sort(), ['i1', 'i2']);
+        await tx.deleteInstance('i2');
+        assert.equal(await tx.getInstance('i2'), undefined);
+        assert.deepEqual(await tx.listInstanceIds('ns', 'svc'), ['i1']);
+        return [e1, e2];
+      }, { hints });
+      assert.ok(e2 > e1);
+      const snap = await store.load();
+      assert.deepEqual(snap.instances, [instance('i1', { weight: 3, revision: e1, metadata: {} })]);
+      assert.equal(snap.services[0]?.revision, e2);
+      assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.id), [e1, e2]);
+      assert.ok(snap.lastEventId >= e2);
+      await store.close();
+    });
+
     it('deletes instances, services and namespaces', async () => {
       const store = await factory.create();
       await seed(store);

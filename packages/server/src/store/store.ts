@@ -8,7 +8,9 @@ import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from
  *
  * Writes happen only inside `transaction`, and only the write batcher opens transactions, so an
  * implementation never sees two at once. Each operation of a batch runs inside a savepoint so one
- * failing operation is rolled back alone.
+ * failing operation is rolled back alone. A store may hold writes back until the commit (MySQL
+ * does, to send a batch's writes together); what fails there fails the whole transaction, marked
+ * with markConflict when a retry of the writes one by one can tell the culprit apart.
  */
 export interface Store {
   readonly kind: string;
@@ -19,8 +21,12 @@ export interface Store {
   ping(): Promise<void>;
   /** Everything the registry index needs at start. */
   load(): Promise<Snapshot>;
-  /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in one transaction: committed when fn resolves, rolled back when it throws. A store
+   * may use `opts.hints` to read ahead and `opts.deadline` to give up earlier than it would; one
+   * that needs neither ignores them.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts?: TxOptions): Promise<T>;
   /** Committed events only, oldest first. */
   listEvents(filter: EventFilter): Promise<RegistryEvent[]>;
   /**
@@ -30,6 +36,49 @@ export interface Store {
   readRecords(keys: RecordKeys): Promise<Records>;
   /** Every access token, revoked ones included: how a cluster node catches up after a token change. */
   listTokens(): Promise<TokenRecord[]>;
+}
+
+export interface TxOptions {
+  hints?: TxHints;
+  /** Epoch ms: the transaction gives up by then at the latest (a store's own limit may be sooner). */
+  deadline?: number;
+}
+
+/**
+ * What the writes of a transaction are expected to touch, announced up front so a store whose
+ * every read is a round trip (MySQL) can read (and lock) it all at once. Only a hint: a write
+ * may touch more or less, which costs round trips, never correctness.
+ */
+export interface TxHints {
+  namespaces?: string[];
+  services?: Array<[namespace: string, name: string]>;
+  instances?: string[];
+  /** How many events the writes are expected to append. */
+  events?: number;
+}
+
+/** Conflict errors and the deadline of the transaction that failed with each. */
+const conflicts = new WeakMap<object, number>();
+
+/**
+ * Marks the failure of a whole transaction as a collision with another node's concurrent write
+ * (a duplicate key, a deadlock) found where the transaction's writes cannot be told apart (at
+ * commit): the same writes in smaller transactions may well succeed, so the write batcher
+ * re-runs them one per transaction, by the failed transaction's deadline, and only the
+ * colliding one fails.
+ */
+export function markConflict<E extends object>(err: E, deadline: number): E {
+  conflicts.set(err, deadline);
+  return err;
+}
+
+export function isConflict(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && conflicts.has(err);
+}
+
+/** The deadline of the transaction that failed with this conflict. */
+export function conflictDeadline(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null ? conflicts.get(err) : undefined;
 }
 
 export interface RecordKeys {
@@ -65,6 +114,12 @@ export interface EventFilter {
   limit: number;
   /** Newest first instead of oldest first. */
   newestFirst?: boolean;
+  /**
+   * Also the change numbers a store reserved and left unused (MySQL; type '', no namespace,
+   * service or instance): they carry no change, but a follower of the change log must learn that
+   * the number is taken and will never carry one, instead of waiting for it as for a gap.
+   */
+  withUnused?: boolean;
 }
 
 export type NewEvent = Omit<RegistryEvent, 'id' | 'at'> & { at: number };

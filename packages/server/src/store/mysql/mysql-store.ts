@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Connection, Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { EventType, Metadata, RegistryEvent, VerificationState } from '@muster/api';
@@ -5,7 +6,7 @@ import { LIMITS } from '@muster/api';
 import { Errors, MusterError } from '../../errors.js';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
-import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
+import { markConflict, type EventFilter, type NewEvent, type RecordKeys, type Records, type Snapshot, type Store, type StoreTx, type TxHints, type TxOptions } from '../store.js';
 import { eventWhere } from '../event-filter.js';
 import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import { MYSQL_MIGRATIONS, migrationSql } from './migrations.js';
@@ -34,6 +35,9 @@ const CHUNK = 500;
 /** Rows deleted per criterion per pruneEvents call: one prune never holds a batch for long. */
 const PRUNE_CHUNK = 20_000;
 const SAVEPOINT = 'muster_op';
+const RESERVE_SAVEPOINT = 'muster_reserve';
+/** Change numbers reserved in one round trip at most (the rest when they are needed). */
+const RESERVE_MAX = 2000;
 
 interface NsRow extends RowDataPacket { name: string; comment: string; created_at: number; updated_at: number }
 interface SvcRow extends RowDataPacket {
@@ -57,7 +61,10 @@ const INSTANCE_SET = 'namespace = ?, service = ?, host = ?, port = ?, protocol =
 const INSTANCE_SELECT = `SELECT i.*, h.ttl, m.\`key\` AS md_key, m.value AS md_value FROM instance i
   LEFT JOIN health_check h ON h.instance_seq = i.seq LEFT JOIN instance_metadata m ON m.instance_seq = i.seq`;
 
+const INSTANCE_UPDATE_COLUMNS = INSTANCE_SET.split(', ').map((c) => c.replace(/ = \?$/, ''));
+
 const SQL = {
+  namespaces: 'SELECT name, comment, created_at, updated_at FROM namespace',
   getNamespace: 'SELECT name, comment, created_at, updated_at FROM namespace WHERE name = ?',
   insertNamespace: 'INSERT INTO namespace (name, comment, created_at, updated_at) VALUES (?, ?, ?, ?)',
   upsertNamespace: `INSERT INTO namespace (name, comment, created_at, updated_at) VALUES (?, ?, ?, ?)
@@ -74,20 +81,27 @@ const SQL = {
   updateService: 'UPDATE service SET comment = ?, metadata = ?, revision = GREATEST(revision, ?), updated_at = ?, verify_secret = ?, verify_path = ? WHERE namespace = ? AND name = ?',
   deleteService: 'DELETE FROM service WHERE namespace = ? AND name = ?',
   getInstance: `${INSTANCE_SELECT} WHERE i.id = ? FOR UPDATE`,
-  insertInstance: `INSERT INTO instance (${INSTANCE_COLUMNS}) VALUES (${INSTANCE_PLACEHOLDERS})`,
-  updateInstance: `UPDATE instance SET ${INSTANCE_SET} WHERE seq = ?`,
+  listInstances: `${INSTANCE_SELECT} WHERE i.namespace = ? AND i.service = ? FOR UPDATE`,
   // LAST_INSERT_ID(seq): the answer's insertId is the row's seq whether it was inserted or updated.
   upsertInstance: `INSERT INTO instance (${INSTANCE_COLUMNS}) VALUES (${INSTANCE_PLACEHOLDERS})
-    ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(seq), ${INSTANCE_SET.split(', ').map((s) => s.replace(/ = \?$/, '')).map((c) => `${c} = VALUES(${c})`).join(', ')}`,
-  deleteMetadata: 'DELETE FROM instance_metadata WHERE instance_seq = ?',
-  // Right after an instance insert or upsert, LAST_INSERT_ID() is its seq (the child tables have no AUTO_INCREMENT).
+    ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(seq), ${INSTANCE_UPDATE_COLUMNS.map((c) => `${c} = VALUES(${c})`).join(', ')}`,
+  // Right after an instance upsert, LAST_INSERT_ID() is its seq (the child tables have no AUTO_INCREMENT).
   deleteMetadataLast: 'DELETE FROM instance_metadata WHERE instance_seq = LAST_INSERT_ID()',
-  insertHealthCheckLast: "INSERT INTO health_check (instance_seq, type, ttl) VALUES (LAST_INSERT_ID(), 'heartbeat', ?)",
   upsertHealthCheckLast: "INSERT INTO health_check (instance_seq, type, ttl) VALUES (LAST_INSERT_ID(), 'heartbeat', ?) ON DUPLICATE KEY UPDATE type = VALUES(type), ttl = VALUES(ttl)",
-  upsertHealthCheck: "INSERT INTO health_check (instance_seq, type, ttl) VALUES (?, 'heartbeat', ?) ON DUPLICATE KEY UPDATE type = VALUES(type), ttl = VALUES(ttl)",
   deleteInstance: 'DELETE FROM instance WHERE id = ?',
-  listInstanceIds: 'SELECT id FROM instance WHERE namespace = ? AND service = ?',
-  appendEvent: 'INSERT INTO event (type, namespace, service, instance_id, at, detail) VALUES (?, ?, ?, ?, ?, ?)',
+  // The held-back writes of a transaction, at commit (see MysqlTx.instanceWrites).
+  deleteInstances: 'DELETE FROM instance WHERE seq IN (?)',
+  insertInstances: `INSERT INTO instance (${INSTANCE_COLUMNS})`,
+  // Only rows this transaction holds locked: the insert part never happens.
+  upsertInstances: `INSERT INTO instance (${INSTANCE_COLUMNS})`,
+  upsertInstancesTail: ` ON DUPLICATE KEY UPDATE ${INSTANCE_UPDATE_COLUMNS.map((c) => `${c} = VALUES(${c})`).join(', ')}`,
+  insertHealthChecks: 'INSERT INTO health_check (instance_seq, type, ttl)',
+  upsertHealthChecks: 'INSERT INTO health_check (instance_seq, type, ttl)',
+  upsertHealthChecksTail: ' ON DUPLICATE KEY UPDATE type = VALUES(type), ttl = VALUES(ttl)',
+  deleteMetadataOf: 'DELETE FROM instance_metadata WHERE instance_seq IN (?)',
+  insertMetadata: 'INSERT INTO instance_metadata (instance_seq, `key`, value)',
+  // The reserved change numbers, as their events or unused.
+  insertEvents: 'INSERT INTO event (id, type, namespace, service, instance_id, at, detail)',
 } as const;
 
 /** MySQL error numbers the store answers as "retry" rather than as a bug. */
@@ -124,12 +138,13 @@ type Query = <T extends RowDataPacket[] | ResultSetHeader>(sql: string, values?:
  * past it the connection is dropped (and killed on the server, so its row locks go), and the
  * write answers UNAVAILABLE. An unreachable database costs a caller at most that long.
  *
- * Round trips are what a MySQL transaction costs, so a batch saves them: the statements of one
- * write go together (the savepoint with the operation's first write; an instance row with its
- * health check and metadata rows), a service read once in a transaction is kept (its row is
- * locked) and its revision bumps are written once, with the COMMIT, and unchanged child rows of
- * an instance are not rewritten when `prev` is given. A registration costs three round trips:
- * read the instance, append the event, write the instance.
+ * Round trips (and statements) are what a MySQL transaction costs, so a batch of writes costs
+ * two of each kind, not a few per write: one round trip starts the transaction, reads and locks
+ * what the batch's hints name and reserves the change numbers of its events; the writes then
+ * run against what the transaction knows, and what they wrote goes with the COMMIT as
+ * multi-row statements (see MysqlTx). A batch of registrations of new instances is those two
+ * round trips, whatever its size. A collision found at commit fails the transaction with an
+ * error marked by markConflict, and the batcher re-runs the writes one per transaction.
  */
 export class MysqlStore implements Store {
   readonly kind = 'mysql';
@@ -138,8 +153,13 @@ export class MysqlStore implements Store {
   private readonly writeTimeoutMs: number;
   private pool: Pool | undefined;
   private readonly pruneLock: string;
-  /** Core connections whose session settings are made. */
-  private readonly initialized = new WeakSet<object>();
+  /**
+   * Core connections whose session settings are made, with the distance between the
+   * AUTO_INCREMENT ids of one multi-row INSERT where the server hands them out consecutively
+   * (innodb_autoinc_lock_mode 0 or 1: the session's auto_increment_increment); 0 where they may
+   * interleave with other sessions' (mode 2).
+   */
+  private readonly initialized = new WeakMap<object, number>();
 
   constructor(opts: MysqlStoreOptions) {
     this.target = parseMysqlUrl(opts.url);
@@ -284,19 +304,24 @@ export class MysqlStore implements Store {
     if (!pool) throw new Error('the MySQL store is not open');
     const conn = await this.acquire(pool, deadline);
     const s = new Session(conn, this, deadline);
-    if (!this.initialized.has(conn.connection)) {
+    let step = this.initialized.get(conn.connection);
+    if (step === undefined) {
       try {
         // Row locks are waited for no longer than a write may take in all.
         const lockWait = Math.max(1, Math.ceil(this.writeTimeoutMs / 1000));
         // A fixed sql_mode also keeps the driver's escaping right (no NO_BACKSLASH_ESCAPES).
-        await s.query(`SET SESSION innodb_lock_wait_timeout = ${lockWait}, SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'; `
-          + 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        const r = await s.query<RowDataPacket[][]>(`SET SESSION innodb_lock_wait_timeout = ${lockWait}, SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'; `
+          + 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; '
+          + 'SELECT @@innodb_autoinc_lock_mode AS lock_mode, @@auto_increment_increment AS inc');
+        const row = r[2]![0]!;
+        step = Number(row['lock_mode']) <= 1 ? Math.max(1, Number(row['inc'])) : 0;
       } catch (err) {
         s.end();
         throw err;
       }
-      this.initialized.add(conn.connection);
+      this.initialized.set(conn.connection, step);
     }
+    s.step = step;
     return s;
   }
 
@@ -438,8 +463,10 @@ export class MysqlStore implements Store {
 
   async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
     const { where, args } = eventWhere(f);
+    // Change numbers reserved and left unused (type '') are no events; only a follower asks for them.
+    const only = f.withUnused ? where : where ? `${where} AND type <> ''` : "WHERE type <> ''";
     const limit = Math.max(0, Math.floor(f.limit));
-    const sql = `SELECT * FROM event ${where} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ${limit}`;
+    const sql = `SELECT * FROM event ${only} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ${limit}`;
     const s = await this.session(Date.now() + this.writeTimeoutMs);
     try {
       return (await s.query<EventRow[]>(sql, args)).map(eventFromRow);
@@ -450,33 +477,38 @@ export class MysqlStore implements Store {
 
   // ---- writes -------------------------------------------------------------------------------
 
-  /** A connection in a started transaction. */
-  private async begin(deadline: number): Promise<Session> {
+  /** A connection in a started transaction, with what the hints name read (and locked) ahead. */
+  private async begin(deadline: number, hints: TxHints | undefined): Promise<MysqlTx> {
     for (let attempt = 1; ; attempt++) {
       let s: Session | undefined;
       try {
         s = await this.session(deadline);
-        await s.query('START TRANSACTION');
-        return s;
+        const tx = new MysqlTx(s, this.pruneLock, hints);
+        await tx.open();
+        return tx;
       } catch (err) {
+        await s?.rollback();
         s?.end();
         // A pooled connection the server dropped while it sat idle: nothing was done yet, so one
         // more try on a fresh connection.
-        if (attempt >= 2 || !(err instanceof MusterError) || Date.now() >= deadline || !s?.connDead) throw err;
+        if (attempt >= 2 || !(err instanceof MusterError) || Date.now() >= deadline || !s?.connDead) throw collided(err) ? markConflict(err as Error, deadline) : err;
       }
     }
   }
 
-  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const s = await this.begin(Date.now() + this.writeTimeoutMs);
-    const tx = new MysqlTx(s, this.pruneLock);
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts: TxOptions = {}): Promise<T> {
+    const deadline = Math.min(Date.now() + this.writeTimeoutMs, opts.deadline ?? Infinity);
+    const tx = await this.begin(deadline, opts.hints);
+    const s = tx.session;
     try {
       const result = await fn(tx.api);
       await tx.commit();
       return result;
     } catch (err) {
-      if (!s.connDead) await s.query('ROLLBACK').catch(() => {});
-      throw err;
+      await s.rollback();
+      await tx.leaveUnused();
+      // Held-back writes of several operations failed together: the batcher re-runs them apart.
+      throw collided(err) ? markConflict(err as Error, deadline) : err;
     } finally {
       await tx.releaseLocks();
       s.end();
@@ -503,6 +535,9 @@ class Session {
   private readonly timer: NodeJS.Timeout;
   private ended = false;
 
+  /** See MysqlStore.initialized. */
+  step = 0;
+
   constructor(readonly conn: PoolConnection, private readonly store: MysqlStore, readonly deadline: number) {
     this.aborted = new Promise<never>((_, reject) => (this.rejectAborted = reject));
     this.aborted.catch(() => {});
@@ -526,7 +561,7 @@ class Session {
   }
 
   /** A prepared statement (cached per connection by the driver): for the fixed statements. */
-  async execute<T extends RowDataPacket[] | ResultSetHeader>(sql: string, values: Value[]): Promise<T> {
+  async execute<T extends RowDataPacket[] | ResultSetHeader>(sql: string, values: Array<string | number | null>): Promise<T> {
     if (this.dead) throw this.dead;
     const [rows] = await this.run(this.conn.execute<T>(sql, values));
     return rows;
@@ -536,10 +571,27 @@ class Session {
    * A text-protocol query, values escaped by the driver (the session's sql_mode is fixed, so
    * escaping is right): for control, variable-shape and multi-statement writes.
    */
-  async query<T extends RowDataPacket[] | ResultSetHeader | ResultSetHeader[]>(sql: string, values?: unknown[]): Promise<T> {
+  async query<T extends RowDataPacket[] | RowDataPacket[][] | ResultSetHeader | ResultSetHeader[]>(sql: string, values?: unknown[]): Promise<T> {
     if (this.dead) throw this.dead;
     const [rows] = await this.run(this.conn.query<T>(sql, values));
     return rows;
+  }
+
+  /**
+   * Ends the transaction on a connection that is still there, also when it cannot go on: after a
+   * lock wait or statement timeout the server rolled back only the statement, and a connection
+   * handed back with the rest open would commit it with the next START TRANSACTION.
+   */
+  async rollback(): Promise<void> {
+    if (this.connDead) return;
+    try {
+      await Promise.race([this.conn.query('ROLLBACK'), this.aborted]);
+      // The transaction is over: the connection takes statements again.
+      this.dead = undefined;
+      this.txDead = false;
+    } catch (err) {
+      this.fail(this.store.classify(err));
+    }
   }
 
   private fail(f: Failure): Error {
@@ -563,67 +615,102 @@ class Session {
 }
 
 type CachedService = { rec: ServiceRecord; dirty: boolean };
-type Value = string | number | null;
-/** One statement of a write: SQL with ? placeholders and its values. */
+type Value = string | number | null | ReadonlyArray<string | number>;
+/** One statement: SQL with ? placeholders (an array value expands to a list) and its values. */
 type Stmt = readonly [sql: string, values: Value[]];
 
 /**
- * One write transaction's operations. Besides the connection it keeps what this transaction
- * knows for sure: services whose rows it locked (with revision bumps not yet written), the seq
- * of instances it read, and keys it read as absent (an insert of those must not overwrite a row
- * another node inserted since). A savepoint rollback undoes those too.
- *
- * The statements of one write go to the server together (one round trip: the savepoint, the
- * instance row and its child rows), which is most of what a batch of 512 costs.
+ * An instance whose row this transaction knows: `db` as the database holds it now, in this
+ * transaction, and `want` as the released operations left it, written at commit (null: no row).
+ */
+interface KnownInstance {
+  db: InstanceRecord | null;
+  want: InstanceRecord | null;
+  /** The row's seq while it exists. */
+  seq: number | undefined;
+}
+
+/**
+ * One write transaction's operations. Round trips are what a MySQL transaction costs, so the
+ * writes of a whole batch go to the server together, at commit:
+ * - What the hints name is read in the round trip that starts the transaction: namespaces,
+ *   services and instances (those two locked, FOR UPDATE), and the change numbers the batch's
+ *   events will take are reserved there too, after the locks (see `reserve`).
+ * - Reads answer from what the transaction knows; a miss is a round trip of its own.
+ * - Events, and the writes of instances whose row is known (read here, or known to be absent),
+ *   are held back and sent with the COMMIT as multi-row statements, together with the service
+ *   revision bumps. A held-back write of an operation that fails is simply dropped, so its
+ *   savepoint is only sent to the server with a write that goes at once (namespaces, new
+ *   services, deletes of services, heartbeats, writes of unknown rows).
+ * What fails at commit fails the whole transaction; a collision with another node there (a
+ * duplicate key) is marked with markConflict, and the batcher re-runs the writes one by one.
  */
 class MysqlTx {
   private readonly namespaces = new Map<string, NamespaceRecord>();
   private readonly services = new Map<string, CachedService>();
-  private readonly seqs = new Map<string, number>();
+  /** Namespaces ('n:') and services ('s:') read as absent: an insert of those must not overwrite a row another node inserted since. */
   private readonly absent = new Set<string>();
+  private readonly known = new Map<string, KnownInstance>();
+  /** The running operation's instance writes, on top of `known` until it is released. */
+  private readonly opWants = new Map<string, InstanceRecord | null>();
   private undo: Array<() => void> = [];
   private inOp = false;
   private savepointSent = false;
   private readonly locks: string[] = [];
+
+  /** Every change number reserved, in order; those no committed event took become unused rows. */
+  private readonly reserved: number[] = [];
+  /** Reserved numbers still free to take (from `poolAt` on). */
+  private pool: number[] = [];
+  private poolAt = 0;
+  /** Events of released operations, by change number (a Map keeps them in order). */
+  private readonly events = new Map<number, NewEvent>();
+  private opEvents: Array<[number, NewEvent]> = [];
+  /** Events taken so far, and how many the hints announced. */
+  private taken = 0;
+  private readonly expected: number;
   readonly api: StoreTx;
 
-  constructor(private readonly s: Session, private readonly pruneLock: string) {
+  constructor(readonly session: Session, private readonly pruneLock: string, private readonly hints: TxHints | undefined) {
+    const s = session;
+    this.expected = Math.max(0, Math.floor(hints?.events ?? 0));
     // A plain object of closures: the batcher spreads it to wrap some methods.
     this.api = {
       savepoint: async () => {
-        // Sent with the operation's first write: an operation that only reads needs none.
+        // Sent with the operation's first write that goes at once: most send none.
         this.inOp = true;
         this.savepointSent = false;
         this.undo = [];
+        this.opWants.clear();
+        this.opEvents = [];
       },
       releaseSavepoint: async () => {
         // Nothing to send: the next SAVEPOINT of the same name replaces this one.
-        this.inOp = false;
-        this.savepointSent = false;
-        this.undo = [];
+        for (const [id, want] of this.opWants) this.known.get(id)!.want = want;
+        for (const [id, e] of this.opEvents) this.events.set(id, e);
+        this.endOp();
       },
       rollbackToSavepoint: async () => {
         const sent = this.savepointSent;
-        this.inOp = false;
-        this.savepointSent = false;
         for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]!();
-        this.undo = [];
-        if (sent) await this.s.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+        // Its held-back writes are dropped; its change numbers become unused ones.
+        this.endOp();
+        if (sent) await s.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
         // Nothing written, but the transaction is gone (a deadlock): the whole batch fails.
-        else if (this.s.dead) throw this.s.dead;
+        else if (s.dead) throw s.dead;
       },
 
       getNamespace: async (name) => {
         const cached = this.namespaces.get(name);
         if (cached) return { ...cached };
-        const [row] = await this.s.execute<NsRow[]>(SQL.getNamespace, [name]);
+        if (this.absent.has(`n:${name}`)) return undefined;
+        const [row] = await s.execute<NsRow[]>(SQL.getNamespace, [name]);
         if (!row) {
           this.absent.add(`n:${name}`);
           return undefined;
         }
         const rec = nsFromRow(row);
         this.namespaces.set(name, rec);
-        this.absent.delete(`n:${name}`);
         return { ...rec };
       },
       putNamespace: async (rec) => {
@@ -631,8 +718,12 @@ class MysqlTx {
         try {
           await this.write([[insert ? SQL.insertNamespace : SQL.upsertNamespace, [rec.name, rec.comment, rec.createdAt, rec.updatedAt]]]);
         } catch (err) {
-          // Two nodes creating one namespace: the second learns it exists, as on one node.
-          if (insert && isDuplicate(err)) throw Errors.namespaceExists(rec.name);
+          // Two nodes creating one namespace: the second learns it exists, as on one node (and
+          // this transaction's next read of it asks the database again).
+          if (insert && isDuplicate(err)) {
+            this.absent.delete(`n:${rec.name}`);
+            throw Errors.namespaceExists(rec.name);
+          }
           throw err;
         }
         this.remember(this.namespaces, rec.name, { ...rec });
@@ -643,7 +734,7 @@ class MysqlTx {
         this.remember(this.namespaces, name, undefined);
       },
       countServices: async (ns) => {
-        const [row] = await this.s.execute<RowDataPacket[]>(SQL.countServices, [ns]);
+        const [row] = await s.execute<RowDataPacket[]>(SQL.countServices, [ns]);
         return Number(row?.['n'] ?? 0);
       },
 
@@ -651,7 +742,9 @@ class MysqlTx {
         const key = svcKey(ns, name);
         const cached = this.services.get(key);
         if (cached) return cloneService(cached.rec);
-        const [row] = await this.s.execute<SvcRow[]>(SQL.getService, [ns, name]);
+        if (this.absent.has(`s:${key}`)) return undefined;
+        const [row] = await s.execute<SvcRow[]>(SQL.getService, [ns, name]);
+        this.lockedLate();
         if (!row) {
           this.absent.add(`s:${key}`);
           return undefined;
@@ -659,7 +752,6 @@ class MysqlTx {
         // Locked until commit: nobody else changes it, so it is kept for the whole transaction.
         const rec = svcFromRow(row);
         this.services.set(key, { rec, dirty: false });
-        this.absent.delete(`s:${key}`);
         return cloneService(rec);
       },
       putService: async (rec) => {
@@ -677,7 +769,13 @@ class MysqlTx {
           rec.verification?.secret ?? null, rec.verification?.path ?? null,
         ];
         if (this.absent.has(`s:${key}`)) {
-          await this.write([[SQL.insertService, args]]);
+          try {
+            await this.write([[SQL.insertService, args]]);
+          } catch (err) {
+            // Another node created it since it was read: the next read here asks the database.
+            if (isDuplicate(err)) this.absent.delete(`s:${key}`);
+            throw err;
+          }
           this.remember(this.services, key, { rec: cloneService(rec), dirty: false });
           this.forgetAbsent(`s:${key}`);
         } else {
@@ -686,68 +784,69 @@ class MysqlTx {
         }
       },
       deleteService: async (ns, name) => {
-        await this.write([[SQL.deleteService, [ns, name]]]);
+        // The rows of its instances deleted in this transaction go first (they are held back
+        // otherwise); any other instance row still there makes the delete fail, as it should.
+        const gone: string[] = [];
+        for (const [id, k] of this.known) {
+          if (k.db && k.db.namespace === ns && k.db.service === name && this.current(id) === null) gone.push(id);
+        }
+        const seqs = gone.map((id) => this.known.get(id)!.seq!);
+        await this.write([...chunkedStmts(seqs, (part) => [SQL.deleteInstances, [part]]), [SQL.deleteService, [ns, name]]], false);
+        for (const id of gone) this.gone(id);
         this.remember(this.services, svcKey(ns, name), undefined);
       },
 
       getInstance: async (id) => {
-        const rows = await this.s.execute<InstanceRow[]>(SQL.getInstance, [id]);
-        const [rec] = instancesFromJoinedRows(rows);
-        if (!rec) {
-          this.absent.add(`i:${id}`);
-          this.seqs.delete(id);
-          return undefined;
+        const k = this.known.get(id);
+        if (k) {
+          const cur = this.current(id);
+          return cur ? cloneInstance(cur) : undefined;
         }
-        this.absent.delete(`i:${id}`);
-        this.seqs.set(id, Number(rows[0]!.seq));
-        return rec;
+        const [rec] = instancesWithSeq(await s.execute<InstanceRow[]>(SQL.getInstance, [id]));
+        this.lockedLate();
+        this.known.set(id, { db: rec?.rec ?? null, want: rec?.rec ?? null, seq: rec?.seq });
+        return rec ? cloneInstance(rec.rec) : undefined;
       },
       putInstance: async (rec, prev) => {
-        const row: Value[] = [
-          rec.id, rec.namespace, rec.service, rec.host, rec.port, rec.protocol, rec.version, rec.weight, rec.priority,
-          rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
-          rec.lastHeartbeat, rec.healthChangedAt, rec.revision, rec.createdAt, rec.updatedAt, rec.tokenHash,
-          rec.verification.state, rec.verification.reason, rec.verification.at,
-        ];
-        const seqKnown = this.seqs.get(rec.id);
-        if (prev === null || (prev === undefined && this.absent.has(`i:${rec.id}`))) {
-          // Known not to exist: a plain insert, so a row another node inserted meanwhile is a
-          // duplicate key (retry), never silently taken over. Child rows find the new seq in
-          // LAST_INSERT_ID(): one round trip for all of them.
-          const [r] = await this.write([
-            [SQL.insertInstance, row],
-            [SQL.insertHealthCheckLast, [rec.ttl]],
-            ...metadataInsert(undefined, rec.metadata),
-          ], false);
-          this.rememberSeq(rec.id, Number(r!.insertId));
-          this.forgetAbsent(`i:${rec.id}`);
-        } else if (prev && seqKnown !== undefined) {
-          // Read (and locked) in this transaction: update in place, child rows only when changed.
-          const stmts: Stmt[] = [[SQL.updateInstance, [...row.slice(1, 17), ...row.slice(18), seqKnown]]];
-          if (!sameMetadata(prev.metadata, rec.metadata)) stmts.push([SQL.deleteMetadata, [seqKnown]], ...metadataInsert(seqKnown, rec.metadata));
-          if (prev.ttl !== rec.ttl) stmts.push([SQL.upsertHealthCheck, [seqKnown, rec.ttl]]);
-          await this.write(stmts, stmts.length === 1);
-        } else {
-          // Nothing known: upsert (LAST_INSERT_ID(seq) names the row either way) and rewrite every child row.
-          const [r] = await this.write([
-            [SQL.upsertInstance, row],
-            [SQL.deleteMetadataLast, []],
-            ...metadataInsert(undefined, rec.metadata),
-            [SQL.upsertHealthCheckLast, [rec.ttl]],
-          ], false);
-          this.rememberSeq(rec.id, Number(r!.insertId));
-          this.forgetAbsent(`i:${rec.id}`);
+        if (this.known.has(rec.id) || prev === null) {
+          // Known, or known by the caller not to exist: held back until the commit. A row
+          // another node inserted meanwhile is a duplicate key there (retry), never taken over.
+          if (!this.known.has(rec.id)) this.addKnown(rec.id, null, undefined);
+          this.setWant(rec.id, cloneInstance(rec));
+          return;
         }
+        // Nothing known: upsert now (LAST_INSERT_ID(seq) names the row either way) and rewrite every child row.
+        const [r] = await this.write([
+          [SQL.upsertInstance, instanceRow(rec)],
+          [SQL.deleteMetadataLast, []],
+          ...metadataInsertLast(rec.metadata),
+          [SQL.upsertHealthCheckLast, [rec.ttl]],
+        ], false);
+        this.lockedLate();
+        this.addKnown(rec.id, cloneInstance(rec), Number(r!.insertId));
       },
       deleteInstance: async (id) => {
-        await this.write([[SQL.deleteInstance, [id]]]);
-        this.rememberSeq(id, undefined);
-        if (!this.absent.has(`i:${id}`)) {
-          this.absent.add(`i:${id}`);
-          if (this.inOp) this.undo.push(() => this.absent.delete(`i:${id}`));
+        if (this.known.has(id)) {
+          this.setWant(id, null);
+          return;
         }
+        await this.write([[SQL.deleteInstance, [id]]]);
+        this.lockedLate();
+        this.addKnown(id, null, undefined);
       },
-      listInstanceIds: async (ns, svc) => (await this.s.execute<RowDataPacket[]>(SQL.listInstanceIds, [ns, svc])).map((r) => String(r['id'])),
+      listInstanceIds: async (ns, svc) => {
+        // Every row of the service, locked and known from here on; then what this transaction made of them.
+        for (const { rec, seq } of instancesWithSeq(await s.query<InstanceRow[]>(SQL.listInstances, [ns, svc]))) {
+          if (!this.known.has(rec.id)) this.known.set(rec.id, { db: rec, want: rec, seq });
+        }
+        this.lockedLate();
+        const ids: string[] = [];
+        for (const id of this.known.keys()) {
+          const cur = this.current(id);
+          if (cur && cur.namespace === ns && cur.service === svc) ids.push(id);
+        }
+        return ids;
+      },
       updateHeartbeats: async (beats) => {
         if (beats.length === 0) return;
         const newest = new Map<string, number>();
@@ -763,25 +862,34 @@ class MysqlTx {
           ]);
         }
         for (const part of chunks(stmts, 8)) await this.write(part, false);
+        // What this transaction holds of those rows, held-back writes included, gets the time too.
+        for (const [id, at] of newest) {
+          const k = this.known.get(id);
+          for (const r of [k?.db, k?.want, this.opWants.get(id)]) if (r) r.lastHeartbeat = Math.max(r.lastHeartbeat, at);
+        }
       },
 
-      listTokens: async () => (await this.s.query<Array<TokenRow & RowDataPacket>>(TOKEN_SELECT)).map(tokenFromRow),
+      listTokens: async () => (await this.session.query<Array<TokenRow & RowDataPacket>>(TOKEN_SELECT)).map(tokenFromRow),
       putToken: async (rec) => void (await this.write([[`REPLACE INTO access_token ${TOKEN_UPSERT_VALUES}`, tokenArgs(rec)]])),
 
       appendEvent: async (e: NewEvent) => {
-        const [r] = await this.write([[SQL.appendEvent, [e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)]]]);
-        return Number(r!.insertId);
+        if (this.poolAt >= this.pool.length) await this.reserve(Math.max(1, this.expected - this.taken));
+        const id = this.pool[this.poolAt++]!;
+        this.taken++;
+        if (this.inOp) this.opEvents.push([id, e]);
+        else this.events.set(id, e);
+        return id;
       },
       pruneEvents: async (keep, olderThan) => {
         // Every node prunes; one at a time is enough, and the others must not queue on its row locks.
-        const [got] = await this.s.query<RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got', [this.pruneLock]);
+        const [got] = await s.query<RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got', [this.pruneLock]);
         if (Number(got?.['got']) !== 1) return 0;
         this.locks.push(this.pruneLock);
         let removed = 0;
-        const [edge] = await this.s.query<RowDataPacket[]>(`SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep))}`);
+        const [edge] = await s.query<RowDataPacket[]>(`SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep))}`);
         if (edge) removed += (await this.write([[`DELETE FROM event WHERE id <= ? ORDER BY id LIMIT ${PRUNE_CHUNK}`, [Number(edge['id'])]]], false))[0]!.affectedRows;
         // The newest event always stays: load() reads the last change number from it.
-        const [top] = await this.s.query<RowDataPacket[]>('SELECT MAX(id) AS id FROM event');
+        const [top] = await s.query<RowDataPacket[]>('SELECT MAX(id) AS id FROM event');
         if (top?.['id'] != null) {
           removed += (await this.write([[`DELETE FROM event WHERE at < ? AND id < ? ORDER BY at LIMIT ${PRUNE_CHUNK}`, [olderThan, Number(top['id'])]]], false))[0]!.affectedRows;
         }
@@ -790,9 +898,139 @@ class MysqlTx {
     };
   }
 
-  /** Writes the revision bumps of locked services and commits, in one round trip. */
+  /**
+   * Starts the transaction, in one round trip with what the hints name: namespaces read,
+   * services and instances read and locked, and the change numbers of the expected events
+   * reserved after those locks.
+   */
+  async open(): Promise<void> {
+    const h = this.hints;
+    const stmts: Stmt[] = [['START TRANSACTION', []]];
+    const parse: Array<(rows: RowDataPacket[]) => void> = [() => {}];
+    const namespaces = unique(h?.namespaces ?? []);
+    if (namespaces.length) {
+      stmts.push([`${SQL.namespaces} WHERE name IN (?)`, [namespaces]]);
+      parse.push((rows) => {
+        for (const r of rows as NsRow[]) this.namespaces.set(r.name, nsFromRow(r));
+        for (const n of namespaces) if (!this.namespaces.has(n)) this.absent.add(`n:${n}`);
+      });
+    }
+    const services = uniqueBy(h?.services ?? [], ([ns, name]) => svcKey(ns, name));
+    if (services.length) {
+      stmts.push([`SELECT * FROM service WHERE ${services.map(() => '(namespace = ? AND name = ?)').join(' OR ')} FOR UPDATE`, services.flat()]);
+      parse.push((rows) => {
+        for (const r of rows as SvcRow[]) this.services.set(svcKey(r.namespace, r.name), { rec: svcFromRow(r), dirty: false });
+        for (const [ns, name] of services) if (!this.services.has(svcKey(ns, name))) this.absent.add(`s:${svcKey(ns, name)}`);
+      });
+    }
+    const instances = unique(h?.instances ?? []);
+    if (instances.length) {
+      stmts.push([`${INSTANCE_SELECT} WHERE i.id IN (?) FOR UPDATE`, [instances]]);
+      parse.push((rows) => {
+        for (const { rec, seq } of instancesWithSeq(rows as InstanceRow[])) this.known.set(rec.id, { db: rec, want: rec, seq });
+        for (const id of instances) if (!this.known.has(id)) this.known.set(id, { db: null, want: null, seq: undefined });
+      });
+    }
+    if (this.expected > 0) {
+      const r = this.reservation(this.expected);
+      stmts.push(...r.stmts);
+      parse.push(...r.stmts.map((_, i) => (i === r.answer ? (rows: RowDataPacket[]) => this.took(r.n, rows) : () => {})));
+    }
+    const results = await this.session.query<RowDataPacket[] | ResultSetHeader>(stmts.map(([q]) => q).join('; '), stmts.flatMap(([, v]) => v));
+    const all = stmts.length === 1 ? [results] : (results as unknown as RowDataPacket[][]);
+    parse.forEach((p, i) => p(all[i] as RowDataPacket[]));
+  }
+
+  /**
+   * Change numbers for events. A number is the event table's AUTO_INCREMENT id, and InnoDB never
+   * hands an id out twice, rolled back or not: n numbers are taken by inserting n placeholder
+   * rows in one statement, rolled back at once to a savepoint. Their ids are consecutive where
+   * the server hands out the ids of one INSERT together (lock modes 0 and 1); in interleaved
+   * mode (2) they are read back by a tag of their own. (Taking a whole range with one row and a
+   * large auto_increment_increment was tried: InnoDB then moves the counter past numbers nobody
+   * took once other sessions read the table, and those gaps stall followers.)
+   *
+   * At commit each number becomes its event, or an unused number (type '', no namespace) that
+   * followers skip: never a gap they would wait for. A number is only given to an event about
+   * rows locked before it was reserved, so a row's revision only ever grows: a row locked later
+   * (`lockedLate`) makes the numbers still free unusable.
+   */
+  private async reserve(n: number): Promise<void> {
+    const r = this.reservation(n);
+    const results = await this.session.query<RowDataPacket[][]>(r.stmts.map(([q]) => q).join('; '));
+    this.took(r.n, results[r.answer]!);
+  }
+
+  /** Statements that reserve up to n change numbers; the one at `answer` says which. */
+  private reservation(wanted: number): { stmts: Stmt[]; answer: number; n: number } {
+    const n = Math.min(wanted, RESERVE_MAX);
+    const step = this.session.step;
+    const tag = step > 0 ? null : `#${randomBytes(9).toString('base64url')}`;
+    const row = `('', '', ${tag === null ? 'NULL' : `'${tag}'`}, ${Date.now()}, '{}')`;
+    return {
+      stmts: [
+        [`SAVEPOINT ${RESERVE_SAVEPOINT}`, []],
+        [`INSERT INTO event (type, namespace, instance_id, at, detail) VALUES ${Array(n).fill(row).join(', ')}`, []],
+        [tag === null ? 'SELECT LAST_INSERT_ID() AS id' : `SELECT id FROM event WHERE instance_id = '${tag}' ORDER BY id`, []],
+        [`ROLLBACK TO SAVEPOINT ${RESERVE_SAVEPOINT}`, []],
+      ],
+      answer: 2,
+      n,
+    };
+  }
+
+  /** The n numbers a reservation took: every row's id, or the first of consecutive ones. */
+  private took(n: number, rows: RowDataPacket[]): void {
+    const step = this.session.step;
+    const first = Number(rows[0]!['id']);
+    const ids = rows.length === n ? rows.map((r) => Number(r['id'])) : Array.from({ length: n }, (_, i) => first + i * step);
+    this.reserved.push(...ids);
+    this.pool = ids;
+    this.poolAt = 0;
+  }
+
+  /** A row was locked after the free change numbers were reserved: they must not version it. */
+  private lockedLate(): void {
+    this.poolAt = this.pool.length;
+  }
+
+  /** What the transaction holds for an instance now (null: deleted or absent; undefined: unknown). */
+  private current(id: string): InstanceRecord | null | undefined {
+    if (this.inOp && this.opWants.has(id)) return this.opWants.get(id);
+    return this.known.get(id)?.want;
+  }
+
+  private setWant(id: string, want: InstanceRecord | null): void {
+    if (this.inOp) this.opWants.set(id, want);
+    else this.known.get(id)!.want = want;
+  }
+
+  /** The row as written at once: undone with the operation, after which it is unknown again. */
+  private addKnown(id: string, db: InstanceRecord | null, seq: number | undefined): void {
+    this.known.set(id, { db, want: db, seq });
+    if (this.inOp) this.undo.push(() => this.known.delete(id));
+  }
+
+  /** The row is gone from the database (deleted with its service). */
+  private gone(id: string): void {
+    const k = this.known.get(id)!;
+    const { db, seq } = k;
+    k.db = null;
+    k.seq = undefined;
+    if (this.inOp) this.undo.push(() => ((k.db = db), (k.seq = seq)));
+  }
+
+  private endOp(): void {
+    this.inOp = false;
+    this.savepointSent = false;
+    this.undo = [];
+    this.opWants.clear();
+    this.opEvents = [];
+  }
+
+  /** The held-back writes, the revision bumps of locked services and COMMIT: one round trip unless it is large. */
   async commit(): Promise<void> {
-    const stmts: Stmt[] = [];
+    const stmts: Stmt[] = [...this.instanceWrites(), ...this.eventWrites()];
     for (const { rec, dirty } of this.services.values()) {
       if (dirty) {
         stmts.push([SQL.updateService, [
@@ -800,33 +1038,118 @@ class MysqlTx {
         ]]);
       }
     }
-    if (stmts.length === 0) {
-      await this.s.query('COMMIT');
-      return;
+    const queries = packQueries(stmts);
+    for (let i = 0; i < queries.length; i++) {
+      const part = queries[i]!;
+      const last = i === queries.length - 1;
+      const sql = [...part.map(([q]) => q), ...(last ? ['COMMIT'] : [])].join('; ');
+      await this.session.query(sql, part.flatMap(([, v]) => v));
     }
-    await this.s.query(`${stmts.map(([sql]) => sql).join('; ')}; COMMIT`, stmts.flatMap(([, v]) => v));
+  }
+
+  /** From what the database holds to what the released operations want, as multi-row statements. */
+  private instanceWrites(): Stmt[] {
+    const deleted: number[] = [];
+    const inserted: InstanceRecord[] = [];
+    const updated: InstanceRecord[] = [];
+    const oldMetadata: number[] = [];
+    const newMetadata: Value[][] = [];
+    const newTtl: Value[][] = [];
+    for (const { db, want, seq } of this.known.values()) {
+      if (db === want) continue;
+      if (!want) deleted.push(seq!);
+      else if (!db) inserted.push(want);
+      else {
+        updated.push(want);
+        if (!sameMetadata(db.metadata, want.metadata)) {
+          oldMetadata.push(seq!);
+          for (const [k, v] of Object.entries(want.metadata)) newMetadata.push([seq!, k, v]);
+        }
+        if (db.ttl !== want.ttl) newTtl.push([seq!, want.ttl]);
+      }
+    }
+    return [
+      ...chunkedStmts(deleted, (seqs) => [SQL.deleteInstances, [seqs]]),
+      ...this.instanceInserts(inserted),
+      ...multiRow(SQL.upsertInstances, `(${INSTANCE_PLACEHOLDERS})`, updated.map(instanceRow), SQL.upsertInstancesTail),
+      ...chunkedStmts(oldMetadata, (seqs) => [SQL.deleteMetadataOf, [seqs]]),
+      ...multiRow(SQL.insertMetadata, '(?, ?, ?)', newMetadata),
+      ...multiRow(SQL.upsertHealthChecks, "(?, 'heartbeat', ?)", newTtl, SQL.upsertHealthChecksTail),
+    ];
+  }
+
+  /**
+   * New instance rows with their child rows, which name the new seq through LAST_INSERT_ID():
+   * the first id of a multi-row INSERT, the others following it by the step when the server
+   * hands them out consecutively; one row per INSERT when it may not.
+   */
+  private instanceInserts(recs: InstanceRecord[]): Stmt[] {
+    const step = this.session.step;
+    const out: Stmt[] = [];
+    for (const part of step > 0 ? rowGroups(recs.map(instanceRow)) : recs.map((_, i) => [i, i + 1] as const)) {
+      const [from, to] = part;
+      const group = recs.slice(from, to);
+      const seq = (i: number) => (i === 0 ? 'LAST_INSERT_ID()' : `LAST_INSERT_ID() + ${i * step}`);
+      out.push([`${SQL.insertInstances} VALUES ${group.map(() => `(${INSTANCE_PLACEHOLDERS})`).join(', ')}`, group.flatMap(instanceRow)]);
+      out.push([`${SQL.insertHealthChecks} VALUES ${group.map((_, i) => `(${seq(i)}, 'heartbeat', ?)`).join(', ')}`, group.map((r) => r.ttl)]);
+      const md = group.flatMap((r, i) => Object.entries(r.metadata).map(([k, v]): Value[] => [seq(i), k, v]));
+      for (const [a, b] of rowGroups(md)) {
+        const rows = md.slice(a, b);
+        out.push([`${SQL.insertMetadata} VALUES ${rows.map(([at]) => `(${at as string}, ?, ?)`).join(', ')}`, rows.flatMap(([, k, v]) => [k!, v!])]);
+      }
+    }
+    return out;
+  }
+
+  /** Every reserved change number becomes its event, or an unused one. */
+  private eventWrites(): Stmt[] {
+    const now = Date.now();
+    const rows = this.reserved.map((id): Value[] => {
+      const e = this.events.get(id);
+      return e
+        ? [id, e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)]
+        : [id, '', '', null, null, now, '{}'];
+    });
+    return multiRow(SQL.insertEvents, '(?, ?, ?, ?, ?, ?, ?)', rows);
+  }
+
+  /**
+   * After a rollback: the change numbers this transaction reserved are written as unused ones
+   * (on their own, committed at once), so followers need not wait for them as for a gap. Best
+   * effort: where it cannot be done, they are a gap, waited for a while and then given up.
+   */
+  async leaveUnused(): Promise<void> {
+    if (this.reserved.length === 0 || this.session.connDead) return;
+    const now = Date.now();
+    try {
+      for (const [sql, values] of multiRow(SQL.insertEvents, "(?, '', '', NULL, NULL, ?, '{}')", this.reserved.map((id) => [id, now]))) {
+        await this.session.query(sql, values);
+      }
+    } catch {
+      // A gap, as after any rollback the server did not let us follow up on.
+    }
   }
 
   /** Named locks are per connection, not per transaction: let them go once the transaction ended. */
   async releaseLocks(): Promise<void> {
-    if (this.locks.length === 0 || this.s.connDead) return;
+    if (this.locks.length === 0 || this.session.connDead) return;
     for (const lock of this.locks.splice(0)) {
-      await this.s.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => {});
+      await this.session.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => {});
     }
   }
 
   /**
-   * Sends the statements of one write in one round trip, preceded by the operation's SAVEPOINT
-   * when this is its first write; answers their results in order. A lone statement of a fixed
-   * shape goes as a prepared statement (cached per connection), anything else as one text query.
-   * The server stops at the first statement that fails; the caller rolls back to the savepoint.
+   * Sends statements that go at once, in one round trip, preceded by the operation's SAVEPOINT
+   * when this is its first; answers their results in order. A lone statement of a fixed shape
+   * goes as a prepared statement (cached per connection), anything else as one text query. The
+   * server stops at the first statement that fails; the caller rolls back to the savepoint.
    */
   private async write(stmts: readonly Stmt[], prepared = true): Promise<ResultSetHeader[]> {
     const sp = this.inOp && !this.savepointSent;
     if (sp) this.savepointSent = true;
-    if (!sp && stmts.length === 1 && prepared) return [await this.s.execute<ResultSetHeader>(stmts[0]![0], stmts[0]![1])];
+    if (!sp && stmts.length === 1 && prepared) return [await this.session.execute<ResultSetHeader>(stmts[0]![0], stmts[0]![1] as Array<string | number | null>)];
     const sql = [...(sp ? [`SAVEPOINT ${SAVEPOINT}`] : []), ...stmts.map(([q]) => q)].join('; ');
-    const r = await this.s.query<ResultSetHeader | ResultSetHeader[]>(sql, stmts.flatMap(([, v]) => v));
+    const r = await this.session.query<ResultSetHeader | ResultSetHeader[]>(sql, stmts.flatMap(([, v]) => v));
     const all = Array.isArray(r) ? r : [r];
     return sp ? all.slice(1) : all;
   }
@@ -842,25 +1165,82 @@ class MysqlTx {
     else map.set(key, value);
   }
 
-  private rememberSeq(id: string, seq: number | undefined): void {
-    this.remember(this.seqs, id, seq);
-  }
-
   private forgetAbsent(key: string): void {
     if (!this.absent.delete(key)) return;
     if (this.inOp) this.undo.push(() => this.absent.add(key));
   }
 }
 
-/** The insert of an instance's metadata rows (none: no statement); seq undefined: LAST_INSERT_ID(). */
-function metadataInsert(seq: number | undefined, metadata: Metadata): Stmt[] {
+/** Characters of SQL text and values per query: well under max_allowed_packet (16 MB on MariaDB, 64 MB on MySQL 8) even when escaped. */
+const QUERY_BUDGET = 1 << 20;
+/** Rows per multi-row statement at most. */
+const ROWS_PER_STATEMENT = 1000;
+
+function valueSize(v: Value): number {
+  return v === null ? 4 : typeof v === 'string' ? v.length + 2 : typeof v === 'number' ? 16 : v.reduce<number>((n, x) => n + valueSize(x) + 2, 0);
+}
+
+/** `head` VALUES tuple, tuple, ... `tail`, in statements of a bounded size. */
+function multiRow(head: string, tuple: string, rows: Value[][], tail = ''): Stmt[] {
+  return rowGroups(rows).map(([from, to]) => [`${head} VALUES ${Array(to - from).fill(tuple).join(', ')}${tail}`, rows.slice(from, to).flat()]);
+}
+
+/** Rows split into [from, to) groups of a bounded count and size, one statement each. */
+function rowGroups(rows: Value[][]): Array<readonly [number, number]> {
+  const out: Array<readonly [number, number]> = [];
+  let from = 0;
+  let size = 0;
+  rows.forEach((row, i) => {
+    const n = row.reduce<number>((acc, v) => acc + valueSize(v) + 2, 2);
+    if (i > from && (i - from >= ROWS_PER_STATEMENT || size + n > QUERY_BUDGET / 4)) {
+      out.push([from, i]);
+      from = i;
+      size = 0;
+    }
+    size += n;
+  });
+  if (rows.length > from) out.push([from, rows.length]);
+  return out;
+}
+
+function chunkedStmts<K extends string | number>(ids: K[], stmt: (ids: K[]) => Stmt): Stmt[] {
+  return [...chunks(ids, CHUNK)].map(stmt);
+}
+
+/** Statements grouped into queries (round trips) of a bounded size. */
+function packQueries(stmts: Stmt[]): Stmt[][] {
+  const out: Stmt[][] = [[]];
+  let size = 0;
+  for (const st of stmts) {
+    const n = st[0].length + st[1].reduce<number>((acc, v) => acc + valueSize(v), 0);
+    if (out[out.length - 1]!.length > 0 && size + n > QUERY_BUDGET) {
+      out.push([]);
+      size = 0;
+    }
+    out[out.length - 1]!.push(st);
+    size += n;
+  }
+  return out;
+}
+
+function instanceRow(rec: InstanceRecord): Value[] {
+  return [
+    rec.id, rec.namespace, rec.service, rec.host, rec.port, rec.protocol, rec.version, rec.weight, rec.priority,
+    rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
+    rec.lastHeartbeat, rec.healthChangedAt, rec.revision, rec.createdAt, rec.updatedAt, rec.tokenHash,
+    rec.verification.state, rec.verification.reason, rec.verification.at,
+  ];
+}
+
+/** The insert of an instance's metadata rows right after its row was written (none: no statement). */
+function metadataInsertLast(metadata: Metadata): Stmt[] {
   const entries = Object.entries(metadata);
   if (entries.length === 0) return [];
-  const owner = seq === undefined ? 'LAST_INSERT_ID()' : '?';
-  return [[
-    `INSERT INTO instance_metadata (instance_seq, \`key\`, value) VALUES ${entries.map(() => `(${owner}, ?, ?)`).join(', ')}`,
-    entries.flatMap(([k, v]) => (seq === undefined ? [k, v] : [seq, k, v])),
-  ]];
+  return [[`INSERT INTO instance_metadata (instance_seq, \`key\`, value) VALUES ${entries.map(() => '(LAST_INSERT_ID(), ?, ?)').join(', ')}`, entries.flat()]];
+}
+
+function cloneInstance(r: InstanceRecord): InstanceRecord {
+  return { ...r, metadata: { ...r.metadata }, location: { ...r.location } };
 }
 
 function svcKey(ns: string, name: string): string {
@@ -869,6 +1249,14 @@ function svcKey(ns: string, name: string): string {
 
 function cloneService(r: ServiceRecord): ServiceRecord {
   return { ...r, metadata: { ...r.metadata } };
+}
+
+/** What another node's concurrent write causes: the same writes in smaller transactions may succeed. */
+const COLLISION_ERRNOS = new Set<number>([ER.DUP_ENTRY, ER.LOCK_DEADLOCK, ER.NO_REFERENCED_ROW, ER.NO_REFERENCED_ROW_2, ER.ROW_IS_REFERENCED, ER.ROW_IS_REFERENCED_2]);
+
+function collided(err: unknown): boolean {
+  const errno = err instanceof MusterError ? (err.cause as { errno?: number } | undefined)?.errno : undefined;
+  return errno !== undefined && COLLISION_ERRNOS.has(errno);
 }
 
 function isDuplicate(err: unknown): boolean {
@@ -930,6 +1318,13 @@ function svcFromRow(r: SvcRow): ServiceRecord {
     revision: Number(r.revision), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
     verification: r.verify_secret === null ? null : { secret: r.verify_secret, path: r.verify_path ?? LIMITS.verificationPath.default },
   };
+}
+
+/** Rows of INSTANCE_SELECT folded into records, with each row's seq. */
+function instancesWithSeq(rows: InstanceRow[]): Array<{ rec: InstanceRecord; seq: number }> {
+  const seqs = new Map<string, number>();
+  for (const r of rows) seqs.set(r.id, Number(r.seq));
+  return instancesFromJoinedRows(rows).map((rec) => ({ rec, seq: seqs.get(rec.id)! }));
 }
 
 /** Rows of INSTANCE_SELECT (one per metadata pair) folded into records, in first-seen order. */
