@@ -15,6 +15,8 @@ export const Errors = {
   unsupportedMediaType: (type: string) => new MusterError('INVALID_ARGUMENT', `content type ${JSON.stringify(type)} is not supported; send application/json`, { field: 'body' }),
   bodyTooLarge: (limit: number) => new MusterError('RESOURCE_EXHAUSTED', `request body is larger than ${limit} bytes`, { field: 'body' }),
   undecodable: (detail: string) => new MusterError('INVALID_ARGUMENT', `request message does not decode: ${detail}`),
+  badPath: () => new MusterError('INVALID_ARGUMENT', 'the request path has a malformed percent-encoding (% must be followed by two hex digits of UTF-8)', { field: 'path' }),
+  pathTooLong: () => new MusterError('INVALID_ARGUMENT', `a path parameter is too long (names and ids have at most ${LIMITS.name.max} characters)`, { field: 'path' }),
   waitTooLong: () => new MusterError('INVALID_ARGUMENT', `wait must be a duration of at most ${LIMITS.longPollMaxSeconds}s (e.g. 30s)`, { field: 'wait' }),
 
   routeNotFound: (method: string, url: string) => new MusterError('NOT_FOUND', `no route ${method} ${url}`),

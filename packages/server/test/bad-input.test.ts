@@ -73,6 +73,10 @@ function cases(ctx: { id: string; otherToken: string }): Case[] {
     { name: 'path with an encoded slash', method: 'POST', url: '/v1/namespaces/default%2Fother/services/orders/instances', body: ok, status: 400, code: 'INVALID_ARGUMENT', field: 'namespace' },
     // URL clients resolve an encoded `..` before sending: it must land on no route, not above one.
     { name: 'path with encoded ..', method: 'GET', url: '/v1/namespaces/%2E%2E/services', status: 404, code: 'NOT_FOUND' },
+    // The router's own refusals answer the same error body as everything else (found by fuzz-http).
+    { name: 'path with a malformed percent-encoding', method: 'PUT', url: '/v1/instances/a%ZZ/heartbeat', headers: bearer('x'), status: 400, code: 'INVALID_ARGUMENT', field: 'path' },
+    { name: 'path with a percent-encoding that is not UTF-8', method: 'DELETE', url: '/v1/instances/%C3%28', status: 400, code: 'INVALID_ARGUMENT', field: 'path' },
+    { name: 'path parameter of 600 characters', method: 'PUT', url: `/v1/instances/${'i'.repeat(600)}/heartbeat`, headers: bearer('x'), status: 414, code: 'INVALID_ARGUMENT', field: 'path' },
     { name: 'namespace .. in a body', method: 'POST', url: '/v1/namespaces/default/services', body: { name: '..' }, status: 400, code: 'INVALID_ARGUMENT', field: 'name' },
     { name: 'unknown namespace', method: 'POST', url: '/v1/namespaces/nope/services/orders/instances', body: ok, status: 404, code: 'NOT_FOUND', field: 'namespace' },
     { name: 'unknown service (discovery)', method: 'GET', url: '/v1/namespaces/default/services/nope/instances', status: 404, code: 'NOT_FOUND', field: 'service' },
