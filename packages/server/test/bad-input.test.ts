@@ -57,6 +57,7 @@ function cases(ctx: { id: string; otherToken: string }): Case[] {
     bad('instance id with a slash', reg({ id: 'a/b' }), 'id'),
     bad('instance id empty', reg({ id: '' }), 'id'),
     bad('location with unknown key', reg({ location: { planet: 'mars' } }), 'location.planet'),
+    bad('metadata value with a lone surrogate', '{"host":"a","port":1,"metadata":{"k":"\\ud800"}}', 'metadata.k'),
     bad('prototype pollution attempt', '{"host":"a","port":1,"__proto__":{"admin":true}}', 'body'),
     { name: 'unsupported content type', method: 'POST', url: REG, body: 'host=a', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415, code: 'INVALID_ARGUMENT', field: 'body' },
     { name: 'a 2 MB body', method: 'POST', url: REG, body: JSON.stringify(reg({ metadata: { k: 'x'.repeat(2 * 1024 * 1024) } })), status: 413, code: 'RESOURCE_EXHAUSTED', field: 'body' },

@@ -33,9 +33,20 @@ export function checkInt(field: string, v: unknown, limit: { min: number; max: n
   return v;
 }
 
+/**
+ * A lone UTF-16 surrogate (JSON allows "\ud800"): no UTF-8 store can keep one, so the value would
+ * read back as U+FFFD after a restart while the index still served the original.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function checkUnicode(field: string, v: string): string {
+  if (LONE_SURROGATE.test(v)) throw Errors.invalid(field, `${field} is not valid Unicode text: it holds a lone surrogate`);
+  return v;
+}
+
 export function checkText(field: string, v: unknown, max: number): string {
   if (typeof v !== 'string' || v.length > max) throw Errors.invalidLimit(field, `a string of at most ${max} characters`);
-  return v;
+  return checkUnicode(field, v);
 }
 
 export function checkBool(field: string, v: unknown): boolean {
@@ -52,7 +63,8 @@ export function checkMetadata(field: string, v: unknown): Metadata {
     if (k.length < 1 || k.length > LIMITS.metadata.keyMax) throw Errors.invalid(`${field}.${k}`, `${field} keys must have 1..${LIMITS.metadata.keyMax} characters`);
     if (typeof val !== 'string') throw Errors.invalid(`${field}.${k}`, `${field}.${k} must be a string`);
     if (val.length > LIMITS.metadata.valueMax) throw Errors.invalid(`${field}.${k}`, `${field}.${k} must have at most ${LIMITS.metadata.valueMax} characters`);
-    out[k] = val;
+    checkUnicode(`${field}.${k}`, k);
+    out[k] = checkUnicode(`${field}.${k}`, val);
   }
   return out;
 }
