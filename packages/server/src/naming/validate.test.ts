@@ -30,3 +30,18 @@ describe('validate: text must be valid Unicode (found by fuzz-http)', () => {
     assert.deepEqual([v.protocol, v.metadata, v.location], ['🔑', { 'ключ': '𝕏 é\u0000' }, { region: '東京' }]);
   });
 });
+
+describe('validate: metadata keys (found by fuzz-grpc)', () => {
+  // A gRPC map decodes `__proto__` as an own key; `out[k] = v` then set nothing, and the
+  // registration was answered OK without the key it was sent.
+  it('refuses the key __proto__ instead of dropping it', () => {
+    const metadata = JSON.parse('{"env":"prod","__proto__":"x"}') as Record<string, string>;
+    assert.throws(() => validateRegistration({ host: '10.0.0.1', port: 80, metadata }), (e: unknown) => e instanceof MusterError && e.field === 'metadata.__proto__');
+    assert.throws(() => validateInstancePatch({ metadata }), (e: unknown) => e instanceof MusterError && e.field === 'metadata.__proto__');
+  });
+
+  it('keeps keys that only look like Object\'s own, as data', () => {
+    const v = validateRegistration({ host: '10.0.0.1', port: 80, metadata: { constructor: 'a', toString: 'b', hasOwnProperty: 'c' } });
+    assert.deepEqual(Object.entries(v.metadata), [['constructor', 'a'], ['toString', 'b'], ['hasOwnProperty', 'c']]);
+  });
+});

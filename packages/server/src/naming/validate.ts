@@ -61,6 +61,9 @@ export function checkMetadata(field: string, v: unknown): Metadata {
   const out: Metadata = {};
   for (const [k, val] of entries) {
     if (k.length < 1 || k.length > LIMITS.metadata.keyMax) throw Errors.invalid(`${field}.${k}`, `${field} keys must have 1..${LIMITS.metadata.keyMax} characters`);
+    // Assigned to an object it would set the prototype, not a key: the key would vanish from an
+    // accepted registration. HTTP's JSON parser refuses it already; gRPC's decoder passes it on.
+    if (k === '__proto__') throw Errors.invalid(`${field}.${k}`, `${field} cannot have the key __proto__`);
     if (typeof val !== 'string') throw Errors.invalid(`${field}.${k}`, `${field}.${k} must be a string`);
     if (val.length > LIMITS.metadata.valueMax) throw Errors.invalid(`${field}.${k}`, `${field}.${k} must have at most ${LIMITS.metadata.valueMax} characters`);
     checkUnicode(`${field}.${k}`, k);
