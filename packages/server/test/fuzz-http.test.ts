@@ -201,6 +201,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
 );
 
+/** Mostly one request at a time; now and then two to four at once, to race each other. */
+const stepArb: fc.Arbitrary<Op[]> = fc.oneof(
+  { weight: 30, arbitrary: opArb.map((op) => [op]) },
+  { weight: 1, arbitrary: fc.array(opArb, { minLength: 2, maxLength: 4 }) },
+);
+
 // ---- paths ------------------------------------------------------------------------------------
 
 /** encodeURIComponent throws on a lone surrogate: it goes as U+FFFD, as a browser would send it. */
@@ -265,6 +271,25 @@ function routeOf(method: string, path: string): { kind: Kind; params: Record<str
 }
 
 // ---- running the requests ---------------------------------------------------------------------
+
+interface Prepared {
+  op: Op;
+  path: string;
+  headers: string[];
+  text: string | undefined;
+  presented: Presented;
+  what: string;
+}
+
+function* permutations<T>(items: readonly T[]): Generator<T[]> {
+  if (items.length <= 1) {
+    yield [...items];
+    return;
+  }
+  for (let i = 0; i < items.length; i++) {
+    for (const rest of permutations([...items.slice(0, i), ...items.slice(i + 1)])) yield [items[i]!, ...rest];
+  }
+}
 
 const isAccessToken = (s: string) => /^mst_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/.test(s);
 
@@ -331,7 +356,47 @@ class HttpFuzzer {
     return r.k === 'known' ? RegistryModel.pick(known, r.i) ?? fallback : r.v;
   }
 
-  async run(op: Op, m: RegistryModel): Promise<void> {
+  /** One step of a run: a request, or a burst of them sent at once. */
+  async step(ops: readonly Op[], m: RegistryModel): Promise<void> {
+    if (ops.length === 1) return (await this.exchange(this.prepare(ops[0]!, m)))?.(m);
+    const prepared = ops.map((op) => this.prepare(op, m));
+    const applies = (await Promise.all(prepared.map((p) => this.exchange(p)))).filter((f) => f !== undefined);
+    await this.linearize(applies, prepared, m);
+  }
+
+  /**
+   * Concurrent requests: the registry must end as if the successful ones ran one after the other,
+   * in some order (each success still allowed, each answer consistent with that order).
+   */
+  private async linearize(applies: Array<(m: RegistryModel) => void>, prepared: readonly Prepared[], m: RegistryModel): Promise<void> {
+    const real = (await readState(this.h, this.fx.admin)).canonical();
+    const side = () => ({ tokens: new Map(this.instanceTokens), issued: [...this.issued], secrets: new Map(this.secrets) });
+    const before = side();
+    const restore = (s: typeof before) => {
+      this.instanceTokens.clear();
+      for (const [k, v] of s.tokens) this.instanceTokens.set(k, v);
+      this.issued.splice(0, this.issued.length, ...s.issued);
+      this.secrets.clear();
+      for (const [k, v] of s.secrets) this.secrets.set(k, v);
+    };
+    let first: unknown;
+    for (const order of permutations(applies)) {
+      const trial = m.clone();
+      try {
+        for (const apply of order) apply(trial);
+        assert.deepStrictEqual(real, trial.canonical());
+        m.assign(trial);
+        return;
+      } catch (err) {
+        first ??= err;
+        restore(before);
+      }
+    }
+    const burst = prepared.map((p) => p.what.slice(0, 200)).join('\n  ');
+    assert.fail(`no order of the ${applies.length} successful requests of a burst explains the registry:\n  ${burst}\nin the given order: ${(first as Error).message}`);
+  }
+
+  private prepare(op: Op, m: RegistryModel): Prepared {
     let ns = this.resolve(op.ns, [...m.namespaces.keys()].sort(), 'default');
     let svc = this.resolve(op.svc, m.servicesOf(ns), 'orders');
     const id = this.resolve(op.inst, [...m.instances.keys()].sort(), 'i1');
@@ -366,6 +431,11 @@ class HttpFuzzer {
     const presented = this.presented(headers, m);
 
     const what = `${op.method} ${path.slice(0, 300)} ${JSON.stringify(headers).slice(0, 400)} ${text === undefined ? '' : text.slice(0, 300)}`;
+    return { op, path, headers, text, presented, what };
+  }
+
+  /** Sends a prepared request and checks the answer; a success answers how it changes the model. */
+  private async exchange({ op, path, headers, text, presented, what }: Prepared): Promise<((m: RegistryModel) => void) | undefined> {
     this.requests++;
     let a: HttpAnswer;
     try {
@@ -376,22 +446,22 @@ class HttpFuzzer {
       const code = (err as NodeJS.ErrnoException).code;
       if ((code === 'EPIPE' || code === 'ECONNRESET') && text !== undefined && Buffer.byteLength(text) > 1_048_576) {
         this.stats.set(`${op.kind} cut off`, (this.stats.get(`${op.kind} cut off`) ?? 0) + 1);
-        return;
+        return undefined;
       }
       throw err;
     }
     const key = `${op.kind === 'random' ? `random ${op.method}` : op.kind} ${a.status}`;
     this.stats.set(key, (this.stats.get(key) ?? 0) + 1);
     checkHttpAnswer(a, op.method, what);
-    if (a.status >= 300) return;
+    if (a.status >= 300) return undefined;
     const route = routeOf(op.method, path);
     if (!route) {
       assert.ok(op.method === 'GET' || op.method === 'HEAD', `${what}: a ${op.method} that reaches no write route succeeded (${a.status})`);
-      return;
+      return undefined;
     }
     // Only routes that read a body get one parsed: a DELETE ignores what it was sent, however deep.
     const sent = ['deleteNs', 'deleteSvc', 'deregister', 'heartbeat', 'revokeToken'].includes(route.kind) ? undefined : parsedAsServer(text);
-    this.applySuccess(route.kind, route.params, route.query, sent, presented, a, m, what);
+    return (m) => this.applySuccess(route.kind, route.params, route.query, sent, presented, a, m, what);
   }
 
   /** A success: it must have been allowed, and the model takes its effect. */
@@ -569,13 +639,13 @@ async function fuzz(clients: 'required' | 'open'): Promise<void> {
   const fuzzer = new HttpFuzzer(h, fx, clients);
   let model: RegistryModel | undefined;
   try {
-    const runs = fc.array(opArb, { minLength: MIN_LENGTH, maxLength: MIN_LENGTH + 40, size: 'max' });
-    await fc.assert(fc.asyncProperty(runs, async (ops) => {
-      // Each run starts from what the registry holds (so a shrunk replay is judged on its own).
+    const runs = fc.array(stepArb, { minLength: MIN_LENGTH, maxLength: MIN_LENGTH + 40, size: 'max' });
+    await fc.assert(fc.asyncProperty(runs, async (steps) => {
+      // Each run starts from what the registry holds (a replayed seed is judged on its own).
       const m = model ?? (await readState(h, fx.admin));
       model = undefined;
-      for (const op of ops) await fuzzer.run(op, m);
-      model = await assertMatches(h, fx.admin, m, `after ${ops.length} requests`);
+      for (const ops of steps) await fuzzer.step(ops, m);
+      model = await assertMatches(h, fx.admin, m, `after ${steps.length} steps`);
     }), fuzzParams(`fuzz-http (clients ${clients})`, RUNS));
     assert.equal(s.child.exitCode, null, 'the server is still running');
     assert.equal((await h.send('GET', '/healthz')).status, 200, 'the server is healthy after the fuzzing');

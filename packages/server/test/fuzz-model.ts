@@ -39,6 +39,24 @@ export class RegistryModel {
   instancesOf(ns: string, svc: string): string[] {
     return [...this.instances].filter(([, i]) => i.namespace === ns && i.service === svc).map(([id]) => id).sort();
   }
+  clone(): RegistryModel {
+    const c = new RegistryModel();
+    c.assign(this);
+    return c;
+  }
+
+  /** Becomes a deep copy of another model. */
+  assign(from: RegistryModel): void {
+    const copy = <V>(to: Map<string, V>, src: Map<string, V>) => {
+      to.clear();
+      for (const [k, v] of src) to.set(k, structuredClone(v));
+    };
+    copy(this.namespaces, from.namespaces);
+    copy(this.services, from.services);
+    copy(this.instances, from.instances);
+    copy(this.tokens, from.tokens);
+  }
+
   /** The n-th of a sorted list, for generated references to "something that exists". */
   static pick<T>(list: readonly T[], n: number): T | undefined {
     return list.length === 0 ? undefined : list[n % list.length];
