@@ -8,6 +8,7 @@ import { spawnServer, tempDir } from './harness.js';
 import { registryClient, type RegistryClient } from './grpc-client.js';
 import {
   adminTokenFrom, assertMatches, FIXTURE_RULES, grants, makeFixtures, RawHttp, readState, RegistryModel, type Fixtures, type InstanceState,
+  type Presented,
 } from './fuzz-model.js';
 import { fuzzParams, hostArb, ID_POOL, metadataArb, nameFrom, NS_POOL, portArb, SVC_POOL, textArb, weirdString } from './fuzz-values.js';
 
@@ -79,10 +80,6 @@ interface Op {
   batches: Array<Array<{ inst: Ref; token: Caller; idx: number }> | true>;
 }
 
-const ref = (pool: readonly string[]): fc.Arbitrary<Ref> => fc.oneof(
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('known' as const), i: fc.nat() }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('is' as const), v: nameFrom(pool) }) },
-);
 const instRef: fc.Arbitrary<Ref> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ k: fc.constant('known' as const), i: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('is' as const), v: nameFrom(ID_POOL) }) },
@@ -227,13 +224,6 @@ function checkStatus(e: grpc.ServiceError, what: string): void {
   if (field !== undefined) assert.ok(e.details.startsWith(`${field}: `), `${what}: the message does not start with its field ${String(field)}: ${e.details}`);
 }
 
-interface Who {
-  rules?: readonly string[];
-  badAccessToken?: boolean;
-  /** A Bearer in the metadata that is not an access token. */
-  instanceToken?: string;
-}
-
 class GrpcFuzzer {
   readonly instanceTokens = new Map<string, string>();
   readonly issued: string[] = [];
@@ -265,7 +255,7 @@ class GrpcFuzzer {
   }
 
   /** The call's metadata, and what the server makes of its first `authorization` value. */
-  private metadata(o: Op, secret: string | undefined): { md: grpc.Metadata; who: Who } {
+  private metadata(o: Op, secret: string | undefined): { md: grpc.Metadata; who: Presented } {
     const md = new grpc.Metadata();
     let first: string | undefined;
     if (secret !== undefined) {
@@ -344,7 +334,7 @@ class GrpcFuzzer {
     });
   }
 
-  private applySuccess(method: Method, req: any, res: any, who: Who, m: RegistryModel, what: string): void {
+  private applySuccess(method: Method, req: any, res: any, who: Presented, m: RegistryModel, what: string): void {
     const may = (ns: string, svc: string) => who.rules !== undefined && grants(who.rules, 'write', ns, svc);
     const token: string | undefined = (req.heartbeatToken || undefined) ?? who.instanceToken;
     const owns = (id: string) => token !== undefined && token === this.instanceTokens.get(id);
@@ -358,6 +348,7 @@ class GrpcFuzzer {
         assert.ok(may(ns, svc) || (who.rules === undefined && prev !== undefined && owns(id)), `${what}: registered without the right`);
       }
       assert.ok(m.namespaces.has(ns), `${what}: registered in a missing namespace`);
+      assert.ok(!prev || req.isolate === undefined || req.isolate === prev.isolate || may(ns, svc), `${what}: changed an instance's isolation without write`);
       assert.ok(!prev || (prev.namespace === ns && prev.service === svc), `${what}: took over another service's instance id`);
       assert.equal(Boolean(res.created), !prev, `${what}: created is ${res.created} for ${prev ? 'a known' : 'an unknown'} instance`);
       // proto3: '' and 0 are "not given", and so are empty location and health check members.
@@ -396,7 +387,7 @@ class GrpcFuzzer {
     assert.deepEqual((res.instances ?? []).map((i: { id: string }) => i.id).sort(), m.instancesOf(ns, res.service), `${what}: the answer's instances`);
   }
 
-  private stream(o: Op, m: RegistryModel, md: grpc.Metadata, who: Who, what: string): Promise<void> {
+  private stream(o: Op, m: RegistryModel, md: grpc.Metadata, who: Presented, what: string): Promise<void> {
     const ids = [...m.instances.keys()].sort();
     const batches = o.batches.map((b) => (b === true ? true : b.map((it) => {
       const id = it.inst.k === 'known' ? RegistryModel.pick(ids, it.inst.i) ?? 'i1' : it.inst.v;
@@ -439,7 +430,7 @@ class GrpcFuzzer {
   }
 
   /** One answer per batch up to the first that does not decode; each item ok only with its token or write. */
-  private checkBatches(batches: Array<true | Array<{ id: string; heartbeatToken?: string }>>, answers: any[], who: Who, m: RegistryModel, what: string, failed: boolean): void {
+  private checkBatches(batches: Array<true | Array<{ id: string; heartbeatToken?: string }>>, answers: any[], who: Presented, m: RegistryModel, what: string, failed: boolean): void {
     const good = batches.indexOf(true) < 0 ? batches.length : batches.indexOf(true);
     if (!failed) assert.equal(answers.length, good, `${what}: ${answers.length} answers to ${good} batches`);
     else assert.ok(answers.length <= good, what);

@@ -7,7 +7,7 @@ import {
   type Fixtures, type HttpAnswer, type InstanceState, type Presented,
 } from './fuzz-model.js';
 import {
-  commentArb, FIXTURE_TOKENS, freshName, fuzzParams, hostArb, ID_POOL, locationArb, metadataArb, mutateBody, mutationArb, nameFrom,
+  commentArb, FIXTURE_TOKENS, fuzzParams, hostArb, ID_POOL, locationArb, metadataArb, mutateBody, mutationArb, nameFrom,
   NS_POOL, parsedAsServer, portArb, SVC_POOL, weirdString, type BodyMutation,
 } from './fuzz-values.js';
 
@@ -520,6 +520,8 @@ class HttpFuzzer {
         }
         assert.ok(m.namespaces.has(ns), `${what}: registered in a missing namespace`);
         assert.ok(!prev || (prev.namespace === ns && prev.service === svc), `${what}: took over the id of another service's instance`);
+        // Isolation is an operator's decision, whichever route changes it (PATCH refuses the owner too).
+        assert.ok(!prev || body.isolate === undefined || body.isolate === prev.isolate || may('write', ns, svc), `${what}: changed an instance's isolation without write`);
         assert.equal(a.status, prev ? 200 : 201, `${what}: created is ${a.status === 201} for ${prev ? 'a known' : 'an unknown'} instance`);
         const want: InstanceState = {
           namespace: ns, service: svc, host: body.host, port: body.port, protocol: body.protocol ?? '', version: body.version ?? '',

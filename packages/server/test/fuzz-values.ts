@@ -20,7 +20,7 @@ export function fuzzParams(what: string, numRuns: number): fc.Parameters<unknown
 }
 
 /** A JSON fragment sent as it is: numbers JSON.stringify cannot write, deep nesting, broken text. */
-export class RawJson {
+class RawJson {
   constructor(readonly text: string) {}
   toJSON(): string {
     return `RawJson(${this.text.length > 60 ? `${this.text.slice(0, 60)}...` : this.text})`;
@@ -28,7 +28,7 @@ export class RawJson {
 }
 
 /** JSON text of a value with RawJson parts; own keys such as `__proto__` are written like any other. */
-export function toJsonText(v: unknown): string {
+function toJsonText(v: unknown): string {
   if (v instanceof RawJson) return v.text;
   if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : toJsonText(x))).join(',')}]`;
   if (typeof v === 'object' && v !== null) {
@@ -43,12 +43,12 @@ export function toJsonText(v: unknown): string {
 }
 
 /** Sets an own property, even `__proto__`. */
-export function defineKey(o: object, k: string, v: unknown): void {
+function defineKey(o: object, k: string, v: unknown): void {
   Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
 
 /** A deep copy that keeps RawJson parts and own `__proto__` keys. */
-export function cloneBody<T>(v: T): T {
+function cloneBody<T>(v: T): T {
   if (v instanceof RawJson || typeof v !== 'object' || v === null) return v;
   if (Array.isArray(v)) return v.map(cloneBody) as T;
   const out = {};
@@ -69,7 +69,7 @@ const anyChar = fc.integer({ min: 0, max: 0x10ffff }).map((c) => String.fromCode
 const anyText = (constraints: { minLength?: number; maxLength: number }) => fc.string({ unit: anyChar, ...constraints });
 
 const nameChars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:'.split('');
-export const freshName = fc.string({ unit: fc.constantFrom(...nameChars), minLength: 1, maxLength: 12 }).filter((s) => s !== '.' && s !== '..');
+const freshName = fc.string({ unit: fc.constantFrom(...nameChars), minLength: 1, maxLength: 12 }).filter((s) => s !== '.' && s !== '..');
 /** Names at the length limit and past it, made of one repeated character (what slow pattern matching chokes on). */
 const longName = fc.tuple(fc.constantFrom('a', 'b', '-', '.'), fc.integer({ min: 100, max: 140 })).map(([c, n]) => c.repeat(n));
 
@@ -110,7 +110,7 @@ export const textArb = fc.oneof(
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 12 }) },
   { weight: 1, arbitrary: anyText({ maxLength: 8 }) },
 );
-export const metaKeyArb = fc.oneof(
+const metaKeyArb = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('env', 'zone', 'version', 'a.b', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'ключ', '🔑', '__proto__') },
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 10 }) },
   { weight: 1, arbitrary: anyText({ maxLength: 6 }) },
@@ -129,7 +129,7 @@ export const commentArb = fc.oneof({ weight: 4, arbitrary: textArb }, { weight: 
 const deep = (open: string, close: string, inner: string) => fc.integer({ min: 1, max: 5000 }).map((n) => new RawJson(open.repeat(n) + inner + close.repeat(n)));
 
 /** Values no field accepts, or that only look right. */
-export const badValue: fc.Arbitrary<unknown> = fc.oneof(
+const badValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom(null, true, false, 0, -1, 1.5, 65536, 2 ** 31, 2 ** 32, 2 ** 53 + 2, 1e308, -1e308, Number.MIN_VALUE, 10001, 1000001, 61),
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
@@ -234,7 +234,7 @@ export function mutateBody(body: unknown, m: BodyMutation): string | undefined {
   }
 }
 
-export function mutateText(t: string, op: TextOp): string {
+function mutateText(t: string, op: TextOp): string {
   const at = (frac: number) => Math.min(t.length, Math.floor(frac * t.length));
   switch (op.op) {
     case 'truncate':
