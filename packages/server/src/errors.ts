@@ -16,6 +16,8 @@ export const Errors = {
   bodyTooLarge: (limit: number) => new MusterError('RESOURCE_EXHAUSTED', `request body is larger than ${limit} bytes`, { field: 'body' }),
   undecodable: (detail: string) => new MusterError('INVALID_ARGUMENT', `request message does not decode: ${detail}`),
   verificationAddressRefused: (host: string, why: string) => new MusterError('INVALID_ARGUMENT', `host ${host} cannot be verified: ${why}. The service requires verified registration, and the registry never connects there`, { field: 'host' }),
+  badPath: () => new MusterError('INVALID_ARGUMENT', 'the request path has a malformed percent-encoding (% must be followed by two hex digits of UTF-8)', { field: 'path' }),
+  pathTooLong: () => new MusterError('INVALID_ARGUMENT', `a path parameter is too long (names and ids have at most ${LIMITS.name.max} characters)`, { field: 'path' }),
   waitTooLong: () => new MusterError('INVALID_ARGUMENT', `wait must be a duration of at most ${LIMITS.longPollMaxSeconds}s (e.g. 30s)`, { field: 'wait' }),
 
   routeNotFound: (method: string, url: string) => new MusterError('NOT_FOUND', `no route ${method} ${url}`),
@@ -39,6 +41,7 @@ export const Errors = {
   accessTokenRefused: () => new MusterError('UNAUTHENTICATED', 'the access token is unknown or revoked', { field: 'authorization' }),
   accessDenied: (who: string, right: string, scope: string) => new MusterError('PERMISSION_DENIED', `${who} has no ${right} right on ${scope}`, { field: 'authorization' }),
   noWriteRight: (ns: string, svc: string) => new MusterError('PERMISSION_DENIED', `the access token has no write right on namespace "${ns}", service "${svc}", and no heartbeatToken of the instance was given`, { field: 'authorization' }),
+  isolationNeedsAccessToken: (id: string) => new MusterError('PERMISSION_DENIED', `changing the isolation of instance "${id}" is an operator's action: it needs an access token with write on its service, not its heartbeatToken (leave isolate out to keep it)`, { field: 'isolate' }),
   tokenNameTaken: (name: string) => new MusterError('ALREADY_EXISTS', `an active token named "${name}" exists; revoke it first or pick another name`, { field: 'name' }),
   tokenNotFound: (ref: string) => new MusterError('NOT_FOUND', `no active token with id or name "${ref}"`, { field: 'id' }),
   rateLimited: (what: string, retryAfterS: number) => new MusterError('RESOURCE_EXHAUSTED', `too many writes from ${what}; retry in ${retryAfterS} s`, { retryAfterS }),

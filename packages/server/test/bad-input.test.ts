@@ -57,6 +57,7 @@ function cases(ctx: { id: string; otherToken: string }): Case[] {
     bad('instance id with a slash', reg({ id: 'a/b' }), 'id'),
     bad('instance id empty', reg({ id: '' }), 'id'),
     bad('location with unknown key', reg({ location: { planet: 'mars' } }), 'location.planet'),
+    bad('metadata value with a lone surrogate', '{"host":"a","port":1,"metadata":{"k":"\\ud800"}}', 'metadata.k'),
     bad('prototype pollution attempt', '{"host":"a","port":1,"__proto__":{"admin":true}}', 'body'),
     { name: 'unsupported content type', method: 'POST', url: REG, body: 'host=a', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415, code: 'INVALID_ARGUMENT', field: 'body' },
     { name: 'a 2 MB body', method: 'POST', url: REG, body: JSON.stringify(reg({ metadata: { k: 'x'.repeat(2 * 1024 * 1024) } })), status: 413, code: 'RESOURCE_EXHAUSTED', field: 'body' },
@@ -73,6 +74,10 @@ function cases(ctx: { id: string; otherToken: string }): Case[] {
     { name: 'path with an encoded slash', method: 'POST', url: '/v1/namespaces/default%2Fother/services/orders/instances', body: ok, status: 400, code: 'INVALID_ARGUMENT', field: 'namespace' },
     // URL clients resolve an encoded `..` before sending: it must land on no route, not above one.
     { name: 'path with encoded ..', method: 'GET', url: '/v1/namespaces/%2E%2E/services', status: 404, code: 'NOT_FOUND' },
+    // The router's own refusals answer the same error body as everything else (found by fuzz-http).
+    { name: 'path with a malformed percent-encoding', method: 'PUT', url: '/v1/instances/a%ZZ/heartbeat', headers: bearer('x'), status: 400, code: 'INVALID_ARGUMENT', field: 'path' },
+    { name: 'path with a percent-encoding that is not UTF-8', method: 'DELETE', url: '/v1/instances/%C3%28', status: 400, code: 'INVALID_ARGUMENT', field: 'path' },
+    { name: 'path parameter of 600 characters', method: 'PUT', url: `/v1/instances/${'i'.repeat(600)}/heartbeat`, headers: bearer('x'), status: 414, code: 'INVALID_ARGUMENT', field: 'path' },
     { name: 'namespace .. in a body', method: 'POST', url: '/v1/namespaces/default/services', body: { name: '..' }, status: 400, code: 'INVALID_ARGUMENT', field: 'name' },
     { name: 'unknown namespace', method: 'POST', url: '/v1/namespaces/nope/services/orders/instances', body: ok, status: 404, code: 'NOT_FOUND', field: 'namespace' },
     { name: 'unknown service (discovery)', method: 'GET', url: '/v1/namespaces/default/services/nope/instances', status: 404, code: 'NOT_FOUND', field: 'service' },

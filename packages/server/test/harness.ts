@@ -78,6 +78,8 @@ export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: N
       const m = /"http":"(https?:\/\/[^"]+)","grpc":"([^"]+)".*"msg":"muster is ready"/.exec(out);
       if (m) {
         clearTimeout(timer);
+        // Matching the whole output again on every later line costs a chatty server's tests dearly.
+        child.stdout!.off('data', onData);
         resolve([m[1]!, m[2]!]);
       }
     };

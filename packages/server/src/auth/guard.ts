@@ -88,6 +88,14 @@ export class Guard {
     return { ownerOnly: false };
   }
 
+  /**
+   * Whether this caller may change an instance's isolation: taking it out of traffic (or back) is
+   * an operator's decision, so an access token with write on the service, never an instance's token.
+   */
+  mayIsolate(c: Caller, namespace: string, service: string): boolean {
+    return !this.opts.enabled || (c.principal !== undefined && allows(c.principal.rules, 'write', namespace, service));
+  }
+
   /** For the naming service: whether this caller may act on any instance of a service. */
   writer(c: Caller): ((namespace: string, service: string) => boolean) | undefined {
     const p = c.principal;

@@ -11,9 +11,6 @@ export interface Rule {
   right: AccessRight;
   namespace: string;
   service: string;
-  /** Compiled once: rules are checked on every guarded request. */
-  ns: RegExp;
-  svc: RegExp;
 }
 
 /** `*` in a request's scope: "every namespace" (or service), e.g. listing events of all of them. */
@@ -37,7 +34,7 @@ export function parseRule(text: string, field = 'rules'): Rule {
   for (const p of [namespace, service]) {
     if (!PATTERN.test(p)) throw Errors.invalid(field, `rule ${JSON.stringify(text)}: ${JSON.stringify(p)} is not a name pattern (1..128 of A-Za-z0-9 _ - . : and * as a wildcard)`);
   }
-  return { right: right as AccessRight, namespace, service, ns: compile(namespace), svc: compile(service) };
+  return { right: right as AccessRight, namespace, service };
 }
 
 export function parseRules(texts: unknown, field = 'rules'): Rule[] {
@@ -57,7 +54,7 @@ export const formatRule = (r: Rule): string => `${r.right}:${r.namespace}/${r.se
 export function allows(rules: readonly Rule[], right: AccessRight, namespace: string, service: string): boolean {
   for (const r of rules) {
     if (RANK[r.right] < RANK[right]) continue;
-    if (!covers(r.namespace, r.ns, namespace) || !covers(r.service, r.svc, service)) continue;
+    if (!covers(r.namespace, namespace) || !covers(r.service, service)) continue;
     return true;
   }
   return false;
@@ -65,13 +62,36 @@ export function allows(rules: readonly Rule[], right: AccessRight, namespace: st
 
 /** Whether the rules grant `right` on at least one service of the namespace: enough to see the namespace. */
 export function allowsSome(rules: readonly Rule[], right: AccessRight, namespace: string): boolean {
-  return rules.some((r) => RANK[r.right] >= RANK[right] && covers(r.namespace, r.ns, namespace));
+  return rules.some((r) => RANK[r.right] >= RANK[right] && covers(r.namespace, namespace));
 }
 
-function covers(pattern: string, re: RegExp, name: string): boolean {
-  return name === ALL ? pattern === ALL : re.test(name);
+function covers(pattern: string, name: string): boolean {
+  return name === ALL ? pattern === ALL : globMatches(pattern, name);
 }
 
-function compile(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.\-:]/g, '\\$&')).join('.*')}$`);
+/**
+ * Whether a name matches a pattern whose `*` matches any run of characters. Not a RegExp: one
+ * compiled from `*a*a*a...` backtracks exponentially on a long name without a match, and a
+ * single request with such a token froze the server. This walk keeps one backtrack point (the
+ * last `*`), so it costs at most pattern × name steps.
+ */
+export function globMatches(pattern: string, name: string): boolean {
+  let p = 0;
+  let n = 0;
+  let star = -1;
+  let resume = 0;
+  while (n < name.length) {
+    if (pattern[p] === '*') {
+      star = p++;
+      resume = n;
+    } else if (p < pattern.length && pattern[p] === name[n]) {
+      p++;
+      n++;
+    } else if (star >= 0) {
+      p = star + 1;
+      n = ++resume;
+    } else return false;
+  }
+  while (pattern[p] === '*') p++;
+  return p === pattern.length;
 }

@@ -46,6 +46,8 @@ export interface InstanceCredentials {
   writer?: ServiceWriter | undefined;
   /** Only a re-registration by the instance's owner is allowed (auth.clients required, no access token). */
   ownerOnly?: boolean;
+  /** May change an instance's isolation: an operator's decision (the guard's mayIsolate). */
+  mayIsolate?: boolean;
 }
 
 /**
@@ -251,6 +253,8 @@ export class NamingService {
         let token: string | undefined;
         if (prev) {
           if (prev.namespace !== namespace || prev.service !== service) throw Errors.instanceIdTaken(id);
+          // As on PATCH: the owner's registration keeps the isolation an operator set, or sets it with write.
+          if (v.isolate !== undefined && v.isolate !== prev.isolate && !creds.mayIsolate) throw Errors.isolationNeedsAccessToken(id);
           if (presentedToken !== undefined && tokenMatches(presentedToken, prev.tokenHash)) token = presentedToken;
           else if (creds.ownerOnly) throw Errors.tokenWrong(id);
           // A write right on the service may take over a live instance; it gets a fresh token.

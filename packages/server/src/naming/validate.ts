@@ -33,9 +33,20 @@ export function checkInt(field: string, v: unknown, limit: { min: number; max: n
   return v;
 }
 
+/**
+ * A lone UTF-16 surrogate (JSON allows "\ud800"): no UTF-8 store can keep one, so the value would
+ * read back as U+FFFD after a restart while the index still served the original.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function checkUnicode(field: string, v: string): string {
+  if (LONE_SURROGATE.test(v)) throw Errors.invalid(field, `${field} is not valid Unicode text: it holds a lone surrogate`);
+  return v;
+}
+
 export function checkText(field: string, v: unknown, max: number): string {
   if (typeof v !== 'string' || v.length > max) throw Errors.invalidLimit(field, `a string of at most ${max} characters`);
-  return v;
+  return checkUnicode(field, v);
 }
 
 export function checkBool(field: string, v: unknown): boolean {
@@ -50,9 +61,13 @@ export function checkMetadata(field: string, v: unknown): Metadata {
   const out: Metadata = {};
   for (const [k, val] of entries) {
     if (k.length < 1 || k.length > LIMITS.metadata.keyMax) throw Errors.invalid(`${field}.${k}`, `${field} keys must have 1..${LIMITS.metadata.keyMax} characters`);
+    // Assigned to an object it would set the prototype, not a key: the key would vanish from an
+    // accepted registration. HTTP's JSON parser refuses it already; gRPC's decoder passes it on.
+    if (k === '__proto__') throw Errors.invalid(`${field}.${k}`, `${field} cannot have the key __proto__`);
     if (typeof val !== 'string') throw Errors.invalid(`${field}.${k}`, `${field}.${k} must be a string`);
     if (val.length > LIMITS.metadata.valueMax) throw Errors.invalid(`${field}.${k}`, `${field}.${k} must have at most ${LIMITS.metadata.valueMax} characters`);
-    out[k] = val;
+    checkUnicode(`${field}.${k}`, k);
+    out[k] = checkUnicode(`${field}.${k}`, val);
   }
   return out;
 }

@@ -49,7 +49,7 @@ const DESCRIBE: Record<string, string> = {
 
 /**
  * Turns anything a request can fail with into a MusterError plus the HTTP status to send. A
- * few transport errors keep a more exact status (413, 415) under the shared code.
+ * few transport errors keep a more exact status (413, 414, 415) under the shared code.
  */
 export function toHttpError(err: unknown, bodyLimit: number, contentType?: string): { status: number; error: MusterError } {
   if (err instanceof MusterError) return { status: HTTP_STATUS[err.code], error: err };
@@ -61,6 +61,10 @@ export function toHttpError(err: unknown, bodyLimit: number, contentType?: strin
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       // Fastify 5's message no longer carries the type, so it comes from the request.
       return { status: 415, error: Errors.unsupportedMediaType(contentType ?? '') };
+    case 'FST_ERR_BAD_URL':
+      return { status: 400, error: Errors.badPath() };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 414, error: Errors.pathTooLong() };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, error: Errors.invalid('body', 'request body is empty; send a JSON object') };
   }

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -32,8 +32,18 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
   const { config, metrics } = deps;
   const reqIdPrefix = crypto.randomBytes(4).toString('hex');
   let reqCounter = 0;
+  const sendError = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const { status, error } = toHttpError(err, config.http.bodyLimit, req.headers['content-type']);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    if (status === 401 || status === 403 || status === 429) noteRefusal(req, error.code, error.message);
+    if (error.retryAfterS !== undefined) reply.header('retry-after', String(error.retryAfterS));
+    return reply.code(status).type('application/json; charset=utf-8').send(error.toJSON());
+  };
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
+    // The router's own refusals (a path that does not percent-decode, a parameter past
+    // maxParamLength) get the error body every other failure has, not Fastify's.
+    frameworkErrors: (err, req, reply) => void sendError(err, req, reply),
     // Our onResponse hook writes one line per request with route, status and latency instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimit,
@@ -90,13 +100,7 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
     done();
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    const { status, error } = toHttpError(err, config.http.bodyLimit, req.headers['content-type']);
-    if (status >= 500) req.log.error({ err }, 'request failed');
-    if (status === 401 || status === 403 || status === 429) noteRefusal(req, error.code, error.message);
-    if (error.retryAfterS !== undefined) reply.header('retry-after', String(error.retryAfterS));
-    return reply.code(status).type('application/json; charset=utf-8').send(error.toJSON());
-  });
+  app.setErrorHandler(sendError);
 
   app.setNotFoundHandler((req, reply) => {
     const error = Errors.routeNotFound(req.method, req.url.split('?')[0] ?? '');

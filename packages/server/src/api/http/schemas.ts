@@ -9,7 +9,9 @@ import { EventTypes, LIMITS } from '@muster/api';
 const Name = (description: string) => Type.String({ minLength: LIMITS.name.min, maxLength: LIMITS.name.max, pattern: LIMITS.name.pattern, description });
 const Strict = { additionalProperties: false } as const;
 
-export const Metadata = Type.Record(Type.String(), Type.String({ maxLength: LIMITS.metadata.valueMax }), { description: LIMITS.metadata.describe });
+// Not Type.Record: its key pattern ^(.*)$ does not match a key holding a line break, and the
+// response serializer silently left such keys out of every answer that has a schema.
+export const Metadata = Type.Object({}, { additionalProperties: Type.String({ maxLength: LIMITS.metadata.valueMax }), description: LIMITS.metadata.describe });
 export const Location = Type.Object({ region: Type.Optional(Type.String()), zone: Type.Optional(Type.String()), campus: Type.Optional(Type.String()) }, Strict);
 
 export const ErrorReply = Type.Object({

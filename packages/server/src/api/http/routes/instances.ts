@@ -18,7 +18,7 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: 
     schema: {
       tags, summary: 'Register an instance: 201 new, 200 re-registration of the same endpoint',
       description: 'Re-registering an existing instance needs its heartbeatToken as a Bearer token (or an access token with write on the service), unless the instance is no longer healthy (then the caller takes it over and gets a new token). With auth.clients required, a new registration needs an access token with write on the service. '
-        + 'In a service with verification, the instance is pending (invisible) until the registry has checked it at host:port; a host that is a link-local or cloud metadata address is refused (400, field host).',
+        + 'In a service with verification, the instance is pending (invisible) until the registry has checked it at host:port; a host that is a link-local or cloud metadata address is refused (400, field host). Changing an existing instance\'s isolation needs an access token with write, as on PATCH.',
       security: auth, params: SvcParams, body: RegisterBody, response: { 200: RegisterReply, 201: RegisterReply, ...errors(400, 401, 403, 404, 409, 429) },
     },
   }, async (req, reply) => {
@@ -26,7 +26,7 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: 
     const c = callerOf(req, guard);
     const { ownerOnly } = guard.requireRegistration(c, ns, svc);
     await limits.write(c);
-    const r = await naming.register(ns, svc, req.body, { ...credentials(c, guard), ownerOnly });
+    const r = await naming.register(ns, svc, req.body, { ...credentials(c, guard), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc) });
     return reply.code(r.created ? 201 : 200).send(r);
   });
 
