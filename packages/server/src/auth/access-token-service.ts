@@ -26,16 +26,24 @@ export const ADMIN_TOKEN_ID = '000000000000';
  */
 export class AccessTokenService {
   private byId = new Map<string, { rec: TokenRecord; principal: Principal | undefined }>();
+  /**
+   * Secrets that checked out, so a client sending its token with every request costs a map
+   * lookup, not a hash. Emptied at every token change, so a revocation is never served from it;
+   * bounded, so unknown secrets cannot grow it (they are never added).
+   */
+  private verified = new Map<string, Principal>();
 
   constructor(private readonly batcher: WriteBatcher, private readonly store: Store, private readonly clock: Clock) {}
 
   load(recs: readonly TokenRecord[]): void {
     this.byId = new Map(recs.map((r) => [r.id, { rec: r, principal: principalOf(r) }]));
+    this.verified.clear();
   }
 
   /** A committed token change of this node. */
   apply(rec: TokenRecord): void {
     this.byId.set(rec.id, { rec, principal: principalOf(rec) });
+    this.verified.clear();
   }
 
   /** Another node changed tokens: read them all again (there are few). */
@@ -45,11 +53,15 @@ export class AccessTokenService {
 
   /** The principal of a presented access token; undefined when it is unknown, revoked or wrong. */
   authenticate(secret: string): Principal | undefined {
+    const known = this.verified.get(secret);
+    if (known) return known;
     const id = accessTokenId(secret);
     const entry = id === undefined ? undefined : this.byId.get(id);
     // The hash is compared even for an unknown id, so timing tells nothing about which ids exist.
     const ok = tokenMatches(secret, entry?.rec.hash ?? DUMMY_HASH);
-    return ok ? entry?.principal : undefined;
+    const principal = ok ? entry?.principal : undefined;
+    if (principal && this.verified.size < MAX_VERIFIED) this.verified.set(secret, principal);
+    return principal;
   }
 
   get count(): number {
@@ -114,6 +126,7 @@ export class AccessTokenService {
 }
 
 const DUMMY_HASH = '0'.repeat(64);
+const MAX_VERIFIED = 10_000;
 
 function principalOf(r: TokenRecord): Principal | undefined {
   if (r.revokedAt !== undefined) return undefined;
