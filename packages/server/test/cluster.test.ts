@@ -7,33 +7,12 @@ import { MusterClient } from '@muster/client';
 import type { ClusterStatus, RegistryEvent } from '@muster/api';
 import { FaultProxy } from './fault-proxy.js';
 import { api, bearer, sleep, spawnServer, waitFor, type ChildServer } from './harness.js';
+import { MYSQL, REDIS, clusterServicesProblem } from './cluster-services.js';
 
 /**
  * Three nodes as child processes on one MariaDB database and one Redis, on loopback: what
  * DESIGN's cluster mode promises, end to end. A fresh database and Redis key prefix per run.
  */
-const MYSQL = process.env['MUSTER_TEST_MYSQL'] ?? 'mysql://root@127.0.0.1:3306';
-const REDIS = process.env['MUSTER_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-
-async function problem(): Promise<string | undefined> {
-  try {
-    const c = await mysql.createConnection({ uri: MYSQL, connectTimeout: 2000 });
-    await c.end();
-  } catch (err) {
-    return `MariaDB not reachable at ${MYSQL}: ${(err as Error).message}`;
-  }
-  const r = new Redis(REDIS, { lazyConnect: true, connectTimeout: 1000, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  r.on('error', () => {});
-  try {
-    await r.connect();
-    await r.ping();
-  } catch (err) {
-    return `Redis not reachable at ${REDIS}: ${(err as Error).message}`;
-  } finally {
-    r.disconnect();
-  }
-  return undefined;
-}
 
 /** Kills a test's nodes and drops its database and Redis keys. */
 async function cleanUp(nodes: ChildServer[], database: string, run: string): Promise<void> {
@@ -47,7 +26,7 @@ async function cleanUp(nodes: ChildServer[], database: string, run: string): Pro
   r.disconnect();
 }
 
-const why = await problem();
+const why = await clusterServicesProblem();
 if (why && process.env['CI'] === 'true') throw new Error(`cluster tests need MariaDB and Redis on CI: ${why}`);
 
 describe('cluster mode: three nodes on MariaDB and Redis', { skip: why }, () => {

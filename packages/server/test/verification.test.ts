@@ -13,6 +13,7 @@ import { loadConfig } from '../src/config/config.js';
 import { Muster } from '../src/muster.js';
 import { call, registryClient } from './grpc-client.js';
 import { api, bearer, sleep, startServer, tempDir, TEST_DEFAULTS, waitFor, type Flags } from './harness.js';
+import { MYSQL, REDIS, clusterServicesProblem } from './cluster-services.js';
 
 /**
  * Verified registration end to end: a real server on loopback, and small real providers on free
@@ -427,30 +428,8 @@ describe('verified registration across restarts', () => {
   });
 });
 
-const MYSQL = process.env['MUSTER_TEST_MYSQL'] ?? 'mysql://root@127.0.0.1:3306';
-const REDIS = process.env['MUSTER_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
-async function clusterProblem(): Promise<string | undefined> {
-  try {
-    const c = await mysql.createConnection({ uri: MYSQL, connectTimeout: 2000 });
-    await c.end();
-  } catch (err) {
-    return `MariaDB not reachable at ${MYSQL}: ${(err as Error).message}`;
-  }
-  const r = new Redis(REDIS, { lazyConnect: true, connectTimeout: 1000, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  r.on('error', () => {});
-  try {
-    await r.connect();
-    await r.ping();
-  } catch (err) {
-    return `Redis not reachable at ${REDIS}: ${(err as Error).message}`;
-  } finally {
-    r.disconnect();
-  }
-  return undefined;
-}
-
-const clusterWhy = await clusterProblem();
+const clusterWhy = await clusterServicesProblem();
 if (clusterWhy && process.env['CI'] === 'true') throw new Error(`cluster tests need MariaDB and Redis on CI: ${clusterWhy}`);
 
 describe('verified registration in cluster mode', { skip: clusterWhy }, () => {
