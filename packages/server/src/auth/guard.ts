@@ -4,8 +4,6 @@ import type { AccessTokenService, Principal } from './access-token-service.js';
 import { accessTokenId } from './access-tokens.js';
 import { ALL, allows, allowsSome } from './rules.js';
 
-export { ALL };
-
 /** [namespace, service]; ALL in a part: every one. */
 export type Scope = readonly [namespace: string, service: string];
 

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ClusterStatus } from '@muster/api';
 import type { AccessTokenService } from '../../auth/access-token-service.js';
 import type { AuditLog } from '../../auth/audit-log.js';
-import { Guard, type Caller } from '../../auth/guard.js';
+import type { Caller, Guard } from '../../auth/guard.js';
 import type { RateLimits } from '../../auth/rate-limits.js';
 import type { InstanceCredentials } from '../../naming/naming-service.js';
 import type { MusterConfig } from '../../config/config.js';
@@ -52,4 +52,3 @@ export function credentials(c: Caller, guard: Guard): InstanceCredentials {
   return { instanceToken: c.instanceToken, writer: guard.writer(c) };
 }
 
-export { Guard };
