@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Connection, Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import type { EventType, Metadata, RegistryEvent, VerificationState } from '@muster/api';
+import type { EventType, Metadata, RegistryEvent } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { Errors, MusterError } from '../../errors.js';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import { markConflict, type EventFilter, type NewEvent, type RecordKeys, type Records, type Snapshot, type Store, type StoreTx, type TxHints, type TxOptions } from '../store.js';
 import { eventWhere } from '../event-filter.js';
+import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
 import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import { MYSQL_MIGRATIONS, migrationSql } from './migrations.js';
 import { parseMysqlUrl, type MysqlTarget } from './mysql-url.js';
@@ -44,11 +45,7 @@ interface SvcRow extends RowDataPacket {
   namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number;
   verify_secret: string | null; verify_path: string | null;
 }
-interface InstanceRow extends RowDataPacket {
-  seq: number; id: string; namespace: string; service: string; host: string; port: number; protocol: string; version: string;
-  weight: number; priority: number; region: string | null; zone: string | null; campus: string | null;
-  healthy: number; isolate: number; last_heartbeat: number; health_changed_at: number; revision: number;
-  created_at: number; updated_at: number; token_hash: string; verify_state: string; verify_reason: string; verify_at: number; ttl: number | null;
+interface InstanceRow extends RowDataPacket, InstanceRowFields {
   /** One metadata pair per row when joined with instance_metadata (NULL: none). */
   md_key?: string | null; md_value?: string | null;
 }
@@ -1336,21 +1333,6 @@ function instancesFromJoinedRows(rows: InstanceRow[]): InstanceRecord[] {
     if (r.md_key != null) rec.metadata[r.md_key] = r.md_value ?? '';
   }
   return [...out.values()];
-}
-
-function instanceFromRow(r: InstanceRow, metadata: Metadata): InstanceRecord {
-  const location: InstanceRecord['location'] = {};
-  if (r.region !== null) location.region = r.region;
-  if (r.zone !== null) location.zone = r.zone;
-  if (r.campus !== null) location.campus = r.campus;
-  return {
-    id: r.id, namespace: r.namespace, service: r.service, host: r.host, port: Number(r.port), protocol: r.protocol, version: r.version,
-    weight: Number(r.weight), priority: Number(r.priority), metadata, location, ttl: r.ttl == null ? 5 : Number(r.ttl),
-    healthy: Number(r.healthy) === 1, isolate: Number(r.isolate) === 1,
-    lastHeartbeat: Number(r.last_heartbeat), healthChangedAt: Number(r.health_changed_at), revision: Number(r.revision),
-    createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), tokenHash: r.token_hash,
-    verification: { state: r.verify_state as VerificationState, reason: r.verify_reason, at: Number(r.verify_at) },
-  };
 }
 
 function eventFromRow(r: EventRow): RegistryEvent {

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { EventType, Metadata, RegistryEvent, VerificationState } from '@muster/api';
+import type { EventType, Metadata, RegistryEvent } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 import { eventWhere } from '../event-filter.js';
+import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
 import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -17,12 +18,7 @@ export interface SqliteStoreOptions {
   synchronous: 'full' | 'normal';
 }
 
-interface InstanceRow {
-  seq: number; id: string; namespace: string; service: string; host: string; port: number; protocol: string; version: string;
-  weight: number; priority: number; region: string | null; zone: string | null; campus: string | null;
-  healthy: number; isolate: number; last_heartbeat: number; health_changed_at: number; revision: number;
-  created_at: number; updated_at: number; token_hash: string; verify_state: string; verify_reason: string; verify_at: number; ttl: number | null;
-}
+type InstanceRow = InstanceRowFields;
 
 interface NsRow { name: string; comment: string; created_at: number; updated_at: number }
 interface SvcRow {
@@ -273,20 +269,6 @@ function svcFromRow(r: SvcRow): ServiceRecord {
     namespace: r.namespace, name: r.name, comment: r.comment, metadata: JSON.parse(r.metadata) as Metadata,
     revision: r.revision, createdAt: r.created_at, updatedAt: r.updated_at,
     verification: r.verify_secret === null ? null : { secret: r.verify_secret, path: r.verify_path ?? LIMITS.verificationPath.default },
-  };
-}
-
-function instanceFromRow(r: InstanceRow, metadata: Metadata): InstanceRecord {
-  const location: InstanceRecord['location'] = {};
-  if (r.region !== null) location.region = r.region;
-  if (r.zone !== null) location.zone = r.zone;
-  if (r.campus !== null) location.campus = r.campus;
-  return {
-    id: r.id, namespace: r.namespace, service: r.service, host: r.host, port: r.port, protocol: r.protocol, version: r.version,
-    weight: r.weight, priority: r.priority, metadata, location, ttl: r.ttl ?? 5, healthy: r.healthy === 1, isolate: r.isolate === 1,
-    lastHeartbeat: r.last_heartbeat, healthChangedAt: r.health_changed_at, revision: r.revision,
-    createdAt: r.created_at, updatedAt: r.updated_at, tokenHash: r.token_hash,
-    verification: { state: r.verify_state as VerificationState, reason: r.verify_reason, at: r.verify_at },
   };
 }
 
