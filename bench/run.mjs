@@ -36,7 +36,7 @@ if (args.includes('--help') || args.includes('-h') || args.includes('--list')) {
     '     BENCH_GRPC_INFLIGHT, BENCH_GRPC_CHANNELS, BENCH_GRPC_CLIENT=h2|grpc-js, BENCH_GRPC_STREAM_BATCH, BENCH_GRPC_STREAM_WINDOW (gRPC load),\n' +
     '     BENCH_GRPC_DRIVER_PROF=dir (V8 CPU profile of every gRPC load driver),\n' +
     '     BENCH_MYSQL (default mysql://root@127.0.0.1:3306), BENCH_REDIS (default redis://127.0.0.1:6379),\n' +
-    '     BENCH_VIS_COUNT, BENCH_VIS_RATE (cluster*: server on MySQL + Redis; clusterVisibility: registrations, per s),\n' +
+    '     BENCH_VIS_COUNT, BENCH_VIS_RATE (cluster*: server on MySQL + Redis; clusterVisibility: registrations, per s), BENCH_CLUSTER_ROUNDS (clusterRegister rounds, default 3),\n' +
     '     BENCH_RESULTS=file (where the table is written; default bench/results.md)');
   process.exit(0);
 }

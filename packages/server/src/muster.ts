@@ -108,7 +108,8 @@ export class Muster {
       return { healthy, unhealthy, isolated };
     });
     this.index.onServiceChanged((ns, svc, rev) => this.hub.notify(ns, svc, rev));
-    this.batcher = new WriteBatcher(this.store, config.batch, {
+    const inFlight = config.store.type === 'mysql' ? config.store.mysql.commitsInFlight : 1;
+    this.batcher = new WriteBatcher(this.store, { ...config.batch, inFlight }, {
       onCommitted: (changes) => {
         this.index.apply(changes);
         for (const c of changes) if (c.kind === 'token') this.tokens.apply(c.rec);

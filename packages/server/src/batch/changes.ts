@@ -5,4 +5,6 @@ export type Change =
   | { kind: 'namespace'; name: string; rec: NamespaceRecord | undefined }
   | { kind: 'service'; namespace: string; name: string; rec: ServiceRecord | undefined }
   | { kind: 'instance'; id: string; rec: InstanceRecord | undefined }
-  | { kind: 'token'; rec: TokenRecord };
+  | { kind: 'token'; rec: TokenRecord }
+  /** A change number (event id) the batch took: a cluster node need not read its own back. */
+  | { kind: 'event'; id: number };

@@ -37,6 +37,27 @@ class CountingStore extends MemoryStore {
   }
 }
 
+/** A MemoryStore whose first commit is acknowledged only when the test says so (a slow disk). */
+class SlowFirstCommitStore extends MemoryStore {
+  transactions = 0;
+  private release: (() => void) | undefined;
+  override async transaction<T>(fn: Parameters<Store['transaction']>[0], opts?: TxOptions): Promise<T> {
+    const n = ++this.transactions;
+    const r = await super.transaction(fn);
+    opts?.onCommitting?.();
+    if (n === 1) await new Promise<void>((resolve) => (this.release = resolve));
+    return r as T;
+  }
+  acknowledgeFirst(): void {
+    this.release!();
+  }
+}
+
+const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+const names = (c: Change[]) => c.flatMap((x) => (x.kind === 'namespace' ? [x.name] : []));
+
 function setup(maxSize = 100, maxWaitMs = 5) {
   const store = new CountingStore();
   const committed: Change[][] = [];
@@ -108,7 +129,7 @@ describe('write batcher', () => {
   it('hands the store the hints of a batch\'s writes together', async () => {
     const { store, putNs } = setup();
     await Promise.all([putNs('a'), putNs('b')]);
-    assert.deepEqual(store.options, [{ hints: { namespaces: ['a', 'b'], services: [], instances: [], events: 2 } }]);
+    assert.deepEqual(store.options.map((o) => o?.hints), [{ namespaces: ['a', 'b'], services: [], instances: [], events: 2 }]);
   });
 
   it('re-runs a batch that collided at commit one write per transaction: only the colliding write fails', async () => {
@@ -134,6 +155,46 @@ describe('write batcher', () => {
     store.failNext = true;
     await Promise.allSettled([putNs('a'), putNs('b')]);
     assert.equal(store.transactions, 1);
+  });
+
+  it('with inFlight 2, builds the next batch while one commits once as many writes wait, and applies changes in start order', async () => {
+    const store = new SlowFirstCommitStore();
+    const committed: string[][] = [];
+    const batcher = new WriteBatcher(store, { maxSize: 100, maxWaitMs: 0, inFlight: 2 }, { onCommitted: (c) => committed.push(names(c)) }, pino({ level: 'silent' }));
+    const answered: string[] = [];
+    const putNs = (name: string) => batcher.submit(async (tx) => {
+      await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
+      return name;
+    }).then((n) => void answered.push(n));
+    const first = [putNs('a'), putNs('b')];
+    await turns();
+    assert.equal(store.transactions, 1, 'the first batch is committing');
+    const c = putNs('c');
+    await turns();
+    assert.equal(store.transactions, 1, 'one write waiting, fewer than the batch committing took: it waits for that commit');
+    const d = putNs('d');
+    await turns();
+    assert.equal(store.transactions, 2, 'two waiting: the next batch is built and committed meanwhile');
+    assert.deepEqual(committed, [], 'but its changes wait for the batch started before it');
+    assert.deepEqual(answered, []);
+    store.acknowledgeFirst();
+    await Promise.all([...first, c, d]);
+    assert.deepEqual(committed, [['a', 'b'], ['c', 'd']]);
+    assert.deepEqual(answered, ['a', 'b', 'c', 'd']);
+  });
+
+  it('with the default inFlight 1, starts no transaction while one commits', async () => {
+    const store = new SlowFirstCommitStore();
+    const batcher = new WriteBatcher(store, { maxSize: 100, maxWaitMs: 0 }, { onCommitted: () => {} }, pino({ level: 'silent' }));
+    const put = (name: string) => batcher.submit((tx) => tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now }));
+    const first = put('a');
+    await turns();
+    const later = [put('b'), put('c'), put('d')];
+    await turns();
+    assert.equal(store.transactions, 1);
+    store.acknowledgeFirst();
+    await Promise.all([first, ...later]);
+    assert.equal(store.transactions, 2, 'the writes that waited share one transaction');
   });
 
   it('close drains queued writes and then refuses new ones', async () => {

@@ -11,10 +11,16 @@ export interface BatcherOptions {
   maxSize: number;
   /**
    * ...or this long after its first write arrived. 0 flushes once the requests read in the
-   * current turn of the event loop are queued; writes arriving during a commit still share the
-   * next one, since only one transaction runs at a time.
+   * current turn of the event loop are queued; writes arriving while a batch is being built
+   * always share the next one.
    */
   maxWaitMs: number;
+  /**
+   * Batches that may be committing at once (default 1). Above 1, the next batch is built while
+   * earlier ones wait for the store to make them durable; only for a store whose transactions
+   * run on connections of their own (MySQL).
+   */
+  inFlight?: number;
 }
 
 export interface BatcherHooks {
@@ -28,6 +34,8 @@ interface Pending {
   hints: TxHints | undefined;
   resolve(v: unknown): void;
   reject(e: unknown): void;
+  /** Re-run alone after its batch collided, within that transaction's deadline. */
+  alone?: { deadline: number | undefined };
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -36,7 +44,15 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * Groups writes into one store transaction per batch (PolarisMesh's service/batch, as a queue
  * drained by size or time). Each caller waits on its own promise and is answered only after its
  * batch committed and the index holds the change; a failing write is rolled back to its
- * savepoint and fails alone. Only one transaction runs at a time.
+ * savepoint and fails alone.
+ *
+ * One batch is built at a time: the next starts only once the one before has sent its COMMIT
+ * (TxOptions.onCommitting). Every row a batch locks is locked by then, so a later batch that
+ * touches the same rows waits for it in the database: batches commit those rows in the order
+ * they started, and their changes reach the index in that same order, whatever order the
+ * database acknowledges the commits in. With `inFlight` above 1, the time a commit waits for the
+ * disk is spent building the next batch instead, and the database can make several durable
+ * with one flush.
  *
  * The hints of a batch's writes go to the store together, so it can read ahead for all of them
  * at once. A batch whose commit fails on a collision with another node's write (isConflict: the
@@ -46,7 +62,14 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 export class WriteBatcher {
   private queue: Pending[] = [];
   private cancelTimer: (() => void) | undefined;
-  private running: Promise<void> | undefined;
+  /** A batch is started and has not yet sent its COMMIT. */
+  private building = false;
+  private readonly running = new Set<Promise<void>>();
+  /** Settles once the newest batch started has reached the index, or failed. */
+  private applied: Promise<void> = Promise.resolve();
+  private readonly inFlight: number;
+  /** Writes in the batch started last. */
+  private lastSize = 0;
   private closed = false;
 
   constructor(
@@ -54,7 +77,9 @@ export class WriteBatcher {
     private readonly opts: BatcherOptions,
     private readonly hooks: BatcherHooks,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.inFlight = Math.max(1, opts.inFlight ?? 1);
+  }
 
   /** `hints`: what the write will read and append, for the store to read ahead (see TxHints). */
   submit<T>(op: WriteOp<T>, hints?: TxHints): Promise<T> {
@@ -71,16 +96,28 @@ export class WriteBatcher {
     await this.drain();
   }
 
-  /** Waits until the queue is empty. */
+  /** Waits until the queue is empty and no batch is running. */
   async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.running) {
-      if (!this.running) this.kick();
-      await this.running;
+    while (this.queue.length > 0 || this.running.size > 0) {
+      this.kick();
+      await Promise.all(this.running);
     }
   }
 
+  /**
+   * A batch may start now: none is being built, and either none is committing, or the queue
+   * holds as many writes as the last batch took. While commits are quick, writes wait for the
+   * one under way and go together (big batches cost the database least per write); once a
+   * commit keeps them waiting longer than it takes a batch's worth to pile up (a slow disk, a
+   * distant database), waiting gains nothing and the next batch goes.
+   */
+  private get free(): boolean {
+    if (this.building) return false;
+    return this.running.size === 0 || (this.running.size < this.inFlight && this.queue.length >= this.lastSize);
+  }
+
   private schedule(): void {
-    if (this.running) return; // the running batch picks the queue up when it ends
+    if (!this.free) return; // picked up when the batch being built sends its COMMIT, or one ends
     if (this.queue.length >= this.opts.maxSize) this.kick();
     else if (!this.cancelTimer) {
       if (this.opts.maxWaitMs === 0) {
@@ -93,26 +130,36 @@ export class WriteBatcher {
     }
   }
 
+  /** Starts the next batch if one may start. Writes queued while a batch was built have waited long enough: no timer for them. */
   private kick(): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
-    if (this.running || this.queue.length === 0) return;
-    this.running = this.runBatches().finally(() => {
-      this.running = undefined;
-      if (this.queue.length > 0) this.schedule();
+    if (!this.free || this.queue.length === 0) return;
+    const batch = this.queue[0]!.alone ? this.queue.splice(0, 1) : this.queue.splice(0, this.opts.maxSize);
+    this.lastSize = batch.length;
+    const before = this.applied;
+    let settle!: () => void;
+    this.applied = new Promise<void>((resolve) => (settle = resolve));
+    this.building = true;
+    let sent = false;
+    const built = () => {
+      if (sent) return;
+      sent = true;
+      this.building = false;
+      this.kick();
+    };
+    const run: Promise<void> = this.runBatch(batch, before, built).finally(() => {
+      settle();
+      this.running.delete(run);
+      built();
+      this.kick();
     });
+    this.running.add(run);
   }
 
-  private async runBatches(): Promise<void> {
-    // Keep going while writes piled up during the last commit: they have waited long enough.
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.opts.maxSize);
-      await this.runBatch(batch);
-    }
-  }
-
-  private async runBatch(batch: Pending[]): Promise<void> {
-    const first = await this.attempt(batch, { hints: mergeHints(batch) });
+  private async runBatch(batch: Pending[], before: Promise<void>, built: () => void): Promise<void> {
+    const alone = batch[0]!.alone;
+    const first = await this.attempt(batch, { hints: mergeHints(batch), deadline: alone?.deadline, onCommitting: built }, before);
     if (first.ok) return this.answer(batch, first.outcomes);
     if (!isConflict(first.error)) {
       this.log.error({ err: first.error, batchSize: batch.length }, 'store transaction failed; the whole batch was rolled back');
@@ -121,23 +168,18 @@ export class WriteBatcher {
     }
     // One write that collided with another node's: that caller retries, as after any collision.
     if (batch.length === 1) return batch[0]!.reject(first.error);
-    // Each write alone: the one that collided fails, the others commit. The failed transaction's
-    // deadline still bounds them all, so a caller waits no longer than the write timeout.
+    // Each write alone, first in line: the one that collided fails, the others commit. The failed
+    // transaction's deadline still bounds them all, so a caller waits no longer than the write timeout.
     this.log.warn({ err: first.error, batchSize: batch.length }, 'a batch collided with another node\'s write at commit; re-running its writes one per transaction');
     const deadline = conflictDeadline(first.error);
-    for (const item of batch) {
-      const alone = await this.attempt([item], { hints: item.hints, deadline });
-      if (alone.ok) this.answer([item], alone.outcomes);
-      else if (isConflict(alone.error)) item.reject(alone.error);
-      else {
-        this.log.error({ err: alone.error }, 'store transaction failed; the write was rolled back');
-        item.reject(Errors.storeUnavailable(alone.error));
-      }
-    }
+    this.queue.unshift(...batch.map((item) => ({ ...item, alone: { deadline } })));
   }
 
-  /** One transaction for these writes; the index gets its changes when it committed. */
-  private async attempt(batch: Pending[], opts: TxOptions): Promise<{ ok: true; outcomes: Outcome[] } | { ok: false; error: unknown }> {
+  /**
+   * One transaction for these writes; once it committed and the batch started `before` it has
+   * reached the index (or failed), the index gets its changes.
+   */
+  private async attempt(batch: Pending[], opts: TxOptions, before: Promise<void>): Promise<{ ok: true; outcomes: Outcome[] } | { ok: false; error: unknown }> {
     const outcomes: Outcome[] = [];
     const changes: Change[] = [];
     const started = process.hrtime.bigint();
@@ -163,6 +205,7 @@ export class WriteBatcher {
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.hooks.onBatch?.(batch.length, seconds);
+    await before;
     try {
       this.hooks.onCommitted(changes);
     } catch (err) {
@@ -211,5 +254,10 @@ function recordingTx(tx: StoreTx, changes: Change[]): StoreTx {
     putInstance: async (rec, prev) => (await tx.putInstance(rec, prev), void changes.push({ kind: 'instance', id: rec.id, rec })),
     deleteInstance: async (id) => (await tx.deleteInstance(id), void changes.push({ kind: 'instance', id, rec: undefined })),
     putToken: async (rec) => (await tx.putToken(rec), void changes.push({ kind: 'token', rec })),
+    appendEvent: async (event) => {
+      const id = await tx.appendEvent(event);
+      changes.push({ kind: 'event', id });
+      return id;
+    },
   };
 }

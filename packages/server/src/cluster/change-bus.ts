@@ -143,7 +143,11 @@ export class ChangeBus {
     this.queue = [];
     // One message per publishing node (normally all are this node's) and per maxBatch changes.
     const byNode = new Map<string, ClusterChange[]>();
-    for (const c of queue) byNode.set(c.node, [...(byNode.get(c.node) ?? []), c]);
+    for (const c of queue) {
+      const list = byNode.get(c.node);
+      if (list) list.push(c);
+      else byNode.set(c.node, [c]);
+    }
     for (const [node, changes] of byNode) {
       for (let i = 0; i < changes.length; i += this.maxBatch) {
         const msg: Message = {

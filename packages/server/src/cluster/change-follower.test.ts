@@ -142,4 +142,28 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
     assert.equal(index.service('ns', 'svc')!.rec.revision, 99);
     await f.stop();
   });
+
+  it('passes over the changes its own node committed instead of reading their rows back, and still reads the others', async () => {
+    class CountingStore extends MemoryStore {
+      read: string[] = [];
+      override async readRecords(keys: Parameters<Store['readRecords']>[0]) {
+        this.read.push(...keys.instances);
+        return super.readRecords(keys);
+      }
+    }
+    const store = new CountingStore();
+    const { index, f } = await follower(store, { pageSize: 100 });
+    const own = await register(store, 'mine');
+    f.committedHere([own]); // what this node's batcher reports after applying the commit itself
+    await register(store, 'theirs');
+    await f.catchUp();
+    assert.deepEqual(store.read, ['theirs']);
+    assert.ok(index.instances.has('theirs'));
+    // Numbers at or below what was read already are not remembered: nothing is left to pass over.
+    f.committedHere([own]);
+    await register(store, 'later');
+    await f.catchUp();
+    assert.deepEqual(store.read, ['theirs', 'later']);
+    await f.stop();
+  });
 });

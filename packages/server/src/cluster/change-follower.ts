@@ -19,6 +19,8 @@ export interface FollowerOptions {
   onTokenEvents?: () => void;
 }
 
+const MAX_OWN = 100_000;
+
 /**
  * Keeps this node's index current with what other nodes wrote (DESIGN, cluster mode). It reads
  * the change log (the event table, whose id is the change sequence) after the last id it has
@@ -35,6 +37,8 @@ export class ChangeFollower {
   private gaps = new Map<number, number>();
   /** The highest id read so far; ids up to it are applied unless they are gaps. */
   private seenUpTo = 0;
+  /** Change numbers this node committed itself and not read yet: its index has them already. */
+  private readonly own = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -77,6 +81,16 @@ export class ChangeFollower {
     this.stopped = true;
     clearInterval(this.timer);
     await this.running;
+  }
+
+  /**
+   * Change numbers this node just committed: the index has their changes, so the change log
+   * read passes over them instead of reading their rows back.
+   */
+  committedHere(ids: readonly number[]): void {
+    // Only a bound on memory: an id forgotten is read back, which costs a read, not correctness.
+    if (this.own.size + ids.length > MAX_OWN) this.own.clear();
+    for (const id of ids) if (id > this.seenUpTo) this.own.add(id);
   }
 
   /** Reads the change log now (coalesced with a read under way). */
@@ -139,7 +153,7 @@ export class ChangeFollower {
       this.expireGaps();
       return undefined;
     }
-    const fresh = events.filter((e) => !this.seen(e.id));
+    const fresh = events.filter((e) => !this.seen(e.id) && !this.own.delete(e.id));
     this.advance(afterId, events);
     if (fresh.length > 0) await this.applyEvents(fresh);
     return events.length === this.opts.pageSize ? events[events.length - 1]!.id : undefined;

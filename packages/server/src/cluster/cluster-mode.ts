@@ -7,11 +7,11 @@ import type { Clock } from '../clock.js';
 import type { MusterConfig } from '../config/config.js';
 import type { SweepGate } from '../health/health-checker.js';
 import { ChangeFollower } from './change-follower.js';
-import type { RegistryIndex } from '../index/registry-index.js';
+import { serviceKey, type RegistryIndex } from '../index/registry-index.js';
 import type { NamingService } from '../naming/naming-service.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
-import { ChangeBus } from './change-bus.js';
+import { ChangeBus, type ClusterChange } from './change-bus.js';
 import { HeartbeatRelay } from './heartbeat-relay.js';
 import { NodeDirectory } from './node-directory.js';
 import { Lease } from './redis-lease.js';
@@ -94,17 +94,26 @@ export class ClusterMode implements SweepGate {
     this.directory.start();
   }
 
-  /** After a local commit: tell the other nodes, and forget heartbeat times of removed instances. */
+  /**
+   * After a local commit: tell the other nodes (a service once per batch, at its newest
+   * revision), let the follower skip reading these changes back, and forget heartbeat times of
+   * removed instances.
+   */
   committed(changes: readonly Change[]): void {
     const gone: string[] = [];
+    const events: number[] = [];
+    const services = new Map<string, ClusterChange>();
     for (const c of changes) {
-      if (c.kind === 'service' && c.rec) this.bus.publish({ eventId: c.rec.revision, namespace: c.namespace, service: c.name, node: this.nodeId });
+      if (c.kind === 'event') events.push(c.id);
+      else if (c.kind === 'service' && c.rec) services.set(serviceKey(c.namespace, c.name), { eventId: c.rec.revision, namespace: c.namespace, service: c.name, node: this.nodeId });
       else if (c.kind === 'namespace') this.bus.publish({ eventId: 0, namespace: c.name, node: this.nodeId });
       else if (c.kind === 'instance' && !c.rec) gone.push(c.id);
       // Revocation takes effect on every node at once: the token events wake their followers now.
       else if (c.kind === 'token') this.bus.publish({ eventId: 0, namespace: '*', node: this.nodeId });
     }
+    for (const change of services.values()) this.bus.publish(change);
     if (gone.length > 0) void this.relay.forget(gone);
+    this.follower.committedHere(events);
   }
 
   holdsLease(): boolean {

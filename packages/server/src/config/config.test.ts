@@ -41,7 +41,7 @@ describe('config: sources and precedence', () => {
     assert.equal(c.httpPort, 8090);
     assert.equal(c.grpcPort, 8091);
     assert.equal(c.dataDir, './data');
-    assert.deepEqual(c.store, { type: 'sqlite', url: '', sqlite: { synchronous: 'full' }, mysql: { poolSize: 10, writeTimeout: 5000 } });
+    assert.deepEqual(c.store, { type: 'sqlite', url: '', sqlite: { synchronous: 'full' }, mysql: { poolSize: 10, commitsInFlight: 4, writeTimeout: 5000 } });
     assert.equal(c.autoCreateService, true);
     assert.equal(c.health.cleanupAfter, 3_600_000);
     assert.equal(c.health.protectRatio, 0.5);
@@ -89,7 +89,7 @@ describe('config: sources and precedence', () => {
     assert.equal(c.health.cleanupAfter, 30 * 60_000);
     assert.equal(c.health.protectRatio, 0.25);
     assert.equal(c.health.protectMin, 3);
-    assert.deepEqual(c.store, { type: 'memory', url: '', sqlite: { synchronous: 'normal' }, mysql: { poolSize: 10, writeTimeout: 5000 } });
+    assert.deepEqual(c.store, { type: 'memory', url: '', sqlite: { synchronous: 'normal' }, mysql: { poolSize: 10, commitsInFlight: 4, writeTimeout: 5000 } });
     assert.deepEqual(c.log, { level: 'warn', requests: 'none' });
   });
 
@@ -202,9 +202,9 @@ describe('config: the MySQL store', () => {
 
   it('takes store.type mysql with its URL, pool size and write timeout from any source', () => {
     const c = loadConfig({ env: { MUSTER_STORE_TYPE: 'mysql', MUSTER_STORE_URL: url, MUSTER_STORE_MYSQL_POOL_SIZE: '20' }, flags: { 'store.mysql.writeTimeout': '2s' } });
-    assert.deepEqual(c.store, { type: 'mysql', url, sqlite: { synchronous: 'full' }, mysql: { poolSize: 20, writeTimeout: 2000 } });
-    const f = loadConfig({ file: yamlFile(`store:\n  type: mysql\n  url: ${url}\n  mysql:\n    poolSize: 4\n    writeTimeout: 500ms\n`) });
-    assert.deepEqual(f.store.mysql, { poolSize: 4, writeTimeout: 500 });
+    assert.deepEqual(c.store, { type: 'mysql', url, sqlite: { synchronous: 'full' }, mysql: { poolSize: 20, commitsInFlight: 4, writeTimeout: 2000 } });
+    const f = loadConfig({ file: yamlFile(`store:\n  type: mysql\n  url: ${url}\n  mysql:\n    poolSize: 6\n    commitsInFlight: 2\n    writeTimeout: 500ms\n`) });
+    assert.deepEqual(f.store.mysql, { poolSize: 6, commitsInFlight: 2, writeTimeout: 500 });
     assert.equal(envName('store.url'), 'MUSTER_STORE_URL');
     assert.equal(flagName('store.mysql.writeTimeout'), '--store-mysql-write-timeout');
     assert.equal(envName('store.mysql.poolSize'), 'MUSTER_STORE_MYSQL_POOL_SIZE');
@@ -237,6 +237,15 @@ describe('config: the MySQL store', () => {
     rejects(() => fromFlag('store.mysql.poolSize', '0'), /store\.mysql\.poolSize/, /1\.\.1000/);
     rejects(() => fromFlag('store.mysql.writeTimeout', '50ms'), /store\.mysql\.writeTimeout/, /from 100ms to 5m/);
     rejects(() => fromFlag('store.mysql.writeTimeout', '0'), /store\.mysql\.writeTimeout/);
+    rejects(() => fromFlag('store.mysql.commitsInFlight', '0'), /store\.mysql\.commitsInFlight/, /1\.\.64/);
+  });
+
+  it('keeps a connection for reads: commitsInFlight must stay below poolSize', () => {
+    const mysql = { 'store.type': 'mysql', 'store.url': url };
+    rejects(() => loadConfig({ flags: { ...mysql, 'store.mysql.poolSize': '4' } }), /store\.mysql\.commitsInFlight \(4\) must be below store\.mysql\.poolSize \(4\)/);
+    assert.equal(loadConfig({ flags: { ...mysql, 'store.mysql.poolSize': '4', 'store.mysql.commitsInFlight': '3' } }).store.mysql.commitsInFlight, 3);
+    // Only the MySQL store has a pool.
+    assert.doesNotThrow(() => loadConfig({ flags: { 'store.mysql.poolSize': '1' } }));
   });
 
   it('lets a cluster run on it', () => {

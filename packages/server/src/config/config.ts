@@ -15,7 +15,7 @@ export interface MusterConfig {
     /** mysql://user:password@host:port/database; '' unless type is mysql. */
     url: string;
     sqlite: { synchronous: 'full' | 'normal' };
-    mysql: { poolSize: number; writeTimeout: number };
+    mysql: { poolSize: number; commitsInFlight: number; writeTimeout: number };
   };
   auth: { enabled: boolean; clients: 'auto' | 'open' | 'required' };
   insecure: boolean;
@@ -117,6 +117,11 @@ function checkStore(config: MusterConfig): void {
     if (type !== 'mysql') throw new ConfigError(`store.url is set but store.type is ${type}: set store.type mysql to use the database, or unset store.url`);
   } else if (type === 'mysql') {
     throw new ConfigError(`store.type mysql needs store.url, e.g. mysql://user:password@host:3306/muster (${envName('store.url')} or ${flagName('store.url')})`);
+  }
+  const { poolSize, commitsInFlight } = config.store.mysql;
+  // Reads (the change follower, readiness, instance look-ups) need a connection of their own.
+  if (type === 'mysql' && commitsInFlight >= poolSize) {
+    throw new ConfigError(`store.mysql.commitsInFlight (${commitsInFlight}) must be below store.mysql.poolSize (${poolSize}): reads need a connection too; raise the pool or lower the batches in flight`);
   }
 }
 

@@ -42,6 +42,11 @@ export interface TxOptions {
   hints?: TxHints;
   /** Epoch ms: the transaction gives up by then at the latest (a store's own limit may be sooner). */
   deadline?: number;
+  /**
+   * Called once every statement that locks rows has been sent and the commit is on its way: a
+   * store that can run transactions side by side lets the next one start from here.
+   */
+  onCommitting?: () => void;
 }
 
 /**

@@ -499,7 +499,7 @@ export class MysqlStore implements Store {
     const s = tx.session;
     try {
       const result = await fn(tx.api);
-      await tx.commit();
+      await tx.commit(opts.onCommitting);
       return result;
     } catch (err) {
       await s.rollback();
@@ -1025,8 +1025,12 @@ class MysqlTx {
     this.opEvents = [];
   }
 
-  /** The held-back writes, the revision bumps of locked services and COMMIT: one round trip unless it is large. */
-  async commit(): Promise<void> {
+  /**
+   * The held-back writes, the revision bumps of locked services and COMMIT: one round trip unless
+   * it is large. `sent` is told once the first of it is on the wire: every row lock this
+   * transaction takes has been asked for before anything another transaction sends after that.
+   */
+  async commit(sent?: () => void): Promise<void> {
     const stmts: Stmt[] = [...this.instanceWrites(), ...this.eventWrites()];
     for (const { rec, dirty } of this.services.values()) {
       if (dirty) {
@@ -1040,7 +1044,9 @@ class MysqlTx {
       const part = queries[i]!;
       const last = i === queries.length - 1;
       const sql = [...part.map(([q]) => q), ...(last ? ['COMMIT'] : [])].join('; ');
-      await this.session.query(sql, part.flatMap(([, v]) => v));
+      const answered = this.session.query(sql, part.flatMap(([, v]) => v));
+      if (i === 0) sent?.();
+      await answered;
     }
   }
 
