@@ -69,7 +69,7 @@ function setup(maxSize = 100, maxWaitMs = 5) {
   const putNs = (name: string) => batcher.submit(async (tx) => {
     await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
     return name;
-  }, { namespaces: [name], events: 1 });
+  }, { namespaces: [name] });
   return { store, batcher, committed, sizes, putNs };
 }
 
@@ -129,7 +129,7 @@ describe('write batcher', () => {
   it('hands the store the hints of a batch\'s writes together', async () => {
     const { store, putNs } = setup();
     await Promise.all([putNs('a'), putNs('b')]);
-    assert.deepEqual(store.options.map((o) => o?.hints), [{ namespaces: ['a', 'b'], services: [], instances: [], events: 2 }]);
+    assert.deepEqual(store.options.map((o) => o?.hints), [{ namespaces: ['a', 'b'], services: [], instances: [] }]);
   });
 
   it('re-runs a batch that collided at commit one write per transaction: only the colliding write fails', async () => {

@@ -199,7 +199,7 @@ export class WriteBatcher {
             outcomes.push({ ok: false, error });
           }
         }
-      }, opts);
+      }, { ...opts, onNumbered: (renumber) => renumberChanges(changes, renumber) });
     } catch (error) {
       return { ok: false, error };
     }
@@ -231,13 +231,23 @@ function mergeHints(batch: Pending[]): TxHints | undefined {
   let out: Required<TxHints> | undefined;
   for (const { hints: h } of batch) {
     if (!h) continue;
-    out ??= { namespaces: [], services: [], instances: [], events: 0 };
+    out ??= { namespaces: [], services: [], instances: [] };
     if (h.namespaces) out.namespaces.push(...h.namespaces);
     if (h.services) out.services.push(...h.services);
     if (h.instances) out.instances.push(...h.instances);
-    out.events += h.events ?? 0;
   }
   return out;
+}
+
+/**
+ * The records of committed changes with their real change numbers. They are the very objects the
+ * writes put (and answer their callers with), so this renumbers those answers too.
+ */
+function renumberChanges(changes: Change[], renumber: (n: number) => number): void {
+  for (const c of changes) {
+    if (c.kind === 'event') c.id = renumber(c.id);
+    else if ((c.kind === 'instance' || c.kind === 'service') && c.rec) c.rec.revision = renumber(c.rec.revision);
+  }
 }
 
 /**

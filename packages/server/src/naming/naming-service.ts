@@ -115,7 +115,7 @@ export class NamingService {
       await tx.putNamespace(rec);
       await tx.appendEvent({ type: 'namespace.created', namespace: v.name, at: now, detail: {} });
       return toWireNamespace(rec);
-    }, { namespaces: [v.name], events: 1 });
+    }, { namespaces: [v.name] });
   }
 
   async deleteNamespace(name: string): Promise<void> {
@@ -127,7 +127,7 @@ export class NamingService {
       if (services > 0) throw Errors.namespaceNotEmpty(name, services);
       await tx.deleteNamespace(name);
       await tx.appendEvent({ type: 'namespace.deleted', namespace: name, at: this.clock.now(), detail: {} });
-    }, { namespaces: [name], events: 1 });
+    }, { namespaces: [name] });
   }
 
   // ---- services ---------------------------------------------------------------------------
@@ -152,7 +152,7 @@ export class NamingService {
       if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
       if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
       return this.insertService(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {}, v.verification ?? null);
-    }, { namespaces: [namespace], services: [[namespace, v.name]], events: 1 });
+    }, { namespaces: [namespace], services: [[namespace, v.name]] });
     return toWireService(rec, { instances: 0, healthy: 0, pending: 0, failed: 0 });
   }
 
@@ -172,7 +172,7 @@ export class NamingService {
       if (turn !== 'same') detail['verification'] = svc.verification ? { [turn]: true, path: svc.verification.path } : { disabled: true };
       const revision = await this.bump(tx, svc, 'service.updated', undefined, detail);
       return turn === 'same' ? [] : this.retagInstances(tx, svc, turn, revision);
-    }, { services: [[namespace, name]], events: 1 });
+    }, { services: [[namespace, name]] });
     if (toCheck.length > 0) this.verificationSink(toCheck);
     return this.getService(namespace, name);
   }
@@ -220,7 +220,7 @@ export class NamingService {
       }
       await tx.deleteService(namespace, name);
       await tx.appendEvent({ type: 'service.deleted', namespace, service: name, at: now, detail: { instancesRemoved: ids.length } });
-    }, { services: [[namespace, name]], events: 1 + (this.index.service(namespace, name)?.instances.size ?? 0) });
+    }, { services: [[namespace, name]] });
   }
 
   // ---- instances --------------------------------------------------------------------------
@@ -280,11 +280,7 @@ export class NamingService {
         } else rec.updatedAt = prev.updatedAt;
         await tx.putInstance(rec, prev ?? null);
         return { created: !prev, rec, token };
-      }, {
-        namespaces: [namespace], services: [[namespace, service]], instances: [id],
-        // One event, and one more when the service is created with it.
-        events: this.index.service(namespace, service) ? 1 : 2,
-      });
+      }, { namespaces: [namespace], services: [[namespace, service]], instances: [id] });
       (result.created ? this.metrics.reg.created : this.metrics.reg.updated).inc();
       if (result.rec.verification.state === 'pending') this.verificationSink([id]);
       return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
@@ -364,7 +360,7 @@ export class NamingService {
       for (const [type, detail] of events) next.revision = await this.bump(tx, svc, type, id, detail);
       await tx.putInstance(next, cur);
       return next;
-    }, this.instanceHints(id, [patch.isolate, patch.metadata, patch.weight ?? patch.priority].filter((x) => x !== undefined).length));
+    }, this.instanceHints(id));
     return toWireInstance(rec, this.clock.now());
   }
 
@@ -374,7 +370,7 @@ export class NamingService {
       await tx.deleteInstance(id);
       const svc = (await tx.getService(cur.namespace, cur.service))!;
       await this.bump(tx, svc, 'instance.deregistered', id, { host: cur.host, port: cur.port });
-    }, this.instanceHints(id, 1));
+    }, this.instanceHints(id));
   }
 
   /**
@@ -435,7 +431,7 @@ export class NamingService {
       await tx.putInstance(next, cur);
       this.metrics.healthTransitions.labels(healthy ? 'healthy' : 'unhealthy').inc();
       return true;
-    }, this.instanceHints(id, 1));
+    }, this.instanceHints(id));
   }
 
   /** Removes an instance that stayed unhealthy past the cleanup delay. */
@@ -447,7 +443,7 @@ export class NamingService {
       const svc = (await tx.getService(cur.namespace, cur.service))!;
       await this.bump(tx, svc, 'instance.removed', id, { reason: 'unhealthy past cleanupAfter', unhealthyForMs: this.clock.now() - cur.healthChangedAt });
       return true;
-    }, this.instanceHints(id, 1));
+    }, this.instanceHints(id));
   }
 
   /** Writes the given instances' in-memory lastHeartbeat to the store in one batched write. */
@@ -501,9 +497,9 @@ export class NamingService {
   }
 
   /** What a write to an instance reads: the instance and, as far as the index knows, its service. */
-  private instanceHints(id: string, events: number): TxHints {
+  private instanceHints(id: string): TxHints {
     const rec = this.index.instances.get(id);
-    return { instances: [id], services: rec ? [[rec.namespace, rec.service]] : [], events };
+    return { instances: [id], services: rec ? [[rec.namespace, rec.service]] : [] };
   }
 
   private async ownedInstance(tx: StoreTx, id: string, creds: InstanceCredentials): Promise<InstanceRecord> {

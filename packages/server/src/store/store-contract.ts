@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InstanceRecord, ServiceRecord } from '../model/records.js';
-import type { Store } from './store.js';
+import type { Store, StoreTx, TxOptions } from './store.js';
 
 /**
  * The behaviour every Store must have. Each implementation's test file calls this with a
@@ -27,6 +27,16 @@ export function instance(id: string, over: Partial<InstanceRecord> = {}): Instan
 const service = (name = 'svc', over: Partial<ServiceRecord> = {}): ServiceRecord => ({
   namespace: 'ns', name, metadata: { owner: 'team-a' }, comment: 'c', revision: 1, createdAt: now, updatedAt: now, verification: null, ...over,
 });
+
+/**
+ * store.transaction answering the change numbers the writes took as the real ones: a store may
+ * hand out provisional ones and number them at commit (TxOptions.onNumbered).
+ */
+export async function numbered(store: Store, fn: (tx: StoreTx) => Promise<number[]>, opts: TxOptions = {}): Promise<number[]> {
+  let real = (n: number) => n;
+  const ids = await store.transaction(fn, { ...opts, onNumbered: (r) => (real = r) });
+  return ids.map((n) => real(n));
+}
 
 async function seed(store: Store): Promise<void> {
   await store.transaction(async (tx) => {
@@ -151,7 +161,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     it('numbers events strictly increasing, filters them, and never reuses ids after pruning', async () => {
       const store = await factory.create();
       await seed(store);
-      const ids = await store.transaction(async (tx) => {
+      const ids = await numbered(store, async (tx) => {
         const out: number[] = [];
         for (let i = 0; i < 5; i++) {
           out.push(await tx.appendEvent({ type: i % 2 ? 'instance.unhealthy' : 'instance.registered', namespace: 'ns', service: i < 3 ? 'svc' : 'other', instanceId: `i${i}`, at: now + i * 1000, detail: { n: i } }));
@@ -171,8 +181,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const removed = await store.transaction((tx) => tx.pruneEvents(2, now + 1500));
       assert.equal(removed, 3);
       assert.deepEqual((await store.listEvents({ limit: 100 })).map((e) => e.instanceId), ['i3', 'i4']);
-      const next = await store.transaction((tx) => tx.appendEvent({ type: 'namespace.created', namespace: 'ns', at: now, detail: {} }));
-      assert.ok(next > ids[4]!, 'ids are never reused');
+      const [next] = await numbered(store, async (tx) => [await tx.appendEvent({ type: 'namespace.created', namespace: 'ns', at: now, detail: {} })]);
+      assert.ok(next! > ids[4]!, 'ids are never reused');
       assert.equal((await store.load()).lastEventId, next);
       await store.close();
     });
@@ -206,8 +216,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const store = await factory.create();
       await seed(store);
       await store.transaction(async (tx) => tx.putInstance(instance('i1', { metadata: { a: '1' } })));
-      const hints = { namespaces: ['ns', 'none'], services: [['ns', 'svc'], ['ns', 'none']] as Array<[string, string]>, instances: ['i1', 'i2', 'none'], events: 4 };
-      const [e1, e2] = await store.transaction(async (tx) => {
+      const hints = { namespaces: ['ns', 'none'], services: [['ns', 'svc'], ['ns', 'none']] as Array<[string, string]>, instances: ['i1', 'i2', 'none'] };
+      const [e1, e2] = await numbered(store, async (tx) => {
         assert.equal((await tx.getNamespace('ns'))?.name, 'ns');
         assert.equal(await tx.getNamespace('none'), undefined);
         assert.equal(await tx.getService('ns', 'none'), undefined);
@@ -226,12 +236,12 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.deepEqual(await tx.listInstanceIds('ns', 'svc'), ['i1']);
         return [e1, e2];
       }, { hints });
-      assert.ok(e2 > e1);
+      assert.ok(e2! > e1!);
       const snap = await store.load();
       assert.deepEqual(snap.instances, [instance('i1', { weight: 3, revision: e1, metadata: {} })]);
       assert.equal(snap.services[0]?.revision, e2);
       assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.id), [e1, e2]);
-      assert.ok(snap.lastEventId >= e2);
+      assert.ok(snap.lastEventId >= e2!);
       await store.close();
     });
 

@@ -47,6 +47,12 @@ export interface TxOptions {
    * store that can run transactions side by side lets the next one start from here.
    */
   onCommitting?: () => void;
+  /**
+   * A store that numbers changes at commit (MySQL) answers appendEvent with a provisional number
+   * (negative) and, once committed, before transaction() resolves, tells how to map those to
+   * the real change numbers: every record written with a provisional revision must be renumbered.
+   */
+  onNumbered?: (renumber: (n: number) => number) => void;
 }
 
 /**
@@ -58,8 +64,6 @@ export interface TxHints {
   namespaces?: string[];
   services?: Array<[namespace: string, name: string]>;
   instances?: string[];
-  /** How many events the writes are expected to append. */
-  events?: number;
 }
 
 /** Conflict errors and the deadline of the transaction that failed with each. */
@@ -120,7 +124,7 @@ export interface EventFilter {
   /** Newest first instead of oldest first. */
   newestFirst?: boolean;
   /**
-   * Also the change numbers a store reserved and left unused (MySQL; type '', no namespace,
+   * Also the change numbers a failed commit took and left unused (MySQL; type '', no namespace,
    * service or instance): they carry no change, but a follower of the change log must learn that
    * the number is taken and will never carry one, instead of waiting for it as for a gap.
    */
@@ -157,7 +161,10 @@ export interface InstanceTx {
 }
 
 export interface EventTx {
-  /** Appends an event and answers its id: the next change sequence number. */
+  /**
+   * Appends an event and answers its id: the next change sequence number, which is also the
+   * revision of what it is about; or a provisional (negative) number, see TxOptions.onNumbered.
+   */
   appendEvent(event: NewEvent): Promise<number>;
   /** Drops events beyond the newest `keep` and older than `olderThan`; answers how many. */
   pruneEvents(keep: number, olderThan: number): Promise<number>;

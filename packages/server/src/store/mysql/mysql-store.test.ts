@@ -7,7 +7,7 @@ import pino from 'pino';
 import { WriteBatcher } from '../../batch/write-batcher.js';
 import { MusterError } from '../../errors.js';
 import type { ServiceRecord } from '../../model/records.js';
-import { instance, storeContract } from '../store-contract.js';
+import { instance, numbered, storeContract } from '../store-contract.js';
 import { isConflict, type EventFilter, type RecordKeys, type Store, type StoreTx } from '../store.js';
 import { ChangeFollower } from '../../cluster/change-follower.js';
 import { RegistryIndex } from '../../index/registry-index.js';
@@ -277,7 +277,7 @@ if (unreachable !== undefined) {
       const bReady = deferred();
       const aCommitted = deferred();
       // Both read the id as absent (prefetched by the hint) and write it; the insert is held back to the commit.
-      const hints = { instances: ['new'], events: 1 };
+      const hints = { instances: ['new'] };
       const bTx = b.transaction(async (tx) => {
         assert.equal(await tx.getInstance('new'), undefined);
         await tx.putInstance(instance('new', { tokenHash: 'b'.repeat(64), revision: await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: 'new', at: now, detail: {} }) }), null);
@@ -369,7 +369,7 @@ if (unreachable !== undefined) {
         await tx.putService({ ...svc, revision });
         await tx.putInstance(instance(id, { revision, tokenHash: 'a'.repeat(64) }), prev ?? null);
         return revision;
-      }, { instances: absent ? [] : [id], services: [['ns', 'svc']], events: 1 });
+      }, { instances: absent ? [] : [id], services: [['ns', 'svc']] });
       const results = await Promise.allSettled([register('ok1', false), register('taken', true), register('ok2', false)]);
       assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
       const err = (results[1] as PromiseRejectedResult).reason;
@@ -397,7 +397,7 @@ if (unreachable !== undefined) {
       await seed(store);
       await store.transaction(async (tx) => tx.putInstance(instance('old', { metadata: { a: '1' }, weight: 5 })));
       const roundTrips = countRoundTrips(store);
-      const ids = await store.transaction(async (tx) => {
+      const ids = await numbered(store, async (tx) => {
         assert.equal(await tx.getNamespace('nope'), undefined);
         assert.equal(await tx.getService('ns', 'nope'), undefined);
         assert.equal(await tx.getInstance('nope1'), undefined);
@@ -415,8 +415,8 @@ if (unreachable !== undefined) {
         await tx.putService({ ...svc, revision });
         assert.equal((await tx.getInstance('nope2'))?.revision, out[1], 'a held-back write reads back in the same transaction');
         return out;
-      }, { hints: { namespaces: ['nope', 'ns'], services: [['ns', 'svc'], ['ns', 'nope']], instances: ['nope1', 'nope2', 'old'], events: 3 } });
-      assert.equal(roundTrips(), 2, 'one to start (reads, locks, change numbers), one to commit');
+      }, { hints: { namespaces: ['nope', 'ns'], services: [['ns', 'svc'], ['ns', 'nope']], instances: ['nope1', 'nope2', 'old'] } });
+      assert.equal(roundTrips(), 2, 'one to start (reads, locks), one to commit (events numbered, writes)');
       assert.ok(ids[0]! < ids[1]! && ids[1]! < ids[2]!);
       const snap = await store.load();
       const byId = new Map(snap.instances.map((i) => [i.id, i]));
@@ -475,43 +475,66 @@ if (unreachable !== undefined) {
       await Promise.all([a.close(), b.close()]);
     });
 
-    it('leaves change numbers it reserved and did not use as unused rows: hidden from events, seen by followers, never a gap', async () => {
+    it('numbers only the events that commit: a write that failed takes none, and its batch leaves no unused row or gap', async () => {
       const db = newDatabase();
       const store = await openStore(db);
       await seed(store);
-      // Five expected, two taken, one of them by a write that failed: three are unused.
       const sizes: number[] = [];
-      const batcher = new WriteBatcher(store, { maxSize: 10, maxWaitMs: 20 }, { onCommitted: () => {}, onBatch: (n) => sizes.push(n) }, pino({ level: 'silent' }));
+      const committed: number[] = [];
+      const batcher = new WriteBatcher(store, { maxSize: 10, maxWaitMs: 20 }, {
+        onCommitted: (changes) => committed.push(...changes.flatMap((c) => (c.kind === 'event' ? [c.id] : []))),
+        onBatch: (n) => sizes.push(n),
+      }, pino({ level: 'silent' }));
       const append = (id: string, fail: boolean) => batcher.submit(async (tx) => {
         const n = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: now, detail: {} });
         if (fail) throw new MusterError('FAILED_PRECONDITION', 'no');
         return n;
-      }, { events: fail ? 1 : 2 });
+      });
       const results = await Promise.allSettled([append('a', false), append('b', true), append('c', false)]);
       assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
       assert.deepEqual(sizes, [3]);
-      const events = await store.listEvents({ limit: 100 });
-      assert.deepEqual(events.map((e) => e.instanceId), ['a', 'c']);
       const all = await store.listEvents({ limit: 100, withUnused: true });
-      assert.equal(all.length, 5, 'every reserved number is a row');
-      for (let i = 1; i < all.length; i++) assert.equal(all[i]!.id, all[i - 1]!.id + 1, 'no gap between them');
-      assert.deepEqual(all.filter((e) => e.type === ('' as never)).map((e) => [e.namespace, e.service, e.instanceId]), [['', undefined, undefined], ['', undefined, undefined], ['', undefined, undefined]]);
-      assert.equal((await store.load()).lastEventId, all[4]!.id);
+      assert.deepEqual(all.map((e) => e.instanceId), ['a', 'c'], 'no unused rows');
+      assert.equal(all[1]!.id, all[0]!.id + 1, 'consecutive');
+      assert.deepEqual(committed, all.map((e) => e.id), 'the index is told the real numbers');
+      assert.equal((await store.load()).lastEventId, all[1]!.id);
+      await batcher.close();
+      await store.close();
+    });
 
-      // A follower that started before them reads past them at once: nothing to wait for.
+    it('a follower reads past the unused rows a failed commit left at once: nothing to wait for', async () => {
+      const db = newDatabase();
+      const [a, b] = await Promise.all([openStore(db), openStore(db)]);
+      await seed(a);
+      const start = (await a.load()).lastEventId;
+      // b inserts 'dup' between a's read (absent) and a's commit: a's commit fails after its events took ids.
+      const aRead = deferred();
+      const bDone = deferred();
+      const aTx = a.transaction(async (tx) => {
+        assert.equal(await tx.getInstance('dup'), undefined);
+        aRead.resolve();
+        await bDone.promise;
+        for (let i = 0; i < 3; i++) await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: 'dup', at: now, detail: {} });
+        await tx.putInstance(instance('dup'), null);
+      }, { hints: { instances: ['dup'] } });
+      await aRead.promise;
+      await b.transaction(async (tx) => tx.putInstance(instance('dup', { tokenHash: 'b'.repeat(64) }), null));
+      bDone.resolve();
+      await assert.rejects(aTx, isUnavailable);
+      const all = await a.listEvents({ limit: 100, withUnused: true, afterId: start });
+      assert.equal(all.length, 3, 'the ids the failed commit took are rows');
+      assert.ok(all.every((e) => e.type === ('' as never) && e.namespace === '' && e.instanceId === undefined), 'unused ones');
+      assert.deepEqual(await a.listEvents({ limit: 100, afterId: start }), [], 'no events');
       const afterIds: number[] = [];
-      const watched = { listEvents: (f: EventFilter) => (afterIds.push(f.afterId ?? -1), store.listEvents(f)), readRecords: (k: RecordKeys) => store.readRecords(k) } as Store;
-      const index = new RegistryIndex(100);
-      const follower = new ChangeFollower(watched, index, { pollIntervalMs: 60_000, gapTimeoutMs: 60_000, pageSize: 2 }, pino({ level: 'silent' }));
-      follower.start(all[0]!.id - 1);
+      const watched = { listEvents: (f: EventFilter) => (afterIds.push(f.afterId ?? -1), a.listEvents(f)), readRecords: (k: RecordKeys) => a.readRecords(k) } as Store;
+      const follower = new ChangeFollower(watched, new RegistryIndex(100), { pollIntervalMs: 60_000, gapTimeoutMs: 60_000, pageSize: 2 }, pino({ level: 'silent' }));
+      follower.start(start);
       await follower.catchUp();
       afterIds.length = 0;
       await follower.catchUp();
-      assert.deepEqual(afterIds, [all[4]!.id], 'the next read starts after the last number');
-      assert.deepEqual([...index.instances.keys()], [], 'the events carry no rows to apply');
+      assert.deepEqual(afterIds, [all[2]!.id], 'the next read starts after the last number');
       await follower.stop();
-      await batcher.close();
-      await store.close();
+      await Promise.all([a.close(), b.close()]);
     });
 
     it('leaves no gap between the change numbers of its transactions, while other sessions read the change log', async () => {
@@ -525,11 +548,10 @@ if (unreachable !== undefined) {
         }
       })();
       for (let t = 0; t < 60; t++) {
-        const expected = 2 + ((t * 37) % 60);
+        const n = 1 + ((t * 37) % 60);
         await store.transaction(async (tx) => {
-          // Some of what was announced is left unused.
-          for (let i = 0; i < expected - (t % 3); i++) await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: `t${t}`, at: now, detail: {} });
-        }, { hints: { events: expected } });
+          for (let i = 0; i < n; i++) await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: `t${t}`, at: now, detail: {} });
+        });
       }
       reading = false;
       await reader;
@@ -539,7 +561,7 @@ if (unreachable !== undefined) {
       await store.close();
     });
 
-    it('a row locked after the change numbers were reserved gets a newer number than any other node gave it', async () => {
+    it('a row locked late in a transaction gets a newer number than any other node gave it', async () => {
       const db = newDatabase();
       const [a, b] = await Promise.all([openStore(db), openStore(db)]);
       await seed(a);
@@ -550,19 +572,20 @@ if (unreachable !== undefined) {
         await tx.putInstance({ ...prev, revision }, prev);
         return revision;
       };
-      const aReserved = deferred();
+      const aStarted = deferred();
       const bDone = deferred();
-      // a reserves numbers at start, but reads x (not hinted) only after b changed it.
-      const aTx = a.transaction(async (tx) => {
-        aReserved.resolve();
+      // a starts first, but reads x (not hinted) only after b changed it.
+      const aTx = numbered(a, async (tx) => {
+        await tx.appendEvent({ type: 'instance.updated', namespace: 'ns', service: 'svc', instanceId: 'other', at: now, detail: {} });
+        aStarted.resolve();
         await bDone.promise;
-        return bumpX(tx)();
-      }, { hints: { events: 3 } });
-      await aReserved.promise;
-      const bRev = await b.transaction((tx) => bumpX(tx)());
+        return [await bumpX(tx)()];
+      });
+      await aStarted.promise;
+      const [bRev] = await numbered(b, async (tx) => [await bumpX(tx)()]);
       bDone.resolve();
-      const aRev = await aTx;
-      assert.ok(aRev > bRev, `a's ${aRev} is newer than b's ${bRev}`);
+      const [aRev] = await aTx;
+      assert.ok(aRev! > bRev!, `a's ${aRev} is newer than b's ${bRev}`);
       const x = (await a.readRecords({ namespaces: [], services: [], instances: ['x'] })).instances[0]!;
       assert.equal(x.revision, aRev);
       await Promise.all([a.close(), b.close()]);
@@ -602,7 +625,7 @@ if (unreachable !== undefined) {
           const id = ids[(k * 7 + (node === 'a' ? 0 : 3)) % ids.length]!;
           for (let attempt = 1; ; attempt++) {
             try {
-              return await batcher.submit(registerLike(node, id), hinted ? { services: [['ns', 'svc']], instances: [id], events: 1 } : undefined);
+              return await batcher.submit(registerLike(node, id), hinted ? { services: [['ns', 'svc']], instances: [id] } : undefined);
             } catch (err) {
               if (!isUnavailable(err)) throw err;
               assert.ok(attempt < 100, `gave up after ${attempt} retries: ${(err as Error).message}`);
@@ -641,7 +664,7 @@ if (unreachable !== undefined) {
     it('keeps the newest event when pruning everything by age, so the change number survives', async () => {
       const store = await openStore(newDatabase());
       await seed(store);
-      const ids = await store.transaction(async (tx) => {
+      const ids = await numbered(store, async (tx) => {
         const out: number[] = [];
         for (let i = 0; i < 5; i++) out.push(await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', at: now + i, detail: {} }));
         return out;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Connection, Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
@@ -36,9 +35,10 @@ const CHUNK = 500;
 /** Rows deleted per criterion per pruneEvents call: one prune never holds a batch for long. */
 const PRUNE_CHUNK = 20_000;
 const SAVEPOINT = 'muster_op';
-const RESERVE_SAVEPOINT = 'muster_reserve';
-/** Change numbers reserved in one round trip at most (the rest when they are needed). */
-const RESERVE_MAX = 2000;
+/** Session variables that hold the first change number of each event INSERT of a commit. */
+const NUMBER_VAR = '@muster_ev';
+/** Variables read back per SELECT at most. */
+const VARS_PER_SELECT = 1000;
 
 interface NsRow extends RowDataPacket { name: string; comment: string; created_at: number; updated_at: number }
 interface SvcRow extends RowDataPacket {
@@ -97,8 +97,13 @@ const SQL = {
   upsertHealthChecksTail: ' ON DUPLICATE KEY UPDATE type = VALUES(type), ttl = VALUES(ttl)',
   deleteMetadataOf: 'DELETE FROM instance_metadata WHERE instance_seq IN (?)',
   insertMetadata: 'INSERT INTO instance_metadata (instance_seq, `key`, value)',
-  // The reserved change numbers, as their events or unused.
-  insertEvents: 'INSERT INTO event (id, type, namespace, service, instance_id, at, detail)',
+  // Events take their id (the change number) from AUTO_INCREMENT at commit.
+  insertEvents: 'INSERT INTO event (type, namespace, service, instance_id, at, detail)',
+  // Ids a rolled-back commit took: written as unused (type '') so followers need not wait for them.
+  insertUnusedEvents: 'INSERT INTO event (id, type, namespace, service, instance_id, at, detail)',
+  // A row written at once with a provisional revision gets the real one at commit.
+  fixInstanceRevision: 'UPDATE instance SET revision = ? WHERE seq = ?',
+  fixServiceRevision: 'UPDATE service SET revision = GREATEST(revision, ?) WHERE namespace = ? AND name = ?',
 } as const;
 
 /** MySQL error numbers the store answers as "retry" rather than as a bug. */
@@ -137,9 +142,9 @@ type Query = <T extends RowDataPacket[] | ResultSetHeader>(sql: string, values?:
  *
  * Round trips (and statements) are what a MySQL transaction costs, so a batch of writes costs
  * two of each kind, not a few per write: one round trip starts the transaction, reads and locks
- * what the batch's hints name and reserves the change numbers of its events; the writes then
- * run against what the transaction knows, and what they wrote goes with the COMMIT as
- * multi-row statements (see MysqlTx). A batch of registrations of new instances is those two
+ * what the batch's hints name; the writes then run against what the transaction knows, and
+ * what they wrote goes with the COMMIT as multi-row statements, its events first, which is where
+ * they take their change numbers (see MysqlTx). A batch of registrations of new instances is those two
  * round trips, whatever its size. A collision found at commit fails the transaction with an
  * error marked by markConflict, and the batcher re-runs the writes one per transaction.
  */
@@ -460,7 +465,7 @@ export class MysqlStore implements Store {
 
   async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
     const { where, args } = eventWhere(f);
-    // Change numbers reserved and left unused (type '') are no events; only a follower asks for them.
+    // Change numbers a failed commit left unused (type '') are no events; only a follower asks for them.
     const only = f.withUnused ? where : where ? `${where} AND type <> ''` : "WHERE type <> ''";
     const limit = Math.max(0, Math.floor(f.limit));
     const sql = `SELECT * FROM event ${only} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ${limit}`;
@@ -499,7 +504,7 @@ export class MysqlStore implements Store {
     const s = tx.session;
     try {
       const result = await fn(tx.api);
-      await tx.commit(opts.onCommitting);
+      await tx.commit(opts.onCommitting, opts.onNumbered);
       return result;
     } catch (err) {
       await s.rollback();
@@ -612,7 +617,8 @@ class Session {
 }
 
 type CachedService = { rec: ServiceRecord; dirty: boolean };
-type Value = string | number | null | ReadonlyArray<string | number>;
+/** A value of a statement; `toSqlString` is SQL the driver splices in as it is (only ever an expression of ours). */
+type Value = string | number | null | ReadonlyArray<string | number> | { toSqlString(): string };
 /** One statement: SQL with ? placeholders (an array value expands to a list) and its values. */
 type Stmt = readonly [sql: string, values: Value[]];
 
@@ -631,8 +637,12 @@ interface KnownInstance {
  * One write transaction's operations. Round trips are what a MySQL transaction costs, so the
  * writes of a whole batch go to the server together, at commit:
  * - What the hints name is read in the round trip that starts the transaction: namespaces,
- *   services and instances (those two locked, FOR UPDATE), and the change numbers the batch's
- *   events will take are reserved there too, after the locks (see `reserve`).
+ *   services and instances (those two locked, FOR UPDATE).
+ * - appendEvent answers a provisional number (-1, -2, ...). The events are inserted at commit,
+ *   where AUTO_INCREMENT numbers them, after every lock the transaction takes: a row's revision
+ *   only ever grows, and two transactions bumping one service take its numbers in the order
+ *   they commit. Nothing is reserved ahead, so a write that fails takes no number; the batcher
+ *   learns the real numbers (TxOptions.onNumbered) before anyone sees the records.
  * - Reads answer from what the transaction knows; a miss is a round trip of its own.
  * - Events, and the writes of instances whose row is known (read here, or known to be absent),
  *   are held back and sent with the COMMIT as multi-row statements, together with the service
@@ -655,22 +665,21 @@ class MysqlTx {
   private savepointSent = false;
   private readonly locks: string[] = [];
 
-  /** Every change number reserved, in order; those no committed event took become unused rows. */
-  private readonly reserved: number[] = [];
-  /** Reserved numbers still free to take (from `poolAt` on). */
-  private pool: number[] = [];
-  private poolAt = 0;
-  /** Events of released operations, by change number (a Map keeps them in order). */
+  /** Provisional change numbers handed out (-1, -2, ...): the real ones are known at commit. */
+  private provisional = 0;
+  /** Events of released operations, by provisional number (a Map keeps them in order). */
   private readonly events = new Map<number, NewEvent>();
   private opEvents: Array<[number, NewEvent]> = [];
-  /** Events taken so far, and how many the hints announced. */
-  private taken = 0;
-  private readonly expected: number;
+  /** Rows written at once with a provisional revision: set to the real one at commit. */
+  private readonly fixups: Stmt[] = [];
+  /** The event INSERTs of the commit: each one's session variable and provisional numbers. */
+  private groups: Array<{ variable: string; numbers: number[] }> = [];
+  /** Provisional number -> [group, position in it], once the commit is built. */
+  private readonly placed = new Map<number, readonly [number, number]>();
   readonly api: StoreTx;
 
   constructor(readonly session: Session, private readonly pruneLock: string, private readonly hints: TxHints | undefined) {
     const s = session;
-    this.expected = Math.max(0, Math.floor(hints?.events ?? 0));
     // A plain object of closures: the batcher spreads it to wrap some methods.
     this.api = {
       savepoint: async () => {
@@ -690,7 +699,7 @@ class MysqlTx {
       rollbackToSavepoint: async () => {
         const sent = this.savepointSent;
         for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]!();
-        // Its held-back writes are dropped; its change numbers become unused ones.
+        // Its held-back writes and its events are dropped.
         this.endOp();
         if (sent) await s.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
         // Nothing written, but the transaction is gone (a deadlock): the whole batch fails.
@@ -741,7 +750,6 @@ class MysqlTx {
         if (cached) return cloneService(cached.rec);
         if (this.absent.has(`s:${key}`)) return undefined;
         const [row] = await s.execute<SvcRow[]>(SQL.getService, [ns, name]);
-        this.lockedLate();
         if (!row) {
           this.absent.add(`s:${key}`);
           return undefined;
@@ -757,14 +765,16 @@ class MysqlTx {
         if (cached) {
           // A row this transaction holds locked: written once, at commit.
           const next = cloneService(rec);
-          next.revision = Math.max(next.revision, cached.rec.revision);
+          next.revision = newer(next.revision, cached.rec.revision);
           this.remember(this.services, key, { rec: next, dirty: true });
           return;
         }
+        // A provisional revision is not a number yet: 0 now (GREATEST keeps what the row has), the real one at commit.
         const args = [
-          rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.createdAt, rec.updatedAt,
+          rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), Math.max(0, rec.revision), rec.createdAt, rec.updatedAt,
           rec.verification?.secret ?? null, rec.verification?.path ?? null,
         ];
+        if (rec.revision < 0) this.fixup([SQL.fixServiceRevision, [this.number(rec.revision), rec.namespace, rec.name]]);
         if (this.absent.has(`s:${key}`)) {
           try {
             await this.write([[SQL.insertService, args]]);
@@ -800,7 +810,6 @@ class MysqlTx {
           return cur ? cloneInstance(cur) : undefined;
         }
         const [rec] = instancesWithSeq(await s.execute<InstanceRow[]>(SQL.getInstance, [id]));
-        this.lockedLate();
         this.known.set(id, { db: rec?.rec ?? null, want: rec?.rec ?? null, seq: rec?.seq });
         return rec ? cloneInstance(rec.rec) : undefined;
       },
@@ -814,13 +823,14 @@ class MysqlTx {
         }
         // Nothing known: upsert now (LAST_INSERT_ID(seq) names the row either way) and rewrite every child row.
         const [r] = await this.write([
-          [SQL.upsertInstance, instanceRow(rec)],
+          [SQL.upsertInstance, instanceRow(rec, (n) => Math.max(0, n))],
           [SQL.deleteMetadataLast, []],
           ...metadataInsertLast(rec.metadata),
           [SQL.upsertHealthCheckLast, [rec.ttl]],
         ], false);
-        this.lockedLate();
-        this.addKnown(rec.id, cloneInstance(rec), Number(r!.insertId));
+        const seq = Number(r!.insertId);
+        if (rec.revision < 0) this.fixup([SQL.fixInstanceRevision, [this.number(rec.revision), seq]]);
+        this.addKnown(rec.id, cloneInstance(rec), seq);
       },
       deleteInstance: async (id) => {
         if (this.known.has(id)) {
@@ -828,7 +838,6 @@ class MysqlTx {
           return;
         }
         await this.write([[SQL.deleteInstance, [id]]]);
-        this.lockedLate();
         this.addKnown(id, null, undefined);
       },
       listInstanceIds: async (ns, svc) => {
@@ -836,7 +845,6 @@ class MysqlTx {
         for (const { rec, seq } of instancesWithSeq(await s.query<InstanceRow[]>(SQL.listInstances, [ns, svc]))) {
           if (!this.known.has(rec.id)) this.known.set(rec.id, { db: rec, want: rec, seq });
         }
-        this.lockedLate();
         const ids: string[] = [];
         for (const id of this.known.keys()) {
           const cur = this.current(id);
@@ -870,12 +878,11 @@ class MysqlTx {
       putToken: async (rec) => void (await this.write([[`REPLACE INTO access_token ${TOKEN_UPSERT_VALUES}`, tokenArgs(rec)]])),
 
       appendEvent: async (e: NewEvent) => {
-        if (this.poolAt >= this.pool.length) await this.reserve(Math.max(1, this.expected - this.taken));
-        const id = this.pool[this.poolAt++]!;
-        this.taken++;
-        if (this.inOp) this.opEvents.push([id, e]);
-        else this.events.set(id, e);
-        return id;
+        // Numbered at commit, under every lock the transaction takes (see MysqlTx).
+        const n = -++this.provisional;
+        if (this.inOp) this.opEvents.push([n, e]);
+        else this.events.set(n, e);
+        return n;
       },
       pruneEvents: async (keep, olderThan) => {
         // Every node prunes; one at a time is enough, and the others must not queue on its row locks.
@@ -897,8 +904,7 @@ class MysqlTx {
 
   /**
    * Starts the transaction, in one round trip with what the hints name: namespaces read,
-   * services and instances read and locked, and the change numbers of the expected events
-   * reserved after those locks.
+   * services and instances read and locked.
    */
   async open(): Promise<void> {
     const h = this.hints;
@@ -928,67 +934,30 @@ class MysqlTx {
         for (const id of instances) if (!this.known.has(id)) this.known.set(id, { db: null, want: null, seq: undefined });
       });
     }
-    if (this.expected > 0) {
-      const r = this.reservation(this.expected);
-      stmts.push(...r.stmts);
-      parse.push(...r.stmts.map((_, i) => (i === r.answer ? (rows: RowDataPacket[]) => this.took(r.n, rows) : () => {})));
-    }
     const results = await this.session.query<RowDataPacket[] | ResultSetHeader>(stmts.map(([q]) => q).join('; '), valuesOf(stmts));
     const all = stmts.length === 1 ? [results] : (results as unknown as RowDataPacket[][]);
     parse.forEach((p, i) => p(all[i] as RowDataPacket[]));
   }
 
   /**
-   * Change numbers for events. A number is the event table's AUTO_INCREMENT id, and InnoDB never
-   * hands an id out twice, rolled back or not: n numbers are taken by inserting n placeholder
-   * rows in one statement, rolled back at once to a savepoint. Their ids are consecutive where
-   * the server hands out the ids of one INSERT together (lock modes 0 and 1); in interleaved
-   * mode (2) they are read back by a tag of their own. (Taking a whole range with one row and a
-   * large auto_increment_increment was tried: InnoDB then moves the counter past numbers nobody
-   * took once other sessions read the table, and those gaps stall followers.)
-   *
-   * At commit each number becomes its event, or an unused number (type '', no namespace) that
-   * followers skip: never a gap they would wait for. A number is only given to an event about
-   * rows locked before it was reserved, so a row's revision only ever grows: a row locked later
-   * (`lockedLate`) makes the numbers still free unusable.
+   * A provisional change number as SQL: the real one, read at commit from the session variable
+   * of its event's INSERT. Only ever formatted into the commit's statements, once `placed`.
    */
-  private async reserve(n: number): Promise<void> {
-    const r = this.reservation(n);
-    const results = await this.session.query<RowDataPacket[][]>(r.stmts.map(([q]) => q).join('; '));
-    this.took(r.n, results[r.answer]!);
-  }
-
-  /** Statements that reserve up to n change numbers; the one at `answer` says which. */
-  private reservation(wanted: number): { stmts: Stmt[]; answer: number; n: number } {
-    const n = Math.min(wanted, RESERVE_MAX);
-    const step = this.session.step;
-    const tag = step > 0 ? null : `#${randomBytes(9).toString('base64url')}`;
-    const row = `('', '', ${tag === null ? 'NULL' : `'${tag}'`}, ${Date.now()}, '{}')`;
+  private number(n: number): Value {
+    if (n >= 0) return n;
     return {
-      stmts: [
-        [`SAVEPOINT ${RESERVE_SAVEPOINT}`, []],
-        [`INSERT INTO event (type, namespace, instance_id, at, detail) VALUES ${Array(n).fill(row).join(', ')}`, []],
-        [tag === null ? 'SELECT LAST_INSERT_ID() AS id' : `SELECT id FROM event WHERE instance_id = '${tag}' ORDER BY id`, []],
-        [`ROLLBACK TO SAVEPOINT ${RESERVE_SAVEPOINT}`, []],
-      ],
-      answer: 2,
-      n,
+      toSqlString: () => {
+        const [g, i] = this.placed.get(n)!;
+        const step = this.session.step;
+        return i === 0 ? `${NUMBER_VAR}${g}` : `(${NUMBER_VAR}${g} + ${i * step})`;
+      },
     };
   }
 
-  /** The n numbers a reservation took: every row's id, or the first of consecutive ones. */
-  private took(n: number, rows: RowDataPacket[]): void {
-    const step = this.session.step;
-    const first = Number(rows[0]!['id']);
-    const ids = rows.length === n ? rows.map((r) => Number(r['id'])) : Array.from({ length: n }, (_, i) => first + i * step);
-    this.reserved.push(...ids);
-    this.pool = ids;
-    this.poolAt = 0;
-  }
-
-  /** A row was locked after the free change numbers were reserved: they must not version it. */
-  private lockedLate(): void {
-    this.poolAt = this.pool.length;
+  /** A statement for the commit that sets a provisional number written at once; dropped with its operation. */
+  private fixup(stmt: Stmt): void {
+    this.fixups.push(stmt);
+    if (this.inOp) this.undo.push(() => void this.fixups.splice(this.fixups.indexOf(stmt), 1));
   }
 
   /** What the transaction holds for an instance now (null: deleted or absent; undefined: unknown). */
@@ -1026,28 +995,73 @@ class MysqlTx {
   }
 
   /**
-   * The held-back writes, the revision bumps of locked services and COMMIT: one round trip unless
-   * it is large. `sent` is told once the first of it is on the wire: every row lock this
-   * transaction takes has been asked for before anything another transaction sends after that.
+   * The events, the held-back writes, the revision bumps of locked services and COMMIT: one
+   * round trip unless it is large. The events go first and take their change numbers there,
+   * from the event table's AUTO_INCREMENT, after every lock the transaction holds; each INSERT's
+   * first id is kept in a session variable that the statements after it name for the revisions
+   * they write, and that is read back at the end. `sent` is told once the first of it is on the
+   * wire: every row lock this transaction takes has been asked for before anything another
+   * transaction sends after that. `numbered` is told how provisional numbers map to real ones.
    */
-  async commit(sent?: () => void): Promise<void> {
-    const stmts: Stmt[] = [...this.instanceWrites(), ...this.eventWrites()];
+  async commit(sent?: () => void, numbered?: (renumber: (n: number) => number) => void): Promise<void> {
+    const events = this.eventInserts();
+    const stmts: Stmt[] = [...events, ...this.fixups, ...this.instanceWrites()];
     for (const { rec, dirty } of this.services.values()) {
       if (dirty) {
         stmts.push([SQL.updateService, [
-          rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.updatedAt, rec.verification?.secret ?? null, rec.verification?.path ?? null, rec.namespace, rec.name,
+          rec.comment, JSON.stringify(rec.metadata), this.number(rec.revision), rec.updatedAt, rec.verification?.secret ?? null, rec.verification?.path ?? null, rec.namespace, rec.name,
         ]]);
       }
     }
+    const firstRead = stmts.length;
+    stmts.push(...this.readNumbers());
     const queries = packQueries(stmts);
+    const results: unknown[] = [];
     for (let i = 0; i < queries.length; i++) {
       const part = queries[i]!;
       const last = i === queries.length - 1;
       const sql = [...part.map(([q]) => q), ...(last ? ['COMMIT'] : [])].join('; ');
-      const answered = this.session.query(sql, valuesOf(part));
+      const answered = this.session.query<RowDataPacket[][]>(sql, valuesOf(part));
       if (i === 0) sent?.();
-      await answered;
+      const r = await answered;
+      results.push(...(part.length + (last ? 1 : 0) === 1 ? [r] : r));
     }
+    if (this.groups.length === 0) return;
+    const firsts = results.slice(firstRead, firstRead + Math.ceil(this.groups.length / VARS_PER_SELECT))
+      .flatMap((rows) => Object.values((rows as RowDataPacket[])[0]!).map(Number));
+    const step = this.session.step;
+    numbered?.((n) => {
+      if (n >= 0) return n;
+      const [g, i] = this.placed.get(n)!;
+      return firsts[g]! + i * step;
+    });
+  }
+
+  /**
+   * The events of the released operations as INSERTs that take their ids from AUTO_INCREMENT,
+   * each followed by keeping its first id. The ids of one INSERT are consecutive (by the
+   * session's auto_increment_increment) where the server hands them out together (lock modes 0
+   * and 1); in interleaved mode (2) every event is an INSERT of its own.
+   */
+  private eventInserts(): Stmt[] {
+    const rows = [...this.events].map(([n, e]) => ({ n, row: [e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)] as Value[] }));
+    const parts = this.session.step > 0 ? rowGroups(rows.map((r) => r.row)) : rows.map((_, i) => [i, i + 1] as const);
+    this.groups = parts.map(([from, to], g) => ({ variable: `${NUMBER_VAR}${g}`, numbers: rows.slice(from, to).map((r) => r.n) }));
+    this.placed.clear();
+    this.groups.forEach(({ numbers }, g) => numbers.forEach((n, i) => this.placed.set(n, [g, i])));
+    const out: Stmt[] = [];
+    // A failed commit is told apart from one that took numbers (see leaveUnused).
+    if (this.groups.length) out.push(...chunkedStmts(this.groups.map((x) => x.variable), (vars) => [`SET ${vars.map((v) => `${v} = NULL`).join(', ')}`, []]));
+    parts.forEach(([from, to], g) => {
+      out.push([`${SQL.insertEvents} VALUES ${Array(to - from).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`, concat(rows.slice(from, to).map((r) => r.row))]);
+      out.push([`SET ${this.groups[g]!.variable} = LAST_INSERT_ID()`, []]);
+    });
+    return out;
+  }
+
+  /** SELECTs of the variables that hold the first id of each event INSERT. */
+  private readNumbers(): Stmt[] {
+    return [...chunks(this.groups.map((x) => x.variable), VARS_PER_SELECT)].map((vars): Stmt => [`SELECT ${vars.join(', ')}`, []]);
   }
 
   /** From what the database holds to what the released operations want, as multi-row statements. */
@@ -1074,7 +1088,7 @@ class MysqlTx {
     return [
       ...chunkedStmts(deleted, (seqs) => [SQL.deleteInstances, [seqs]]),
       ...this.instanceInserts(inserted),
-      ...multiRow(SQL.upsertInstances, `(${INSTANCE_PLACEHOLDERS})`, updated.map(instanceRow), SQL.upsertInstancesTail),
+      ...multiRow(SQL.upsertInstances, `(${INSTANCE_PLACEHOLDERS})`, updated.map((r) => instanceRow(r, this.numberOf)), SQL.upsertInstancesTail),
       ...chunkedStmts(oldMetadata, (seqs) => [SQL.deleteMetadataOf, [seqs]]),
       ...multiRow(SQL.insertMetadata, '(?, ?, ?)', newMetadata),
       ...multiRow(SQL.upsertHealthChecks, "(?, 'heartbeat', ?)", newTtl, SQL.upsertHealthChecksTail),
@@ -1089,11 +1103,12 @@ class MysqlTx {
   private instanceInserts(recs: InstanceRecord[]): Stmt[] {
     const step = this.session.step;
     const out: Stmt[] = [];
-    for (const part of step > 0 ? rowGroups(recs.map(instanceRow)) : recs.map((_, i) => [i, i + 1] as const)) {
+    const rows = recs.map((r) => instanceRow(r, this.numberOf));
+    for (const part of step > 0 ? rowGroups(rows) : recs.map((_, i) => [i, i + 1] as const)) {
       const [from, to] = part;
       const group = recs.slice(from, to);
       const seq = (i: number) => (i === 0 ? 'LAST_INSERT_ID()' : `LAST_INSERT_ID() + ${i * step}`);
-      out.push([`${SQL.insertInstances} VALUES ${group.map(() => `(${INSTANCE_PLACEHOLDERS})`).join(', ')}`, concat(group.map(instanceRow))]);
+      out.push([`${SQL.insertInstances} VALUES ${group.map(() => `(${INSTANCE_PLACEHOLDERS})`).join(', ')}`, concat(rows.slice(from, to))]);
       out.push([`${SQL.insertHealthChecks} VALUES ${group.map((_, i) => `(${seq(i)}, 'heartbeat', ?)`).join(', ')}`, group.map((r) => r.ttl)]);
       const md = group.flatMap((r, i) => Object.entries(r.metadata).map(([k, v]): Value[] => [seq(i), k, v]));
       for (const [a, b] of rowGroups(md)) {
@@ -1104,28 +1119,27 @@ class MysqlTx {
     return out;
   }
 
-  /** Every reserved change number becomes its event, or an unused one. */
-  private eventWrites(): Stmt[] {
-    const now = Date.now();
-    const rows = this.reserved.map((id): Value[] => {
-      const e = this.events.get(id);
-      return e
-        ? [id, e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)]
-        : [id, '', '', null, null, now, '{}'];
-    });
-    return multiRow(SQL.insertEvents, '(?, ?, ?, ?, ?, ?, ?)', rows);
-  }
+  private readonly numberOf = (n: number): Value => this.number(n);
 
   /**
-   * After a rollback: the change numbers this transaction reserved are written as unused ones
-   * (on their own, committed at once), so followers need not wait for them as for a gap. Best
-   * effort: where it cannot be done, they are a gap, waited for a while and then given up.
+   * After a rollback: AUTO_INCREMENT never hands an id out twice, rolled back or not, so the ids
+   * the failed commit's event INSERTs took (their first ones are still in the session
+   * variables) are written as unused rows, committed at once: followers skip them rather than
+   * wait for them as for a gap. Best effort: where it cannot be done, they are a gap, waited for
+   * a while and then given up. A transaction that failed before its commit took no ids.
    */
   async leaveUnused(): Promise<void> {
-    if (this.reserved.length === 0 || this.session.connDead) return;
-    const now = Date.now();
+    if (this.groups.length === 0 || this.session.connDead) return;
     try {
-      for (const [sql, values] of multiRow(SQL.insertEvents, "(?, '', '', NULL, NULL, ?, '{}')", this.reserved.map((id) => [id, now]))) {
+      const firsts: Array<number | null> = [];
+      for (const [sql] of this.readNumbers()) {
+        const [row] = await this.session.query<RowDataPacket[]>(sql);
+        firsts.push(...Object.values(row!).map((v) => (v === null ? null : Number(v))));
+      }
+      const step = this.session.step;
+      const ids = this.groups.flatMap((g, i) => (firsts[i] == null ? [] : g.numbers.map((_, k) => firsts[i]! + k * step)));
+      const now = Date.now();
+      for (const [sql, values] of multiRow(SQL.insertUnusedEvents, "(?, '', '', NULL, NULL, ?, '{}')", ids.map((id) => [id, now]))) {
         await this.session.query(sql, values);
       }
     } catch {
@@ -1194,7 +1208,10 @@ function valuesOf(stmts: readonly Stmt[]): Value[] {
 }
 
 function valueSize(v: Value): number {
-  return v === null ? 4 : typeof v === 'string' ? v.length + 2 : typeof v === 'number' ? 16 : v.reduce<number>((n, x) => n + valueSize(x) + 2, 0);
+  if (v === null) return 4;
+  if (typeof v === 'string') return v.length + 2;
+  if (typeof v === 'number') return 16;
+  return Array.isArray(v) ? v.reduce<number>((n, x) => n + valueSize(x) + 2, 0) : 48;
 }
 
 /** `head` VALUES tuple, tuple, ... `tail`, in statements of a bounded size. */
@@ -1240,11 +1257,12 @@ function packQueries(stmts: Stmt[]): Stmt[][] {
   return out;
 }
 
-function instanceRow(rec: InstanceRecord): Value[] {
+/** The instance's columns; `revision` says how its revision is written (a provisional one is an expression). */
+function instanceRow(rec: InstanceRecord, revision: (n: number) => Value): Value[] {
   return [
     rec.id, rec.namespace, rec.service, rec.host, rec.port, rec.protocol, rec.version, rec.weight, rec.priority,
     rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
-    rec.lastHeartbeat, rec.healthChangedAt, rec.revision, rec.createdAt, rec.updatedAt, rec.tokenHash,
+    rec.lastHeartbeat, rec.healthChangedAt, revision(rec.revision), rec.createdAt, rec.updatedAt, rec.tokenHash,
     rec.verification.state, rec.verification.reason, rec.verification.at,
   ];
 }
@@ -1258,6 +1276,15 @@ function metadataInsertLast(metadata: Metadata): Stmt[] {
 
 function cloneInstance(r: InstanceRecord): InstanceRecord {
   return { ...r, metadata: { ...r.metadata }, location: { ...r.location } };
+}
+
+/**
+ * The later of two revisions, where a provisional one (negative: numbered at this transaction's
+ * commit) is later than any real one, and of two provisional ones the one handed out last.
+ */
+function newer(a: number, b: number): number {
+  if (a < 0 || b < 0) return Math.min(a, b);
+  return Math.max(a, b);
 }
 
 function svcKey(ns: string, name: string): string {
