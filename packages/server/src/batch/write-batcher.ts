@@ -47,10 +47,12 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * savepoint and fails alone.
  *
  * One batch is built at a time: the next starts only once the one before has sent its COMMIT
- * (TxOptions.onCommitting). Every row a batch locks is locked by then, so a later batch that
- * touches the same rows waits for it in the database: batches commit those rows in the order
- * they started, and their changes reach the index in that same order, whatever order the
- * database acknowledges the commits in. With `inFlight` above 1, the time a commit waits for the
+ * (TxOptions.onCommitting). Every row a batch locks is locked by then, or first thing in that
+ * COMMIT (a service whose revision moves), so a later batch that touches the same rows waits for
+ * it in the database: batches commit those rows in the order they started, and their changes
+ * reach the index in that same order, whatever order the database acknowledges the commits in.
+ * (Should a later COMMIT ever reach a service first, it takes the lower number, and the index
+ * keeps the higher revision.) With `inFlight` above 1, the time a commit waits for the
  * disk is spent building the next batch instead, and the database can make several durable
  * with one flush.
  *

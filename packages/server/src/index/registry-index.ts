@@ -56,7 +56,9 @@ export class RegistryIndex {
         const key = serviceKey(c.namespace, c.name);
         if (c.rec) {
           const entry = this.services.get(key);
-          if (entry) (entry.rec = c.rec), (entry.cache = undefined);
+          // A revision never goes back: of two batches bumping one service, the later to start
+          // may commit first and take the lower number (MySQL locks the row only at commit).
+          if (entry) (entry.rec = c.rec.revision >= entry.rec.revision ? c.rec : entry.rec), (entry.cache = undefined);
           else this.services.set(key, { rec: c.rec, instances: new Map(), cache: undefined });
         } else this.services.delete(key);
         touch(c.namespace, c.name);

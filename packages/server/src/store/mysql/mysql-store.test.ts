@@ -259,7 +259,7 @@ if (unreachable !== undefined) {
       await store.transaction(async (tx) => tx.putService(service('svc', { revision: 50, comment: 'late' })));
       let got = (await store.readRecords({ namespaces: [], services: [['ns', 'svc']], instances: [] })).services[0];
       assert.deepEqual([got?.revision, got?.comment], [100, 'late']);
-      // ... and read (locked) first, as the naming service does.
+      // ... and read first, as the naming service does.
       await store.transaction(async (tx) => {
         const svc = (await tx.getService('ns', 'svc'))!;
         await tx.putService({ ...svc, revision: 70 });
@@ -268,6 +268,51 @@ if (unreachable !== undefined) {
       got = (await store.readRecords({ namespaces: [], services: [['ns', 'svc']], instances: [] })).services[0];
       assert.equal(got?.revision, 100);
       await store.close();
+    });
+
+    it('a service is locked only to change it: a bump waits for the commit, a settings change another node overtook answers UNAVAILABLE', async () => {
+      const db = newDatabase();
+      const [a, b] = await Promise.all([openStore(db), openStore(db)]);
+      await seed(a);
+      const aRead = deferred();
+      const bDone = deferred();
+      // a reads the service; b bumps it meanwhile without waiting for a (a holds no lock on it).
+      const aBump = numbered(a, async (tx) => {
+        const svc = (await tx.getService('ns', 'svc'))!;
+        aRead.resolve();
+        await bDone.promise;
+        const revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', at: now, detail: {} });
+        await tx.putService({ ...svc, revision });
+        return [revision];
+      }, { hints: { services: [['ns', 'svc']] } });
+      await aRead.promise;
+      const [bRev] = await numbered(b, async (tx) => {
+        const svc = (await tx.getService('ns', 'svc'))!;
+        const revision = await tx.appendEvent({ type: 'service.updated', namespace: 'ns', service: 'svc', at: now, detail: {} });
+        await tx.putService({ ...svc, comment: 'by b', revision });
+        return [revision];
+      });
+      bDone.resolve();
+      const [aRev] = await aBump;
+      assert.ok(aRev! > bRev!, 'the later commit has the higher number');
+      let got = (await a.readRecords({ namespaces: [], services: [['ns', 'svc']], instances: [] })).services[0]!;
+      assert.deepEqual([got.revision, got.comment], [aRev, 'by b'], "a's bump kept b's settings");
+      // a changes the settings from what it read before b changed them again: refused, nothing written.
+      const aRead2 = deferred();
+      const bDone2 = deferred();
+      const aEdit = a.transaction(async (tx) => {
+        const svc = (await tx.getService('ns', 'svc'))!;
+        aRead2.resolve();
+        await bDone2.promise;
+        await tx.putService({ ...svc, comment: 'by a' });
+      });
+      await aRead2.promise;
+      await b.transaction(async (tx) => tx.putService({ ...(await tx.getService('ns', 'svc'))!, comment: 'by b again' }));
+      bDone2.resolve();
+      await assert.rejects(aEdit, (err: unknown) => isUnavailable(err) && /concurrent write/.test((err as Error).message));
+      got = (await a.readRecords({ namespaces: [], services: [['ns', 'svc']], instances: [] })).services[0]!;
+      assert.equal(got.comment, 'by b again');
+      await Promise.all([a.close(), b.close()]);
     });
 
     it('two nodes inserting the same new instance: the second to commit gets UNAVAILABLE and takes nothing over', async () => {
@@ -318,6 +363,11 @@ if (unreachable !== undefined) {
       const db = newDatabase();
       const [a, b] = await Promise.all([openStore(db), openStore(db)]);
       await seed(a, ['svc1', 'svc2']);
+      // Rows both transactions lock (reading an instance locks it), in opposite orders.
+      await a.transaction(async (tx) => {
+        await tx.putInstance(instance('l1', { service: 'svc1' }));
+        await tx.putInstance(instance('l2', { service: 'svc2' }));
+      });
       const aLocked = deferred();
       const bLocked = deferred();
       const sizes: number[] = [];
@@ -327,20 +377,20 @@ if (unreachable !== undefined) {
       const first = batcher.submit((tx) => tx.putInstance(instance('x1', { service: 'svc1' }), null));
       const second = batcher.submit(async (tx) => {
         if (++attempts === 1) {
-          await tx.getService('ns', 'svc1');
+          await tx.getInstance('l1');
           aLocked.resolve();
           await bLocked.promise;
         }
-        await tx.getService('ns', 'svc2');
+        await tx.getInstance('l2');
         await tx.putInstance(instance('x2', { service: 'svc2' }), null);
       });
       // b is the heavier transaction (rows written at once), so the database picks a's as the victim.
       const bTx = b.transaction(async (tx) => {
         for (let i = 0; i < 20; i++) await tx.putInstance(instance(`b${i}`, { service: 'svc2' }));
-        await tx.getService('ns', 'svc2');
+        await tx.getInstance('l2');
         await aLocked.promise;
         bLocked.resolve();
-        await tx.getService('ns', 'svc1');
+        await tx.getInstance('l1');
       });
       const [r1, r2, rb] = await Promise.allSettled([first, second, bTx]);
       assert.equal(rb.status, 'fulfilled', 'the heavier transaction commits');
@@ -349,7 +399,7 @@ if (unreachable !== undefined) {
       // x1 was inserted again (prev null) without a duplicate key: the victim attempt left nothing behind.
       const ids = (await a.load()).instances.map((i) => i.id);
       assert.ok(ids.includes('x1') && ids.includes('x2'), ids.join(','));
-      assert.equal(ids.length, 22);
+      assert.equal(ids.length, 24);
       await batcher.close();
       await Promise.all([a.close(), b.close()]);
     });

@@ -68,8 +68,10 @@ const SQL = {
     ON DUPLICATE KEY UPDATE comment = VALUES(comment), updated_at = VALUES(updated_at)`,
   deleteNamespace: 'DELETE FROM namespace WHERE name = ?',
   countServices: 'SELECT COUNT(*) AS n FROM service WHERE namespace = ?',
-  // Row locks: two nodes bumping one service, or changing one instance, take turns.
-  getService: 'SELECT * FROM service WHERE namespace = ? AND name = ? FOR UPDATE',
+  // Read without a lock: a revision bump locks the row at commit, a change of its settings at once (lockService).
+  getService: 'SELECT * FROM service WHERE namespace = ? AND name = ?',
+  lockService: 'SELECT * FROM service WHERE namespace = ? AND name = ? FOR UPDATE',
+  bumpService: 'UPDATE service SET revision = GREATEST(revision, ?), updated_at = GREATEST(updated_at, ?) WHERE namespace = ? AND name = ?',
   insertService: 'INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   // A revision never goes backwards, whatever order two nodes commit in.
   upsertService: `INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -616,7 +618,12 @@ class Session {
   }
 }
 
-type CachedService = { rec: ServiceRecord; dirty: boolean };
+/**
+ * A service row as this transaction knows it. `dirty`: 'bump' when only its revision (and
+ * updatedAt) moved, 'full' when its settings changed too. `locked`: the row is locked already;
+ * one that is not gets locked first thing in the COMMIT, before the events take their numbers.
+ */
+type CachedService = { rec: ServiceRecord; dirty: false | 'bump' | 'full'; locked: boolean };
 /** A value of a statement; `toSqlString` is SQL the driver splices in as it is (only ever an expression of ours). */
 type Value = string | number | null | ReadonlyArray<string | number> | { toSqlString(): string };
 /** One statement: SQL with ? placeholders (an array value expands to a list) and its values. */
@@ -754,19 +761,24 @@ class MysqlTx {
           this.absent.add(`s:${key}`);
           return undefined;
         }
-        // Locked until commit: nobody else changes it, so it is kept for the whole transaction.
         const rec = svcFromRow(row);
-        this.services.set(key, { rec, dirty: false });
+        this.services.set(key, { rec, dirty: false, locked: false });
         return cloneService(rec);
       },
       putService: async (rec) => {
         const key = svcKey(rec.namespace, rec.name);
         const cached = this.services.get(key);
         if (cached) {
-          // A row this transaction holds locked: written once, at commit.
+          // Written once, at commit. A revision bump needs no lock before then; a change of the
+          // settings must not overwrite one another node made since the row was read.
           const next = cloneService(rec);
           next.revision = newer(next.revision, cached.rec.revision);
-          this.remember(this.services, key, { rec: next, dirty: true });
+          const settings = cached.dirty === 'full' || !sameSettings(next, cached.rec);
+          if (settings && !cached.locked) {
+            const [row] = await s.execute<SvcRow[]>(SQL.lockService, [rec.namespace, rec.name]);
+            if (!row || !sameSettings(svcFromRow(row), cached.rec)) throw Errors.storeRetry('another node changed the service at the same time: concurrent write', undefined);
+          }
+          this.remember(this.services, key, { rec: next, dirty: settings ? 'full' : 'bump', locked: cached.locked || settings });
           return;
         }
         // A provisional revision is not a number yet: 0 now (GREATEST keeps what the row has), the real one at commit.
@@ -783,7 +795,7 @@ class MysqlTx {
             if (isDuplicate(err)) this.absent.delete(`s:${key}`);
             throw err;
           }
-          this.remember(this.services, key, { rec: cloneService(rec), dirty: false });
+          this.remember(this.services, key, { rec: cloneService(rec), dirty: false, locked: true });
           this.forgetAbsent(`s:${key}`);
         } else {
           // Not read here: GREATEST may have kept a newer revision, so the next read asks the database.
@@ -920,9 +932,9 @@ class MysqlTx {
     }
     const services = uniqueBy(h?.services ?? [], ([ns, name]) => svcKey(ns, name));
     if (services.length) {
-      stmts.push([`SELECT * FROM service WHERE ${services.map(() => '(namespace = ? AND name = ?)').join(' OR ')} FOR UPDATE`, services.flat()]);
+      stmts.push([`SELECT * FROM service WHERE ${services.map(() => '(namespace = ? AND name = ?)').join(' OR ')}`, services.flat()]);
       parse.push((rows) => {
-        for (const r of rows as SvcRow[]) this.services.set(svcKey(r.namespace, r.name), { rec: svcFromRow(r), dirty: false });
+        for (const r of rows as SvcRow[]) this.services.set(svcKey(r.namespace, r.name), { rec: svcFromRow(r), dirty: false, locked: false });
         for (const [ns, name] of services) if (!this.services.has(svcKey(ns, name))) this.absent.add(`s:${svcKey(ns, name)}`);
       });
     }
@@ -1004,10 +1016,16 @@ class MysqlTx {
    * transaction sends after that. `numbered` is told how provisional numbers map to real ones.
    */
   async commit(sent?: () => void, numbered?: (renumber: (n: number) => number) => void): Promise<void> {
-    const events = this.eventInserts();
-    const stmts: Stmt[] = [...events, ...this.fixups, ...this.instanceWrites()];
+    // Services whose revision moves are locked before anything takes a number: two transactions
+    // bumping one service number their events in the order they commit.
+    const toLock = [...this.services.values()].filter((c) => c.dirty && !c.locked).map((c) => [c.rec.namespace, c.rec.name]);
+    const stmts: Stmt[] = [
+      ...(toLock.length ? [[`SELECT 1 FROM service WHERE ${toLock.map(() => '(namespace = ? AND name = ?)').join(' OR ')} FOR UPDATE`, toLock.flat()] as Stmt] : []),
+      ...this.eventInserts(), ...this.fixups, ...this.instanceWrites(),
+    ];
     for (const { rec, dirty } of this.services.values()) {
-      if (dirty) {
+      if (dirty === 'bump') stmts.push([SQL.bumpService, [this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name]]);
+      else if (dirty === 'full') {
         stmts.push([SQL.updateService, [
           rec.comment, JSON.stringify(rec.metadata), this.number(rec.revision), rec.updatedAt, rec.verification?.secret ?? null, rec.verification?.path ?? null, rec.namespace, rec.name,
         ]]);
@@ -1285,6 +1303,12 @@ function cloneInstance(r: InstanceRecord): InstanceRecord {
 function newer(a: number, b: number): number {
   if (a < 0 || b < 0) return Math.min(a, b);
   return Math.max(a, b);
+}
+
+/** What a service is configured with, apart from its revision and timestamps. */
+function sameSettings(a: ServiceRecord, b: ServiceRecord): boolean {
+  return a.comment === b.comment && sameMetadata(a.metadata, b.metadata)
+    && (a.verification?.secret ?? null) === (b.verification?.secret ?? null) && (a.verification?.path ?? null) === (b.verification?.path ?? null);
 }
 
 function svcKey(ns: string, name: string): string {
