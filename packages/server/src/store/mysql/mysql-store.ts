@@ -130,10 +130,11 @@ type Query = <T extends RowDataPacket[] | ResultSetHeader>(sql: string, values?:
 /**
  * The cluster-mode store: several Muster nodes share one MySQL or MariaDB database.
  *
- * Every write transaction runs on one pooled connection at READ COMMITTED. Reads of a service or
- * an instance inside it lock the row (SELECT ... FOR UPDATE), so two nodes changing the same
- * instance or bumping the same service take turns instead of losing an update; a service's
- * revision is written as GREATEST(revision, new). What the database reports as a collision with
+ * Every write transaction runs on one pooled connection at READ COMMITTED. Reads of an instance
+ * inside it lock the row (SELECT ... FOR UPDATE), so two nodes changing the same instance take
+ * turns instead of losing an update. A service row is locked first thing in the COMMIT when its
+ * revision moves, at once when its settings change (see putService); its revision is written as
+ * GREATEST(revision, new). What the database reports as a collision with
  * another node (a duplicate key from two nodes inserting the same new row, a deadlock, a lock
  * wait timeout, a foreign key another node just removed) answers MusterError UNAVAILABLE, which
  * callers retry, never an internal error.
@@ -644,7 +645,7 @@ interface KnownInstance {
  * One write transaction's operations. Round trips are what a MySQL transaction costs, so the
  * writes of a whole batch go to the server together, at commit:
  * - What the hints name is read in the round trip that starts the transaction: namespaces,
- *   services and instances (those two locked, FOR UPDATE).
+ *   services and instances (the instances locked, FOR UPDATE).
  * - appendEvent answers a provisional number (-1, -2, ...). The events are inserted at commit,
  *   where AUTO_INCREMENT numbers them, after every lock the transaction takes: a row's revision
  *   only ever grows, and two transactions bumping one service take its numbers in the order
@@ -915,8 +916,8 @@ class MysqlTx {
   }
 
   /**
-   * Starts the transaction, in one round trip with what the hints name: namespaces read,
-   * services and instances read and locked.
+   * Starts the transaction, in one round trip with what the hints name: namespaces and services
+   * read, instances read and locked.
    */
   async open(): Promise<void> {
     const h = this.hints;
@@ -1019,9 +1020,12 @@ class MysqlTx {
     // Services whose revision moves are locked before anything takes a number: two transactions
     // bumping one service number their events in the order they commit.
     const toLock = [...this.services.values()].filter((c) => c.dirty && !c.locked).map((c) => [c.rec.namespace, c.rec.name]);
+    const events = this.eventInserts();
     const stmts: Stmt[] = [
+      // Cleared first, whatever fails next: a failed commit is told apart from one that took numbers (see leaveUnused).
+      ...chunkedStmts(this.groups.map((x) => x.variable), (vars) => [`SET ${vars.map((v) => `${v} = NULL`).join(', ')}`, []]),
       ...(toLock.length ? [[`SELECT 1 FROM service WHERE ${toLock.map(() => '(namespace = ? AND name = ?)').join(' OR ')} FOR UPDATE`, toLock.flat()] as Stmt] : []),
-      ...this.eventInserts(), ...this.fixups, ...this.instanceWrites(),
+      ...events, ...this.fixups, ...this.instanceWrites(),
     ];
     for (const { rec, dirty } of this.services.values()) {
       if (dirty === 'bump') stmts.push([SQL.bumpService, [this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name]]);
@@ -1068,8 +1072,6 @@ class MysqlTx {
     this.placed.clear();
     this.groups.forEach(({ numbers }, g) => numbers.forEach((n, i) => this.placed.set(n, [g, i])));
     const out: Stmt[] = [];
-    // A failed commit is told apart from one that took numbers (see leaveUnused).
-    if (this.groups.length) out.push(...chunkedStmts(this.groups.map((x) => x.variable), (vars) => [`SET ${vars.map((v) => `${v} = NULL`).join(', ')}`, []]));
     parts.forEach(([from, to], g) => {
       out.push([`${SQL.insertEvents} VALUES ${Array(to - from).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`, concat(rows.slice(from, to).map((r) => r.row))]);
       out.push([`SET ${this.groups[g]!.variable} = LAST_INSERT_ID()`, []]);
