@@ -479,7 +479,7 @@ if (unreachable !== undefined) {
     });
 
     for (const consecutive of [true, false]) {
-      it(`writes new instances with their child rows right ${consecutive ? 'with consecutive ids (lock mode 0/1)' : 'one INSERT per row where ids may interleave (lock mode 2)'}`, async () => {
+      it(`writes new instances with their child rows and events right ${consecutive ? 'with consecutive ids (lock mode 0/1)' : 'one INSERT per row where ids may interleave (lock mode 2)'}`, async () => {
         const store = await openStore(newDatabase());
         if (!consecutive) {
           // As on a server in interleaved lock mode: the store must not count on consecutive ids.
@@ -488,14 +488,22 @@ if (unreachable !== undefined) {
         }
         await seed(store);
         const recs = Array.from({ length: 7 }, (_, i) => instance(`n${i}`, { ttl: 1 + i, metadata: Object.fromEntries(Array.from({ length: i % 3 }, (_, k) => [`k${k}`, `v${i}.${k}`])) }));
-        await store.transaction(async (tx) => {
+        // Each with its event, whose change number is its revision.
+        const revisions = await numbered(store, async (tx) => {
+          const out: number[] = [];
           for (const r of recs) {
             assert.equal(await tx.getInstance(r.id), undefined);
+            r.revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: r.id, at: now, detail: {} });
             await tx.putInstance(r, null);
+            out.push(r.revision);
           }
+          return out;
         }, { hints: { instances: recs.map((r) => r.id) } });
+        recs.forEach((r, i) => (r.revision = revisions[i]!));
         const got = (await store.load()).instances.sort((a, b) => a.id.localeCompare(b.id));
         assert.deepEqual(got, recs);
+        const events = await store.listEvents({ limit: 100 });
+        assert.deepEqual(events.map((e) => [e.id, e.instanceId]), recs.map((r) => [r.revision, r.id]));
         await store.close();
       });
     }
