@@ -206,6 +206,19 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
       assert.equal(await server.kill('SIGTERM'), 0, server.output());
     }
     assert.match(server.output(), /"msg":"stopped"/);
+    // log.requests defaults to writes: the registration is a line, the health check is not.
+    assert.match(server.output(), /"route":"\/v1\/namespaces\/:ns\/services\/:svc\/instances","url":"[^"]*","status":201,"latencyMs":[\d.]+,"msg":"request"/);
+    assert.doesNotMatch(server.output(), /"route":"\/healthz"/);
+  });
+
+  it('--log-requests none writes no request lines', async () => {
+    const server = await spawnServer({ 'log.requests': 'none' }, dir());
+    try {
+      assert.equal((await register(server.url, 'quiet')).status, 201);
+    } finally {
+      assert.equal(await server.kill('SIGTERM'), 0, server.output());
+    }
+    assert.doesNotMatch(server.output(), /"msg":"request"/);
   });
 
   it('--config FILE sets options', async () => {

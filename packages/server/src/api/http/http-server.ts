@@ -93,8 +93,9 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
     const isRead = req.method === 'GET' || QUIET_ROUTES.has(route);
     if (status >= 400 || mode === 'all' || (mode === 'writes' && !isRead)) {
       // "Not ready" (503 from /readyz while starting or stopping) is an answer, not a failure.
-      const failed = status >= 500 && route !== '/readyz';
-      req.log[failed ? 'error' : 'info']({ method: req.method, route, url: req.url, status, latencyMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+      const level = status >= 500 && route !== '/readyz' ? 'error' : 'info';
+      // The line's object is built only when it is written: every registration passes here.
+      if (log.isLevelEnabled(level)) req.log[level]({ method: req.method, route, url: req.url, status, latencyMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
     }
     if (status === 401 || status === 403 || status === 429 || !isRead) auditResponse(deps.audit, req, reply, route);
     done();
