@@ -4,13 +4,12 @@ import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { GRPC_FIELD_KEY } from '@muster/api';
 import { isUndecodable, loadRegistryPackage, registryDefinition } from '../src/api/grpc/codec.js';
-import { spawnServer, tempDir } from './harness.js';
 import { registryClient, type RegistryClient } from './grpc-client.js';
 import {
-  adminTokenFrom, assertMatches, FIXTURE_RULES, grants, makeFixtures, RawHttp, readState, RegistryModel, type Fixtures, type InstanceState,
+  FIXTURE_RULES, fuzzServer, grants, RegistryModel, type Fixtures, type InstanceState,
   type Presented,
 } from './fuzz-model.js';
-import { fuzzParams, hostArb, ID_POOL, metadataArb, nameFrom, NS_POOL, portArb, SVC_POOL, textArb, weirdString } from './fuzz-values.js';
+import { hostArb, ID_POOL, metadataArb, nameFrom, NS_POOL, portArb, SVC_POOL, textArb, weirdString } from './fuzz-values.js';
 
 /**
  * Property-based fuzzing of muster.v1.Registry (fast-check): Register, Deregister, Heartbeat and
@@ -501,39 +500,18 @@ const MIN_REQUESTS = 4000;
 let total = 0;
 
 async function fuzz(clients: 'required' | 'open'): Promise<void> {
-  const dataDir = tempDir('muster-fuzz-');
-  const flags = { 'auth.enabled': true, 'auth.clients': clients, 'health.cleanupAfter': '0', 'limits.writesPerAddress': 0, 'limits.writesPerToken': 0 };
-  let s = await spawnServer(flags, dataDir);
-  let h = new RawHttp(s.url);
-  const fx = await makeFixtures(h, adminTokenFrom(s.output()));
-  const stub = registryClient(s.grpcAddress);
-  const raw = rawClient(s.grpcAddress);
-  const fuzzer = new GrpcFuzzer(stub, raw, fx, clients);
-  let model: RegistryModel | undefined;
-  try {
-    const runs = fc.array(opArb, { minLength: MIN_LENGTH, maxLength: MIN_LENGTH + 40, size: 'max' });
-    await fc.assert(fc.asyncProperty(runs, async (ops) => {
-      const m = model ?? (await readState(h, fx.admin));
-      model = undefined;
-      for (const o of ops) await fuzzer.run(o, m);
-      model = await assertMatches(h, fx.admin, m, `after ${ops.length} calls`);
-    }), fuzzParams(`fuzz-grpc (clients ${clients})`, RUNS));
-    assert.equal(s.child.exitCode, null, 'the server is still running');
-    assert.equal((await h.send('GET', '/healthz')).status, 200, 'the server is healthy after the fuzzing');
-    const before = model ?? (await readState(h, fx.admin));
-    h.close();
-    await s.stop();
-    s = await spawnServer(flags, dataDir);
-    h = new RawHttp(s.url);
-    await assertMatches(h, fx.admin, before, 'after a restart');
-  } finally {
-    stub.close();
-    raw.close();
-    h.close();
-    await s.stop();
-  }
-  total += fuzzer.requests;
-  if (process.env['FUZZ_STATS']) console.log(clients, fuzzer.requests, Object.fromEntries([...fuzzer.stats].sort()));
+  total += await fuzzServer({
+    clients, label: 'fuzz-grpc', runs: RUNS, minLength: MIN_LENGTH, unit: 'calls', items: opArb,
+    driver: (server, _h, fx) => {
+      const stub = registryClient(server.grpcAddress);
+      const raw = rawClient(server.grpcAddress);
+      const fuzzer = new GrpcFuzzer(stub, raw, fx, clients);
+      return {
+        apply: (op, m) => fuzzer.run(op, m), get requests() { return fuzzer.requests; }, stats: fuzzer.stats,
+        close: () => (stub.close(), raw.close()),
+      };
+    },
+  });
 }
 
 describe('fuzzing the gRPC Registry', () => {

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { spawnServer, tempDir } from './harness.js';
 import {
-  adminTokenFrom, assertMatches, checkHttpAnswer, FIXTURE_RULES, grants, makeFixtures, RawHttp, readState, RegistryModel,
+  checkHttpAnswer, fuzzServer, FIXTURE_RULES, grants, RawHttp, readState, RegistryModel,
   type Fixtures, type HttpAnswer, type InstanceState, type Presented,
 } from './fuzz-model.js';
 import {
-  commentArb, FIXTURE_TOKENS, fuzzParams, hostArb, ID_POOL, locationArb, metadataArb, mutateBody, mutationArb, nameFrom,
+  commentArb, FIXTURE_TOKENS, hostArb, ID_POOL, locationArb, metadataArb, mutateBody, mutationArb, nameFrom,
   NS_POOL, parsedAsServer, portArb, SVC_POOL, weirdString, type BodyMutation,
 } from './fuzz-values.js';
 
@@ -632,38 +631,13 @@ const MIN_REQUESTS = 6000;
 let total = 0;
 
 async function fuzz(clients: 'required' | 'open'): Promise<void> {
-  const dataDir = tempDir('muster-fuzz-');
-  const flags = { 'auth.enabled': true, 'auth.clients': clients, 'health.cleanupAfter': '0', 'limits.writesPerAddress': 0, 'limits.writesPerToken': 0 };
-  // A child process: a crash or a stuck event loop shows as such, not as a frozen test.
-  let s = await spawnServer(flags, dataDir);
-  let h = new RawHttp(s.url);
-  const fx = await makeFixtures(h, adminTokenFrom(s.output()));
-  const fuzzer = new HttpFuzzer(h, fx, clients);
-  let model: RegistryModel | undefined;
-  try {
-    const runs = fc.array(stepArb, { minLength: MIN_LENGTH, maxLength: MIN_LENGTH + 40, size: 'max' });
-    await fc.assert(fc.asyncProperty(runs, async (steps) => {
-      // Each run starts from what the registry holds (a replayed seed is judged on its own).
-      const m = model ?? (await readState(h, fx.admin));
-      model = undefined;
-      for (const ops of steps) await fuzzer.step(ops, m);
-      model = await assertMatches(h, fx.admin, m, `after ${steps.length} steps`);
-    }), fuzzParams(`fuzz-http (clients ${clients})`, RUNS));
-    assert.equal(s.child.exitCode, null, 'the server is still running');
-    assert.equal((await h.send('GET', '/healthz')).status, 200, 'the server is healthy after the fuzzing');
-    // What was acknowledged is what a restart loads.
-    const before = model ?? (await readState(h, fx.admin));
-    h.close();
-    await s.stop();
-    s = await spawnServer(flags, dataDir);
-    h = new RawHttp(s.url);
-    await assertMatches(h, fx.admin, before, 'after a restart');
-  } finally {
-    h.close();
-    await s.stop();
-  }
-  total += fuzzer.requests;
-  if (process.env['FUZZ_STATS']) console.log(clients, fuzzer.requests, Object.fromEntries([...fuzzer.stats].sort()));
+  total += await fuzzServer({
+    clients, label: 'fuzz-http', runs: RUNS, minLength: MIN_LENGTH, unit: 'steps', items: stepArb,
+    driver: (_s, h, fx) => {
+      const fuzzer = new HttpFuzzer(h, fx, clients);
+      return { apply: (ops, m) => fuzzer.step(ops, m), get requests() { return fuzzer.requests; }, stats: fuzzer.stats };
+    },
+  });
 }
 
 describe('fuzzing the HTTP write routes', () => {

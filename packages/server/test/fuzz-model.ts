@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fc from 'fast-check';
 import { ErrorCodes, type ErrorCode } from '@muster/api';
+import { fuzzParams } from './fuzz-values.js';
+import { spawnServer, tempDir } from './harness.js';
 
 /**
  * The fuzz tests' expected state of the registry, kept from the writes the server answered as
@@ -269,4 +272,62 @@ export function adminTokenFrom(text: string): string {
   const m = /mst_[0-9a-f]{12}_[A-Za-z0-9_-]{43}/.exec(text);
   assert.ok(m, `no admin token in ${text}`);
   return m[0];
+}
+
+/** What a fuzz test drives a server with: it applies generated items and counts what it sent. */
+export interface FuzzDriver<T> {
+  apply(item: T, model: RegistryModel): Promise<void>;
+  readonly requests: number;
+  readonly stats: Map<string, number>;
+  close?(): void;
+}
+
+/**
+ * One fuzzing session, shared by the HTTP and gRPC fuzz tests: a server in a child process (a
+ * crash or a stuck event loop shows as such, not as a frozen test), with auth on and the fixture
+ * tokens; runs of generated items, each run judged against the state read back after it; the
+ * server alive and healthy at the end; and after a restart, the same state (what was
+ * acknowledged is what a restart loads). Answers how many requests the driver sent.
+ */
+export async function fuzzServer<T>(opts: {
+  clients: 'required' | 'open';
+  label: string;
+  runs: number;
+  minLength: number;
+  /** What one item is called in a failure message ("steps", "calls"). */
+  unit: string;
+  items: fc.Arbitrary<T>;
+  driver: (server: { url: string; grpcAddress: string }, h: RawHttp, fx: Fixtures) => FuzzDriver<T>;
+}): Promise<number> {
+  const dataDir = tempDir('muster-fuzz-');
+  const flags = { 'auth.enabled': true, 'auth.clients': opts.clients, 'health.cleanupAfter': '0', 'limits.writesPerAddress': 0, 'limits.writesPerToken': 0 };
+  let s = await spawnServer(flags, dataDir);
+  let h = new RawHttp(s.url);
+  const fx = await makeFixtures(h, adminTokenFrom(s.output()));
+  const driver = opts.driver(s, h, fx);
+  let model: RegistryModel | undefined;
+  try {
+    const runs = fc.array(opts.items, { minLength: opts.minLength, maxLength: opts.minLength + 40, size: 'max' });
+    await fc.assert(fc.asyncProperty(runs, async (items) => {
+      // Each run starts from what the registry holds (a replayed seed is judged on its own).
+      const m = model ?? (await readState(h, fx.admin));
+      model = undefined;
+      for (const item of items) await driver.apply(item, m);
+      model = await assertMatches(h, fx.admin, m, `after ${items.length} ${opts.unit}`);
+    }), fuzzParams(`${opts.label} (clients ${opts.clients})`, opts.runs));
+    assert.equal(s.child.exitCode, null, 'the server is still running');
+    assert.equal((await h.send('GET', '/healthz')).status, 200, 'the server is healthy after the fuzzing');
+    const before = model ?? (await readState(h, fx.admin));
+    h.close();
+    await s.stop();
+    s = await spawnServer(flags, dataDir);
+    h = new RawHttp(s.url);
+    await assertMatches(h, fx.admin, before, 'after a restart');
+  } finally {
+    driver.close?.();
+    h.close();
+    await s.stop();
+  }
+  if (process.env['FUZZ_STATS']) console.log(opts.label, opts.clients, driver.requests, Object.fromEntries([...driver.stats].sort()));
+  return driver.requests;
 }
