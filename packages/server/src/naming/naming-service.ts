@@ -337,7 +337,7 @@ export class NamingService {
       }
       await tx.putInstance(next, cur);
       return 'written';
-    });
+    }, this.instanceHints(id));
   }
 
   getInstance(id: string): Instance {

@@ -1,13 +1,13 @@
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Connection, Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
-import { LIMITS } from '@muster/api';
 import { Errors, MusterError } from '../../errors.js';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import { markConflict, type EventFilter, type NewEvent, type RecordKeys, type Records, type Snapshot, type Store, type StoreTx, type TxHints, type TxOptions } from '../store.js';
 import { eventWhere } from '../event-filter.js';
 import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
+import { namespaceFromRow as nsFromRow, serviceFromRow as svcFromRow, type NamespaceRowFields, type ServiceRowFields } from '../service-row.js';
 import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import { MYSQL_MIGRATIONS, migrationSql } from './migrations.js';
 import { parseMysqlUrl, type MysqlTarget } from './mysql-url.js';
@@ -40,11 +40,8 @@ const NUMBER_VAR = '@muster_ev';
 /** Variables read back per SELECT at most. */
 const VARS_PER_SELECT = 1000;
 
-interface NsRow extends RowDataPacket { name: string; comment: string; created_at: number; updated_at: number }
-interface SvcRow extends RowDataPacket {
-  namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number;
-  verify_secret: string | null; verify_path: string | null;
-}
+interface NsRow extends RowDataPacket, NamespaceRowFields {}
+interface SvcRow extends RowDataPacket, ServiceRowFields {}
 interface InstanceRow extends RowDataPacket, InstanceRowFields {
   /** One metadata pair per row when joined with instance_metadata (NULL: none). */
   md_key?: string | null; md_value?: string | null;
@@ -1376,18 +1373,6 @@ function uniqueBy<T>(items: readonly T[], key: (t: T) => string): T[] {
   const seen = new Map<string, T>();
   for (const t of items) if (!seen.has(key(t))) seen.set(key(t), t);
   return [...seen.values()];
-}
-
-function nsFromRow(r: NsRow): NamespaceRecord {
-  return { name: r.name, comment: r.comment, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) };
-}
-
-function svcFromRow(r: SvcRow): ServiceRecord {
-  return {
-    namespace: r.namespace, name: r.name, comment: r.comment, metadata: JSON.parse(r.metadata) as Metadata,
-    revision: Number(r.revision), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
-    verification: r.verify_secret === null ? null : { secret: r.verify_secret, path: r.verify_path ?? LIMITS.verificationPath.default },
-  };
 }
 
 /** Rows of INSTANCE_SELECT folded into records, with each row's seq. */

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
-import { LIMITS } from '@muster/api';
-import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
+import type { InstanceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
 import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 import { eventWhere } from '../event-filter.js';
 import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
+import { namespaceFromRow as nsFromRow, serviceFromRow as svcFromRow, type NamespaceRowFields, type ServiceRowFields } from '../service-row.js';
 import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -20,11 +20,8 @@ export interface SqliteStoreOptions {
 
 type InstanceRow = InstanceRowFields;
 
-interface NsRow { name: string; comment: string; created_at: number; updated_at: number }
-interface SvcRow {
-  namespace: string; name: string; comment: string; metadata: string; revision: number; created_at: number; updated_at: number;
-  verify_secret: string | null; verify_path: string | null;
-}
+type NsRow = NamespaceRowFields;
+type SvcRow = ServiceRowFields;
 interface EventRow { id: number; type: string; namespace: string; service: string | null; instance_id: string | null; at: number; detail: string }
 
 /**
@@ -258,18 +255,6 @@ export class SqliteStore implements Store {
       throw err;
     }
   }
-}
-
-function nsFromRow(r: NsRow): NamespaceRecord {
-  return { name: r.name, comment: r.comment, createdAt: r.created_at, updatedAt: r.updated_at };
-}
-
-function svcFromRow(r: SvcRow): ServiceRecord {
-  return {
-    namespace: r.namespace, name: r.name, comment: r.comment, metadata: JSON.parse(r.metadata) as Metadata,
-    revision: r.revision, createdAt: r.created_at, updatedAt: r.updated_at,
-    verification: r.verify_secret === null ? null : { secret: r.verify_secret, path: r.verify_path ?? LIMITS.verificationPath.default },
-  };
 }
 
 function eventFromRow(r: EventRow): RegistryEvent {
