@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Errors, MusterError } from '../errors.js';
-import { conflictDeadline, isConflict, type Store, type StoreTx, type TxHints, type TxOptions } from '../store/store.js';
+import { conflictDeadline, isConflict, type IndexedRecords, type Store, type StoreTx, type TxHints, type TxOptions } from '../store/store.js';
 import type { Change } from './changes.js';
 
 /** One write: runs inside the batch's transaction, in its own savepoint. */
@@ -161,7 +161,8 @@ export class WriteBatcher {
 
   private async runBatch(batch: Pending[], before: Promise<void>, built: () => void): Promise<void> {
     const alone = batch[0]!.alone;
-    const first = await this.attempt(batch, { hints: mergeHints(batch), deadline: alone?.deadline, onCommitting: built }, before);
+    // A re-run after a collision reads what the index vouched for: the index may not know yet.
+    const first = await this.attempt(batch, { hints: mergeHints(batch, !alone), deadline: alone?.deadline, onCommitting: built }, before);
     if (first.ok) return this.answer(batch, first.outcomes);
     if (!isConflict(first.error)) {
       this.log.error({ err: first.error, batchSize: batch.length }, 'store transaction failed; the whole batch was rolled back');
@@ -229,16 +230,24 @@ export class WriteBatcher {
   }
 }
 
-function mergeHints(batch: Pending[]): TxHints | undefined {
-  let out: Required<TxHints> | undefined;
+/** The hints of a batch's writes; with what the index vouched for unless `indexed` is false. */
+function mergeHints(batch: Pending[], indexed: boolean): TxHints | undefined {
+  if (!batch.some((p) => p.hints)) return undefined;
+  const out = { namespaces: [] as string[], services: [] as Array<[string, string]>, instances: [] as string[] };
+  let known: IndexedRecords | undefined;
   for (const { hints: h } of batch) {
     if (!h) continue;
-    out ??= { namespaces: [], services: [], instances: [] };
     if (h.namespaces) out.namespaces.push(...h.namespaces);
     if (h.services) out.services.push(...h.services);
     if (h.instances) out.instances.push(...h.instances);
+    if (h.indexed && indexed) {
+      known ??= { namespaces: [], services: [], absentInstances: [] };
+      known.namespaces.push(...h.indexed.namespaces);
+      known.services.push(...h.indexed.services);
+      known.absentInstances.push(...h.indexed.absentInstances);
+    }
   }
-  return out;
+  return known ? { ...out, indexed: known } : out;
 }
 
 /**

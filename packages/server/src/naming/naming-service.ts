@@ -7,7 +7,7 @@ import { isDefaultFilter, MISSED_HEARTBEATS } from '@muster/api';
 import type { WriteBatcher } from '../batch/write-batcher.js';
 import type { Clock } from '../clock.js';
 import { Errors, MusterError } from '../errors.js';
-import type { RegistryIndex, ServiceEntry } from '../index/registry-index.js';
+import { serviceKey, type RegistryIndex, type ServiceEntry } from '../index/registry-index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { InstanceRecord, InstanceVerificationRecord, ServiceRecord, ServiceVerificationSetting } from '../model/records.js';
 import { sameLocation, sameMetadata, toWireInstance, toWireNamespace, toWireService, UNCHECKED } from '../model/records.js';
@@ -280,7 +280,7 @@ export class NamingService {
         } else rec.updatedAt = prev.updatedAt;
         await tx.putInstance(rec, prev ?? null);
         return { created: !prev, rec, token };
-      }, { namespaces: [namespace], services: [[namespace, service]], instances: [id] });
+      }, this.registrationHints(namespace, service, id));
       (result.created ? this.metrics.reg.created : this.metrics.reg.updated).inc();
       if (result.rec.verification.state === 'pending') this.verificationSink([id]);
       return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
@@ -494,6 +494,20 @@ export class NamingService {
   private isAlive(stored: InstanceRecord): boolean {
     const live = this.index.instances.get(stored.id) ?? stored;
     return live.healthy && this.clock.now() - live.lastHeartbeat <= MISSED_HEARTBEATS * live.ttl * 1000;
+  }
+
+  /**
+   * What a registration reads. For a new instance of a service the index holds (a fleet
+   * starting: the common case), the store may take the index's namespace and service and the
+   * instance's absence instead of reading them: its commit fails, and the write runs again
+   * reading, where another node changed them meanwhile.
+   */
+  private registrationHints(namespace: string, service: string, id: string): TxHints {
+    const hints: TxHints = { namespaces: [namespace], services: [[namespace, service]], instances: [id] };
+    const ns = this.index.namespaces.get(namespace);
+    const svc = this.index.services.get(serviceKey(namespace, service))?.rec;
+    if (!ns || !svc || this.index.instances.has(id)) return hints;
+    return { ...hints, indexed: { namespaces: [ns], services: [svc], absentInstances: [id] } };
   }
 
   /** What a write to an instance reads: the instance and, as far as the index knows, its service. */

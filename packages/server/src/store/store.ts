@@ -64,6 +64,19 @@ export interface TxHints {
   namespaces?: string[];
   services?: Array<[namespace: string, name: string]>;
   instances?: string[];
+  /**
+   * What the node's index holds of some of those keys, which a store may take instead of
+   * reading them, provided its commit fails as a conflict (markConflict) wherever they were no
+   * longer so: a service's settings changed, an instance absent here exists. The batcher gives
+   * these only to a batch's first try; its re-runs read.
+   */
+  indexed?: IndexedRecords;
+}
+
+export interface IndexedRecords {
+  namespaces: NamespaceRecord[];
+  services: ServiceRecord[];
+  absentInstances: string[];
 }
 
 /** Conflict errors and the deadline of the transaction that failed with each. */

@@ -96,7 +96,8 @@ class Partition {
   private readonly sockets = new Set<net.Socket>();
   frozen = false;
 
-  constructor(host: string, port: number) {
+  constructor(host: string, private readonly upstreamPort: number) {
+    const port = upstreamPort;
     this.server = net.createServer((client) => {
       this.track(client);
       if (this.frozen) return; // accepted, never answered
@@ -123,6 +124,15 @@ class Partition {
   /** Drops every connection, as a database restart does. */
   dropConnections(): void {
     for (const s of this.sockets) s.destroy();
+  }
+
+  /** Forgets every connection silently: the database's side ends, the client's is reset when it next sends. */
+  forgetConnections(): void {
+    for (const s of this.sockets) {
+      s.removeAllListeners('data').removeAllListeners('close').on('close', () => this.sockets.delete(s));
+      if (s.remotePort === this.upstreamPort) s.destroy();
+      else s.once('data', () => s.resetAndDestroy());
+    }
   }
 
   async close(): Promise<void> {
@@ -270,21 +280,21 @@ if (unreachable !== undefined) {
       await store.close();
     });
 
-    it('a service is locked only to change it: a bump waits for the commit, a settings change another node overtook answers UNAVAILABLE', async () => {
+    it('a service is locked only to change it: a bump decided on settings another node changed since fails as a collision, a settings change another node overtook answers UNAVAILABLE', async () => {
       const db = newDatabase();
       const [a, b] = await Promise.all([openStore(db), openStore(db)]);
       await seed(a);
       const aRead = deferred();
       const bDone = deferred();
-      // a reads the service; b bumps it meanwhile without waiting for a (a holds no lock on it).
-      const aBump = numbered(a, async (tx) => {
+      const bump = async (tx: StoreTx, started?: () => Promise<void>) => {
         const svc = (await tx.getService('ns', 'svc'))!;
-        aRead.resolve();
-        await bDone.promise;
+        await started?.();
         const revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', at: now, detail: {} });
         await tx.putService({ ...svc, revision });
         return [revision];
-      }, { hints: { services: [['ns', 'svc']] } });
+      };
+      // a reads the service; b changes its settings meanwhile without waiting for a (a holds no lock on it).
+      const aBump = numbered(a, (tx) => bump(tx, async () => (aRead.resolve(), bDone.promise)), { hints: { services: [['ns', 'svc']] } });
       await aRead.promise;
       const [bRev] = await numbered(b, async (tx) => {
         const svc = (await tx.getService('ns', 'svc'))!;
@@ -293,9 +303,14 @@ if (unreachable !== undefined) {
         return [revision];
       });
       bDone.resolve();
-      const [aRev] = await aBump;
-      assert.ok(aRev! > bRev!, 'the later commit has the higher number');
+      // What a decided may hang on the settings (a verification now required): it must not
+      // commit, and its record of the service, with the old comment, must not reach an index.
+      await assert.rejects(aBump, (err: unknown) => isUnavailable(err) && isConflict(err));
       let got = (await a.readRecords({ namespaces: [], services: [['ns', 'svc']], instances: [] })).services[0]!;
+      assert.deepEqual([got.revision, got.comment], [bRev, 'by b'], 'nothing of a written');
+      const [aRev] = await numbered(a, (tx) => bump(tx));
+      assert.ok(aRev! > bRev!, 'run again, it commits after b with a higher number');
+      got = (await a.readRecords({ namespaces: [], services: [['ns', 'svc']], instances: [] })).services[0]!;
       assert.deepEqual([got.revision, got.comment], [aRev, 'by b'], "a's bump kept b's settings");
       // a changes the settings from what it read before b changed them again: refused, nothing written.
       const aRead2 = deferred();
@@ -476,6 +491,45 @@ if (unreachable !== undefined) {
       assert.equal(snap.services[0]?.revision, ids[2]);
       assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.id), ids);
       await store.close();
+    });
+
+    it('takes what the index vouched for unread: new instances of a known service in one round trip; an assumption no longer true fails the commit as a collision', async () => {
+      const db = newDatabase();
+      const [a, b] = await Promise.all([openStore(db), openStore(db)]);
+      await seed(a);
+      // As a node's index holds them.
+      const held = await a.readRecords({ namespaces: ['ns'], services: [['ns', 'svc']], instances: [] });
+      const register = (store: Store, ids: string[]) => numbered(store, async (tx) => {
+        assert.ok(await tx.getNamespace('ns'));
+        const svc = (await tx.getService('ns', 'svc'))!;
+        const out: number[] = [];
+        for (const id of ids) {
+          const prev = await tx.getInstance(id);
+          const revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: now, detail: {} });
+          await tx.putInstance(instance(id, { revision }), prev ?? null);
+          svc.revision = revision;
+          await tx.putService(svc);
+          out.push(revision);
+        }
+        return out;
+      }, { hints: { namespaces: ['ns'], services: [['ns', 'svc']], instances: ids, indexed: { namespaces: held.namespaces, services: held.services, absentInstances: ids } } });
+      const roundTrips = countRoundTrips(a);
+      const ids = await register(a, ['n1', 'n2']);
+      assert.equal(roundTrips(), 1, 'START TRANSACTION to COMMIT in one');
+      let snap = await a.load();
+      assert.deepEqual(snap.instances.map((i) => [i.id, i.revision]).sort(), [['n1', ids[0]], ['n2', ids[1]]]);
+      assert.equal(snap.services[0]!.revision, ids[1]);
+
+      // The index did not know of n1 yet (another node registered it): a duplicate key.
+      await assert.rejects(register(a, ['n3', 'n1']), (err: unknown) => isUnavailable(err) && isConflict(err));
+      // Another node changed the service's settings since the index had it: the guard of the bump.
+      await b.transaction(async (tx) => tx.putService({ ...(await tx.getService('ns', 'svc'))!, comment: 'by b' }));
+      await assert.rejects(register(a, ['n3']), (err: unknown) => isUnavailable(err) && isConflict(err));
+      snap = await a.load();
+      assert.deepEqual(snap.instances.map((i) => i.id).sort(), ['n1', 'n2'], 'nothing of either written');
+      assert.deepEqual([snap.services[0]!.comment, snap.services[0]!.revision], ['by b', ids[1]]);
+      assert.deepEqual((await a.listEvents({ limit: 10 })).map((e) => e.id), ids);
+      await Promise.all([a.close(), b.close()]);
     });
 
     for (const consecutive of [true, false]) {
@@ -788,10 +842,18 @@ if (unreachable !== undefined) {
       await store.ping();
       await write();
       assert.equal((await store.load()).instances.length, 1);
-      // The database restarts: pooled connections are gone, the next write still works.
+      // The database restarts: pooled connections are gone (the pool sees them close), the next write still works.
       proxy.dropConnections();
+      await new Promise((r) => setTimeout(r, 100));
       await write();
       assert.equal((await store.load()).instances.length, 2);
+      // Something between forgot the pooled connections while they sat idle (a NAT, a firewall
+      // restarted): they look open until used. Each is checked before use, so a transaction,
+      // which may be one round trip with its COMMIT, never goes out on one.
+      proxy.forgetConnections();
+      await new Promise((r) => setTimeout(r, 600));
+      await write();
+      assert.equal((await store.load()).instances.length, 3);
       await store.close();
       await proxy.close();
     });

@@ -32,6 +32,8 @@ const LOAD_TIMEOUT_MIN_MS = 60_000;
 const MIGRATION_STATEMENT_TIMEOUT_MS = 300_000;
 /** Keys per statement in readRecords / updateHeartbeats. */
 const CHUNK = 500;
+/** A pooled connection idle longer than this is pinged before use (HikariCP's default bypass window). */
+const IDLE_CHECK_MS = 500;
 /** Rows deleted per criterion per pruneEvents call: one prune never holds a batch for long. */
 const PRUNE_CHUNK = 20_000;
 const SAVEPOINT = 'muster_op';
@@ -68,13 +70,16 @@ const SQL = {
   // Read without a lock: a revision bump locks the row at commit, a change of its settings at once (lockService).
   getService: 'SELECT * FROM service WHERE namespace = ? AND name = ?',
   lockService: 'SELECT * FROM service WHERE namespace = ? AND name = ? FOR UPDATE',
-  bumpService: 'UPDATE service SET revision = GREATEST(revision, ?), updated_at = GREATEST(updated_at, ?) WHERE namespace = ? AND name = ?',
+  // The settings the write was decided on must still be the row's: else comment = NULL fails the
+  // statement (strict sql_mode), and with it the commit, as a conflict (ER.BAD_NULL).
+  bumpService: 'UPDATE service SET comment = IF(comment = ? AND metadata = ? AND verify_secret <=> ? AND verify_path <=> ?, comment, NULL), '
+    + 'revision = GREATEST(revision, ?), updated_at = GREATEST(updated_at, ?) WHERE namespace = ? AND name = ?',
   insertService: 'INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   // A revision never goes backwards, whatever order two nodes commit in.
   upsertService: `INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON DUPLICATE KEY UPDATE comment = VALUES(comment), metadata = VALUES(metadata), revision = GREATEST(revision, VALUES(revision)), updated_at = VALUES(updated_at),
       verify_secret = VALUES(verify_secret), verify_path = VALUES(verify_path)`,
-  updateService: 'UPDATE service SET comment = ?, metadata = ?, revision = GREATEST(revision, ?), updated_at = ?, verify_secret = ?, verify_path = ? WHERE namespace = ? AND name = ?',
+  updateService: 'UPDATE service SET comment = ?, metadata = ?, verify_secret = ?, verify_path = ?, revision = GREATEST(revision, ?), updated_at = ? WHERE namespace = ? AND name = ?',
   deleteService: 'DELETE FROM service WHERE namespace = ? AND name = ?',
   getInstance: `${INSTANCE_SELECT} WHERE i.id = ? FOR UPDATE`,
   listInstances: `${INSTANCE_SELECT} WHERE i.namespace = ? AND i.service = ? FOR UPDATE`,
@@ -107,6 +112,7 @@ const SQL = {
 
 /** MySQL error numbers the store answers as "retry" rather than as a bug. */
 const ER = {
+  BAD_NULL: 1048,
   DUP_ENTRY: 1062,
   LOCK_WAIT_TIMEOUT: 1205,
   LOCK_DEADLOCK: 1213,
@@ -306,6 +312,18 @@ export class MysqlStore implements Store {
     if (!pool) throw new Error('the MySQL store is not open');
     const conn = await this.acquire(pool, deadline);
     const s = new Session(conn, this, deadline);
+    // As HikariCP does: a connection that sat idle is checked before it is handed out. A
+    // transaction may be a single round trip, COMMIT included, and one the database dropped
+    // meanwhile would fail it with its outcome unknown; here it is simply dropped for another.
+    if (Date.now() - (conn.connection as unknown as { lastActiveTime: number }).lastActiveTime > IDLE_CHECK_MS) {
+      try {
+        await s.run(conn.ping());
+      } catch (err) {
+        s.end();
+        if (s.connDead && Date.now() < deadline) return this.session(deadline);
+        throw err;
+      }
+    }
     let step = this.initialized.get(conn.connection);
     if (step === undefined) {
       try {
@@ -379,6 +397,9 @@ export class MysqlStore implements Store {
     switch (e.errno) {
       case ER.DUP_ENTRY:
         return { error: Errors.storeRetry('another node wrote the same row at the same time: concurrent write', err), txDead: false, connDead: false };
+      case ER.BAD_NULL:
+        // Only ever the guard of a revision bump (SQL.bumpService): every value written is set.
+        return { error: Errors.storeRetry('another node changed the service\'s settings at the same time: concurrent write', err), txDead: false, connDead: false };
       case ER.NO_REFERENCED_ROW:
       case ER.NO_REFERENCED_ROW_2:
       case ER.ROW_IS_REFERENCED:
@@ -536,6 +557,7 @@ class Session {
   private rejectAborted!: (err: Error) => void;
   private readonly timer: NodeJS.Timeout;
   private ended = false;
+  private startDeferred = false;
 
   /** See MysqlStore.initialized. */
   step = 0;
@@ -562,9 +584,19 @@ class Session {
     }
   }
 
+  /**
+   * The transaction starts with the next statement sent, in its round trip: a transaction that
+   * has nothing to read first is then one round trip in all, START TRANSACTION to COMMIT.
+   */
+  deferStart(): void {
+    this.startDeferred = true;
+  }
+
   /** A prepared statement (cached per connection by the driver): for the fixed statements. */
   async execute<T extends RowDataPacket[] | ResultSetHeader>(sql: string, values: Array<string | number | null>): Promise<T> {
     if (this.dead) throw this.dead;
+    // A prepared statement goes alone: the deferred start is a round trip of its own here.
+    if (this.startDeferred) await this.query('START TRANSACTION');
     const [rows] = await this.run(this.conn.execute<T>(sql, values));
     return rows;
   }
@@ -575,6 +607,15 @@ class Session {
    */
   async query<T extends RowDataPacket[] | RowDataPacket[][] | ResultSetHeader | ResultSetHeader[]>(sql: string, values?: unknown[]): Promise<T> {
     if (this.dead) throw this.dead;
+    if (this.startDeferred) {
+      this.startDeferred = false;
+      if (sql !== 'START TRANSACTION') {
+        // Answered as the statements alone would be: without the start's result.
+        const [all] = await this.run(this.conn.query<RowDataPacket[][]>(`START TRANSACTION; ${sql}`, values));
+        const rest = (all as unknown[]).slice(1);
+        return (rest.length === 1 ? rest[0] : rest) as T;
+      }
+    }
     const [rows] = await this.run(this.conn.query<T>(sql, values));
     return rows;
   }
@@ -586,6 +627,11 @@ class Session {
    */
   async rollback(): Promise<void> {
     if (this.connDead) return;
+    // Never started on the server: nothing to end.
+    if (this.startDeferred) {
+      this.startDeferred = false;
+      return;
+    }
     try {
       await Promise.race([this.conn.query('ROLLBACK'), this.aborted]);
       // The transaction is over: the connection takes statements again.
@@ -642,7 +688,9 @@ interface KnownInstance {
  * One write transaction's operations. Round trips are what a MySQL transaction costs, so the
  * writes of a whole batch go to the server together, at commit:
  * - What the hints name is read in the round trip that starts the transaction: namespaces,
- *   services and instances (the instances locked, FOR UPDATE).
+ *   services and instances (the instances locked, FOR UPDATE). What the index vouched for
+ *   (TxHints.indexed) is taken unread; with nothing left to read, the start goes with the next
+ *   statement sent, and a batch of registrations is one round trip, START TRANSACTION to COMMIT.
  * - appendEvent answers a provisional number (-1, -2, ...). The events are inserted at commit,
  *   where AUTO_INCREMENT numbers them, after every lock the transaction takes: a row's revision
  *   only ever grows, and two transactions bumping one service take its numbers in the order
@@ -918,9 +966,18 @@ class MysqlTx {
    */
   async open(): Promise<void> {
     const h = this.hints;
+    // What the index vouched for is not read: the commit fails where it was no longer so (a
+    // service's settings: bumpService; an instance that exists after all: a duplicate key).
+    // (A batch's writes name the same few namespaces and services many times over.)
+    for (const ns of h?.indexed?.namespaces ?? []) if (!this.namespaces.has(ns.name)) this.namespaces.set(ns.name, { ...ns });
+    for (const svc of h?.indexed?.services ?? []) {
+      const key = svcKey(svc.namespace, svc.name);
+      if (!this.services.has(key)) this.services.set(key, { rec: cloneService(svc), dirty: false, locked: false });
+    }
+    for (const id of h?.indexed?.absentInstances ?? []) this.known.set(id, { db: null, want: null, seq: undefined });
     const stmts: Stmt[] = [['START TRANSACTION', []]];
     const parse: Array<(rows: RowDataPacket[]) => void> = [() => {}];
-    const namespaces = unique(h?.namespaces ?? []);
+    const namespaces = unique(h?.namespaces ?? []).filter((n) => !this.namespaces.has(n));
     if (namespaces.length) {
       stmts.push([`${SQL.namespaces} WHERE name IN (?)`, [namespaces]]);
       parse.push((rows) => {
@@ -928,7 +985,7 @@ class MysqlTx {
         for (const n of namespaces) if (!this.namespaces.has(n)) this.absent.add(`n:${n}`);
       });
     }
-    const services = uniqueBy(h?.services ?? [], ([ns, name]) => svcKey(ns, name));
+    const services = uniqueBy(h?.services ?? [], ([ns, name]) => svcKey(ns, name)).filter(([ns, name]) => !this.services.has(svcKey(ns, name)));
     if (services.length) {
       stmts.push([`SELECT * FROM service WHERE ${services.map(() => '(namespace = ? AND name = ?)').join(' OR ')}`, services.flat()]);
       parse.push((rows) => {
@@ -936,7 +993,7 @@ class MysqlTx {
         for (const [ns, name] of services) if (!this.services.has(svcKey(ns, name))) this.absent.add(`s:${svcKey(ns, name)}`);
       });
     }
-    const instances = unique(h?.instances ?? []);
+    const instances = unique(h?.instances ?? []).filter((id) => !this.known.has(id));
     if (instances.length) {
       stmts.push([`${INSTANCE_SELECT} WHERE i.id IN (?) FOR UPDATE`, [instances]]);
       parse.push((rows) => {
@@ -944,6 +1001,7 @@ class MysqlTx {
         for (const id of instances) if (!this.known.has(id)) this.known.set(id, { db: null, want: null, seq: undefined });
       });
     }
+    if (stmts.length === 1) return this.session.deferStart();
     const results = await this.session.query<RowDataPacket[] | ResultSetHeader>(stmts.map(([q]) => q).join('; '), valuesOf(stmts));
     const all = stmts.length === 1 ? [results] : (results as unknown as RowDataPacket[][]);
     parse.forEach((p, i) => p(all[i] as RowDataPacket[]));
@@ -1025,11 +1083,9 @@ class MysqlTx {
       ...events, ...this.fixups, ...this.instanceWrites(),
     ];
     for (const { rec, dirty } of this.services.values()) {
-      if (dirty === 'bump') stmts.push([SQL.bumpService, [this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name]]);
+      if (dirty === 'bump') stmts.push([SQL.bumpService, [...settingsOf(rec), this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name]]);
       else if (dirty === 'full') {
-        stmts.push([SQL.updateService, [
-          rec.comment, JSON.stringify(rec.metadata), this.number(rec.revision), rec.updatedAt, rec.verification?.secret ?? null, rec.verification?.path ?? null, rec.namespace, rec.name,
-        ]]);
+        stmts.push([SQL.updateService, [...settingsOf(rec), this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name]]);
       }
     }
     const firstRead = stmts.length;
@@ -1305,6 +1361,11 @@ function newer(a: number, b: number): number {
 }
 
 /** What a service is configured with, apart from its revision and timestamps. */
+/** A service's settings as its columns hold them: comment, metadata, verify_secret, verify_path. */
+function settingsOf(rec: ServiceRecord): Value[] {
+  return [rec.comment, JSON.stringify(rec.metadata), rec.verification?.secret ?? null, rec.verification?.path ?? null];
+}
+
 function sameSettings(a: ServiceRecord, b: ServiceRecord): boolean {
   return a.comment === b.comment && sameMetadata(a.metadata, b.metadata)
     && (a.verification?.secret ?? null) === (b.verification?.secret ?? null) && (a.verification?.path ?? null) === (b.verification?.path ?? null);
@@ -1319,7 +1380,7 @@ function cloneService(r: ServiceRecord): ServiceRecord {
 }
 
 /** What another node's concurrent write causes: the same writes in smaller transactions may succeed. */
-const COLLISION_ERRNOS = new Set<number>([ER.DUP_ENTRY, ER.LOCK_DEADLOCK, ER.NO_REFERENCED_ROW, ER.NO_REFERENCED_ROW_2, ER.ROW_IS_REFERENCED, ER.ROW_IS_REFERENCED_2]);
+const COLLISION_ERRNOS = new Set<number>([ER.BAD_NULL, ER.DUP_ENTRY, ER.LOCK_DEADLOCK, ER.NO_REFERENCED_ROW, ER.NO_REFERENCED_ROW_2, ER.ROW_IS_REFERENCED, ER.ROW_IS_REFERENCED_2]);
 
 function collided(err: unknown): boolean {
   const errno = err instanceof MusterError ? (err.cause as { errno?: number } | undefined)?.errno : undefined;
