@@ -143,12 +143,49 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
     await f.stop();
   });
 
+  it('leaves its own change numbers out of the change log read, also past a gap it waits for', { timeout: 5000 }, async () => {
+    class LateStore extends MemoryStore {
+      hidden = new Set<number>();
+      listed: number[] = [];
+      override async listEvents(filter: EventFilter): Promise<RegistryEvent[]> {
+        const events = (await super.listEvents({ ...filter, limit: 1_000_000 })).filter((e) => !this.hidden.has(e.id)).slice(0, filter.limit);
+        this.listed.push(...events.map((e) => e.id));
+        return events;
+      }
+    }
+    const store = new LateStore();
+    const { index, f } = await follower(store, { pageSize: 2 }, () => t0);
+    await register(store, 'a'); // 1
+    await register(store, 'late'); // 2, not committed yet
+    store.hidden.add(2);
+    const own = [await register(store, 'm1'), await register(store, 'm2'), await register(store, 'm3')]; // 3..5
+    f.committedHere(own);
+    await register(store, 'b'); // 6
+    await f.catchUp();
+    assert.deepEqual([...index.instances.keys()].sort(), ['a', 'b'], "the others' changes, none of its own read back");
+    store.hidden.delete(2);
+    await f.catchUp();
+    assert.ok(index.instances.has('late'), 'the late one is applied when it shows');
+    assert.ok(!own.some((id) => store.listed.includes(id)), `read: ${store.listed.join(', ')}`);
+    await register(store, 'c'); // 7: reads go on after all of them
+    await f.catchUp();
+    assert.ok(index.instances.has('c'));
+    assert.ok(!index.instances.has('m1'));
+    await f.stop();
+  });
+
   it('passes over the changes its own node committed instead of reading their rows back, and still reads the others', async () => {
     class CountingStore extends MemoryStore {
       read: string[] = [];
+      listed: number[] = [];
       override async readRecords(keys: Parameters<Store['readRecords']>[0]) {
         this.read.push(...keys.instances);
         return super.readRecords(keys);
+      }
+      override async listEvents(filter: EventFilter) {
+        const events = await super.listEvents(filter);
+        this.listed.push(...events.map((e) => e.id));
+        return events;
       }
     }
     const store = new CountingStore();
@@ -159,6 +196,7 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
     await f.catchUp();
     assert.deepEqual(store.read, ['theirs']);
     assert.ok(index.instances.has('theirs'));
+    assert.ok(!store.listed.includes(own), 'its own change is not even read from the change log');
     // Numbers at or below what was read already are not remembered: nothing is left to pass over.
     f.committedHere([own]);
     await register(store, 'later');

@@ -20,6 +20,8 @@ export interface FollowerOptions {
 }
 
 const MAX_OWN = 100_000;
+/** Ranges of its own change numbers a read leaves out at most (the rest are read and passed over). */
+const MAX_SKIP_RANGES = 64;
 
 /**
  * Keeps this node's index current with what other nodes wrote (DESIGN, cluster mode). It reads
@@ -147,29 +149,49 @@ export class ChangeFollower {
 
   /** One page of the change log after `afterId` applied; answers where the next page starts when it was full. */
   private async readPage(afterId: number): Promise<number | undefined> {
-    // Unused change numbers too: each one seen is one not waited for as a gap.
-    const events = await this.store.listEvents({ afterId, limit: this.opts.pageSize, withUnused: true });
-    if (events.length === 0) {
+    // Its own changes are left out of the read (committed, so already readable: they count as
+    // read); unused change numbers are not: each one seen is one not waited for as a gap.
+    const skip = this.ownRanges(afterId);
+    const events = await this.store.listEvents({ afterId, limit: this.opts.pageSize, withUnused: true, skip });
+    const full = events.length === this.opts.pageSize;
+    const last = events.length > 0 ? events[events.length - 1]!.id : afterId;
+    // A full page goes on after its last id; one that is not has read everything up to the last own number left out.
+    const top = full ? last : Math.max(last, skip.length > 0 ? skip[skip.length - 1]![1] : afterId);
+    if (top === afterId) {
       this.expireGaps();
       return undefined;
     }
-    const fresh = events.filter((e) => !this.seen(e.id) && !this.own.delete(e.id));
-    this.advance(afterId, events);
+    const fresh = events.filter((e) => !this.seen(e.id) && !this.own.has(e.id));
+    this.advance(afterId, events, top);
     if (fresh.length > 0) await this.applyEvents(fresh);
-    return events.length === this.opts.pageSize ? events[events.length - 1]!.id : undefined;
+    return full ? last : undefined;
   }
 
-  /** Ids the page spans (after `afterId`) that were not in it are gaps to wait for. */
-  private advance(afterId: number, events: RegistryEvent[]): void {
+  /** Its own change numbers above `afterId` as ranges of consecutive ids (a batch's are), the lowest first. */
+  private ownRanges(afterId: number): Array<[number, number]> {
+    const ids = [...this.own].filter((id) => id > afterId).sort((a, b) => a - b);
+    const out: Array<[number, number]> = [];
+    for (const id of ids) {
+      const r = out[out.length - 1];
+      if (r && id === r[1] + 1) r[1] = id;
+      else if (out.length === MAX_SKIP_RANGES) break;
+      else out.push([id, id]);
+    }
+    return out;
+  }
+
+  /** Ids up to `top` (after `afterId`) neither in the page nor this node's own are gaps to wait for. */
+  private advance(afterId: number, events: RegistryEvent[], top: number): void {
     const now = this.now();
     const ids = new Set(events.map((e) => e.id));
-    const top = events[events.length - 1]!.id;
     for (let id = Math.max(afterId, this.applied) + 1; id <= top; id++) {
-      if (ids.has(id)) this.gaps.delete(id);
+      if (ids.has(id) || this.own.has(id)) this.gaps.delete(id);
       else if (!this.gaps.has(id)) this.gaps.set(id, now);
     }
     this.seenUpTo = Math.max(this.seenUpTo, top);
     this.expireGaps();
+    // Kept until every number below is applied: a read that starts over from a gap leaves them out again.
+    for (const id of this.own) if (id <= this.applied) this.own.delete(id);
   }
 
   private seen(id: number): boolean {

@@ -9,6 +9,7 @@ export function matchesEvent(e: RegistryEvent, f: EventFilter, atMs: number): bo
   if (f.types !== undefined && f.types.length > 0 && !f.types.includes(e.type)) return false;
   if (f.afterId !== undefined && e.id <= f.afterId) return false;
   if (f.since !== undefined && atMs < f.since) return false;
+  if (f.skip?.some(([from, to]) => e.id >= from && e.id <= to)) return false;
   return true;
 }
 
@@ -22,5 +23,6 @@ export function eventWhere(f: EventFilter): { where: string; args: Array<string 
   if (f.types !== undefined && f.types.length > 0) (conds.push(`type IN (${f.types.map(() => '?').join(',')})`), args.push(...f.types));
   if (f.afterId !== undefined) (conds.push('id > ?'), args.push(f.afterId));
   if (f.since !== undefined) (conds.push('at >= ?'), args.push(f.since));
+  for (const [from, to] of f.skip ?? []) (conds.push('id NOT BETWEEN ? AND ?'), args.push(from, to));
   return { where: conds.length ? `WHERE ${conds.join(' AND ')}` : '', args };
 }

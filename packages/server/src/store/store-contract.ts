@@ -177,6 +177,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.deepEqual((await store.listEvents({ limit: 2, newestFirst: true })).map((e) => e.instanceId), ['i4', 'i3']);
       assert.deepEqual((await store.listEvents({ limit: 1, instanceId: 'i2' }))[0]?.detail, { n: 2 });
       assert.equal((await store.listEvents({ limit: 1 }))[0]?.at, new Date(now).toISOString());
+      // Ranges left out, and the limit counts what is left.
+      assert.deepEqual((await store.listEvents({ limit: 2, skip: [[ids[0]!, ids[1]!], [ids[3]!, ids[3]!]] })).map((e) => e.id), [ids[2], ids[4]]);
 
       const removed = await store.transaction((tx) => tx.pruneEvents(2, now + 1500));
       assert.equal(removed, 3);

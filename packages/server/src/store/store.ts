@@ -142,6 +142,11 @@ export interface EventFilter {
    * the number is taken and will never carry one, instead of waiting for it as for a gap.
    */
   withUnused?: boolean;
+  /**
+   * Id ranges (inclusive) left out; the limit counts what is left. A cluster node need not read
+   * back the changes it committed itself.
+   */
+  skip?: ReadonlyArray<readonly [from: number, to: number]>;
 }
 
 export type NewEvent = Omit<RegistryEvent, 'id' | 'at'> & { at: number };
