@@ -235,16 +235,20 @@ function mergeHints(batch: Pending[], indexed: boolean): TxHints | undefined {
   if (!batch.some((p) => p.hints)) return undefined;
   const out = { namespaces: [] as string[], services: [] as Array<[string, string]>, instances: [] as string[] };
   let known: IndexedRecords | undefined;
+  // Loops, not push(...spread): a batch merges hundreds of one-element lists.
+  const add = <T>(to: T[], from: readonly T[] | undefined) => {
+    if (from) for (const x of from) to.push(x);
+  };
   for (const { hints: h } of batch) {
     if (!h) continue;
-    if (h.namespaces) out.namespaces.push(...h.namespaces);
-    if (h.services) out.services.push(...h.services);
-    if (h.instances) out.instances.push(...h.instances);
+    add(out.namespaces, h.namespaces);
+    add(out.services, h.services);
+    add(out.instances, h.instances);
     if (h.indexed && indexed) {
       known ??= { namespaces: [], services: [], absentInstances: [] };
-      known.namespaces.push(...h.indexed.namespaces);
-      known.services.push(...h.indexed.services);
-      known.absentInstances.push(...h.indexed.absentInstances);
+      add(known.namespaces, h.indexed.namespaces);
+      add(known.services, h.indexed.services);
+      add(known.absentInstances, h.indexed.absentInstances);
     }
   }
   return known ? { ...out, indexed: known } : out;

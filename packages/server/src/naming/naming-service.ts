@@ -503,11 +503,10 @@ export class NamingService {
    * reading, where another node changed them meanwhile.
    */
   private registrationHints(namespace: string, service: string, id: string): TxHints {
-    const hints: TxHints = { namespaces: [namespace], services: [[namespace, service]], instances: [id] };
     const ns = this.index.namespaces.get(namespace);
     const svc = this.index.services.get(serviceKey(namespace, service))?.rec;
-    if (!ns || !svc || this.index.instances.has(id)) return hints;
-    return { ...hints, indexed: { namespaces: [ns], services: [svc], absentInstances: [id] } };
+    const indexed = ns && svc && !this.index.instances.has(id) ? { namespaces: [ns], services: [svc], absentInstances: [id] } : undefined;
+    return { namespaces: [namespace], services: [[namespace, service]], instances: [id], indexed };
   }
 
   /** What a write to an instance reads: the instance and, as far as the index knows, its service. */
