@@ -1360,12 +1360,12 @@ function newer(a: number, b: number): number {
   return Math.max(a, b);
 }
 
-/** What a service is configured with, apart from its revision and timestamps. */
 /** A service's settings as its columns hold them: comment, metadata, verify_secret, verify_path. */
 function settingsOf(rec: ServiceRecord): Value[] {
   return [rec.comment, JSON.stringify(rec.metadata), rec.verification?.secret ?? null, rec.verification?.path ?? null];
 }
 
+/** What a service is configured with, apart from its revision and timestamps. */
 function sameSettings(a: ServiceRecord, b: ServiceRecord): boolean {
   return a.comment === b.comment && sameMetadata(a.metadata, b.metadata)
     && (a.verification?.secret ?? null) === (b.verification?.secret ?? null) && (a.verification?.path ?? null) === (b.verification?.path ?? null);
