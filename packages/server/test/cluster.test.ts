@@ -21,7 +21,7 @@ async function cleanUp(nodes: ChildServer[], database: string, run: string): Pro
   await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await conn.end();
   const r = new Redis(REDIS);
-  const keys = await r.keys(`muster-test-${run}:*`);
+  const keys = await r.keys(`muster-test-${run}*`);
   if (keys.length > 0) await r.del(...keys);
   r.disconnect();
 }
@@ -116,6 +116,37 @@ describe('cluster mode: three nodes on MariaDB and Redis', { skip: why }, () => 
     await sleep(1500); // time for a duplicate expiry to show, if there were one
     const events = (await api(others[0]!.url, 'GET', `/v1/events?instance=${id}&limit=100`)).body.events as RegistryEvent[];
     assert.equal(events.filter((e) => e.type === 'instance.unhealthy').length, 1, JSON.stringify(events));
+  });
+});
+
+describe('cluster mode: a registration decided on a stale index', { skip: why }, () => {
+  const run = `${process.pid}_${randomBytes(3).toString('hex')}_stale`;
+  const database = `muster_cluster_${run}`;
+  const nodes: ChildServer[] = [];
+  after(() => cleanUp(nodes, database, run));
+
+  it('verification turned on through another node a moment ago is not bypassed: the registration comes out pending', async () => {
+    // Node A hears nothing of node B (another Redis prefix) and reads the change log once a
+    // minute: its index keeps the service as it was, and a new instance there needs no read.
+    const flags = (id: string, prefix: string) => ({
+      'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': prefix,
+      'cluster.nodeId': id, 'cluster.pollInterval': '1m',
+    });
+    const a = await spawnServer(flags('stale-a', `muster-test-${run}-a`));
+    nodes.push(a);
+    const path = '/v1/namespaces/default/services/guarded/instances';
+    assert.equal((await api(a.url, 'POST', path, { host: '10.9.0.1', port: 80 })).status, 201);
+    const b = await spawnServer(flags('stale-b', `muster-test-${run}-b`));
+    nodes.push(b);
+    const on = await api(b.url, 'PATCH', '/v1/namespaces/default/services/guarded', { verification: { secret: 's'.repeat(32) } });
+    assert.equal(on.status, 200, JSON.stringify(on.body));
+
+    const r = await api(a.url, 'POST', path, { host: '10.9.0.2', port: 80 });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.instance.verification.state, 'pending', 'decided on the service as the database holds it, not as the index did');
+    assert.equal((await api(a.url, 'GET', `/v1/instances/${r.body.instance.id}`)).body.verification.state, 'pending');
+    // The write that ran again read the service, and its commit brought node A's index up to date.
+    assert.equal((await api(a.url, 'GET', '/v1/namespaces/default/services/guarded')).body.verification.enabled, true);
   });
 });
 

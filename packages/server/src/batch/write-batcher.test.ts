@@ -154,6 +154,16 @@ describe('write batcher', () => {
     assert.deepEqual(committed.map((c) => c.map((x) => (x.kind === 'namespace' ? x.name : '?'))), [['a'], ['c']]);
   });
 
+  it('runs a lone write that collided again, reading, when it took what the index vouched for; otherwise its caller retries', async () => {
+    const { store, putNs } = setup();
+    store.collides.add('b');
+    await assert.rejects(putNs('b'), (err: unknown) => isConflict(err));
+    assert.equal(store.transactions, 1, 'nothing vouched for: the caller retries');
+    await assert.rejects(putNs('b', true), (err: unknown) => isConflict(err));
+    assert.equal(store.transactions, 3, 'vouched for: once more, reading');
+    assert.deepEqual(store.options.slice(1).map((o) => o?.hints?.indexed?.absentInstances), [['i-b'], undefined]);
+  });
+
   it('does not re-run a batch that failed for another reason', async () => {
     const { store, putNs } = setup();
     store.failNext = true;

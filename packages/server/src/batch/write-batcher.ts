@@ -162,15 +162,18 @@ export class WriteBatcher {
   private async runBatch(batch: Pending[], before: Promise<void>, built: () => void): Promise<void> {
     const alone = batch[0]!.alone;
     // A re-run after a collision reads what the index vouched for: the index may not know yet.
-    const first = await this.attempt(batch, { hints: mergeHints(batch, !alone), deadline: alone?.deadline, onCommitting: built }, before);
+    const hints = mergeHints(batch, !alone);
+    const first = await this.attempt(batch, { hints, deadline: alone?.deadline, onCommitting: built }, before);
     if (first.ok) return this.answer(batch, first.outcomes);
     if (!isConflict(first.error)) {
       this.log.error({ err: first.error, batchSize: batch.length }, 'store transaction failed; the whole batch was rolled back');
       for (const item of batch) item.reject(Errors.storeUnavailable(first.error));
       return;
     }
-    // One write that collided with another node's: that caller retries, as after any collision.
-    if (batch.length === 1) return batch[0]!.reject(first.error);
+    // One write that collided with another node's: that caller retries, as after any collision;
+    // unless it took what the index vouched for, which may be what was out of date: it runs
+    // again reading (and its commit brings the index up to date).
+    if (batch.length === 1 && !hints?.indexed) return batch[0]!.reject(first.error);
     // Each write alone, first in line: the one that collided fails, the others commit. The failed
     // transaction's deadline still bounds them all, so a caller waits no longer than the write timeout.
     this.log.warn({ err: first.error, batchSize: batch.length }, 'a batch collided with another node\'s write at commit; re-running its writes one per transaction');
