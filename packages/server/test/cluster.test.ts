@@ -135,7 +135,9 @@ describe('cluster mode: a registration decided on a stale index', { skip: why },
     const a = await spawnServer(flags('stale-a', `muster-test-${run}-a`));
     nodes.push(a);
     const path = '/v1/namespaces/default/services/guarded/instances';
+    const plain = '/v1/namespaces/default/services/plain/instances';
     assert.equal((await api(a.url, 'POST', path, { host: '10.9.0.1', port: 80 })).status, 201);
+    assert.equal((await api(a.url, 'POST', plain, { host: '10.9.0.1', port: 80 })).status, 201);
     const b = await spawnServer(flags('stale-b', `muster-test-${run}-b`));
     nodes.push(b);
     const on = await api(b.url, 'PATCH', '/v1/namespaces/default/services/guarded', { verification: { secret: 's'.repeat(32) } });
@@ -147,6 +149,13 @@ describe('cluster mode: a registration decided on a stale index', { skip: why },
     assert.equal((await api(a.url, 'GET', `/v1/instances/${r.body.instance.id}`)).body.verification.state, 'pending');
     // The write that ran again read the service, and its commit brought node A's index up to date.
     assert.equal((await api(a.url, 'GET', '/v1/namespaces/default/services/guarded')).body.verification.enabled, true);
+
+    // An instance node B registered, unknown to A's index: A finds it (a duplicate key, then a
+    // read) and answers as for any live instance registered by someone else.
+    assert.equal((await api(b.url, 'POST', plain, { host: '10.9.0.3', port: 80 })).status, 201);
+    const again = await api(a.url, 'POST', plain, { host: '10.9.0.3', port: 80 });
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    assert.equal(again.body.error.code, 'ALREADY_EXISTS');
   });
 });
 
