@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config/config.js';
 import { Muster } from '../src/muster.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
-import { api, bearer, tempDir } from './harness.js';
+import { api, bearer, startServer, tempDir } from './harness.js';
 
 /** The real SQLite store, counting the transactions the server opens. */
 class CountingSqlite extends SqliteStore {
@@ -38,6 +38,26 @@ describe('write path', () => {
       assert.equal(store.transactions, before + 1, 'nothing new to flush, nothing written');
     } finally {
       await muster.stop();
+    }
+  });
+
+  it('two changes of one service in one batch: each answers the service as it left it', async () => {
+    // A batch window long enough that the two PATCHes share a transaction.
+    const s = await startServer({ 'batch.maxWaitMs': 50 });
+    try {
+      assert.equal((await api(s.url, 'POST', '/v1/namespaces/default/services', { name: 'twice' })).status, 201);
+      const [a, b] = await Promise.all([
+        api(s.url, 'PATCH', '/v1/namespaces/default/services/twice', { comment: 'a' }),
+        api(s.url, 'PATCH', '/v1/namespaces/default/services/twice', { comment: 'b', metadata: { k: 'v' } }),
+      ]);
+      assert.deepEqual([a.status, b.status], [200, 200]);
+      assert.equal(a.body.comment, 'a');
+      assert.deepEqual([b.body.comment, b.body.metadata], ['b', { k: 'v' }]);
+      assert.notEqual(a.body.revision, b.body.revision);
+      const last = a.body.revision > b.body.revision ? a.body : b.body;
+      assert.deepEqual((await api(s.url, 'GET', '/v1/namespaces/default/services/twice')).body.comment, last.comment);
+    } finally {
+      await s.stop();
     }
   });
 });

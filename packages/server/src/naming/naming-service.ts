@@ -160,7 +160,7 @@ export class NamingService {
     checkName('namespace', namespace);
     checkName('service', name);
     const v = validateServiceInput(input, false);
-    const toCheck = await this.batcher.submit(async (tx) => {
+    const { svc: written, toCheck } = await this.batcher.submit(async (tx) => {
       const svc = await tx.getService(namespace, name);
       if (!svc) throw this.missingService(namespace, name);
       if (v.comment !== undefined) svc.comment = v.comment;
@@ -171,10 +171,13 @@ export class NamingService {
       const detail: Record<string, unknown> = { comment: v.comment, metadata: v.metadata };
       if (turn !== 'same') detail['verification'] = svc.verification ? { [turn]: true, path: svc.verification.path } : { disabled: true };
       const revision = await this.bump(tx, svc, 'service.updated', undefined, detail);
-      return turn === 'same' ? [] : this.retagInstances(tx, svc, turn, revision);
+      return { svc, toCheck: turn === 'same' ? [] : await this.retagInstances(tx, svc, turn, revision) };
     }, { services: [[namespace, name]] });
     if (toCheck.length > 0) this.verificationSink(toCheck);
-    return this.getService(namespace, name);
+    // The service as this write left it: a later write of the same batch may have changed (or
+    // deleted) it in the index already. Its instance counts are the index's.
+    const e = this.index.service(namespace, name);
+    return this.wireService({ instances: new Map(), cache: undefined, ...e, rec: written });
   }
 
   /**
