@@ -5,15 +5,20 @@ import { api, bearer, sleep, startServer, tempDir, waitFor } from './harness.js'
 const svc = (name: string) => `/v1/namespaces/default/services/${name}/instances`;
 
 /** Keeps sending heartbeats for the instances in `alive` until stopped. */
-function heartbeater(url: string, alive: Map<string, string>): () => void {
+/** Heartbeats `alive` every 250 ms until the returned stop, which waits for a round under way (the server must outlive it). */
+function heartbeater(url: string, alive: Map<string, string>): () => Promise<void> {
   let on = true;
-  void (async () => {
+  const loop = (async () => {
     while (on) {
       await Promise.all([...alive].map(([id, token]) => api(url, 'PUT', `/v1/instances/${id}/heartbeat`, undefined, bearer(token))));
       await sleep(250);
     }
   })();
-  return () => void (on = false);
+  loop.catch(() => {}); // a failed round is reported by the stop that awaits it
+  return async () => {
+    on = false;
+    await loop;
+  };
 }
 
 async function healthOf(url: string, name: string): Promise<Map<string, boolean>> {
@@ -72,7 +77,7 @@ describe('health checking', () => {
       const metrics = await fetch(`${s.url}/metrics`).then((r) => r.text());
       assert.match(metrics, /muster_self_preservation_total [1-9]/);
     } finally {
-      stop();
+      await stop();
       await s.stop();
     }
   });
