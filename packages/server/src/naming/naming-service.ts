@@ -7,7 +7,7 @@ import { isDefaultFilter, MISSED_HEARTBEATS } from '@muster/api';
 import type { WriteBatcher } from '../batch/write-batcher.js';
 import type { Clock } from '../clock.js';
 import { Errors, MusterError } from '../errors.js';
-import { serviceKey, type RegistryIndex, type ServiceEntry } from '../index/registry-index.js';
+import type { RegistryIndex, ServiceEntry } from '../index/registry-index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { InstanceRecord, InstanceVerificationRecord, ServiceRecord, ServiceVerificationSetting } from '../model/records.js';
 import { sameLocation, sameMetadata, toWireInstance, toWireNamespace, toWireService, UNCHECKED } from '../model/records.js';
@@ -507,7 +507,7 @@ export class NamingService {
    */
   private registrationHints(namespace: string, service: string, id: string): TxHints {
     const ns = this.index.namespaces.get(namespace);
-    const svc = this.index.services.get(serviceKey(namespace, service))?.rec;
+    const svc = this.index.service(namespace, service)?.rec;
     const indexed = ns && svc && !this.index.instances.has(id) ? { namespaces: [ns], services: [svc], absentInstances: [id] } : undefined;
     return { namespaces: [namespace], services: [[namespace, service]], instances: [id], indexed };
   }

@@ -147,12 +147,13 @@ type Query = <T extends RowDataPacket[] | ResultSetHeader>(sql: string, values?:
  * write answers UNAVAILABLE. An unreachable database costs a caller at most that long.
  *
  * Round trips (and statements) are what a MySQL transaction costs, so a batch of writes costs
- * two of each kind, not a few per write: one round trip starts the transaction, reads and locks
- * what the batch's hints name; the writes then run against what the transaction knows, and
- * what they wrote goes with the COMMIT as multi-row statements, its events first, which is where
- * they take their change numbers (see MysqlTx). A batch of registrations of new instances is those two
- * round trips, whatever its size. A collision found at commit fails the transaction with an
- * error marked by markConflict, and the batcher re-runs the writes one per transaction.
+ * at most two, not a few per write: one round trip starts the transaction, reads and locks what
+ * the batch's hints name (less what the node's index vouches for); the writes then run against
+ * what the transaction knows, and what they wrote goes with the COMMIT as multi-row statements,
+ * its events first, which is where they take their change numbers (see MysqlTx). A batch of
+ * registrations of new instances into services the index holds is one round trip, whatever its
+ * size. A collision found at commit fails the transaction with an error marked by
+ * markConflict, and the batcher re-runs the writes one per transaction.
  */
 export class MysqlStore implements Store {
   readonly kind = 'mysql';
