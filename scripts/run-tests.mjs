@@ -23,10 +23,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 // Most tests wait on timers (TTLs, long polls), not on the CPU: run several files at once. The
-// cluster end-to-end file asserts time bounds across three server processes (a registration
-// visible on another node within 1 s): it runs after the others, alone, so that what it measures
-// is Muster on this machine's 2 cores, not three other test files competing for them.
-const alone = files.filter((f) => f.endsWith(path.join('dist', 'test', 'cluster.test.js')));
+// cluster end-to-end files assert time bounds across several server processes (a registration
+// visible on another node within 1 s, an expiry 3 × ttl after the last heartbeat, a pause that
+// outlasts a deadline): they run after the others, alone, so that what they measure is Muster on
+// this machine's 2 cores, not three other test files competing for them.
+const alone = files.filter((f) => ['cluster.test.js', 'cluster-faults.test.js'].some((name) => f.endsWith(path.join('dist', 'test', name))));
 const together = files.filter((f) => !alone.includes(f));
 let status = 0;
 for (const [concurrency, group] of [[4, together], [1, alone]]) {

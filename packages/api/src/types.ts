@@ -226,6 +226,13 @@ export interface ClusterNode {
   leaseHolder: boolean;
   /** The node that answered. */
   self: boolean;
+  /**
+   * How far this node's own wall clock is from the cluster's clock (Redis's), in ms: positive
+   * when it runs ahead. Nothing in the cluster depends on it (every node stamps times with the
+   * cluster's clock); it is shown so an operator can find a machine whose time is off. Absent on
+   * a single node and for a node that has not measured it yet.
+   */
+  clockOffsetMs?: number;
 }
 
 export interface ClusterStatus {

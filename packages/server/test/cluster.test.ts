@@ -112,7 +112,8 @@ describe('cluster mode: three nodes on MariaDB and Redis', { skip: why }, () => 
     }, 5000, 'another node to take the lease');
     const took = Date.now() - killedAt;
     assert.ok(took < 1000 + 1000 + 500, `lease taken over ${took} ms after the kill (lease 1 s)`);
-    await waitFor(async () => (await api(others[1]!.url, 'GET', `/v1/instances/${id}`)).body.healthy === false, 6000, 'the silent instance to expire');
+    // The new holder first gives the killed node (at most 5 s) to flush heartbeats it might hold.
+    await waitFor(async () => (await api(others[1]!.url, 'GET', `/v1/instances/${id}`)).body.healthy === false, 10_000, 'the silent instance to expire');
     await sleep(1500); // time for a duplicate expiry to show, if there were one
     const events = (await api(others[0]!.url, 'GET', `/v1/events?instance=${id}&limit=100`)).body.events as RegistryEvent[];
     assert.equal(events.filter((e) => e.type === 'instance.unhealthy').length, 1, JSON.stringify(events));

@@ -12,8 +12,14 @@ export interface NodeSelf {
   startedAt: number;
 }
 
+/** What a node says about itself that changes while it runs: written with each entry. */
+export interface NodeStatus {
+  /** Its own clock minus the cluster's (ClusterClock), ms. */
+  clockOffsetMs?: number;
+}
+
 /** A node as the directory lists it. */
-export interface NodeInfo extends NodeSelf {
+export interface NodeInfo extends NodeSelf, NodeStatus {
   /** When it last wrote its entry, ms since the epoch on Redis's clock. */
   lastSeen: number;
   /** How long ago that was, measured on Redis's clock (so nodes' clock skew does not enter). */
@@ -37,6 +43,8 @@ export interface DirectorySnapshot {
 
 export interface NodeDirectoryOptions extends RedisModuleOptions {
   self: NodeSelf;
+  /** Read at every write of the entry. */
+  status?: () => NodeStatus;
   /** How often this node writes its entry. Default 1000 ms. */
   intervalMs?: number;
   /** An entry not written for this long is listed as stale. Default 5 × intervalMs. */
@@ -83,6 +91,7 @@ export class NodeDirectory {
   private readonly redis: NodeDirectoryOptions['redis'];
   private readonly log: ClusterLog;
   private readonly self: NodeSelf;
+  private readonly status: () => NodeStatus;
   private readonly keys: ReturnType<typeof clusterKeys>;
   private readonly intervalMs: number;
   private readonly staleAfterMs: number;
@@ -98,6 +107,7 @@ export class NodeDirectory {
     this.redis = opts.redis;
     this.log = opts.log ?? silentLog;
     this.self = { id: opts.self.id, httpAddress: opts.self.httpAddress, grpcAddress: opts.self.grpcAddress, version: opts.self.version, startedAt: opts.self.startedAt };
+    this.status = opts.status ?? (() => ({}));
     this.keys = clusterKeys(opts.prefix);
     this.intervalMs = opts.intervalMs ?? 1000;
     this.staleAfterMs = opts.staleAfterMs ?? 5 * this.intervalMs;
@@ -177,7 +187,9 @@ export class NodeDirectory {
 
   private async write(): Promise<boolean> {
     try {
-      await withTimeout(this.redis.eval(WRITE, 1, this.keys.nodes, this.self.id, JSON.stringify(this.self)), this.timeoutMs, 'node directory write');
+      const { clockOffsetMs } = this.status();
+      const entry = clockOffsetMs === undefined ? this.self : { ...this.self, clockOffsetMs };
+      await withTimeout(this.redis.eval(WRITE, 1, this.keys.nodes, this.self.id, JSON.stringify(entry)), this.timeoutMs, 'node directory write');
       this.setAvailable(true);
       return true;
     } catch (e) {
@@ -194,13 +206,14 @@ export class NodeDirectory {
   }
 }
 
-function parseEntry(raw: string): (NodeSelf & { lastSeen: number }) | undefined {
+function parseEntry(raw: string): (NodeSelf & NodeStatus & { lastSeen: number }) | undefined {
   try {
     const x = JSON.parse(raw) as Record<string, unknown>;
-    const { id, httpAddress, grpcAddress, version, startedAt, lastSeen } = x;
+    const { id, httpAddress, grpcAddress, version, startedAt, lastSeen, clockOffsetMs } = x;
     if (typeof id !== 'string' || typeof httpAddress !== 'string' || typeof grpcAddress !== 'string' || typeof version !== 'string') return undefined;
     if (typeof startedAt !== 'number' || typeof lastSeen !== 'number') return undefined;
-    return { id, httpAddress, grpcAddress, version, startedAt, lastSeen };
+    const entry = { id, httpAddress, grpcAddress, version, startedAt, lastSeen };
+    return typeof clockOffsetMs === 'number' ? { ...entry, clockOffsetMs } : entry;
   } catch {
     return undefined;
   }

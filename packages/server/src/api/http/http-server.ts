@@ -6,9 +6,10 @@ import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import type { ServerTls } from '../../config/tls-files.js';
 import { Errors } from '../../errors.js';
-import type { HttpDeps } from './context.js';
+import { noteArrival, type HttpDeps } from './context.js';
 import { auditResponse, noteRefusal } from './audit-hook.js';
 import { toHttpError } from './error-mapping.js';
+import { readYourWrites } from './read-your-writes.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { eventRoutes } from './routes/events.js';
@@ -77,9 +78,11 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
   // Callback-style hooks and counters bound once per (method, route, status): these run on every
   // discovery and heartbeat, where an async hook or a label lookup is a visible share of CPU.
   app.addHook('onRequest', (req, reply, done) => {
+    noteArrival(req, deps.arrivals.receivedAt());
     reply.header('x-request-id', req.id);
     done();
   });
+  readYourWrites(app, deps);
 
   const counters = new Map<string, { inc(): void }>();
   app.addHook('onResponse', (req, reply, done) => {

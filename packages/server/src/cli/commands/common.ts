@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { HealthStatusFilter, IsolatedFilter, Metadata } from '@muster/api';
 import { MusterError, MusterHttpClient, type TlsOptions } from '@muster/client';
+import { cliSession, saveCliSession } from '../revision-state.js';
 
 export type OutputFormat = 'table' | 'json';
 
@@ -24,7 +25,8 @@ export interface CommandContext {
 export function context(cmd: Command): CommandContext {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const tls = tlsOptions(g);
-  return { client: new MusterHttpClient({ server: g.server, ...(tls ? { tls } : {}), ...(g.accessToken ? { token: g.accessToken } : {}) }), output: g.output };
+  const client = new MusterHttpClient({ server: g.server, readYourWrites: cliSession(), ...(tls ? { tls } : {}), ...(g.accessToken ? { token: g.accessToken } : {}) });
+  return { client, output: g.output };
 }
 
 /** --ca, --cert and --key (or MUSTER_CA, MUSTER_CERT, MUSTER_KEY) read into the SDK's tls option. */
@@ -53,6 +55,7 @@ export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (..
   return async (...args: A) => {
     try {
       await fn(...args);
+      saveCliSession();
     } catch (err) {
       fail(err);
     }
