@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { MusterError } from '../errors.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
 import { isConflict, markConflict, type Store, type StoreTx, type TxOptions } from '../store/store.js';
 import type { Change } from './changes.js';
+import type { RequestContext } from './request-context.js';
 import { WriteBatcher } from './write-batcher.js';
 
 const now = 1_700_000_000_000;
@@ -169,6 +171,25 @@ describe('write batcher', () => {
       return 'done';
     }), 'done');
     assert.equal(runs, 2, 'a write whose own step collided runs again, alone');
+  });
+
+  it('applies nothing for a request whose client has gone or whose deadline passed (DEADLINE_EXCEEDED), and tells the others the revision they committed', async () => {
+    const { store, batcher } = setup();
+    const ctx = (over: Partial<RequestContext> = {}): RequestContext => ({ receivedAt: performance.now(), deadline: performance.now() + 5000, gone: () => false, ...over });
+    const write = (name: string, c: RequestContext) => batcher.submit(async (tx) => {
+      await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
+      await tx.appendEvent({ type: 'namespace.created', namespace: name, at: now, detail: {} });
+    }, { namespaces: [name] }, c);
+    const ok = ctx();
+    const left = ctx({ gone: () => true });
+    const late = ctx({ receivedAt: performance.now() - 6000, deadline: performance.now() - 1000 });
+    const results = await Promise.allSettled([write('ok', ok), write('left', left), write('late', late)]);
+    assert.deepEqual(results.map((r) => (r.status === 'rejected' ? (r.reason as MusterError).code : 'ok')), ['ok', 'DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED']);
+    assert.deepEqual((await store.load()).namespaces.map((n) => n.name), ['ok']);
+    assert.ok(ok.revision! > 0 && left.revision === undefined && late.revision === undefined);
+    const unchanged = ctx();
+    await batcher.submit(async () => undefined, undefined, unchanged);
+    assert.equal(unchanged.revision, 0, 'a write that changed nothing took no change number');
   });
 
   it('does not re-run a batch that failed for another reason', async () => {

@@ -36,7 +36,7 @@ export class ClusterClock implements Clock {
 
   /** This node's own clock minus the cluster's, in ms (positive: it runs ahead); undefined before the first sample. */
   get skewMs(): number | undefined {
-    return this.samples.length > 0 ? Math.round(-this.offset) : undefined;
+    return this.samples.length > 0 ? Math.round(0 - this.offset) : undefined;
   }
 
   /**
@@ -52,7 +52,8 @@ export class ClusterClock implements Clock {
     if (best && Math.abs(s.offset - best.offset) > best.rtt + s.rtt + 250) this.samples = [];
     this.samples.push(s);
     if (this.samples.length > (this.opts.window ?? 8)) this.samples.shift();
-    this.offset = this.best()!.offset;
+    // Whole milliseconds, as every time the stores keep.
+    this.offset = Math.round(this.best()!.offset);
   }
 
   /** Measures now and then every `intervalMs` with `readRemote` (Redis's TIME, in ms). */

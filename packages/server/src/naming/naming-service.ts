@@ -399,7 +399,7 @@ export class NamingService {
       this.metrics.hb.rejected.inc();
       throw err;
     }
-    const at = ctx ? this.clock.now() - (performance.now() - ctx.receivedAt) : this.clock.now();
+    const at = ctx ? this.clock.now() - Math.round(performance.now() - ctx.receivedAt) : this.clock.now();
     if (at > rec.lastHeartbeat) rec.lastHeartbeat = at;
     this.heartbeatSink(id, at);
     this.metrics.hb.ok.inc();
