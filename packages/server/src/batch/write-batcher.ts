@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { Errors, MusterError } from '../errors.js';
 import { conflictDeadline, isConflict, type IndexedRecords, type Store, type StoreTx, type TxHints, type TxOptions } from '../store/store.js';
-import type { Change } from './changes.js';
 import { RepeatedWarning } from '../repeated-warning.js';
+import type { Change } from './changes.js';
 import { checkContext, type RequestContext } from './request-context.js';
 
 /** One write: runs inside the batch's transaction, in its own savepoint. */
@@ -42,13 +42,13 @@ interface Pending {
   alone?: { deadline: number | undefined; tries?: number };
 }
 
-/** `revision`: the highest change number the write took (0: none). */
 /**
  * How many times a write that collided with another node's (two registrations creating one
  * service, a deadlock) runs again, alone and reading afresh, before its caller gets the collision.
  */
 const COLLISION_RETRIES = 2;
 
+/** `revision`: the highest change number the write took (0: none). */
 type Outcome = { ok: true; value: unknown; revision: number } | { ok: false; error: unknown };
 
 /**

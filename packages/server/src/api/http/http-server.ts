@@ -9,7 +9,7 @@ import { Errors } from '../../errors.js';
 import { noteArrival, type HttpDeps } from './context.js';
 import { auditResponse, noteRefusal } from './audit-hook.js';
 import { toHttpError } from './error-mapping.js';
-import { readYourWrites } from './read-your-writes.js';
+import { answerRevisions, minRevisionWait } from './read-your-writes.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { eventRoutes } from './routes/events.js';
@@ -80,9 +80,11 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
   app.addHook('onRequest', (req, reply, done) => {
     noteArrival(req, deps.arrivals.receivedAt());
     reply.header('x-request-id', req.id);
-    done();
+    const waiting = minRevisionWait(req, deps);
+    if (waiting) waiting.then(() => done(), done);
+    else done();
   });
-  readYourWrites(app, deps);
+  answerRevisions(app, deps);
 
   const counters = new Map<string, { inc(): void }>();
   app.addHook('onResponse', (req, reply, done) => {
