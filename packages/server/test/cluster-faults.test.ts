@@ -331,7 +331,6 @@ describe('cluster faults: Redis fails under two nodes (through fault proxies)', 
   const s = suite('redis');
   let pa: FaultProxy, pb: FaultProxy;
   let a: ChildServer, b: ChildServer;
-  const redisReady = async (n: ChildServer) => (await api(n.url, 'GET', '/readyz')).body.checks.redis === 'ok';
   const holdsLease = async (n: ChildServer) => ((await api(n.url, 'GET', '/readyz')).body.checks.sweepLease as string).startsWith('held by this');
   before(async () => {
     const redis = new URL(REDIS);
@@ -356,17 +355,18 @@ describe('cluster faults: Redis fails under two nodes (through fault proxies)', 
         await register(a, 'outage', 100 + k, 60);
         await sleep(100);
       }
+      // By now the publishes of the first second of commits have failed, one by one.
       await waitFor(() => lines(a.output().slice(from), 'change bus: publish failed').length > 0, 5000, 'a publish to fail');
+      const failed = lines(a.output().slice(from), 'change bus: publish failed');
+      assert.equal(failed.length, 1, `one warning for the outage, not one per commit:\n${failed.join('\n')}`);
     } finally {
       await pa.restore();
     }
     let port = 200;
     await waitFor(async () => {
       await register(a, 'outage', port++, 60);
-      return lines(a.output().slice(from), 'change bus: publishing works again').length === 1;
+      return lines(a.output().slice(from), 'change bus: publishing works again').length > 0;
     }, 10_000, 'a line saying that publishing works again');
-    const failed = lines(a.output().slice(from), 'change bus: publish failed');
-    assert.ok(failed.length >= 1 && failed.length <= 2, `one warning for the outage, not one per commit:\n${failed.join('\n')}`);
   });
 
   it('after Redis returns, the new holder of the sweep lease waits until the slower node has flushed the heartbeats it kept', async () => {
@@ -379,17 +379,19 @@ describe('cluster faults: Redis fails under two nodes (through fault proxies)', 
         await sleep(300);
       }
     })();
+    const redis = new Redis(REDIS);
     try {
-      await sleep(700); // a few heartbeats reach Redis first
+      await waitFor(async () => (await redis.hget(`${s.prefix}:hb`, reg.id)) !== null, 5000, 'heartbeats through node b to reach Redis');
       await Promise.all([pa.cut(), pb.cut()]);
       await sleep(4000); // Redis is out for longer than 3 × ttl: node b keeps the heartbeats in memory
       await pa.restore();
       await waitFor(() => holdsLease(a), 10_000, 'node a to hold the sweep lease again');
       await sleep(600); // the sweeps that would expire the instance if they did not wait for node b
+      const restoredAt = Date.now();
       await pb.restore();
-      await waitFor(() => redisReady(b), 10_000, 'node b to reach Redis again');
-      await sleep(1000);
+      await waitFor(async () => Number(await redis.hget(`${s.prefix}:hb`, reg.id)) > restoredAt, 10_000, 'node b to flush its heartbeats');
     } finally {
+      redis.disconnect();
       await Promise.all([pa.restore(), pb.restore()]);
       beating = false;
       await beats;
