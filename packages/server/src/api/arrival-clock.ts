@@ -1,8 +1,12 @@
 import { performance } from 'node:perf_hooks';
 
 const TICK_MS = 50;
-/** A tick this much later than due means the event loop stalled. */
-const STALL_MS = 200;
+/**
+ * A tick this much later than due means the event loop stalled. A busy loop lags by less: a
+ * request that waited that long is dated to when it was read, as a heartbeat dated back by our
+ * own load would make its instance expire early.
+ */
+const STALL_MS = 1000;
 /** Requests read this soon after a stall (or as long as it lasted, if shorter) may still be ones that arrived during it. */
 const AFTER_STALL_MS = 1000;
 
@@ -11,8 +15,9 @@ const AFTER_STALL_MS = 1000;
  * gets to it: after a stall (a long GC pause, a frozen VM, SIGSTOP) it reads at once everything
  * that arrived meanwhile, and cannot tell when each came. Such a request counts as having arrived
  * when the stall began, the earliest it can have, so that a bound on how long a request may wait
- * (limits.writeWait) never lets one through late. A tick every 50 ms notes when the loop last ran;
- * a request read while the loop is late, or soon after a stall (as long as it lasted, a second at
+ * (limits.writeWait) never lets one through late, and a heartbeat that waited out the stall does
+ * not count as fresh. A tick every 50 ms notes when the loop last ran; a request read while the
+ * loop is more than a second late, or soon after such a stall (as long as it lasted, a second at
  * most), is dated back.
  */
 export class ArrivalClock {
