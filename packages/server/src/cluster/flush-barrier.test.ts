@@ -37,16 +37,15 @@ describeRedis('FlushBarrier: a new sweep lease holder waits for every node\'s he
     const silent = relay(prefix, 'silent');
     await h.admin().set(clusterKeys(prefix).flushGeneration, '1');
     await silent.flush();
-    const sweep = barrier(prefix, 300);
+    // A second: longer than two round trips to a loaded Redis take.
+    const sweep = barrier(prefix, 1000);
+    const fresh = barrier(h.prefix(), 1000);
     sweep.arm();
-    assert.equal(await sweep.passed(), false);
-    await sleep(350);
-    assert.equal(await sweep.passed(), true, 'after waitMs');
-
-    const fresh = barrier(h.prefix(), 300);
     fresh.arm(); // a new cluster: the counter starts at 1
+    assert.equal(await sweep.passed(), false);
     assert.equal(await fresh.passed(), false, 'nothing says who was flushing');
-    await sleep(350);
+    await sleep(1050);
+    assert.equal(await sweep.passed(), true, 'after waitMs');
     assert.equal(await fresh.passed(), true);
     fresh.disarm();
     assert.equal(await fresh.passed(), true, 'not armed: nothing to wait for');
