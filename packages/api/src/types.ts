@@ -226,6 +226,12 @@ export interface ClusterNode {
   leaseHolder: boolean;
   /** The node that answered. */
   self: boolean;
+  /**
+   * Cluster mode: the node's own wall clock minus the Redis server's, as it stood when the node
+   * last wrote its entry (ms; the write's latency included). Nodes whose offsets differ by
+   * seconds disagree about time: `muster doctor` reports it.
+   */
+  clockOffsetMs?: number;
 }
 
 export interface ClusterStatus {

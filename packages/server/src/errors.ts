@@ -48,6 +48,7 @@ export const Errors = {
   tooManyWatches: (address: string, max: number) => new MusterError('RESOURCE_EXHAUSTED', `${address} already has ${max} open watches (limits.watchesPerClient); close some first`, { retryAfterS: 1 }),
 
   slowWatcher: () => new MusterError('RESOURCE_EXHAUSTED', 'the client did not read its watch stream; watch again with the last revision'),
+  backupUnsupported: (store: string) => new MusterError('FAILED_PRECONDITION', `the ${store} store has no online backup here: back up a MySQL store with mariadb-dump or mariadb-backup (docs/operations.md)`),
   shuttingDown: () => new MusterError('UNAVAILABLE', 'the server is shutting down; retry on another node'),
   storeUnavailable: (cause: unknown) => new MusterError('UNAVAILABLE', 'the store could not commit the write; nothing was changed, retry', { cause }),
   /** A shared database (MySQL) could not do it now but a retry can: a concurrent write of another node, a slow or unreachable database. */

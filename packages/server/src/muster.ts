@@ -21,6 +21,7 @@ import { ClusterMode } from './cluster/cluster-mode.js';
 import { HealthChecker } from './health/health-checker.js';
 import { RegistryIndex } from './index/registry-index.js';
 import { Metrics } from './metrics/metrics.js';
+import { RateHistory } from './metrics/rate-history.js';
 import { NamingService } from './naming/naming-service.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import { MysqlStore } from './store/mysql/mysql-store.js';
@@ -64,6 +65,8 @@ export class Muster {
   readonly store: Store;
   readonly index: RegistryIndex;
   readonly metrics: Metrics;
+  /** Request rates of the last minutes, for the console (GET /v1/stats). */
+  readonly rates: RateHistory;
   readonly hub = new WatchHub();
   readonly batcher: WriteBatcher;
   readonly naming: NamingService;
@@ -107,6 +110,7 @@ export class Muster {
       }
       return { healthy, unhealthy, isolated };
     });
+    this.rates = new RateHistory(this.metrics);
     this.index.onServiceChanged((ns, svc, rev) => this.hub.notify(ns, svc, rev));
     const inFlight = config.store.type === 'mysql' ? config.store.mysql.commitsInFlight : 1;
     this.batcher = new WriteBatcher(this.store, { ...config.batch, inFlight }, {
@@ -175,6 +179,8 @@ export class Muster {
       readiness: () => this.readiness(),
       cluster: () => this.clusterStatus(),
       staleness: () => this.cluster?.staleness(),
+      rates: this.rates,
+      ...(this.store.backup ? { backup: (file: string) => this.store.backup!(file) } : {}),
     }, this.log, this.tls);
     await this.http.listen({ host: this.config.host, port: this.config.httpPort });
     try {
@@ -187,6 +193,7 @@ export class Muster {
       await this.http.close();
       throw err;
     }
+    this.rates.start();
     this.pruneTimer = setInterval(() => void this.pruneEvents(), 60_000);
     this.pruneTimer.unref();
     void this.pruneEvents();
@@ -294,6 +301,7 @@ export class Muster {
   private async doStop(): Promise<void> {
     this.log.info('shutting down: no new requests; answering watchers, flushing writes');
     clearInterval(this.pruneTimer);
+    this.rates.stop();
     this.hub.close();
     const deadline = this.config.shutdownTimeout;
     // Both adapters drain at once, and before the batcher closes: their last calls still write.

@@ -90,6 +90,7 @@ export class ClusterMode implements SweepGate {
     this.directory = new NodeDirectory({
       redis: this.redis, prefix: `${this.config.cluster.prefix}:`, log: this.deps.log,
       self: { id: this.nodeId, version: VERSION, ...self },
+      wallClock: () => this.deps.clock.now(),
     });
     this.directory.start();
   }
@@ -148,6 +149,7 @@ export class ClusterMode implements SweepGate {
         id: n.id, httpAddress: n.httpAddress, grpcAddress: n.grpcAddress, version: n.version,
         startedAt: new Date(n.startedAt).toISOString(), lastSeen: new Date(n.lastSeen).toISOString(),
         lastSeenAgoMs: n.lastSeenAgoMs, stale: n.stale, leaseHolder: n.leaseHolder, self: n.id === this.nodeId,
+        ...(n.clockOffsetMs !== undefined ? { clockOffsetMs: n.clockOffsetMs } : {}),
       })),
     };
   }
