@@ -32,6 +32,8 @@ export interface Service {
   revision: number;
   instanceCount: number;
   healthyInstanceCount: number;
+  /** Instances an operator took out of traffic (healthy or not). */
+  isolatedInstanceCount: number;
   /** Whether new instances must prove they hold the service's secret; the secret is never answered. */
   verification: ServiceVerificationStatus;
   createdAt: string;

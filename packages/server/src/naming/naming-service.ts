@@ -153,7 +153,7 @@ export class NamingService {
       if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
       return this.insertService(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {}, v.verification ?? null);
     }, { namespaces: [namespace], services: [[namespace, v.name]] });
-    return toWireService(rec, { instances: 0, healthy: 0, pending: 0, failed: 0 });
+    return toWireService(rec, { instances: 0, healthy: 0, isolated: 0, pending: 0, failed: 0 });
   }
 
   async patchService(namespace: string, name: string, input: unknown): Promise<Service> {
@@ -585,13 +585,14 @@ export class NamingService {
   }
 
   private wireService(e: ServiceEntry): Service {
-    let healthy = 0, pending = 0, failed = 0;
+    let healthy = 0, isolated = 0, pending = 0, failed = 0;
     for (const i of e.instances.values()) {
       if (i.healthy) healthy++;
+      if (i.isolate) isolated++;
       if (i.verification.state === 'pending') pending++;
       else if (i.verification.state === 'failed') failed++;
     }
-    return toWireService(e.rec, { instances: e.instances.size, healthy, pending, failed });
+    return toWireService(e.rec, { instances: e.instances.size, healthy, isolated, pending, failed });
   }
 }
 

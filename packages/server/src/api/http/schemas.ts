@@ -33,7 +33,8 @@ export const ServiceVerificationStatus = Type.Union([
 
 export const Service = Type.Object({
   namespace: Type.String(), name: Type.String(), metadata: Metadata, comment: Type.String(), revision: Type.Integer(),
-  instanceCount: Type.Integer(), healthyInstanceCount: Type.Integer(), verification: ServiceVerificationStatus,
+  instanceCount: Type.Integer(), healthyInstanceCount: Type.Integer(),
+  isolatedInstanceCount: Type.Integer({ description: 'isolated instances (healthy or not): out of discovery until un-isolated' }), verification: ServiceVerificationStatus,
   createdAt: Type.String(), updatedAt: Type.String(),
 });
 
