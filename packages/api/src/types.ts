@@ -244,6 +244,31 @@ export interface ClusterStatus {
   leaseHolder: string | null;
 }
 
+/** `GET /v1/tokens/self`: what the caller's own credentials allow. */
+export interface TokenSelf {
+  auth: {
+    enabled: boolean;
+    /** `required`: register, heartbeat and discover need an access token too; `open`: they do not. */
+    clients: 'required' | 'open';
+  };
+  /** The access token the request carried; null without one. */
+  token: { id: string; name: string; rules: string[] } | null;
+  /** The rights granted over all of the asked scope (every namespace and service unless named). */
+  rights: AccessRight[];
+}
+
+/** `GET /v1/stats`: this node's request rates, one sample per interval, oldest first. */
+export interface StatsResponse {
+  intervalMs: number;
+  samples: Array<{ at: string; registrations: number; heartbeats: number; discoveries: number }>;
+}
+
+/** `GET /readyz`: ready when every check that gates readiness passes; each check's state in words. */
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, string>;
+}
+
 /** A right a token rule grants; each includes the ones before it. */
 export const AccessRights = ['read', 'write', 'admin'] as const;
 export type AccessRight = (typeof AccessRights)[number];

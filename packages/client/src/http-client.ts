@@ -1,6 +1,6 @@
 import type {
   AccessToken, ClusterStatus, CreateTokenRequest, CreateTokenResponse, DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem,
-  Instance, InstancePatch, Metadata, Namespace, RegisterRequest, RegisterResponse, RegistryEvent, Service, ServiceVerificationInput,
+  Instance, InstancePatch, Metadata, Namespace, Readiness, RegisterRequest, RegisterResponse, RegistryEvent, Service, ServiceVerificationInput, TokenSelf,
 } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { filterParams, seg, setDefined } from './query.js';
@@ -251,6 +251,25 @@ export class MusterHttpClient {
   }
 
   // ---- helpers ------------------------------------------------------------------------------
+
+  /** GET /readyz: whether the server is ready and the state of each check; answered when not ready too. */
+  async readiness(opts?: CallOptions): Promise<Readiness> {
+    return (await this.http.call<Readiness>({ method: 'GET', path: '/readyz' }, callOpts(opts), [503])).body!;
+  }
+
+  /** GET /v1/tokens/self: whether auth is on, this client's token, and its rights over a scope. */
+  async self(scope: { namespace?: string; service?: string } = {}, opts?: CallOptions): Promise<TokenSelf> {
+    const q = new URLSearchParams();
+    if (scope.namespace !== undefined) q.set('namespace', scope.namespace);
+    if (scope.service !== undefined) q.set('service', scope.service);
+    return this.get<TokenSelf>('/v1/tokens/self', q, opts);
+  }
+
+  /** GET /v1/backup: a consistent copy of a SQLite store, as a stream of the file's bytes (admin). */
+  async backup(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ReadableStream<Uint8Array>> {
+    const { response } = await this.http.stream({ method: 'GET', path: '/v1/backup' }, { ...opts, accept: 'application/vnd.sqlite3' });
+    return response.body as ReadableStream<Uint8Array>;
+  }
 
   private async get<T>(path: string, query: URLSearchParams | undefined, opts: CallOptions = {}): Promise<T> {
     const a = await this.http.call<T>(query ? { method: 'GET', path, query } : { method: 'GET', path }, callOpts(opts));

@@ -1,24 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MusterError, MusterHttpClient, type ClusterStatus, type DiscoverResponse, type RegisterResponse, type RegistryEvent } from '@muster/client';
+import { cleanEnv, muster, repoRoot, type CliResult } from './cli-run.js';
 import { musterBin, startServer, waitFor, type RunningServer } from './harness.js';
-
-const repoRoot = path.resolve(path.dirname(musterBin), '..');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The child's environment without the caller's MUSTER_* settings: each test says what it means. */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_')));
-  return { ...env, ...extra };
-}
 
 /** A loopback port nobody listens on. */
 async function closedPort(): Promise<number> {
@@ -27,16 +13,6 @@ async function closedPort(): Promise<number> {
   const { port } = srv.address() as net.AddressInfo;
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
-}
-
-/** Runs `muster ...` as a child process. Async: the server under test lives in this process. */
-function muster(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [musterBin, ...args], { cwd: repoRoot, env: cleanEnv(env), timeout: 15_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 describe('the muster CLI through a whole instance life cycle', () => {

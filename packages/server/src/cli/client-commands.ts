@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { backupCommands } from './commands/backup.js';
 import { clusterCommand } from './commands/cluster.js';
+import { doctorCommand } from './commands/doctor.js';
 import { eventsCommand } from './commands/events.js';
 import { instanceCommands } from './commands/instances.js';
 import { namespaceCommands } from './commands/namespaces.js';
@@ -26,4 +28,6 @@ export function registerClientCommands(program: Command): void {
   eventsCommand(program);
   clusterCommand(program);
   tokenCommands(program);
+  doctorCommand(program);
+  backupCommands(program);
 }

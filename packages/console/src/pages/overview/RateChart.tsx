@@ -1,5 +1,5 @@
 import { get } from '../../api/http';
-import type { RateSample, Stats } from '../../api/types';
+import type { Stats } from '../../api/types';
 import { ErrorNote } from '../../shared/ErrorNote';
 import { rate } from '../../shared/format';
 import { usePoll } from '../../shared/use-poll';
@@ -21,7 +21,7 @@ export function RateChart() {
   const max = Math.max(1, ...samples.flatMap((s) => SERIES.map((x) => s[x.key])));
   const x = (i: number) => (samples.length <= 1 ? W : (i / (samples.length - 1)) * W);
   const y = (v: number) => H - (v / max) * (H - 4);
-  const line = (k: keyof Omit<RateSample, 'at'>) => samples.map((s, i) => `${x(i).toFixed(1)},${y(s[k]).toFixed(1)}`).join(' ');
+  const line = (k: (typeof SERIES)[number]['key']) => samples.map((s, i) => `${x(i).toFixed(1)},${y(s[k]).toFixed(1)}`).join(' ');
   const minutes = data ? Math.round((samples.length * data.intervalMs) / 60000) : 0;
   return (
     <section className="panel" aria-labelledby="rates-title">
