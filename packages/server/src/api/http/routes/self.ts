@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { AccessRights, type AccessRight } from '@muster/api';
+import { AccessRights, LIMITS, type AccessRight } from '@muster/api';
 import { ALL, allows, formatRule } from '../../../auth/rules.js';
 import { callerOf, type HttpDeps } from '../context.js';
 import { errors } from '../schemas.js';
 
-const Name = Type.String({ minLength: 1, maxLength: 128, description: 'a namespace (or service) name; every one when left out' });
+const Name = Type.String({ minLength: LIMITS.name.min, maxLength: LIMITS.name.max, pattern: LIMITS.name.pattern, description: 'a namespace (or service) name; every one when left out' });
 
 /**
  * What the caller's own credentials allow: whether auth is on, which token it is and the rights
