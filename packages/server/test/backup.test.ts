@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { muster } from './cli-run.js';
-import { api, bearer, startServer, tempDir } from './harness.js';
+import { startAuthServer } from './auth-server.js';
+import { api, bearer, tempDir, type Flags } from './harness.js';
 
 /** `muster backup` of a running server's SQLite store, and `muster restore` with the server stopped. */
 describe('backup and restore of the SQLite store', () => {
@@ -12,12 +13,10 @@ describe('backup and restore of the SQLite store', () => {
     for (const stop of stops) await stop();
   });
 
-  const start = async (dataDir = tempDir()) => {
-    let announced = '';
-    const s = await startServer({ 'auth.enabled': true }, dataDir, (t) => (announced += t));
+  const start = async (dataDir = tempDir(), flags: Flags = {}) => {
+    const s = await startAuthServer(flags, dataDir);
     stops.push(() => s.stop());
-    const admin = /(mst_\S+)/.exec(announced)?.[1] ?? fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
-    return { ...s, admin };
+    return s;
   };
   const register = (url: string, k: number) => api(url, 'POST', '/v1/namespaces/default/services/orders/instances', { host: '10.0.0.1', port: 1000 + k, healthCheck: { ttl: 60 } });
   const count = async (url: string) => (await api(url, 'GET', '/v1/namespaces/default/services/orders/instances?status=all')).body.instances.length as number;
@@ -73,10 +72,8 @@ describe('backup and restore of the SQLite store', () => {
     assert.equal((await api(s.url, 'GET', '/v1/backup', undefined, bearer(reader.body.secret))).status, 403);
     assert.equal(fs.existsSync(file), false);
 
-    let announced = '';
-    const mem = await startServer({ 'auth.enabled': true, 'store.type': 'memory' }, tempDir(), (t) => (announced += t));
-    stops.push(() => mem.stop());
-    const r = await api(mem.url, 'GET', '/v1/backup', undefined, bearer(/(mst_\S+)/.exec(announced)![1]!));
+    const mem = await start(tempDir(), { 'store.type': 'memory' });
+    const r = await api(mem.url, 'GET', '/v1/backup', undefined, bearer(mem.admin));
     assert.equal(r.status, 409);
     assert.match(r.body.error.message, /no online backup/);
   });

@@ -7,6 +7,7 @@ import mysql from 'mysql2/promise';
 import pino from 'pino';
 import { loadConfig } from '../src/config/config.js';
 import { Muster } from '../src/muster.js';
+import { startAuthServer } from './auth-server.js';
 import { muster } from './cli-run.js';
 import { MYSQL, REDIS, clusterServicesProblem } from './cluster-services.js';
 import { FaultProxy } from './fault-proxy.js';
@@ -18,9 +19,7 @@ describe('muster doctor: a single server', () => {
   let s: RunningServer;
   let admin: string;
   before(async () => {
-    let announced = '';
-    s = await startServer({ 'auth.enabled': true }, tempDir(), (t) => (announced += t));
-    admin = /(mst_\S+)/.exec(announced)![1]!;
+    ({ admin, ...s } = await startAuthServer());
   });
   after(() => s.stop());
 

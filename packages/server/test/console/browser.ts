@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { repoRoot, startServer, tempDir, type Flags } from '../harness.js';
+import { startAuthServer } from '../auth-server.js';
+import { repoRoot, tempDir, type Flags } from '../harness.js';
 
 /** Debian's Chromium (apt-get install chromium): the console tests drive it with playwright-core. */
 export const CHROMIUM = process.env['MUSTER_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -19,14 +20,8 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** A server with auth on (as by default) and a fast sweep; resolves its admin token too. */
-export async function startAuthServer(flags: Flags = {}) {
-  let announced = '';
-  const server = await startServer({ 'auth.enabled': true, 'health.sweepInterval': '100ms', ...flags }, tempDir(), (t) => (announced += t));
-  const admin = /(mst_\S+)/.exec(announced)?.[1];
-  if (!admin) throw new Error(`no admin token announced: ${announced}`);
-  return { ...server, admin };
-}
+/** A server with auth on and a fast sweep, and its admin token. */
+export const startConsoleServer = (flags: Flags = {}) => startAuthServer({ 'health.sweepInterval': '100ms', ...flags });
 
 /** Opens the console and signs in with `token` through its login form. */
 export async function signIn(page: Page, url: string, token: string): Promise<void> {

@@ -2,17 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { api, bearer } from '../harness.js';
-import { browserMissing, launchBrowser, signIn, startAuthServer } from './browser.js';
+import { browserMissing, launchBrowser, signIn, startConsoleServer } from './browser.js';
 
 /** With auth on, the console asks for a token, refuses a wrong one, and offers only what a token may do. */
 describe('console: tokens and rights', { skip: browserMissing }, () => {
-  let server: Awaited<ReturnType<typeof startAuthServer>>;
+  let server: Awaited<ReturnType<typeof startConsoleServer>>;
   let browser: Browser;
   let context: BrowserContext;
   let instanceId: string;
 
   before(async () => {
-    [server, browser] = await Promise.all([startAuthServer(), launchBrowser()]);
+    [server, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
     const r = await api(server.url, 'POST', '/v1/namespaces/default/services/orders/instances', { host: '10.0.0.1', port: 80, healthCheck: { ttl: 60 } });
     instanceId = r.body.instance.id;
   });

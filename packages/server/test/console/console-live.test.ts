@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { api, bearer, waitFor } from '../harness.js';
-import { browserMissing, launchBrowser, screenshotPath, signIn, startAuthServer } from './browser.js';
+import { browserMissing, launchBrowser, screenshotPath, signIn, startConsoleServer } from './browser.js';
 
 /**
  * The console against a real server with auth on, in Debian's Chromium: what an operator sees
  * changes without a reload, and what they do lands in the registry.
  */
 describe('console: live overview, service page and events', { skip: browserMissing }, () => {
-  let server: Awaited<ReturnType<typeof startAuthServer>>;
+  let server: Awaited<ReturnType<typeof startConsoleServer>>;
   let browser: Browser;
   let page: Page;
   const admin = () => bearer(server.admin);
@@ -20,7 +20,7 @@ describe('console: live overview, service page and events', { skip: browserMissi
   };
 
   before(async () => {
-    [server, browser] = await Promise.all([startAuthServer(), launchBrowser()]);
+    [server, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     await signIn(page, server.url, server.admin);
     await page.getByRole('heading', { name: 'Services' }).waitFor();

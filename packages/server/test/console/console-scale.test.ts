@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { api, bearer } from '../harness.js';
-import { browserMissing, launchBrowser, startAuthServer } from './browser.js';
+import { browserMissing, launchBrowser, startConsoleServer } from './browser.js';
 
 const COUNT = 5000;
 
@@ -11,14 +11,14 @@ const COUNT = 5000;
  * scrolls to the last row. How long that takes is measured by bench/console.mjs, not here.
  */
 describe(`console: a service of ${COUNT} instances`, { skip: browserMissing }, () => {
-  let server: Awaited<ReturnType<typeof startAuthServer>>;
+  let server: Awaited<ReturnType<typeof startConsoleServer>>;
   let browser: Browser;
   let page: Page;
   const ids: string[] = [];
 
   before(async () => {
     // The memory store: what is tested is the console, and 5,000 durable commits would only add time.
-    [server, browser] = await Promise.all([startAuthServer({ 'store.type': 'memory' }), launchBrowser()]);
+    [server, browser] = await Promise.all([startConsoleServer({ 'store.type': 'memory' }), launchBrowser()]);
     let next = 0;
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (next < COUNT) {
