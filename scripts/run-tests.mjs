@@ -27,9 +27,12 @@ if (files.length === 0) {
 // visible on another node within 1 s): it runs after the others, alone, so that what it measures
 // is Muster on this machine's 2 cores, not three other test files competing for them.
 const alone = files.filter((f) => f.endsWith(path.join('dist', 'test', 'cluster.test.js')));
-const together = files.filter((f) => !alone.includes(f));
+// The console's tests each drive a Chromium: run beside the timing tests they would take the
+// cores those measure, so they run after them, one at a time.
+const browser = files.filter((f) => f.includes(path.join('dist', 'test', 'console') + path.sep));
+const together = files.filter((f) => !alone.includes(f) && !browser.includes(f));
 let status = 0;
-for (const [concurrency, group] of [[4, together], [1, alone]]) {
+for (const [concurrency, group] of [[4, together], [1, browser], [1, alone]]) {
   if (group.length === 0) continue;
   const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...group], { stdio: 'inherit' });
   status ||= r.status ?? 1;
