@@ -20,6 +20,7 @@ const pinned = os.cpus().length > 1 && fs.existsSync('/usr/bin/taskset');
 const log = (m) => process.stderr.write(`[console bench] ${m}\n`);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
+const loadAtStart = os.loadavg()[0];
 const server = await startMuster({ label: 'console-bench' });
 if (pinned) execFileSync('taskset', ['-a', '-cp', '0', String(server.pid)], { stdio: 'ignore' });
 const admin = fs.readFileSync(path.join(server.dataDir, 'admin.token'), 'utf8').trim();
@@ -111,7 +112,7 @@ const pick = (s, k) => median(results[s].map((r) => r[k]));
 const lines = [
   `# Console: the instance table at ${LARGE.toLocaleString('en')} instances`,
   '',
-  `\`node bench/console.mjs\` on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, node ${process.version}, ${ROUNDS} alternating rounds (median), ${pinned ? 'server on core 0, Chromium on core 1' : 'not pinned'}.`,
+  `\`node bench/console.mjs\` on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, node ${process.version}, ${ROUNDS} alternating rounds (median), ${pinned ? 'server on core 0, Chromium on core 1' : 'not pinned'}; load average ${loadAtStart.toFixed(1)} at the start (other work on the machine).`,
   'Render: from navigation to the table drawn with the full count (login kept in session storage; the watch\'s first snapshot included).',
   'Update: from the ack of `PATCH /v1/instances/{id}` (isolate) to the change on screen, through the SSE watch; longest stall: the largest gap between ticks of a 5 ms timer on the page\'s main thread meanwhile (how long the page could not answer a key or a click).',
   '',
