@@ -25,6 +25,8 @@ import { NamingService } from './naming/naming-service.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import { MysqlStore } from './store/mysql/mysql-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { DataDirLock } from './startup/data-dir-lock.js';
+import { preflight } from './startup/preflight.js';
 import type { Store } from './store/store.js';
 import { VerificationQueue } from './verify/verification-queue.js';
 import { Verifier } from './verify/verifier.js';
@@ -89,6 +91,7 @@ export class Muster {
   readonly nodeId: string;
   /** The certificate both APIs serve; undefined: plain text. */
   private readonly tls: ServerTls | undefined;
+  private dataDirLock: DataDirLock | undefined;
 
   /** Throws a ConfigError when a tls.* file cannot be used, before anything is opened. */
   constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
@@ -158,6 +161,7 @@ export class Muster {
 
   async start(): Promise<this> {
     const t0 = Date.now();
+    this.dataDirLock = await preflight(this.config, this.store.kind);
     await this.store.open();
     const loadStartedAt = Date.now();
     const snapshot = await this.store.load();
@@ -304,6 +308,7 @@ export class Muster {
     await this.audit.flush(true);
     await this.batcher.close();
     await this.store.close();
+    this.dataDirLock?.release();
     this.log.info('stopped');
   }
 

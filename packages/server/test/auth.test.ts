@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MusterClient, MusterError, MusterHttpClient } from '@muster/client';
-import { api, sleep, spawnServer, startServer, tempDir, waitFor, type RunningServer } from './harness.js';
+import { api, runMuster, sleep, spawnServer, startServer, tempDir, waitFor, type RunningServer } from './harness.js';
 import { loadConfig, ConfigError } from '../src/config/config.js';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -152,12 +152,10 @@ describe('tokens: revocation, the SDK and the CLI', () => {
   });
 
   it('muster tokens create, list and revoke', async () => {
-    const { execFile } = await import('node:child_process');
-    const { musterBin } = await import('./harness.js');
-    const cli = (args: string[]) => new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(process.execPath, [musterBin, '--server', server.url, ...args], { env: { ...process.env, MUSTER_TOKEN: admin } }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
-    });
+    const cli = async (args: string[]) => {
+      const r = await runMuster(['--server', server.url, ...args], { MUSTER_TOKEN: admin });
+      return { code: r.code, out: r.stdout + r.stderr };
+    };
     const made = await cli(['tokens', 'create', '--name', 'ci', '--allow', 'write:prod/orders-*', '--allow', 'read:prod/*']);
     assert.equal(made.code, 0, made.out);
     const secret = /^(mst_\S+)$/m.exec(made.out)?.[1];

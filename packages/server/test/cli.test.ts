@@ -1,24 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MusterError, MusterHttpClient, type ClusterStatus, type DiscoverResponse, type RegisterResponse, type RegistryEvent } from '@muster/client';
-import { musterBin, startServer, waitFor, type RunningServer } from './harness.js';
-
-const repoRoot = path.resolve(path.dirname(musterBin), '..');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The child's environment without the caller's MUSTER_* settings: each test says what it means. */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_')));
-  return { ...env, ...extra };
-}
+import { HUNG_AFTER_MS, cleanEnv, musterBin, repoRoot, runMuster, startServer, waitFor, type RunResult as CliResult, type RunningServer } from './harness.js';
 
 /** A loopback port nobody listens on. */
 async function closedPort(): Promise<number> {
@@ -30,14 +15,7 @@ async function closedPort(): Promise<number> {
 }
 
 /** Runs `muster ...` as a child process. Async: the server under test lives in this process. */
-function muster(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [musterBin, ...args], { cwd: repoRoot, env: cleanEnv(env), timeout: 15_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const muster = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => runMuster(args, env);
 
 describe('the muster CLI through a whole instance life cycle', () => {
   let s: RunningServer;
@@ -206,7 +184,7 @@ describe('the muster CLI through a whole instance life cycle', () => {
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await waitFor(() => /^# cli-ns\/web {2}revision \d+ {2}at /m.test(out), 5000, `the first snapshot block (stdout: ${out}, stderr: ${err})`);
+      await waitFor(() => /^# cli-ns\/web {2}revision \d+ {2}at /m.test(out), HUNG_AFTER_MS, `the first snapshot block (stdout: ${out}, stderr: ${err})`);
       assert.match(out, /^\(no instances\)$/m);
       await client.register('cli-ns', 'web', { host: '10.0.0.9', port: 9090 });
       await waitFor(() => /10\.0\.0\.9:9090\s+yes\s+no\s+100/.test(out), 5000, `a snapshot with the new instance (stdout: ${out})`);
