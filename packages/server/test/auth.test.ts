@@ -132,6 +132,31 @@ describe('tokens: revocation, the SDK and the CLI', () => {
     assert.match(listed, /"revokedAt"/);
   });
 
+  it('a refused token is told apart from none: unknown or revoked, or malformed (or an instance token), over HTTP, gRPC and the CLI', async () => {
+    const message = async (token?: string) => (await api(server.url, 'GET', '/v1/namespaces', undefined, token === undefined ? {} : bearer(token))).body.error.message as string;
+    const made = await new MusterHttpClient({ server: server.url, token: admin }).createToken({ name: 'revoked-soon', rules: ['read:*'] });
+    await new MusterHttpClient({ server: server.url, token: admin }).revokeToken(made.token.id);
+    const reg = await api(server.url, 'POST', '/v1/namespaces/default/services/told/instances', { host: '10.0.0.4', port: 1 }, bearer(admin));
+
+    assert.match(await message(), /^this is a management API: send an access token as Authorization: Bearer mst_/);
+    for (const unknown of [`mst_000000000bad_${'y'.repeat(43)}`, made.secret]) {
+      assert.equal(await message(unknown), 'the access token is unknown or revoked: no active token matches it');
+    }
+    for (const malformed of ['mst_123', 'not-a-token', reg.body.heartbeatToken as string]) {
+      assert.equal(await message(malformed), 'this is a management API, and the token sent is not an access token: it is malformed '
+        + '(an access token reads mst_<12 hex digits>_<43 characters>, 60 in all) or it is an instance\'s heartbeatToken, which does not open this API');
+    }
+    const grpcClient = new MusterClient({ transport: 'grpc', servers: [server.grpcAddress], token: 'mst_123' });
+    try {
+      await assert.rejects(grpcClient.discover('told'), (e: MusterError) => e.code === 'UNAUTHENTICATED' && /^auth\.clients is required, and the token sent is not an access token: it is malformed/.test(e.message));
+    } finally {
+      await grpcClient.close();
+    }
+    const cli = await runMuster(['--server', server.url, 'namespaces', 'ls'], { MUSTER_TOKEN: 'mst_123' });
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /^muster: UNAUTHENTICATED: this is a management API, and the token sent is not an access token: it is malformed/);
+  });
+
   it('MusterClient registers and discovers with a token over gRPC and HTTP', async () => {
     const made = await new MusterHttpClient({ server: server.url, token: admin }).createToken({ name: 'sdk', rules: ['write:default/sdk-svc'] });
     for (const transport of ['grpc', 'http'] as const) {
