@@ -164,12 +164,17 @@ export class MusterHttpClient {
     return this.get(`/v1/instances/${seg(id)}`, undefined, opts);
   }
 
-  async patchInstance(id: string, patch: InstancePatch, heartbeatToken: string, opts?: CallOptions): Promise<Instance> {
+  /**
+   * With the instance's heartbeatToken, or without one (undefined) as the client's access token
+   * with write on its service; isolation needs the access token when the registry's auth is on.
+   */
+  async patchInstance(id: string, patch: InstancePatch, heartbeatToken: string | undefined, opts?: CallOptions): Promise<Instance> {
     const a = await this.http.call<Instance>({ method: 'PATCH', path: `/v1/instances/${seg(id)}`, body: patch, token: heartbeatToken }, callOpts(opts));
     return a.body!;
   }
 
-  async deregister(id: string, heartbeatToken: string, opts?: CallOptions): Promise<void> {
+  /** With the instance's heartbeatToken, or without one (undefined) as the client's access token with write on its service. */
+  async deregister(id: string, heartbeatToken: string | undefined, opts?: CallOptions): Promise<void> {
     await this.http.call({ method: 'DELETE', path: `/v1/instances/${seg(id)}`, token: heartbeatToken }, callOpts(opts));
   }
 
