@@ -185,8 +185,9 @@ describe('tokens: revocation, the SDK and the CLI', () => {
     assert.equal(made.code, 0, made.out);
     const secret = /^(mst_\S+)$/m.exec(made.out)?.[1];
     assert.ok(secret, made.out);
-    const list = await cli(['tokens', 'list']);
+    const [list, ls] = await Promise.all([cli(['tokens', 'list']), cli(['tokens', 'ls'])]);
     assert.match(list.out, /ci\s+write:prod\/orders-\*\/?\S* read:prod\/\*/);
+    assert.equal(ls.out, list.out, 'ls as everywhere else');
     assert.ok(!list.out.includes(secret!));
     assert.equal((await cli(['tokens', 'revoke', 'ci'])).code, 0);
     assert.equal((await api(server.url, 'GET', '/v1/namespaces', undefined, bearer(secret!))).status, 401);
