@@ -59,9 +59,12 @@ export const musterBin = path.join(repoRoot, 'bin', 'muster.js');
  */
 export const HUNG_AFTER_MS = 120_000;
 
-/** The environment without the caller's MUSTER_* settings, so each test says what it means. */
+/**
+ * The environment without the caller's MUSTER_* settings, so each test says what it means, nor
+ * the npm_* variables `npm test` sets (a nested npm would take them for its own configuration).
+ */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_')));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_') && !/^npm_/i.test(k)));
   return { ...env, ...extra };
 }
 
@@ -71,17 +74,21 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a command to its end (`muster ...` when `command` is not given), with `cleanEnv(env)`. */
-export function runMuster(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath, musterBin]): Promise<RunResult> {
+/**
+ * Runs a command to its end (`muster ...` when `command` is not given), with `cleanEnv(env)`;
+ * `hungAfterMs` for a command that is slow by nature (an npm install that compiles).
+ */
+export function runMuster(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath, musterBin], opts: { cwd?: string; hungAfterMs?: number } = {}): Promise<RunResult> {
+  const hungAfterMs = opts.hungAfterMs ?? HUNG_AFTER_MS;
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, [...command.slice(1), ...args], { cwd: repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command[0]!, [...command.slice(1), ...args], { cwd: opts.cwd ?? repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${command.join(' ')} ${args.join(' ')} hung: no exit in ${HUNG_AFTER_MS} ms:\n${stdout}${stderr}`));
-    }, HUNG_AFTER_MS);
+      reject(new Error(`${command.join(' ')} ${args.join(' ')} hung: no exit in ${hungAfterMs} ms:\n${stdout}${stderr}`));
+    }, hungAfterMs);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -111,8 +118,8 @@ export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: N
  * Starts `muster server ARGS` (the arguments as given, nothing added) with exactly `env`;
  * resolves when it logs that it is ready, rejects as soon as it exits before that.
  */
-export async function spawnMuster(args: string[], env: NodeJS.ProcessEnv, dataDir = '', command: string[] = [process.execPath, musterBin]): Promise<ChildServer> {
-  const child = spawn(command[0]!, [...command.slice(1), 'server', ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnMuster(args: string[], env: NodeJS.ProcessEnv, dataDir = '', command: string[] = [process.execPath, musterBin], cwd = repoRoot): Promise<ChildServer> {
+  const child = spawn(command[0]!, [...command.slice(1), 'server', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
