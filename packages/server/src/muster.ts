@@ -38,6 +38,12 @@ const VERIFY_CONCURRENCY = 16;
 /** A failed instance that stays alive is checked again after 30 s, then 1, 2, 4... minutes, at most every 10. */
 const VERIFY_RETRY_BASE_MS = 30_000;
 const VERIFY_RETRY_MAX_MS = 600_000;
+/**
+ * Connections the kernel queues until the server accepts them (Node's default is 511; Linux caps
+ * it at net.core.somaxconn). A fleet reconnecting at once while the event loop is busy overflowed
+ * 511, and the overflow was reset: a thousand registrations at once failed on a loaded machine.
+ */
+const LISTEN_BACKLOG = 4096;
 
 export interface MusterOptions {
   logger?: Logger;
@@ -180,7 +186,7 @@ export class Muster {
       cluster: () => this.clusterStatus(),
       staleness: () => this.cluster?.staleness(),
     }, this.log, this.tls);
-    await this.http.listen({ host: this.config.host, port: this.config.httpPort });
+    await this.http.listen({ host: this.config.host, port: this.config.httpPort, backlog: LISTEN_BACKLOG });
     try {
       this.grpc = await GrpcServer.create({
         naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, guard: this.guard, audit: this.audit, limits: this.limits,
