@@ -82,6 +82,8 @@ export interface EventQuery extends CallOptions {
 }
 
 export interface WatchOptions extends DiscoverFilter {
+  /** Watch a service that does not exist (yet) as an empty one instead of rejecting with NOT_FOUND. */
+  allowMissing?: boolean;
   signal?: AbortSignal;
   /** How long to wait for the stream to open; once open it lasts until closed. */
   timeoutMs?: number;
@@ -164,12 +166,17 @@ export class MusterHttpClient {
     return this.get(`/v1/instances/${seg(id)}`, undefined, opts);
   }
 
-  async patchInstance(id: string, patch: InstancePatch, heartbeatToken: string, opts?: CallOptions): Promise<Instance> {
+  /**
+   * With the instance's heartbeatToken, or without one (undefined) as the client's access token
+   * with write on its service; isolation needs the access token when the registry's auth is on.
+   */
+  async patchInstance(id: string, patch: InstancePatch, heartbeatToken: string | undefined, opts?: CallOptions): Promise<Instance> {
     const a = await this.http.call<Instance>({ method: 'PATCH', path: `/v1/instances/${seg(id)}`, body: patch, token: heartbeatToken }, callOpts(opts));
     return a.body!;
   }
 
-  async deregister(id: string, heartbeatToken: string, opts?: CallOptions): Promise<void> {
+  /** With the instance's heartbeatToken, or without one (undefined) as the client's access token with write on its service. */
+  async deregister(id: string, heartbeatToken: string | undefined, opts?: CallOptions): Promise<void> {
     await this.http.call({ method: 'DELETE', path: `/v1/instances/${seg(id)}`, token: heartbeatToken }, callOpts(opts));
   }
 
@@ -201,10 +208,12 @@ export class MusterHttpClient {
   /**
    * Opens a Server-Sent Events stream of the service: `onSnapshot` gets the full discovery answer
    * now and after every change. Resolves once the stream is open (an unknown service rejects
-   * with NOT_FOUND); the returned Watch says when and why it ended. It does not reconnect.
+   * with NOT_FOUND, unless `allowMissing`); the returned Watch says when and why it ended. It
+   * does not reconnect.
    */
   async watch(namespace: string, service: string, filter: WatchOptions, onSnapshot: SnapshotHandler): Promise<Watch> {
     const q = filterParams(filter, new URLSearchParams({ namespace, service }));
+    if (filter.allowMissing) q.set('allowMissing', 'true');
     const streamOpts: { accept: string; signal?: AbortSignal; timeoutMs?: number } = { accept: 'text/event-stream' };
     if (filter.signal) streamOpts.signal = filter.signal;
     if (filter.timeoutMs !== undefined) streamOpts.timeoutMs = filter.timeoutMs;

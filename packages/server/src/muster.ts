@@ -26,6 +26,8 @@ import { NamingService } from './naming/naming-service.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import { MysqlStore } from './store/mysql/mysql-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { DataDirLock } from './startup/data-dir-lock.js';
+import { preflight } from './startup/preflight.js';
 import type { Store } from './store/store.js';
 import { VerificationQueue } from './verify/verification-queue.js';
 import { Verifier } from './verify/verifier.js';
@@ -37,6 +39,12 @@ const VERIFY_CONCURRENCY = 16;
 /** A failed instance that stays alive is checked again after 30 s, then 1, 2, 4... minutes, at most every 10. */
 const VERIFY_RETRY_BASE_MS = 30_000;
 const VERIFY_RETRY_MAX_MS = 600_000;
+/**
+ * Connections the kernel queues until the server accepts them (Node's default is 511; Linux caps
+ * it at net.core.somaxconn). A fleet reconnecting at once while the event loop is busy overflowed
+ * 511, and the overflow was reset: a thousand registrations at once failed on a loaded machine.
+ */
+const LISTEN_BACKLOG = 4096;
 
 export interface MusterOptions {
   logger?: Logger;
@@ -92,6 +100,7 @@ export class Muster {
   readonly nodeId: string;
   /** The certificate both APIs serve; undefined: plain text. */
   private readonly tls: ServerTls | undefined;
+  private dataDirLock: DataDirLock | undefined;
 
   /** Throws a ConfigError when a tls.* file cannot be used, before anything is opened. */
   constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
@@ -162,6 +171,7 @@ export class Muster {
 
   async start(): Promise<this> {
     const t0 = Date.now();
+    this.dataDirLock = await preflight(this.config, this.store.kind);
     await this.store.open();
     const loadStartedAt = Date.now();
     const snapshot = await this.store.load();
@@ -182,7 +192,7 @@ export class Muster {
       rates: this.rates,
       ...(this.store.backup ? { backup: (file: string) => this.store.backup!(file) } : {}),
     }, this.log, this.tls);
-    await this.http.listen({ host: this.config.host, port: this.config.httpPort });
+    await this.http.listen({ host: this.config.host, port: this.config.httpPort, backlog: LISTEN_BACKLOG });
     try {
       this.grpc = await GrpcServer.create({
         naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, guard: this.guard, audit: this.audit, limits: this.limits,
@@ -312,6 +322,7 @@ export class Muster {
     await this.audit.flush(true);
     await this.batcher.close();
     await this.store.close();
+    this.dataDirLock?.release();
     this.log.info('stopped');
   }
 

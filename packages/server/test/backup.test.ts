@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { muster } from './cli-run.js';
+import { runMuster as muster } from './harness.js';
 import { startAuthServer } from './auth-server.js';
 import { api, bearer, tempDir, type Flags } from './harness.js';
 

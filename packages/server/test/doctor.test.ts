@@ -8,7 +8,7 @@ import pino from 'pino';
 import { loadConfig } from '../src/config/config.js';
 import { Muster } from '../src/muster.js';
 import { startAuthServer } from './auth-server.js';
-import { muster } from './cli-run.js';
+import { runMuster as muster } from './harness.js';
 import { MYSQL, REDIS, clusterServicesProblem } from './cluster-services.js';
 import { FaultProxy } from './fault-proxy.js';
 import { startServer, tempDir, waitFor, type RunningServer } from './harness.js';

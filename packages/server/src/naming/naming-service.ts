@@ -466,6 +466,22 @@ export class NamingService {
     return this.requireService(namespace, service);
   }
 
+  /** What a watch with allowMissing sends for a service that does not exist: empty, at revision 0. */
+  static missingAnswer(namespace: string, service: string): DiscoverResponse {
+    return { namespace, service, revision: 0, instances: [] };
+  }
+
+  /**
+   * The service a watch follows. With `allowMissing`, a service its namespace does not have (yet,
+   * or any more) is undefined rather than NOT_FOUND: the watcher gets it as empty until it exists.
+   */
+  watchedService(namespace: string, service: string, allowMissing: boolean): ServiceEntry | undefined {
+    if (!allowMissing) return this.requireService(namespace, service);
+    this.requireNamespace(namespace);
+    checkName('service', service);
+    return this.index.service(namespace, service);
+  }
+
   /** The discovery answer as bytes: the pre-serialized one for the default filter. */
   answerBytes(entry: ServiceEntry, filter: DiscoverFilter): Buffer {
     const now = this.clock.now();

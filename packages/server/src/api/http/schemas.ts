@@ -125,6 +125,7 @@ export const DiscoverQuery = Type.Object({
 export const WatchQuery = Type.Object({
   namespace: Type.String(),
   service: Type.String(),
+  allowMissing: Type.Optional(Type.Boolean({ description: 'watch a service that does not exist (yet) as empty, instead of 404' })),
   status: DiscoverQuery.properties.status,
   isolated: DiscoverQuery.properties.isolated,
   region: Type.Optional(Type.String()),
