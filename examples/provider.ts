@@ -4,19 +4,21 @@
  *   npm start                      # a registry on 127.0.0.1:8090 (HTTP) and :8091 (gRPC)
  *   node examples/dist/provider.js # built by `npm run build`
  *
- * MUSTER_SERVERS (comma separated) names other registries; PORT the port this service serves;
+ * MUSTER_SERVERS (comma separated) names other registries; PORT the port this service serves
+ * (0: any free one);
  * MUSTER_VERIFY_SECRET the service's secret, when it requires verified registration.
  */
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { MusterClient } from '@muster/client';
 
-const port = Number(process.env['PORT'] ?? 8080);
 const zone = process.env['ZONE'] ?? 'zone-a';
 // Set when the service requires verified registration (docs/security.md).
 const secret = process.env['MUSTER_VERIFY_SECRET'];
 
 const server = http.createServer((_req, res) => res.end(`hello from ${port}\n`));
-await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+await new Promise<void>((resolve) => server.listen(Number(process.env['PORT'] ?? 8080), '127.0.0.1', resolve));
+const { port } = server.address() as AddressInfo;
 
 const client = new MusterClient(); // gRPC to 127.0.0.1:8091 unless MUSTER_SERVERS says otherwise
 const reg = await client.register({

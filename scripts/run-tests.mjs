@@ -28,9 +28,15 @@ if (files.length === 0) {
 // outlasts a deadline): they run after the others, alone, so that what they measure is Muster on
 // this machine's 2 cores, not three other test files competing for them.
 const alone = files.filter((f) => ['cluster.test.js', 'cluster-faults.test.js'].some((name) => f.endsWith(path.join('dist', 'test', name))));
-const together = files.filter((f) => !alone.includes(f));
+// The console's tests each drive a Chromium: run beside the timing tests they would take the
+// cores those measure, so they run after them, one at a time.
+const browser = files.filter((f) => f.includes(path.join('dist', 'test', 'console') + path.sep));
+// The packed-packages test spends minutes in npm install (it compiles better-sqlite3): it starts
+// first, so that the other files run beside it instead of after it.
+const first = (f) => (f.endsWith(path.join('dist', 'test', 'pack.test.js')) ? 0 : 1);
+const together = files.filter((f) => !alone.includes(f) && !browser.includes(f)).sort((a, b) => first(a) - first(b));
 let status = 0;
-for (const [concurrency, group] of [[4, together], [1, alone]]) {
+for (const [concurrency, group] of [[4, together], [1, browser], [1, alone]]) {
   if (group.length === 0) continue;
   const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...group], { stdio: 'inherit' });
   status ||= r.status ?? 1;

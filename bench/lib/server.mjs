@@ -61,10 +61,11 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' 
   void exited.then((e) => (exitInfo = e));
 
   const url = `http://${HOST}:${port}`;
-  const deadline = Date.now() + 20_000;
+  // Not a start-up timeout: a server that is neither ready nor gone after 2 minutes is hung.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (exitInfo || Date.now() > deadline) {
-      const why = exitInfo ? `exited (${JSON.stringify(exitInfo)}) before it was ready` : 'was not ready within 20 s';
+      const why = exitInfo ? `exited (${JSON.stringify(exitInfo)}) before it was ready` : 'was not ready within 120 s (hung)';
       if (!exitInfo) child.kill('SIGKILL');
       await exited;
       fs.rmSync(dataDir, { recursive: true, force: true });

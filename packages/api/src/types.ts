@@ -32,6 +32,8 @@ export interface Service {
   revision: number;
   instanceCount: number;
   healthyInstanceCount: number;
+  /** Instances an operator took out of traffic (healthy or not). */
+  isolatedInstanceCount: number;
   /** Whether new instances must prove they hold the service's secret; the secret is never answered. */
   verification: ServiceVerificationStatus;
   createdAt: string;
@@ -227,10 +229,10 @@ export interface ClusterNode {
   /** The node that answered. */
   self: boolean;
   /**
-   * How far this node's own wall clock is from the cluster's clock (Redis's), in ms: positive
-   * when it runs ahead. Nothing in the cluster depends on it (every node stamps times with the
-   * cluster's clock); it is shown so an operator can find a machine whose time is off. Absent on
-   * a single node and for a node that has not measured it yet.
+   * Cluster mode: the node's own wall clock minus the cluster's clock, Redis's (ms, positive when
+   * it runs ahead), as it stood when the node last wrote its entry (the write's latency included).
+   * Nothing in the cluster depends on it: every node stamps times on Redis's clock. It is shown so
+   * an operator can find a machine whose time is off: `muster doctor` reports it.
    */
   clockOffsetMs?: number;
 }
@@ -241,6 +243,31 @@ export interface ClusterStatus {
   nodes: ClusterNode[];
   /** The node holding the sweep lease, if any holds it now. */
   leaseHolder: string | null;
+}
+
+/** `GET /v1/tokens/self`: what the caller's own credentials allow. */
+export interface TokenSelf {
+  auth: {
+    enabled: boolean;
+    /** `required`: register, heartbeat and discover need an access token too; `open`: they do not. */
+    clients: 'required' | 'open';
+  };
+  /** The access token the request carried; null without one. */
+  token: { id: string; name: string; rules: string[] } | null;
+  /** The rights granted over all of the asked scope (every namespace and service unless named). */
+  rights: AccessRight[];
+}
+
+/** `GET /v1/stats`: this node's request rates, one sample per interval, oldest first. */
+export interface StatsResponse {
+  intervalMs: number;
+  samples: Array<{ at: string; registrations: number; heartbeats: number; discoveries: number }>;
+}
+
+/** `GET /readyz`: ready when every check that gates readiness passes; each check's state in words. */
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, string>;
 }
 
 /** A right a token rule grants; each includes the ones before it. */

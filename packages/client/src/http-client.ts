@@ -1,6 +1,6 @@
 import type {
   AccessToken, ClusterStatus, CreateTokenRequest, CreateTokenResponse, DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem,
-  Instance, InstancePatch, Metadata, Namespace, RegisterRequest, RegisterResponse, RegistryEvent, Service, ServiceVerificationInput,
+  Instance, InstancePatch, Metadata, Namespace, Readiness, RegisterRequest, RegisterResponse, RegistryEvent, Service, ServiceVerificationInput, TokenSelf,
 } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { filterParams, seg, setDefined } from './query.js';
@@ -89,6 +89,8 @@ export interface EventQuery extends CallOptions {
 }
 
 export interface WatchOptions extends DiscoverFilter {
+  /** Watch a service that does not exist (yet) as an empty one instead of rejecting with NOT_FOUND. */
+  allowMissing?: boolean;
   signal?: AbortSignal;
   /** How long to wait for the stream to open; once open it lasts until closed. */
   timeoutMs?: number;
@@ -175,12 +177,17 @@ export class MusterHttpClient {
     return this.get(`/v1/instances/${seg(id)}`, undefined, opts);
   }
 
-  async patchInstance(id: string, patch: InstancePatch, heartbeatToken: string, opts?: CallOptions): Promise<Instance> {
+  /**
+   * With the instance's heartbeatToken, or without one (undefined) as the client's access token
+   * with write on its service; isolation needs the access token when the registry's auth is on.
+   */
+  async patchInstance(id: string, patch: InstancePatch, heartbeatToken: string | undefined, opts?: CallOptions): Promise<Instance> {
     const a = await this.http.call<Instance>({ method: 'PATCH', path: `/v1/instances/${seg(id)}`, body: patch, token: heartbeatToken }, callOpts(opts));
     return a.body!;
   }
 
-  async deregister(id: string, heartbeatToken: string, opts?: CallOptions): Promise<void> {
+  /** With the instance's heartbeatToken, or without one (undefined) as the client's access token with write on its service. */
+  async deregister(id: string, heartbeatToken: string | undefined, opts?: CallOptions): Promise<void> {
     await this.http.call({ method: 'DELETE', path: `/v1/instances/${seg(id)}`, token: heartbeatToken }, callOpts(opts));
   }
 
@@ -213,10 +220,12 @@ export class MusterHttpClient {
   /**
    * Opens a Server-Sent Events stream of the service: `onSnapshot` gets the full discovery answer
    * now and after every change. Resolves once the stream is open (an unknown service rejects
-   * with NOT_FOUND); the returned Watch says when and why it ended. It does not reconnect.
+   * with NOT_FOUND, unless `allowMissing`); the returned Watch says when and why it ended. It
+   * does not reconnect.
    */
   async watch(namespace: string, service: string, filter: WatchOptions, onSnapshot: SnapshotHandler): Promise<Watch> {
     const q = filterParams(filter, new URLSearchParams({ namespace, service }));
+    if (filter.allowMissing) q.set('allowMissing', 'true');
     const streamOpts: { accept: string; signal?: AbortSignal; timeoutMs?: number } = { accept: 'text/event-stream' };
     if (filter.signal) streamOpts.signal = filter.signal;
     if (filter.timeoutMs !== undefined) streamOpts.timeoutMs = filter.timeoutMs;
@@ -263,6 +272,25 @@ export class MusterHttpClient {
   }
 
   // ---- helpers ------------------------------------------------------------------------------
+
+  /** GET /readyz: whether the server is ready and the state of each check; answered when not ready too. */
+  async readiness(opts?: CallOptions): Promise<Readiness> {
+    return (await this.http.call<Readiness>({ method: 'GET', path: '/readyz' }, callOpts(opts), [503])).body!;
+  }
+
+  /** GET /v1/tokens/self: whether auth is on, this client's token, and its rights over a scope. */
+  async self(scope: { namespace?: string; service?: string } = {}, opts?: CallOptions): Promise<TokenSelf> {
+    const q = new URLSearchParams();
+    if (scope.namespace !== undefined) q.set('namespace', scope.namespace);
+    if (scope.service !== undefined) q.set('service', scope.service);
+    return this.get<TokenSelf>('/v1/tokens/self', q, opts);
+  }
+
+  /** GET /v1/backup: a consistent copy of a SQLite store, as a stream of the file's bytes (admin). */
+  async backup(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ReadableStream<Uint8Array>> {
+    const { response } = await this.http.stream({ method: 'GET', path: '/v1/backup' }, { ...opts, accept: 'application/vnd.sqlite3' });
+    return response.body as ReadableStream<Uint8Array>;
+  }
 
   private async get<T>(path: string, query: URLSearchParams | undefined, opts: CallOptions = {}): Promise<T> {
     const a = await this.http.call<T>(query ? { method: 'GET', path, query } : { method: 'GET', path }, callOpts(opts));

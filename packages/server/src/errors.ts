@@ -40,7 +40,9 @@ export const Errors = {
   tokenWrong: (id: string) => new MusterError('PERMISSION_DENIED', `the token presented does not belong to instance "${id}"`, { field: 'authorization' }),
 
   unauthenticated: (why: string) => new MusterError('UNAUTHENTICATED', `${why}: send an access token as Authorization: Bearer mst_... (HTTP) or in the authorization metadata (gRPC)`, { field: 'authorization' }),
-  accessTokenRefused: () => new MusterError('UNAUTHENTICATED', 'the access token is unknown or revoked', { field: 'authorization' }),
+  accessTokenRefused: () => new MusterError('UNAUTHENTICATED', 'the access token is unknown or revoked: no active token matches it', { field: 'authorization' }),
+  /** A Bearer was sent where an access token is needed, but it does not have an access token's shape. */
+  accessTokenMalformed: (why: string) => new MusterError('UNAUTHENTICATED', `${why}, and the token sent is not an access token: it is malformed (an access token reads mst_<12 hex digits>_<43 characters>, 60 in all) or it is an instance's heartbeatToken, which does not open this API`, { field: 'authorization' }),
   accessDenied: (who: string, right: string, scope: string) => new MusterError('PERMISSION_DENIED', `${who} has no ${right} right on ${scope}`, { field: 'authorization' }),
   noWriteRight: (ns: string, svc: string) => new MusterError('PERMISSION_DENIED', `the access token has no write right on namespace "${ns}", service "${svc}", and no heartbeatToken of the instance was given`, { field: 'authorization' }),
   isolationNeedsAccessToken: (id: string) => new MusterError('PERMISSION_DENIED', `changing the isolation of instance "${id}" is an operator's action: it needs an access token with write on its service, not its heartbeatToken (leave isolate out to keep it)`, { field: 'isolate' }),
@@ -50,6 +52,7 @@ export const Errors = {
   tooManyWatches: (address: string, max: number) => new MusterError('RESOURCE_EXHAUSTED', `${address} already has ${max} open watches (limits.watchesPerClient); close some first`, { retryAfterS: 1 }),
 
   slowWatcher: () => new MusterError('RESOURCE_EXHAUSTED', 'the client did not read its watch stream; watch again with the last revision'),
+  backupUnsupported: (store: string) => new MusterError('FAILED_PRECONDITION', `the ${store} store has no online backup here: back up a MySQL store with mariadb-dump or mariadb-backup (docs/operations.md)`),
   shuttingDown: () => new MusterError('UNAVAILABLE', 'the server is shutting down; retry on another node'),
   storeUnavailable: (cause: unknown) => new MusterError('UNAVAILABLE', 'the store could not commit the write; nothing was changed, retry', { cause }),
   /** A shared database (MySQL) could not do it now but a retry can: a concurrent write of another node, a slow or unreachable database. */

@@ -25,10 +25,13 @@ import { HealthChecker } from './health/health-checker.js';
 import { AppliedRevision } from './index/applied-revision.js';
 import { RegistryIndex } from './index/registry-index.js';
 import { Metrics } from './metrics/metrics.js';
+import { RateHistory } from './metrics/rate-history.js';
 import { NamingService } from './naming/naming-service.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import { MysqlStore } from './store/mysql/mysql-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { DataDirLock } from './startup/data-dir-lock.js';
+import { preflight } from './startup/preflight.js';
 import type { Store } from './store/store.js';
 import { VerificationQueue } from './verify/verification-queue.js';
 import { Verifier } from './verify/verifier.js';
@@ -40,6 +43,12 @@ const VERIFY_CONCURRENCY = 16;
 /** A failed instance that stays alive is checked again after 30 s, then 1, 2, 4... minutes, at most every 10. */
 const VERIFY_RETRY_BASE_MS = 30_000;
 const VERIFY_RETRY_MAX_MS = 600_000;
+/**
+ * Connections the kernel queues until the server accepts them (Node's default is 511; Linux caps
+ * it at net.core.somaxconn). A fleet reconnecting at once while the event loop is busy overflowed
+ * 511, and the overflow was reset: a thousand registrations at once failed on a loaded machine.
+ */
+const LISTEN_BACKLOG = 4096;
 
 export interface MusterOptions {
   logger?: Logger;
@@ -68,6 +77,8 @@ export class Muster {
   readonly store: Store;
   readonly index: RegistryIndex;
   readonly metrics: Metrics;
+  /** Request rates of the last minutes, for the console (GET /v1/stats). */
+  readonly rates: RateHistory;
   readonly hub = new WatchHub();
   readonly batcher: WriteBatcher;
   readonly naming: NamingService;
@@ -97,6 +108,7 @@ export class Muster {
   readonly nodeId: string;
   /** The certificate both APIs serve; undefined: plain text. */
   private readonly tls: ServerTls | undefined;
+  private dataDirLock: DataDirLock | undefined;
 
   /** Throws a ConfigError when a tls.* file cannot be used, before anything is opened. */
   constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
@@ -119,6 +131,7 @@ export class Muster {
       }
       return { healthy, unhealthy, isolated };
     });
+    this.rates = new RateHistory(this.metrics);
     this.index.onServiceChanged((ns, svc, rev) => this.hub.notify(ns, svc, rev));
     const inFlight = config.store.type === 'mysql' ? config.store.mysql.commitsInFlight : 1;
     this.batcher = new WriteBatcher(this.store, { ...config.batch, inFlight }, {
@@ -171,6 +184,7 @@ export class Muster {
 
   async start(): Promise<this> {
     const t0 = Date.now();
+    this.dataDirLock = await preflight(this.config, this.store.kind);
     await this.store.open();
     const loadStartedAt = performance.now();
     const snapshot = await this.store.load();
@@ -190,8 +204,10 @@ export class Muster {
       readiness: () => this.readiness(),
       cluster: () => this.clusterStatus(),
       staleness: () => this.cluster?.staleness(),
+      rates: this.rates,
+      ...(this.store.backup ? { backup: (file: string) => this.store.backup!(file) } : {}),
     }, this.log, this.tls);
-    await this.http.listen({ host: this.config.host, port: this.config.httpPort });
+    await this.http.listen({ host: this.config.host, port: this.config.httpPort, backlog: LISTEN_BACKLOG });
     try {
       this.grpc = await GrpcServer.create({
         naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, guard: this.guard, audit: this.audit, limits: this.limits,
@@ -203,6 +219,7 @@ export class Muster {
       await this.http.close();
       throw err;
     }
+    this.rates.start();
     this.pruneTimer = setInterval(() => void this.pruneEvents(), 60_000);
     this.pruneTimer.unref();
     void this.pruneEvents();
@@ -310,6 +327,7 @@ export class Muster {
   private async doStop(): Promise<void> {
     this.log.info('shutting down: no new requests; answering watchers, flushing writes');
     clearInterval(this.pruneTimer);
+    this.rates.stop();
     this.hub.close();
     const deadline = this.config.shutdownTimeout;
     // Both adapters drain at once, and before the batcher closes: their last calls still write.
@@ -321,6 +339,7 @@ export class Muster {
     await this.batcher.close();
     await this.store.close();
     this.arrivals.stop();
+    this.dataDirLock?.release();
     this.log.info('stopped');
   }
 

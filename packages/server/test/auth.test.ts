@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MusterClient, MusterError, MusterHttpClient } from '@muster/client';
-import { api, sleep, spawnServer, startServer, tempDir, waitFor, type RunningServer } from './harness.js';
+import { api, runMuster, sleep, spawnServer, startServer, tempDir, waitFor, type RunningServer } from './harness.js';
 import { loadConfig, ConfigError } from '../src/config/config.js';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -132,6 +132,31 @@ describe('tokens: revocation, the SDK and the CLI', () => {
     assert.match(listed, /"revokedAt"/);
   });
 
+  it('a refused token is told apart from none: unknown or revoked, or malformed (or an instance token), over HTTP, gRPC and the CLI', async () => {
+    const message = async (token?: string) => (await api(server.url, 'GET', '/v1/namespaces', undefined, token === undefined ? {} : bearer(token))).body.error.message as string;
+    const made = await new MusterHttpClient({ server: server.url, token: admin }).createToken({ name: 'revoked-soon', rules: ['read:*'] });
+    await new MusterHttpClient({ server: server.url, token: admin }).revokeToken(made.token.id);
+    const reg = await api(server.url, 'POST', '/v1/namespaces/default/services/told/instances', { host: '10.0.0.4', port: 1 }, bearer(admin));
+
+    assert.match(await message(), /^this is a management API: send an access token as Authorization: Bearer mst_/);
+    for (const unknown of [`mst_000000000bad_${'y'.repeat(43)}`, made.secret]) {
+      assert.equal(await message(unknown), 'the access token is unknown or revoked: no active token matches it');
+    }
+    for (const malformed of ['mst_123', 'not-a-token', reg.body.heartbeatToken as string]) {
+      assert.equal(await message(malformed), 'this is a management API, and the token sent is not an access token: it is malformed '
+        + '(an access token reads mst_<12 hex digits>_<43 characters>, 60 in all) or it is an instance\'s heartbeatToken, which does not open this API');
+    }
+    const grpcClient = new MusterClient({ transport: 'grpc', servers: [server.grpcAddress], token: 'mst_123' });
+    try {
+      await assert.rejects(grpcClient.discover('told'), (e: MusterError) => e.code === 'UNAUTHENTICATED' && /^auth\.clients is required, and the token sent is not an access token: it is malformed/.test(e.message));
+    } finally {
+      await grpcClient.close();
+    }
+    const cli = await runMuster(['--server', server.url, 'namespaces', 'ls'], { MUSTER_TOKEN: 'mst_123' });
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /^muster: UNAUTHENTICATED: this is a management API, and the token sent is not an access token: it is malformed/);
+  });
+
   it('MusterClient registers and discovers with a token over gRPC and HTTP', async () => {
     const made = await new MusterHttpClient({ server: server.url, token: admin }).createToken({ name: 'sdk', rules: ['write:default/sdk-svc'] });
     for (const transport of ['grpc', 'http'] as const) {
@@ -152,18 +177,17 @@ describe('tokens: revocation, the SDK and the CLI', () => {
   });
 
   it('muster tokens create, list and revoke', async () => {
-    const { execFile } = await import('node:child_process');
-    const { musterBin } = await import('./harness.js');
-    const cli = (args: string[]) => new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(process.execPath, [musterBin, '--server', server.url, ...args], { env: { ...process.env, MUSTER_TOKEN: admin } }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
-    });
+    const cli = async (args: string[]) => {
+      const r = await runMuster(['--server', server.url, ...args], { MUSTER_TOKEN: admin });
+      return { code: r.code, out: r.stdout + r.stderr };
+    };
     const made = await cli(['tokens', 'create', '--name', 'ci', '--allow', 'write:prod/orders-*', '--allow', 'read:prod/*']);
     assert.equal(made.code, 0, made.out);
     const secret = /^(mst_\S+)$/m.exec(made.out)?.[1];
     assert.ok(secret, made.out);
-    const list = await cli(['tokens', 'list']);
+    const [list, ls] = await Promise.all([cli(['tokens', 'list']), cli(['tokens', 'ls'])]);
     assert.match(list.out, /ci\s+write:prod\/orders-\*\/?\S* read:prod\/\*/);
+    assert.equal(ls.out, list.out, 'ls as everywhere else');
     assert.ok(!list.out.includes(secret!));
     assert.equal((await cli(['tokens', 'revoke', 'ci'])).code, 0);
     assert.equal((await api(server.url, 'GET', '/v1/namespaces', undefined, bearer(secret!))).status, 401);

@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MusterError, MusterHttpClient, type ClusterStatus, type DiscoverResponse, type RegisterResponse, type RegistryEvent } from '@muster/client';
-import { musterBin, startServer, waitFor, type RunningServer } from './harness.js';
-
-const repoRoot = path.resolve(path.dirname(musterBin), '..');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The child's environment without the caller's MUSTER_* settings: each test says what it means. */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_')));
-  return { ...env, ...extra };
-}
+import { HUNG_AFTER_MS, cleanEnv, musterBin, repoRoot, runMuster, startServer, waitFor, type RunResult as CliResult, type RunningServer } from './harness.js';
 
 /** A loopback port nobody listens on. */
 async function closedPort(): Promise<number> {
@@ -30,14 +17,7 @@ async function closedPort(): Promise<number> {
 }
 
 /** Runs `muster ...` as a child process. Async: the server under test lives in this process. */
-function muster(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [musterBin, ...args], { cwd: repoRoot, env: cleanEnv(env), timeout: 15_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const muster = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => runMuster(args, env);
 
 describe('the muster CLI through a whole instance life cycle', () => {
   let s: RunningServer;
@@ -157,7 +137,7 @@ describe('the muster CLI through a whole instance life cycle', () => {
     assert.match(r.stdout, /^status:\s+created$/m);
     second = { id, token };
 
-    const [wrong, isolating] = await Promise.all([cli(['isolate', id, '--token', 'wrong'], 1), cli(['isolate', id, '--token', token])]);
+    const [wrong, isolating] = await Promise.all([cli(['isolate', id, '--heartbeat-token', 'wrong'], 1), cli(['isolate', id, '--heartbeat-token', token])]);
     assert.equal(wrong.stderr, `muster: PERMISSION_DENIED: the token presented does not belong to instance "${id}"\n`);
     assert.equal(isolating.stdout, `instance ${id} isolated\n`);
     const [isolated, visible] = await Promise.all([
@@ -167,9 +147,9 @@ describe('the muster CLI through a whole instance life cycle', () => {
     assert.deepEqual(isolated.instances.map((i) => [i.id, i.isolate]), [[id, true]]);
     assert.deepEqual(!visible.notModified && visible.instances, [], 'an isolated instance is not discovered');
 
-    assert.equal((await cli(['isolate', id, '--token', token, '--off'])).stdout, `instance ${id} no longer isolated\n`);
-    assert.equal((await cli(['deregister', id, '--token', token])).stdout, `instance ${id} deregistered\n`);
-    const [left, again] = await Promise.all([listed('all'), cli(['deregister', id, '--token', token], 1)]);
+    assert.equal((await cli(['isolate', id, '--heartbeat-token', token, '--off'])).stdout, `instance ${id} no longer isolated\n`);
+    assert.equal((await cli(['deregister', id, '--heartbeat-token', token])).stdout, `instance ${id} deregistered\n`);
+    const [left, again] = await Promise.all([listed('all'), cli(['deregister', id, '--heartbeat-token', token], 1)]);
     assert.deepEqual(left.instances, []);
     assert.match(again.stderr, /^muster: NOT_FOUND: instance ".*" does not exist/);
   });
@@ -206,7 +186,7 @@ describe('the muster CLI through a whole instance life cycle', () => {
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await waitFor(() => /^# cli-ns\/web {2}revision \d+ {2}at /m.test(out), 5000, `the first snapshot block (stdout: ${out}, stderr: ${err})`);
+      await waitFor(() => /^# cli-ns\/web {2}revision \d+ {2}at /m.test(out), HUNG_AFTER_MS, `the first snapshot block (stdout: ${out}, stderr: ${err})`);
       assert.match(out, /^\(no instances\)$/m);
       await client.register('cli-ns', 'web', { host: '10.0.0.9', port: 9090 });
       await waitFor(() => /10\.0\.0\.9:9090\s+yes\s+no\s+100/.test(out), 5000, `a snapshot with the new instance (stdout: ${out})`);
@@ -247,5 +227,42 @@ describe('the muster CLI through a whole instance life cycle', () => {
     assert.equal((await cli(['services', 'delete', 'web', '-n', 'cli-ns', '--force'])).stdout, 'service "web" deleted from namespace "cli-ns"\n');
     assert.equal((await cli(['namespaces', 'delete', 'cli-ns'])).stdout, 'namespace "cli-ns" deleted\n');
     assert.deepEqual((await cliJson<Array<{ name: string }>>(['namespaces', 'ls'])).map((n) => n.name), ['default']);
+  });
+});
+
+describe('the muster CLI on a server with auth on, as by default: the access token and an instance\'s token kept apart', () => {
+  let s: RunningServer;
+  let admin: string;
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}) => muster(['--server', s.url, ...args], env);
+  before(async () => {
+    s = await startServer({ 'auth.enabled': true });
+    admin = fs.readFileSync(path.join(s.dataDir, 'admin.token'), 'utf8').trim();
+  });
+  after(() => s.stop());
+
+  it('isolate takes the access token (--token or MUSTER_TOKEN); deregister takes --heartbeat-token or the access token; --access-token still works, with a note', async () => {
+    const registered = await run(['register', 'auth-web', '--host', '10.0.0.1', '--port', '8080', '-o', 'json']);
+    assert.equal(registered.code, 0, registered.stderr);
+    const { instance: { id }, heartbeatToken } = JSON.parse(registered.stdout) as RegisterResponse;
+
+    const byEnv = await run(['isolate', id], { MUSTER_TOKEN: admin });
+    assert.equal(byEnv.stdout, `instance ${id} isolated\n`, byEnv.stderr);
+    const byFlag = await run(['isolate', id, '--off', '--token', admin]);
+    assert.equal(byFlag.stdout, `instance ${id} no longer isolated\n`, byFlag.stderr);
+    const old = await run(['--access-token', admin, 'isolate', id]);
+    assert.equal(old.stdout, `instance ${id} isolated\n`, old.stderr);
+    assert.equal(old.stderr, 'muster: note: --access-token is now --token (or MUSTER_TOKEN); the old name will go\n');
+    const instanceToken = await run(['isolate', id, '--off', '--heartbeat-token', heartbeatToken], { MUSTER_TOKEN: admin });
+    assert.equal(instanceToken.code, 1);
+    assert.match(instanceToken.stderr, /^muster: UNAUTHENTICATED: this is a management API, and the token sent is not an access token: .* or it is an instance's heartbeatToken/);
+    const none = await run(['isolate', id, '--off']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^muster: UNAUTHENTICATED: /);
+
+    const again = await run(['register', 'auth-web', '--host', '10.0.0.1', '--port', '8080', '--weight', '7', '--heartbeat-token', heartbeatToken]);
+    assert.match(again.stdout, /^status:\s+updated$/m, again.stderr);
+    const other = JSON.parse((await run(['register', 'auth-web', '--host', '10.0.0.2', '--port', '8080', '-o', 'json'])).stdout) as RegisterResponse;
+    assert.equal((await run(['deregister', id, '--heartbeat-token', heartbeatToken])).stdout, `instance ${id} deregistered\n`);
+    assert.equal((await run(['deregister', other.instance.id], { MUSTER_TOKEN: admin })).stdout, `instance ${other.instance.id} deregistered\n`);
   });
 });

@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { OPTIONS, envName, flagName } from '../src/config/options.js';
-import { api, musterBin, spawnServer, tempDir } from './harness.js';
+import { api, cleanEnv, runMuster, spawnMuster, spawnServer, tempDir, type RunResult } from './harness.js';
 
 /**
  * `muster server` as its users run it: a child process reading flags, MUSTER_* variables and a
  * YAML file. Bad configuration must stop it before it touches anything, with exit code 2.
  */
 
-const repoRoot = path.resolve(path.dirname(musterBin), '..');
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 after(() => {
@@ -32,71 +31,16 @@ function yamlFile(text: string): string {
   return file;
 }
 
-/** The parent's MUSTER_* variables would leak into the child's configuration: drop them. */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_')));
-  return { ...env, ...extra };
-}
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')} did not exit in ${timeoutMs} ms:\n${stdout}${stderr}`));
-    }, timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const muster = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [musterBin, ...args], env);
+const muster = (args: string[], env: NodeJS.ProcessEnv = {}) => runMuster(args, env);
 
 /**
  * Like the harness's spawnServer, but with the caller's arguments only: spawnServer always passes
  * --http-port and --data-dir, which would hide what the environment and the file set.
  */
 async function startMuster(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [musterBin, 'server', ...args], { cwd: repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 15s:\n${out}`)), 15_000);
-    child.stdout.on('data', () => {
-      const m = /"http":"(http:\/\/[^"]+)".*"msg":"muster is ready"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before it was ready:\n${out}`));
-    });
-  });
-  return {
-    url,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  const server = await spawnMuster(args, cleanEnv(env));
+  children.push(server.child);
+  return server;
 }
 
 function freePort(): Promise<number> {
@@ -166,9 +110,9 @@ describe('muster server: bad configuration exits 2 and names the key', { concurr
   });
 
   it('npm start -- FLAGS passes the flags through to the server', async (t) => {
-    let r: Run;
+    let r: RunResult;
     try {
-      r = await run('npm', ['start', '--silent', '--', '--http-port', '70000', '--data-dir', dir()]);
+      r = await runMuster(['start', '--silent', '--', '--http-port', '70000', '--data-dir', dir()], {}, ['npm']);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return t.skip('npm is not on PATH');
       throw err;
@@ -233,7 +177,7 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
       const big = await api(server.url, 'POST', '/v1/namespaces', { name: 'big', comment: 'x'.repeat(3000) });
       assert.equal(big.status, 413, 'http.bodyLimit came from the file');
     } finally {
-      assert.equal(await server.stop(), 0, server.output());
+      assert.equal(await server.kill('SIGTERM'), 0, server.output());
     }
   });
 
@@ -249,7 +193,7 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
       assert.equal((await api(server.url, 'GET', '/healthz')).status, 200);
       assert.ok(fs.existsSync(path.join(data, 'muster.db')));
     } finally {
-      assert.equal(await server.stop(), 0, server.output());
+      assert.equal(await server.kill('SIGTERM'), 0, server.output());
     }
   });
 
@@ -264,7 +208,7 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
       assert.ok(!fs.existsSync(path.join(fromEnv, 'muster.db')) && !fs.existsSync(path.join(fromFile, 'muster.db')));
       assert.equal((await register(server.url, 'env-beats-file')).status, 201, 'MUSTER_AUTO_CREATE_SERVICE beats the file');
     } finally {
-      assert.equal(await server.stop(), 0, server.output());
+      assert.equal(await server.kill('SIGTERM'), 0, server.output());
     }
   });
 });

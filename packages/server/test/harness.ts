@@ -52,6 +52,54 @@ function stringify(flags: Flags): Record<string, string> {
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const musterBin = path.join(repoRoot, 'bin', 'muster.js');
 
+/**
+ * How long a child process may take to exit, or to get ready, before a test calls it hung. Waits
+ * end as soon as the child does what they wait for; this bound only keeps a hung child from
+ * hanging the suite. A start-up has taken over 15 s on a loaded 2-core machine, so it is wide.
+ */
+export const HUNG_AFTER_MS = 120_000;
+
+/**
+ * The environment without the caller's MUSTER_* settings, so each test says what it means, nor
+ * the npm_* variables `npm test` sets (a nested npm would take them for its own configuration).
+ */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_') && !/^npm_/i.test(k)));
+  return { ...env, ...extra };
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to its end (`muster ...` when `command` is not given), with `cleanEnv(env)`;
+ * `hungAfterMs` for a command that is slow by nature (an npm install that compiles).
+ */
+export function runMuster(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath, musterBin], opts: { cwd?: string; hungAfterMs?: number } = {}): Promise<RunResult> {
+  const hungAfterMs = opts.hungAfterMs ?? HUNG_AFTER_MS;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, [...command.slice(1), ...args], { cwd: opts.cwd ?? repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command.join(' ')} ${args.join(' ')} hung: no exit in ${hungAfterMs} ms:\n${stdout}${stderr}`));
+    }, hungAfterMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 export interface ChildServer extends RunningServer {
   child: ChildProcess;
   /** Everything the child wrote, for assertions and for failure messages. */
@@ -61,19 +109,27 @@ export interface ChildServer extends RunningServer {
 
 /** Starts `muster server` as a child process; resolves when it logs that it is ready. */
 export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
-  const args = [musterBin, 'server', '--http-port', '0', '--grpc-port', '0', '--data-dir', dataDir];
+  const args = ['--http-port', '0', '--grpc-port', '0', '--data-dir', dataDir];
   for (const [k, v] of Object.entries({ ...TEST_DEFAULTS, ...flags })) args.push(`--${k.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`, String(v));
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnMuster(args, { ...process.env, ...env }, dataDir);
+}
+
+/**
+ * Starts `muster server ARGS` (the arguments as given, nothing added) with exactly `env`;
+ * resolves when it logs that it is ready, rejects as soon as it exits before that.
+ */
+export async function spawnMuster(args: string[], env: NodeJS.ProcessEnv, dataDir = '', command: string[] = [process.execPath, musterBin], cwd = repoRoot): Promise<ChildServer> {
+  const child = spawn(command[0]!, [...command.slice(1), 'server', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const [url, grpcAddress] = await new Promise<[string, string]>((resolve, reject) => {
-    // A child that did not start is killed: left running, it would keep the test process alive.
+    // A child that hangs is killed: left running, it would keep the test process alive.
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`server did not start in 15s:\n${out}`));
-    }, 15_000);
+      reject(new Error(`server hung: not ready in ${HUNG_AFTER_MS} ms:\n${out}`));
+    }, HUNG_AFTER_MS);
     const onData = () => {
       const m = /"http":"(https?:\/\/[^"]+)","grpc":"([^"]+)".*"msg":"muster is ready"/.exec(out);
       if (m) {

@@ -56,6 +56,24 @@ for (const transport of TRANSPORTS) {
       assert.equal(a.source, 'watch');
     });
 
+    it('watches a service that does not exist yet like any other: its first instance, and one after the service was deleted, arrive without a poll', async () => {
+      const s = await startServer();
+      servers.push(s);
+      // Polls every 60 s: whatever arrives sooner came by the watch.
+      const c = client(s, { emptyConfirmMs: 100 });
+      await c.ready('late');
+      assert.equal(c.pick('late'), undefined);
+      const first = await registerHttp(s.url, 'late', 1);
+      await waitFor(() => c.pick('late')?.id === first.id, 20_000, 'the first instance of a service that did not exist when the consumer started');
+      assert.equal((await c.discover('late')).source, 'watch');
+
+      assert.equal((await api(s.url, 'DELETE', '/v1/namespaces/default/services/late?force=true')).status, 204);
+      await waitFor(() => c.pick('late') === undefined, 20_000, 'the deleted service to be empty');
+      const again = await registerHttp(s.url, 'late', 2);
+      await waitFor(() => c.pick('late')?.id === again.id, 20_000, 'an instance of the service created again');
+      assert.equal((await c.discover('late')).source, 'watch');
+    });
+
     it('stops picking an instance whose heartbeats stopped', async () => {
       const s = await startServer({ 'health.sweepInterval': '100ms' });
       servers.push(s);

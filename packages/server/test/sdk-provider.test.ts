@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MusterClient, MusterError, type RegistrationState } from '@muster/client';
-import { api, repoRoot, startServer, tempDir, waitFor } from './harness.js';
+import { HUNG_AFTER_MS, api, repoRoot, startServer, tempDir, waitFor } from './harness.js';
 
 const TRANSPORTS = ['grpc', 'http'] as const;
 
@@ -154,13 +154,13 @@ describe('examples/provider.js', () => {
     const s = await startServer();
     try {
       const child = spawn(process.execPath, [path.join(repoRoot, 'examples', 'dist', 'provider.js')], {
-        env: { ...process.env, MUSTER_SERVERS: s.muster.grpcAddress, PORT: '18080' }, stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, MUSTER_SERVERS: s.muster.grpcAddress, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
       const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-      await waitFor(() => out.includes('serving on'), 10_000, `the example to start:\n${out}`);
+      await waitFor(() => out.includes('serving on'), HUNG_AFTER_MS, `the example to start:\n${out}`);
       assert.equal((await api(s.url, 'GET', '/v1/namespaces/default/services/example-provider/instances')).body.instances.length, 1);
       child.kill('SIGTERM');
       const how = await exited;

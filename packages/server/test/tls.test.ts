@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -10,7 +9,7 @@ import { MusterClient, MusterError, MusterHttpClient, type ClusterStatus, type T
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { Muster } from '../src/muster.js';
 import { call, registryClient } from './grpc-client.js';
-import { musterBin, spawnServer, startServer, tempDir, waitFor, type ChildServer, type RunningServer } from './harness.js';
+import { runMuster, spawnServer, startServer, tempDir, waitFor, type ChildServer, type RunningServer } from './harness.js';
 import { makeCerts, tlsFlags, type TestCerts } from './tls-certs.js';
 
 /**
@@ -18,24 +17,14 @@ import { makeCerts, tlsFlags, type TestCerts } from './tls-certs.js';
  * HTTP and gRPC, by the `muster` command, and by clients that must be refused.
  */
 
-const repoRoot = path.resolve(path.dirname(musterBin), '..');
 let certs: TestCerts;
 before(async () => {
   certs = await makeCerts();
 });
 after(() => fs.rmSync(certs.dir, { recursive: true, force: true }));
 
-interface CliResult { code: number | null; stdout: string; stderr: string }
-
 /** `muster ...` as a child process, with only the MUSTER_* variables the test gives. */
-function muster(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_')));
-  return new Promise((resolve) => {
-    execFile(process.execPath, [musterBin, ...args], { cwd: repoRoot, env: { ...clean, ...env }, timeout: 15_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-  });
-}
+const muster = (args: string[], env: NodeJS.ProcessEnv = {}) => runMuster(args, env);
 
 /** A GET with node:https, outside the SDK: what a probe or curl sees. */
 function httpsGet(url: string, tls: TlsOptions): Promise<{ status: number; body: string }> {

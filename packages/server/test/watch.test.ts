@@ -98,6 +98,25 @@ describe('long-poll and watch wake-up after a change from another client', () =>
     assert.equal(r.body.error.code, 'NOT_FOUND');
   });
 
+  it('with allowMissing=true watches an unknown service as empty, streams it once it exists, and turns it empty when it is deleted', async () => {
+    const ac = new AbortController();
+    try {
+      const events = sse(`${s.url}/v1/watch?namespace=default&service=later&allowMissing=true`, ac.signal);
+      const empty = (await events.next()).value!;
+      assert.deepEqual([empty.event, empty.id, JSON.parse(empty.data)], ['snapshot', '0', { namespace: 'default', service: 'later', revision: 0, instances: [] }]);
+      const reg = await api(s.url, 'POST', '/v1/namespaces/default/services/later/instances', { host: '10.6.4.1', port: 1 });
+      const created = JSON.parse((await events.next()).value!.data);
+      assert.deepEqual(created.instances.map((i: { id: string }) => i.id), [reg.body.instance.id]);
+      assert.equal((await api(s.url, 'DELETE', '/v1/namespaces/default/services/later?force=true')).status, 204);
+      const gone = (await events.next()).value!;
+      assert.deepEqual([gone.event, JSON.parse(gone.data).instances], ['snapshot', []]);
+    } finally {
+      ac.abort();
+    }
+    const noNamespace = await api(s.url, 'GET', '/v1/watch?namespace=nowhere&service=later&allowMissing=true');
+    assert.equal(noNamespace.status, 404, 'a namespace that does not exist is still 404');
+  });
+
   it('ends watch streams and long-polls promptly on shutdown', async () => {
     const other = await startServer();
     await api(other.url, 'POST', svc, { host: '10.6.3.1', port: 1 });

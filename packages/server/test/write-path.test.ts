@@ -22,7 +22,7 @@ describe('write path', () => {
     const dataDir = tempDir();
     const store = new CountingSqlite({ file: path.join(dataDir, 'muster.db'), synchronous: 'full' });
     // The periodic flush is driven by hand here so the count cannot straddle a timer tick.
-    const config = loadConfig({ flags: { httpPort: '0', dataDir, 'health.flushInterval': '1h', 'auth.enabled': 'false' } });
+    const config = loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir, 'health.flushInterval': '1h', 'auth.enabled': 'false' } });
     const muster = await new Muster(config, { store, logger: pino({ level: 'silent' }) }).start();
     try {
       const regs = await Promise.all(Array.from({ length: 20 }, (_, i) =>

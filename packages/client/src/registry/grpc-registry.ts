@@ -163,7 +163,7 @@ export class GrpcRegistry implements RegistryApi {
   }
 
   watch(namespace: string, service: string, revision: number | undefined, onSnapshot: SnapshotHandler): Watch {
-    const req: Record<string, unknown> = { namespace, service, filter: ALL };
+    const req: Record<string, unknown> = { namespace, service, filter: ALL, allowMissing: true };
     if (revision !== undefined) req['revision'] = revision;
     const call = this.stub.Watch(req, this.metadata(this.session.revision));
     let last: number | undefined;

@@ -37,7 +37,7 @@ export class HttpRegistry implements RegistryApi {
     let inner: Watch | undefined;
     const ended = (async (): Promise<WatchEnd> => {
       try {
-        inner = await this.http.watch(namespace, service, { ...ALL, signal: ctl.signal }, onSnapshot);
+        inner = await this.http.watch(namespace, service, { ...ALL, allowMissing: true, signal: ctl.signal }, onSnapshot);
       } catch (err) {
         if (ctl.signal.aborted) return { reason: 'closed' };
         const e = err instanceof MusterError ? err : new MusterError('UNAVAILABLE', String(err), { cause: err });

@@ -16,7 +16,7 @@ export interface RegistryApi {
   heartbeats(items: HeartbeatItem[]): Promise<HeartbeatBatchResponse['results']>;
   /** Every instance of the service (any health, any isolation): the SDK filters locally. */
   discover(namespace: string, service: string, opts?: { revision?: number; waitMs?: number }): Promise<DiscoverResult>;
-  /** Snapshots of every instance, now (unless `revision` is current) and after each change. */
+  /** Snapshots of every instance, now (unless `revision` is current) and after each change; a service that does not exist is watched as empty (revision 0) until it does. */
   watch(namespace: string, service: string, revision: number | undefined, onSnapshot: SnapshotHandler): Watch;
   close(): void;
 }

@@ -13,7 +13,9 @@ import { emitSafely } from './emit-safely.js';
 import { DiskCache } from './disk-cache.js';
 import { deregisterOnExit } from './exit-hook.js';
 import { HeartbeatBatcher } from './heartbeat-batcher.js';
-import { resolveOptions, type MusterClientOptions, type ResolvedOptions } from './options.js';
+import { outlierOptionsOf, resolveOptions, type MusterClientOptions, type ResolvedOptions } from './options.js';
+import { isFailedCall } from './call-outcome.js';
+import type { Ejection } from './outlier-detector.js';
 import { Registration, type RegistrationInput } from './registration.js';
 import { ServiceView, type DiscoveryAnswer, type StaleReason } from './service-view.js';
 
@@ -33,6 +35,8 @@ export interface ClientEvents {
   update: [ref: ServiceRef & { revision: number; instances: number }];
   /** Something the SDK worked around but the operator may want to know (a watch that keeps failing, a cache it could not write). */
   warning: [error: MusterError];
+  /** Calls to an instance failed in a row: `pick` leaves it out for `ejectedForMs`. */
+  eject: [ejection: ServiceRef & Ejection];
 }
 
 export interface DiscoverOptions extends DiscoverFilter {
@@ -41,6 +45,20 @@ export interface DiscoverOptions extends DiscoverFilter {
 
 export interface ClientPickOptions extends PickOptions {
   namespace?: string;
+}
+
+export interface CallOptions extends ClientPickOptions {
+  /**
+   * Instances to try, each a different one while there are: a failed attempt moves on to the
+   * next. Default 1 (no retry): retry only calls that are safe to repeat.
+   */
+  attempts?: number;
+  /**
+   * Whether an outcome counts as a failure of the instance. Default: a thrown error, except a
+   * gRPC status that is the caller's own doing (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED
+   * and the like), and an HTTP response with a 5xx status.
+   */
+  isFailure?: (outcome: { result?: unknown; error?: unknown }) => boolean;
 }
 
 /**
@@ -125,6 +143,56 @@ export class MusterClient extends EventEmitter<ClientEvents> {
     return undefined;
   }
 
+  /**
+   * Tells the SDK how a call to an instance went. Failed calls in a row eject the instance from
+   * `pick` for a backoff that grows with each ejection; after it the instance is picked again and
+   * one more failure ejects it again, a success clears it. Never more than `maxEjectedShare` of a
+   * service is ejected. An instance the client does not hold (any more) is ignored.
+   */
+  report(instance: DiscoveredInstance | string, ok: boolean): void {
+    const id = typeof instance === 'string' ? instance : instance.id;
+    for (const byName of this.views.values()) for (const v of byName.values()) if (v.report(id, ok)) return;
+  }
+
+  /**
+   * Picks an instance of the service, runs `fn` on it and reports the outcome (see `report`):
+   * the automatic form of outlier ejection for HTTP and gRPC calls. Resolves with what `fn`
+   * resolved (a 5xx response too: it is counted, not thrown); rejects with `fn`'s error of the
+   * last attempt, or UNAVAILABLE when the service has no instance to pick.
+   */
+  async call<T>(service: string, fn: (instance: DiscoveredInstance) => Promise<T>, opts: CallOptions = {}): Promise<T> {
+    const { attempts = 1, isFailure = isFailedCall, ...pickOpts } = opts;
+    await this.ready(service, pickOpts.namespace ?? this.options.namespace);
+    const tried = new Set<string>();
+    let lastError: unknown;
+    for (let attempt = 0; attempt < Math.max(1, attempts); attempt++) {
+      const instance = this.pickUntried(service, pickOpts, tried);
+      if (!instance) break;
+      tried.add(instance.id);
+      let result: T;
+      try {
+        result = await fn(instance);
+      } catch (error) {
+        const failed = isFailure({ error });
+        this.report(instance, !failed);
+        if (!failed) throw error;
+        lastError = error;
+        continue;
+      }
+      this.report(instance, !isFailure({ result }));
+      return result;
+    }
+    if (lastError !== undefined) throw lastError;
+    throw new MusterError('UNAVAILABLE', `service "${service}" has no instance to call`, { field: 'service' });
+  }
+
+  /** A pick not yet tried in this call, while the balancer offers one within a few picks. */
+  private pickUntried(service: string, opts: ClientPickOptions, tried: ReadonlySet<string>): DiscoveredInstance | undefined {
+    let p = this.pick(service, opts);
+    for (let i = 0; i < 16 && p && tried.has(p.id); i++) p = this.pick(service, opts);
+    return p;
+  }
+
   /** Loads the service's view (like a first `discover`) so that `pick` has it. */
   async ready(service: string, namespace = this.options.namespace): Promise<void> {
     await this.view(namespace, service);
@@ -152,11 +220,13 @@ export class MusterClient extends EventEmitter<ClientEvents> {
       endpoints: this.endpoints, opts: this.options, disk: this.disk, self: this.options.location,
       protectionThreshold: settings.protectionThreshold ?? this.options.protectionThreshold,
       balancer: settings.balancer ?? this.options.balancer ?? weightedRandom,
+      outliers: outlierOptionsOf(this.options, settings),
       events: {
         update: (ns, svc, revision, instances) => emitSafely(this, 'update', { namespace: ns, service: svc, revision, instances }),
         stale: (ns, svc, reason, ageMs) => emitSafely(this, 'stale', { namespace: ns, service: svc, reason, ageMs }),
         fresh: (ns, svc) => emitSafely(this, 'fresh', { namespace: ns, service: svc }),
         warn: (_ns, _svc, error) => emitSafely(this, 'warning', error),
+        eject: (ns, svc, e) => emitSafely(this, 'eject', { namespace: ns, service: svc, ...e }),
       },
     });
     byName.set(service, view);

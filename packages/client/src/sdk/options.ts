@@ -2,6 +2,7 @@ import type { Location } from '@muster/api';
 import { MusterError } from '@muster/api';
 import type { LoadBalancer } from '../balance/types.js';
 import { checkTlsOptions, type TlsOptions } from '../tls.js';
+import { resolveOutlierOptions, type OutlierOptions, type ResolvedOutlierOptions } from './outlier-detector.js';
 
 /** Per-service consumer settings; each overrides the client-wide one of the same name. */
 export interface ServiceOptions {
@@ -12,6 +13,8 @@ export interface ServiceOptions {
   protectionThreshold?: number;
   /** How `pick` chooses. Default: weighted random. */
   balancer?: LoadBalancer;
+  /** Outlier ejection of this service's instances; `false` turns it off. */
+  outlierDetection?: OutlierOptions | false;
 }
 
 export interface MusterClientOptions {
@@ -73,11 +76,17 @@ export interface MusterClientOptions {
   /** Default `protectionThreshold` and `balancer` of every service. */
   protectionThreshold?: number;
   balancer?: LoadBalancer;
+  /**
+   * Outlier ejection (see `report` and `call`): an instance whose calls fail in a row is left out
+   * of `pick` for a backoff that grows, then tried again. On by default; `false` turns it off.
+   */
+  outlierDetection?: OutlierOptions | false;
   /** Settings per service name (`name` or `namespace/name`). */
   services?: Record<string, ServiceOptions>;
 }
 
-export type ResolvedOptions = Required<Omit<MusterClientOptions, 'cacheDir' | 'location' | 'balancer' | 'services' | 'tls' | 'token'>> & {
+export type ResolvedOptions = Required<Omit<MusterClientOptions, 'cacheDir' | 'location' | 'balancer' | 'services' | 'tls' | 'token' | 'outlierDetection'>> & {
+  outlierDetection: ResolvedOutlierOptions | false;
   token: string | undefined;
   cacheDir: string | undefined;
   tls: TlsOptions | undefined;
@@ -113,14 +122,25 @@ export function resolveOptions(o: MusterClientOptions): ResolvedOptions {
     balancer: o.balancer,
     services: o.services ?? {},
     tls: o.tls,
+    outlierDetection: o.outlierDetection === false ? false : resolveOutlierOptions(o.outlierDetection),
   };
   checkTlsOptions(r.tls);
   for (const k of ['timeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'maxHeartbeatAgeMs', 'emptyConfirmMs', 'pollIntervalMs', 'watchRetryMs', 'preferPrimaryAfterMs'] as const) {
     if (!Number.isFinite(r[k]) || r[k] < 0) throw new MusterError('INVALID_ARGUMENT', `${k} must be a number of milliseconds >= 0`, { field: k });
   }
   checkThreshold('protectionThreshold', r.protectionThreshold);
-  for (const [name, s] of Object.entries(r.services)) if (s.protectionThreshold !== undefined) checkThreshold(`services.${name}.protectionThreshold`, s.protectionThreshold);
+  for (const [name, s] of Object.entries(r.services)) {
+    if (s.protectionThreshold !== undefined) checkThreshold(`services.${name}.protectionThreshold`, s.protectionThreshold);
+    if (s.outlierDetection) resolveOutlierOptions(s.outlierDetection, `services.${name}.outlierDetection`);
+  }
   return r;
+}
+
+/** A service's outlier settings: its own over the client's, `false` in either turning it off. */
+export function outlierOptionsOf(r: ResolvedOptions, s: ServiceOptions): ResolvedOutlierOptions | false {
+  if (s.outlierDetection === false) return false;
+  if (s.outlierDetection === undefined) return r.outlierDetection;
+  return resolveOutlierOptions({ ...(r.outlierDetection || {}), ...s.outlierDetection });
 }
 
 function checkThreshold(field: string, v: number): void {

@@ -7,6 +7,7 @@ import type { WatchEnd } from '../watch.js';
 import { backoffMs } from './backoff.js';
 import type { CachedAnswer, DiskCache } from './disk-cache.js';
 import type { ResolvedOptions } from './options.js';
+import { OutlierDetector, type Ejection, type ResolvedOutlierOptions } from './outlier-detector.js';
 
 /** How the view is kept current. `disk`: loaded from the cache directory, no registry has answered yet. */
 export type ViewSource = 'watch' | 'long-poll' | 'poll' | 'disk';
@@ -31,6 +32,7 @@ export interface ViewEvents {
   stale(ns: string, svc: string, reason: StaleReason, ageMs: number): void;
   fresh(ns: string, svc: string): void;
   warn(ns: string, svc: string, error: MusterError): void;
+  eject(ns: string, svc: string, ejection: Ejection): void;
 }
 
 interface ViewDeps {
@@ -41,6 +43,7 @@ interface ViewDeps {
   protectionThreshold: number;
   balancer: LoadBalancer;
   self: Location;
+  outliers: ResolvedOutlierOptions | false;
 }
 
 const LONG_POLL_MS = 30_000;
@@ -74,10 +77,17 @@ export class ServiceView {
   private servingVersion = 0;
   private picker: Picker | undefined;
   private pickerVersion = -1;
+  /** Calls reported failed take instances out of `pick` for a while (undefined: turned off). */
+  private readonly outliers: OutlierDetector | undefined;
+  private pickerOutliers = 0;
+  /** The ids of `all`, built when a report needs them. */
+  private idSet: Set<string> | undefined;
   /** Set once the first load finished: until then `pick` has nothing to pick from. */
   loaded = false;
 
-  constructor(readonly namespace: string, readonly service: string, private readonly deps: ViewDeps) {}
+  constructor(readonly namespace: string, readonly service: string, private readonly deps: ViewDeps) {
+    if (deps.outliers) this.outliers = new OutlierDetector(deps.outliers);
+  }
 
   /**
    * Loads the view once: from the registry, else (none reachable) from the disk cache, else it
@@ -111,11 +121,37 @@ export class ServiceView {
 
   pick(opts?: PickOptions): DiscoveredInstance | undefined {
     const serving = this.servingSet();
-    if (this.pickerVersion !== this.servingVersion || !this.picker) {
-      this.picker = this.deps.balancer.build(preferredTier(serving), this.deps.self);
+    const o = this.outliers;
+    // The clock is read only while something is ejected: picking stays free of it otherwise.
+    if (o && o.ejected > 0) o.expire();
+    if (this.pickerVersion !== this.servingVersion || !this.picker || (o && this.pickerOutliers !== o.version)) {
+      this.picker = this.deps.balancer.build(preferredTier(o && o.ejected > 0 ? this.withoutEjected(o, serving) : serving), this.deps.self);
       this.pickerVersion = this.servingVersion;
+      this.pickerOutliers = o?.version ?? 0;
     }
     return this.picker.pick(opts);
+  }
+
+  /**
+   * A call's outcome on one of this service's instances (false: not one of them). Failures in a
+   * row eject it from `pick` for a while; see OutlierDetector.
+   */
+  report(id: string, ok: boolean): boolean {
+    if (!this.ids().has(id)) return false;
+    const e = this.outliers?.report(id, ok, this.servingSet().length);
+    if (e) this.deps.events.eject(this.namespace, this.service, e);
+    return true;
+  }
+
+  /** The served instances less the ejected ones, never more of them than the share allows (the served set may have shrunk since). */
+  private withoutEjected(o: OutlierDetector, serving: DiscoveredInstance[]): DiscoveredInstance[] {
+    const max = Math.floor((this.deps.outliers as ResolvedOutlierOptions).maxEjectedShare * serving.length);
+    const out = new Set(o.ejectedOrder(serving.map((i) => i.id)).slice(0, max));
+    return out.size === 0 ? serving : serving.filter((i) => !out.has(i.id));
+  }
+
+  private ids(): Set<string> {
+    return (this.idSet ??= new Set(this.all.map((i) => i.id)));
   }
 
   private describe(instances: DiscoveredInstance[]): DiscoveryAnswer {
@@ -286,6 +322,8 @@ export class ServiceView {
     clearTimeout(this.confirmTimer);
     const changed = s.revision !== this.revision || from !== this.revisionFrom || this.all.length !== s.instances.length;
     this.all = s.instances;
+    this.idSet = undefined;
+    this.outliers?.retain(this.ids());
     this.revision = s.revision;
     this.revisionFrom = from;
     this.receivedAt = now;
@@ -319,6 +357,7 @@ export class ServiceView {
     const a: CachedAnswer | undefined = await this.deps.disk?.load(this.namespace, this.service);
     if (!a) return false;
     this.all = a.instances;
+    this.idSet = undefined;
     this.revision = a.revision;
     this.revisionFrom = undefined;
     this.receivedAt = a.receivedAt;

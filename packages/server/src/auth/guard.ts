@@ -53,7 +53,7 @@ export class Guard {
   /** Management: always an access token (when auth is on); then, given a scope, the right on it. */
   requireManagement(c: Caller, right?: AccessRight, scope?: Scope | (() => Scope)): void {
     if (!this.opts.enabled) return;
-    if (!c.principal) throw Errors.unauthenticated('this is a management API');
+    if (!c.principal) throw missingAccessToken(c, 'this is a management API');
     if (right !== undefined && scope !== undefined) this.check(c.principal, right, scope);
   }
 
@@ -65,7 +65,7 @@ export class Guard {
   requireClient(c: Caller, right: AccessRight, scope: Scope | (() => Scope)): void {
     if (!this.opts.enabled) return;
     if (!c.principal) {
-      if (this.opts.clientsRequired) throw Errors.unauthenticated('auth.clients is required');
+      if (this.opts.clientsRequired) throw missingAccessToken(c, 'auth.clients is required');
       return;
     }
     this.check(c.principal, right, scope);
@@ -111,6 +111,11 @@ export class Guard {
   static who(c: Caller): string {
     return c.principal ? `token:${c.principal.name}` : `anonymous@${c.address}`;
   }
+}
+
+/** Nothing was sent, or something that is not an access token: the message says which. */
+function missingAccessToken(c: Caller, why: string) {
+  return c.instanceToken === undefined ? Errors.unauthenticated(why) : Errors.accessTokenMalformed(why);
 }
 
 function scopeText(namespace: string, service: string): string {

@@ -49,6 +49,11 @@ export function serverCommand(program: Command): void {
     try {
       await muster.start();
     } catch (err) {
+      // A port in use, a data directory another server holds: one line, nothing created.
+      if (err instanceof ConfigError) {
+        process.stderr.write(`muster: ${err.message}\n`);
+        process.exit(2);
+      }
       muster.log.fatal({ err }, 'muster could not start');
       process.exit(1);
     }

@@ -34,6 +34,11 @@ export class ClusterClock implements Clock {
     return this.base.now() + this.offset;
   }
 
+  /** This machine's own clock, uncorrected: to report how far it is off. */
+  machineNow(): number {
+    return this.base.now();
+  }
+
   /** This node's own clock minus the cluster's, in ms (positive: it runs ahead); undefined before the first sample. */
   get skewMs(): number | undefined {
     return this.samples.length > 0 ? Math.round(0 - this.offset) : undefined;

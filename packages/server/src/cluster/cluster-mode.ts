@@ -118,7 +118,8 @@ export class ClusterMode implements SweepGate {
     this.directory = new NodeDirectory({
       redis: this.redis, prefix: `${this.config.cluster.prefix}:`, log: this.deps.log,
       self: { id: this.nodeId, version: VERSION, ...self },
-      status: () => ({ clockOffsetMs: this.deps.clock.skewMs }),
+      // The machine's own clock, not the cluster's: how far it is off is what the directory reports.
+      wallClock: () => this.deps.clock.machineNow(),
     });
     this.directory.start();
   }
@@ -189,7 +190,7 @@ export class ClusterMode implements SweepGate {
         id: n.id, httpAddress: n.httpAddress, grpcAddress: n.grpcAddress, version: n.version,
         startedAt: new Date(n.startedAt).toISOString(), lastSeen: new Date(n.lastSeen).toISOString(),
         lastSeenAgoMs: n.lastSeenAgoMs, stale: n.stale, leaseHolder: n.leaseHolder, self: n.id === this.nodeId,
-        ...(n.clockOffsetMs === undefined ? {} : { clockOffsetMs: n.clockOffsetMs }),
+        ...(n.clockOffsetMs !== undefined ? { clockOffsetMs: n.clockOffsetMs } : {}),
       })),
     };
   }

@@ -31,9 +31,9 @@ describeRedis('NodeDirectory: the nodes of the cluster', () => {
     assert.equal(snap.leaseHolder, 'node-bb');
     assert.ok(Math.abs(snap.now - Date.now()) < 1000, 'now is Redis\'s clock (same machine here)');
     const [na, nb] = snap.nodes;
-    assert.deepEqual({ ...na, lastSeen: 0, lastSeenAgoMs: 0 }, {
+    assert.deepEqual({ ...na, lastSeen: 0, lastSeenAgoMs: 0, clockOffsetMs: 0 }, {
       id: 'node-a', httpAddress: 'http://10.0.0.6:8090', grpcAddress: '10.0.0.6:8091', version: '0.1.0', startedAt: 1_700_000_000_000,
-      lastSeen: 0, lastSeenAgoMs: 0, stale: false, leaseHolder: false, self: true,
+      lastSeen: 0, lastSeenAgoMs: 0, stale: false, leaseHolder: false, self: true, clockOffsetMs: 0,
     });
     assert.equal(nb?.id, 'node-bb');
     assert.equal(nb?.leaseHolder, true);
@@ -43,8 +43,21 @@ describeRedis('NodeDirectory: the nodes of the cluster', () => {
     assert.deepEqual(fromB?.map((n) => [n.id, n.self]), [['node-a', false], ['node-bb', true]]);
     // The stored entry is the node's JSON with Redis's lastSeen appended.
     const raw = JSON.parse((await h.admin().hget(clusterKeys(prefix).nodes, 'node-a'))!);
-    assert.deepEqual(Object.keys(raw), ['id', 'httpAddress', 'grpcAddress', 'version', 'startedAt', 'lastSeen']);
+    assert.deepEqual(Object.keys(raw), ['id', 'httpAddress', 'grpcAddress', 'version', 'startedAt', 'wallTime', 'lastSeen']);
     assert.equal(typeof raw.lastSeen, 'number');
+  });
+
+  it('tells how far each node\'s own clock is from Redis\'s', async () => {
+    const prefix = h.prefix();
+    const a = directory(prefix, 'node-a');
+    const ahead = directory(prefix, 'node-ahead', { wallClock: () => Date.now() + 90_000 });
+    a.start();
+    ahead.start();
+    await waitFor(async () => (await a.list())?.length === 2, 1000, 'both entries');
+    const offsets = Object.fromEntries((await a.list())!.map((n) => [n.id, n.clockOffsetMs]));
+    // Same machine as Redis: only the write's latency separates the clocks, and 90 s for the skewed one.
+    assert.ok(Math.abs(offsets['node-a']!) < 1000, JSON.stringify(offsets));
+    assert.ok(Math.abs(offsets['node-ahead']! - 90_000) < 1000, JSON.stringify(offsets));
   });
 
   it('drops a stopped node from the list at once', async () => {

@@ -12,14 +12,8 @@ export interface NodeSelf {
   startedAt: number;
 }
 
-/** What a node says about itself that changes while it runs: written with each entry. */
-export interface NodeStatus {
-  /** Its own clock minus the cluster's (ClusterClock), ms. */
-  clockOffsetMs?: number;
-}
-
 /** A node as the directory lists it. */
-export interface NodeInfo extends NodeSelf, NodeStatus {
+export interface NodeInfo extends NodeSelf {
   /** When it last wrote its entry, ms since the epoch on Redis's clock. */
   lastSeen: number;
   /** How long ago that was, measured on Redis's clock (so nodes' clock skew does not enter). */
@@ -30,6 +24,11 @@ export interface NodeInfo extends NodeSelf, NodeStatus {
   leaseHolder: boolean;
   /** It is the node that asked. */
   self: boolean;
+  /**
+   * Its own wall clock minus Redis's when it last wrote its entry (plus that write's one-way
+   * latency): how far its clock is off. Undefined for an entry of a version that does not say.
+   */
+  clockOffsetMs?: number;
 }
 
 export interface DirectorySnapshot {
@@ -43,14 +42,14 @@ export interface DirectorySnapshot {
 
 export interface NodeDirectoryOptions extends RedisModuleOptions {
   self: NodeSelf;
-  /** Read at every write of the entry. */
-  status?: () => NodeStatus;
   /** How often this node writes its entry. Default 1000 ms. */
   intervalMs?: number;
   /** An entry not written for this long is listed as stale. Default 5 × intervalMs. */
   staleAfterMs?: number;
   /** An entry not written for this long is removed from the hash. Default 30 000 ms. */
   expireMs?: number;
+  /** This node's wall clock, sent with every write so readers can tell how far it is off. Default Date.now. */
+  wallClock?: () => number;
 }
 
 // Stamps the entry with Redis's clock, not the writer's: every reader then compares lastSeen
@@ -91,12 +90,12 @@ export class NodeDirectory {
   private readonly redis: NodeDirectoryOptions['redis'];
   private readonly log: ClusterLog;
   private readonly self: NodeSelf;
-  private readonly status: () => NodeStatus;
   private readonly keys: ReturnType<typeof clusterKeys>;
   private readonly intervalMs: number;
   private readonly staleAfterMs: number;
   private readonly expireMs: number;
   private readonly timeoutMs: number;
+  private readonly wallClock: () => number;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<boolean> | undefined;
   private _available = false;
@@ -107,12 +106,12 @@ export class NodeDirectory {
     this.redis = opts.redis;
     this.log = opts.log ?? silentLog;
     this.self = { id: opts.self.id, httpAddress: opts.self.httpAddress, grpcAddress: opts.self.grpcAddress, version: opts.self.version, startedAt: opts.self.startedAt };
-    this.status = opts.status ?? (() => ({}));
     this.keys = clusterKeys(opts.prefix);
     this.intervalMs = opts.intervalMs ?? 1000;
     this.staleAfterMs = opts.staleAfterMs ?? 5 * this.intervalMs;
     this.expireMs = opts.expireMs ?? 30_000;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.wallClock = opts.wallClock ?? Date.now;
     if (!this.self.id) throw new RangeError('node directory: self.id must not be empty');
     if (!(this.intervalMs > 0 && this.staleAfterMs > this.intervalMs && this.expireMs >= this.staleAfterMs)) {
       throw new RangeError('node directory: need 0 < intervalMs < staleAfterMs <= expireMs');
@@ -179,7 +178,11 @@ export class NodeDirectory {
         continue;
       }
       const ago = Math.max(0, now - e.lastSeen);
-      nodes.push({ ...e, lastSeenAgoMs: ago, stale: ago > this.staleAfterMs, leaseHolder: e.id === holder, self: e.id === this.self.id });
+      const { wallTime, ...entry } = e;
+      nodes.push({
+        ...entry, lastSeenAgoMs: ago, stale: ago > this.staleAfterMs, leaseHolder: e.id === holder, self: e.id === this.self.id,
+        ...(wallTime !== undefined ? { clockOffsetMs: wallTime - e.lastSeen } : {}),
+      });
     }
     nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { nodes, leaseHolder: holder, now };
@@ -187,9 +190,7 @@ export class NodeDirectory {
 
   private async write(): Promise<boolean> {
     try {
-      const { clockOffsetMs } = this.status();
-      const entry = clockOffsetMs === undefined ? this.self : { ...this.self, clockOffsetMs };
-      await withTimeout(this.redis.eval(WRITE, 1, this.keys.nodes, this.self.id, JSON.stringify(entry)), this.timeoutMs, 'node directory write');
+      await withTimeout(this.redis.eval(WRITE, 1, this.keys.nodes, this.self.id, JSON.stringify({ ...this.self, wallTime: this.wallClock() })), this.timeoutMs, 'node directory write');
       this.setAvailable(true);
       return true;
     } catch (e) {
@@ -206,14 +207,13 @@ export class NodeDirectory {
   }
 }
 
-function parseEntry(raw: string): (NodeSelf & NodeStatus & { lastSeen: number }) | undefined {
+function parseEntry(raw: string): (NodeSelf & { lastSeen: number; wallTime?: number }) | undefined {
   try {
     const x = JSON.parse(raw) as Record<string, unknown>;
-    const { id, httpAddress, grpcAddress, version, startedAt, lastSeen, clockOffsetMs } = x;
+    const { id, httpAddress, grpcAddress, version, startedAt, lastSeen, wallTime } = x;
     if (typeof id !== 'string' || typeof httpAddress !== 'string' || typeof grpcAddress !== 'string' || typeof version !== 'string') return undefined;
     if (typeof startedAt !== 'number' || typeof lastSeen !== 'number') return undefined;
-    const entry = { id, httpAddress, grpcAddress, version, startedAt, lastSeen };
-    return typeof clockOffsetMs === 'number' ? { ...entry, clockOffsetMs } : entry;
+    return { id, httpAddress, grpcAddress, version, startedAt, lastSeen, ...(typeof wallTime === 'number' ? { wallTime } : {}) };
   } catch {
     return undefined;
   }

@@ -9,7 +9,7 @@ export interface NamespaceRecord extends Omit<Namespace, 'createdAt' | 'updatedA
   updatedAt: number;
 }
 
-export interface ServiceRecord extends Omit<Service, 'createdAt' | 'updatedAt' | 'instanceCount' | 'healthyInstanceCount' | 'verification'> {
+export interface ServiceRecord extends Omit<Service, 'createdAt' | 'updatedAt' | 'instanceCount' | 'healthyInstanceCount' | 'isolatedInstanceCount' | 'verification'> {
   createdAt: number;
   updatedAt: number;
   /** Verified registration; null: off. The secret is kept as given (the check needs it), never answered. */
@@ -75,6 +75,7 @@ export function toWireNamespace(r: NamespaceRecord): Namespace {
 export interface ServiceCounts {
   instances: number;
   healthy: number;
+  isolated: number;
   pending: number;
   failed: number;
 }
@@ -88,6 +89,7 @@ export function toWireService(r: ServiceRecord, counts: ServiceCounts): Service 
     revision: r.revision,
     instanceCount: counts.instances,
     healthyInstanceCount: counts.healthy,
+    isolatedInstanceCount: counts.isolated,
     verification: r.verification
       ? { enabled: true, path: r.verification.path, pendingInstanceCount: counts.pending, failedInstanceCount: counts.failed }
       : { enabled: false },

@@ -159,7 +159,7 @@ export class NamingService {
       if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
       return this.insertService(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {}, v.verification ?? null);
     }, { namespaces: [namespace], services: [[namespace, v.name]] }, ctx);
-    return toWireService(rec, { instances: 0, healthy: 0, pending: 0, failed: 0 });
+    return toWireService(rec, { instances: 0, healthy: 0, isolated: 0, pending: 0, failed: 0 });
   }
 
   async patchService(namespace: string, name: string, input: unknown, ctx?: RequestContext): Promise<Service> {
@@ -476,6 +476,22 @@ export class NamingService {
     return this.requireService(namespace, service);
   }
 
+  /** What a watch with allowMissing sends for a service that does not exist: empty, at revision 0. */
+  static missingAnswer(namespace: string, service: string): DiscoverResponse {
+    return { namespace, service, revision: 0, instances: [] };
+  }
+
+  /**
+   * The service a watch follows. With `allowMissing`, a service its namespace does not have (yet,
+   * or any more) is undefined rather than NOT_FOUND: the watcher gets it as empty until it exists.
+   */
+  watchedService(namespace: string, service: string, allowMissing: boolean): ServiceEntry | undefined {
+    if (!allowMissing) return this.requireService(namespace, service);
+    this.requireNamespace(namespace);
+    checkName('service', service);
+    return this.index.service(namespace, service);
+  }
+
   /** The discovery answer as bytes: the pre-serialized one for the default filter. */
   answerBytes(entry: ServiceEntry, filter: DiscoverFilter): Buffer {
     const now = this.clock.now();
@@ -610,13 +626,14 @@ export class NamingService {
   }
 
   private wireService(e: ServiceEntry): Service {
-    let healthy = 0, pending = 0, failed = 0;
+    let healthy = 0, isolated = 0, pending = 0, failed = 0;
     for (const i of e.instances.values()) {
       if (i.healthy) healthy++;
+      if (i.isolate) isolated++;
       if (i.verification.state === 'pending') pending++;
       else if (i.verification.state === 'failed') failed++;
     }
-    return toWireService(e.rec, { instances: e.instances.size, healthy, pending, failed });
+    return toWireService(e.rec, { instances: e.instances.size, healthy, isolated, pending, failed });
   }
 }
 

@@ -36,6 +36,11 @@ export interface Store {
   readRecords(keys: RecordKeys): Promise<Records>;
   /** Every access token, revoked ones included: how a cluster node catches up after a token change. */
   listTokens(): Promise<TokenRecord[]>;
+  /**
+   * A consistent copy of the whole store written to `file` while it keeps serving; only a store
+   * that is one file (SQLite) has it. A shared database is backed up with its own tools.
+   */
+  backup?(file: string): Promise<void>;
 }
 
 export interface TxOptions {

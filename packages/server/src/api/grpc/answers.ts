@@ -1,7 +1,7 @@
 import type { DiscoverFilter } from '@muster/api';
 import { isDefaultFilter } from '@muster/api';
 import type { ServiceEntry } from '../../index/registry-index.js';
-import type { NamingService } from '../../naming/naming-service.js';
+import { NamingService } from '../../naming/naming-service.js';
 
 /**
  * Discovery answers in protobuf. The index answer objects already have the proto's shape
@@ -21,6 +21,11 @@ export class AnswerEncoder {
     let bytes = this.encoded.get(json);
     if (!bytes) this.encoded.set(json, (bytes = this.encode(JSON.parse(json.toString('utf8')) as object)));
     return bytes;
+  }
+
+  /** A watched service that does not exist (a watch with allowMissing): empty, at revision 0. */
+  missing(namespace: string, service: string): Buffer {
+    return this.encode(NamingService.missingAnswer(namespace, service));
   }
 
   /** The caller's revision is current: no instances, and nothing built. */

@@ -23,8 +23,9 @@ export type RegisterRequestMsg = Msg<{
 export type TokenRequestMsg = Msg<{ id: string; heartbeatToken: string }>;
 export type HeartbeatBatchMsg = Msg<{ heartbeats: TokenRequestMsg[] }>;
 export type DiscoverFilterMsg = Msg<{ status: string; isolated: string; metadata: Record<string, string>; region: string; zone: string; campus: string }>;
-export type WatchRequestMsg = Msg<{ namespace: string; service: string; revision: number; filter: DiscoverFilterMsg }>;
-export type DiscoverRequestMsg = WatchRequestMsg & Msg<{ waitMs: number }>;
+type ServiceRequestMsg = Msg<{ namespace: string; service: string; revision: number; filter: DiscoverFilterMsg }>;
+export type WatchRequestMsg = ServiceRequestMsg & Msg<{ allowMissing: boolean }>;
+export type DiscoverRequestMsg = ServiceRequestMsg & Msg<{ waitMs: number }>;
 
 /** '' is proto3's "not set" for a string without presence. */
 export const given = (s: string | undefined): string | undefined => (s === '' ? undefined : s);
@@ -60,7 +61,11 @@ export interface WatchParams {
   filter: DiscoverFilter;
 }
 
-export function watchParams(req: WatchRequestMsg): WatchParams {
+export function watchParams(req: WatchRequestMsg): WatchParams & { allowMissing: boolean } {
+  return { ...serviceParams(req), allowMissing: req.allowMissing === true };
+}
+
+function serviceParams(req: ServiceRequestMsg): WatchParams {
   return {
     namespace: namespaceOf(req.namespace),
     service: req.service ?? '',
@@ -72,5 +77,5 @@ export function watchParams(req: WatchRequestMsg): WatchParams {
 /** In the order HTTP checks them: the wait, the filter, then (by the caller) the service. */
 export function discoverParams(req: DiscoverRequestMsg): WatchParams & { waitMs: number } {
   const waitMs = checkWaitMs('waitMs', req.waitMs ?? 0);
-  return { ...watchParams(req), waitMs };
+  return { ...serviceParams(req), waitMs };
 }

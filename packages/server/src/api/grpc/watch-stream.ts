@@ -13,8 +13,9 @@ import { watchParams } from './requests.js';
  * other, so at most one write is in flight: changes meanwhile only mark the stream stale, and
  * the newest snapshot goes out when that write completes. A client that does not read holds one
  * unsent snapshot (HTTP/2 flow control stops the rest), never a backlog. The stream ends with
- * the error when the service goes away, and with UNAVAILABLE at shutdown. A call carrying a
- * revision (muster-min-revision) starts once this node has applied it.
+ * the error when the service goes away (unless the caller allows a missing service: then it is
+ * empty, at revision 0, until it exists again), and with UNAVAILABLE at shutdown. A call
+ * carrying a revision (muster-min-revision) starts once this node has applied it.
  */
 export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: AnswerEncoder) {
   const { naming, hub, metrics, guard, limits } = deps;
@@ -32,13 +33,13 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       params = watchParams(req);
       const caller = callerOf(call, guard);
       guard.requireClient(caller, 'read', [params.namespace, params.service]);
-      entry = naming.resolveService(params.namespace, params.service);
+      entry = naming.watchedService(params.namespace, params.service, params.allowMissing);
       releaseSlot = limits.openWatch(caller.address);
     } catch (err) {
       call.emit('error', recorder.failed('Watch', err, t0, undefined, call));
       return;
     }
-    const { namespace: ns, service: svc, filter } = params;
+    const { namespace: ns, service: svc, filter, allowMissing } = params;
     gauge.inc();
 
     let ended = false;
@@ -73,7 +74,8 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       }
       let bytes: Buffer;
       try {
-        bytes = answers.answer(naming.resolveService(ns, svc), filter);
+        const now = naming.watchedService(ns, svc, allowMissing);
+        bytes = now ? answers.answer(now, filter) : answers.missing(ns, svc);
       } catch (err) {
         fail(err);
         return;
@@ -100,7 +102,7 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       if (release()) recorder.record('Watch', Status.CANCELLED, t0, { snapshots });
     });
     offClose = hub.onClose(() => fail(Errors.shuttingDown()));
-    if (!ended && params.revision !== entry.rec.revision) send();
+    if (!ended && params.revision !== (entry?.rec.revision ?? 0)) send();
   };
 
   return (call: ServerWritableStream<WatchRequestMsg | Undecodable, Buffer>): void => {

@@ -11,6 +11,7 @@ import type { AppliedRevision } from '../../index/applied-revision.js';
 import type { InstanceCredentials } from '../../naming/naming-service.js';
 import type { MusterConfig } from '../../config/config.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import type { RateHistory } from '../../metrics/rate-history.js';
 import type { NamingService } from '../../naming/naming-service.js';
 import type { WatchHub } from '../../watch/watch-hub.js';
 
@@ -32,6 +33,10 @@ export interface HttpDeps {
   cluster(): Promise<ClusterStatus>;
   /** Why discovery answers may be behind other nodes' writes (cluster mode, store unreadable); undefined when current. */
   staleness(): string | undefined;
+  /** This node's request rates over the last minutes (GET /v1/stats). */
+  rates: RateHistory;
+  /** Writes a consistent copy of the store to a file; absent when the store has no such copy (MySQL, memory). */
+  backup?: (file: string) => Promise<void>;
 }
 
 /** The Bearer token of a request, if any. */

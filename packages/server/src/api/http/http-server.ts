@@ -10,12 +10,16 @@ import { noteArrival, type HttpDeps } from './context.js';
 import { auditResponse, noteRefusal } from './audit-hook.js';
 import { toHttpError } from './error-mapping.js';
 import { answerRevisions, minRevisionWait } from './read-your-writes.js';
+import { consoleAssets } from './console-assets.js';
+import { backupRoutes } from './routes/backup.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { eventRoutes } from './routes/events.js';
 import { instanceRoutes } from './routes/instances.js';
 import { namespaceRoutes } from './routes/namespaces.js';
+import { selfRoutes } from './routes/self.js';
 import { serviceRoutes } from './routes/services.js';
+import { statsRoutes } from './routes/stats.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { watchRoutes } from './routes/watch.js';
@@ -114,6 +118,8 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
   });
 
   for (const routes of [namespaceRoutes, serviceRoutes, instanceRoutes, discoveryRoutes, watchRoutes, eventRoutes, systemRoutes, clusterRoutes, tokenRoutes]) routes(app, deps);
+  for (const routes of [selfRoutes, statsRoutes, backupRoutes]) routes(app, deps);
+  await consoleAssets(app);
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -33,7 +33,8 @@ export const ServiceVerificationStatus = Type.Union([
 
 export const Service = Type.Object({
   namespace: Type.String(), name: Type.String(), metadata: Metadata, comment: Type.String(), revision: Type.Integer(),
-  instanceCount: Type.Integer(), healthyInstanceCount: Type.Integer(), verification: ServiceVerificationStatus,
+  instanceCount: Type.Integer(), healthyInstanceCount: Type.Integer(),
+  isolatedInstanceCount: Type.Integer({ description: 'isolated instances (healthy or not): out of discovery until un-isolated' }), verification: ServiceVerificationStatus,
   createdAt: Type.String(), updatedAt: Type.String(),
 });
 
@@ -124,6 +125,7 @@ export const DiscoverQuery = Type.Object({
 export const WatchQuery = Type.Object({
   namespace: Type.String(),
   service: Type.String(),
+  allowMissing: Type.Optional(Type.Boolean({ description: 'watch a service that does not exist (yet) as empty, instead of 404' })),
   status: DiscoverQuery.properties.status,
   isolated: DiscoverQuery.properties.isolated,
   region: Type.Optional(Type.String()),

@@ -9,6 +9,8 @@ export type OutputFormat = 'table' | 'json';
 
 interface GlobalOptions {
   server: string;
+  token?: string;
+  /** The former name of --token. */
   accessToken?: string;
   output: OutputFormat;
   ca?: string;
@@ -25,8 +27,15 @@ export interface CommandContext {
 export function context(cmd: Command): CommandContext {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const tls = tlsOptions(g);
-  const client = new MusterHttpClient({ server: g.server, readYourWrites: cliSession(), ...(tls ? { tls } : {}), ...(g.accessToken ? { token: g.accessToken } : {}) });
-  return { client, output: g.output };
+  const token = accessToken(cmd, g);
+  return { client: new MusterHttpClient({ server: g.server, readYourWrites: cliSession(), ...(tls ? { tls } : {}), ...(token ? { token } : {}) }), output: g.output };
+}
+
+/** --token, else MUSTER_TOKEN; --access-token still works, and wins over the variable as a flag does. */
+function accessToken(cmd: Command, g: GlobalOptions): string | undefined {
+  if (g.accessToken === undefined) return g.token;
+  process.stderr.write('muster: note: --access-token is now --token (or MUSTER_TOKEN); the old name will go\n');
+  return cmd.getOptionValueSourceWithGlobals('token') === 'cli' ? g.token : g.accessToken;
 }
 
 /** --ca, --cert and --key (or MUSTER_CA, MUSTER_CERT, MUSTER_KEY) read into the SDK's tls option. */

@@ -19,7 +19,7 @@ export function tokenCommands(program: Command): void {
       print(`\n${made.secret}\n\nKeep the secret now: it is not shown again. Use it as MUSTER_TOKEN or Authorization: Bearer.`);
     }));
 
-  tokens.command('list').description('the access tokens (never their secrets)')
+  tokens.command('list').alias('ls').description('the access tokens (never their secrets)')
     .option('--revoked', 'include revoked tokens')
     .action(run(async (opts: { revoked?: boolean }, cmd: Command) => {
       const { client, output } = context(cmd);

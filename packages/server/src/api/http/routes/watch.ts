@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MusterError } from '@muster/api';
+import { NamingService } from '../../../naming/naming-service.js';
 import { callerOf, type HttpDeps } from '../context.js';
 import { filterFromQuery } from '../discover-filter.js';
 import { WatchQuery, errors } from '../schemas.js';
@@ -11,18 +12,19 @@ import { WatchQuery, errors } from '../schemas.js';
  * dropped and reconnects with its revision.
  */
 export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config, guard, limits }: HttpDeps): void {
-  app.get<{ Querystring: Record<string, string> & { namespace: string; service: string } }>('/v1/watch', {
+  app.get<{ Querystring: Record<string, string> & { namespace: string; service: string; allowMissing?: boolean } }>('/v1/watch', {
     schema: {
       tags: ['discovery'], summary: 'Watch a service as Server-Sent Events',
-      description: 'Each `snapshot` event carries the same JSON as discovery, with the revision as the event id. Takes the discovery filters.',
+      description: 'Each `snapshot` event carries the same JSON as discovery, with the revision as the event id. Takes the discovery filters. '
+        + 'A service that does not exist is 404, unless allowMissing=true: then it is watched as empty (revision 0) until it exists.',
       querystring: WatchQuery,
       response: { 200: { description: 'text/event-stream', type: 'string' }, ...errors(400, 401, 403, 404, 429) },
     },
   }, async (req, reply) => {
-    const { namespace: ns, service: svc } = req.query;
+    const { namespace: ns, service: svc, allowMissing = false } = req.query;
     const filter = filterFromQuery(req.query);
     guard.requireClient(callerOf(req, guard), 'read', [ns, svc]);
-    naming.resolveService(ns, svc); // 404 before the stream starts
+    naming.watchedService(ns, svc, allowMissing); // 404 before the stream starts
     const release = limits.openWatch(req.ip);
 
     reply.hijack();
@@ -69,8 +71,9 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
         return;
       }
       try {
-        const entry = naming.resolveService(ns, svc);
-        send('snapshot', naming.answerBytes(entry, filter).toString('utf8'), entry.rec.revision);
+        const entry = naming.watchedService(ns, svc, allowMissing);
+        if (entry) send('snapshot', naming.answerBytes(entry, filter).toString('utf8'), entry.rec.revision);
+        else send('snapshot', JSON.stringify(NamingService.missingAnswer(ns, svc)), 0);
       } catch (err) {
         const body = err instanceof MusterError ? err.toJSON() : { error: { code: 'INTERNAL', message: 'internal error' } };
         send('error', JSON.stringify(body));
