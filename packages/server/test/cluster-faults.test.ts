@@ -297,7 +297,7 @@ describe('cluster faults: writes and reads through several nodes', { skip: why }
     const reg = JSON.parse(await cli(['--server', a.url, 'register', 'ryw-cli', '--host', '10.3.0.6', '--port', '80', '--ttl', '60', '-o', 'json'], env)) as { instance: { id: string }; heartbeatToken: string };
     const listed = async () => (JSON.parse(await cli(['--server', c.url, 'instances', 'ls', 'ryw-cli', '-o', 'json'], env)) as { instances: Array<{ id: string }> }).instances.map((i) => i.id);
     assert.deepEqual(await listed(), [reg.instance.id], 'registered through a, listed through c');
-    await cli(['--server', b.url, 'deregister', reg.instance.id, '--token', reg.heartbeatToken], env);
+    await cli(['--server', b.url, 'deregister', reg.instance.id, '--heartbeat-token', reg.heartbeatToken], env);
     assert.deepEqual(await listed(), [], 'deregistered through b, listed through c');
   });
 
