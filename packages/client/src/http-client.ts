@@ -251,7 +251,7 @@ export class MusterHttpClient {
 
   /** The nodes of the cluster and which one holds the sweep lease; a single node lists itself. */
   async cluster(opts?: CallOptions): Promise<ClusterStatus> {
-    return this.get('/v1/cluster', undefined, opts);
+    return (await this.http.call<ClusterStatus>({ method: 'GET', path: '/v1/cluster', readYourWrites: false }, callOpts(opts))).body!;
   }
 
   // ---- access tokens (admin) ----------------------------------------------------------------
@@ -275,7 +275,7 @@ export class MusterHttpClient {
 
   /** GET /readyz: whether the server is ready and the state of each check; answered when not ready too. */
   async readiness(opts?: CallOptions): Promise<Readiness> {
-    return (await this.http.call<Readiness>({ method: 'GET', path: '/readyz' }, callOpts(opts), [503])).body!;
+    return (await this.http.call<Readiness>({ method: 'GET', path: '/readyz', readYourWrites: false }, callOpts(opts), [503])).body!;
   }
 
   /** GET /v1/tokens/self: whether auth is on, this client's token, and its rights over a scope. */
@@ -283,7 +283,7 @@ export class MusterHttpClient {
     const q = new URLSearchParams();
     if (scope.namespace !== undefined) q.set('namespace', scope.namespace);
     if (scope.service !== undefined) q.set('service', scope.service);
-    return this.get<TokenSelf>('/v1/tokens/self', q, opts);
+    return (await this.http.call<TokenSelf>({ method: 'GET', path: '/v1/tokens/self', query: q, readYourWrites: false }, callOpts(opts))).body!;
   }
 
   /** GET /v1/backup: a consistent copy of a SQLite store, as a stream of the file's bytes (admin). */

@@ -22,8 +22,10 @@ export interface HttpRequest {
   token?: string;
   headers?: Record<string, string>;
   /**
-   * False: the call does not wait for the client's own writes (heartbeats: a node that has not
-   * indexed an instance looks it up in the store anyway, and a heartbeat must not wait).
+   * False: the call does not wait for the client's own writes: heartbeats (a node that has not
+   * indexed an instance looks it up in the store anyway, and a heartbeat must not wait), and
+   * what asks about a node rather than the registry (readiness, the cluster, the caller's token),
+   * which must answer even from a node that cannot catch up.
    */
   readYourWrites?: false;
 }

@@ -58,6 +58,7 @@ export const Errors = {
   /** A shared database (MySQL) could not do it now but a retry can: a concurrent write of another node, a slow or unreachable database. */
   storeRetry: (why: string, cause: unknown) => new MusterError('UNAVAILABLE', `${why}; retry`, { cause }),
   revisionNotApplied: (revision: number, applied: number, waitedMs: number) => new MusterError('UNAVAILABLE', `this node has applied changes up to revision ${applied} and did not reach ${revision} within ${waitedMs} ms; retry, or ask another node`),
+  revisionUnreachable: (revision: number, applied: number, cause: Error) => new MusterError('UNAVAILABLE', `this node has applied changes up to revision ${applied} and cannot read the shared store to reach ${revision} (${cause.message}); ask another node`, { cause }),
   instanceLookupFailed: (id: string, cause: unknown) => new MusterError('UNAVAILABLE', `instance "${id}" is not in this node's index yet and the shared store could not be asked for it; retry`, { cause }),
 
   clientGone: () => new MusterError('DEADLINE_EXCEEDED', 'the client went away before the write was applied: nothing was changed'),

@@ -42,8 +42,14 @@ export class AppliedRevision {
     this.waiters.add(waiter);
     let timer: NodeJS.Timeout | undefined;
     try {
-      const newest = await Promise.race([reached.then(() => Infinity), this.catchUp().catch(() => undefined), sleep(waitMs, (t) => (timer = t))]);
+      const newest = await Promise.race([
+        reached.then(() => Infinity),
+        this.catchUp().catch((err: unknown) => err instanceof Error ? err : new Error(String(err))),
+        sleep(waitMs, (t) => (timer = t)),
+      ]);
       if (revision <= this.value) return;
+      // The change log cannot be read: no use waiting; another node may have it.
+      if (newest instanceof Error) throw Errors.revisionUnreachable(revision, this.value, newest);
       // The log, read after this revision was answered, does not hold it: it never will.
       if (newest !== undefined && newest < revision) throw Errors.revisionAhead(revision, newest);
       // Read, but a change below it is not in yet (a commit of another node still under way).
