@@ -15,7 +15,7 @@ import { buildHttpServer } from './api/http/http-server.js';
 import { WriteBatcher } from './batch/write-batcher.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import { isLoopback, type MusterConfig } from './config/config.js';
+import { onlyThisHost, type MusterConfig } from './config/config.js';
 import { makePrivateDir, PRIVATE_FILE_MODE, widerThanPrivate } from './config/data-dir.js';
 import { readTlsFiles, type ServerTls } from './config/tls-files.js';
 import { ClusterMode } from './cluster/cluster-mode.js';
@@ -132,10 +132,12 @@ export class Muster {
     this.tokens = new AccessTokenService(this.batcher, this.store, clock);
     this.guard = new Guard({
       enabled: config.auth.enabled,
-      clientsRequired: config.auth.clients === 'required' || (config.auth.clients === 'auto' && !isLoopback(config.host)),
+      clientsRequired: config.auth.clients === 'required' || (config.auth.clients === 'auto' && !onlyThisHost(config)),
     }, this.tokens);
     this.audit = new AuditLog(this.batcher, clock, this.log, { refusedPerSecond: config.audit.refusedPerSecond, flushMs: 200 });
-    this.limits = new RateLimits({ perAddress: config.limits.writesPerAddress, perToken: config.limits.writesPerToken, watchesPerClient: config.limits.watchesPerClient });
+    this.limits = new RateLimits({
+      perAddress: config.limits.writesPerAddress, perToken: config.limits.writesPerToken, watchesPerClient: config.limits.watchesPerClient, ipv6Prefix: config.limits.ipv6Prefix,
+    });
     this.announce = opts.announce ?? ((text) => void (process.stderr.isTTY && process.stderr.write(text)));
     if (config.cluster.redis !== '') {
       const log = this.log.child({ node: this.nodeId });
