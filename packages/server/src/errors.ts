@@ -31,7 +31,7 @@ export const Errors = {
 
   namespaceExists: (ns: string) => new MusterError('ALREADY_EXISTS', `namespace "${ns}" already exists`, { field: 'name' }),
   serviceExists: (ns: string, svc: string) => new MusterError('ALREADY_EXISTS', `service "${svc}" already exists in namespace "${ns}"`, { field: 'name' }),
-  instanceIdTaken: (id: string) => new MusterError('ALREADY_EXISTS', `instance id "${id}" belongs to another service or endpoint`, { field: 'id' }),
+  instanceIdTaken: (id: string) => new MusterError('ALREADY_EXISTS', `instance id "${id}" belongs to another service`, { field: 'id' }),
   instanceAlive: (id: string) => new MusterError('ALREADY_EXISTS', `instance "${id}" is registered and alive; re-register it with its heartbeatToken (HTTP: Authorization: Bearer; gRPC: heartbeat_token) or wait until it expires`, { field: 'id' }),
   namespaceNotEmpty: (ns: string, services: number) => new MusterError('FAILED_PRECONDITION', `namespace "${ns}" still has ${services} service(s); delete them first`, { field: 'namespace' }),
   serviceNotEmpty: (ns: string, svc: string, instances: number) => new MusterError('FAILED_PRECONDITION', `service "${svc}" in namespace "${ns}" still has ${instances} instance(s); deregister them or pass force=true`, { field: 'service' }),
@@ -45,10 +45,12 @@ export const Errors = {
   accessTokenRefused: () => new MusterError('UNAUTHENTICATED', 'the access token is unknown or revoked', { field: 'authorization' }),
   accessDenied: (who: string, right: string, scope: string) => new MusterError('PERMISSION_DENIED', `${who} has no ${right} right on ${scope}`, { field: 'authorization' }),
   noWriteRight: (ns: string, svc: string) => new MusterError('PERMISSION_DENIED', `the access token has no write right on namespace "${ns}", service "${svc}", and no heartbeatToken of the instance was given`, { field: 'authorization' }),
+  moveNeedsWriteRight: (id: string, field: 'host' | 'port') => new MusterError('PERMISSION_DENIED', `moving instance "${id}" to another host or port is registering another endpoint: it needs an access token with write on its service, not its heartbeatToken (auth.clients is required)`, { field }),
   isolationNeedsAccessToken: (id: string) => new MusterError('PERMISSION_DENIED', `changing the isolation of instance "${id}" is an operator's action: it needs an access token with write on its service, not its heartbeatToken (leave isolate out to keep it)`, { field: 'isolate' }),
   tokenNameTaken: (name: string) => new MusterError('ALREADY_EXISTS', `an active token named "${name}" exists; revoke it first or pick another name`, { field: 'name' }),
   tokenNotFound: (ref: string) => new MusterError('NOT_FOUND', `no active token with id or name "${ref}"`, { field: 'id' }),
   rateLimited: (what: string, retryAfterS: number) => new MusterError('RESOURCE_EXHAUSTED', `too many writes from ${what}; retry in ${retryAfterS} s`, { retryAfterS }),
+  tooManyPendingChecks: () => new MusterError('RESOURCE_EXHAUSTED', 'too many of this caller\'s registrations are waiting for their verification check (verification.maxPendingPerCaller); retry once some are checked', { retryAfterS: 2 }),
   tooManyWatches: (address: string, max: number) => new MusterError('RESOURCE_EXHAUSTED', `${address} already has ${max} open watches (limits.watchesPerClient); close some first`, { retryAfterS: 1 }),
 
   slowWatcher: () => new MusterError('RESOURCE_EXHAUSTED', 'the client did not read its watch stream; watch again with the last revision'),

@@ -126,8 +126,10 @@ export class Muster {
         this.metrics.storeCommitSeconds.observe(seconds);
       },
     }, this.log);
+    const { allowLinkLocal, allowLoopback, allowPrivate } = config.verification;
+    const addressRules = { allowLinkLocal, allowLoopback, allowPrivate };
     this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, {
-      autoCreateService: config.autoCreateService, verification: { allowLinkLocal: config.verification.allowLinkLocal },
+      autoCreateService: config.autoCreateService, verification: addressRules,
     });
     this.tokens = new AccessTokenService(this.batcher, this.store, clock);
     this.guard = new Guard({
@@ -153,9 +155,10 @@ export class Muster {
       protectMin: config.health.protectMin,
       flushIntervalMs: config.health.flushInterval,
     }, this.log, this.cluster);
-    this.verifier = new Verifier({ timeoutMs: config.verification.timeout, allowLinkLocal: config.verification.allowLinkLocal });
+    this.verifier = new Verifier({ timeoutMs: config.verification.timeout, ...addressRules });
     this.verification = new VerificationQueue(this.index, this.naming, this.verifier, clock, this.metrics, this.log, {
       concurrency: VERIFY_CONCURRENCY,
+      maxPendingPerCaller: config.verification.maxPendingPerCaller,
       sweepIntervalMs: config.health.sweepInterval,
       // A check ends within its timeout: pending well past that, nobody is checking it.
       stalePendingMs: 5 * config.verification.timeout,

@@ -4,6 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import fc from 'fast-check';
 import { ErrorCodes, type ErrorCode } from '@muster/api';
+import { deriveInstanceId, looksDerived, scopedInstanceId } from '../src/naming/identity.js';
 import { fuzzParams } from './fuzz-values.js';
 import { spawnServer, tempDir } from './harness.js';
 
@@ -43,6 +44,20 @@ export class RegistryModel {
   }
   instancesOf(ns: string, svc: string): string[] {
     return [...this.instances].filter(([, i]) => i.namespace === ns && i.service === svc).map(([id]) => id).sort();
+  }
+  /**
+   * The id the registry gives a registration in this state (the naming service's rule): the key
+   * (the id given, or the endpoint's derived id) when this service holds it, or when nobody does
+   * and it is not shaped like another endpoint's derived id; otherwise the key scoped to the service.
+   */
+  registrationId(ns: string, svc: string, given: string | undefined, host: string, port: number): string {
+    const derived = deriveInstanceId(ns, svc, host, port);
+    const key = given ?? derived;
+    const atKey = this.instances.get(key);
+    if (atKey && atKey.namespace === ns && atKey.service === svc) return key;
+    const scoped = scopedInstanceId(ns, svc, key);
+    if (atKey || this.instances.has(scoped) || (key !== derived && looksDerived(key))) return scoped;
+    return key;
   }
   clone(): RegistryModel {
     const c = new RegistryModel();

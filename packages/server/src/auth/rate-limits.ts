@@ -40,6 +40,11 @@ export class RateLimits {
     return clientKey(address, this.opts.ipv6Prefix);
   }
 
+  /** Who a caller is as one client: its access token, or else its address as the limits count it. */
+  clientOf(c: Caller): string {
+    return c.principal ? `token:${c.principal.id}` : this.keyOf(c.address);
+  }
+
   /** Counts one write of this caller; rejects with RESOURCE_EXHAUSTED (and when to retry) past a limit. */
   async write(c: Caller): Promise<void> {
     this.counted.add(c);

@@ -27,7 +27,7 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: 
     const c = callerOf(req, guard);
     const { ownerOnly } = guard.requireRegistration(c, ns, svc);
     await limits.write(c);
-    const r = await naming.register(ns, svc, req.body, { ...credentials(c, guard), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc) });
+    const r = await naming.register(ns, svc, req.body, { ...credentials(c, guard), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc), caller: limits.clientOf(c) });
     return reply.code(r.created ? 201 : 200).send(r);
   });
 
