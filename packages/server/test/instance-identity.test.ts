@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import { deriveInstanceId, scopedInstanceId } from '../src/naming/identity.js';
-import { api, bearer, startServer } from './harness.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { MYSQL, REDIS, clusterServicesProblem } from './cluster-services.js';
+import { api, bearer, startServer, tempDir } from './harness.js';
 import { call, registryClient, rejectsWith, type RegistryClient } from './grpc-client.js';
 
 /**
@@ -133,5 +138,82 @@ describe('an instance\'s own heartbeatToken cannot move it to another endpoint (
     assert.equal(moved.status, 200, JSON.stringify(moved.body));
     assert.equal(moved.body.instance.port, 2);
     assert.equal(moved.body.instance.verification.state, 'pending');
+  });
+});
+
+describe('data written before ids were scoped', () => {
+  it('an old squat in the store stays readable and no longer blocks the provider whose id it holds', async () => {
+    const dataDir = tempDir();
+    const first = await startServer({}, dataDir);
+    await first.stop();
+    // As an older version let it be written: dev/junk's instance holds the id prod's endpoint derives.
+    const victimId = deriveInstanceId('prod', 'orders-api', '10.0.0.9', 8080);
+    const store = new SqliteStore({ file: path.join(dataDir, 'muster.db'), synchronous: 'full' });
+    await store.open();
+    const now = Date.now();
+    await store.transaction(async (tx) => {
+      for (const ns of ['dev', 'prod']) await tx.putNamespace({ name: ns, comment: '', createdAt: now, updatedAt: now });
+      await tx.putService({ namespace: 'dev', name: 'junk', metadata: {}, comment: '', revision: 1, createdAt: now, updatedAt: now, verification: null });
+      await tx.putInstance({
+        id: victimId, namespace: 'dev', service: 'junk', host: '10.66.0.1', port: 1, protocol: '', version: '', weight: 100, priority: 0,
+        metadata: {}, location: {}, ttl: 60, healthy: true, isolate: false, lastHeartbeat: now, healthChangedAt: now, revision: 1,
+        createdAt: now, updatedAt: now, tokenHash: 'ab'.repeat(32), verification: { state: 'verified', reason: '', at: 0 },
+      }, null);
+    });
+    await store.close();
+
+    const s = await startServer({}, dataDir);
+    try {
+      const old = await api(s.url, 'GET', `/v1/instances/${victimId}`);
+      assert.deepEqual([old.status, old.body.namespace, old.body.service], [200, 'dev', 'junk']);
+      const real = await api(s.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { host: '10.0.0.9', port: 8080 });
+      assert.equal(real.status, 201, JSON.stringify(real.body));
+      assert.equal(real.body.instance.id, scopedInstanceId('prod', 'orders-api', victimId));
+      const again = await api(s.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { host: '10.0.0.9', port: 8080 }, bearer(real.body.heartbeatToken));
+      assert.deepEqual([again.status, again.body.instance.id], [200, real.body.instance.id]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+const clusterWhy = await clusterServicesProblem();
+if (clusterWhy && process.env['CI'] === 'true') throw new Error(`cluster tests need MariaDB and Redis on CI: ${clusterWhy}`);
+
+describe('instance ids in cluster mode: the same rules on the shared MySQL store', { skip: clusterWhy }, () => {
+  const run = `${process.pid}_${randomBytes(3).toString('hex')}`;
+  const database = `muster_ids_${run}`;
+  after(async () => {
+    const conn = await mysql.createConnection({ uri: MYSQL });
+    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await conn.end();
+    const r = new Redis(REDIS);
+    const keys = await r.keys(`muster-ids-${run}:*`);
+    if (keys.length > 0) await r.del(...keys);
+    r.disconnect();
+  });
+
+  it('a derived id taken through one node by another namespace does not block the provider on another node', async () => {
+    const flags = (id: string) => ({
+      'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-ids-${run}`, 'cluster.nodeId': id,
+    });
+    const a = await startServer(flags('ids-a'));
+    const b = await startServer(flags('ids-b'));
+    try {
+      const victimId = deriveInstanceId('prod', 'orders-api', '10.0.0.9', 8080);
+      for (const ns of ['dev', 'prod']) assert.equal((await api(a.url, 'POST', '/v1/namespaces', { name: ns })).status, 201);
+      const squat = await api(a.url, 'POST', '/v1/namespaces/dev/services/junk/instances', { id: victimId, host: '10.66.0.1', port: 1 });
+      assert.deepEqual([squat.status, squat.body.instance.id], [201, scopedInstanceId('dev', 'junk', victimId)]);
+      const chosen = await api(a.url, 'POST', '/v1/namespaces/dev/services/junk/instances', { id: 'orders-1', host: '10.66.0.2', port: 1 });
+      assert.deepEqual([chosen.status, chosen.body.instance.id], [201, 'orders-1']);
+      const real = await api(b.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { host: '10.0.0.9', port: 8080 });
+      assert.deepEqual([real.status, real.body.instance.id], [201, victimId]);
+      // Node B may not have heard of dev's orders-1 yet: its index vouches for an absence the commit disproves, and the write runs again reading.
+      const mine = await api(b.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { id: 'orders-1', host: '10.0.0.11', port: 8080 });
+      assert.deepEqual([mine.status, mine.body.instance.id], [201, scopedInstanceId('prod', 'orders-api', 'orders-1')]);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   });
 });
