@@ -256,6 +256,7 @@ export class NamingService {
     }
     const derived = deriveInstanceId(namespace, service, v.host, v.port);
     const key = v.id ?? derived;
+    const scoped = scopedInstanceId(namespace, service, key);
     // A place taken in the verification queue (once, however often the write runs), given back below.
     let reserved: string | undefined;
     try {
@@ -263,7 +264,7 @@ export class NamingService {
         if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
         const now = this.clock.now();
         const svc = (await tx.getService(namespace, service)) ?? (await this.autoCreateService(tx, namespace, service));
-        const { id, prev } = await registrationTarget(tx, namespace, service, key, v.id === undefined || v.id === derived);
+        const { id, prev } = await registrationTarget(tx, namespace, service, key, scoped, v.id === undefined || v.id === derived);
         // Only a proven owner keeps the token; a new instance or a takeover always gets a fresh
         // one, so a caller can never choose (or reuse another credential as) an instance's token.
         let token: string | undefined;
@@ -305,7 +306,7 @@ export class NamingService {
         } else rec.updatedAt = prev.updatedAt;
         await tx.putInstance(rec, prev ?? null);
         return { created: !prev, rec, token };
-      }, this.registrationHints(namespace, service, key));
+      }, this.registrationHints(namespace, service, [key, scoped]));
       (result.created ? this.metrics.reg.created : this.metrics.reg.updated).inc();
       if (result.rec.verification.state === 'pending') this.verificationSink.checksDue([result.rec.id], creds.caller);
       return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
@@ -339,10 +340,11 @@ export class NamingService {
   }
 
   /**
-   * Writes a check's outcome as the registrant may see it (publicFailure), if it still applies: the instance is still unverified at the
-   * endpoint checked, and its service still has the secret and path checked with (otherwise a
-   * newer check is due and this one is dropped: 'stale'). A failure repeating the reason already
-   * recorded changes nothing ('unchanged'): no event, no revision.
+   * Writes a check's outcome as the registrant may see it (publicFailure), if it still applies:
+   * the instance is still unverified at the endpoint checked, and its service still has the
+   * secret and path checked with (otherwise a newer check is due and this one is dropped:
+   * 'stale'). A failure repeating the outcome already recorded changes nothing ('unchanged'):
+   * no event, no revision.
    */
   async completeVerification(id: string, checked: CheckedTarget, outcome: CheckOutcome): Promise<'written' | 'unchanged' | 'stale'> {
     return this.batcher.submit(async (tx) => {
@@ -532,8 +534,7 @@ export class NamingService {
    * instance's absence instead of reading them: its commit fails, and the write runs again
    * reading, where another node changed them meanwhile.
    */
-  private registrationHints(namespace: string, service: string, key: string): TxHints {
-    const ids = [key, scopedInstanceId(namespace, service, key)];
+  private registrationHints(namespace: string, service: string, ids: string[]): TxHints {
     const ns = this.index.namespaces.get(namespace);
     const svc = this.index.service(namespace, service)?.rec;
     const indexed = ns && svc && !ids.some((id) => this.index.instances.has(id)) ? { namespaces: [ns], services: [svc], absentInstances: ids } : undefined;
@@ -636,19 +637,18 @@ function checkOwner(rec: InstanceRecord, token: string | undefined, writer: Serv
  * The instance a registration is about, by the key it names (its `id`, or the id derived from
  * its endpoint). An id is never shared between services, and no service can make another's
  * registration fail by taking an id first: the key names an instance of this service if one has
- * it, else the key's id scoped to this service (derived from namespace, service and the key),
- * which only this service can ever reach. A new instance takes the key itself only when nobody
+ * it, else `scoped`, the key's id scoped to this service (scopedInstanceId), which only this
+ * service can ever reach. A new instance takes the key itself only when nobody
  * holds it and it cannot stand for another endpoint's derived id: a caller-chosen id shaped like a
  * derived one (40 hex digits) that is not this endpoint's gets the scoped id instead, so nobody
  * can take the id another service's endpoint will derive. Re-registering with the same key finds
  * the same instance either way.
  */
 async function registrationTarget(
-  tx: StoreTx, namespace: string, service: string, key: string, keyIsThisEndpoint: boolean,
+  tx: StoreTx, namespace: string, service: string, key: string, scoped: string, keyIsThisEndpoint: boolean,
 ): Promise<{ id: string; prev: InstanceRecord | undefined }> {
   const atKey = await tx.getInstance(key);
   if (atKey && atKey.namespace === namespace && atKey.service === service) return { id: key, prev: atKey };
-  const scoped = scopedInstanceId(namespace, service, key);
   const atScoped = await tx.getInstance(scoped);
   // Only data written before ids were scoped can hold a scoped id in another service.
   if (atScoped && (atScoped.namespace !== namespace || atScoped.service !== service)) throw Errors.instanceIdTaken(scoped);
