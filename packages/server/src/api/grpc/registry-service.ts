@@ -53,7 +53,7 @@ export function registryService(deps: GrpcDeps, answers: AnswerEncoder): Untyped
       const c = caller(call);
       const { ownerOnly } = guard.requireRegistration({ ...c, instanceToken: given(req.heartbeatToken) ?? c.instanceToken }, ns, svc);
       await limits.write(c);
-      return naming.register(ns, svc, registrationBody(req), { ...creds(c, req.heartbeatToken), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc) });
+      return naming.register(ns, svc, registrationBody(req), { ...creds(c, req.heartbeatToken), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc), caller: limits.clientOf(c) });
     }),
     Deregister: unary(recorder, 'Deregister', async (req: TokenRequestMsg, call) => {
       const c = caller(call);

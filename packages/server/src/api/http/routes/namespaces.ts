@@ -7,6 +7,7 @@ import { Namespace, NamespaceBody, NsParams, errors } from '../schemas.js';
 export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits }: HttpDeps): void {
   const tags = ['namespaces'];
   app.post('/v1/namespaces', {
+    config: { access: 'management' },
     schema: { tags, summary: 'Create a namespace', body: NamespaceBody, response: { 201: Namespace, ...errors(400, 401, 403, 409, 429) } },
   }, async (req, reply) => {
     const c = callerOf(req, guard);
@@ -16,6 +17,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits }:
   });
 
   app.get('/v1/namespaces', {
+    config: { access: 'management' },
     schema: { tags, summary: 'List namespaces', response: { 200: Type.Object({ namespaces: Type.Array(Namespace) }), ...errors(401) } },
   }, async (req) => {
     const c = callerOf(req, guard);
@@ -24,6 +26,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits }:
   });
 
   app.get<{ Params: { ns: string } }>('/v1/namespaces/:ns', {
+    config: { access: 'management' },
     schema: { tags, summary: 'One namespace', params: NsParams, response: { 200: Namespace, ...errors(400, 401, 403, 404) } },
   }, async (req) => {
     const c = callerOf(req, guard);
@@ -33,6 +36,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits }:
   });
 
   app.delete<{ Params: { ns: string } }>('/v1/namespaces/:ns', {
+    config: { access: 'management' },
     schema: { tags, summary: 'Delete a namespace (refused while it has services)', params: NsParams, response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409, 429) } },
   }, async (req, reply) => {
     const c = callerOf(req, guard);
