@@ -65,7 +65,7 @@ export class Guard {
    */
   screen(c: Caller, route: 'management' | 'clientWrite'): void {
     if (!this.opts.enabled || c.principal) return;
-    if (route === 'management') throw Errors.unauthenticated('this is a management API');
+    if (route === 'management') throw missingAccessToken(c, 'this is a management API');
     if (this.opts.clientsRequired && c.instanceToken === undefined) throw Errors.unauthenticated('auth.clients is required');
   }
 
