@@ -101,8 +101,12 @@ export class HttpTransport {
   }
 
   private async send<T>(req: HttpRequest, opts: CallOptions, okStatuses: readonly number[]): Promise<HttpAnswer<T>> {
-    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    // A timer that keeps the process alive, unlike AbortSignal.timeout's: undici can leave a fetch
+    // unsettled (seen about once in 30 against a TLS 1.3 server refusing a client without a
+    // certificate), and with nothing else pending a CLI would then exit silently with code 13.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new DOMException('no answer in time', 'TimeoutError')), opts.timeoutMs ?? this.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
     const what = `${req.method} ${this.url(req.path)}`;
     try {
       const res = await fetch(this.url(req.path, req.query), this.init(req, signal));
@@ -112,6 +116,8 @@ export class HttpTransport {
     } catch (err) {
       if (abortedByCaller(opts.signal)) throw opts.signal!.reason;
       throw this.failure(err, what);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -155,7 +161,11 @@ export class HttpTransport {
   private failure(err: unknown, what: string): MusterError {
     const e = errorFromFailure(err, what);
     const cause = (err as { cause?: { code?: unknown; socket?: { bytesRead?: unknown } } } | undefined)?.cause;
-    if (e.code !== 'UNAVAILABLE' || cause?.code !== 'UND_ERR_SOCKET' || cause.socket?.bytesRead !== 0) return e;
+    // The refusal shows as a socket closed before any answer byte, or a write into one closing
+    // (EPIPE, ECONNRESET); on https without a client certificate, also as no answer at all.
+    const closedUnanswered = (cause?.code === 'UND_ERR_SOCKET' && cause.socket?.bytesRead === 0) || cause?.code === 'EPIPE' || cause?.code === 'ECONNRESET';
+    const silentTls = e.code === 'DEADLINE_EXCEEDED' && this.server.startsWith('https:') && !this.clientCert;
+    if (!(e.code === 'UNAVAILABLE' && closedUnanswered) && !silentTls) return e;
     const hint = !this.server.startsWith('https:') ? 'if the server has TLS on, use an https:// URL'
       : this.clientCert ? 'if the server requires client certificates, this one may not be signed by the CA it trusts (its tls.ca)'
       : 'if the server requires client certificates, give one (options tls.cert and tls.key; muster --cert FILE --key FILE)';

@@ -17,7 +17,8 @@ import { buildHttpServer } from './api/http/http-server.js';
 import { WriteBatcher } from './batch/write-batcher.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import { isLoopback, type MusterConfig } from './config/config.js';
+import { onlyThisHost, type MusterConfig } from './config/config.js';
+import { makePrivateDir, PRIVATE_FILE_MODE, widerThanPrivate } from './config/data-dir.js';
 import { readTlsFiles, type ServerTls } from './config/tls-files.js';
 import { ClusterClock } from './cluster/cluster-clock.js';
 import { ClusterMode } from './cluster/cluster-mode.js';
@@ -49,13 +50,18 @@ const VERIFY_RETRY_MAX_MS = 600_000;
  * 511, and the overflow was reset: a thousand registrations at once failed on a loaded machine.
  */
 const LISTEN_BACKLOG = 4096;
+/** The admin token made at first start, in the data directory. */
+const ADMIN_TOKEN_FILE = 'admin.token';
 
 export interface MusterOptions {
   logger?: Logger;
   clock?: Clock;
   /** Use this store instead of the one the config names (tests share one across restarts). */
   store?: Store;
-  /** Where the admin token made at first start is shown, once (default: standard output). */
+  /**
+   * Where the note that the admin token was made goes, at first start (default: standard error,
+   * and only when it is a terminal: a log collector gets the JSON log line instead). Never the token.
+   */
   announce?: (text: string) => void;
 }
 
@@ -147,17 +153,21 @@ export class Muster {
         this.metrics.storeCommitSeconds.observe(seconds);
       },
     }, this.log);
+    const { allowLinkLocal, allowLoopback, allowPrivate } = config.verification;
+    const addressRules = { allowLinkLocal, allowLoopback, allowPrivate };
     this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, {
-      autoCreateService: config.autoCreateService, verification: { allowLinkLocal: config.verification.allowLinkLocal },
+      autoCreateService: config.autoCreateService, verification: addressRules,
     });
     this.tokens = new AccessTokenService(this.batcher, this.store, clock);
     this.guard = new Guard({
       enabled: config.auth.enabled,
-      clientsRequired: config.auth.clients === 'required' || (config.auth.clients === 'auto' && !isLoopback(config.host)),
+      clientsRequired: config.auth.clients === 'required' || (config.auth.clients === 'auto' && !onlyThisHost(config)),
     }, this.tokens);
     this.audit = new AuditLog(this.batcher, clock, this.log, { refusedPerSecond: config.audit.refusedPerSecond, flushMs: 200 });
-    this.limits = new RateLimits({ perAddress: config.limits.writesPerAddress, perToken: config.limits.writesPerToken, watchesPerClient: config.limits.watchesPerClient });
-    this.announce = opts.announce ?? ((text) => process.stdout.write(text));
+    this.limits = new RateLimits({
+      perAddress: config.limits.writesPerAddress, perToken: config.limits.writesPerToken, watchesPerClient: config.limits.watchesPerClient, ipv6Prefix: config.limits.ipv6Prefix,
+    });
+    this.announce = opts.announce ?? ((text) => void (process.stderr.isTTY && process.stderr.write(text)));
     if (clock instanceof ClusterClock) {
       this.cluster = new ClusterMode(config, this.nodeId, {
         store: this.store, index: this.index, naming: this.naming, clock, applied: this.applied, log: clusterLog,
@@ -171,9 +181,10 @@ export class Muster {
       protectMin: config.health.protectMin,
       flushIntervalMs: config.health.flushInterval,
     }, this.log, this.cluster);
-    this.verifier = new Verifier({ timeoutMs: config.verification.timeout, allowLinkLocal: config.verification.allowLinkLocal });
+    this.verifier = new Verifier({ timeoutMs: config.verification.timeout, ...addressRules });
     this.verification = new VerificationQueue(this.index, this.naming, this.verifier, clock, this.metrics, this.log, {
       concurrency: VERIFY_CONCURRENCY,
+      maxPendingPerCaller: config.verification.maxPendingPerCaller,
       sweepIntervalMs: config.health.sweepInterval,
       // A check ends within its timeout: pending well past that, nobody is checking it.
       stalePendingMs: 5 * config.verification.timeout,
@@ -195,6 +206,7 @@ export class Muster {
     await this.cluster?.start(snapshot.lastEventId, loadStartedAt);
     await this.naming.ensureDefaultNamespace();
     await this.bootstrapAuth();
+    this.warnWidePermissions();
     this.health.start();
     this.verification.start();
     this.arrivals.start();
@@ -288,7 +300,9 @@ export class Muster {
   }
 
   /**
-   * Auth on: at first start, the admin token, shown once and kept in <dataDir>/admin.token (0600).
+   * Auth on: at first start, the admin token, kept only in <dataDir>/admin.token (0600). It is
+   * never printed: standard output and standard error are where journald, Docker and kubectl
+   * take logs from, so the log and the banner say where the file is, not what it holds.
    * Auth off: a warning at every start, so it is never off by accident.
    */
   private async bootstrapAuth(): Promise<void> {
@@ -298,15 +312,22 @@ export class Muster {
     }
     const secret = await this.tokens.bootstrapAdmin();
     if (secret === undefined) return;
-    const file = path.resolve(this.config.dataDir, 'admin.token');
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    const file = path.resolve(this.config.dataDir, ADMIN_TOKEN_FILE);
+    makePrivateDir(path.dirname(file));
+    fs.writeFileSync(file, `${secret}\n`, { mode: PRIVATE_FILE_MODE });
     // writeFile's mode applies only to a new file: an old one keeps its own without this.
-    fs.chmodSync(file, 0o600);
-    // The token itself never goes to the log; only this one message to the operator carries it.
-    this.log.info({ file }, 'created the admin access token (shown once on standard output, kept in the file)');
-    this.announce(`\nMuster created the admin access token. It is shown only this once and kept in ${file} (mode 0600):\n\n  ${secret}\n\n`
+    fs.chmodSync(file, PRIVATE_FILE_MODE);
+    this.log.info({ file }, 'created the admin access token; it is only in this file (mode 0600), never printed or logged');
+    this.announce(`\nMuster created the admin access token. It is kept only in ${file} (mode 0600); it is never printed or logged.\n`
       + `Use it as: MUSTER_TOKEN="$(cat ${file})" muster tokens create --name ci --allow "write:prod/*"\n\n`);
+  }
+
+  /** The data directory and its files should be the server user's alone: say so at every start when they are not. */
+  private warnWidePermissions(): void {
+    const files = this.store.kind === 'sqlite' ? ['muster.db', 'muster.db-wal', 'muster.db-shm', ADMIN_TOKEN_FILE] : [ADMIN_TOKEN_FILE];
+    for (const w of widerThanPrivate(path.resolve(this.config.dataDir), files)) {
+      this.log.warn(w, `${w.path} is open to other users of this machine (mode ${w.mode}); it holds secrets of the registry: chmod ${w.expected.slice(1)} it`);
+    }
   }
 
   private async pruneEvents(): Promise<void> {

@@ -10,7 +10,7 @@ const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 const adminOf = (s: RunningServer) => fs.readFileSync(path.join(s.dataDir, 'admin.token'), 'utf8').trim();
 
 describe('auth on by default: the admin token at first start', () => {
-  it('is created once, printed once, kept in <dataDir>/admin.token with mode 0600, and never logged', async () => {
+  it('is created once, kept only in <dataDir>/admin.token with mode 0600; the note at first start names the file, never the token', async () => {
     const dataDir = tempDir();
     const shown: string[] = [];
     const first = await startServer({ 'auth.enabled': true }, dataDir, (t) => shown.push(t));
@@ -18,7 +18,8 @@ describe('auth on by default: the admin token at first start', () => {
     assert.match(token, /^mst_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
     assert.equal(fs.statSync(path.join(dataDir, 'admin.token')).mode & 0o777, 0o600);
     assert.equal(shown.length, 1);
-    assert.ok(shown[0]!.includes(token));
+    assert.ok(!shown[0]!.includes(token), 'the note does not show the token');
+    assert.ok(shown[0]!.includes(path.join(dataDir, 'admin.token')), 'the note says where the token is');
     // Management needs it; with it, management works.
     assert.equal((await api(first.url, 'GET', '/v1/namespaces')).status, 401);
     assert.equal((await api(first.url, 'GET', '/v1/namespaces', undefined, bearer(token))).status, 200);
@@ -28,18 +29,6 @@ describe('auth on by default: the admin token at first start', () => {
     assert.equal(shown.length, 1, 'a second start makes no new admin token');
     assert.equal((await api(again.url, 'GET', '/v1/tokens', undefined, bearer(token))).body.tokens.length, 1);
     await again.stop();
-  });
-
-  it('a spawned server prints the token on standard output, not in its log lines', async () => {
-    const s = await spawnServer({ 'auth.enabled': true });
-    try {
-      const token = adminOf(s);
-      const lines = s.output().split('\n').filter((l) => l.includes(token));
-      assert.equal(lines.length, 1, s.output());
-      assert.ok(!lines[0]!.startsWith('{'), 'the token is not in a JSON log line');
-    } finally {
-      await s.stop();
-    }
   });
 
   it('auth.enabled false warns at every start; a non-loopback host with auth off refuses to start unless insecure', async () => {
@@ -197,12 +186,12 @@ describe('tokens: revocation, the SDK and the CLI', () => {
   });
 });
 
-describe('the audit trail, rate limits and watch caps', () => {
+describe('the audit trail', () => {
   let server: RunningServer;
   let admin: string;
   before(async () => {
     server = await startServer({
-      'auth.enabled': true, 'limits.writesPerAddress': 5, 'limits.watchesPerClient': 2, 'audit.refusedPerSecond': 5,
+      'auth.enabled': true, 'limits.writesPerAddress': 5, 'audit.refusedPerSecond': 5,
     });
     admin = adminOf(server);
   });
@@ -230,6 +219,17 @@ describe('the audit trail, rate limits and watch caps', () => {
     assert.equal(counted(events), 50, 'every refused request is in the trail, one by one or counted');
     assert.ok(!JSON.stringify(events).includes('y'.repeat(43)), 'no token in the trail');
   });
+
+});
+
+// Its own server: refused requests count against the address's writes too, so the flood above
+// can leave this second's writes used up when the next test starts.
+describe('write limits and watch caps', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer({ 'auth.enabled': true, 'limits.writesPerAddress': 5, 'limits.watchesPerClient': 2 });
+  });
+  after(() => server.stop());
 
   it('answers 429 with Retry-After past the write limit of an address', async () => {
     // 100 writes at once against 5 per second: each one-second window the burst spans admits 5.

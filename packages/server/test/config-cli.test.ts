@@ -174,7 +174,7 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
       const refused = await register(server.url, 'not-created');
       assert.equal(refused.status, 404, JSON.stringify(refused.body));
       assert.match(refused.body.error.message, /autoCreateService is off/);
-      const big = await api(server.url, 'POST', '/v1/namespaces', { name: 'big', comment: 'x'.repeat(3000) });
+      const big = await api(server.url, 'POST', '/v1/namespaces/default/services/big/instances', { host: '10.0.0.1', port: 80, metadata: { x: 'x'.repeat(3000) } });
       assert.equal(big.status, 413, 'http.bodyLimit came from the file');
     } finally {
       assert.equal(await server.kill('SIGTERM'), 0, server.output());

@@ -282,7 +282,10 @@ class GrpcFuzzer {
     if (o.method === 'Register') {
       const existing = m.instances.get(id);
       if (o.again < 3 && existing) Object.assign(msg, { namespace: existing.namespace, service: existing.service, id, host: existing.host, port: existing.port });
-      const target = typeof msg['id'] === 'string' ? msg['id'] : [...m.instances].find(([, i]) => i.namespace === ((msg['namespace'] as string) || 'default') && i.service === msg['service'] && i.host === msg['host'] && i.port === msg['port'])?.[0];
+      const [ns, svc, given, host, port] = [(msg['namespace'] as string) || 'default', msg['service'], msg['id'] || undefined, msg['host'], msg['port']];
+      const target = typeof host === 'string' && typeof port === 'number' && typeof svc === 'string' && (given === undefined || typeof given === 'string')
+        ? m.registrationId(ns, svc, given, host, port)
+        : typeof given === 'string' ? given : undefined;
       const t = this.credential(o.token, o.idx, o.garbage, target);
       if (t !== undefined) msg['heartbeatToken'] = t;
     }
@@ -341,7 +344,7 @@ class GrpcFuzzer {
       const ns: string = req.namespace || 'default';
       const svc: string = req.service ?? '';
       const inst = res.instance;
-      const id: string = req.id ?? inst.id;
+      const id = m.registrationId(ns, svc, req.id || undefined, req.host, req.port);
       const prev = m.instances.get(id);
       if (who.rules !== undefined || this.clients === 'required') {
         assert.ok(may(ns, svc) || (who.rules === undefined && prev !== undefined && owns(id)), `${what}: registered without the right`);

@@ -512,7 +512,7 @@ class HttpFuzzer {
       case 'register': {
         const [ns, svc] = [p['ns']!, p['svc']!];
         const inst = res.instance;
-        const id: string = body.id ?? inst.id;
+        const id = m.registrationId(ns, svc, body.id, body.host, body.port);
         const prev = m.instances.get(id);
         if (who.rules !== undefined || this.clients === 'required') {
           assert.ok(may('write', ns, svc) || (who.rules === undefined && prev !== undefined && owns(id)), `${what}: registered without the right`);
@@ -591,12 +591,12 @@ class HttpFuzzer {
   }
 }
 
-/** The id a registration body names, or the one derived for its endpoint when that instance is known. */
+/** The instance a registration body is about, as far as the model can tell (a body may be garbage). */
 function registeredId(ns: string, svc: string, body: unknown, m: RegistryModel): string | undefined {
   const b = body as { id?: unknown; host?: unknown; port?: unknown } | undefined;
-  if (typeof b?.id === 'string') return b.id;
-  for (const [id, i] of m.instances) if (i.namespace === ns && i.service === svc && i.host === b?.host && i.port === b?.port) return id;
-  return undefined;
+  const given = typeof b?.id === 'string' ? b.id : undefined;
+  if (typeof b?.host !== 'string' || typeof b.port !== 'number') return given;
+  return m.registrationId(ns, svc, given, b.host, b.port);
 }
 
 /** The state fields of an instance as answered. */

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import fc from 'fast-check';
 import { ErrorCodes, type ErrorCode } from '@muster/api';
+import { deriveInstanceId, looksDerived, scopedInstanceId } from '../src/naming/identity.js';
 import { fuzzParams } from './fuzz-values.js';
 import { spawnServer, tempDir } from './harness.js';
 
@@ -41,6 +44,20 @@ export class RegistryModel {
   }
   instancesOf(ns: string, svc: string): string[] {
     return [...this.instances].filter(([, i]) => i.namespace === ns && i.service === svc).map(([id]) => id).sort();
+  }
+  /**
+   * The id the registry gives a registration in this state (the naming service's rule): the key
+   * (the id given, or the endpoint's derived id) when this service holds it, or when nobody does
+   * and it is not shaped like another endpoint's derived id; otherwise the key scoped to the service.
+   */
+  registrationId(ns: string, svc: string, given: string | undefined, host: string, port: number): string {
+    const derived = deriveInstanceId(ns, svc, host, port);
+    const key = given ?? derived;
+    const atKey = this.instances.get(key);
+    if (atKey && atKey.namespace === ns && atKey.service === svc) return key;
+    const scoped = scopedInstanceId(ns, svc, key);
+    if (atKey || this.instances.has(scoped) || (key !== derived && looksDerived(key))) return scoped;
+    return key;
   }
   clone(): RegistryModel {
     const c = new RegistryModel();
@@ -258,7 +275,7 @@ export const FIXTURE_RULES: Record<'admin' | 'writer' | 'reader', string[]> = {
   reader: ['read:*/*'],
 };
 
-/** The namespace `team` and the tokens, made through the API with the admin token printed at first start. */
+/** The namespace `team` and the tokens, made through the API with the admin token made at first start. */
 export async function makeFixtures(h: RawHttp, admin: string): Promise<Fixtures> {
   await h.json('POST', '/v1/namespaces', admin, { name: 'team', comment: 'the writer token\'s' });
   const make = async (name: string, rules: string[]) => (await h.json('POST', '/v1/tokens', admin, { name, rules })).secret as string;
@@ -267,11 +284,9 @@ export async function makeFixtures(h: RawHttp, admin: string): Promise<Fixtures>
   return fx;
 }
 
-/** The admin token a first start prints. */
-export function adminTokenFrom(text: string): string {
-  const m = /mst_[0-9a-f]{12}_[A-Za-z0-9_-]{43}/.exec(text);
-  assert.ok(m, `no admin token in ${text}`);
-  return m[0];
+/** The admin token a first start keeps in the data directory (it never prints it). */
+export function adminTokenOf(dataDir: string): string {
+  return fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
 }
 
 /** What a fuzz test drives a server with: it applies generated items and counts what it sent. */
@@ -303,7 +318,7 @@ export async function fuzzServer<T>(opts: {
   const flags = { 'auth.enabled': true, 'auth.clients': opts.clients, 'health.cleanupAfter': '0', 'limits.writesPerAddress': 0, 'limits.writesPerToken': 0 };
   let s = await spawnServer(flags, dataDir);
   let h = new RawHttp(s.url);
-  const fx = await makeFixtures(h, adminTokenFrom(s.output()));
+  const fx = await makeFixtures(h, adminTokenOf(dataDir));
   const driver = opts.driver(s, h, fx);
   let model: RegistryModel | undefined;
   try {

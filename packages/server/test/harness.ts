@@ -37,7 +37,7 @@ export const TEST_DEFAULTS: Flags = { 'auth.enabled': false, 'limits.writesPerAd
 /**
  * Starts a server in this process. Flags use option keys: { 'health.sweepInterval': '100ms' };
  * a TLS server takes the tls.* flags (tlsFlags in tls-certs.ts), and its url is https://.
- * `announce` receives what the server shows once on standard output (the first admin token).
+ * `announce` receives the note a first start shows on a terminal (where the admin token is kept).
  */
 export async function startServer(flags: Flags = {}, dataDir = tempDir(), announce: (text: string) => void = () => {}): Promise<RunningServer & { muster: Muster }> {
   const config = loadConfig({ flags: { httpPort: 0, grpcPort: 0, dataDir, 'log.level': 'silent', ...stringify({ ...TEST_DEFAULTS, ...flags }) } });

@@ -236,8 +236,10 @@ describe('TLS: a server with tls.ca requires client certificates', () => {
     assert.equal(flags.code, 0, flags.stderr);
     assert.match(flags.stdout, /^default\s/m);
     assert.equal(env.code, 0, env.stderr);
-    assert.equal(without.code, 1);
-    assert.match(without.stderr, /^muster: UNAVAILABLE: .*muster --cert FILE --key FILE/);
+    assert.equal(without.code, 1, without.stderr);
+    // Mostly a closed connection (UNAVAILABLE); now and then undici never settles the request
+    // after the refusal, and the CLI's timeout answers it (DEADLINE_EXCEEDED): the hint either way.
+    assert.match(without.stderr, /^muster: (UNAVAILABLE|DEADLINE_EXCEEDED): .*muster --cert FILE --key FILE/);
     assert.equal(half.code, 1);
     assert.equal(half.stderr, 'muster: INVALID_ARGUMENT: --cert needs --key too: a client certificate is the pair\n');
   });

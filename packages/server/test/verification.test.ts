@@ -105,7 +105,7 @@ describe('verified registration', () => {
   };
 
   before(async () => {
-    s = await startLogged({ 'health.sweepInterval': '100ms', 'log.level': 'debug' });
+    s = await startLogged({ 'health.sweepInterval': '100ms', 'log.level': 'debug', 'verification.allowLoopback': true });
   });
   after(async () => {
     await s.stop();
@@ -164,22 +164,25 @@ describe('verified registration', () => {
     assert.equal(p.requests, 1);
   });
 
-  const failures: Array<[what: string, handler: (other: Provider) => Handler, reason: RegExp, kind: string]> = [
-    ['a wrong HMAC', () => answersWith('some-other-secret-0123456789'), /^wrong answer/, 'wrong_answer'],
-    ['a provider that never answers', () => () => {}, /^timeout: no answer within 2000 ms/, 'timeout'],
+  // The registrant sees only whether an answer came; the operator's log says exactly what came.
+  const UNREACHABLE = /^unreachable: no answer from the instance's host and port/;
+  const WRONG_PROOF = /^wrong proof: the verify path did not answer the proof of the challenge/;
+  const failures: Array<[what: string, handler: (other: Provider) => Handler, seen: RegExp, kind: string, logged: RegExp]> = [
+    ['a wrong HMAC', () => answersWith('some-other-secret-0123456789'), WRONG_PROOF, 'wrong_answer', /wrong answer/],
+    ['a provider that never answers', () => () => {}, UNREACHABLE, 'timeout', /timeout: no answer within 2000 ms/],
     ['a redirect to a port that would answer rightly', (other) => (req, res) => {
       res.writeHead(302, { location: `http://127.0.0.1:${other.port}${req.url}` }).end();
-    }, /^redirect refused: the verify path answered 302 to http:\/\/127\.0\.0\.1:\d+/, 'redirect'],
-    ['a 1 MB answer', () => (_req, res) => res.end(Buffer.alloc(1024 * 1024, 'a')), /^answer too large: over 4096 bytes/, 'too_large'],
+    }, WRONG_PROOF, 'redirect', /redirect refused: the verify path answered 302 to http:\/\/127\.0\.0\.1:\d+/],
+    ['a 1 MB answer', () => (_req, res) => res.end(Buffer.alloc(1024 * 1024, 'a')), WRONG_PROOF, 'too_large', /answer too large: over 4096 bytes/],
     ['a 1 MB answer without a length', () => (_req, res) => {
       const chunk = Buffer.alloc(64 * 1024, 'a');
       for (let i = 0; i < 16; i++) res.write(chunk);
       res.end();
-    }, /^answer too large: over 4096 bytes/, 'too_large'],
-    ['a 404', () => (_req, res) => res.writeHead(404).end(), /^status 404/, 'status'],
+    }, WRONG_PROOF, 'too_large', /answer too large: over 4096 bytes/],
+    ['a 404', () => (_req, res) => res.writeHead(404).end(), WRONG_PROOF, 'status', /status 404/],
   ];
-  for (const [what, handler, reason, kind] of failures) {
-    it(`${what} keeps the instance invisible, with the reason in its status and an event`, async () => {
+  for (const [what, handler, seen, kind, logged] of failures) {
+    it(`${what} keeps the instance invisible: a coarse reason in its status and event, the details in the log`, async () => {
       const name = await verifiedService();
       const other = await serve(answersWith(SECRET));
       const p = await serve(handler(other));
@@ -187,7 +190,7 @@ describe('verified registration', () => {
       const reg = await register(name, p.port);
       const inst = await settled(s.url, reg.instance.id);
       assert.equal(inst.verification.state, 'failed');
-      assert.match(inst.verification.reason, reason);
+      assert.match(inst.verification.reason, seen);
       assert.ok(inst.verification.at, 'the time of the failure');
       if (kind === 'timeout') assert.ok(Date.now() - started < 4000, 'the check ends at its 2 s timeout');
       assert.equal(other.requests, 0, 'the redirect was not followed');
@@ -195,11 +198,14 @@ describe('verified registration', () => {
       const evs = await events(s.url, reg.instance.id);
       const failed = evs.find((e) => e.type === 'instance.verification_failed');
       assert.ok(failed, JSON.stringify(evs));
-      assert.match(String(failed.detail['reason']), reason);
-      assert.equal(failed.detail['kind'], kind);
+      assert.match(String(failed.detail['reason']), seen);
+      assert.equal(failed.detail['kind'], seen === UNREACHABLE ? 'unreachable' : 'wrong_proof');
       const svc = (await api(s.url, 'GET', `/v1/namespaces/default/services/${name}`)).body;
       assert.equal(svc.verification.failedInstanceCount, 1);
-      assert.ok(s.lines.some((l) => l.includes('"level":40') && l.includes(reg.instance.id) && l.includes('failed verification')), 'a warning in the log');
+      const warning = s.lines.find((l) => l.includes('"level":40') && l.includes(reg.instance.id) && l.includes('failed verification'));
+      assert.ok(warning, 'a warning in the log');
+      assert.match(warning, logged);
+      assert.equal(JSON.parse(warning).kind, kind);
     });
   }
 
@@ -321,7 +327,8 @@ describe('verified registration', () => {
       const inst = await settled(s.url, forged.instance.id);
       assert.equal(inst.verification.state, 'failed');
       // The SDK's responder answers only for its own endpoint: the forwarded request is not its.
-      assert.match(inst.verification.reason, /^status 421/);
+      assert.match(inst.verification.reason, /^wrong proof/);
+      assert.ok(s.lines.some((l) => l.includes(forged.instance.id) && l.includes('status 421')), 'the log says the provider answered 421');
       assert.deepEqual(await discovered(s.url, name, ''), [reg.id]);
     } finally {
       await client.close();
@@ -332,7 +339,7 @@ describe('verified registration', () => {
 describe('verified registration with the SDK', () => {
   for (const transport of ['grpc', 'http'] as const) {
     it(`over ${transport}: a provider using the SDK responder becomes visible, and the application never sees the challenge`, async () => {
-      const s = await startServer({ 'verification.timeout': '1s' });
+      const s = await startServer({ 'verification.timeout': '1s', 'verification.allowLoopback': true });
       const client = new MusterClient({ transport, servers: [transport === 'grpc' ? s.muster.grpcAddress : s.url] });
       let appRequests = 0;
       const server = http.createServer((_req, res) => {
@@ -382,7 +389,7 @@ describe('verified registration across restarts', () => {
     const p = await provider((req, res, q) => {
       if (answering) answersWith(SECRET)(req, res, q);
     });
-    const first = await startServer({ 'verification.timeout': '10s' }, dataDir);
+    const first = await startServer({ 'verification.timeout': '10s', 'verification.allowLoopback': true }, dataDir);
     let id: string;
     try {
       await api(first.url, 'POST', '/v1/namespaces/default/services', { name: 'restart', verification: { secret: SECRET } });
@@ -392,7 +399,7 @@ describe('verified registration across restarts', () => {
       await first.stop(); // abandons the check under way: the instance stays pending
     }
     answering = true;
-    const second = await startServer({ 'verification.timeout': '1s' }, dataDir);
+    const second = await startServer({ 'verification.timeout': '1s', 'verification.allowLoopback': true }, dataDir);
     try {
       assert.equal((await settled(second.url, id)).verification.state, 'verified');
       assert.equal(p.requests, 2);
@@ -405,7 +412,7 @@ describe('verified registration across restarts', () => {
 
   it('a failed instance that stays alive is checked again after the retry delay', async () => {
     const clock = { offset: 0, now: () => Date.now() + clock.offset };
-    const config = loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir: tempDir(), 'log.level': 'silent', 'verification.timeout': '1s', 'auth.enabled': 'false' } });
+    const config = loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir: tempDir(), 'log.level': 'silent', 'verification.timeout': '1s', 'verification.allowLoopback': 'true', 'auth.enabled': 'false' } });
     const muster = await new Muster(config, { clock, logger: pino({ level: 'silent' }) }).start();
     let secret = 'not-the-secret-0123456789';
     const p = await provider((req, res, q) => answersWith(secret)(req, res, q));
@@ -449,6 +456,7 @@ describe('verified registration in cluster mode', { skip: clusterWhy }, () => {
     const flags = (id: string, timeout: string) => ({
       'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-verify-${run}`,
       'cluster.nodeId': id, 'cluster.leaseTtl': '1s', 'cluster.pollInterval': '200ms', 'health.sweepInterval': '100ms', 'verification.timeout': timeout,
+      'verification.allowLoopback': true,
     });
     let answering = false;
     const p = await provider((req, res, q) => {

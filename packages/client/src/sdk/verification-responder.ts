@@ -67,7 +67,8 @@ const attached = new WeakMap<Server, Set<VerificationResponder>>();
  * Puts a responder in front of every 'request' listener of the server, those added later
  * included: a verify request never reaches the application. A request on a verify path that no
  * responder answers (another endpoint or service named, a malformed challenge) is answered 421
- * here, so the registry's failure reason says so. Answers a function that takes it off again.
+ * here, so the registry's log says so (the registrant sees "wrong proof"). Answers a function
+ * that takes it off again.
  */
 export function attachVerificationResponder(server: Server, responder: VerificationResponder): () => void {
   let set = attached.get(server);

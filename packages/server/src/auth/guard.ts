@@ -58,6 +58,18 @@ export class Guard {
   }
 
   /**
+   * Before a request's body is read: refuses what can only be refused whatever the body says,
+   * so a caller without credentials cannot make the server parse anything. A management route
+   * needs an access token that checks out; a client write (a registration), with auth.clients
+   * required, some credential (an access token, or an instance's own token).
+   */
+  screen(c: Caller, route: 'management' | 'clientWrite'): void {
+    if (!this.opts.enabled || c.principal) return;
+    if (route === 'management') throw missingAccessToken(c, 'this is a management API');
+    if (this.opts.clientsRequired && c.instanceToken === undefined) throw Errors.unauthenticated('auth.clients is required');
+  }
+
+  /**
    * Client APIs: open to anonymous callers unless auth.clients requires a token; a token given is
    * always checked. The scope may be a function (an instance's service, looked up): it runs only
    * after the caller is known, so an anonymous caller learns nothing about what exists.

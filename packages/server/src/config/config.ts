@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import ipaddr from 'ipaddr.js';
 import YAML from 'yaml';
 import type { OptionSpec, OptionType } from './options.js';
 import { OPTIONS, describeType, envName, flagName } from './options.js';
@@ -19,7 +20,7 @@ export interface MusterConfig {
   };
   auth: { enabled: boolean; clients: 'auto' | 'open' | 'required' };
   insecure: boolean;
-  limits: { writesPerAddress: number; writesPerToken: number; watchesPerClient: number; writeWait: number };
+  limits: { writesPerAddress: number; writesPerToken: number; watchesPerClient: number; ipv6Prefix: number; writeWait: number };
   audit: { refusedPerSecond: number };
   autoCreateService: boolean;
   batch: { maxSize: number; maxWaitMs: number };
@@ -27,10 +28,12 @@ export interface MusterConfig {
   events: { maxCount: number; maxAge: number };
   discovery: { cacheTtl: number };
   watch: { keepAlive: number; maxBufferedBytes: number };
-  http: { bodyLimit: number };
+  /** trustProxy: '' or comma-separated addresses and CIDR ranges. */
+  http: { bodyLimit: number; trustProxy: string };
+  metrics: { auth: 'auto' | 'open' | 'required' };
   /** PEM file paths; '' when not set. TLS is on when cert (and so key) is set. */
   tls: { cert: string; key: string; ca: string };
-  verification: { allowLinkLocal: boolean; timeout: number };
+  verification: { allowLinkLocal: boolean; allowLoopback: boolean; allowPrivate: boolean; maxPendingPerCaller: number; timeout: number };
   log: { level: string; requests: 'all' | 'writes' | 'none' };
   shutdownTimeout: number;
   /** Cluster mode when `redis` is set. */
@@ -84,6 +87,7 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
   for (const [key, v] of values) setPath(out, key, v);
   const config = out as unknown as MusterConfig;
   checkStore(config);
+  checkTrustProxy(config);
   checkExposure(config);
   checkTls(config);
   if (config.cluster.redis !== '') {
@@ -96,13 +100,39 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
 
 /** A registry with auth off decides where traffic goes for anyone who can reach it: only on loopback. */
 function checkExposure(config: MusterConfig): void {
-  if (config.auth.enabled || config.insecure || isLoopback(config.host)) return;
-  throw new ConfigError(`auth.enabled is false and host ${config.host} is not a loopback address: anyone who reaches it could register, change or remove instances. Turn auth on, listen on 127.0.0.1, or pass ${flagName('insecure')} to accept that`);
+  if (config.auth.enabled || config.insecure || onlyThisHost(config)) return;
+  const where = isLoopback(config.host) ? `http.trustProxy is set (${config.http.trustProxy}): clients beyond this host reach it through the proxy` : `host ${config.host} is not a loopback address`;
+  throw new ConfigError(`auth.enabled is false and ${where}: anyone who reaches it could register, change or remove instances. Turn auth on, listen on 127.0.0.1 without a proxy, or pass ${flagName('insecure')} to accept that`);
 }
 
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\./.test(h);
+}
+
+/**
+ * Whether only this host's own processes can call the server: it listens on loopback and no
+ * reverse proxy forwards others' requests to it. What the `auto` settings go by.
+ */
+export function onlyThisHost(config: MusterConfig): boolean {
+  return isLoopback(config.host) && config.http.trustProxy === '';
+}
+
+/** http.trustProxy as Fastify takes it: each entry an IP address or a CIDR range. */
+export function trustedProxies(config: MusterConfig): string[] {
+  return config.http.trustProxy.split(',').map((p) => p.trim()).filter(Boolean);
+}
+
+function checkTrustProxy(config: MusterConfig): void {
+  const raw = config.http.trustProxy;
+  if (raw === '') return;
+  const entries = trustedProxies(config);
+  for (const e of entries) {
+    if (!(e.includes('/') ? ipaddr.isValidCIDR(e) : ipaddr.isValid(e))) {
+      throw new ConfigError(`invalid value ${JSON.stringify(raw)} for http.trustProxy: ${JSON.stringify(e)} is not an IP address or a CIDR range (e.g. 127.0.0.1, 10.0.0.0/8)`);
+    }
+  }
+  if (entries.length === 0) throw new ConfigError(`invalid value ${JSON.stringify(raw)} for http.trustProxy: give the proxies' addresses or CIDR ranges, separated by commas`);
 }
 
 function checkStore(config: MusterConfig): void {

@@ -17,7 +17,7 @@ async function stack(opts: Partial<HealthOptions> = {}, store = new MemoryStore(
   index.load(await store.load());
   const metrics = new Metrics(() => ({ healthy: 0, unhealthy: 0, isolated: 0 }));
   const batcher = new WriteBatcher(store, { maxSize: 1000, maxWaitMs: 0 }, { onCommitted: (c) => index.apply(c) }, log);
-  const naming = new NamingService(index, batcher, store, clock, metrics, { autoCreateService: true, verification: { allowLinkLocal: false } });
+  const naming = new NamingService(index, batcher, store, clock, metrics, { autoCreateService: true, verification: { allowLinkLocal: false, allowLoopback: false, allowPrivate: true } });
   const checker = new HealthChecker(index, naming, clock, metrics, {
     sweepIntervalMs: 100, cleanupAfterMs: 0, protectRatio: 0.5, protectMin: 10, flushIntervalMs: 1000, ...opts,
   }, log, gate);

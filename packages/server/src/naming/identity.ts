@@ -9,6 +9,22 @@ export function deriveInstanceId(namespace: string, service: string, host: strin
   return crypto.hash('sha1', `${namespace}\u0000${service}\u0000${host.toLowerCase()}\u0000${port}`, 'hex');
 }
 
+/** What deriveInstanceId and scopedInstanceId make: 40 lowercase hex digits. */
+const DERIVED = /^[0-9a-f]{40}$/;
+
+export function looksDerived(id: string): boolean {
+  return DERIVED.test(id);
+}
+
+/**
+ * The id of an instance whose key (a caller-chosen id, or a derived one) is held elsewhere: the
+ * key scoped to its namespace and service. The empty third field keeps it apart from every
+ * derived id (a host is never empty), so it is no other endpoint's or service's id.
+ */
+export function scopedInstanceId(namespace: string, service: string, key: string): string {
+  return crypto.hash('sha1', `${namespace}\u0000${service}\u0000\u0000${key}`, 'hex');
+}
+
 const TOKEN_BYTES = 32;
 // One call to the CSPRNG per 128 tokens: a call per registration was a measurable share of CPU.
 let pool = Buffer.alloc(0);

@@ -15,8 +15,8 @@ import type { InstanceRecord, InstanceVerificationRecord, ServiceRecord, Service
 import { sameLocation, sameMetadata, toWireInstance, toWireNamespace, toWireService, UNCHECKED } from '../model/records.js';
 import type { EventFilter, Store, StoreTx, TxHints } from '../store/store.js';
 import { addressRefusal, type GuardOptions } from '../verify/address-guard.js';
-import type { CheckOutcome } from '../verify/verifier.js';
-import { deriveInstanceId, hashToken, newToken, tokenMatches } from './identity.js';
+import { PUBLIC_REASONS, publicFailure, type CheckOutcome } from '../verify/verifier.js';
+import { deriveInstanceId, hashToken, looksDerived, newToken, scopedInstanceId, tokenMatches } from './identity.js';
 import {
   checkHeartbeatBatchSize, checkName, validateInstancePatch, validateNamespaceInput, validateRegistration, validateServiceInput,
 } from './validate.js';
@@ -29,15 +29,22 @@ export interface NamingOptions {
 /** Told of every heartbeat accepted, with when it arrived, so the periodic flush knows which rows to write. */
 export type HeartbeatSink = (id: string, at: number) => void;
 
-/** Told, after the commit, of instances whose verification check is due. */
-export type VerificationSink = (ids: readonly string[]) => void;
+/** Where verification checks go (the verification queue). */
+export interface VerificationSink {
+  /** After the commit: these instances need a check, asked for by `caller` (undefined: the registry itself). */
+  checksDue(ids: readonly string[], caller?: string): void;
+  /**
+   * Takes a place for one more check of this caller, if it has one left (a registration without
+   * one is refused); `release` gives it back once the registration is answered, its check queued.
+   */
+  reserve(caller: string): boolean;
+  release(caller: string): void;
+}
 
 /** What a verification check looked at: its result counts only if the instance and service still match it. */
 export type CheckedTarget = ServiceVerificationSetting & { host: string; port: number };
 
 export const DEFAULT_NAMESPACE = 'default';
-/** The stores keep a verification failure's reason in at most this many characters. */
-const MAX_REASON = 500;
 
 /** Whether a caller may act on any instance of a service: an access token's write right, from the guard. */
 export type ServiceWriter = (namespace: string, service: string) => boolean;
@@ -50,6 +57,8 @@ export interface InstanceCredentials {
   ownerOnly?: boolean;
   /** May change an instance's isolation: an operator's decision (the guard's mayIsolate). */
   mayIsolate?: boolean;
+  /** Who is asking, as the verification queue shares its checks out: an access token, or a client address. */
+  caller?: string;
 }
 
 /**
@@ -59,7 +68,7 @@ export interface InstanceCredentials {
  */
 export class NamingService {
   private heartbeatSink: HeartbeatSink = () => {};
-  private verificationSink: VerificationSink = () => {};
+  private verificationSink: VerificationSink = { checksDue: () => {}, reserve: () => true, release: () => {} };
   private indexMiss: ((id: string) => Promise<boolean>) | undefined;
 
   constructor(
@@ -179,7 +188,7 @@ export class NamingService {
       const revision = await this.bump(tx, svc, 'service.updated', undefined, detail);
       return { svc, toCheck: turn === 'same' ? [] : await this.retagInstances(tx, svc, turn, revision) };
     }, { services: [[namespace, name]] }, ctx);
-    if (toCheck.length > 0) this.verificationSink(toCheck);
+    if (toCheck.length > 0) this.verificationSink.checksDue(toCheck);
     // The service as this write left it: a later write of the same batch may have changed (or
     // deleted) it in the index already. Its instance counts are the index's.
     const e = this.index.service(namespace, name);
@@ -235,9 +244,10 @@ export class NamingService {
   // ---- instances --------------------------------------------------------------------------
 
   /**
-   * Registers an instance, or updates it when its id already exists. An existing instance is
-   * updated only by the holder of its heartbeatToken; without it, only an instance that is no
-   * longer healthy (its owner is gone) can be taken over, and the takeover issues a new token.
+   * Registers an instance, or updates it when its id already exists (in this service: see
+   * registrationTarget). An existing instance is updated only by the holder of its
+   * heartbeatToken; without it, only an instance that is no longer healthy (its owner is gone)
+   * can be taken over, and the takeover issues a new token.
    */
   async register(namespace: string, service: string, input: unknown, creds: InstanceCredentials = {}, ctx?: RequestContext): Promise<RegisterResponse> {
     const presentedToken = creds.instanceToken;
@@ -250,24 +260,32 @@ export class NamingService {
       this.metrics.reg.rejected.inc();
       throw err;
     }
-    const id = v.id ?? deriveInstanceId(namespace, service, v.host, v.port);
+    const derived = deriveInstanceId(namespace, service, v.host, v.port);
+    const key = v.id ?? derived;
+    const scoped = scopedInstanceId(namespace, service, key);
+    // A place taken in the verification queue (once, however often the write runs), given back below.
+    let reserved: string | undefined;
     try {
       const result = await this.batcher.submit(async (tx) => {
         if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
         const now = this.clock.now();
         const svc = (await tx.getService(namespace, service)) ?? (await this.autoCreateService(tx, namespace, service));
-        const prev = await tx.getInstance(id);
+        const { id, prev } = await registrationTarget(tx, namespace, service, key, scoped, v.id === undefined || v.id === derived);
         // Only a proven owner keeps the token; a new instance or a takeover always gets a fresh
         // one, so a caller can never choose (or reuse another credential as) an instance's token.
         let token: string | undefined;
         if (prev) {
-          if (prev.namespace !== namespace || prev.service !== service) throw Errors.instanceIdTaken(id);
           // As on PATCH: the owner's registration keeps the isolation an operator set, or sets it with write.
           if (v.isolate !== undefined && v.isolate !== prev.isolate && !creds.mayIsolate) throw Errors.isolationNeedsAccessToken(id);
           if (presentedToken !== undefined && tokenMatches(presentedToken, prev.tokenHash)) token = presentedToken;
           else if (creds.ownerOnly) throw Errors.tokenWrong(id);
           // A write right on the service may take over a live instance; it gets a fresh token.
           else if (this.isAlive(prev) && !creds.writer?.(namespace, service)) throw presentedToken === undefined ? Errors.instanceAlive(id) : Errors.tokenWrong(id);
+          // Another host or port is another endpoint: who may not register a new instance may not
+          // point this one elsewhere either, unless verification checks the new endpoint.
+          if (creds.ownerOnly && !svc.verification && (prev.host !== v.host || prev.port !== v.port)) {
+            throw Errors.moveNeedsWriteRight(id, prev.host !== v.host ? 'host' : 'port');
+          }
         } else if (creds.ownerOnly) throw Errors.unauthenticated('registering a new instance needs an access token with write on its service (auth.clients is required)');
         const owner = token !== undefined;
         token ??= newToken();
@@ -279,6 +297,11 @@ export class NamingService {
           revision: prev?.revision ?? 0, createdAt: prev?.createdAt ?? now, updatedAt: now, tokenHash: hashToken(token),
           verification: this.verificationAtRegistration(svc, v.host, v.port, prev, owner, now),
         };
+        // A check that would wait behind too many of the same caller's is not taken on at all.
+        if (rec.verification.state === 'pending' && prev?.verification.state !== 'pending' && creds.caller !== undefined && reserved === undefined) {
+          if (!this.verificationSink.reserve(creds.caller)) throw Errors.tooManyPendingChecks();
+          reserved = creds.caller;
+        }
         const changed = prev ? changedFields(prev, rec) : [];
         if (!prev) {
           const detail: Record<string, unknown> = { host: v.host, port: v.port };
@@ -289,13 +312,15 @@ export class NamingService {
         } else rec.updatedAt = prev.updatedAt;
         await tx.putInstance(rec, prev ?? null);
         return { created: !prev, rec, token };
-      }, this.registrationHints(namespace, service, id), ctx);
+      }, this.registrationHints(namespace, service, [key, scoped]), ctx);
       (result.created ? this.metrics.reg.created : this.metrics.reg.updated).inc();
-      if (result.rec.verification.state === 'pending') this.verificationSink([id]);
+      if (result.rec.verification.state === 'pending') this.verificationSink.checksDue([result.rec.id], creds.caller);
       return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
     } catch (err) {
       this.metrics.reg.rejected.inc();
       throw err;
+    } finally {
+      if (reserved !== undefined) this.verificationSink.release(reserved);
     }
   }
 
@@ -321,10 +346,11 @@ export class NamingService {
   }
 
   /**
-   * Writes a check's outcome, if it still applies: the instance is still unverified at the
-   * endpoint checked, and its service still has the secret and path checked with (otherwise a
-   * newer check is due and this one is dropped: 'stale'). A failure repeating the reason already
-   * recorded changes nothing ('unchanged'): no event, no revision.
+   * Writes a check's outcome as the registrant may see it (publicFailure), if it still applies:
+   * the instance is still unverified at the endpoint checked, and its service still has the
+   * secret and path checked with (otherwise a newer check is due and this one is dropped:
+   * 'stale'). A failure repeating the outcome already recorded changes nothing ('unchanged'):
+   * no event, no revision.
    */
   async completeVerification(id: string, checked: CheckedTarget, outcome: CheckOutcome): Promise<'written' | 'unchanged' | 'stale'> {
     return this.batcher.submit(async (tx) => {
@@ -339,10 +365,13 @@ export class NamingService {
         next.verification = { state: 'verified', reason: '', at: now };
         next.revision = await this.bump(tx, svc, 'instance.verified', id, { host: cur.host, port: cur.port });
       } else {
-        const reason = outcome.reason.slice(0, MAX_REASON);
+        // The registrant learns only whether an answer came; what came (a remote header, a raw
+        // error) would make the check a scanner of whatever the registry can reach.
+        const kind = publicFailure(outcome.kind);
+        const reason = PUBLIC_REASONS[kind];
         if (cur.verification.state === 'failed' && cur.verification.reason === reason) return 'unchanged';
         next.verification = { state: 'failed', reason, at: now };
-        next.revision = await this.bump(tx, svc, 'instance.verification_failed', id, { host: cur.host, port: cur.port, kind: outcome.kind, reason });
+        next.revision = await this.bump(tx, svc, 'instance.verification_failed', id, { host: cur.host, port: cur.port, kind, reason });
       }
       await tx.putInstance(next, cur);
       return 'written';
@@ -531,11 +560,11 @@ export class NamingService {
    * instance's absence instead of reading them: its commit fails, and the write runs again
    * reading, where another node changed them meanwhile.
    */
-  private registrationHints(namespace: string, service: string, id: string): TxHints {
+  private registrationHints(namespace: string, service: string, ids: string[]): TxHints {
     const ns = this.index.namespaces.get(namespace);
     const svc = this.index.service(namespace, service)?.rec;
-    const indexed = ns && svc && !this.index.instances.has(id) ? { namespaces: [ns], services: [svc], absentInstances: [id] } : undefined;
-    return { namespaces: [namespace], services: [[namespace, service]], instances: [id], indexed };
+    const indexed = ns && svc && !ids.some((id) => this.index.instances.has(id)) ? { namespaces: [ns], services: [svc], absentInstances: ids } : undefined;
+    return { namespaces: [namespace], services: [[namespace, service]], instances: ids, indexed };
   }
 
   /**
@@ -644,6 +673,29 @@ function checkOwner(rec: InstanceRecord, token: string | undefined, writer: Serv
   if (token !== undefined) throw Errors.tokenWrong(rec.id);
   // An access token that is not enough is a refusal (403), not a missing credential (401).
   throw writer ? Errors.noWriteRight(rec.namespace, rec.service) : Errors.tokenMissing();
+}
+
+/**
+ * The instance a registration is about, by the key it names (its `id`, or the id derived from
+ * its endpoint). An id is never shared between services, and no service can make another's
+ * registration fail by taking an id first: the key names an instance of this service if one has
+ * it, else `scoped`, the key's id scoped to this service (scopedInstanceId), which only this
+ * service can ever reach. A new instance takes the key itself only when nobody
+ * holds it and it cannot stand for another endpoint's derived id: a caller-chosen id shaped like a
+ * derived one (40 hex digits) that is not this endpoint's gets the scoped id instead, so nobody
+ * can take the id another service's endpoint will derive. Re-registering with the same key finds
+ * the same instance either way.
+ */
+async function registrationTarget(
+  tx: StoreTx, namespace: string, service: string, key: string, scoped: string, keyIsThisEndpoint: boolean,
+): Promise<{ id: string; prev: InstanceRecord | undefined }> {
+  const atKey = await tx.getInstance(key);
+  if (atKey && atKey.namespace === namespace && atKey.service === service) return { id: key, prev: atKey };
+  const atScoped = await tx.getInstance(scoped);
+  // Only data written before ids were scoped can hold a scoped id in another service.
+  if (atScoped && (atScoped.namespace !== namespace || atScoped.service !== service)) throw Errors.instanceIdTaken(scoped);
+  if (atScoped || atKey || (!keyIsThisEndpoint && looksDerived(key))) return { id: scoped, prev: atScoped };
+  return { id: key, prev: undefined };
 }
 
 /** How a PATCH moved a service's verification. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../config/config.js';
+import { makePrivateDir } from '../config/data-dir.js';
 
 /** Who holds a data directory: what the lock file says. */
 interface Owner {
@@ -31,7 +32,7 @@ const held = new Set<string>();
 export function lockDataDir(dir: string): DataDirLock {
   const abs = path.resolve(dir);
   const file = path.join(abs, LOCK_FILE);
-  fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
+  makePrivateDir(abs);
   const me = JSON.stringify(self());
   // Each round either takes the lock, fails on a live owner, or moves a stale lock aside; a
   // few rounds cover other processes doing the same at the same moment.

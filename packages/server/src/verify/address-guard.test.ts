@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addressRefusal } from './address-guard.js';
 
-const strict = { allowLinkLocal: false };
-const lenient = { allowLinkLocal: true };
+const strict = { allowLinkLocal: false, allowLoopback: false, allowPrivate: true };
+const lenient = { allowLinkLocal: true, allowLoopback: true, allowPrivate: true };
 
 describe('address guard', () => {
   it('refuses IPv4 link-local (169.254.0.0/16) unless allowed', () => {
@@ -47,8 +47,27 @@ describe('address guard', () => {
     assert.equal(addressRefusal('::ffff:10.1.2.3', strict), undefined);
   });
 
-  it('lets everything else through: loopback, private, public, documentation ranges', () => {
-    for (const a of ['127.0.0.1', '::1', '10.0.0.5', '192.168.1.1', '172.16.0.1', '8.8.8.8', '2001:db8::1', '::ffff:127.0.0.1', 'fc00::1']) {
+  it('refuses loopback unless allowed, and the unspecified addresses (they connect to this host) always', () => {
+    for (const a of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1']) {
+      assert.match(addressRefusal(a, strict) ?? '', /is a loopback address \(this host\).*; set verification\.allowLoopback to allow it/, a);
+      assert.equal(addressRefusal(a, lenient), undefined, a);
+    }
+    for (const a of ['0.0.0.0', '0.1.2.3', '::', '::ffff:0.0.0.0']) {
+      assert.match(addressRefusal(a, lenient) ?? '', /is an unspecified address \(it connects to this host\)/, a);
+    }
+  });
+
+  it('refuses private ranges only with allowPrivate off', () => {
+    const publicOnly = { ...strict, allowPrivate: false };
+    for (const a of ['10.0.0.5', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', 'fc00::1', 'fd12:3456::1', '::ffff:10.1.2.3']) {
+      assert.equal(addressRefusal(a, strict), undefined, a);
+      assert.match(addressRefusal(a, publicOnly) ?? '', /is a private address .*; set verification\.allowPrivate to allow it/, a);
+    }
+    for (const a of ['172.32.0.1', '100.128.0.1', '8.8.8.8']) assert.equal(addressRefusal(a, publicOnly), undefined, a);
+  });
+
+  it('lets everything else through: public and documentation ranges', () => {
+    for (const a of ['8.8.8.8', '2001:db8::1', '203.0.113.9', '2606:4700::1111']) {
       assert.equal(addressRefusal(a, strict), undefined, a);
     }
   });

@@ -4,18 +4,35 @@ import ipaddr from 'ipaddr.js';
  * Where the registry's verification request may not go. A registration names any host and port,
  * so the check is a request an anonymous caller aims: it must never reach what only the
  * registry's own network position can reach and that answers secrets to a plain GET, the cloud
- * metadata services above all (the classic SSRF target). Link-local addresses are refused as a
- * whole unless `allowLinkLocal` (no service instance normally lives there); the metadata
- * addresses are refused always, since no instance can live at them.
+ * metadata services above all (the classic SSRF target), nor this host's own ports. Loopback
+ * addresses are refused unless `allowLoopback`, the unspecified ones (0.0.0.0/8 and ::, which
+ * connect to this host) always; link-local ones unless `allowLinkLocal` (no service instance
+ * normally lives there); private ranges only when `allowPrivate` is off (instances usually
+ * live there); the metadata addresses always, since no instance can live at them.
  *
  * IPv6 forms that carry an IPv4 address (::ffff:a.b.c.d, ::a.b.c.d, NAT64 64:ff9b::/96, 6to4
  * 2002::/16) are judged by that IPv4 address too: they are how a refused address gets disguised.
  */
 export interface GuardOptions {
   allowLinkLocal: boolean;
+  allowLoopback: boolean;
+  allowPrivate: boolean;
 }
 
-const LINK_LOCAL: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]> = [ipaddr.parseCIDR('169.254.0.0/16'), ipaddr.parseCIDR('fe80::/10')];
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+const ranges = (...cidrs: string[]): Range[] => cidrs.map((c) => ipaddr.parseCIDR(c));
+
+/** Each class of address, what it is called, and the option that allows it (none: refused always). */
+const CLASSES: ReadonlyArray<{ what: string; ranges: Range[]; allowedBy?: keyof GuardOptions }> = [
+  { what: 'an unspecified address (it connects to this host)', ranges: ranges('0.0.0.0/8', '::/128') },
+  { what: 'a loopback address (this host)', ranges: ranges('127.0.0.0/8', '::1/128'), allowedBy: 'allowLoopback' },
+  { what: 'link-local', ranges: ranges('169.254.0.0/16', 'fe80::/10'), allowedBy: 'allowLinkLocal' },
+  { what: 'a private address', ranges: ranges('10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'), allowedBy: 'allowPrivate' },
+];
+
+const OPTION_NAMES: Record<keyof GuardOptions, string> = {
+  allowLinkLocal: 'verification.allowLinkLocal', allowLoopback: 'verification.allowLoopback', allowPrivate: 'verification.allowPrivate',
+};
 
 const METADATA: ReadonlyArray<[address: string, what: string]> = [
   ['169.254.169.254', 'the cloud instance metadata service (AWS, GCP, Azure, OpenStack and others)'],
@@ -43,11 +60,12 @@ export function addressRefusal(address: string, opts: GuardOptions): string | un
     for (const [m, what] of METADATA_PARSED) {
       if (m.kind() === candidate.kind() && candidate.match(m, m.kind() === 'ipv4' ? 32 : 128)) return `${address} is ${what}${via}`;
     }
-    if (!opts.allowLinkLocal) {
-      for (const range of LINK_LOCAL) {
-        if (range[0].kind() === candidate.kind() && candidate.match(range)) {
-          return `${address} is link-local (${range[0].toString()}/${range[1]})${via}; set verification.allowLinkLocal to allow it`;
-        }
+    for (const c of CLASSES) {
+      if (c.allowedBy !== undefined && opts[c.allowedBy]) continue;
+      const hit = c.ranges.find((r) => r[0].kind() === candidate.kind() && candidate.match(r));
+      if (hit) {
+        const how = c.allowedBy === undefined ? '' : `; set ${OPTION_NAMES[c.allowedBy]} to allow it`;
+        return `${address} is ${c.what} (${hit[0].toString()}/${hit[1]})${via}${how}`;
       }
     }
   }

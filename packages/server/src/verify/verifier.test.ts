@@ -6,6 +6,8 @@ import { verificationProof } from '@muster/api';
 import { Verifier, type ResolvedAddress } from './verifier.js';
 
 const SECRET = 'unit-test-secret-0123456789';
+/** The providers of these tests listen on loopback: the registry must be allowed to check there. */
+const LOCAL = { allowLinkLocal: false, allowLoopback: true, allowPrivate: true };
 const target = (host: string, port: number) => ({ namespace: 'ns', service: 'svc', host, port, path: '/verify', secret: SECRET });
 
 describe('verifier', () => {
@@ -30,7 +32,7 @@ describe('verifier', () => {
       // A rebinding resolver would answer something else the second time; it is never asked again.
       return lookups === 1 ? [{ address: '127.0.0.1', family: 4 }] : [{ address: '169.254.169.254', family: 4 }];
     };
-    const v = new Verifier({ timeoutMs: 2000, allowLinkLocal: false, resolve });
+    const v = new Verifier({ timeoutMs: 2000, ...LOCAL, resolve });
     const outcome = await v.check(target('provider.example', port));
     assert.deepEqual(outcome, { ok: true });
     assert.equal(lookups, 1);
@@ -45,7 +47,7 @@ describe('verifier', () => {
 
   it('a name that resolves to a refused address (any one of several) fails the check without a request', async () => {
     const v = new Verifier({
-      timeoutMs: 2000, allowLinkLocal: false,
+      timeoutMs: 2000, ...LOCAL,
       resolve: async () => [{ address: '127.0.0.1', family: 4 }, { address: '::ffff:169.254.169.254', family: 6 }],
     });
     const outcome = await v.check(target('sneaky.example', port));
@@ -56,22 +58,22 @@ describe('verifier', () => {
   });
 
   it('a literal refused address fails without a request; allowLinkLocal opens link-local but not metadata', async () => {
-    const strict = new Verifier({ timeoutMs: 500, allowLinkLocal: false });
+    const strict = new Verifier({ timeoutMs: 500, ...LOCAL });
     const o1 = await strict.check(target('169.254.3.3', 80));
     assert.equal(!o1.ok && o1.kind, 'address_refused');
-    const lenient = new Verifier({ timeoutMs: 500, allowLinkLocal: true });
+    const lenient = new Verifier({ timeoutMs: 500, ...LOCAL, allowLinkLocal: true });
     const o2 = await lenient.check(target('169.254.169.254', 80));
     assert.equal(!o2.ok && o2.kind, 'address_refused');
     assert.equal(strict.requestsSent + lenient.requestsSent, 0);
   });
 
   it('a name that does not resolve, a closed port and a resolver slower than the timeout are failures with their reason', async () => {
-    const v = new Verifier({ timeoutMs: 300, allowLinkLocal: false, resolve: async () => Promise.reject(Object.assign(new Error('nope'), { code: 'ENOTFOUND' })) });
+    const v = new Verifier({ timeoutMs: 300, ...LOCAL, resolve: async () => Promise.reject(Object.assign(new Error('nope'), { code: 'ENOTFOUND' })) });
     const dns = await v.check(target('missing.example', port));
     assert.deepEqual(dns, { ok: false, kind: 'dns', reason: 'DNS lookup of missing.example failed: ENOTFOUND' });
-    const closed = await new Verifier({ timeoutMs: 1000, allowLinkLocal: false }).check(target('127.0.0.1', 1));
+    const closed = await new Verifier({ timeoutMs: 1000, ...LOCAL }).check(target('127.0.0.1', 1));
     assert.deepEqual(closed, { ok: false, kind: 'connection', reason: 'connection refused' });
-    const slow = new Verifier({ timeoutMs: 200, allowLinkLocal: false, resolve: () => new Promise(() => {}) });
+    const slow = new Verifier({ timeoutMs: 200, ...LOCAL, resolve: () => new Promise(() => {}) });
     const started = Date.now();
     const t = await slow.check(target('slow.example', port));
     assert.equal(!t.ok && t.kind, 'timeout');
@@ -79,7 +81,7 @@ describe('verifier', () => {
   });
 
   it('an abort (the server stopping) rejects instead of reporting a failure', async () => {
-    const v = new Verifier({ timeoutMs: 5000, allowLinkLocal: false, resolve: () => new Promise(() => {}) });
+    const v = new Verifier({ timeoutMs: 5000, ...LOCAL, resolve: () => new Promise(() => {}) });
     const ac = new AbortController();
     const p = v.check(target('hang.example', port), ac.signal);
     ac.abort();

@@ -5,12 +5,31 @@ import net from 'node:net';
 import type { LookupFunction } from 'node:net';
 import { LIMITS, VERIFICATION_PARAMS, verificationProof } from '@muster/api';
 import { VERSION } from '../version.js';
-import { addressRefusal } from './address-guard.js';
+import { addressRefusal, type GuardOptions } from './address-guard.js';
 
 /** What a failed check is, as a bounded set (the metric's label); the reason says the rest. */
 export type FailureKind = 'wrong_answer' | 'timeout' | 'redirect' | 'too_large' | 'status' | 'bad_response' | 'connection' | 'dns' | 'address_refused';
 
 export type CheckOutcome = { ok: true } | { ok: false; kind: FailureKind; reason: string };
+
+/**
+ * What a registrant may learn of a failed check: whether the endpoint answered at all. The kind
+ * and reason of the outcome (an error code, a status, a redirect's Location) go to the operator's
+ * log and the metric only: shown to whoever registered, they would make verification a port
+ * scanner and a reader of other services' answers.
+ */
+export type PublicFailure = 'unreachable' | 'wrong_proof';
+
+export const PUBLIC_REASONS: Record<PublicFailure, string> = {
+  unreachable: 'unreachable: no answer from the instance\'s host and port (the registry\'s log says why)',
+  wrong_proof: 'wrong proof: the verify path did not answer the proof of the challenge (the registry\'s log says why)',
+};
+
+const UNREACHABLE: ReadonlySet<FailureKind> = new Set(['timeout', 'connection', 'dns', 'address_refused']);
+
+export function publicFailure(kind: FailureKind): PublicFailure {
+  return UNREACHABLE.has(kind) ? 'unreachable' : 'wrong_proof';
+}
 
 export interface CheckTarget {
   namespace: string;
@@ -26,10 +45,9 @@ export interface ResolvedAddress {
   family: number;
 }
 
-export interface VerifierOptions {
+export interface VerifierOptions extends GuardOptions {
   /** The whole check, name resolution included, gets this long. */
   timeoutMs: number;
-  allowLinkLocal: boolean;
   /** Name resolution, dns.lookup (what a connect would use) unless given. */
   resolve?: (host: string) => Promise<ResolvedAddress[]>;
 }

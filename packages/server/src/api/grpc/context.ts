@@ -16,6 +16,9 @@ import type { WatchHub } from '../../watch/watch-hub.js';
 import { isUndecodable } from './codec.js';
 import { isBug, statusName, toGrpcStatus, type GrpcStatus } from './error-mapping.js';
 
+/** Codes that refuse a call as bad or unauthorized. */
+const REFUSED = new Set<number>([Status.INVALID_ARGUMENT, Status.UNAUTHENTICATED, Status.PERMISSION_DENIED]);
+
 /** What the gRPC handlers may call: the domain and the watch hub, never the store or the index. */
 export interface GrpcDeps {
   naming: NamingService;
@@ -45,6 +48,8 @@ export class CallRecorder {
   failed(method: string, err: unknown, t0: number, extra?: Record<string, unknown>, call?: GrpcCall): GrpcStatus {
     const status = toGrpcStatus(err);
     this.record(method, status.code, t0, isBug(err) ? { ...extra, err } : extra, status.details);
+    // As over HTTP, a refusal counts against the write limit of its address.
+    if (call && REFUSED.has(status.code)) this.deps.limits.refused(callers.get(call)?.address ?? peerAddress(call), callers.get(call));
     if (call && (status.code === Status.UNAUTHENTICATED || status.code === Status.PERMISSION_DENIED || status.code === Status.RESOURCE_EXHAUSTED)) {
       const caller = callers.get(call);
       const address = caller?.address ?? peerAddress(call);

@@ -55,7 +55,7 @@ export function registryService(deps: GrpcDeps, answers: AnswerEncoder): Untyped
       const c = caller(call);
       const { ownerOnly } = guard.requireRegistration({ ...c, instanceToken: given(req.heartbeatToken) ?? c.instanceToken }, ns, svc);
       await limits.write(c);
-      const r = await naming.register(ns, svc, registrationBody(req), { ...creds(c, req.heartbeatToken), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc) }, contextOf(call));
+      const r = await naming.register(ns, svc, registrationBody(req), { ...creds(c, req.heartbeatToken), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc), caller: limits.clientOf(c) }, contextOf(call));
       return { ...r, revision: revisionOf(call) };
     }),
     Deregister: unary(deps, recorder, 'Deregister', async (req: TokenRequestMsg, call) => {

@@ -15,6 +15,13 @@ import type { RateHistory } from '../../metrics/rate-history.js';
 import type { NamingService } from '../../naming/naming-service.js';
 import type { WatchHub } from '../../watch/watch-hub.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** What the route is, for the check made before its body is read (Guard.screen). */
+    access?: 'management' | 'clientWrite';
+  }
+}
+
 /** What the HTTP routes may call: the domain and the watch hub, never the store or the index. */
 export interface HttpDeps {
   naming: NamingService;

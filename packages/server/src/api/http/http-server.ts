@@ -4,14 +4,17 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
+import { trustedProxies } from '../../config/config.js';
 import type { ServerTls } from '../../config/tls-files.js';
 import { Errors } from '../../errors.js';
-import { noteArrival, type HttpDeps } from './context.js';
+import { callerOf, knownCaller, noteArrival, type HttpDeps } from './context.js';
 import { auditResponse, noteRefusal } from './audit-hook.js';
+import { clientErrorHandler } from './client-errors.js';
 import { toHttpError } from './error-mapping.js';
 import { answerRevisions, minRevisionWait } from './read-your-writes.js';
 import { consoleAssets } from './console-assets.js';
 import { backupRoutes } from './routes/backup.js';
+import { boundedJsonBodies } from './json-body.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { eventRoutes } from './routes/events.js';
@@ -24,9 +27,12 @@ import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { watchRoutes } from './routes/watch.js';
 import { ErrorReply } from './schemas.js';
+import { drainBody, hasUnreadBody } from './unread-body.js';
 
 /** Requests whose success is not worth a log line at `log.requests: writes`: the hot paths. */
 const QUIET_ROUTES = new Set(['/v1/instances/:id/heartbeat', '/v1/heartbeats']);
+/** Answers that refuse a request as bad or unauthorized: each counts against its address's write limit. */
+const REFUSED = new Set([400, 401, 403, 413, 414, 415]);
 
 /**
  * The native HTTP adapter: decodes and shape-checks requests, calls the naming service, and
@@ -34,16 +40,21 @@ const QUIET_ROUTES = new Set(['/v1/instances/:id/heartbeat', '/v1/heartbeats']);
  * a client without a certificate that CA signed fails the handshake, before any route runs.
  */
 export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerTls): Promise<FastifyInstance> {
-  const { config, metrics } = deps;
+  const { config, metrics, guard, limits } = deps;
   const reqIdPrefix = crypto.randomBytes(4).toString('hex');
   let reqCounter = 0;
-  const sendError = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+  const sendError = async (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const { status, error } = toHttpError(err, config.http.bodyLimit, req.headers['content-type']);
     if (status >= 500) req.log.error({ err }, 'request failed');
     if (status === 401 || status === 403 || status === 429) noteRefusal(req, error.code, error.message);
+    if (REFUSED.has(status)) limits.refused(req.ip, knownCaller(req));
     if (error.retryAfterS !== undefined) reply.header('retry-after', String(error.retryAfterS));
+    // Refused before its body was read (too large, no credentials, over the limit): the client is
+    // answered once it has sent the body, or a bound of it.
+    if (hasUnreadBody(req.raw) && !(await drainBody(req.raw))) reply.header('connection', 'close');
     return reply.code(status).type('application/json; charset=utf-8').send(error.toJSON());
   };
+  const proxies = trustedProxies(config);
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // The router's own refusals (a path that does not percent-decode, a parameter past
@@ -57,6 +68,10 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
     genReqId: () => `${reqIdPrefix}-${(++reqCounter).toString(36)}`,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     return503OnClosing: true,
+    // A client behind a trusted proxy is known by X-Forwarded-For: the limits count it, not the proxy.
+    ...(proxies.length > 0 ? { trustProxy: proxies } : {}),
+    // Behind a proxy the socket's address is the proxy's: such refusals are not counted against it.
+    clientErrorHandler: clientErrorHandler(proxies.length > 0 ? () => {} : (address) => limits.refused(address)),
     ...(tls ? { https: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
   }) as unknown as FastifyInstance; // an https.Server offers everything this code uses of the http.Server type
 
@@ -79,14 +94,31 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  boundedJsonBodies(app);
+
   // Callback-style hooks and counters bound once per (method, route, status): these run on every
   // discovery and heartbeat, where an async hook or a label lookup is a visible share of CPU.
+  // Before anything of the body is read: an address over its write limit (refusals count) is
+  // refused, then a request its route can only refuse for want of credentials.
+  const screening = config.limits.writesPerAddress > 0;
   app.addHook('onRequest', (req, reply, done) => {
     noteArrival(req, deps.arrivals.receivedAt());
     reply.header('x-request-id', req.id);
-    const waiting = minRevisionWait(req, deps);
-    if (waiting) waiting.then(() => done(), done);
-    else done();
+    const access = req.routeOptions.config.access;
+    const screenAccess = () => {
+      try {
+        if (access !== undefined) guard.screen(callerOf(req, guard), access);
+      } catch (err) {
+        return done(err as Error);
+      }
+      // Read-your-writes, once the caller may ask at all: wait until this node has applied the
+      // revision the request carries.
+      const waiting = minRevisionWait(req, deps);
+      if (waiting) waiting.then(() => done(), done);
+      else done();
+    };
+    if (!screening || req.method === 'GET' || req.method === 'HEAD') return screenAccess();
+    limits.screen(req.ip).then(screenAccess, done);
   });
   answerRevisions(app, deps);
 

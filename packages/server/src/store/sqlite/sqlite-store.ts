@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
 import type { InstanceRecord, TokenRecord } from '../../model/records.js';
@@ -9,10 +7,11 @@ import { eventWhere } from '../event-filter.js';
 import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
 import { namespaceFromRow as nsFromRow, serviceFromRow as svcFromRow, type NamespaceRowFields, type ServiceRowFields } from '../service-row.js';
 import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
+import { touchPrivateFile } from '../../config/data-dir.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 export interface SqliteStoreOptions {
-  /** Path of the database file; its directory is created if missing. */
+  /** Path of the database file; it and its directory are created private (0600, 0700) if missing. */
   file: string;
   /** FULL survives power loss; NORMAL survives a process crash only (WAL). */
   synchronous: 'full' | 'normal';
@@ -38,7 +37,7 @@ export class SqliteStore implements Store {
   constructor(private readonly opts: SqliteStoreOptions) {}
 
   async open(): Promise<void> {
-    fs.mkdirSync(path.dirname(this.opts.file), { recursive: true });
+    touchPrivateFile(this.opts.file);
     this.db = new Database(this.opts.file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${this.opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);

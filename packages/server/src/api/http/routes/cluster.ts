@@ -5,6 +5,7 @@ import { errors } from '../schemas.js';
 
 export function clusterRoutes(app: FastifyInstance, { cluster, guard }: HttpDeps): void {
   app.get('/v1/cluster', {
+    config: { access: 'management' },
     schema: {
       tags: ['system'], summary: 'The nodes of the cluster',
       description: 'Each node with its addresses, version, when it was last seen, and which one holds the sweep lease. A single node lists itself.',

@@ -18,6 +18,7 @@ interface Query {
 
 export function eventRoutes(app: FastifyInstance, { naming, guard }: HttpDeps): void {
   app.get<{ Querystring: Query }>('/v1/events', {
+    config: { access: 'management' },
     schema: {
       tags: ['events'], summary: 'Recent events, newest first unless order=asc; the audit trail only with type=audit', querystring: EventsQuery,
       response: { 200: Type.Object({ events: Type.Array(Event) }), ...errors(400, 401, 403) },

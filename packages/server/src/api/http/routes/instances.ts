@@ -16,6 +16,7 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits, co
   };
   const tags = ['instances'];
   app.post<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc/instances', {
+    config: { access: 'clientWrite' },
     schema: {
       tags, summary: 'Register an instance: 201 new, 200 re-registration of the same endpoint',
       description: 'Re-registering an existing instance needs its heartbeatToken as a Bearer token (or an access token with write on the service), unless the instance is no longer healthy (then the caller takes it over and gets a new token). With auth.clients required, a new registration needs an access token with write on the service. '
@@ -27,7 +28,7 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits, co
     const c = callerOf(req, guard);
     const { ownerOnly } = guard.requireRegistration(c, ns, svc);
     await limits.write(c);
-    const r = await naming.register(ns, svc, req.body, { ...credentials(c, guard), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc) }, contextOf(req, reply));
+    const r = await naming.register(ns, svc, req.body, { ...credentials(c, guard), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc), caller: limits.clientOf(c) }, contextOf(req, reply));
     return reply.code(r.created ? 201 : 200).send(r);
   });
 

@@ -8,6 +8,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits, c
   const tags = ['namespaces'];
   const contextOf = requestContexts(config.limits.writeWait);
   app.post('/v1/namespaces', {
+    config: { access: 'management' },
     schema: { tags, summary: 'Create a namespace', body: NamespaceBody, response: { 201: Namespace, ...errors(400, 401, 403, 409, 429) } },
   }, async (req, reply) => {
     const c = callerOf(req, guard);
@@ -17,6 +18,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits, c
   });
 
   app.get('/v1/namespaces', {
+    config: { access: 'management' },
     schema: { tags, summary: 'List namespaces', response: { 200: Type.Object({ namespaces: Type.Array(Namespace) }), ...errors(401) } },
   }, async (req) => {
     const c = callerOf(req, guard);
@@ -25,6 +27,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits, c
   });
 
   app.get<{ Params: { ns: string } }>('/v1/namespaces/:ns', {
+    config: { access: 'management' },
     schema: { tags, summary: 'One namespace', params: NsParams, response: { 200: Namespace, ...errors(400, 401, 403, 404) } },
   }, async (req) => {
     const c = callerOf(req, guard);
@@ -34,6 +37,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits, c
   });
 
   app.delete<{ Params: { ns: string } }>('/v1/namespaces/:ns', {
+    config: { access: 'management' },
     schema: { tags, summary: 'Delete a namespace (refused while it has services)', params: NsParams, response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409, 429) } },
   }, async (req, reply) => {
     const c = callerOf(req, guard);

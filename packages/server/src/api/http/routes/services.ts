@@ -8,6 +8,7 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits, con
   const tags = ['services'];
   const contextOf = requestContexts(config.limits.writeWait);
   app.post<{ Params: { ns: string } }>('/v1/namespaces/:ns/services', {
+    config: { access: 'management' },
     schema: { tags, summary: 'Create a service', params: NsParams, body: ServiceBody, response: { 201: Service, ...errors(400, 401, 403, 404, 409, 429) } },
   }, async (req, reply) => {
     const c = callerOf(req, guard);
@@ -17,6 +18,7 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits, con
   });
 
   app.get<{ Params: { ns: string }; Querystring: { offset: number; limit: number; name?: string } }>('/v1/namespaces/:ns/services', {
+    config: { access: 'management' },
     schema: {
       tags, summary: 'List services with their instance counts', params: NsParams,
       querystring: Type.Object({
@@ -38,6 +40,7 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits, con
   });
 
   app.get<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc', {
+    config: { access: 'management' },
     schema: { tags, summary: 'One service', params: SvcParams, response: { 200: Service, ...errors(400, 401, 403, 404) } },
   }, async (req) => {
     guard.requireManagement(callerOf(req, guard), 'read', [req.params.ns, req.params.svc]);
@@ -45,6 +48,7 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits, con
   });
 
   app.patch<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc', {
+    config: { access: 'management' },
     schema: { tags, summary: 'Change a service\'s comment, metadata or verification', params: SvcParams, body: ServicePatchBody, response: { 200: Service, ...errors(400, 401, 403, 404, 429) } },
   }, async (req, reply) => {
     const c = callerOf(req, guard);
@@ -54,6 +58,7 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits, con
   });
 
   app.delete<{ Params: { ns: string; svc: string }; Querystring: { force: boolean } }>('/v1/namespaces/:ns/services/:svc', {
+    config: { access: 'management' },
     schema: {
       tags, summary: 'Delete a service (refused while it has instances unless force=true)', params: SvcParams,
       querystring: Type.Object({ force: Type.Boolean({ default: false }) }, { additionalProperties: false }),

@@ -17,6 +17,7 @@ export function tokenRoutes(app: FastifyInstance, { tokens, guard, limits, confi
   const contextOf = requestContexts(config.limits.writeWait);
   const security = [{ accessToken: [] as string[] }];
   app.post('/v1/tokens', {
+    config: { access: 'management' },
     schema: {
       tags, security, summary: 'Create an access token; the answer holds its secret, shown only this once',
       body: Type.Object({
@@ -33,6 +34,7 @@ export function tokenRoutes(app: FastifyInstance, { tokens, guard, limits, confi
   });
 
   app.get<{ Querystring: { revoked: boolean } }>('/v1/tokens', {
+    config: { access: 'management' },
     schema: {
       tags, security, summary: 'List access tokens (never their secrets)',
       querystring: Type.Object({ revoked: Type.Boolean({ default: false, description: 'include revoked tokens' }) }, { additionalProperties: false }),
@@ -44,6 +46,7 @@ export function tokenRoutes(app: FastifyInstance, { tokens, guard, limits, confi
   });
 
   app.delete<{ Params: { ref: string } }>('/v1/tokens/:ref', {
+    config: { access: 'management' },
     schema: {
       tags, security, summary: 'Revoke a token by id (or by name): refused from then on, on every node',
       params: Type.Object({ ref: Type.String({ minLength: 1, maxLength: 128 }) }),
