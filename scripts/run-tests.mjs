@@ -23,10 +23,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 // Most tests wait on timers (TTLs, long polls), not on the CPU: run several files at once. The
-// cluster end-to-end file asserts time bounds across three server processes (a registration
-// visible on another node within 1 s): it runs after the others, alone, so that what it measures
-// is Muster on this machine's 2 cores, not three other test files competing for them.
-const alone = files.filter((f) => f.endsWith(path.join('dist', 'test', 'cluster.test.js')));
+// cluster end-to-end files assert time bounds across several server processes (a registration
+// visible on another node within 1 s, an expiry 3 × ttl after the last heartbeat, a pause that
+// outlasts a deadline): they run after the others, alone, so that what they measure is Muster on
+// this machine's 2 cores, not three other test files competing for them.
+const alone = files.filter((f) => ['cluster.test.js', 'cluster-faults.test.js'].some((name) => f.endsWith(path.join('dist', 'test', name))));
 // The console's tests each drive a Chromium: run beside the timing tests they would take the
 // cores those measure, so they run after them, one at a time.
 const browser = files.filter((f) => f.includes(path.join('dist', 'test', 'console') + path.sep));

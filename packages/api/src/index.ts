@@ -1,3 +1,4 @@
+export * from './consistency.js';
 export * from './errors.js';
 export * from './filter.js';
 export * from './grpc-codes.js';

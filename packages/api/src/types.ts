@@ -229,9 +229,10 @@ export interface ClusterNode {
   /** The node that answered. */
   self: boolean;
   /**
-   * Cluster mode: the node's own wall clock minus the Redis server's, as it stood when the node
-   * last wrote its entry (ms; the write's latency included). Nodes whose offsets differ by
-   * seconds disagree about time: `muster doctor` reports it.
+   * Cluster mode: the node's own wall clock minus the cluster's clock, Redis's (ms, positive when
+   * it runs ahead), as it stood when the node last wrote its entry (the write's latency included).
+   * Nothing in the cluster depends on it: every node stamps times on Redis's clock. It is shown so
+   * an operator can find a machine whose time is off: `muster doctor` reports it.
    */
   clockOffsetMs?: number;
 }

@@ -4,6 +4,7 @@ import type {
 } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { filterParams, seg, setDefined } from './query.js';
+import { ReadYourWrites } from './read-your-writes.js';
 import type { TlsOptions } from './tls.js';
 import { HttpTransport, normalizeServer, type CallOptions } from './transport.js';
 import { WatchStream, type SnapshotHandler, type Watch } from './watch.js';
@@ -17,6 +18,12 @@ export interface MusterHttpClientOptions {
   token?: string;
   /** For an https:// server: the CA to trust, and a client certificate if the server requires one. */
   tls?: TlsOptions;
+  /**
+   * Read-your-writes: every call carries the revision of this client's last write, so a node of
+   * a cluster answers only once it has applied it. Default: on, for this client alone; pass one
+   * ReadYourWrites to several clients (of several nodes) to share it; false turns it off.
+   */
+  readYourWrites?: ReadYourWrites | false;
 }
 
 export interface NamespaceInput {
@@ -93,18 +100,22 @@ const DEFAULT_SERVER = 'http://127.0.0.1:8090';
 
 /**
  * The whole native HTTP API v1, one method per route, typed with the shared wire types. Every
- * failure is a MusterError (network ones are UNAVAILABLE or DEADLINE_EXCEEDED). It keeps no
- * state between calls: heartbeat loops, caches and balancing belong to the layer above.
+ * failure is a MusterError (network ones are UNAVAILABLE or DEADLINE_EXCEEDED). The one thing it
+ * keeps between calls is the revision of its last write (`readYourWrites`): heartbeat loops,
+ * caches and balancing belong to the layer above.
  */
 export class MusterHttpClient {
   readonly server: string;
   readonly timeoutMs: number;
+  /** The revision of this client's own writes, carried by its calls; undefined when turned off. */
+  readonly readYourWrites: ReadYourWrites | undefined;
   protected readonly http: HttpTransport;
 
   constructor(opts: MusterHttpClientOptions = {}) {
     this.server = normalizeServer(opts.server ?? process.env['MUSTER_SERVER'] ?? DEFAULT_SERVER);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.http = new HttpTransport(this.server, this.timeoutMs, opts.tls, opts.token ?? (process.env['MUSTER_TOKEN'] || undefined));
+    this.readYourWrites = opts.readYourWrites === false ? undefined : opts.readYourWrites ?? new ReadYourWrites();
+    this.http = new HttpTransport(this.server, this.timeoutMs, opts.tls, opts.token ?? (process.env['MUSTER_TOKEN'] || undefined), this.readYourWrites);
   }
 
   // ---- namespaces ---------------------------------------------------------------------------
@@ -182,12 +193,13 @@ export class MusterHttpClient {
 
   /** NOT_FOUND means the registry no longer knows the instance: register it again. */
   async heartbeat(id: string, heartbeatToken: string, opts?: CallOptions): Promise<void> {
-    await this.http.call({ method: 'PUT', path: `/v1/instances/${seg(id)}/heartbeat`, token: heartbeatToken }, callOpts(opts));
+    await this.http.call({ method: 'PUT', path: `/v1/instances/${seg(id)}/heartbeat`, token: heartbeatToken, readYourWrites: false }, callOpts(opts));
   }
 
   /** Many heartbeats in one request; each item succeeds or fails on its own (see `results`). */
   async heartbeats(items: HeartbeatItem[], opts?: CallOptions): Promise<HeartbeatBatchResponse> {
-    return this.send('POST', '/v1/heartbeats', { heartbeats: items }, opts);
+    const a = await this.http.call<HeartbeatBatchResponse>({ method: 'POST', path: '/v1/heartbeats', body: { heartbeats: items }, readYourWrites: false }, callOpts(opts));
+    return a.body!;
   }
 
   // ---- discovery ----------------------------------------------------------------------------
@@ -239,7 +251,7 @@ export class MusterHttpClient {
 
   /** The nodes of the cluster and which one holds the sweep lease; a single node lists itself. */
   async cluster(opts?: CallOptions): Promise<ClusterStatus> {
-    return this.get('/v1/cluster', undefined, opts);
+    return (await this.http.call<ClusterStatus>({ method: 'GET', path: '/v1/cluster', readYourWrites: false }, callOpts(opts))).body!;
   }
 
   // ---- access tokens (admin) ----------------------------------------------------------------
@@ -263,7 +275,7 @@ export class MusterHttpClient {
 
   /** GET /readyz: whether the server is ready and the state of each check; answered when not ready too. */
   async readiness(opts?: CallOptions): Promise<Readiness> {
-    return (await this.http.call<Readiness>({ method: 'GET', path: '/readyz' }, callOpts(opts), [503])).body!;
+    return (await this.http.call<Readiness>({ method: 'GET', path: '/readyz', readYourWrites: false }, callOpts(opts), [503])).body!;
   }
 
   /** GET /v1/tokens/self: whether auth is on, this client's token, and its rights over a scope. */
@@ -271,7 +283,7 @@ export class MusterHttpClient {
     const q = new URLSearchParams();
     if (scope.namespace !== undefined) q.set('namespace', scope.namespace);
     if (scope.service !== undefined) q.set('service', scope.service);
-    return this.get<TokenSelf>('/v1/tokens/self', q, opts);
+    return (await this.http.call<TokenSelf>({ method: 'GET', path: '/v1/tokens/self', query: q, readYourWrites: false }, callOpts(opts))).body!;
   }
 
   /** GET /v1/backup: a consistent copy of a SQLite store, as a stream of the file's bytes (admin). */

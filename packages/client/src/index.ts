@@ -7,6 +7,7 @@ export * from '@muster/api';
 export { balancerByName, balancers, locality, ringHash, roundRobin, weightedRandom } from './balance/index.js';
 export type { BalancerName, LoadBalancer, PickableInstance, Picker, PickOptions } from './balance/index.js';
 export * from './http-client.js';
+export { ReadYourWrites } from './read-your-writes.js';
 export type { TlsOptions } from './tls.js';
 export type { CallOptions } from './transport.js';
 export type { SnapshotHandler, Watch, WatchEnd } from './watch.js';

@@ -1,6 +1,7 @@
-import { MusterError } from '@muster/api';
+import { MIN_REVISION_HEADER, MusterError, REVISION_HEADER } from '@muster/api';
 import { Agent, fetch, type Dispatcher, type RequestInit, type Response } from 'undici';
 import { abortedByCaller, errorFromAnswer, errorFromFailure } from './errors.js';
+import type { ReadYourWrites } from './read-your-writes.js';
 import { checkTlsOptions, type TlsOptions } from './tls.js';
 
 /** Per-call options every client method takes. */
@@ -20,6 +21,13 @@ export interface HttpRequest {
   /** Sent as `Authorization: Bearer` instead of the client's access token: an instance's heartbeatToken. */
   token?: string;
   headers?: Record<string, string>;
+  /**
+   * False: the call does not wait for the client's own writes: heartbeats (a node that has not
+   * indexed an instance looks it up in the store anyway, and a heartbeat must not wait), and
+   * what asks about a node rather than the registry (readiness, the cluster, the caller's token),
+   * which must answer even from a node that cannot catch up.
+   */
+  readYourWrites?: false;
 }
 
 export interface HttpAnswer<T> {
@@ -59,8 +67,12 @@ export class HttpTransport {
   private readonly dispatcher: Dispatcher | undefined;
   private readonly clientCert: boolean;
 
-  /** `accessToken`: sent as `Authorization: Bearer` with every request that carries no token of its own. */
-  constructor(readonly server: string, readonly timeoutMs: number, tls?: TlsOptions, private readonly accessToken?: string) {
+  /**
+   * `accessToken`: sent as `Authorization: Bearer` with every request that carries no token of
+   * its own. `session`: the revision of the client's own writes, carried by every request and
+   * raised by every write's answer.
+   */
+  constructor(readonly server: string, readonly timeoutMs: number, tls?: TlsOptions, private readonly accessToken?: string, private readonly session?: ReadYourWrites) {
     checkTlsOptions(tls);
     if (tls !== undefined && !server.startsWith('https:')) {
       // Settings meant to protect the connection must not be dropped silently on a plain-text one.
@@ -82,6 +94,13 @@ export class HttpTransport {
 
   /** Sends a request and reads its JSON answer; `okStatuses` beyond 2xx (304) also succeed. */
   async call<T>(req: HttpRequest, opts: CallOptions = {}, okStatuses: readonly number[] = []): Promise<HttpAnswer<T>> {
+    if (!this.session || req.readYourWrites === false) return this.send(req, opts, okStatuses);
+    const a = await this.session.carry((revision) => this.send<T>(withRevision(req, revision), opts, okStatuses));
+    this.session.wrote(a.headers.get(REVISION_HEADER));
+    return a;
+  }
+
+  private async send<T>(req: HttpRequest, opts: CallOptions, okStatuses: readonly number[]): Promise<HttpAnswer<T>> {
     // A timer that keeps the process alive, unlike AbortSignal.timeout's: undici can leave a fetch
     // unsettled (seen about once in 30 against a TLS 1.3 server refusing a client without a
     // certificate), and with nothing else pending a CLI would then exit silently with code 13.
@@ -107,6 +126,11 @@ export class HttpTransport {
    * is the caller's to read for as long as it likes, and `abort` ends it.
    */
   async stream(req: HttpRequest, opts: { signal?: AbortSignal; timeoutMs?: number; accept: string }): Promise<{ response: Response; abort: () => void }> {
+    if (!this.session) return this.open(req, opts);
+    return this.session.carry((revision) => this.open(withRevision(req, revision), opts));
+  }
+
+  private async open(req: HttpRequest, opts: { signal?: AbortSignal; timeoutMs?: number; accept: string }): Promise<{ response: Response; abort: () => void }> {
     if (opts.signal?.aborted) throw opts.signal.reason;
     const ctl = new AbortController();
     const onCallerAbort = () => ctl.abort(opts.signal!.reason);
@@ -160,6 +184,10 @@ export class HttpTransport {
     }
     return init;
   }
+}
+
+function withRevision(req: HttpRequest, revision: number | undefined): HttpRequest {
+  return revision === undefined ? req : { ...req, headers: { ...req.headers, [MIN_REVISION_HEADER]: String(revision) } };
 }
 
 function parseJson<T>(text: string, what: string): T {

@@ -1,4 +1,4 @@
-import { LIMITS, MusterError } from '@muster/api';
+import { LIMITS, MIN_REVISION_FIELD, MusterError, REVISION_HEADER } from '@muster/api';
 
 export { MusterError };
 
@@ -23,6 +23,7 @@ export const Errors = {
   badPath: () => new MusterError('INVALID_ARGUMENT', 'the request path has a malformed percent-encoding (% must be followed by two hex digits of UTF-8)', { field: 'path' }),
   pathTooLong: () => new MusterError('INVALID_ARGUMENT', `a path parameter is too long (names and ids have at most ${LIMITS.name.max} characters)`, { field: 'path' }),
   waitTooLong: () => new MusterError('INVALID_ARGUMENT', `wait must be a duration of at most ${LIMITS.longPollMaxSeconds}s (e.g. 30s)`, { field: 'wait' }),
+  badMinRevision: () => new MusterError('INVALID_ARGUMENT', `${MIN_REVISION_FIELD} must be a non-negative integer: the revision a write answered (${REVISION_HEADER})`, { field: MIN_REVISION_FIELD }),
 
   routeNotFound: (method: string, url: string) => new MusterError('NOT_FOUND', `no route ${method} ${url}`),
   namespaceNotFound: (ns: string) => new MusterError('NOT_FOUND', `namespace "${ns}" does not exist`, { field: 'namespace' }),
@@ -36,6 +37,7 @@ export const Errors = {
   namespaceNotEmpty: (ns: string, services: number) => new MusterError('FAILED_PRECONDITION', `namespace "${ns}" still has ${services} service(s); delete them first`, { field: 'namespace' }),
   serviceNotEmpty: (ns: string, svc: string, instances: number) => new MusterError('FAILED_PRECONDITION', `service "${svc}" in namespace "${ns}" still has ${instances} instance(s); deregister them or pass force=true`, { field: 'service' }),
   defaultNamespace: () => new MusterError('FAILED_PRECONDITION', 'namespace "default" cannot be deleted', { field: 'namespace' }),
+  revisionAhead: (revision: number, newest: number) => new MusterError('FAILED_PRECONDITION', `revision ${revision} was never committed in this registry (its newest is ${newest}): it comes from another registry, or this one's store was reset; ask again without it`, { field: MIN_REVISION_FIELD }),
   autoCreateOff: (ns: string, svc: string) => new MusterError('NOT_FOUND', `service "${svc}" does not exist in namespace "${ns}" and autoCreateService is off; create it first`, { field: 'service' }),
 
   tokenMissing: () => new MusterError('UNAUTHENTICATED', 'this instance needs its heartbeatToken: send it as Authorization: Bearer <heartbeatToken> (HTTP) or in heartbeat_token (gRPC)', { field: 'authorization' }),
@@ -61,5 +63,11 @@ export const Errors = {
   storeUnavailable: (cause: unknown) => new MusterError('UNAVAILABLE', 'the store could not commit the write; nothing was changed, retry', { cause }),
   /** A shared database (MySQL) could not do it now but a retry can: a concurrent write of another node, a slow or unreachable database. */
   storeRetry: (why: string, cause: unknown) => new MusterError('UNAVAILABLE', `${why}; retry`, { cause }),
+  revisionNotApplied: (revision: number, applied: number, waitedMs: number) => new MusterError('UNAVAILABLE', `this node has applied changes up to revision ${applied} and did not reach ${revision} within ${waitedMs} ms; retry, or ask another node`),
+  revisionUnreachable: (revision: number, applied: number, cause: Error) => new MusterError('UNAVAILABLE', `this node has applied changes up to revision ${applied} and cannot read the shared store to reach ${revision} (${cause.message}); ask another node`, { cause }),
+  instanceLookupFailed: (id: string, cause: unknown) => new MusterError('UNAVAILABLE', `instance "${id}" is not in this node's index yet and the shared store could not be asked for it; retry`, { cause }),
+
+  clientGone: () => new MusterError('DEADLINE_EXCEEDED', 'the client went away before the write was applied: nothing was changed'),
+  waitedTooLong: (waitedMs: number, limitMs: number) => new MusterError('DEADLINE_EXCEEDED', `the request waited ${Math.round(waitedMs)} ms before it could be applied, past its deadline of ${Math.round(limitMs)} ms (limits.writeWait, or the gRPC call's own): nothing was changed; retry`),
   internal: (cause: unknown) => new MusterError('INTERNAL', 'internal error', { cause }),
 } as const;

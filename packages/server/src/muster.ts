@@ -3,9 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { ClusterStatus } from '@muster/api';
+import { ArrivalClock } from './api/arrival-clock.js';
 import { GrpcServer } from './api/grpc/grpc-server.js';
 import { AccessTokenService } from './auth/access-token-service.js';
 import { AuditLog } from './auth/audit-log.js';
@@ -18,8 +20,10 @@ import { systemClock } from './clock.js';
 import { onlyThisHost, type MusterConfig } from './config/config.js';
 import { makePrivateDir, PRIVATE_FILE_MODE, widerThanPrivate } from './config/data-dir.js';
 import { readTlsFiles, type ServerTls } from './config/tls-files.js';
+import { ClusterClock } from './cluster/cluster-clock.js';
 import { ClusterMode } from './cluster/cluster-mode.js';
 import { HealthChecker } from './health/health-checker.js';
+import { AppliedRevision } from './index/applied-revision.js';
 import { RegistryIndex } from './index/registry-index.js';
 import { Metrics } from './metrics/metrics.js';
 import { RateHistory } from './metrics/rate-history.js';
@@ -95,6 +99,10 @@ export class Muster {
   readonly verification: VerificationQueue;
   /** Set in cluster mode (cluster.redis): this node shares its store with others. */
   readonly cluster: ClusterMode | undefined;
+  /** How far the index has got in the change sequence (read-your-writes). */
+  readonly applied: AppliedRevision;
+  /** When requests arrived, allowing for stalls of the process. */
+  private readonly arrivals = new ArrivalClock();
   private http: FastifyInstance | undefined;
   private grpc: GrpcServer | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -111,9 +119,13 @@ export class Muster {
   /** Throws a ConfigError when a tls.* file cannot be used, before anything is opened. */
   constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
     this.tls = readTlsFiles(config.tls);
-    const clock = opts.clock ?? systemClock;
     this.nodeId = config.cluster.nodeId || `${os.hostname()}-${process.pid}-${crypto.randomBytes(2).toString('hex')}`;
     this.log = opts.logger ?? pino({ level: config.log.level, base: { service: 'muster' } });
+    const clustered = config.cluster.redis !== '';
+    const clusterLog = this.log.child({ node: this.nodeId });
+    // In a cluster every node stamps times on one clock, Redis's, never its own machine's.
+    const clock = clustered ? new ClusterClock(opts.clock ?? systemClock, { log: clusterLog }) : opts.clock ?? systemClock;
+    this.applied = new AppliedRevision(clustered ? () => this.cluster!.catchUp() : undefined);
     this.store = opts.store ?? openStore(config);
     this.index = new RegistryIndex(config.discovery.cacheTtl);
     this.metrics = new Metrics(() => {
@@ -131,6 +143,8 @@ export class Muster {
     this.batcher = new WriteBatcher(this.store, { ...config.batch, inFlight }, {
       onCommitted: (changes) => {
         this.index.apply(changes);
+        // A single node has applied every change it committed; a cluster's follower says how far it got.
+        if (!this.cluster) for (const c of changes) if (c.kind === 'event') this.applied.advance(c.id);
         for (const c of changes) if (c.kind === 'token') this.tokens.apply(c.rec);
         this.cluster?.committed(changes);
       },
@@ -154,11 +168,10 @@ export class Muster {
       perAddress: config.limits.writesPerAddress, perToken: config.limits.writesPerToken, watchesPerClient: config.limits.watchesPerClient, ipv6Prefix: config.limits.ipv6Prefix,
     });
     this.announce = opts.announce ?? ((text) => void (process.stderr.isTTY && process.stderr.write(text)));
-    if (config.cluster.redis !== '') {
-      const log = this.log.child({ node: this.nodeId });
+    if (clock instanceof ClusterClock) {
       this.cluster = new ClusterMode(config, this.nodeId, {
-        store: this.store, index: this.index, naming: this.naming, clock, log,
-        tokensChanged: () => void this.tokens.reload().catch((err: unknown) => log.warn({ err }, 'reloading access tokens failed; the next token event retries')),
+        store: this.store, index: this.index, naming: this.naming, clock, applied: this.applied, log: clusterLog,
+        tokensChanged: () => this.tokens.reload().catch((err: unknown) => clusterLog.warn({ err }, 'reloading access tokens failed; the next token event retries')),
       });
     }
     this.health = new HealthChecker(this.index, this.naming, clock, this.metrics, {
@@ -184,9 +197,10 @@ export class Muster {
     const t0 = Date.now();
     this.dataDirLock = await preflight(this.config, this.store.kind);
     await this.store.open();
-    const loadStartedAt = Date.now();
+    const loadStartedAt = performance.now();
     const snapshot = await this.store.load();
     this.index.load(snapshot);
+    if (!this.cluster) this.applied.advance(snapshot.lastEventId);
     this.tokens.load(snapshot.tokens);
     // Before anything is served: heartbeats and index misses go through the cluster from the first request.
     await this.cluster?.start(snapshot.lastEventId, loadStartedAt);
@@ -195,9 +209,10 @@ export class Muster {
     this.warnWidePermissions();
     this.health.start();
     this.verification.start();
+    this.arrivals.start();
     this.http = await buildHttpServer({
       naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config,
-      guard: this.guard, tokens: this.tokens, audit: this.audit, limits: this.limits,
+      guard: this.guard, tokens: this.tokens, audit: this.audit, limits: this.limits, arrivals: this.arrivals, applied: this.applied,
       readiness: () => this.readiness(),
       cluster: () => this.clusterStatus(),
       staleness: () => this.cluster?.staleness(),
@@ -208,6 +223,7 @@ export class Muster {
     try {
       this.grpc = await GrpcServer.create({
         naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, guard: this.guard, audit: this.audit, limits: this.limits,
+        arrivals: this.arrivals, applied: this.applied,
       });
       await this.grpc.listen(this.config.host, this.config.grpcPort, this.tls);
     } catch (err) {
@@ -343,6 +359,7 @@ export class Muster {
     await this.audit.flush(true);
     await this.batcher.close();
     await this.store.close();
+    this.arrivals.stop();
     this.dataDirLock?.release();
     this.log.info('stopped');
   }

@@ -40,6 +40,13 @@ export class FaultProxy {
     this.holding = true;
   }
 
+  /** How many chunks of data `hold()` keeps back now. */
+  get heldChunks(): number {
+    let n = 0;
+    for (const p of this.pairs) n += p.held.length;
+    return n;
+  }
+
   release(): void {
     this.holding = false;
     for (const p of this.pairs) for (const d of p.held.splice(0)) p.upstream.write(d);

@@ -1,8 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { DiscoveredInstance, DiscoverResponse, HeartbeatBatchResponse, HeartbeatItem, Instance, RegisterRequest, RegisterResponse } from '@muster/api';
-import { MusterError, PROTO_ROOT, REGISTRY_PROTO } from '@muster/api';
+import { MIN_REVISION_METADATA, MusterError, PROTO_ROOT, REGISTRY_PROTO } from '@muster/api';
 import type { DiscoverResult } from '../http-client.js';
+import type { ReadYourWrites } from '../read-your-writes.js';
 import type { TlsOptions } from '../tls.js';
 import type { SnapshotHandler, Watch, WatchEnd } from '../watch.js';
 import { fromGrpcError } from './grpc-errors.js';
@@ -56,9 +57,10 @@ export class GrpcRegistry implements RegistryApi {
   /**
    * `address` is host:port, grpc://host:port (plain text) or grpcs://host:port (TLS); host:port
    * is TLS too when `tls` is given. `token`: an access token, sent as `authorization` metadata
-   * with every call.
+   * with every call. `session`: the revision of the client's own writes, shared by all its
+   * servers: Register and Deregister raise it, and every call but heartbeats carries it.
    */
-  constructor(readonly address: string, private readonly timeoutMs: number, tls?: TlsOptions, private readonly token?: string) {
+  constructor(readonly address: string, private readonly timeoutMs: number, tls: TlsOptions | undefined, private readonly token: string | undefined, private readonly session: ReadYourWrites) {
     const target = address.replace(/^grpcs?:\/\//, '');
     const secure = address.startsWith('grpcs://') || tls !== undefined;
     const credentials = secure ? grpc.credentials.createSsl(pem(tls?.ca), pem(tls?.key), pem(tls?.cert)) : grpc.credentials.createInsecure();
@@ -72,28 +74,31 @@ export class GrpcRegistry implements RegistryApi {
     }) as unknown as RegistryStub;
   }
 
-  private metadata(): grpc.Metadata {
+  private metadata(revision?: number): grpc.Metadata {
     const m = new grpc.Metadata();
     if (this.token !== undefined) m.set('authorization', `Bearer ${this.token}`);
+    if (revision !== undefined) m.set(MIN_REVISION_METADATA, String(revision));
     return m;
   }
 
-  private unary<T>(method: 'Register' | 'Deregister' | 'Heartbeat' | 'Discover', req: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.stub[method](req, this.metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+  private unary<T>(method: 'Register' | 'Deregister' | 'Discover', req: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    return this.session.carry((revision) => new Promise<T>((resolve, reject) => {
+      this.stub[method](req, this.metadata(revision), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(fromGrpcError(err, `${method} ${this.address}`));
         else resolve(res as T);
       });
-    });
+    }));
   }
 
   async register(namespace: string, service: string, req: RegisterRequest, token?: string): Promise<RegisterResponse> {
-    const res = await this.unary<RegisterResponse>('Register', { ...req, namespace, service, heartbeatToken: token ?? '' });
+    const { revision, ...res } = await this.unary<RegisterResponse & { revision: number }>('Register', { ...req, namespace, service, heartbeatToken: token ?? '' });
+    this.session.wrote(revision);
     return { ...res, instance: { ...res.instance, location: location(res.instance.location), verification: verification(res.instance.verification) } };
   }
 
   async deregister(id: string, token: string): Promise<void> {
-    await this.unary('Deregister', { id, heartbeatToken: token });
+    const { revision } = await this.unary<{ revision: number }>('Deregister', { id, heartbeatToken: token });
+    this.session.wrote(revision);
   }
 
   heartbeats(items: HeartbeatItem[]): Promise<HeartbeatBatchResponse['results']> {
@@ -160,7 +165,7 @@ export class GrpcRegistry implements RegistryApi {
   watch(namespace: string, service: string, revision: number | undefined, onSnapshot: SnapshotHandler): Watch {
     const req: Record<string, unknown> = { namespace, service, filter: ALL, allowMissing: true };
     if (revision !== undefined) req['revision'] = revision;
-    const call = this.stub.Watch(req, this.metadata());
+    const call = this.stub.Watch(req, this.metadata(this.session.revision));
     let last: number | undefined;
     let closed = false;
     const ended = new Promise<WatchEnd>((resolve) => {

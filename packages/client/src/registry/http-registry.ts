@@ -1,5 +1,6 @@
 import { MusterError } from '@muster/api';
 import { MusterHttpClient } from '../http-client.js';
+import type { ReadYourWrites } from '../read-your-writes.js';
 import type { TlsOptions } from '../tls.js';
 import type { SnapshotHandler, Watch, WatchEnd } from '../watch.js';
 import type { RegistryApi } from './registry-api.js';
@@ -10,8 +11,9 @@ const ALL = { status: 'all', isolated: 'all' } as const;
 export class HttpRegistry implements RegistryApi {
   private readonly http: MusterHttpClient;
 
-  constructor(readonly address: string, timeoutMs: number, tls?: TlsOptions, token?: string) {
-    this.http = new MusterHttpClient({ server: address, timeoutMs, ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) });
+  /** `session`: the revision of the client's own writes, shared by all its servers. */
+  constructor(readonly address: string, timeoutMs: number, tls: TlsOptions | undefined, token: string | undefined, session: ReadYourWrites) {
+    this.http = new MusterHttpClient({ server: address, timeoutMs, readYourWrites: session, ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) });
   }
 
   register(namespace: string, service: string, req: Parameters<RegistryApi['register']>[2], token?: string) {

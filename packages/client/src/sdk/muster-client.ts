@@ -7,6 +7,7 @@ import { Endpoints } from '../registry/endpoints.js';
 import { GrpcRegistry } from '../registry/grpc-registry.js';
 import { HttpRegistry } from '../registry/http-registry.js';
 import type { RegistryApi } from '../registry/registry-api.js';
+import { ReadYourWrites } from '../read-your-writes.js';
 import { normalizeServer } from '../transport.js';
 import { emitSafely } from './emit-safely.js';
 import { DiskCache } from './disk-cache.js';
@@ -80,9 +81,11 @@ export class MusterClient extends EventEmitter<ClientEvents> {
     super();
     this.options = resolveOptions(options);
     const { transport, timeoutMs, tls, token } = this.options;
+    // One for all servers: whichever answers next has applied this client's own writes.
+    const session = new ReadYourWrites();
     const apis: RegistryApi[] = this.options.servers.map((s) => (transport === 'grpc'
-      ? new GrpcRegistry(checkGrpcAddress(s, tls !== undefined), timeoutMs, tls, token)
-      : new HttpRegistry(normalizeServer(s), timeoutMs, tls, token)));
+      ? new GrpcRegistry(checkGrpcAddress(s, tls !== undefined), timeoutMs, tls, token, session)
+      : new HttpRegistry(normalizeServer(s), timeoutMs, tls, token, session)));
     this.endpoints = new Endpoints(apis, {
       backoffBaseMs: this.options.backoffBaseMs,
       backoffMaxMs: this.options.backoffMaxMs,

@@ -1,5 +1,6 @@
 import type { AccessToken, CreateTokenResponse } from '@muster/api';
 import type { WriteBatcher } from '../batch/write-batcher.js';
+import type { RequestContext } from '../batch/request-context.js';
 import type { Clock } from '../clock.js';
 import { Errors, MusterError } from '../errors.js';
 import { toWireToken, type TokenRecord } from '../model/records.js';
@@ -72,7 +73,8 @@ export class AccessTokenService {
     return [...this.byId.values()].filter((e) => includeRevoked || e.rec.revokedAt === undefined).map((e) => toWireToken(e.rec));
   }
 
-  async create(input: unknown, createdBy: string, id?: string): Promise<CreateTokenResponse> {
+  /** `ctx`: the context of the request it serves (see NamingService). */
+  async create(input: unknown, createdBy: string, id?: string, ctx?: RequestContext): Promise<CreateTokenResponse> {
     const body = (typeof input === 'object' && input !== null ? input : {}) as { name?: unknown; rules?: unknown };
     if (typeof body.name !== 'string') throw Errors.requiredField('name');
     checkName('name', body.name);
@@ -88,12 +90,12 @@ export class AccessTokenService {
       await tx.putToken(rec);
       await tx.appendEvent({ type: 'token.created', namespace: '*', at: now, detail: { id: rec.id, name, rules, by: createdBy } });
       return rec;
-    });
+    }, undefined, ctx);
     return { token: toWireToken(rec), secret: made.secret };
   }
 
   /** Revokes by id, or by name when one active token has it. */
-  async revoke(ref: string, by: string): Promise<AccessToken> {
+  async revoke(ref: string, by: string, ctx?: RequestContext): Promise<AccessToken> {
     const rec = await this.batcher.submit(async (tx) => {
       const active = (await tx.listTokens()).filter((t) => t.revokedAt === undefined);
       const cur = active.find((t) => t.id === ref) ?? active.find((t) => t.name === ref);
@@ -103,7 +105,7 @@ export class AccessTokenService {
       await tx.putToken(next);
       await tx.appendEvent({ type: 'token.revoked', namespace: '*', at: now, detail: { id: cur.id, name: cur.name, by } });
       return next;
-    });
+    }, undefined, ctx);
     return toWireToken(rec);
   }
 

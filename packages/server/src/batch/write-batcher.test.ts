@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { MusterError } from '../errors.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
 import { isConflict, markConflict, type Store, type StoreTx, type TxOptions } from '../store/store.js';
 import type { Change } from './changes.js';
+import type { RequestContext } from './request-context.js';
 import { WriteBatcher } from './write-batcher.js';
 
 const now = 1_700_000_000_000;
@@ -140,28 +142,54 @@ describe('write batcher', () => {
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
     const err = (results[1] as PromiseRejectedResult).reason;
     assert.ok(err instanceof MusterError && err.code === 'UNAVAILABLE' && isConflict(err), String(err));
-    assert.equal(store.transactions, 4, 'the batch, then each of its three writes alone');
+    assert.equal(store.transactions, 6, 'the batch, then each of its three writes alone, and the colliding one twice more');
     assert.deepEqual(sizes, [1, 1]);
     // Each alone gets its own hints, and the failed transaction's deadline: the write timeout still bounds the caller.
     const [first, ...alone] = store.options;
-    assert.deepEqual(alone.map((o) => o?.hints?.namespaces), [['a'], ['b'], ['c']]);
+    assert.deepEqual(alone.map((o) => o?.hints?.namespaces), [['a'], ['b'], ['b'], ['b'], ['c']]);
     // What the index vouched for went with the first try only: a re-run reads, the index may not know yet.
     assert.deepEqual(first?.hints?.indexed?.absentInstances, ['i-a', 'i-b']);
-    assert.deepEqual(alone.map((o) => o?.hints?.indexed), [undefined, undefined, undefined]);
+    assert.deepEqual(alone.map((o) => o?.hints?.indexed), [undefined, undefined, undefined, undefined, undefined]);
     const deadline = alone[0]?.deadline;
     assert.ok(typeof deadline === 'number' && alone.every((o) => o?.deadline === deadline) && first?.deadline === undefined);
     assert.deepEqual((await store.load()).namespaces.map((n) => n.name).sort(), ['a', 'c']);
     assert.deepEqual(committed.map((c) => c.map((x) => (x.kind === 'namespace' ? x.name : '?'))), [['a'], ['c']]);
   });
 
-  it('runs a lone write that collided again, reading, when it took what the index vouched for; otherwise its caller retries', async () => {
-    const { store, putNs } = setup();
+  it('runs a lone write that collided twice more, reading afresh, before its caller gets the collision', async () => {
+    const { store, batcher, putNs } = setup();
     store.collides.add('b');
-    await assert.rejects(putNs('b'), (err: unknown) => isConflict(err));
-    assert.equal(store.transactions, 1, 'nothing vouched for: the caller retries');
     await assert.rejects(putNs('b', true), (err: unknown) => isConflict(err));
-    assert.equal(store.transactions, 3, 'vouched for: once more, reading');
-    assert.deepEqual(store.options.slice(1).map((o) => o?.hints?.indexed?.absentInstances), [['i-b'], undefined]);
+    assert.equal(store.transactions, 3);
+    assert.deepEqual(store.options.map((o) => o?.hints?.indexed?.absentInstances), [['i-b'], undefined, undefined], 'what the index vouched for went with the first try only');
+    // Another node's write got there first; the next run finds what it committed, and succeeds.
+    store.collides.clear();
+    let runs = 0;
+    const collidingOnce = new MusterError('UNAVAILABLE', 'another node created it; retry');
+    assert.equal(await batcher.submit(async () => {
+      if (++runs === 1) throw markConflict(collidingOnce, Date.now() + 5000);
+      return 'done';
+    }), 'done');
+    assert.equal(runs, 2, 'a write whose own step collided runs again, alone');
+  });
+
+  it('applies nothing for a request whose client has gone or whose deadline passed (DEADLINE_EXCEEDED), and tells the others the revision they committed', async () => {
+    const { store, batcher } = setup();
+    const ctx = (over: Partial<RequestContext> = {}): RequestContext => ({ receivedAt: performance.now(), deadline: performance.now() + 5000, gone: () => false, ...over });
+    const write = (name: string, c: RequestContext) => batcher.submit(async (tx) => {
+      await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
+      await tx.appendEvent({ type: 'namespace.created', namespace: name, at: now, detail: {} });
+    }, { namespaces: [name] }, c);
+    const ok = ctx();
+    const left = ctx({ gone: () => true });
+    const late = ctx({ receivedAt: performance.now() - 6000, deadline: performance.now() - 1000 });
+    const results = await Promise.allSettled([write('ok', ok), write('left', left), write('late', late)]);
+    assert.deepEqual(results.map((r) => (r.status === 'rejected' ? (r.reason as MusterError).code : 'ok')), ['ok', 'DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED']);
+    assert.deepEqual((await store.load()).namespaces.map((n) => n.name), ['ok']);
+    assert.ok(ok.revision! > 0 && left.revision === undefined && late.revision === undefined);
+    const unchanged = ctx();
+    await batcher.submit(async () => undefined, undefined, unchanged);
+    assert.equal(unchanged.revision, 0, 'a write that changed nothing took no change number');
   });
 
   it('does not re-run a batch that failed for another reason', async () => {

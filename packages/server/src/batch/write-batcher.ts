@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import { Errors, MusterError } from '../errors.js';
 import { conflictDeadline, isConflict, type IndexedRecords, type Store, type StoreTx, type TxHints, type TxOptions } from '../store/store.js';
+import { RepeatedWarning } from '../repeated-warning.js';
 import type { Change } from './changes.js';
+import { checkContext, type RequestContext } from './request-context.js';
 
 /** One write: runs inside the batch's transaction, in its own savepoint. */
 export type WriteOp<T> = (tx: StoreTx) => Promise<T>;
@@ -32,13 +34,22 @@ export interface BatcherHooks {
 interface Pending {
   op: WriteOp<unknown>;
   hints: TxHints | undefined;
+  /** The request it serves: not applied once its client has gone or its deadline passed; told the revision it committed. */
+  ctx: RequestContext | undefined;
   resolve(v: unknown): void;
   reject(e: unknown): void;
-  /** Re-run alone after its batch collided, within that transaction's deadline. */
-  alone?: { deadline: number | undefined };
+  /** Re-run alone after it or its batch collided, within that transaction's deadline; `tries`: runs after its own collisions. */
+  alone?: { deadline: number | undefined; tries?: number };
 }
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+/**
+ * How many times a write that collided with another node's (two registrations creating one
+ * service, a deadlock) runs again, alone and reading afresh, before its caller gets the collision.
+ */
+const COLLISION_RETRIES = 2;
+
+/** `revision`: the highest change number the write took (0: none). */
+type Outcome = { ok: true; value: unknown; revision: number } | { ok: false; error: unknown };
 
 /**
  * Groups writes into one store transaction per batch (PolarisMesh's service/batch, as a queue
@@ -73,6 +84,8 @@ export class WriteBatcher {
   /** Writes in the batch started last. */
   private lastSize = 0;
   private closed = false;
+  /** While the store is out, every batch fails: one line per outage, not one per batch. */
+  private readonly failing: RepeatedWarning;
 
   constructor(
     private readonly store: Store,
@@ -81,13 +94,20 @@ export class WriteBatcher {
     private readonly log: Logger,
   ) {
     this.inFlight = Math.max(1, opts.inFlight ?? 1);
+    this.failing = new RepeatedWarning(log, 'store transaction failed; the whole batch was rolled back', 'store transactions commit again', { level: 'error' });
   }
 
-  /** `hints`: what the write will read and append, for the store to read ahead (see TxHints). */
-  submit<T>(op: WriteOp<T>, hints?: TxHints): Promise<T> {
+  /**
+   * `hints`: what the write will read and append, for the store to read ahead (see TxHints).
+   * `ctx`: the context of the request it serves. It is checked right before the write runs in its
+   * transaction: a client that has gone, or a deadline that passed while the write waited (in the
+   * queue, behind slow commits, in a paused process), fails it with DEADLINE_EXCEEDED, and nothing
+   * of it is applied. Once committed, the context is told the change number it took.
+   */
+  submit<T>(op: WriteOp<T>, hints?: TxHints, ctx?: RequestContext): Promise<T> {
     if (this.closed) return Promise.reject(Errors.shuttingDown());
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ op: op as WriteOp<unknown>, hints, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ op: op as WriteOp<unknown>, hints, ctx, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -164,16 +184,19 @@ export class WriteBatcher {
     // A re-run after a collision reads what the index vouched for: the index may not know yet.
     const hints = mergeHints(batch, !alone);
     const first = await this.attempt(batch, { hints, deadline: alone?.deadline, onCommitting: built }, before);
-    if (first.ok) return this.answer(batch, first.outcomes);
+    if (first.ok) {
+      this.failing.worked();
+      return this.answer(batch, first.outcomes);
+    }
     if (!isConflict(first.error)) {
-      this.log.error({ err: first.error, batchSize: batch.length }, 'store transaction failed; the whole batch was rolled back');
+      this.failing.failed({ err: first.error, batchSize: batch.length });
       for (const item of batch) item.reject(Errors.storeUnavailable(first.error));
       return;
     }
-    // One write that collided with another node's: that caller retries, as after any collision;
-    // unless it took what the index vouched for, which may be what was out of date: it runs
-    // again reading (and its commit brings the index up to date).
-    if (batch.length === 1 && !hints?.indexed) return batch[0]!.reject(first.error);
+    // One write that collided with another node's: it runs again, reading what that node
+    // committed (also what the index vouched for, which may be what was out of date: its
+    // commit then brings the index up to date).
+    if (batch.length === 1) return this.again(batch[0]!, first.error);
     // Each write alone, first in line: the one that collided fails, the others commit. The failed
     // transaction's deadline still bounds them all, so a caller waits no longer than the write timeout.
     this.log.warn({ err: first.error, batchSize: batch.length }, 'a batch collided with another node\'s write at commit; re-running its writes one per transaction');
@@ -188,17 +211,21 @@ export class WriteBatcher {
   private async attempt(batch: Pending[], opts: TxOptions, before: Promise<void>): Promise<{ ok: true; outcomes: Outcome[] } | { ok: false; error: unknown }> {
     const outcomes: Outcome[] = [];
     const changes: Change[] = [];
+    /** Where each write's changes start in `changes`, and where the next one's do. */
+    const marks: number[] = [];
     const started = process.hrtime.bigint();
     try {
       await this.store.transaction(async (tx) => {
         const recording = recordingTx(tx, changes);
         for (const item of batch) {
           const mark = changes.length;
+          marks.push(mark);
           await tx.savepoint();
           try {
+            if (item.ctx) checkContext(item.ctx);
             const value = await item.op(recording);
             await tx.releaseSavepoint();
-            outcomes.push({ ok: true, value });
+            outcomes.push({ ok: true, value, revision: 0 });
           } catch (error) {
             await tx.rollbackToSavepoint();
             changes.length = mark;
@@ -209,6 +236,15 @@ export class WriteBatcher {
     } catch (error) {
       return { ok: false, error };
     }
+    marks.push(changes.length);
+    // Only now are the change numbers final (a store may number them at commit).
+    outcomes.forEach((o, i) => {
+      if (!o.ok) return;
+      for (let k = marks[i]!; k < marks[i + 1]!; k++) {
+        const c = changes[k]!;
+        if (c.kind === 'event' && c.id > o.revision) o.revision = c.id;
+      }
+    });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.hooks.onBatch?.(batch.length, seconds);
     await before;
@@ -224,12 +260,23 @@ export class WriteBatcher {
   private answer(batch: Pending[], outcomes: Outcome[]): void {
     batch.forEach((item, i) => {
       const o = outcomes[i]!;
-      if (o.ok) item.resolve(o.value);
-      else {
+      if (o.ok) {
+        if (item.ctx) item.ctx.revision = Math.max(item.ctx.revision ?? 0, o.revision);
+        item.resolve(o.value);
+      } else if (isConflict(o.error)) {
+        this.again(item, o.error);
+      } else {
         if (!(o.error instanceof MusterError)) this.log.error({ err: o.error }, 'write failed with an unexpected error');
         item.reject(o.error);
       }
     });
+  }
+
+  /** A write that collided runs again, first in line, unless it did so often enough: then its caller gets the collision (UNAVAILABLE: retry). */
+  private again(item: Pending, collision: unknown): void {
+    const tries = (item.alone?.tries ?? 0) + 1;
+    if (tries > COLLISION_RETRIES) return item.reject(collision);
+    this.queue.unshift({ ...item, alone: { deadline: conflictDeadline(collision), tries } });
   }
 }
 

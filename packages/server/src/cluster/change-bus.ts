@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RepeatedWarning } from '../repeated-warning.js';
 import { clusterKeys } from './cluster-keys.js';
 import { type ClusterLog, DEFAULT_COMMAND_TIMEOUT_MS, errorMessage, Listeners, type RedisModuleOptions, silentLog, withTimeout } from './redis-common.js';
 
@@ -49,6 +50,7 @@ export class ChangeBus {
   private readonly timeoutMs: number;
   private readonly handlers = new Set<(change: ClusterChange) => void>();
   private readonly connection: Listeners<boolean>;
+  private readonly publishing: RepeatedWarning;
 
   private queue: ClusterChange[] = [];
   private scheduled: NodeJS.Immediate | undefined;
@@ -74,6 +76,9 @@ export class ChangeBus {
     this.maxBatch = opts.maxBatch ?? 500;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.connection = new Listeners(this.log, 'change bus');
+    // Other nodes pick the changes up with their periodic change-log read: a failing publish
+    // costs freshness, and is worth a line per outage, not one per commit.
+    this.publishing = new RepeatedWarning(this.log, 'change bus: publish failed', 'change bus: publishing works again');
     if (!(this.maxBatch > 0)) throw new RangeError('change bus: maxBatch must be > 0');
   }
 
@@ -167,11 +172,11 @@ export class ChangeBus {
       await withTimeout(this.redis.publish(this.channel, payload), this.timeoutMs, 'publish');
       this.stats.published += n;
       this.lastError = undefined;
+      this.publishing.worked({ failedChanges: this.stats.publishFailures });
     } catch (e) {
       this.stats.publishFailures += n;
       this.lastError = errorMessage(e);
-      // Other nodes pick these changes up with their periodic change-log read.
-      this.log.warn({ err: this.lastError, changes: n }, 'change bus: publish failed');
+      this.publishing.failed({ err: this.lastError, changes: n });
     }
   }
 

@@ -15,8 +15,10 @@ export interface FollowerOptions {
   gapTimeoutMs: number;
   /** Events read per round trip. */
   pageSize: number;
-  /** Told when another node created or revoked an access token: tokens are not in the index. */
-  onTokenEvents?: () => void;
+  /** Told when another node created or revoked an access token: tokens are not in the index. Awaited, so that they count as applied once reloaded. */
+  onTokenEvents?: () => void | Promise<void>;
+  /** Told, once the index holds them, that every change up to this number is applied (read-your-writes waits on it). */
+  onApplied?: (revision: number) => void;
 }
 
 const MAX_OWN = 100_000;
@@ -59,6 +61,7 @@ export class ChangeFollower {
   /** Starts after the snapshot the index was loaded from. */
   start(lastEventId: number): void {
     this.applied = this.seenUpTo = lastEventId;
+    this.opts.onApplied?.(this.applied);
     this.timer = setInterval(() => this.poke(), this.opts.pollIntervalMs);
     this.timer.unref();
   }
@@ -77,6 +80,11 @@ export class ChangeFollower {
       if (events.length < this.opts.pageSize) return;
       afterId = events[events.length - 1]!.id;
     }
+  }
+
+  /** The highest change number seen in the change log: none above it was committed when it was read. */
+  get newestSeen(): number {
+    return this.seenUpTo;
   }
 
   async stop(): Promise<void> {
@@ -159,11 +167,14 @@ export class ChangeFollower {
     const top = full ? last : Math.max(last, skip.length > 0 ? skip[skip.length - 1]![1] : afterId);
     if (top === afterId) {
       this.expireGaps();
+      this.opts.onApplied?.(this.applied);
       return undefined;
     }
     const fresh = events.filter((e) => !this.seen(e.id) && !this.own.has(e.id));
     this.advance(afterId, events, top);
     if (fresh.length > 0) await this.applyEvents(fresh);
+    // Only now: `applied` moved in advance(), but the index has the rows since applyEvents.
+    this.opts.onApplied?.(this.applied);
     return full ? last : undefined;
   }
 
@@ -251,7 +262,7 @@ export class ChangeFollower {
       }
     }
     if (changes.length > 0) this.index.apply(changes);
-    if (tokens) this.opts.onTokenEvents?.();
+    if (tokens) await this.opts.onTokenEvents?.();
   }
 
   private newer(id: string, revision: number): boolean {

@@ -14,6 +14,10 @@ export interface ClusterKeys {
   readonly changes: string;
   /** Hash: node id -> JSON of the node's directory entry. */
   readonly nodes: string;
+  /** Counter: one more at every acquisition of the sweep lease (FlushBarrier). */
+  readonly flushGeneration: string;
+  /** Hash: node id -> the flush generation its last complete heartbeat flush saw. */
+  readonly flushed: string;
 }
 
 export function clusterKeys(prefix: string): ClusterKeys {
@@ -23,5 +27,7 @@ export function clusterKeys(prefix: string): ClusterKeys {
     heartbeats: `${prefix}hb`,
     changes: `${prefix}changes`,
     nodes: `${prefix}nodes`,
+    flushGeneration: `${prefix}flushgen`,
+    flushed: `${prefix}flushed`,
   };
 }

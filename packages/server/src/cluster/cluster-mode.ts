@@ -1,30 +1,46 @@
+import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterStatus } from '@muster/api';
 import { MusterError } from '@muster/api';
 import type { Change } from '../batch/changes.js';
-import type { Clock } from '../clock.js';
 import type { MusterConfig } from '../config/config.js';
 import type { SweepGate } from '../health/health-checker.js';
+import type { AppliedRevision } from '../index/applied-revision.js';
 import { ChangeFollower } from './change-follower.js';
 import { serviceKey, type RegistryIndex } from '../index/registry-index.js';
 import type { NamingService } from '../naming/naming-service.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { ChangeBus, type ClusterChange } from './change-bus.js';
+import type { ClusterClock } from './cluster-clock.js';
+import { FlushBarrier } from './flush-barrier.js';
 import { HeartbeatRelay } from './heartbeat-relay.js';
 import { NodeDirectory } from './node-directory.js';
 import { Lease } from './redis-lease.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, withTimeout } from './redis-common.js';
 
 export interface ClusterDeps {
   store: Store;
   index: RegistryIndex;
   naming: NamingService;
-  clock: Clock;
+  /** The node's clock: ClusterMode keeps it on Redis's. */
+  clock: ClusterClock;
+  /** Moved by the change follower: read-your-writes waits on it. */
+  applied: AppliedRevision;
   log: Logger;
-  /** Another node created or revoked an access token. */
-  tokensChanged: () => void;
+  /** Another node created or revoked an access token; the returned promise settles once they are reloaded. */
+  tokensChanged: () => Promise<void>;
 }
+
+/** How often a node measures its clock against Redis's. */
+const CLOCK_SYNC_MS = 1000;
+/**
+ * The most a new holder of the sweep lease waits for the other nodes to flush what they held: a
+ * node whose Redis connection is back flushes within its reconnect backoff (2 s at most) and one
+ * flush interval (0.5 s).
+ */
+const FLUSH_WAIT_MS = 5000;
 
 /**
  * What makes a node one of several (DESIGN, cluster mode): the store is shared, and Redis
@@ -34,13 +50,16 @@ export interface ClusterDeps {
  *   (ChangeFollower), which they also read every `cluster.pollInterval` in case a message is lost.
  * - One node holds the sweep lease and is the only one that expires and cleans up instances.
  * - Every node writes its directory entry, for GET /v1/cluster.
+ * - Every time stamped on the node is on one clock, Redis's (ClusterClock).
  * Redis being out costs freshness, never correctness: heartbeats wait in memory, nobody holds
- * the lease (so nobody expires anyone), and the change log is still read on the timer.
+ * the lease (so nobody expires anyone), and the change log is still read on the timer. The next
+ * holder of the lease sweeps only once every node has flushed what it held (FlushBarrier).
  */
 export class ClusterMode implements SweepGate {
   private readonly redis: Redis;
   private readonly lease: Lease;
   private readonly relay: HeartbeatRelay;
+  private readonly barrier: FlushBarrier;
   private readonly bus: ChangeBus;
   readonly follower: ChangeFollower;
   private directory: NodeDirectory | undefined;
@@ -59,23 +78,32 @@ export class ClusterMode implements SweepGate {
     this.redis.on('error', () => {});
     const common = { redis: this.redis, prefix, log };
     this.lease = new Lease({ ...common, nodeId, ttlMs: config.cluster.leaseTtl });
-    this.relay = new HeartbeatRelay(common);
+    this.relay = new HeartbeatRelay({ ...common, node: nodeId });
+    this.barrier = new FlushBarrier({ ...common, waitMs: FLUSH_WAIT_MS });
     this.bus = new ChangeBus({ ...common, node: nodeId });
     this.follower = new ChangeFollower(deps.store, deps.index, {
       pollIntervalMs: config.cluster.pollInterval, gapTimeoutMs: 10_000, pageSize: 1000, onTokenEvents: deps.tokensChanged,
+      onApplied: (revision) => deps.applied.advance(revision),
     }, log);
-    this.lease.onChange((held) => log.info({ node: nodeId }, held ? 'this node holds the sweep lease: it expires and cleans up instances' : 'this node no longer holds the sweep lease'));
+    this.lease.onChange((held) => {
+      if (held) this.barrier.arm();
+      else this.barrier.disarm();
+      log.info({ node: nodeId }, held ? 'this node holds the sweep lease: it expires and cleans up instances' : 'this node no longer holds the sweep lease');
+    });
   }
 
   /**
-   * Before the node listens: follows the change log from the snapshot the index was loaded from
-   * (read from `loadStartedAt`), first replaying what writes in flight at that moment may have
-   * logged below its newest id: a write lasts at most store.mysql.writeTimeout.
+   * Before the node listens: sets its clock by Redis's, then follows the change log from the
+   * snapshot the index was loaded from (its reading started at performance.now() `loadStartedAt`),
+   * first replaying what writes in flight at that moment may have logged below its newest id: a
+   * write lasts at most store.mysql.writeTimeout.
    */
   async start(lastEventId: number, loadStartedAt: number): Promise<void> {
-    await this.follower.replay(loadStartedAt - 2 * this.config.store.mysql.writeTimeout);
     const { naming, clock } = this.deps;
-    naming.onHeartbeat((id) => this.relay.record(id, clock.now()));
+    await clock.start(() => this.redisTime(), CLOCK_SYNC_MS);
+    const loadedAt = clock.now() - (performance.now() - loadStartedAt);
+    await this.follower.replay(loadedAt - 2 * this.config.store.mysql.writeTimeout);
+    naming.onHeartbeat((id, at) => this.relay.record(id, at));
     naming.onIndexMiss((id) => this.follower.fetchInstance(id));
     this.follower.start(lastEventId);
     this.unsubscribe = this.bus.subscribe(() => this.follower.poke());
@@ -90,7 +118,8 @@ export class ClusterMode implements SweepGate {
     this.directory = new NodeDirectory({
       redis: this.redis, prefix: `${this.config.cluster.prefix}:`, log: this.deps.log,
       self: { id: this.nodeId, version: VERSION, ...self },
-      wallClock: () => this.deps.clock.now(),
+      // The machine's own clock, not the cluster's: how far it is off is what the directory reports.
+      wallClock: () => this.deps.clock.machineNow(),
     });
     this.directory.start();
   }
@@ -121,8 +150,20 @@ export class ClusterMode implements SweepGate {
     return this.lease.held;
   }
 
-  latestHeartbeats(ids: string[]): Promise<Map<string, number> | undefined> {
+  /** Unknowable (undefined) until every node has flushed what it held when this node took the lease. */
+  async latestHeartbeats(ids: string[]): Promise<Map<string, number> | undefined> {
+    if (!(await this.barrier.passed())) return undefined;
     return this.relay.times(ids);
+  }
+
+  /**
+   * Read-your-writes: reads the change log now and answers the newest change number it held;
+   * rejects when it could not be read.
+   */
+  async catchUp(): Promise<number> {
+    await this.follower.catchUp();
+    if (this.follower.lastError) throw this.follower.lastError;
+    return this.follower.newestSeen;
   }
 
   /** Why this node's answers may miss other nodes' writes: the change log cannot be read. */
@@ -157,8 +198,15 @@ export class ClusterMode implements SweepGate {
   /** Hands the lease on and leaves the directory; heartbeats still in memory go to Redis first. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    this.deps.clock.stop();
     await this.follower.stop();
     await Promise.allSettled([this.relay.stop(), this.lease.stop({ release: true }), this.directory?.stop({ remove: true }), this.bus.stop()]);
     this.redis.disconnect();
+  }
+
+  /** Redis's clock, ms since the epoch. */
+  private async redisTime(): Promise<number> {
+    const [s, us] = await withTimeout(this.redis.time(), DEFAULT_COMMAND_TIMEOUT_MS, 'clock');
+    return Number(s) * 1000 + Number(us) / 1000;
   }
 }

@@ -9,6 +9,12 @@ export interface HeartbeatRelayOptions extends RedisModuleOptions {
    * pipeline, so one huge flush does not block Redis (scripts run atomically) for long. Default 1000.
    */
   chunkSize?: number;
+  /**
+   * This node's id. Set, every flush (an empty one too) ends by noting in `${prefix}flushed` the
+   * flush generation it saw, so the node that takes the sweep lease can wait until every node
+   * has written what it held (FlushBarrier). `stop()` removes the note.
+   */
+  node?: string;
 }
 
 // Writes each id's time only when it is newer than the stored one: heartbeats for one instance
@@ -26,6 +32,10 @@ for i = 1, #ARGV, 2 do
 end
 return n`;
 
+// Notes that this node's flush, everything it held before it included, is in: run after the
+// flush's merges, in the same pipeline.
+const MARK = `redis.call('HSET', KEYS[1], ARGV[1], redis.call('GET', KEYS[2]) or '0') return 1`;
+
 /**
  * Makes the heartbeats any node takes visible to the node that runs the sweep (DESIGN, cluster
  * mode: heartbeats go to Redis, so any node can take any instance's heartbeat).
@@ -36,13 +46,15 @@ return n`;
  * with the next one, so an outage loses nothing; memory stays bounded by the number of ids,
  * since only the newest time per id is kept.
  *
- * Times are the callers' wall-clock milliseconds (what the sweep compares against its own clock):
- * nodes' clocks must be roughly in sync, as with any heartbeat timestamp.
+ * Times are milliseconds on the cluster's clock (ClusterClock), the one the sweep compares them
+ * with, whatever the clocks of the nodes that took them say.
  */
 export class HeartbeatRelay {
   private readonly redis: HeartbeatRelayOptions['redis'];
   private readonly log: ClusterLog;
   private readonly key: string;
+  private readonly keys: ReturnType<typeof clusterKeys>;
+  private readonly node: string | undefined;
   private readonly intervalMs: number;
   private readonly chunkSize: number;
   private readonly timeoutMs: number;
@@ -62,7 +74,9 @@ export class HeartbeatRelay {
   constructor(opts: HeartbeatRelayOptions) {
     this.redis = opts.redis;
     this.log = opts.log ?? silentLog;
-    this.key = clusterKeys(opts.prefix).heartbeats;
+    this.keys = clusterKeys(opts.prefix);
+    this.key = this.keys.heartbeats;
+    this.node = opts.node;
     this.intervalMs = opts.flushIntervalMs ?? 500;
     this.chunkSize = opts.chunkSize ?? 1000;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -101,11 +115,13 @@ export class HeartbeatRelay {
     void this.flush(); // also finds out at once whether Redis is there
   }
 
-  /** Stops the timer and makes a last attempt to write what is pending. */
+  /** Stops the timer and makes a last attempt to write what is pending; nobody need wait for this node's flushes any more. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.flush();
+    if (this.node === undefined) return;
+    await withTimeout(this.redis.hdel(this.keys.flushed, this.node), this.timeoutMs, 'flush note').catch(() => {});
   }
 
   /**
@@ -175,7 +191,7 @@ export class HeartbeatRelay {
   }
 
   private async write(): Promise<boolean> {
-    if (this.pending.size === 0) {
+    if (this.pending.size === 0 && this.node === undefined) {
       // Nothing to write: still find out when Redis is back (or there at first), so
       // `available` does not keep reporting an outage that is over.
       if (this.checked && this._available) return true;
@@ -197,7 +213,10 @@ export class HeartbeatRelay {
     try {
       const p = this.redis.pipeline();
       for (const c of chunks) p.eval(MAX_MERGE, 1, this.key, ...c.flatMap(([id, at]) => [id, String(at)]));
+      if (this.node !== undefined) p.eval(MARK, 2, this.keys.flushed, this.keys.flushGeneration, this.node);
       const res = await withTimeout(p.exec(), this.timeoutMs, 'heartbeat flush');
+      const mark = res?.[chunks.length];
+      if (this.node !== undefined && (!mark || mark[0])) ok = false;
       chunks.forEach((c, i) => {
         const reply = res?.[i];
         const err = reply ? reply[0] : new Error('no reply');

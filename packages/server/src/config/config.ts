@@ -20,7 +20,7 @@ export interface MusterConfig {
   };
   auth: { enabled: boolean; clients: 'auto' | 'open' | 'required' };
   insecure: boolean;
-  limits: { writesPerAddress: number; writesPerToken: number; watchesPerClient: number; ipv6Prefix: number };
+  limits: { writesPerAddress: number; writesPerToken: number; watchesPerClient: number; ipv6Prefix: number; writeWait: number };
   audit: { refusedPerSecond: number };
   autoCreateService: boolean;
   batch: { maxSize: number; maxWaitMs: number };
@@ -37,7 +37,7 @@ export interface MusterConfig {
   log: { level: string; requests: 'all' | 'writes' | 'none' };
   shutdownTimeout: number;
   /** Cluster mode when `redis` is set. */
-  cluster: { redis: string; prefix: string; nodeId: string; pollInterval: number; leaseTtl: number };
+  cluster: { redis: string; prefix: string; nodeId: string; pollInterval: number; leaseTtl: number; revisionWait: number };
 }
 
 /** A configuration value that is not allowed: names the key, where it came from, what is allowed. */

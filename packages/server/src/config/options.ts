@@ -35,6 +35,7 @@ export const OPTIONS = [
   { key: 'limits.writesPerToken', type: { kind: 'int', min: 0, max: 10_000_000 }, default: 5000, description: 'Writes per second with one access token (0: no limit)' },
   { key: 'limits.watchesPerClient', type: { kind: 'int', min: 1, max: 1_000_000 }, default: 1000, description: 'Open watches (SSE streams, long-polls, gRPC Watch and long-poll Discover) per client address' },
   { key: 'limits.ipv6Prefix', type: { kind: 'int', min: 32, max: 128 }, default: 64, description: 'The write limits and watch caps count an IPv6 client by this many leading bits of its address: one host usually holds a whole /64, so a /64 is one client. An IPv4 client counts by its address; every loopback address (127.0.0.0/8, ::1) is one client' },
+  { key: 'limits.writeWait', type: { kind: 'duration', minMs: 100, maxMs: 600_000 }, default: '5s', description: 'How long a write or heartbeat may wait, from when it arrived, before it is applied: one that waited longer (behind slow commits, in a paused process) is not applied and answers DEADLINE_EXCEEDED, since its client has likely given up; a write whose client closed the connection is not applied either. A gRPC call\'s own deadline counts too. Keep it at or below the clients\' timeouts' },
   { key: 'audit.refusedPerSecond', type: { kind: 'int', min: 0, max: 100_000 }, default: 20, description: 'Refused requests written to the audit trail one by one per caller and second; beyond, one entry counts them' },
   { key: 'autoCreateService', type: { kind: 'bool' }, default: true, description: 'Create a service at its first registration instead of refusing it' },
   { key: 'batch.maxSize', type: { kind: 'int', min: 1, max: 10000 }, default: 512, description: 'Writes per store transaction at most' },
@@ -68,6 +69,7 @@ export const OPTIONS = [
   { key: 'cluster.nodeId', type: { kind: 'string' }, default: '', description: 'This node\'s name in GET /v1/cluster and in logs (default: host name, process id and a random suffix)' },
   { key: 'cluster.pollInterval', type: { kind: 'duration', minMs: 50, maxMs: 60_000 }, default: '1s', description: 'How often the change log is read even without a notification: the most a lost notification costs' },
   { key: 'cluster.leaseTtl', type: { kind: 'duration', minMs: 300, maxMs: 300_000 }, default: '5s', description: 'How long the sweep lease lasts unrenewed: when its holder dies, another node sweeps within this plus one sweep' },
+  { key: 'cluster.revisionWait', type: { kind: 'duration', minMs: 0, maxMs: 60_000, zeroAllowed: true }, default: '2s', description: 'Read-your-writes: how long a request carrying a revision (minRevision, x-muster-min-revision, gRPC muster-min-revision) waits for this node to apply it before it answers UNAVAILABLE (another node may have it)' },
 ] as const satisfies readonly OptionSpec[];
 
 export const envName = (key: string): string => 'MUSTER_' + key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();

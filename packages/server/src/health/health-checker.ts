@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { RegistryIndex } from '../index/registry-index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { NamingService } from '../naming/naming-service.js';
+import { RepeatedWarning } from '../repeated-warning.js';
 
 export interface HealthOptions {
   sweepIntervalMs: number;
@@ -38,8 +39,12 @@ export class HealthChecker {
   private flushTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private dirty = new Set<string>();
-  private readonly startedAt: number;
+  private startedAt: number;
   protecting = false;
+  // While the store is out, these fail at every flush and sweep.
+  private readonly flushing: RepeatedWarning;
+  private readonly expiring: RepeatedWarning;
+  private readonly cleaning: RepeatedWarning;
 
   constructor(
     private readonly index: RegistryIndex,
@@ -52,9 +57,14 @@ export class HealthChecker {
   ) {
     this.startedAt = clock.now();
     naming.onHeartbeat((id) => this.dirty.add(id));
+    this.flushing = new RepeatedWarning(log, 'heartbeat flush failed; will retry', 'heartbeat flush works again');
+    this.expiring = new RepeatedWarning(log, 'could not mark instance unhealthy; will retry', 'marking instances unhealthy works again');
+    this.cleaning = new RepeatedWarning(log, 'could not remove expired instance; will retry', 'removing expired instances works again');
   }
 
   start(): void {
+    // Counted from here, on the clock as it is once the node runs (a cluster node's is Redis's by now).
+    this.startedAt = this.clock.now();
     this.sweepTimer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs);
     this.flushTimer = setInterval(() => void this.flush(), this.opts.flushIntervalMs);
     this.sweepTimer.unref();
@@ -74,9 +84,10 @@ export class HealthChecker {
     this.dirty = new Set();
     try {
       await this.naming.flushHeartbeats(ids);
+      this.flushing.worked();
     } catch (err) {
       for (const id of ids) this.dirty.add(id);
-      this.log.warn({ err, instances: ids.size }, 'heartbeat flush failed; will retry');
+      this.flushing.failed({ err, instances: ids.size });
     }
   }
 
@@ -119,13 +130,15 @@ export class HealthChecker {
       } else {
         if (this.protecting) this.log.info('self-preservation ended');
         this.protecting = false;
-        await Promise.all(expiring.map((e) => this.naming.setHealth(e.id, false, 'heartbeat missed', e.lastHeartbeat).catch((err: unknown) => {
-          this.log.warn({ err, instance: e.id }, 'could not mark instance unhealthy; will retry');
-        })));
+        await Promise.all(expiring.map((e) => this.naming.setHealth(e.id, false, 'heartbeat missed', e.lastHeartbeat).then(
+          () => this.expiring.worked(),
+          (err: unknown) => this.expiring.failed({ err, instance: e.id }),
+        )));
       }
-      await Promise.all(removable.map((r) => this.naming.cleanup(r.id, r.since).catch((err: unknown) => {
-        this.log.warn({ err, instance: r.id }, 'could not remove expired instance; will retry');
-      })));
+      await Promise.all(removable.map((r) => this.naming.cleanup(r.id, r.since).then(
+        () => this.cleaning.worked(),
+        (err: unknown) => this.cleaning.failed({ err, instance: r.id }),
+      )));
     } finally {
       this.sweeping = false;
     }

@@ -1,9 +1,11 @@
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type {
   DiscoverFilter, DiscoverResponse, EventType, HeartbeatBatchResponse, HeartbeatItem, Instance, InstancePatch, Namespace,
   RegisterResponse, RegistryEvent, Service,
 } from '@muster/api';
 import { isDefaultFilter, MISSED_HEARTBEATS } from '@muster/api';
+import { checkContext, type RequestContext } from '../batch/request-context.js';
 import type { WriteBatcher } from '../batch/write-batcher.js';
 import type { Clock } from '../clock.js';
 import { Errors, MusterError } from '../errors.js';
@@ -24,8 +26,8 @@ export interface NamingOptions {
   verification: GuardOptions;
 }
 
-/** Told of every heartbeat accepted, so the periodic flush knows which rows to write. */
-export type HeartbeatSink = (id: string) => void;
+/** Told of every heartbeat accepted, with when it arrived, so the periodic flush knows which rows to write. */
+export type HeartbeatSink = (id: string, at: number) => void;
 
 /** Where verification checks go (the verification queue). */
 export interface VerificationSink {
@@ -115,7 +117,11 @@ export class NamingService {
     return { ...toWireNamespace(ns), serviceCount: this.index.servicesOf(name).length };
   }
 
-  async createNamespace(input: unknown): Promise<Namespace> {
+  /**
+   * Every write takes the context (`ctx`) of the request it serves, if any: it is not applied once that
+   * request's client has gone or its deadline passed, and it learns the revision it committed.
+   */
+  async createNamespace(input: unknown, ctx?: RequestContext): Promise<Namespace> {
     const v = validateNamespaceInput(input);
     return this.batcher.submit(async (tx) => {
       if (await tx.getNamespace(v.name)) throw Errors.namespaceExists(v.name);
@@ -124,10 +130,10 @@ export class NamingService {
       await tx.putNamespace(rec);
       await tx.appendEvent({ type: 'namespace.created', namespace: v.name, at: now, detail: {} });
       return toWireNamespace(rec);
-    }, { namespaces: [v.name] });
+    }, { namespaces: [v.name] }, ctx);
   }
 
-  async deleteNamespace(name: string): Promise<void> {
+  async deleteNamespace(name: string, ctx?: RequestContext): Promise<void> {
     checkName('namespace', name);
     if (name === DEFAULT_NAMESPACE) throw Errors.defaultNamespace();
     await this.batcher.submit(async (tx) => {
@@ -136,7 +142,7 @@ export class NamingService {
       if (services > 0) throw Errors.namespaceNotEmpty(name, services);
       await tx.deleteNamespace(name);
       await tx.appendEvent({ type: 'namespace.deleted', namespace: name, at: this.clock.now(), detail: {} });
-    }, { namespaces: [name] });
+    }, { namespaces: [name] }, ctx);
   }
 
   // ---- services ---------------------------------------------------------------------------
@@ -154,18 +160,18 @@ export class NamingService {
     return this.wireService(this.requireService(namespace, name));
   }
 
-  async createService(namespace: string, input: unknown): Promise<Service> {
+  async createService(namespace: string, input: unknown, ctx?: RequestContext): Promise<Service> {
     checkName('namespace', namespace);
     const v = validateServiceInput(input, true);
     const rec = await this.batcher.submit(async (tx) => {
       if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
       if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
       return this.insertService(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {}, v.verification ?? null);
-    }, { namespaces: [namespace], services: [[namespace, v.name]] });
+    }, { namespaces: [namespace], services: [[namespace, v.name]] }, ctx);
     return toWireService(rec, { instances: 0, healthy: 0, isolated: 0, pending: 0, failed: 0 });
   }
 
-  async patchService(namespace: string, name: string, input: unknown): Promise<Service> {
+  async patchService(namespace: string, name: string, input: unknown, ctx?: RequestContext): Promise<Service> {
     checkName('namespace', namespace);
     checkName('service', name);
     const v = validateServiceInput(input, false);
@@ -181,7 +187,7 @@ export class NamingService {
       if (turn !== 'same') detail['verification'] = svc.verification ? { [turn]: true, path: svc.verification.path } : { disabled: true };
       const revision = await this.bump(tx, svc, 'service.updated', undefined, detail);
       return { svc, toCheck: turn === 'same' ? [] : await this.retagInstances(tx, svc, turn, revision) };
-    }, { services: [[namespace, name]] });
+    }, { services: [[namespace, name]] }, ctx);
     if (toCheck.length > 0) this.verificationSink.checksDue(toCheck);
     // The service as this write left it: a later write of the same batch may have changed (or
     // deleted) it in the index already. Its instance counts are the index's.
@@ -217,7 +223,7 @@ export class NamingService {
     return toCheck;
   }
 
-  async deleteService(namespace: string, name: string, force: boolean): Promise<void> {
+  async deleteService(namespace: string, name: string, force: boolean, ctx?: RequestContext): Promise<void> {
     checkName('namespace', namespace);
     checkName('service', name);
     await this.batcher.submit(async (tx) => {
@@ -232,7 +238,7 @@ export class NamingService {
       }
       await tx.deleteService(namespace, name);
       await tx.appendEvent({ type: 'service.deleted', namespace, service: name, at: now, detail: { instancesRemoved: ids.length } });
-    }, { services: [[namespace, name]] });
+    }, { services: [[namespace, name]] }, ctx);
   }
 
   // ---- instances --------------------------------------------------------------------------
@@ -243,7 +249,7 @@ export class NamingService {
    * heartbeatToken; without it, only an instance that is no longer healthy (its owner is gone)
    * can be taken over, and the takeover issues a new token.
    */
-  async register(namespace: string, service: string, input: unknown, creds: InstanceCredentials = {}): Promise<RegisterResponse> {
+  async register(namespace: string, service: string, input: unknown, creds: InstanceCredentials = {}, ctx?: RequestContext): Promise<RegisterResponse> {
     const presentedToken = creds.instanceToken;
     checkName('namespace', namespace);
     checkName('service', service);
@@ -306,7 +312,7 @@ export class NamingService {
         } else rec.updatedAt = prev.updatedAt;
         await tx.putInstance(rec, prev ?? null);
         return { created: !prev, rec, token };
-      }, this.registrationHints(namespace, service, [key, scoped]));
+      }, this.registrationHints(namespace, service, [key, scoped]), ctx);
       (result.created ? this.metrics.reg.created : this.metrics.reg.updated).inc();
       if (result.rec.verification.state === 'pending') this.verificationSink.checksDue([result.rec.id], creds.caller);
       return { created: result.created, instance: toWireInstance(result.rec, this.clock.now()), heartbeatToken: result.token };
@@ -376,7 +382,7 @@ export class NamingService {
     return toWireInstance(this.requireInstance(id), this.clock.now());
   }
 
-  async patchInstance(id: string, input: unknown, creds: InstanceCredentials): Promise<Instance> {
+  async patchInstance(id: string, input: unknown, creds: InstanceCredentials, ctx?: RequestContext): Promise<Instance> {
     const patch: InstancePatch = validateInstancePatch(input);
     const rec = await this.batcher.submit(async (tx) => {
       const cur = await this.ownedInstance(tx, id, creds);
@@ -392,48 +398,52 @@ export class NamingService {
       for (const [type, detail] of events) next.revision = await this.bump(tx, svc, type, id, detail);
       await tx.putInstance(next, cur);
       return next;
-    }, this.instanceHints(id));
+    }, this.instanceHints(id), ctx);
     return toWireInstance(rec, this.clock.now());
   }
 
-  async deregister(id: string, creds: InstanceCredentials): Promise<void> {
+  async deregister(id: string, creds: InstanceCredentials, ctx?: RequestContext): Promise<void> {
     await this.batcher.submit(async (tx) => {
       const cur = await this.ownedInstance(tx, id, creds);
       await tx.deleteInstance(id);
       const svc = (await tx.getService(cur.namespace, cur.service))!;
       await this.bump(tx, svc, 'instance.deregistered', id, { host: cur.host, port: cur.port });
-    }, this.instanceHints(id));
+    }, this.instanceHints(id), ctx);
   }
 
   /**
    * A heartbeat touches memory only; the store sees it in the periodic flush. A heartbeat that
-   * brings an unhealthy instance back waits until that transition is committed.
+   * brings an unhealthy instance back waits until that transition is committed. It counts from
+   * when it arrived (`ctx`), and one whose client has gone or that waited past its deadline (a
+   * paused process) is dropped with DEADLINE_EXCEEDED: it proves nothing about the instance now.
    */
-  async heartbeat(id: string, token: string | undefined, writer?: ServiceWriter): Promise<void> {
+  async heartbeat(id: string, token: string | undefined, writer?: ServiceWriter, ctx?: RequestContext): Promise<void> {
     let rec = this.index.instances.get(id);
-    if (!rec && this.indexMiss && (await this.indexMiss(id).catch(() => false))) rec = this.index.instances.get(id);
     try {
+      if (!rec && this.indexMiss) rec = await this.fromStore(id, this.indexMiss);
       if (!rec) throw this.missingInstance(id);
       checkOwner(rec, token, writer);
+      if (ctx) checkContext(ctx);
     } catch (err) {
       this.metrics.hb.rejected.inc();
       throw err;
     }
-    rec.lastHeartbeat = this.clock.now();
-    this.heartbeatSink(id);
+    const at = ctx ? this.clock.now() - Math.round(performance.now() - ctx.receivedAt) : this.clock.now();
+    if (at > rec.lastHeartbeat) rec.lastHeartbeat = at;
+    this.heartbeatSink(id, at);
     this.metrics.hb.ok.inc();
-    if (!rec.healthy) await this.setHealth(id, true, 'heartbeat resumed');
+    if (!rec.healthy) await this.setHealth(id, true, 'heartbeat resumed', undefined, ctx);
   }
 
   /**
    * A result per item, in order; a missing token fails its item as a single heartbeat's would.
    * A batch over the limit is refused whole (INVALID_ARGUMENT on `heartbeats`), nothing applied.
    */
-  async heartbeatBatch(items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>, writer?: ServiceWriter): Promise<HeartbeatBatchResponse> {
+  async heartbeatBatch(items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>, writer?: ServiceWriter, ctx?: RequestContext): Promise<HeartbeatBatchResponse> {
     checkHeartbeatBatchSize('heartbeats', items.length);
     const results = await Promise.all(items.map(async (item): Promise<HeartbeatBatchResponse['results'][number]> => {
       try {
-        await this.heartbeat(item.id, item.token, writer);
+        await this.heartbeat(item.id, item.token, writer, ctx);
         return { id: item.id, ok: true };
       } catch (err) {
         const e = err instanceof MusterError ? err : Errors.internal(err);
@@ -447,7 +457,7 @@ export class NamingService {
    * Health transitions, decided by the health checker. Re-checked inside the transaction, so a
    * heartbeat that arrived meanwhile wins over an expiry.
    */
-  async setHealth(id: string, healthy: boolean, reason: string, expectedHeartbeat?: number): Promise<boolean> {
+  async setHealth(id: string, healthy: boolean, reason: string, expectedHeartbeat?: number, ctx?: RequestContext): Promise<boolean> {
     return this.batcher.submit(async (tx) => {
       const cur = await tx.getInstance(id);
       const live = this.index.instances.get(id);
@@ -463,7 +473,7 @@ export class NamingService {
       await tx.putInstance(next, cur);
       this.metrics.healthTransitions.labels(healthy ? 'healthy' : 'unhealthy').inc();
       return true;
-    }, this.instanceHints(id));
+    }, this.instanceHints(id), ctx);
   }
 
   /** Removes an instance that stayed unhealthy past the cleanup delay. */
@@ -555,6 +565,21 @@ export class NamingService {
     const svc = this.index.service(namespace, service)?.rec;
     const indexed = ns && svc && !ids.some((id) => this.index.instances.has(id)) ? { namespaces: [ns], services: [svc], absentInstances: ids } : undefined;
     return { namespaces: [namespace], services: [[namespace, service]], instances: ids, indexed };
+  }
+
+  /**
+   * An instance this node has not indexed yet (registered through another node a moment ago),
+   * brought in from the store. A store that cannot answer says nothing about the instance: that
+   * is UNAVAILABLE, never NOT_FOUND, which would make its owner register it again.
+   */
+  private async fromStore(id: string, find: (id: string) => Promise<boolean>): Promise<InstanceRecord | undefined> {
+    let found: boolean;
+    try {
+      found = await find(id);
+    } catch (err) {
+      throw Errors.instanceLookupFailed(id, err);
+    }
+    return found ? this.index.instances.get(id) : undefined;
   }
 
   /** What a write to an instance reads: the instance and, as far as the index knows, its service. */

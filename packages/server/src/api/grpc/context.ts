@@ -1,7 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { status as Status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { status as Status, type Deadline, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { MIN_REVISION_METADATA } from '@muster/api';
 import type { Logger } from 'pino';
+import type { ArrivalClock } from '../arrival-clock.js';
 import type { AuditLog } from '../../auth/audit-log.js';
+import type { RequestContext } from '../../batch/request-context.js';
+import type { AppliedRevision } from '../../index/applied-revision.js';
 import { Guard, type Caller } from '../../auth/guard.js';
 import type { RateLimits } from '../../auth/rate-limits.js';
 import type { MusterConfig } from '../../config/config.js';
@@ -25,6 +29,10 @@ export interface GrpcDeps {
   metrics: Metrics;
   config: MusterConfig;
   log: Logger;
+  /** When each call arrived. */
+  arrivals: ArrivalClock;
+  /** How far this node has applied the change sequence: a call's muster-min-revision waits on it. */
+  applied: AppliedRevision;
 }
 
 /**
@@ -71,10 +79,6 @@ export class CallRecorder {
   }
 }
 
-/**
- * A unary handler from an async function of the decoded request. A request that did not decode
- * is refused here, before the function sees it.
- */
 /** What every kind of call has: its metadata and its peer. */
 export interface GrpcCall {
   metadata: { get(key: string): Array<string | Buffer> };
@@ -103,15 +107,61 @@ function peerAddress(call: GrpcCall): string {
   return peer.replace(/:\d+$/, '');
 }
 
+/** What a call has that a write needs: whether it was cancelled, and the client's deadline. */
+interface CancellableCall {
+  readonly cancelled: boolean;
+  getDeadline(): Deadline;
+}
+
+const contexts = new WeakMap<object, RequestContext>();
+
+/**
+ * A new RequestContext for a call (or a message of a stream) read now: its deadline is
+ * limits.writeWait after it arrived, or the client's own deadline if sooner. grpc-js dates that
+ * deadline from when it read the call, which after a stall is late: the client's timeout is
+ * counted from the arrival instead.
+ */
+export function newCallContext(call: CancellableCall, deps: Pick<GrpcDeps, 'arrivals' | 'config'>): RequestContext {
+  const receivedAt = deps.arrivals.receivedAt();
+  const d = call.getDeadline();
+  const own = d instanceof Date ? d.getTime() - Date.now() : d - Date.now();
+  return { receivedAt, deadline: receivedAt + Math.min(deps.config.limits.writeWait, own), gone: () => call.cancelled };
+}
+
+/** The context of a unary call, made when `unary` read it. */
+export function contextOf(call: object): RequestContext | undefined {
+  return contexts.get(call);
+}
+
+/**
+ * The wait for the revision in the call's `muster-min-revision` metadata (read-your-writes), or
+ * undefined when it carries none.
+ */
+export function minRevisionWait(call: GrpcCall, deps: Pick<GrpcDeps, 'applied' | 'config'>): Promise<void> | undefined {
+  const [raw] = call.metadata.get(MIN_REVISION_METADATA);
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim();
+  if (!/^\d{1,15}$/.test(text)) return Promise.reject(Errors.badMinRevision());
+  return deps.applied.reach(Number(text), deps.config.cluster.revisionWait);
+}
+
+/**
+ * A unary handler from an async function of the decoded request. A request that did not decode
+ * is refused here, before the function sees it; one carrying a revision waits until this node
+ * has applied it.
+ */
 export function unary<Req, Res>(
-  recorder: CallRecorder, method: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res | Buffer>,
+  deps: GrpcDeps, recorder: CallRecorder, method: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res | Buffer>,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res | Buffer>) => void {
   return (call, callback) => {
     const t0 = performance.now();
+    contexts.set(call, newCallContext(call, deps));
     let answer: Promise<Res | Buffer>;
     try {
       const req: unknown = call.request;
-      answer = isUndecodable(req) ? Promise.reject(Errors.undecodable(req.detail)) : fn(req as Req, call);
+      const waiting = isUndecodable(req) ? undefined : minRevisionWait(call, deps);
+      answer = isUndecodable(req) ? Promise.reject(Errors.undecodable(req.detail))
+        : waiting ? waiting.then(() => fn(req as Req, call)) : fn(req as Req, call);
     } catch (err) {
       answer = Promise.reject(err);
     }

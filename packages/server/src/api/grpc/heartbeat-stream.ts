@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { MusterError } from '@muster/api';
+import type { RequestContext } from '../../batch/request-context.js';
 import { Errors } from '../../errors.js';
 import { isUndecodable, type Undecodable } from './codec.js';
 import type { ServiceWriter } from '../../naming/naming-service.js';
-import { callerOf, type CallRecorder, type GrpcDeps } from './context.js';
+import { callerOf, newCallContext, type CallRecorder, type GrpcDeps } from './context.js';
 import { toGrpcItemError, toGrpcStatus, type GrpcStatus } from './error-mapping.js';
 import type { HeartbeatBatchMsg } from './requests.js';
 import { given } from './requests.js';
@@ -34,10 +35,10 @@ interface ResultsMsg {
 export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
   const { naming, hub, log, guard } = deps;
 
-  const answer = async (batch: HeartbeatBatchMsg, writer: ServiceWriter | undefined): Promise<ResultsMsg> => {
+  const answer = async (batch: HeartbeatBatchMsg, writer: ServiceWriter | undefined, ctx: RequestContext): Promise<ResultsMsg> => {
     const items = (batch.heartbeats ?? []).map((h) => ({ id: h.id ?? '', token: given(h.heartbeatToken) }));
     try {
-      const r = await naming.heartbeatBatch(items, writer);
+      const r = await naming.heartbeatBatch(items, writer, ctx);
       return { results: r.results.map((x) => ('error' in x ? { id: x.id, ok: false, error: toGrpcItemError(x.error) } : { id: x.id, ok: x.ok })) };
     } catch (err) {
       if (!(err instanceof MusterError)) log.error({ err }, 'heartbeat batch failed');
@@ -90,7 +91,8 @@ export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
         return;
       }
       batches++;
-      const answered = answer(msg, writer);
+      // Each batch counts from when it arrived; the stream's deadline, if any, bounds them all.
+      const answered = answer(msg, writer, newCallContext(call, deps));
       if (++pending >= MAX_PENDING_BATCHES) call.pause();
       tail = tail.then(() => answered).then((res) => {
         pending--;

@@ -3,7 +3,7 @@ import { status as Status, type ServerWritableStream } from '@grpc/grpc-js';
 import { Errors } from '../../errors.js';
 import type { AnswerEncoder } from './answers.js';
 import { isUndecodable, type Undecodable } from './codec.js';
-import { callerOf, type CallRecorder, type GrpcDeps } from './context.js';
+import { callerOf, minRevisionWait, type CallRecorder, type GrpcDeps } from './context.js';
 import type { WatchRequestMsg } from './requests.js';
 import { watchParams } from './requests.js';
 
@@ -14,15 +14,16 @@ import { watchParams } from './requests.js';
  * the newest snapshot goes out when that write completes. A client that does not read holds one
  * unsent snapshot (HTTP/2 flow control stops the rest), never a backlog. The stream ends with
  * the error when the service goes away (unless the caller allows a missing service: then it is
- * empty, at revision 0, until it exists again), and with UNAVAILABLE at shutdown.
+ * empty, at revision 0, until it exists again), and with UNAVAILABLE at shutdown. A call
+ * carrying a revision (muster-min-revision) starts once this node has applied it.
  */
 export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: AnswerEncoder) {
   const { naming, hub, metrics, guard, limits } = deps;
   const gauge = metrics.watchers.labels('grpc');
   const slowAfterMs = deps.config.watch.keepAlive * 2;
 
-  return (call: ServerWritableStream<WatchRequestMsg | Undecodable, Buffer>): void => {
-    const t0 = performance.now();
+  const open = (call: ServerWritableStream<WatchRequestMsg | Undecodable, Buffer>, t0: number): void => {
+    if (call.cancelled) return;
     let params;
     let entry;
     let releaseSlot: () => void;
@@ -102,5 +103,12 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
     });
     offClose = hub.onClose(() => fail(Errors.shuttingDown()));
     if (!ended && params.revision !== (entry?.rec.revision ?? 0)) send();
+  };
+
+  return (call: ServerWritableStream<WatchRequestMsg | Undecodable, Buffer>): void => {
+    const t0 = performance.now();
+    const waiting = minRevisionWait(call, deps);
+    if (!waiting) return open(call, t0);
+    waiting.then(() => open(call, t0), (err: unknown) => call.emit('error', recorder.failed('Watch', err, t0, undefined, call)));
   };
 }

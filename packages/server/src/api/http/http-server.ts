@@ -7,10 +7,11 @@ import type { Logger } from 'pino';
 import { trustedProxies } from '../../config/config.js';
 import type { ServerTls } from '../../config/tls-files.js';
 import { Errors } from '../../errors.js';
-import { callerOf, knownCaller, type HttpDeps } from './context.js';
+import { callerOf, knownCaller, noteArrival, type HttpDeps } from './context.js';
 import { auditResponse, noteRefusal } from './audit-hook.js';
 import { clientErrorHandler } from './client-errors.js';
 import { toHttpError } from './error-mapping.js';
+import { answerRevisions, minRevisionWait } from './read-your-writes.js';
 import { consoleAssets } from './console-assets.js';
 import { backupRoutes } from './routes/backup.js';
 import { boundedJsonBodies } from './json-body.js';
@@ -101,6 +102,7 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
   // refused, then a request its route can only refuse for want of credentials.
   const screening = config.limits.writesPerAddress > 0;
   app.addHook('onRequest', (req, reply, done) => {
+    noteArrival(req, deps.arrivals.receivedAt());
     reply.header('x-request-id', req.id);
     const access = req.routeOptions.config.access;
     const screenAccess = () => {
@@ -109,11 +111,16 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
       } catch (err) {
         return done(err as Error);
       }
-      done();
+      // Read-your-writes, once the caller may ask at all: wait until this node has applied the
+      // revision the request carries.
+      const waiting = minRevisionWait(req, deps);
+      if (waiting) waiting.then(() => done(), done);
+      else done();
     };
     if (!screening || req.method === 'GET' || req.method === 'HEAD') return screenAccess();
     limits.screen(req.ip).then(screenAccess, done);
   });
+  answerRevisions(app, deps);
 
   const counters = new Map<string, { inc(): void }>();
   app.addHook('onResponse', (req, reply, done) => {

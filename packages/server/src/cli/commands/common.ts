@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { HealthStatusFilter, IsolatedFilter, Metadata } from '@muster/api';
 import { MusterError, MusterHttpClient, type TlsOptions } from '@muster/client';
+import { cliSession, saveCliSession } from '../revision-state.js';
 
 export type OutputFormat = 'table' | 'json';
 
@@ -27,7 +28,7 @@ export function context(cmd: Command): CommandContext {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const tls = tlsOptions(g);
   const token = accessToken(cmd, g);
-  return { client: new MusterHttpClient({ server: g.server, ...(tls ? { tls } : {}), ...(token ? { token } : {}) }), output: g.output };
+  return { client: new MusterHttpClient({ server: g.server, readYourWrites: cliSession(), ...(tls ? { tls } : {}), ...(token ? { token } : {}) }), output: g.output };
 }
 
 /** --token, else MUSTER_TOKEN; --access-token still works, and wins over the variable as a flag does. */
@@ -63,6 +64,7 @@ export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (..
   return async (...args: A) => {
     try {
       await fn(...args);
+      saveCliSession();
     } catch (err) {
       fail(err);
     }

@@ -838,8 +838,12 @@ class MysqlTx {
           try {
             await this.write([[SQL.insertService, args]]);
           } catch (err) {
-            // Another node created it since it was read: the next read here asks the database.
-            if (isDuplicate(err)) this.absent.delete(`s:${key}`);
+            // Another node created it since it was read (two registrations creating one service):
+            // a collision, so the write runs again, and that run reads the row.
+            if (isDuplicate(err)) {
+              this.absent.delete(`s:${key}`);
+              throw markConflict(err as Error, this.session.deadline);
+            }
             throw err;
           }
           this.remember(this.services, key, { rec: cloneService(rec), dirty: false, locked: true });

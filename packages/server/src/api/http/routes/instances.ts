@@ -1,14 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { HeartbeatItem } from '@muster/api';
 import { Type } from '@sinclair/typebox';
-import { callerOf, credentials, type HttpDeps } from '../context.js';
+import { callerOf, credentials, requestContexts, type HttpDeps } from '../context.js';
 import {
   HeartbeatBatchBody, HeartbeatBatchReply, IdParams, Instance, InstancePatchBody, RegisterBody, RegisterReply, SvcParams, errors,
 } from '../schemas.js';
 
 const auth: Array<Record<string, string[]>> = [{ heartbeatToken: [] }, { accessToken: [] }];
 
-export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: HttpDeps): void {
+export function instanceRoutes(app: FastifyInstance, { naming, guard, limits, config }: HttpDeps): void {
+  const contextOf = requestContexts(config.limits.writeWait);
   const scopeOf = (id: string) => (): readonly [string, string] => {
     const i = naming.getInstance(id);
     return [i.namespace, i.service];
@@ -27,7 +28,7 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: 
     const c = callerOf(req, guard);
     const { ownerOnly } = guard.requireRegistration(c, ns, svc);
     await limits.write(c);
-    const r = await naming.register(ns, svc, req.body, { ...credentials(c, guard), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc), caller: limits.clientOf(c) });
+    const r = await naming.register(ns, svc, req.body, { ...credentials(c, guard), ownerOnly, mayIsolate: guard.mayIsolate(c, ns, svc), caller: limits.clientOf(c) }, contextOf(req, reply));
     return reply.code(r.created ? 201 : 200).send(r);
   });
 
@@ -43,12 +44,12 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: 
       tags, summary: 'Change weight, priority, isolation or metadata (needs the heartbeatToken or write on the service; isolation needs an access token with write)', security: auth,
       params: IdParams, body: InstancePatchBody, response: { 200: Instance, ...errors(400, 401, 403, 404, 429) },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const c = callerOf(req, guard);
     // Taking an instance out of traffic is an operator's decision, not the instance's own.
     if ((req.body as { isolate?: boolean }).isolate !== undefined) guard.requireManagement(c, 'write', scopeOf(req.params.id));
     await limits.write(c);
-    return naming.patchInstance(req.params.id, req.body, credentials(c, guard));
+    return naming.patchInstance(req.params.id, req.body, credentials(c, guard), contextOf(req, reply));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/instances/:id', {
@@ -56,7 +57,7 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: 
   }, async (req, reply) => {
     const c = callerOf(req, guard);
     await limits.write(c);
-    await naming.deregister(req.params.id, credentials(c, guard));
+    await naming.deregister(req.params.id, credentials(c, guard), contextOf(req, reply));
     return reply.code(204).send();
   });
 
@@ -67,7 +68,7 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: 
     },
   }, async (req, reply) => {
     const c = callerOf(req, guard);
-    await naming.heartbeat(req.params.id, c.instanceToken, guard.writer(c));
+    await naming.heartbeat(req.params.id, c.instanceToken, guard.writer(c), contextOf(req, reply));
     return reply.code(204).send();
   });
 
@@ -76,5 +77,5 @@ export function instanceRoutes(app: FastifyInstance, { naming, guard, limits }: 
       tags, summary: 'Many heartbeats in one request, each with its instance\'s token; a result per item. A Bearer access token with write on a service also admits that service\'s items',
       body: HeartbeatBatchBody, response: { 200: HeartbeatBatchReply, ...errors(400, 401) },
     },
-  }, async (req) => naming.heartbeatBatch(req.body.heartbeats, guard.writer(callerOf(req, guard))));
+  }, async (req, reply) => naming.heartbeatBatch(req.body.heartbeats, guard.writer(callerOf(req, guard)), contextOf(req, reply)));
 }

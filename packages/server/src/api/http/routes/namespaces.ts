@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ALL } from '../../../auth/rules.js';
-import { callerOf, type HttpDeps } from '../context.js';
+import { callerOf, requestContexts, type HttpDeps } from '../context.js';
 import { Namespace, NamespaceBody, NsParams, errors } from '../schemas.js';
 
-export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits }: HttpDeps): void {
+export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits, config }: HttpDeps): void {
   const tags = ['namespaces'];
+  const contextOf = requestContexts(config.limits.writeWait);
   app.post('/v1/namespaces', {
     config: { access: 'management' },
     schema: { tags, summary: 'Create a namespace', body: NamespaceBody, response: { 201: Namespace, ...errors(400, 401, 403, 409, 429) } },
@@ -13,7 +14,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits }:
     const c = callerOf(req, guard);
     guard.requireManagement(c, 'admin', [(req.body as { name: string }).name, ALL]);
     await limits.write(c);
-    return reply.code(201).send(await naming.createNamespace(req.body));
+    return reply.code(201).send(await naming.createNamespace(req.body, contextOf(req, reply)));
   });
 
   app.get('/v1/namespaces', {
@@ -42,7 +43,7 @@ export function namespaceRoutes(app: FastifyInstance, { naming, guard, limits }:
     const c = callerOf(req, guard);
     guard.requireManagement(c, 'admin', [req.params.ns, ALL]);
     await limits.write(c);
-    await naming.deleteNamespace(req.params.ns);
+    await naming.deleteNamespace(req.params.ns, contextOf(req, reply));
     return reply.code(204).send();
   });
 }

@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ALL } from '../../../auth/rules.js';
-import { callerOf, type HttpDeps } from '../context.js';
+import { callerOf, requestContexts, type HttpDeps } from '../context.js';
 import { NsParams, Service, ServiceBody, ServicePatchBody, SvcParams, errors } from '../schemas.js';
 
-export function serviceRoutes(app: FastifyInstance, { naming, guard, limits }: HttpDeps): void {
+export function serviceRoutes(app: FastifyInstance, { naming, guard, limits, config }: HttpDeps): void {
   const tags = ['services'];
+  const contextOf = requestContexts(config.limits.writeWait);
   app.post<{ Params: { ns: string } }>('/v1/namespaces/:ns/services', {
     config: { access: 'management' },
     schema: { tags, summary: 'Create a service', params: NsParams, body: ServiceBody, response: { 201: Service, ...errors(400, 401, 403, 404, 409, 429) } },
@@ -13,7 +14,7 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits }: H
     const c = callerOf(req, guard);
     guard.requireManagement(c, 'admin', [req.params.ns, (req.body as { name: string }).name]);
     await limits.write(c);
-    return reply.code(201).send(await naming.createService(req.params.ns, req.body));
+    return reply.code(201).send(await naming.createService(req.params.ns, req.body, contextOf(req, reply)));
   });
 
   app.get<{ Params: { ns: string }; Querystring: { offset: number; limit: number; name?: string } }>('/v1/namespaces/:ns/services', {
@@ -49,11 +50,11 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits }: H
   app.patch<{ Params: { ns: string; svc: string } }>('/v1/namespaces/:ns/services/:svc', {
     config: { access: 'management' },
     schema: { tags, summary: 'Change a service\'s comment, metadata or verification', params: SvcParams, body: ServicePatchBody, response: { 200: Service, ...errors(400, 401, 403, 404, 429) } },
-  }, async (req) => {
+  }, async (req, reply) => {
     const c = callerOf(req, guard);
     guard.requireManagement(c, 'admin', [req.params.ns, req.params.svc]);
     await limits.write(c);
-    return naming.patchService(req.params.ns, req.params.svc, req.body);
+    return naming.patchService(req.params.ns, req.params.svc, req.body, contextOf(req, reply));
   });
 
   app.delete<{ Params: { ns: string; svc: string }; Querystring: { force: boolean } }>('/v1/namespaces/:ns/services/:svc', {
@@ -67,7 +68,7 @@ export function serviceRoutes(app: FastifyInstance, { naming, guard, limits }: H
     const c = callerOf(req, guard);
     guard.requireManagement(c, 'admin', [req.params.ns, req.params.svc]);
     await limits.write(c);
-    await naming.deleteService(req.params.ns, req.params.svc, req.query.force);
+    await naming.deleteService(req.params.ns, req.params.svc, req.query.force, contextOf(req, reply));
     return reply.code(204).send();
   });
 }

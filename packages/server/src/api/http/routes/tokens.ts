@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { LIMITS } from '@muster/api';
 import { Guard } from '../../../auth/guard.js';
 import { ALL } from '../../../auth/rules.js';
-import { callerOf, type HttpDeps } from '../context.js';
+import { callerOf, requestContexts, type HttpDeps } from '../context.js';
 import { errors } from '../schemas.js';
 
 const AccessToken = Type.Object({
@@ -12,8 +12,9 @@ const AccessToken = Type.Object({
 });
 
 /** Access tokens: admin on every namespace and service only. */
-export function tokenRoutes(app: FastifyInstance, { tokens, guard, limits }: HttpDeps): void {
+export function tokenRoutes(app: FastifyInstance, { tokens, guard, limits, config }: HttpDeps): void {
   const tags = ['tokens'];
+  const contextOf = requestContexts(config.limits.writeWait);
   const security = [{ accessToken: [] as string[] }];
   app.post('/v1/tokens', {
     config: { access: 'management' },
@@ -29,7 +30,7 @@ export function tokenRoutes(app: FastifyInstance, { tokens, guard, limits }: Htt
     const c = callerOf(req, guard);
     guard.requireManagement(c, 'admin', [ALL, ALL]);
     await limits.write(c);
-    return reply.code(201).send(await tokens.create(req.body, Guard.who(c)));
+    return reply.code(201).send(await tokens.create(req.body, Guard.who(c), undefined, contextOf(req, reply)));
   });
 
   app.get<{ Querystring: { revoked: boolean } }>('/v1/tokens', {
@@ -51,10 +52,10 @@ export function tokenRoutes(app: FastifyInstance, { tokens, guard, limits }: Htt
       params: Type.Object({ ref: Type.String({ minLength: 1, maxLength: 128 }) }),
       response: { 200: AccessToken, ...errors(400, 401, 403, 404, 429) },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const c = callerOf(req, guard);
     guard.requireManagement(c, 'admin', [ALL, ALL]);
     await limits.write(c);
-    return tokens.revoke(req.params.ref, Guard.who(c));
+    return tokens.revoke(req.params.ref, Guard.who(c), contextOf(req, reply));
   });
 }
