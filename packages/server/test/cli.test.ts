@@ -98,7 +98,7 @@ describe('the muster CLI through a whole instance life cycle', () => {
       const rows = table.stdout.trimEnd().split('\n');
       assert.match(rows[0]!, /^ID\s+ADDRESS\s+HEALTHY\s+ISOLATE\s+WEIGHT\s+HEARTBEAT\s+METADATA$/);
       assert.equal(rows.length, 2);
-      assert.match(rows[1]!, new RegExp(`^${first.instance.id.slice(0, 12)}\\s+10\\.0\\.0\\.1:8080\\s+yes\\s+no\\s+5\\s+\\S+ ago\\s+env=test,zone=a,owner=cli$`));
+      assert.match(rows[1]!, new RegExp(`^${first.instance.id.slice(0, 12)}\\s+10\\.0\\.0\\.1:8080\\s+yes\\s+no\\s+5\\s+\\S+ ago\\s+env=test,owner=cli,zone=a$`));
       assert.match(services.stdout, /^web\s+1\s+1\s+\d+\s/m);
       assert.deepEqual([shown.name, shown.instanceCount, shown.healthyInstanceCount], ['web', 1, 1]);
 

@@ -59,6 +59,9 @@ export function checkMetadata(field: string, v: unknown): Metadata {
   const entries = Object.entries(v);
   if (entries.length > LIMITS.metadata.maxKeys) throw Errors.invalid(field, `${field} may have at most ${LIMITS.metadata.maxKeys} keys (got ${entries.length})`);
   const out: Metadata = {};
+  // Keys in sorted order, the order the stores read them back in: an instance answers the same
+  // whether it was last registered here or loaded from the store (a restart, another node).
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [k, val] of entries) {
     if (k.length < 1 || k.length > LIMITS.metadata.keyMax) throw Errors.invalid(`${field}.${k}`, `${field} keys must have 1..${LIMITS.metadata.keyMax} characters`);
     // Assigned to an object it would set the prototype, not a key: the key would vanish from an
