@@ -8,7 +8,6 @@ import { track } from './cleanup.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../..');
-const musterBin = path.join(repoRoot, 'bin', 'muster.js');
 
 export const HOST = '127.0.0.1';
 
@@ -27,11 +26,11 @@ export function freePort() {
 const kebab = (key) => '--' + key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
 
 /**
- * Runs `muster server` as a child process on a free loopback port with its own temp data dir.
+ * Runs `muster server` of the checkout `dir` (this one by default) as a child process on a free loopback port with its own temp data dir.
  * Readiness is polled on /readyz: at --log-level warn the "muster is ready" line (info) is not
  * printed, so it cannot be what we wait for.
  */
-export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' } = {}) {
+export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster', dir = repoRoot, cpu } = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'muster-bench-'));
   const port = await freePort();
   // The gRPC API listens too (default port 8091): a port of our own, so a bench never collides
@@ -41,13 +40,15 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster' 
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of every server the bench starts, for finding
   // what dominates a scenario (the profile is written when the server exits).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`] : [];
-  const args = [...prof, ...nodeArgs, musterBin, 'server', '--host', HOST, '--http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn'];
+  const args = [...prof, ...nodeArgs, path.join(dir, 'bin', 'muster.js'), 'server', '--host', HOST, '--http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn'];
   // Auth stays on, as by default (client APIs are open on loopback); the per-client write
   // limits are lifted: one load generator is one address.
   for (const [k, v] of Object.entries({ limitsWritesPerAddress: 0, limitsWritesPerToken: 0, ...flags, grpcPort })) args.push(kebab(k), String(v));
   // BENCH_MUSTER_FLAGS="--store-sqlite-synchronous normal" and the like, for what-if runs.
   if (process.env.BENCH_MUSTER_FLAGS) args.push(...process.env.BENCH_MUSTER_FLAGS.trim().split(/\s+/));
-  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `cpu` pins the server to those cores (taskset execs node: the child's pid is the server's).
+  const [cmd, argv] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
+  const child = spawn(cmd, argv, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const untrack = track(child, dataDir);
   let output = '';
   const keep = (d) => {
