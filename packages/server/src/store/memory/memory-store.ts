@@ -2,7 +2,7 @@ import type { RegistryEvent } from '@muster/api';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { iso } from '../../model/records.js';
 import { matchesEvent } from '../event-filter.js';
-import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
+import type { ChangeLog, ChangeLogFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 
 interface StoredEvent {
   event: RegistryEvent;
@@ -15,7 +15,7 @@ const clone = <T>(v: T): T => structuredClone(v);
  * A store in process memory: for tests and throwaway runs. Transactions keep an undo log, so
  * savepoints and rollbacks behave as they do on the SQL stores.
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, ChangeLog {
   readonly kind = 'memory';
   private namespaces = new Map<string, NamespaceRecord>();
   private services = new Map<string, ServiceRecord>();
@@ -51,7 +51,7 @@ export class MemoryStore implements Store {
     return [...this.tokens.values()].map(clone);
   }
 
-  async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
+  async listEvents(f: ChangeLogFilter): Promise<RegistryEvent[]> {
     const out: RegistryEvent[] = [];
     const list = f.newestFirst ? [...this.events].reverse() : this.events;
     for (const s of list) {

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import type { EventType, Metadata, RegistryEvent } from '@muster/api';
 import type { InstanceRecord, TokenRecord } from '../../model/records.js';
 import { iso, sameMetadata } from '../../model/records.js';
-import type { EventFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
+import type { ChangeLog, ChangeLogFilter, NewEvent, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 import { eventWhere } from '../event-filter.js';
 import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
 import { namespaceFromRow as nsFromRow, serviceFromRow as svcFromRow, type NamespaceRowFields, type ServiceRowFields } from '../service-row.js';
@@ -28,7 +28,7 @@ interface EventRow { id: number; type: string; namespace: string; service: strin
  * transactions; a second, read-only connection serves event queries, so a reader never sees a
  * batch that has not committed.
  */
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, ChangeLog {
   readonly kind = 'sqlite';
   private db!: Database.Database;
   private reader!: Database.Database;
@@ -180,7 +180,7 @@ export class SqliteStore implements Store {
     return (this.reader.prepare(TOKEN_SELECT).all() as TokenRow[]).map(tokenFromRow);
   }
 
-  async listEvents(f: EventFilter): Promise<RegistryEvent[]> {
+  async listEvents(f: ChangeLogFilter): Promise<RegistryEvent[]> {
     const { where, args } = eventWhere(f);
     const sql = `SELECT * FROM event ${where} ORDER BY id ${f.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
     args.push(f.limit);
