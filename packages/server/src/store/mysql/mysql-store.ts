@@ -40,7 +40,7 @@ const LOAD_TIMEOUT_MIN_MS = 60_000;
  * Every write transaction runs on one pooled connection at READ COMMITTED. Reads of an instance
  * inside it lock the row (SELECT ... FOR UPDATE), so two nodes changing the same instance take
  * turns instead of losing an update. A service row is locked first thing in the COMMIT when its
- * revision moves, at once when its settings change (see putService); its revision is written as
+ * revision moves, at once when its settings change (see MysqlTx.putService); its revision is written as
  * GREATEST(revision, new). What the database reports as a collision with
  * another node (a duplicate key from two nodes inserting the same new row, a deadlock, a lock
  * wait timeout, a foreign key another node just removed) answers MusterError UNAVAILABLE, which

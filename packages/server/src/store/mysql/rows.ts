@@ -1,3 +1,5 @@
+/** Rows as the driver answers them, and records as the MySQL store writes and copies them. */
+
 import type { RowDataPacket } from 'mysql2/promise';
 import type { EventType, RegistryEvent } from '@muster/api';
 import type { InstanceRecord, ServiceRecord } from '../../model/records.js';
@@ -5,8 +7,6 @@ import { iso, sameMetadata } from '../../model/records.js';
 import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
 import type { NamespaceRowFields, ServiceRowFields } from '../service-row.js';
 import type { Value } from './statements.js';
-
-/** Rows as the driver answers them, and records as the MySQL store writes and copies them. */
 
 export interface NsRow extends RowDataPacket, NamespaceRowFields {}
 export interface SvcRow extends RowDataPacket, ServiceRowFields {}
