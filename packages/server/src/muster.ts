@@ -17,7 +17,7 @@ import { buildHttpServer } from './api/http/http-server.js';
 import { WriteBatcher } from './batch/write-batcher.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import { onlyThisHost, type MusterConfig } from './config/config.js';
+import { ConfigError, onlyThisHost, type MusterConfig } from './config/config.js';
 import { makePrivateDir, PRIVATE_FILE_MODE, widerThanPrivate } from './config/data-dir.js';
 import { readTlsFiles, type ServerTls } from './config/tls-files.js';
 import { ClusterClock } from './cluster/cluster-clock.js';
@@ -33,7 +33,7 @@ import { MysqlStore } from './store/mysql/mysql-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { DataDirLock } from './startup/data-dir-lock.js';
 import { preflight } from './startup/preflight.js';
-import type { Store } from './store/store.js';
+import { hasChangeLog, type Store } from './store/store.js';
 import { VerificationQueue } from './verify/verification-queue.js';
 import { Verifier } from './verify/verifier.js';
 import { VERSION } from './version.js';
@@ -169,6 +169,8 @@ export class Muster {
     });
     this.announce = opts.announce ?? ((text) => void (process.stderr.isTTY && process.stderr.write(text)));
     if (clock instanceof ClusterClock) {
+      // The nodes learn each other's commits from the store's change log.
+      if (!hasChangeLog(this.store)) throw new ConfigError(`cluster.redis needs a store with a change log (store.type mysql), not ${this.store.kind}`);
       this.cluster = new ClusterMode(config, this.nodeId, {
         store: this.store, index: this.index, naming: this.naming, clock, applied: this.applied, log: clusterLog,
         tokensChanged: () => this.tokens.reload().catch((err: unknown) => clusterLog.warn({ err }, 'reloading access tokens failed; the next token event retries')),

@@ -46,11 +46,17 @@ describe('write path', () => {
     const s = await startServer({ 'batch.maxWaitMs': 50 });
     try {
       assert.equal((await api(s.url, 'POST', '/v1/namespaces/default/services', { name: 'twice' })).status, 201);
+      // The creation's audit entry is written now, so it cannot join the PATCHes' batch.
+      await s.muster.audit.flush();
+      const before = await writesBeyondOnePerTransaction(s.url);
       const [a, b] = await Promise.all([
         api(s.url, 'PATCH', '/v1/namespaces/default/services/twice', { comment: 'a' }),
         api(s.url, 'PATCH', '/v1/namespaces/default/services/twice', { comment: 'b', metadata: { k: 'v' } }),
       ]);
       assert.deepEqual([a.status, b.status], [200, 200]);
+      // Every other transaction since (the PATCHes' audit entries, written once they were
+      // answered) holds one write: exactly one more means the two PATCHes shared one.
+      assert.equal(await writesBeyondOnePerTransaction(s.url) - before, 1, 'the two PATCHes were committed in one transaction');
       assert.equal(a.body.comment, 'a');
       assert.deepEqual([b.body.comment, b.body.metadata], ['b', { k: 'v' }]);
       assert.notEqual(a.body.revision, b.body.revision);
@@ -61,3 +67,17 @@ describe('write path', () => {
     }
   });
 });
+
+/**
+ * From the server's own batch-size metric (muster_batch_size: writes per store transaction):
+ * the writes committed so far less the transactions that committed them.
+ */
+async function writesBeyondOnePerTransaction(url: string): Promise<number> {
+  const res = await api(url, 'GET', '/metrics');
+  assert.equal(res.status, 200);
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(res.body as string)?.[1]);
+  const writes = value('muster_batch_size_sum');
+  const transactions = value('muster_batch_size_count');
+  assert.ok(Number.isFinite(writes) && Number.isFinite(transactions), 'the batch-size metric is exported');
+  return writes - transactions;
+}

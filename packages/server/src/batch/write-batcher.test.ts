@@ -4,8 +4,9 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { MusterError } from '../errors.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
-import { isConflict, markConflict, type Store, type StoreTx, type TxOptions } from '../store/store.js';
+import { isConflict, markConflict, type Store, type TxOptions } from '../store/store.js';
 import type { Change } from './changes.js';
+import { RecordingTx } from './recording-tx.js';
 import type { RequestContext } from './request-context.js';
 import { WriteBatcher } from './write-batcher.js';
 
@@ -26,14 +27,13 @@ class CountingStore extends MemoryStore {
     this.options.push(opts);
     const deadline = opts?.deadline ?? Date.now() + 5000;
     return super.transaction(async (tx) => {
-      const written: string[] = [];
-      const watched: StoreTx = { ...tx, putNamespace: async (rec) => (written.push(rec.name), tx.putNamespace(rec)) };
-      const r = await fn(watched);
+      const written: Change[] = [];
+      const r = await fn(new RecordingTx(tx, written));
       if (this.failNext) {
         this.failNext = false;
         throw new Error('disk on fire');
       }
-      if (written.some((n) => this.collides.has(n))) throw markConflict(new MusterError('UNAVAILABLE', 'another node wrote it; retry'), deadline);
+      if (written.some((c) => c.kind === 'namespace' && c.rec !== undefined && this.collides.has(c.name))) throw markConflict(new MusterError('UNAVAILABLE', 'another node wrote it; retry'), deadline);
       return r as T;
     });
   }

@@ -3,6 +3,7 @@ import { Errors, MusterError } from '../errors.js';
 import { conflictDeadline, isConflict, type IndexedRecords, type Store, type StoreTx, type TxHints, type TxOptions } from '../store/store.js';
 import { RepeatedWarning } from '../repeated-warning.js';
 import type { Change } from './changes.js';
+import { RecordingTx } from './recording-tx.js';
 import { checkContext, type RequestContext } from './request-context.js';
 
 /** One write: runs inside the batch's transaction, in its own savepoint. */
@@ -216,7 +217,7 @@ export class WriteBatcher {
     const started = process.hrtime.bigint();
     try {
       await this.store.transaction(async (tx) => {
-        const recording = recordingTx(tx, changes);
+        const recording = new RecordingTx(tx, changes);
         for (const item of batch) {
           const mark = changes.length;
           marks.push(mark);
@@ -313,26 +314,4 @@ function renumberChanges(changes: Change[], renumber: (n: number) => number): vo
     if (c.kind === 'event') c.id = renumber(c.id);
     else if ((c.kind === 'instance' || c.kind === 'service') && c.rec) c.rec.revision = renumber(c.rec.revision);
   }
-}
-
-/**
- * Wraps a transaction so every put and delete is also recorded as a Change for the index.
- * Store transactions are plain objects of closures, so spreading one keeps every method working.
- */
-function recordingTx(tx: StoreTx, changes: Change[]): StoreTx {
-  return {
-    ...tx,
-    putNamespace: async (rec) => (await tx.putNamespace(rec), void changes.push({ kind: 'namespace', name: rec.name, rec })),
-    deleteNamespace: async (name) => (await tx.deleteNamespace(name), void changes.push({ kind: 'namespace', name, rec: undefined })),
-    putService: async (rec) => (await tx.putService(rec), void changes.push({ kind: 'service', namespace: rec.namespace, name: rec.name, rec })),
-    deleteService: async (ns, name) => (await tx.deleteService(ns, name), void changes.push({ kind: 'service', namespace: ns, name, rec: undefined })),
-    putInstance: async (rec, prev) => (await tx.putInstance(rec, prev), void changes.push({ kind: 'instance', id: rec.id, rec })),
-    deleteInstance: async (id) => (await tx.deleteInstance(id), void changes.push({ kind: 'instance', id, rec: undefined })),
-    putToken: async (rec) => (await tx.putToken(rec), void changes.push({ kind: 'token', rec })),
-    appendEvent: async (event) => {
-      const id = await tx.appendEvent(event);
-      changes.push({ kind: 'event', id });
-      return id;
-    },
-  };
 }

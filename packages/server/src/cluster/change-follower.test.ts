@@ -9,14 +9,14 @@ import { RegistryIndex } from '../index/registry-index.js';
 import { instance } from '../store/store-contract.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import type { EventFilter, Store } from '../store/store.js';
+import type { ChangeLog, ChangeLogFilter, SharedStore } from '../store/store.js';
 import { ChangeFollower } from './change-follower.js';
 
 const log = pino({ level: 'silent' });
 const t0 = 1_700_000_000_000;
 
 /** What a node's naming service does for a registration: instance, event, service revision. */
-async function register(store: Store, id: string, over: Parameters<typeof instance>[1] = {}): Promise<number> {
+async function register(store: SharedStore, id: string, over: Parameters<typeof instance>[1] = {}): Promise<number> {
   return store.transaction(async (tx) => {
     if (!(await tx.getNamespace('ns'))) await tx.putNamespace({ name: 'ns', comment: '', createdAt: t0, updatedAt: t0 });
     const svc = (await tx.getService('ns', 'svc')) ?? { namespace: 'ns', name: 'svc', metadata: {}, comment: '', revision: 0, createdAt: t0, updatedAt: t0, verification: null };
@@ -27,7 +27,7 @@ async function register(store: Store, id: string, over: Parameters<typeof instan
   });
 }
 
-async function deregister(store: Store, id: string): Promise<void> {
+async function deregister(store: SharedStore, id: string): Promise<void> {
   await store.transaction(async (tx) => {
     await tx.deleteInstance(id);
     const svc = (await tx.getService('ns', 'svc'))!;
@@ -36,7 +36,7 @@ async function deregister(store: Store, id: string): Promise<void> {
   });
 }
 
-async function follower(store: Store, opts: Partial<ConstructorParameters<typeof ChangeFollower>[2]> = {}, now?: () => number) {
+async function follower(store: SharedStore, opts: Partial<ConstructorParameters<typeof ChangeFollower>[2]> = {}, now?: () => number) {
   const index = new RegistryIndex(1000);
   const snap = await store.load();
   index.load(snap);
@@ -71,7 +71,7 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
   it('waits for a change number that becomes visible late, and gives up on one that never does', async () => {
     class LateStore extends MemoryStore {
       hidden = new Set<number>();
-      override async listEvents(filter: EventFilter): Promise<RegistryEvent[]> {
+      override async listEvents(filter: ChangeLogFilter): Promise<RegistryEvent[]> {
         return (await super.listEvents(filter)).filter((e) => !this.hidden.has(e.id));
       }
     }
@@ -105,7 +105,7 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
     class LateStore extends MemoryStore {
       hidden = new Set<number>();
       reads: number[] = [];
-      override async listEvents(filter: EventFilter): Promise<RegistryEvent[]> {
+      override async listEvents(filter: ChangeLogFilter): Promise<RegistryEvent[]> {
         this.reads.push(filter.afterId ?? 0);
         await new Promise((r) => setImmediate(r)); // a round trip: timers (the test's timeout) still run
         // As in a database, rows not yet committed take no place in a page.
@@ -147,7 +147,7 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
     class LateStore extends MemoryStore {
       hidden = new Set<number>();
       listed: number[] = [];
-      override async listEvents(filter: EventFilter): Promise<RegistryEvent[]> {
+      override async listEvents(filter: ChangeLogFilter): Promise<RegistryEvent[]> {
         const events = (await super.listEvents({ ...filter, limit: 1_000_000 })).filter((e) => !this.hidden.has(e.id)).slice(0, filter.limit);
         this.listed.push(...events.map((e) => e.id));
         return events;
@@ -178,11 +178,11 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
     class CountingStore extends MemoryStore {
       read: string[] = [];
       listed: number[] = [];
-      override async readRecords(keys: Parameters<Store['readRecords']>[0]) {
+      override async readRecords(keys: Parameters<ChangeLog['readRecords']>[0]) {
         this.read.push(...keys.instances);
         return super.readRecords(keys);
       }
-      override async listEvents(filter: EventFilter) {
+      override async listEvents(filter: ChangeLogFilter) {
         const events = await super.listEvents(filter);
         this.listed.push(...events.map((e) => e.id));
         return events;

@@ -2,7 +2,7 @@ import type { RegistryEvent } from '@muster/api';
 import type { Logger } from 'pino';
 import type { Change } from '../batch/changes.js';
 import { serviceKey, type RegistryIndex } from '../index/registry-index.js';
-import type { RecordKeys, Store } from '../store/store.js';
+import type { ChangeLog, RecordKeys } from '../store/store.js';
 
 export interface FollowerOptions {
   /** The safety net: how often the change log is read even without a notification. */
@@ -51,7 +51,7 @@ export class ChangeFollower {
   lastError: Error | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ChangeLog,
     private readonly index: RegistryIndex,
     private readonly opts: FollowerOptions,
     private readonly log: Logger,

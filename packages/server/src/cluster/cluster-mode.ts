@@ -10,7 +10,7 @@ import type { AppliedRevision } from '../index/applied-revision.js';
 import { ChangeFollower } from './change-follower.js';
 import { serviceKey, type RegistryIndex } from '../index/registry-index.js';
 import type { NamingService } from '../naming/naming-service.js';
-import type { Store } from '../store/store.js';
+import type { SharedStore } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { ChangeBus, type ClusterChange } from './change-bus.js';
 import type { ClusterClock } from './cluster-clock.js';
@@ -21,7 +21,7 @@ import { Lease } from './redis-lease.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, withTimeout } from './redis-common.js';
 
 export interface ClusterDeps {
-  store: Store;
+  store: SharedStore;
   index: RegistryIndex;
   naming: NamingService;
   /** The node's clock: ClusterMode keeps it on Redis's. */

@@ -1,8 +1,8 @@
 import type { RegistryEvent } from '@muster/api';
-import type { EventFilter } from './store.js';
+import type { ChangeLogFilter } from './store.js';
 
-/** The EventFilter predicate, for stores that filter in process (memory). */
-export function matchesEvent(e: RegistryEvent, f: EventFilter, atMs: number): boolean {
+/** The filter of listEvents as a predicate, for stores that filter in process (memory). */
+export function matchesEvent(e: RegistryEvent, f: ChangeLogFilter, atMs: number): boolean {
   if (f.namespace !== undefined && e.namespace !== f.namespace) return false;
   if (f.service !== undefined && e.service !== f.service) return false;
   if (f.instanceId !== undefined && e.instanceId !== f.instanceId) return false;
@@ -13,8 +13,8 @@ export function matchesEvent(e: RegistryEvent, f: EventFilter, atMs: number): bo
   return true;
 }
 
-/** The EventFilter as an SQL WHERE clause over the event table, the same on SQLite and MySQL. */
-export function eventWhere(f: EventFilter): { where: string; args: Array<string | number> } {
+/** The filter of listEvents as an SQL WHERE clause over the event table, the same on SQLite and MySQL. */
+export function eventWhere(f: ChangeLogFilter): { where: string; args: Array<string | number> } {
   const conds: string[] = [];
   const args: Array<string | number> = [];
   if (f.namespace !== undefined) (conds.push('namespace = ?'), args.push(f.namespace));

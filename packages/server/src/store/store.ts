@@ -29,11 +29,6 @@ export interface Store {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>, opts?: TxOptions): Promise<T>;
   /** Committed events only, oldest first. */
   listEvents(filter: EventFilter): Promise<RegistryEvent[]>;
-  /**
-   * The committed rows of these keys, read outside any transaction; a key whose row is gone is
-   * simply not in the answer. How a node of a cluster catches up with what other nodes wrote.
-   */
-  readRecords(keys: RecordKeys): Promise<Records>;
   /** Every access token, revoked ones included: how a cluster node catches up after a token change. */
   listTokens(): Promise<TokenRecord[]>;
   /**
@@ -41,6 +36,30 @@ export interface Store {
    * that is one file (SQLite) has it. A shared database is backed up with its own tools.
    */
   backup?(file: string): Promise<void>;
+}
+
+/**
+ * The change log of a store that several nodes share (cluster mode): how a node learns what the
+ * others committed. It follows the change sequence (event ids) and re-reads the rows the changes
+ * name. An optional capability, asked for with hasChangeLog: cluster mode needs it and runs on
+ * MySQL; memory and SQLite have it too, so the follower is tested without a database server (two
+ * SQLite stores on one file are two nodes).
+ */
+export interface ChangeLog {
+  /** listEvents, with what only a follower of the change log asks for (ChangeLogFilter). */
+  listEvents(filter: ChangeLogFilter): Promise<RegistryEvent[]>;
+  /**
+   * The committed rows of these keys, read outside any transaction; a key whose row is gone is
+   * simply not in the answer. How a node of a cluster catches up with what other nodes wrote.
+   */
+  readRecords(keys: RecordKeys): Promise<Records>;
+}
+
+/** A store with a change log: what cluster mode runs on. */
+export type SharedStore = Store & ChangeLog;
+
+export function hasChangeLog(store: Store): store is SharedStore {
+  return typeof (store as Partial<ChangeLog>).readRecords === 'function';
 }
 
 export interface TxOptions {
@@ -141,6 +160,10 @@ export interface EventFilter {
   limit: number;
   /** Newest first instead of oldest first. */
   newestFirst?: boolean;
+}
+
+/** The change log's reads: an EventFilter and what only a follower of the log asks for. */
+export interface ChangeLogFilter extends EventFilter {
   /**
    * Also the change numbers a failed commit took and left unused (MySQL; type '', no namespace,
    * service or instance): they carry no change, but a follower of the change log must learn that

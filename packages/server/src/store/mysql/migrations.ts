@@ -5,7 +5,7 @@
  *
  * DDL is not transactional in MySQL, so every statement is idempotent (IF NOT EXISTS): a node
  * that died halfway through a migration leaves a database the next start completes. Several
- * nodes starting at once take turns under a named lock (see MysqlStore.migrate).
+ * nodes starting at once take turns under a named lock (see schema.ts).
  *
  * `{{COLLATE}}` is the server's binary NO PAD collation (utf8mb4_nopad_bin on MariaDB,
  * utf8mb4_0900_bin on MySQL 8): names, ids and metadata keys compare byte for byte as they do in

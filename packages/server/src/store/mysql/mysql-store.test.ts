@@ -8,7 +8,7 @@ import { WriteBatcher } from '../../batch/write-batcher.js';
 import { MusterError } from '../../errors.js';
 import type { ServiceRecord } from '../../model/records.js';
 import { instance, numbered, storeContract } from '../store-contract.js';
-import { isConflict, type EventFilter, type RecordKeys, type Store, type StoreTx } from '../store.js';
+import { isConflict, type ChangeLog, type ChangeLogFilter, type RecordKeys, type Store, type StoreTx } from '../store.js';
 import { ChangeFollower } from '../../cluster/change-follower.js';
 import { RegistryIndex } from '../../index/registry-index.js';
 import { MYSQL_MIGRATIONS, migrationSql } from './migrations.js';
@@ -144,7 +144,7 @@ class Partition {
 /** Counts the queries (round trips) the store sends from now on, on connections it takes from its pool. */
 function countRoundTrips(store: MysqlStore): () => number {
   type Conn = Record<'query' | 'execute', (...a: unknown[]) => unknown>;
-  const pool = (store as unknown as { pool: { getConnection(): Promise<Conn> } }).pool;
+  const pool = (store as unknown as { sessions: { pool: { getConnection(): Promise<Conn> } } }).sessions.pool;
   const take = pool.getConnection.bind(pool);
   let n = 0;
   pool.getConnection = async () => {
@@ -537,8 +537,9 @@ if (unreachable !== undefined) {
         const store = await openStore(newDatabase());
         if (!consecutive) {
           // As on a server in interleaved lock mode: the store must not count on consecutive ids.
-          const known = (store as unknown as { initialized: WeakMap<object, number> }).initialized;
-          (store as unknown as { initialized: unknown }).initialized = { get: (c: object) => (known.get(c) === undefined ? undefined : 0), set: (c: object, v: number) => known.set(c, v) };
+          const sessions = (store as unknown as { sessions: { initialized: WeakMap<object, number> } }).sessions;
+          const known = sessions.initialized;
+          (sessions as { initialized: unknown }).initialized = { get: (c: object) => (known.get(c) === undefined ? undefined : 0), set: (c: object, v: number) => known.set(c, v) };
         }
         await seed(store);
         const recs = Array.from({ length: 7 }, (_, i) => instance(`n${i}`, { ttl: 1 + i, metadata: Object.fromEntries(Array.from({ length: i % 3 }, (_, k) => [`k${k}`, `v${i}.${k}`])) }));
@@ -635,7 +636,7 @@ if (unreachable !== undefined) {
       assert.ok(all.every((e) => e.type === ('' as never) && e.namespace === '' && e.instanceId === undefined), 'unused ones');
       assert.deepEqual(await a.listEvents({ limit: 100, afterId: start }), [], 'no events');
       const afterIds: number[] = [];
-      const watched = { listEvents: (f: EventFilter) => (afterIds.push(f.afterId ?? -1), a.listEvents(f)), readRecords: (k: RecordKeys) => a.readRecords(k) } as Store;
+      const watched: ChangeLog = { listEvents: (f: ChangeLogFilter) => (afterIds.push(f.afterId ?? -1), a.listEvents(f)), readRecords: (k: RecordKeys) => a.readRecords(k) };
       const follower = new ChangeFollower(watched, new RegistryIndex(100), { pollIntervalMs: 60_000, gapTimeoutMs: 60_000, pageSize: 2 }, pino({ level: 'silent' }));
       follower.start(start);
       await follower.catchUp();
