@@ -1,4 +1,4 @@
-import type { AccessRight } from '@muster/api';
+import { MusterError, type ErrorCode } from '@muster/api';
 import type { AuditLog } from '../auth/audit-log.js';
 import { Guard, type Caller } from '../auth/guard.js';
 import type { RateLimits } from '../auth/rate-limits.js';
@@ -11,6 +11,11 @@ import { Grant } from './grant.js';
 import { bearerToken, type Inbound } from './inbound.js';
 import { LongPolls } from './long-poll.js';
 import { screenOf, type ImmediateOperation, type Operation, type Right } from './operation.js';
+
+/** Refusals of a request as bad or unauthorized: each counts against its address's write limit. */
+const COUNTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'PERMISSION_DENIED']);
+/** Refusals as unauthorized or over a limit: each goes to the audit trail. */
+const AUDITED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED']);
 
 export interface PipelineDeps {
   guard: Guard;
@@ -159,6 +164,26 @@ export class RequestPipeline {
   }
 
   /**
+   * A whole request, for an adapter with no steps of its own to place (no body read apart, no
+   * error statuses finer than the codes): admits it, answers it with `handle`, and records how
+   * it ended, a refusal counted and audited by its error's code.
+   */
+  async run<Req, Res>(op: Operation<Req>, inbound: Inbound, req: Req, handle: (req: Req, grant: Grant) => Res | Promise<Res>, describe: (req: Req) => AuditedAction): Promise<Res> {
+    let res: Res;
+    try {
+      res = await handle(req, await this.admit(op, inbound, req));
+    } catch (err) {
+      const code: ErrorCode = err instanceof MusterError ? err.code : 'INTERNAL';
+      if (COUNTED.has(code)) this.refused(inbound);
+      const end: Ending = AUDITED.has(code) ? { outcome: 'refused', code, reason: (err as Error).message } : { outcome: 'failed' };
+      this.finished(op, inbound, end, () => describe(req));
+      throw err;
+    }
+    this.finished(op, inbound, { outcome: 'ok' }, () => describe(req));
+    return res;
+  }
+
+  /**
    * The context of one request (or one message of a stream) for the writes it makes: applied
    * only while its client is there, and within limits.writeWait (or the client's own deadline,
    * if sooner) of its arrival.
@@ -216,7 +241,7 @@ export class RequestPipeline {
         const [namespace] = typeof r.on === 'function' ? r.on() : r.on;
         if (this.guard.sees(c, namespace)) continue;
       }
-      this.guard.requireManagement(c, r.level as AccessRight, r.on);
+      this.guard.requireManagement(c, r.level, r.on);
     }
   }
 
