@@ -17,7 +17,5 @@ export function statsRoutes(app: FastifyInstance, { rates }: HttpDeps): void {
       description: 'One sample per interval, oldest first, each the average rate over its interval. The same counters as /metrics (muster_registrations_total without rejected, muster_heartbeats_total ok, muster_discoveries_total).',
       response: { 200: Type.Object({ intervalMs: Type.Integer(), samples: Type.Array(Sample) }), ...errors(401) },
     },
-  }, async () => {
-    return { intervalMs: rates.intervalMs, samples: rates.list().map((s) => ({ ...s, at: new Date(s.at).toISOString() })) };
-  });
+  }, async () => ({ intervalMs: rates.intervalMs, samples: rates.list().map((s) => ({ ...s, at: new Date(s.at).toISOString() })) }));
 }
