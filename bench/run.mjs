@@ -17,11 +17,12 @@ import { discovery10, discovery1000 } from './scenarios/discovery.mjs';
 import { GRPC_NOTE, GRPC_SCENARIOS } from './scenarios/grpc.mjs';
 import { heartbeat, heartbeatBatch } from './scenarios/heartbeat.mjs';
 import { longpoll } from './scenarios/longpoll.mjs';
+import { grpcWake } from './scenarios/grpc-wake.mjs';
 import { memory } from './scenarios/memory.mjs';
 import { pick } from './scenarios/pick.mjs';
 import { register } from './scenarios/register.mjs';
 
-const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, memory, pick, authCost, ...GRPC_SCENARIOS, ...CLUSTER_SCENARIOS];
+const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, grpcWake, memory, pick, authCost, ...GRPC_SCENARIOS, ...CLUSTER_SCENARIOS];
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const args = process.argv.slice(2);

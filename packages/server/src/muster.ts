@@ -38,6 +38,7 @@ import { VerificationQueue } from './verify/verification-queue.js';
 import { Verifier } from './verify/verifier.js';
 import { VERSION } from './version.js';
 import { WatchHub } from './watch/watch-hub.js';
+import { RequestPipeline } from './pipeline/request-pipeline.js';
 
 /** Verification checks running at once at most. */
 const VERIFY_CONCURRENCY = 16;
@@ -93,6 +94,8 @@ export class Muster {
   readonly guard: Guard;
   readonly audit: AuditLog;
   readonly limits: RateLimits;
+  /** Auth, limits, audit and long-poll for every request of every protocol. */
+  readonly pipeline: RequestPipeline;
   private readonly announce: (text: string) => void;
   /** Verified registration: the checks of instances of services that require it. */
   readonly verifier: Verifier;
@@ -167,6 +170,11 @@ export class Muster {
     this.limits = new RateLimits({
       perAddress: config.limits.writesPerAddress, perToken: config.limits.writesPerToken, watchesPerClient: config.limits.watchesPerClient, ipv6Prefix: config.limits.ipv6Prefix,
     });
+    this.pipeline = new RequestPipeline({
+      guard: this.guard, limits: this.limits, audit: this.audit, hub: this.hub, metrics: this.metrics, applied: this.applied,
+      writeWaitMs: config.limits.writeWait, revisionWaitMs: config.cluster.revisionWait,
+      revisionOf: (ns, svc) => this.naming.resolveService(ns, svc).rec.revision,
+    });
     this.announce = opts.announce ?? ((text) => void (process.stderr.isTTY && process.stderr.write(text)));
     if (clock instanceof ClusterClock) {
       // The nodes learn each other's commits from the store's change log.
@@ -214,7 +222,7 @@ export class Muster {
     this.arrivals.start();
     this.http = await buildHttpServer({
       naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config,
-      guard: this.guard, tokens: this.tokens, audit: this.audit, limits: this.limits, arrivals: this.arrivals, applied: this.applied,
+      pipeline: this.pipeline, tokens: this.tokens, arrivals: this.arrivals, applied: this.applied,
       readiness: () => this.readiness(),
       cluster: () => this.clusterStatus(),
       staleness: () => this.cluster?.staleness(),
@@ -224,7 +232,7 @@ export class Muster {
     await this.http.listen({ host: this.config.host, port: this.config.httpPort, backlog: LISTEN_BACKLOG });
     try {
       this.grpc = await GrpcServer.create({
-        naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, guard: this.guard, audit: this.audit, limits: this.limits,
+        naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, pipeline: this.pipeline,
         arrivals: this.arrivals, applied: this.applied,
       });
       await this.grpc.listen(this.config.host, this.config.grpcPort, this.tls);

@@ -115,24 +115,23 @@ describe('gRPC API: muster.v1.Registry', () => {
     const filtered = await call(c, 'Discover', { service: 'disco', filter: { metadata: { env: 'dev' }, status: 'all' } });
     assert.deepEqual(filtered.instances, undefined, 'the filter applies');
 
-    let t0 = Date.now();
+    const t0 = Date.now();
     const idle = await call(c, 'Discover', { service: 'disco', revision: full.revision, waitMs: 300 });
     assert.equal(idle.unchanged, true);
     assert.ok(Date.now() - t0 >= 280, 'waited');
 
+    // How soon it wakes is measured by bench/ (gRPC long-poll wake); here: that it parks, and wakes with the change.
     const poll = call(c, 'Discover', { service: 'disco', revision: full.revision, waitMs: 20_000 });
-    await sleep(100);
+    await waitFor(async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 1, 5000, 'the long-poll to park');
+    assert.equal(s.muster.hub.listeners('default', 'disco'), 1);
     const reg = await call(c, 'Register', { service: 'disco', host: '10.4.0.2', port: 1 });
-    t0 = Date.now();
     const woke = await poll;
-    const latency = Date.now() - t0;
     assert.equal(woke.revision, reg.instance.revision);
     assert.equal(woke.instances.length, 2);
-    assert.ok(latency < 100, `long-poll woke ${latency} ms after the ack`);
     assert.equal(await metric(s.url, 'muster_watchers', 'kind="long_poll"'), 0);
   });
 
-  it('Watch sends a snapshot, then one per change within 100 ms of the ack; cancelling unsubscribes', async () => {
+  it('Watch sends a snapshot, then one per change; cancelling unsubscribes', async () => {
     await call(c, 'Register', { service: 'watched', host: '10.5.0.1', port: 1 });
     const baseline = hubWaiters(s.muster);
     const closers = hubClosers(s.muster);
@@ -142,16 +141,15 @@ describe('gRPC API: muster.v1.Registry', () => {
     assert.equal(first.instances.length, 1);
     assert.equal(await metric(s.url, 'muster_watchers', 'kind="grpc"'), 1);
     const reg = await call(c, 'Register', { service: 'watched', host: '10.5.0.2', port: 1 });
-    const acked = Date.now();
     const change = await reader.next();
-    const latency = Date.now() - acked;
     assert.equal(change.revision, reg.instance.revision);
     assert.equal(change.instances.length, 2);
-    assert.ok(latency < 100, `snapshot ${latency} ms after the ack`);
 
     // A watcher that holds the current revision gets no first snapshot, only the next change.
     const resumed = new StreamReader(c['Watch']({ service: 'watched', revision: change.revision }) as grpc.ClientReadableStream<any>);
-    await sleep(150);
+    await waitFor(() => s.muster.hub.listeners('default', 'watched') === 2, 5000, 'the second stream to subscribe');
+    // Subscribed: the stream decided in that same tick whether to send a first snapshot, and the
+    // next message it sends below must be the next change's, not the current revision.
     assert.equal(resumed.pending, 0, 'no snapshot for a current revision');
     const reg3 = await call(c, 'Register', { service: 'watched', host: '10.5.0.3', port: 1 });
     assert.equal((await resumed.next()).revision, reg3.instance.revision);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, startServer, type RunningServer } from './harness.js';
+import { api, startServer, waitFor, type RunningServer } from './harness.js';
+import { metric } from './grpc-client.js';
 
 const svc = '/v1/namespaces/default/services/feed/instances';
 
@@ -50,25 +51,24 @@ describe('long-poll and watch wake-up after a change from another client', () =>
     assert.equal(stale.status, 200, 'an older revision is answered at once');
   });
 
-  it('wakes a long-poll within 100 ms of the committed change', async () => {
+  // How soon they wake is measured by bench/ (long-poll and watch wake); here: that they park, and wake with the change.
+  it('wakes a parked long-poll with the committed change', async () => {
     for (const viaEtag of [false, true]) {
       const cur = await api(s.url, 'GET', svc);
       const poll = viaEtag
         ? api(s.url, 'GET', `${svc}?wait=20s`, undefined, { 'if-none-match': cur.headers.get('etag')! })
         : api(s.url, 'GET', `${svc}?revision=${cur.body.revision}&wait=20s`);
-      await new Promise((r) => setTimeout(r, 100));
+      await waitFor(async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 1, 5000, 'the long-poll to park');
       const reg = await api(s.url, 'POST', svc, { host: `10.6.1.${viaEtag ? 2 : 1}`, port: 1 });
-      const acked = Date.now();
       const woke = await poll;
-      const latency = Date.now() - acked;
       assert.equal(woke.status, 200);
       assert.equal(woke.body.revision, reg.body.instance.revision);
       assert.ok(woke.body.instances.some((i: { id: string }) => i.id === reg.body.instance.id));
-      assert.ok(latency < 100, `long-poll woke ${latency} ms after the ack`);
+      await waitFor(async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 0, 5000, 'the long-poll to let go of its slot');
     }
   });
 
-  it('streams a snapshot on connect and one per change, within 100 ms', async () => {
+  it('streams a snapshot on connect and one per change', async () => {
     const ac = new AbortController();
     const events = sse(`${s.url}/v1/watch?namespace=default&service=feed`, ac.signal);
     try {
@@ -77,9 +77,7 @@ describe('long-poll and watch wake-up after a change from another client', () =>
       const snap = JSON.parse(first.data);
       assert.equal(String(snap.revision), first.id);
       const reg = await api(s.url, 'POST', svc, { host: '10.6.2.1', port: 1 });
-      const acked = Date.now();
       const next = (await events.next()).value!;
-      assert.ok(Date.now() - acked < 100, 'snapshot after the change within 100 ms');
       const snap2 = JSON.parse(next.data);
       assert.equal(snap2.revision, reg.body.instance.revision);
       assert.ok(snap2.instances.some((i: { id: string }) => i.id === reg.body.instance.id));

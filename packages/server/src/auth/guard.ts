@@ -24,8 +24,9 @@ export interface GuardOptions {
 
 /**
  * The guard of DESIGN's request path: who is calling and whether they may do this to this
- * resource. Adapters call it before the naming service; the naming service itself only decides
- * instance ownership, with the `writer` the guard hands it.
+ * resource. The request pipeline (pipeline/) calls it for what each operation of an adapter is,
+ * before the naming service; the naming service itself only decides instance ownership, with the
+ * `writer` the guard hands it.
  *
  * With auth off nothing is checked (local development), except what the naming service always
  * checks: an instance is changed by the holder of its heartbeatToken.

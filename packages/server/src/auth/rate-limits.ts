@@ -35,6 +35,11 @@ export class RateLimits {
     if (opts.perToken > 0) this.byToken = new RateLimiterMemory({ points: opts.perToken, duration: 1 });
   }
 
+  /** Whether writes per address are limited: only then is a request screened before its body is read. */
+  get screens(): boolean {
+    return this.byAddress !== undefined;
+  }
+
   /** The client an address counts as. */
   keyOf(address: string): string {
     return clientKey(address, this.opts.ipv6Prefix);

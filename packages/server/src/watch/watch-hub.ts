@@ -19,6 +19,11 @@ export class WatchHub {
     for (const wake of [...set]) wake(revision);
   }
 
+  /** How many long-polls and streams wait on a service now: what a test waits on instead of sleeping. */
+  listeners(namespace: string, service: string): number {
+    return this.waiters.get(serviceKey(namespace, service))?.size ?? 0;
+  }
+
   /** Registers a listener until the returned function is called. */
   subscribe(namespace: string, service: string, wake: Wake): () => void {
     const key = serviceKey(namespace, service);

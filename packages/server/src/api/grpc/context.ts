@@ -3,35 +3,38 @@ import { status as Status, type Deadline, type sendUnaryData, type ServerUnaryCa
 import { MIN_REVISION_METADATA } from '@muster/api';
 import type { Logger } from 'pino';
 import type { ArrivalClock } from '../arrival-clock.js';
-import type { AuditLog } from '../../auth/audit-log.js';
 import type { RequestContext } from '../../batch/request-context.js';
 import type { AppliedRevision } from '../../index/applied-revision.js';
-import { Guard, type Caller } from '../../auth/guard.js';
-import type { RateLimits } from '../../auth/rate-limits.js';
 import type { MusterConfig } from '../../config/config.js';
 import { Errors } from '../../errors.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { NamingService } from '../../naming/naming-service.js';
+import type { Grant } from '../../pipeline/grant.js';
+import type { Inbound } from '../../pipeline/inbound.js';
+import type { Operation } from '../../pipeline/operation.js';
+import type { RequestPipeline } from '../../pipeline/request-pipeline.js';
 import type { WatchHub } from '../../watch/watch-hub.js';
-import { isUndecodable } from './codec.js';
+import { isUndecodable, type Undecodable } from './codec.js';
 import { isBug, statusName, toGrpcStatus, type GrpcStatus } from './error-mapping.js';
 
-/** Codes that refuse a call as bad or unauthorized. */
+/** Codes that refuse a call as bad or unauthorized: each counts against its address's write limit. */
 const REFUSED = new Set<number>([Status.INVALID_ARGUMENT, Status.UNAUTHENTICATED, Status.PERMISSION_DENIED]);
+/** Codes that refuse a call as unauthorized or over a limit: each goes to the audit trail. */
+const AUDITED = new Set<number>([Status.UNAUTHENTICATED, Status.PERMISSION_DENIED, Status.RESOURCE_EXHAUSTED]);
 
-/** What the gRPC handlers may call: the domain and the watch hub, never the store or the index. */
+/** What the gRPC handlers may call: the domain, the pipeline and the watch hub, never the store or the index. */
 export interface GrpcDeps {
   naming: NamingService;
-  guard: Guard;
-  audit: AuditLog;
-  limits: RateLimits;
+  /** Auth, limits, audit and long-poll: every call goes through it. */
+  pipeline: RequestPipeline;
+  /** For the Watch streams' subscriptions and shutdown; long-polls park in the pipeline. */
   hub: WatchHub;
   metrics: Metrics;
   config: MusterConfig;
   log: Logger;
   /** When each call arrived. */
   arrivals: ArrivalClock;
-  /** How far this node has applied the change sequence: a call's muster-min-revision waits on it. */
+  /** How far this node has applied the change sequence: what a write that changed nothing answers. */
   applied: AppliedRevision;
 }
 
@@ -48,18 +51,19 @@ export class CallRecorder {
   failed(method: string, err: unknown, t0: number, extra?: Record<string, unknown>, call?: GrpcCall): GrpcStatus {
     const status = toGrpcStatus(err);
     this.record(method, status.code, t0, isBug(err) ? { ...extra, err } : extra, status.details);
+    if (!call) return status;
+    const inbound = inboundOf(call, this.deps);
     // As over HTTP, a refusal counts against the write limit of its address.
-    if (call && REFUSED.has(status.code)) this.deps.limits.refused(callers.get(call)?.address ?? peerAddress(call), callers.get(call));
-    if (call && (status.code === Status.UNAUTHENTICATED || status.code === Status.PERMISSION_DENIED || status.code === Status.RESOURCE_EXHAUSTED)) {
-      const caller = callers.get(call);
-      const address = caller?.address ?? peerAddress(call);
-      const req = (call as { request?: { namespace?: string; service?: string; id?: string } }).request;
-      this.deps.audit.record({
-        who: caller ? Guard.who(caller) : `anonymous@${address}`, address, action: `grpc ${method}`, outcome: 'refused',
-        code: statusName(status.code), reason: status.details,
-        namespace: typeof req?.namespace === 'string' && req.namespace !== '' ? req.namespace : '*',
-        ...(typeof req?.service === 'string' && req.service !== '' ? { service: req.service } : {}),
-        ...(typeof req?.id === 'string' && req.id !== '' ? { instanceId: req.id } : {}),
+    if (REFUSED.has(status.code)) this.deps.pipeline.refused(inbound);
+    if (AUDITED.has(status.code)) {
+      this.deps.pipeline.finished(undefined, inbound, { outcome: 'refused', code: statusName(status.code), reason: status.details }, () => {
+        const req = (call as { request?: { namespace?: string; service?: string; id?: string } }).request;
+        return {
+          action: `grpc ${method}`,
+          namespace: typeof req?.namespace === 'string' && req.namespace !== '' ? req.namespace : '*',
+          ...(typeof req?.service === 'string' && req.service !== '' ? { service: req.service } : {}),
+          ...(typeof req?.id === 'string' && req.id !== '' ? { instanceId: req.id } : {}),
+        };
       });
     }
     return status;
@@ -79,89 +83,104 @@ export class CallRecorder {
   }
 }
 
-/** What every kind of call has: its metadata and its peer. */
+/** What every kind of call has: its metadata, its peer, its deadline, and its cancellation. */
 export interface GrpcCall {
   metadata: { get(key: string): Array<string | Buffer> };
   getPeer(): string;
+  readonly cancelled: boolean;
+  getDeadline(): Deadline;
+  once(event: 'cancelled', fn: () => void): unknown;
+  off(event: 'cancelled', fn: () => void): unknown;
 }
 
-const callers = new WeakMap<object, Caller>();
+/**
+ * A call (or a message of a stream) as the pipeline knows it, read now. Its own budget is the
+ * client's deadline: grpc-js dates that deadline from when it read the call, which after a stall
+ * is late, so the client's timeout is counted from the arrival instead.
+ */
+class GrpcInbound implements Inbound {
+  readonly receivedAt: number;
+  readonly budgetMs: number;
+  readonly address: string;
 
-/** The caller of a call, from its `authorization` metadata and peer; worked out once per call. */
-export function callerOf(call: GrpcCall, guard: Guard): Caller {
-  let c = callers.get(call);
-  if (!c) {
-    const [auth] = call.metadata.get('authorization');
-    const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
-    c = guard.caller(m?.[1], peerAddress(call));
-    callers.set(call, c);
+  constructor(private readonly call: GrpcCall, arrivals: ArrivalClock) {
+    this.receivedAt = arrivals.receivedAt();
+    const d = call.getDeadline();
+    this.budgetMs = d instanceof Date ? d.getTime() - Date.now() : d - Date.now();
+    this.address = peerAddress(call);
   }
-  return c;
+
+  get authorization(): unknown {
+    return this.call.metadata.get('authorization')[0];
+  }
+
+  gone(): boolean {
+    return this.call.cancelled;
+  }
+
+  onGone(fn: () => void): () => void {
+    this.call.once('cancelled', fn);
+    return () => this.call.off('cancelled', fn);
+  }
+}
+
+const inbounds = new WeakMap<GrpcCall, Inbound>();
+
+/** The call as the pipeline knows it, made when the call is first handled. */
+export function inboundOf(call: GrpcCall, deps: Pick<GrpcDeps, 'arrivals'>): Inbound {
+  let i = inbounds.get(call);
+  if (!i) inbounds.set(call, (i = new GrpcInbound(call, deps.arrivals)));
+  return i;
+}
+
+/**
+ * A new RequestContext for a message of a stream read now: its deadline is limits.writeWait
+ * after it arrived, or the client's own deadline if sooner.
+ */
+export function newMessageContext(call: GrpcCall, deps: Pick<GrpcDeps, 'arrivals' | 'pipeline'>): RequestContext {
+  return deps.pipeline.context(new GrpcInbound(call, deps.arrivals));
 }
 
 /** `127.0.0.1:5123`, `[::1]:5123` or `ipv4:...` -> the address alone. */
-function peerAddress(call: GrpcCall): string {
+function peerAddress(call: Pick<GrpcCall, 'getPeer'>): string {
   const peer = call.getPeer().replace(/^ipv[46]:/, '');
   const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(peer);
   if (v6) return v6[1]!;
   return peer.replace(/:\d+$/, '');
 }
 
-/** What a call has that a write needs: whether it was cancelled, and the client's deadline. */
-interface CancellableCall {
-  readonly cancelled: boolean;
-  getDeadline(): Deadline;
-}
-
-const contexts = new WeakMap<object, RequestContext>();
-
-/**
- * A new RequestContext for a call (or a message of a stream) read now: its deadline is
- * limits.writeWait after it arrived, or the client's own deadline if sooner. grpc-js dates that
- * deadline from when it read the call, which after a stall is late: the client's timeout is
- * counted from the arrival instead.
- */
-export function newCallContext(call: CancellableCall, deps: Pick<GrpcDeps, 'arrivals' | 'config'>): RequestContext {
-  const receivedAt = deps.arrivals.receivedAt();
-  const d = call.getDeadline();
-  const own = d instanceof Date ? d.getTime() - Date.now() : d - Date.now();
-  return { receivedAt, deadline: receivedAt + Math.min(deps.config.limits.writeWait, own), gone: () => call.cancelled };
-}
-
-/** The context of a unary call, made when `unary` read it. */
-export function contextOf(call: object): RequestContext | undefined {
-  return contexts.get(call);
-}
-
 /**
  * The wait for the revision in the call's `muster-min-revision` metadata (read-your-writes), or
  * undefined when it carries none.
  */
-export function minRevisionWait(call: GrpcCall, deps: Pick<GrpcDeps, 'applied' | 'config'>): Promise<void> | undefined {
+export function minRevisionWait(call: GrpcCall, deps: Pick<GrpcDeps, 'pipeline'>): Promise<void> | undefined {
   const [raw] = call.metadata.get(MIN_REVISION_METADATA);
-  if (raw === undefined) return undefined;
-  const text = String(raw).trim();
-  if (!/^\d{1,15}$/.test(text)) return Promise.reject(Errors.badMinRevision());
-  return deps.applied.reach(Number(text), deps.config.cluster.revisionWait);
+  return raw === undefined ? undefined : deps.pipeline.minRevision(String(raw));
 }
 
 /**
- * A unary handler from an async function of the decoded request. A request that did not decode
- * is refused here, before the function sees it; one carrying a revision waits until this node
- * has applied it.
+ * A unary handler: a request that did not decode is refused before anything else; one carrying
+ * a revision waits until this node has applied it; then `decode` turns the message into the
+ * request (refusing a malformed one), the pipeline admits it as `op`, and `fn` answers it.
  */
-export function unary<Req, Res>(
-  deps: GrpcDeps, recorder: CallRecorder, method: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res | Buffer>,
-): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res | Buffer>) => void {
+export function unary<Msg, Req, Res>(
+  deps: GrpcDeps, recorder: CallRecorder, method: string, op: Operation<Req>, decode: (msg: Msg) => Req,
+  fn: (req: Req, grant: Grant) => Promise<Res | Buffer>,
+): (call: ServerUnaryCall<Msg | Undecodable, Res>, callback: sendUnaryData<Res | Buffer>) => void {
   return (call, callback) => {
     const t0 = performance.now();
-    contexts.set(call, newCallContext(call, deps));
+    const inbound = inboundOf(call, deps);
+    const run = (msg: Msg): Promise<Res | Buffer> => {
+      const req = decode(msg);
+      const admitted = deps.pipeline.admit(op, inbound, req);
+      return admitted instanceof Promise ? admitted.then((grant) => fn(req, grant)) : fn(req, admitted);
+    };
     let answer: Promise<Res | Buffer>;
     try {
-      const req: unknown = call.request;
-      const waiting = isUndecodable(req) ? undefined : minRevisionWait(call, deps);
-      answer = isUndecodable(req) ? Promise.reject(Errors.undecodable(req.detail))
-        : waiting ? waiting.then(() => fn(req as Req, call)) : fn(req as Req, call);
+      const msg = call.request;
+      if (isUndecodable(msg)) throw Errors.undecodable(msg.detail);
+      const waiting = minRevisionWait(call, deps);
+      answer = waiting ? waiting.then(() => run(msg)) : run(msg);
     } catch (err) {
       answer = Promise.reject(err);
     }

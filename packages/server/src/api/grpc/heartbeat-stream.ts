@@ -5,7 +5,8 @@ import type { RequestContext } from '../../batch/request-context.js';
 import { Errors } from '../../errors.js';
 import { isUndecodable, type Undecodable } from './codec.js';
 import type { ServiceWriter } from '../../naming/naming-service.js';
-import { callerOf, newCallContext, type CallRecorder, type GrpcDeps } from './context.js';
+import type { Operation } from '../../pipeline/operation.js';
+import { inboundOf, newMessageContext, type CallRecorder, type GrpcDeps } from './context.js';
 import { toGrpcItemError, toGrpcStatus, type GrpcStatus } from './error-mapping.js';
 import type { HeartbeatBatchMsg } from './requests.js';
 import { given } from './requests.js';
@@ -33,7 +34,8 @@ interface ResultsMsg {
  * ends with UNAVAILABLE.
  */
 export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
-  const { naming, hub, log, guard } = deps;
+  const { naming, hub, log, pipeline } = deps;
+  const op: Extract<Operation<undefined>, { kind: 'heartbeat' }> = { kind: 'heartbeat' };
 
   const answer = async (batch: HeartbeatBatchMsg, writer: ServiceWriter | undefined, ctx: RequestContext): Promise<ResultsMsg> => {
     const items = (batch.heartbeats ?? []).map((h) => ({ id: h.id ?? '', token: given(h.heartbeatToken) }));
@@ -52,7 +54,7 @@ export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
     // An access token in the metadata (write on a service) vouches for that service's items.
     let writer: ServiceWriter | undefined;
     try {
-      writer = guard.writer(callerOf(call, guard));
+      writer = pipeline.admit(op, inboundOf(call, deps), undefined).credentials().writer;
     } catch (err) {
       call.emit('error', recorder.failed('HeartbeatStream', err, t0, undefined, call));
       return;
@@ -92,7 +94,7 @@ export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
       }
       batches++;
       // Each batch counts from when it arrived; the stream's deadline, if any, bounds them all.
-      const answered = answer(msg, writer, newCallContext(call, deps));
+      const answered = answer(msg, writer, newMessageContext(call, deps));
       if (++pending >= MAX_PENDING_BATCHES) call.pause();
       tail = tail.then(() => answered).then((res) => {
         pending--;

@@ -3,7 +3,8 @@ import { status as Status, type ServerWritableStream } from '@grpc/grpc-js';
 import { Errors } from '../../errors.js';
 import type { AnswerEncoder } from './answers.js';
 import { isUndecodable, type Undecodable } from './codec.js';
-import { callerOf, minRevisionWait, type CallRecorder, type GrpcDeps } from './context.js';
+import type { Operation } from '../../pipeline/operation.js';
+import { inboundOf, minRevisionWait, type CallRecorder, type GrpcDeps } from './context.js';
 import type { WatchRequestMsg } from './requests.js';
 import { watchParams } from './requests.js';
 
@@ -18,7 +19,12 @@ import { watchParams } from './requests.js';
  * carrying a revision (muster-min-revision) starts once this node has applied it.
  */
 export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: AnswerEncoder) {
-  const { naming, hub, metrics, guard, limits } = deps;
+  const { naming, hub, metrics, pipeline } = deps;
+  type Params = ReturnType<typeof watchParams>;
+  // The service must exist (or be allowed missing) before the stream takes a watch slot.
+  const op: Extract<Operation<Params>, { kind: 'watch' }> = {
+    kind: 'watch', on: (p) => [p.namespace, p.service], before: (p) => void naming.watchedService(p.namespace, p.service, p.allowMissing),
+  };
   const gauge = metrics.watchers.labels('grpc');
   const slowAfterMs = deps.config.watch.keepAlive * 2;
 
@@ -31,10 +37,8 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       const req = call.request;
       if (isUndecodable(req)) throw Errors.undecodable(req.detail);
       params = watchParams(req);
-      const caller = callerOf(call, guard);
-      guard.requireClient(caller, 'read', [params.namespace, params.service]);
+      releaseSlot = pipeline.admit(op, inboundOf(call, deps), params).release;
       entry = naming.watchedService(params.namespace, params.service, params.allowMissing);
-      releaseSlot = limits.openWatch(caller.address);
     } catch (err) {
       call.emit('error', recorder.failed('Watch', err, t0, undefined, call));
       return;

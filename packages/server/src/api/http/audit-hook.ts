@@ -1,16 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AuditLog } from '../../auth/audit-log.js';
-import { Guard } from '../../auth/guard.js';
-import { knownCaller } from './context.js';
-
-/** Writes of the client APIs: the traffic itself, not management; refusals of them are still audited. */
-const CLIENT_WRITES = new Set([
-  'POST /v1/namespaces/:ns/services/:svc/instances',
-  'PUT /v1/instances/:id/heartbeat',
-  'POST /v1/heartbeats',
-]);
-/** Done with the instance's own token, these are the instance's lifecycle; with an access token, an operator's action. */
-const INSTANCE_WRITES = new Set(['PATCH /v1/instances/:id', 'DELETE /v1/instances/:id']);
+import { inboundOf, type HttpDeps } from './context.js';
 
 const REASON = Symbol('muster.refusal');
 type WithReason = FastifyRequest & { [REASON]?: { code: string; message: string } };
@@ -21,30 +10,23 @@ export function noteRefusal(req: FastifyRequest, code: string, message: string):
 }
 
 /**
- * Every management action (a write that is not client traffic) and every refused request
- * (401, 403, 429) becomes an audit entry: who, what, and how it ended.
+ * Tells the pipeline how a request ended (401, 403 and 429 are refusals), for the audit trail;
+ * what an entry says of the request is worked out only when one is written.
  */
-export function auditResponse(audit: AuditLog, req: FastifyRequest, reply: FastifyReply, route: string): void {
+export function auditResponse({ pipeline }: Pick<HttpDeps, 'pipeline'>, req: FastifyRequest, reply: FastifyReply, route: string): void {
   const status = reply.statusCode;
   const refused = status === 401 || status === 403 || status === 429;
-  const action = `${req.method} ${route}`;
-  const caller = knownCaller(req);
-  if (!refused) {
-    if (status >= 400 || req.method === 'GET' || req.method === 'HEAD' || CLIENT_WRITES.has(action)) return;
-    if (INSTANCE_WRITES.has(action) && !caller?.principal) return;
-  }
-  const params = (req.params ?? {}) as { ns?: string; svc?: string; id?: string };
-  const body = req.body as { name?: unknown } | undefined;
-  const created = route === '/v1/namespaces' && req.method === 'POST' && typeof body?.name === 'string' ? body.name : undefined;
-  const why = (req as WithReason)[REASON];
-  audit.record({
-    who: caller ? Guard.who(caller) : `anonymous@${req.ip}`,
-    address: req.ip,
-    action: route === 'unknown' ? `${req.method} ${req.url.split('?')[0]}` : action,
-    outcome: refused ? 'refused' : 'ok',
-    ...(refused && why ? { code: why.code, reason: why.message } : {}),
-    namespace: params.ns ?? created ?? '*',
-    ...(params.svc !== undefined ? { service: params.svc } : {}),
-    ...(params.id !== undefined && route.startsWith('/v1/instances/') ? { instanceId: params.id } : {}),
+  const why = refused ? (req as WithReason)[REASON] : undefined;
+  const end = { outcome: refused ? 'refused' as const : status >= 400 ? 'failed' as const : 'ok' as const, ...(why ? { code: why.code, reason: why.message } : {}) };
+  pipeline.finished(req.routeOptions.config?.op, inboundOf(req, reply), end, () => {
+    const params = (req.params ?? {}) as { ns?: string; svc?: string; id?: string };
+    const body = req.body as { name?: unknown } | undefined;
+    const created = route === '/v1/namespaces' && req.method === 'POST' && typeof body?.name === 'string' ? body.name : undefined;
+    return {
+      action: route === 'unknown' ? `${req.method} ${req.url.split('?')[0]}` : `${req.method} ${route}`,
+      namespace: params.ns ?? created ?? '*',
+      ...(params.svc !== undefined ? { service: params.svc } : {}),
+      ...(params.id !== undefined && route.startsWith('/v1/instances/') ? { instanceId: params.id } : {}),
+    };
   });
 }

@@ -3,32 +3,37 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClusterStatus } from '@muster/api';
 import type { ArrivalClock } from '../arrival-clock.js';
 import type { AccessTokenService } from '../../auth/access-token-service.js';
-import type { AuditLog } from '../../auth/audit-log.js';
-import type { Caller, Guard } from '../../auth/guard.js';
-import type { RateLimits } from '../../auth/rate-limits.js';
+import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../../batch/request-context.js';
+import { Errors } from '../../errors.js';
 import type { AppliedRevision } from '../../index/applied-revision.js';
-import type { InstanceCredentials } from '../../naming/naming-service.js';
+import type { Grant } from '../../pipeline/grant.js';
+import type { Inbound } from '../../pipeline/inbound.js';
+import type { Operation } from '../../pipeline/operation.js';
+import type { RequestPipeline } from '../../pipeline/request-pipeline.js';
 import type { MusterConfig } from '../../config/config.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { RateHistory } from '../../metrics/rate-history.js';
 import type { NamingService } from '../../naming/naming-service.js';
 import type { WatchHub } from '../../watch/watch-hub.js';
 
+/** What an HTTP route is to the request pipeline; a route without one is public. */
+export type HttpOperation = Operation<FastifyRequest>;
+
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** What the route is, for the check made before its body is read (Guard.screen). */
-    access?: 'management' | 'clientWrite';
+    /** What the route is: the pipeline applies auth, limits, audit and long-poll to it. */
+    op?: HttpOperation;
   }
 }
 
-/** What the HTTP routes may call: the domain and the watch hub, never the store or the index. */
+/** What the HTTP routes may call: the domain, the pipeline and the watch hub, never the store or the index. */
 export interface HttpDeps {
   naming: NamingService;
-  guard: Guard;
+  /** Auth, limits, audit and long-poll: every route goes through it. */
+  pipeline: RequestPipeline;
   tokens: AccessTokenService;
-  audit: AuditLog;
-  limits: RateLimits;
+  /** For the SSE streams' subscriptions; long-polls park in the pipeline. */
   hub: WatchHub;
   metrics: Metrics;
   config: MusterConfig;
@@ -46,58 +51,55 @@ export interface HttpDeps {
   backup?: (file: string) => Promise<void>;
 }
 
-/** The Bearer token of a request, if any. */
-export function bearerToken(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (typeof h !== 'string') return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-  return m ? m[1] : undefined;
+/** What each HTTP request is to the pipeline: made once, at its arrival (or at its first refusal). */
+class HttpInbound implements Inbound {
+  constructor(private readonly req: FastifyRequest, private readonly res: ServerResponse, readonly receivedAt: number) {}
+
+  get authorization(): unknown {
+    return this.req.headers.authorization;
+  }
+
+  get address(): string {
+    return this.req.ip;
+  }
+
+  // A response destroyed before it was sent: the client closed the connection.
+  gone(): boolean {
+    return this.res.destroyed;
+  }
+
+  onGone(fn: () => void): () => void {
+    this.res.once('close', fn);
+    return () => this.res.off('close', fn);
+  }
 }
 
-const CALLER = Symbol('muster.caller');
-type WithCaller = FastifyRequest & { [CALLER]?: Caller };
-
-/** The request's caller, worked out once (the audit hook asks again after the handler). */
-export function callerOf(req: FastifyRequest, guard: Guard): Caller {
-  const r = req as WithCaller;
-  return (r[CALLER] ??= guard.caller(bearerToken(req), req.ip));
-}
-
-/** The caller if it was worked out (a refused token leaves none): for the audit trail. */
-export function knownCaller(req: FastifyRequest): Caller | undefined {
-  return (req as WithCaller)[CALLER];
-}
-
-export function credentials(c: Caller, guard: Guard): InstanceCredentials {
-  return { instanceToken: c.instanceToken, writer: guard.writer(c) };
-}
-
-
-const RECEIVED = Symbol('muster.received');
-const CONTEXT = Symbol('muster.context');
-type WithContext = FastifyRequest & { [RECEIVED]?: number; [CONTEXT]?: RequestContext };
+const INBOUND = Symbol('muster.inbound');
+const GRANT = Symbol('muster.grant');
+type WithPipeline = FastifyRequest & { [INBOUND]?: Inbound; [GRANT]?: Grant };
 
 /** Notes when a request arrived (ArrivalClock): first thing, before anything of it is read. */
-export function noteArrival(req: FastifyRequest, at: number): void {
-  (req as WithContext)[RECEIVED] = at;
+export function noteArrival(req: FastifyRequest, reply: FastifyReply, at: number): Inbound {
+  return ((req as WithPipeline)[INBOUND] = new HttpInbound(req, reply.raw, at));
 }
 
-/**
- * The context of each request that writes or heartbeats, made on first use: a write is applied
- * only while the client is connected and within `writeWaitMs` of the request's arrival.
- */
-export function requestContexts(writeWaitMs: number): (req: FastifyRequest, reply: FastifyReply) => RequestContext {
-  return (req, reply) => {
-    const r = req as WithContext;
-    if (r[CONTEXT]) return r[CONTEXT];
-    const receivedAt = r[RECEIVED] ?? performance.now();
-    const res = reply.raw;
-    // A response destroyed before it was sent: the client closed the connection.
-    return (r[CONTEXT] = { receivedAt, deadline: receivedAt + writeWaitMs, gone: () => res.destroyed });
-  };
+/** The request as the pipeline knows it (one refused before its arrival was noted: as of now). */
+export function inboundOf(req: FastifyRequest, reply: FastifyReply): Inbound {
+  return (req as WithPipeline)[INBOUND] ?? noteArrival(req, reply, performance.now());
+}
+
+/** What the pipeline admitted the request with: set before any handler runs. */
+export function grantOf(req: FastifyRequest): Grant {
+  const g = (req as WithPipeline)[GRANT];
+  if (!g) throw Errors.internal(new Error(`no grant for ${req.method} ${req.url}: the pipeline did not run`));
+  return g;
+}
+
+export function setGrant(req: FastifyRequest, grant: Grant): void {
+  (req as WithPipeline)[GRANT] = grant;
 }
 
 /** The context of the request, if it wrote or heartbeat. */
 export function contextIfAny(req: FastifyRequest): RequestContext | undefined {
-  return (req as WithContext)[CONTEXT];
+  return (req as WithPipeline)[GRANT]?.contextIfAny;
 }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { trustedProxies } from '../../config/config.js';
 import type { ServerTls } from '../../config/tls-files.js';
 import { Errors } from '../../errors.js';
-import { callerOf, knownCaller, noteArrival, type HttpDeps } from './context.js';
+import { inboundOf, noteArrival, setGrant, type HttpDeps, type HttpOperation } from './context.js';
 import { auditResponse, noteRefusal } from './audit-hook.js';
 import { clientErrorHandler } from './client-errors.js';
 import { toHttpError } from './error-mapping.js';
@@ -33,6 +33,8 @@ import { drainBody, hasUnreadBody } from './unread-body.js';
 const QUIET_ROUTES = new Set(['/v1/instances/:id/heartbeat', '/v1/heartbeats']);
 /** Answers that refuse a request as bad or unauthorized: each counts against its address's write limit. */
 const REFUSED = new Set([400, 401, 403, 413, 414, 415]);
+/** Routes that declare nothing (documents, the console's files) ask nothing of their callers. */
+const PUBLIC: HttpOperation = { kind: 'public' };
 
 /**
  * The native HTTP adapter: decodes and shape-checks requests, calls the naming service, and
@@ -40,14 +42,14 @@ const REFUSED = new Set([400, 401, 403, 413, 414, 415]);
  * a client without a certificate that CA signed fails the handshake, before any route runs.
  */
 export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerTls): Promise<FastifyInstance> {
-  const { config, metrics, guard, limits } = deps;
+  const { config, metrics, pipeline } = deps;
   const reqIdPrefix = crypto.randomBytes(4).toString('hex');
   let reqCounter = 0;
   const sendError = async (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const { status, error } = toHttpError(err, config.http.bodyLimit, req.headers['content-type']);
     if (status >= 500) req.log.error({ err }, 'request failed');
     if (status === 401 || status === 403 || status === 429) noteRefusal(req, error.code, error.message);
-    if (REFUSED.has(status)) limits.refused(req.ip, knownCaller(req));
+    if (REFUSED.has(status)) pipeline.refused(inboundOf(req, reply));
     if (error.retryAfterS !== undefined) reply.header('retry-after', String(error.retryAfterS));
     // Refused before its body was read (too large, no credentials, over the limit): the client is
     // answered once it has sent the body, or a bound of it.
@@ -71,7 +73,7 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
     // A client behind a trusted proxy is known by X-Forwarded-For: the limits count it, not the proxy.
     ...(proxies.length > 0 ? { trustProxy: proxies } : {}),
     // Behind a proxy the socket's address is the proxy's: such refusals are not counted against it.
-    clientErrorHandler: clientErrorHandler(proxies.length > 0 ? () => {} : (address) => limits.refused(address)),
+    clientErrorHandler: clientErrorHandler(proxies.length > 0 ? () => {} : (address) => pipeline.refusedAt(address)),
     ...(tls ? { https: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
   }) as unknown as FastifyInstance; // an https.Server offers everything this code uses of the http.Server type
 
@@ -98,27 +100,42 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
 
   // Callback-style hooks and counters bound once per (method, route, status): these run on every
   // discovery and heartbeat, where an async hook or a label lookup is a visible share of CPU.
-  // Before anything of the body is read: an address over its write limit (refusals count) is
-  // refused, then a request its route can only refuse for want of credentials.
-  const screening = config.limits.writesPerAddress > 0;
+  // Before anything of the body is read: the pipeline's screen (an address over its write limit,
+  // a caller its route can only refuse for want of credentials), then the revision the request
+  // carries (read-your-writes).
   app.addHook('onRequest', (req, reply, done) => {
-    noteArrival(req, deps.arrivals.receivedAt());
+    const inbound = noteArrival(req, reply, deps.arrivals.receivedAt());
     reply.header('x-request-id', req.id);
-    const access = req.routeOptions.config.access;
-    const screenAccess = () => {
-      try {
-        if (access !== undefined) guard.screen(callerOf(req, guard), access);
-      } catch (err) {
-        return done(err as Error);
-      }
-      // Read-your-writes, once the caller may ask at all: wait until this node has applied the
-      // revision the request carries.
+    const afterScreen = () => {
       const waiting = minRevisionWait(req, deps);
       if (waiting) waiting.then(() => done(), done);
       else done();
     };
-    if (!screening || req.method === 'GET' || req.method === 'HEAD') return screenAccess();
-    limits.screen(req.ip).then(screenAccess, done);
+    let screening: Promise<void> | undefined;
+    try {
+      screening = pipeline.screen(req.routeOptions.config.op, inbound, req.method !== 'GET' && req.method !== 'HEAD');
+    } catch (err) {
+      return done(err as Error);
+    }
+    if (screening) screening.then(afterScreen, done);
+    else afterScreen();
+  });
+  // Once the body is read and checked: the route's operation admitted (auth, limits, long-poll).
+  app.addHook('preHandler', (req, reply, done) => {
+    let admitted;
+    try {
+      admitted = pipeline.admit(req.routeOptions.config.op ?? PUBLIC, inboundOf(req, reply), req);
+    } catch (err) {
+      return done(err as Error);
+    }
+    if (!(admitted instanceof Promise)) {
+      setGrant(req, admitted);
+      return done();
+    }
+    admitted.then((grant) => {
+      setGrant(req, grant);
+      done();
+    }, done);
   });
   answerRevisions(app, deps);
 
@@ -138,7 +155,7 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
       // The line's object is built only when it is written: every registration passes here.
       if (log.isLevelEnabled(level)) req.log[level]({ method: req.method, route, url: req.url, status, latencyMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
     }
-    if (status === 401 || status === 403 || status === 429 || !isRead) auditResponse(deps.audit, req, reply, route);
+    if (status === 401 || status === 403 || status === 429 || !isRead) auditResponse(deps, req, reply, route);
     done();
   });
 

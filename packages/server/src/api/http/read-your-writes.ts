@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 import { MIN_REVISION_HEADER, MIN_REVISION_PARAM, REVISION_HEADER } from '@muster/api';
-import { Errors } from '../../errors.js';
 import { contextIfAny, type HttpDeps } from './context.js';
 
 /**
@@ -9,7 +8,7 @@ import { contextIfAny, type HttpDeps } from './context.js';
  * within cluster.revisionWait, or it answers UNAVAILABLE. Called first thing for every request;
  * undefined (nothing to wait for) for almost all of them.
  */
-export function minRevisionWait(req: FastifyRequest, { applied, config }: Pick<HttpDeps, 'applied' | 'config'>): Promise<void> | undefined {
+export function minRevisionWait(req: FastifyRequest, { pipeline }: Pick<HttpDeps, 'pipeline'>): Promise<void> | undefined {
   let raw: unknown = req.headers[MIN_REVISION_HEADER];
   const q = req.query as Record<string, unknown> | undefined;
   if (q && MIN_REVISION_PARAM in q) {
@@ -19,9 +18,7 @@ export function minRevisionWait(req: FastifyRequest, { applied, config }: Pick<H
     delete q[MIN_REVISION_PARAM];
   }
   if (raw === undefined) return undefined;
-  const text = typeof raw === 'string' ? raw.trim() : '';
-  if (!/^\d{1,15}$/.test(text)) return Promise.reject(Errors.badMinRevision());
-  return applied.reach(Number(text), config.cluster.revisionWait);
+  return pipeline.minRevision(typeof raw === 'string' ? raw : '');
 }
 
 /**

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LIMITS } from '@muster/api';
 import { parseDuration } from '../../../config/config.js';
 import { Errors } from '../../../errors.js';
-import { callerOf, type HttpDeps } from '../context.js';
+import type { HttpDeps, HttpOperation } from '../context.js';
 import { filterFromQuery } from '../discover-filter.js';
 import { DiscoverQuery, DiscoverReply, SvcParams, errors } from '../schemas.js';
 
@@ -15,8 +15,37 @@ function revisionFromEtag(h: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics, staleness, guard, limits }: HttpDeps): void {
+/** `wait=30s` (or `30`): how long a long-poll may wait, at most LIMITS.longPollMaxSeconds. */
+function waitOf(q: Query): number {
+  if (q.wait === undefined) return 0;
+  const ms = parseDuration(/^\d+$/.test(q.wait) ? `${q.wait}s` : q.wait);
+  if (ms === undefined || ms > LIMITS.longPollMaxSeconds * 1000) throw Errors.waitTooLong();
+  return ms;
+}
+
+type DiscoverRequest = FastifyRequest<{ Params: { ns: string; svc: string }; Querystring: Query }>;
+const knownRevision = (req: DiscoverRequest) => req.query.revision ?? revisionFromEtag(req.headers['if-none-match']);
+
+/** A client read that, given the revision the caller holds and a wait, parks until the service moves. */
+const discover: HttpOperation = {
+  kind: 'read',
+  on: (req) => {
+    const { ns, svc } = (req as DiscoverRequest).params;
+    return [ns, svc];
+  },
+  parks: (raw) => {
+    const req = raw as DiscoverRequest;
+    const waitMs = waitOf(req.query);
+    const revision = knownRevision(req);
+    if (revision === undefined || waitMs === 0) return undefined;
+    filterFromQuery(req.query); // a filter that does not parse is refused before any wait
+    return { namespace: req.params.ns, service: req.params.svc, revision, waitMs };
+  },
+};
+
+export function discoveryRoutes(app: FastifyInstance, { naming, metrics, staleness }: HttpDeps): void {
   app.get<{ Params: { ns: string; svc: string }; Querystring: Query }>('/v1/namespaces/:ns/services/:svc/instances', {
+    config: { op: discover },
     schema: {
       tags: ['discovery'], summary: 'Discover instances',
       description: 'Answers the service revision and its instances (healthy and not isolated by default). ETag is the revision; ' +
@@ -24,36 +53,14 @@ export function discoveryRoutes(app: FastifyInstance, { naming, hub, metrics, st
       params: SvcParams, querystring: DiscoverQuery, response: { 200: DiscoverReply, 304: { type: 'null', description: 'unchanged' }, ...errors(400, 401, 403, 404, 429) },
     },
   }, async (req, reply) => {
+    // A long-poll has been parked by the pipeline already, until the revision moved or the wait ended.
     const { ns, svc } = req.params;
-    guard.requireClient(callerOf(req, guard), 'read', [ns, svc]);
-    const q = req.query;
-    let waitMs = 0;
-    if (q.wait !== undefined) {
-      const ms = parseDuration(/^\d+$/.test(q.wait) ? `${q.wait}s` : q.wait);
-      if (ms === undefined || ms > LIMITS.longPollMaxSeconds * 1000) throw Errors.waitTooLong();
-      waitMs = ms;
-    }
-    const filter = filterFromQuery(q);
-    let entry = naming.resolveService(ns, svc);
-    const known = q.revision ?? revisionFromEtag(req.headers['if-none-match']);
+    const filter = filterFromQuery(req.query);
+    const entry = naming.resolveService(ns, svc);
+    const known = knownRevision(req);
     if (known !== undefined && known === entry.rec.revision) {
-      if (waitMs > 0) {
-        const release = limits.openWatch(req.ip);
-        const aborted = new AbortController();
-        const onClose = () => aborted.abort();
-        reply.raw.once('close', onClose);
-        metrics.watchers.labels('long_poll').inc();
-        const changed = await hub.waitForChange(ns, svc, waitMs, aborted.signal).finally(() => {
-          metrics.watchers.labels('long_poll').dec();
-          reply.raw.off('close', onClose);
-          release();
-        });
-        if (changed) entry = naming.resolveService(ns, svc);
-      }
-      if (entry.rec.revision === known) {
-        metrics.disc.notModified.inc();
-        return reply.code(304).header('etag', `"${known}"`).send();
-      }
+      metrics.disc.notModified.inc();
+      return reply.code(304).header('etag', `"${known}"`).send();
     }
     const body = naming.answerBytes(entry, filter);
     const stale = staleness();

@@ -6,7 +6,7 @@ import { parseDuration } from '../../../config/config.js';
 import { Errors } from '../../../errors.js';
 import type { EventFilter } from '../../../store/store.js';
 import { ALL } from '../../../auth/rules.js';
-import { callerOf, type HttpDeps } from '../context.js';
+import type { HttpDeps, HttpOperation } from '../context.js';
 import { Event, EventsQuery, errors } from '../schemas.js';
 
 /** What a listing without `type` shows: changes of the registry, not the audit trail. */
@@ -16,9 +16,28 @@ interface Query {
   namespace?: string; service?: string; instance?: string; type?: string; since?: string; after?: number; limit: number; order: 'asc' | 'desc';
 }
 
-export function eventRoutes(app: FastifyInstance, { naming, guard }: HttpDeps): void {
+/** `type=a,b`: each one an event type. */
+function typesOf(q: Query): EventType[] | undefined {
+  if (q.type === undefined) return undefined;
+  const types = q.type.split(',').map((t) => t.trim()).filter(Boolean);
+  for (const t of types) if (!(EventTypes as readonly string[]).includes(t)) throw Errors.invalid('type', `type must be a comma-separated list of: ${EventTypes.join(', ')}`);
+  return types as EventType[];
+}
+
+/** Events of a scope need read on all of it; the audit trail, asked for by name (type=audit), admin on it. */
+const events: HttpOperation = {
+  kind: 'manage',
+  rights: (req) => {
+    const q = req.query as Query;
+    const types = typesOf(q);
+    const on = [q.namespace ?? ALL, q.service ?? ALL] as const;
+    return types?.includes('audit') ? [{ level: 'read', on }, { level: 'admin', on }] : [{ level: 'read', on }];
+  },
+};
+
+export function eventRoutes(app: FastifyInstance, { naming }: HttpDeps): void {
   app.get<{ Querystring: Query }>('/v1/events', {
-    config: { access: 'management' },
+    config: { op: events },
     schema: {
       tags: ['events'], summary: 'Recent events, newest first unless order=asc; the audit trail only with type=audit', querystring: EventsQuery,
       response: { 200: Type.Object({ events: Type.Array(Event) }), ...errors(400, 401, 403) },
@@ -30,18 +49,7 @@ export function eventRoutes(app: FastifyInstance, { naming, guard }: HttpDeps): 
     if (q.service !== undefined) f.service = q.service;
     if (q.instance !== undefined) f.instanceId = q.instance;
     if (q.after !== undefined) f.afterId = q.after;
-    if (q.type !== undefined) {
-      const types = q.type.split(',').map((t) => t.trim()).filter(Boolean);
-      for (const t of types) if (!(EventTypes as readonly string[]).includes(t)) throw Errors.invalid('type', `type must be a comma-separated list of: ${EventTypes.join(', ')}`);
-      f.types = types as EventType[];
-    }
-    // Events of a scope need read on all of it; the audit trail needs admin on it.
-    const c = callerOf(req, guard);
-    const scope = [q.namespace ?? ALL, q.service ?? ALL] as const;
-    guard.requireManagement(c, 'read', scope);
-    // The audit trail is asked for by name (type=audit), and needs admin on the scope.
-    if (f.types?.includes('audit')) guard.requireManagement(c, 'admin', scope);
-    else f.types ??= REGISTRY_EVENTS;
+    f.types = typesOf(q) ?? REGISTRY_EVENTS;
     if (q.since !== undefined) {
       const ago = parseDuration(q.since);
       const at = ago !== undefined && !/^\d+$/.test(q.since) ? Date.now() - ago : Date.parse(q.since);

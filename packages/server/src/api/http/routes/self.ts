@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { AccessRights, LIMITS, type AccessRight } from '@muster/api';
 import { ALL, allows, formatRule } from '../../../auth/rules.js';
-import { callerOf, type HttpDeps } from '../context.js';
+import { grantOf, type HttpDeps } from '../context.js';
 import { errors } from '../schemas.js';
 
 const Name = Type.String({ minLength: LIMITS.name.min, maxLength: LIMITS.name.max, pattern: LIMITS.name.pattern, description: 'a namespace (or service) name; every one when left out' });
@@ -12,8 +12,10 @@ const Name = Type.String({ minLength: LIMITS.name.min, maxLength: LIMITS.name.ma
  * it holds over a scope. Open to anyone, since it tells a caller only about itself, so a console
  * or a script can offer what the token may do instead of learning it from refusals.
  */
-export function selfRoutes(app: FastifyInstance, { guard }: HttpDeps): void {
+export function selfRoutes(app: FastifyInstance, { pipeline }: HttpDeps): void {
   app.get<{ Querystring: { namespace?: string; service?: string } }>('/v1/tokens/self', {
+    // Who is calling, nothing more: a wrong token is refused, as on every route.
+    config: { op: { kind: 'self' } },
     schema: {
       tags: ['tokens'], summary: 'The calling token: its rules and its rights over a scope (every namespace and service unless named)',
       querystring: Type.Object({ namespace: Type.Optional(Name), service: Type.Optional(Name) }, { additionalProperties: false }),
@@ -27,15 +29,16 @@ export function selfRoutes(app: FastifyInstance, { guard }: HttpDeps): void {
       },
     },
   }, async (req) => {
-    const c = callerOf(req, guard); // a wrong token is refused here, as on every route
+    const c = grantOf(req).caller!;
+    const auth = pipeline.auth;
     const namespace = req.query.namespace ?? ALL;
     const service = req.query.service ?? ALL;
     const p = c.principal;
     let rights: AccessRight[];
-    if (!guard.enabled) rights = [...AccessRights];
+    if (!auth.enabled) rights = [...AccessRights];
     else rights = p ? AccessRights.filter((r) => allows(p.rules, r, namespace, service)) : [];
     return {
-      auth: { enabled: guard.enabled, clients: guard.opts.clientsRequired ? 'required' as const : 'open' as const },
+      auth: { enabled: auth.enabled, clients: auth.clientsRequired ? 'required' as const : 'open' as const },
       token: p ? { id: p.id, name: p.name, rules: p.rules.map(formatRule) } : null,
       rights,
     };

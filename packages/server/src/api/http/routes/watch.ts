@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MusterError } from '@muster/api';
 import { NamingService } from '../../../naming/naming-service.js';
-import { callerOf, type HttpDeps } from '../context.js';
+import { grantOf, type HttpDeps, type HttpOperation } from '../context.js';
 import { filterFromQuery } from '../discover-filter.js';
 import { WatchQuery, errors } from '../schemas.js';
 
@@ -11,8 +11,18 @@ import { WatchQuery, errors } from '../schemas.js';
  * newest is sent at the next drain; a reader with more than watch.maxBufferedBytes unsent is
  * dropped and reconnects with its revision.
  */
-export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config, guard, limits }: HttpDeps): void {
+type WatchRequest = FastifyRequest<{ Querystring: Record<string, string> & { namespace: string; service: string; allowMissing?: boolean } }>;
+
+export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config }: HttpDeps): void {
+  const watch: HttpOperation = {
+    kind: 'watch',
+    check: (req) => void filterFromQuery((req as WatchRequest).query),
+    on: (req) => [(req as WatchRequest).query.namespace, (req as WatchRequest).query.service],
+    // 404 before the stream starts (and before it takes a watch slot).
+    before: (req) => void naming.watchedService((req as WatchRequest).query.namespace, (req as WatchRequest).query.service, (req as WatchRequest).query.allowMissing ?? false),
+  };
   app.get<{ Querystring: Record<string, string> & { namespace: string; service: string; allowMissing?: boolean } }>('/v1/watch', {
+    config: { op: watch },
     schema: {
       tags: ['discovery'], summary: 'Watch a service as Server-Sent Events',
       description: 'Each `snapshot` event carries the same JSON as discovery, with the revision as the event id. Takes the discovery filters. '
@@ -23,9 +33,7 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
   }, async (req, reply) => {
     const { namespace: ns, service: svc, allowMissing = false } = req.query;
     const filter = filterFromQuery(req.query);
-    guard.requireClient(callerOf(req, guard), 'read', [ns, svc]);
-    naming.watchedService(ns, svc, allowMissing); // 404 before the stream starts
-    const release = limits.openWatch(req.ip);
+    const { release } = grantOf(req);
 
     reply.hijack();
     const res = reply.raw;
