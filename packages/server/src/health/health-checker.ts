@@ -158,10 +158,7 @@ export class HealthChecker {
     if (quiet.length === 0) return true;
     const times = await this.gate!.latestHeartbeats(quiet);
     if (!times) return false;
-    for (const [id, at] of times) {
-      const rec = this.index.instances.get(id);
-      if (rec && at > rec.lastHeartbeat) rec.lastHeartbeat = at;
-    }
+    for (const [id, at] of times) this.index.noteHeartbeat(id, at);
     return this.gate!.holdsLease();
   }
 }

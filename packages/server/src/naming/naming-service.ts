@@ -192,7 +192,7 @@ export class NamingService {
     // The service as this write left it: a later write of the same batch may have changed (or
     // deleted) it in the index already. Its instance counts are the index's.
     const e = this.index.service(namespace, name);
-    return this.wireService({ instances: new Map(), cache: undefined, ...e, rec: written });
+    return this.wireService({ instances: new Map(), ...e, rec: written });
   }
 
   /**
@@ -429,7 +429,7 @@ export class NamingService {
       throw err;
     }
     const at = ctx ? this.clock.now() - Math.round(performance.now() - ctx.receivedAt) : this.clock.now();
-    if (at > rec.lastHeartbeat) rec.lastHeartbeat = at;
+    this.index.noteHeartbeat(id, at);
     this.heartbeatSink(id, at);
     this.metrics.hb.ok.inc();
     if (!rec.healthy) await this.setHealth(id, true, 'heartbeat resumed', undefined, ctx);
