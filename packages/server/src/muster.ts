@@ -232,7 +232,7 @@ export class Muster {
     this.index.load(snapshot);
     if (!this.cluster) this.applied.advance(snapshot.lastEventId);
     this.tokens.load(snapshot.tokens);
-    // Before anything is served: heartbeats and index misses go through the cluster from the first request.
+    // Before anything is served: the heartbeats and index misses routed to the cluster (namingHooks) find its clock, relay and change follower running.
     await this.cluster?.start(snapshot.lastEventId, loadStartedAt);
     await this.naming.ensureDefaultNamespace();
     await this.bootstrapAuth();
