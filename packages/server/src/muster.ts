@@ -22,12 +22,14 @@ import { makePrivateDir, PRIVATE_FILE_MODE, widerThanPrivate } from './config/da
 import { readTlsFiles, type ServerTls } from './config/tls-files.js';
 import { ClusterClock } from './cluster/cluster-clock.js';
 import { ClusterMode } from './cluster/cluster-mode.js';
+import { EventPruning } from './events/event-pruning.js';
 import { HealthChecker } from './health/health-checker.js';
+import { UnflushedHeartbeats } from './health/unflushed-heartbeats.js';
 import { AppliedRevision } from './index/applied-revision.js';
 import { RegistryIndex } from './index/registry-index.js';
 import { Metrics } from './metrics/metrics.js';
 import { RateHistory } from './metrics/rate-history.js';
-import { NamingService } from './naming/naming-service.js';
+import { NamingService, type NamingHooks, type VerificationSink } from './naming/naming-service.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import { MysqlStore } from './store/mysql/mysql-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
@@ -53,6 +55,8 @@ const VERIFY_RETRY_MAX_MS = 600_000;
 const LISTEN_BACKLOG = 4096;
 /** The admin token made at first start, in the data directory. */
 const ADMIN_TOKEN_FILE = 'admin.token';
+/** How often old events are pruned (events.maxCount, events.maxAge). */
+const EVENT_PRUNE_INTERVAL_MS = 60_000;
 
 export interface MusterOptions {
   logger?: Logger;
@@ -64,6 +68,21 @@ export interface MusterOptions {
    * and only when it is a terminal: a log collector gets the JSON log line instead). Never the token.
    */
   announce?: (text: string) => void;
+}
+
+/** What of a cluster node the naming service is wired to. */
+export type ClusterHooks = Pick<ClusterMode, 'recordHeartbeat' | 'fetchInstance'>;
+
+/**
+ * Where the naming service's news goes, decided here and nowhere else. A single node writes
+ * heartbeats to its own store (the health checker's flush of `unflushed`) and has indexed every
+ * write it committed. A cluster node sends heartbeats to Redis only, where the node holding the
+ * sweep lease reads every node's, and asks the store for an instance it has not indexed yet
+ * (registered through another node a moment ago) before it answers NOT_FOUND.
+ */
+export function namingHooks(cluster: ClusterHooks | undefined, unflushed: UnflushedHeartbeats, verification: VerificationSink): NamingHooks {
+  if (!cluster) return { heartbeats: unflushed.note, verification };
+  return { heartbeats: (id, at) => cluster.recordHeartbeat(id, at), verification, indexMiss: (id) => cluster.fetchInstance(id) };
 }
 
 export function openStore(config: MusterConfig): Store {
@@ -108,7 +127,7 @@ export class Muster {
   private readonly arrivals = new ArrivalClock();
   private http: FastifyInstance | undefined;
   private grpc: GrpcServer | undefined;
-  private pruneTimer: NodeJS.Timeout | undefined;
+  private readonly pruning: EventPruning;
   private stopping: Promise<void> | undefined;
   /** Every listener is bound: HTTP and gRPC. */
   private started = false;
@@ -158,9 +177,6 @@ export class Muster {
     }, this.log);
     const { allowLinkLocal, allowLoopback, allowPrivate } = config.verification;
     const addressRules = { allowLinkLocal, allowLoopback, allowPrivate };
-    this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, {
-      autoCreateService: config.autoCreateService, verification: addressRules,
-    });
     this.tokens = new AccessTokenService(this.batcher, this.store, clock);
     this.guard = new Guard({
       enabled: config.auth.enabled,
@@ -180,19 +196,16 @@ export class Muster {
       // The nodes learn each other's commits from the store's change log.
       if (!hasChangeLog(this.store)) throw new ConfigError(`cluster.redis needs a store with a change log (store.type mysql), not ${this.store.kind}`);
       this.cluster = new ClusterMode(config, this.nodeId, {
-        store: this.store, index: this.index, naming: this.naming, clock, applied: this.applied, log: clusterLog,
+        store: this.store, index: this.index, clock, applied: this.applied, log: clusterLog,
         tokensChanged: () => this.tokens.reload().catch((err: unknown) => clusterLog.warn({ err }, 'reloading access tokens failed; the next token event retries')),
       });
     }
-    this.health = new HealthChecker(this.index, this.naming, clock, this.metrics, {
-      sweepIntervalMs: config.health.sweepInterval,
-      cleanupAfterMs: config.health.cleanupAfter,
-      protectRatio: config.health.protectRatio,
-      protectMin: config.health.protectMin,
-      flushIntervalMs: config.health.flushInterval,
-    }, this.log, this.cluster);
     this.verifier = new Verifier({ timeoutMs: config.verification.timeout, ...addressRules });
-    this.verification = new VerificationQueue(this.index, this.naming, this.verifier, clock, this.metrics, this.log, {
+    // The queue writes each outcome through the naming service, which queues the checks its own
+    // writes make due: the queue, built first, reaches the naming service through this closure.
+    this.verification = new VerificationQueue(this.index, {
+      completeVerification: (id, checked, outcome) => this.naming.completeVerification(id, checked, outcome),
+    }, this.verifier, clock, this.metrics, this.log, {
       concurrency: VERIFY_CONCURRENCY,
       maxPendingPerCaller: config.verification.maxPendingPerCaller,
       sweepIntervalMs: config.health.sweepInterval,
@@ -201,6 +214,23 @@ export class Muster {
       retryBaseMs: VERIFY_RETRY_BASE_MS,
       retryMaxMs: VERIFY_RETRY_MAX_MS,
     }, this.cluster);
+    const unflushed = new UnflushedHeartbeats();
+    this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, {
+      autoCreateService: config.autoCreateService, verification: addressRules,
+    }, namingHooks(this.cluster, unflushed, this.verification));
+    this.health = new HealthChecker(this.index, this.naming, unflushed, clock, this.metrics, {
+      sweepIntervalMs: config.health.sweepInterval,
+      cleanupAfterMs: config.health.cleanupAfter,
+      protectRatio: config.health.protectRatio,
+      protectMin: config.health.protectMin,
+      flushIntervalMs: config.health.flushInterval,
+    }, this.log, this.cluster);
+    const cluster = this.cluster;
+    this.pruning = new EventPruning(this.naming.events, {
+      keep: config.events.maxCount, maxAgeMs: config.events.maxAge, intervalMs: EVENT_PRUNE_INTERVAL_MS,
+      // One node prunes for all: the one holding the sweep lease.
+      ...(cluster ? { holdsLease: () => cluster.holdsLease() } : {}),
+    }, this.log);
   }
 
   async start(): Promise<this> {
@@ -212,7 +242,7 @@ export class Muster {
     this.index.load(snapshot);
     if (!this.cluster) this.applied.advance(snapshot.lastEventId);
     this.tokens.load(snapshot.tokens);
-    // Before anything is served: heartbeats and index misses go through the cluster from the first request.
+    // Before anything is served: the heartbeats and index misses routed to the cluster (namingHooks) find its clock, relay and change follower running.
     await this.cluster?.start(snapshot.lastEventId, loadStartedAt);
     await this.naming.ensureDefaultNamespace();
     await this.bootstrapAuth();
@@ -242,9 +272,7 @@ export class Muster {
       throw err;
     }
     this.rates.start();
-    this.pruneTimer = setInterval(() => void this.pruneEvents(), 60_000);
-    this.pruneTimer.unref();
-    void this.pruneEvents();
+    this.pruning.start();
     this.cluster?.announce({ httpAddress: this.url, grpcAddress: this.grpcAddress, startedAt: this.startedAt });
     this.started = true;
     this.log.info({
@@ -340,16 +368,6 @@ export class Muster {
     }
   }
 
-  private async pruneEvents(): Promise<void> {
-    if (this.cluster && !this.cluster.holdsLease()) return; // one node prunes for all
-    try {
-      const n = await this.naming.pruneEvents(this.config.events.maxCount, this.config.events.maxAge);
-      if (n > 0) this.log.info({ removed: n }, 'old events pruned');
-    } catch (err) {
-      this.log.warn({ err }, 'event pruning failed; will retry');
-    }
-  }
-
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
@@ -357,7 +375,7 @@ export class Muster {
 
   private async doStop(): Promise<void> {
     this.log.info('shutting down: no new requests; answering watchers, flushing writes');
-    clearInterval(this.pruneTimer);
+    this.pruning.stop();
     this.rates.stop();
     this.hub.close();
     const deadline = this.config.shutdownTimeout;

@@ -9,7 +9,6 @@ import type { SweepGate } from '../health/health-checker.js';
 import type { AppliedRevision } from '../index/applied-revision.js';
 import { ChangeFollower } from './change-follower.js';
 import { serviceKey, type RegistryIndex } from '../index/registry-index.js';
-import type { NamingService } from '../naming/naming-service.js';
 import type { SharedStore } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { ChangeBus, type ClusterChange } from './change-bus.js';
@@ -23,7 +22,6 @@ import { DEFAULT_COMMAND_TIMEOUT_MS, withTimeout } from './redis-common.js';
 export interface ClusterDeps {
   store: SharedStore;
   index: RegistryIndex;
-  naming: NamingService;
   /** The node's clock: ClusterMode keeps it on Redis's. */
   clock: ClusterClock;
   /** Moved by the change follower: read-your-writes waits on it. */
@@ -99,12 +97,10 @@ export class ClusterMode implements SweepGate {
    * write lasts at most store.mysql.writeTimeout.
    */
   async start(lastEventId: number, loadStartedAt: number): Promise<void> {
-    const { naming, clock } = this.deps;
+    const { clock } = this.deps;
     await clock.start(() => this.redisTime(), CLOCK_SYNC_MS);
     const loadedAt = clock.now() - (performance.now() - loadStartedAt);
     await this.follower.replay(loadedAt - 2 * this.config.store.mysql.writeTimeout);
-    naming.onHeartbeat((id, at) => this.relay.record(id, at));
-    naming.onIndexMiss((id) => this.follower.fetchInstance(id));
     this.follower.start(lastEventId);
     this.unsubscribe = this.bus.subscribe(() => this.follower.poke());
     // Pub/sub drops what is published while the connection is down: catch up when it is back.
@@ -144,6 +140,22 @@ export class ClusterMode implements SweepGate {
     for (const change of services.values()) this.bus.publish(change);
     if (gone.length > 0) void this.relay.forget(gone);
     this.follower.committedHere(events);
+  }
+
+  /**
+   * A heartbeat this node took: to Redis (at the relay's next flush), where the node holding the
+   * sweep lease reads every node's. The composition root makes it the naming service's heartbeat sink.
+   */
+  recordHeartbeat(id: string, at: number): void {
+    this.relay.record(id, at);
+  }
+
+  /**
+   * An instance this node has not indexed may have been registered through another node a moment
+   * ago: brought in from the store (true when it is indexed now). The naming service's index miss.
+   */
+  fetchInstance(id: string): Promise<boolean> {
+    return this.follower.fetchInstance(id);
   }
 
   holdsLease(): boolean {

@@ -4,9 +4,11 @@ import pino from 'pino';
 import { WriteBatcher } from '../batch/write-batcher.js';
 import { RegistryIndex } from '../index/registry-index.js';
 import { Metrics } from '../metrics/metrics.js';
+import { NO_HOOKS } from '../naming/naming-hooks.js';
 import { NamingService } from '../naming/naming-service.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
 import { HealthChecker, type HealthOptions, type SweepGate } from './health-checker.js';
+import { UnflushedHeartbeats } from './unflushed-heartbeats.js';
 
 const log = pino({ level: 'silent' });
 
@@ -17,8 +19,12 @@ async function stack(opts: Partial<HealthOptions> = {}, store = new MemoryStore(
   index.load(await store.load());
   const metrics = new Metrics(() => ({ healthy: 0, unhealthy: 0, isolated: 0 }));
   const batcher = new WriteBatcher(store, { maxSize: 1000, maxWaitMs: 0 }, { onCommitted: (c) => index.apply(c) }, log);
-  const naming = new NamingService(index, batcher, store, clock, metrics, { autoCreateService: true, verification: { allowLinkLocal: false, allowLoopback: false, allowPrivate: true } });
-  const checker = new HealthChecker(index, naming, clock, metrics, {
+  // Wired as a single node is: accepted heartbeats wait for the checker's flush.
+  const unflushed = new UnflushedHeartbeats();
+  const naming = new NamingService(index, batcher, store, clock, metrics, { autoCreateService: true, verification: { allowLinkLocal: false, allowLoopback: false, allowPrivate: true } }, {
+    ...NO_HOOKS, heartbeats: unflushed.note,
+  });
+  const checker = new HealthChecker(index, naming, unflushed, clock, metrics, {
     sweepIntervalMs: 100, cleanupAfterMs: 0, protectRatio: 0.5, protectMin: 10, flushIntervalMs: 1000, ...opts,
   }, log, gate);
   await naming.ensureDefaultNamespace();

@@ -5,6 +5,10 @@ import type { RegistryIndex } from '../index/registry-index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { NamingService } from '../naming/naming-service.js';
 import { RepeatedWarning } from '../repeated-warning.js';
+import type { UnflushedHeartbeats } from './unflushed-heartbeats.js';
+
+/** What the checker writes through the naming service: transitions, removals, heartbeat times. */
+export type HealthWrites = Pick<NamingService, 'setHealth' | 'cleanup' | 'flushHeartbeats'>;
 
 export interface HealthOptions {
   sweepIntervalMs: number;
@@ -38,7 +42,6 @@ export class HealthChecker {
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
-  private dirty = new Set<string>();
   private startedAt: number;
   protecting = false;
   // While the store is out, these fail at every flush and sweep.
@@ -48,7 +51,9 @@ export class HealthChecker {
 
   constructor(
     private readonly index: RegistryIndex,
-    private readonly naming: NamingService,
+    private readonly naming: HealthWrites,
+    /** What `flush` writes: fed by the naming service's heartbeat sink on a single node, empty in a cluster. */
+    private readonly unflushed: UnflushedHeartbeats,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
     private readonly opts: HealthOptions,
@@ -56,7 +61,6 @@ export class HealthChecker {
     private readonly gate?: SweepGate,
   ) {
     this.startedAt = clock.now();
-    naming.onHeartbeat((id) => this.dirty.add(id));
     this.flushing = new RepeatedWarning(log, 'heartbeat flush failed; will retry', 'heartbeat flush works again');
     this.expiring = new RepeatedWarning(log, 'could not mark instance unhealthy; will retry', 'marking instances unhealthy works again');
     this.cleaning = new RepeatedWarning(log, 'could not remove expired instance; will retry', 'removing expired instances works again');
@@ -79,14 +83,13 @@ export class HealthChecker {
 
   /** Writes the heartbeats received since the last flush; a failed flush is retried next time. */
   async flush(): Promise<void> {
-    if (this.dirty.size === 0) return;
-    const ids = this.dirty;
-    this.dirty = new Set();
+    if (this.unflushed.size === 0) return;
+    const ids = this.unflushed.take();
     try {
       await this.naming.flushHeartbeats(ids);
       this.flushing.worked();
     } catch (err) {
-      for (const id of ids) this.dirty.add(id);
+      this.unflushed.putBack(ids);
       this.flushing.failed({ err, instances: ids.size });
     }
   }
@@ -158,10 +161,7 @@ export class HealthChecker {
     if (quiet.length === 0) return true;
     const times = await this.gate!.latestHeartbeats(quiet);
     if (!times) return false;
-    for (const [id, at] of times) {
-      const rec = this.index.instances.get(id);
-      if (rec && at > rec.lastHeartbeat) rec.lastHeartbeat = at;
-    }
+    for (const [id, at] of times) this.index.noteHeartbeat(id, at);
     return this.gate!.holdsLease();
   }
 }

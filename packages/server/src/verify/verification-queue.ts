@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { RegistryIndex } from '../index/registry-index.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { NamingService } from '../naming/naming-service.js';
+import type { NamingService, VerificationSink } from '../naming/naming-service.js';
 import type { Verifier } from './verifier.js';
 
 export interface VerificationQueueOptions {
@@ -22,6 +22,9 @@ export interface VerificationQueueOptions {
   /** ...up to this. */
   retryMaxMs: number;
 }
+
+/** Where outcomes are written: the naming service. */
+export type VerificationWrites = Pick<NamingService, 'completeVerification'>;
 
 /** Cluster mode: only the lease holder picks up other nodes' leftovers and retries failures. */
 export interface QueueGate {
@@ -51,7 +54,7 @@ interface CallerQueue {
  * another caller's check starts at once; and a caller has at most maxPendingPerCaller checks
  * waiting or running (NamingService refuses its registrations past that).
  */
-export class VerificationQueue {
+export class VerificationQueue implements VerificationSink {
   /** Caller key -> its share; the Map's order is the turn order (a caller served goes last). */
   private readonly callers = new Map<string, CallerQueue>();
   /** Every waiting instance, and whose it is. */
@@ -72,7 +75,7 @@ export class VerificationQueue {
 
   constructor(
     private readonly index: RegistryIndex,
-    private readonly naming: NamingService,
+    private readonly naming: VerificationWrites,
     private readonly verifier: Verifier,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
@@ -81,19 +84,24 @@ export class VerificationQueue {
     private readonly gate?: QueueGate,
   ) {
     this.maxRunningPerCaller = Math.max(1, Math.floor(opts.concurrency / 2));
-    naming.onVerificationNeeded({
-      checksDue: (ids, caller) => this.enqueue(ids, caller),
-      reserve: (caller) => {
-        if (this.pendingOf(caller) >= opts.maxPendingPerCaller) return false;
-        this.reserved.set(caller, (this.reserved.get(caller) ?? 0) + 1);
-        return true;
-      },
-      release: (caller) => {
-        const n = (this.reserved.get(caller) ?? 1) - 1;
-        if (n > 0) this.reserved.set(caller, n);
-        else this.reserved.delete(caller);
-      },
-    });
+  }
+
+  /** The naming service's writes made these checks due (VerificationSink). */
+  checksDue(ids: readonly string[], caller?: string): void {
+    this.enqueue(ids, caller);
+  }
+
+  /** A registration about to make a check due takes its caller's place first (VerificationSink). */
+  reserve(caller: string): boolean {
+    if (this.pendingOf(caller) >= this.opts.maxPendingPerCaller) return false;
+    this.reserved.set(caller, (this.reserved.get(caller) ?? 0) + 1);
+    return true;
+  }
+
+  release(caller: string): void {
+    const n = (this.reserved.get(caller) ?? 1) - 1;
+    if (n > 0) this.reserved.set(caller, n);
+    else this.reserved.delete(caller);
   }
 
   /**
