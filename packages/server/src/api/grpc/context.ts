@@ -33,6 +33,8 @@ export interface GrpcDeps {
   arrivals: ArrivalClock;
   /** How far this node has applied the change sequence: a call's muster-min-revision waits on it. */
   applied: AppliedRevision;
+  /** Why discovery answers may be behind other nodes' writes (cluster mode, store unreadable); undefined when current. */
+  staleness(): string | undefined;
 }
 
 /**

@@ -13,7 +13,7 @@ import { watchStream } from './watch-stream.js';
  * (see api/http/routes/instances.ts and discovery.ts), and nothing else.
  */
 export function registryService(deps: GrpcDeps, answers: AnswerEncoder): UntypedServiceImplementation {
-  const { naming, hub, metrics, guard, limits, applied } = deps;
+  const { naming, hub, metrics, guard, limits, applied, staleness } = deps;
   const recorder = new CallRecorder(deps);
   /** The instance's token travels in the message; an access token in the metadata. */
   const creds = (c: Caller, heartbeatToken: string | undefined): InstanceCredentials =>
@@ -42,10 +42,10 @@ export function registryService(deps: GrpcDeps, answers: AnswerEncoder): Untyped
       }
       if (entry.rec.revision === known) {
         metrics.disc.notModified.inc();
-        return answers.unchanged(entry);
+        return answers.unchanged(entry, staleness());
       }
     }
-    return answers.answer(entry, filter);
+    return answers.answer(entry, filter, staleness());
   };
 
   return {

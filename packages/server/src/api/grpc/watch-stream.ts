@@ -49,10 +49,12 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
     let snapshots = 0;
     let writeStarted = 0;
     let offClose: (() => void) | undefined;
+    let sentStale = false;
 
     const release = () => {
       if (ended) return false;
       ended = true;
+      clearInterval(staleCheck);
       releaseSlot();
       unsubscribe();
       offClose?.();
@@ -75,7 +77,9 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       let bytes: Buffer;
       try {
         const now = naming.watchedService(ns, svc, allowMissing);
-        bytes = now ? answers.answer(now, filter) : answers.missing(ns, svc);
+        const behind = deps.staleness();
+        bytes = now ? answers.answer(now, filter, behind) : answers.missing(ns, svc, behind);
+        sentStale = behind !== undefined;
       } catch (err) {
         fail(err);
         return;
@@ -92,11 +96,14 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       });
     };
 
-    const unsubscribe = hub.subscribe(ns, svc, () => {
+    const schedule = () => {
       if (scheduled) return;
       scheduled = true;
       setImmediate(send);
-    });
+    };
+    const unsubscribe = hub.subscribe(ns, svc, schedule);
+    // The index does not move while this node cannot read the store: a change of staleness alone is sent too.
+    const staleCheck = setInterval(() => (deps.staleness() !== undefined) !== sentStale && schedule(), deps.config.watch.keepAlive);
     // The client went away (or the deadline passed): nothing of the stream may stay subscribed.
     call.on('cancelled', () => {
       if (release()) recorder.record('Watch', Status.CANCELLED, t0, { snapshots });
