@@ -1,24 +1,6 @@
-import type { ErrorCode } from '@muster/api';
 import { MusterError } from '@muster/api';
+import { HttpStatusError, RequestTimeoutError, ServerUnreachableError } from './errors.js';
 import { tlsHint } from './tls.js';
-
-/**
- * A status without a Muster error body came from something in between (a proxy, a load
- * balancer) or from a server bug; the code is still picked so callers can branch on it.
- */
-function codeForStatus(status: number): ErrorCode {
-  switch (status) {
-    case 400: return 'INVALID_ARGUMENT';
-    case 401: return 'UNAUTHENTICATED';
-    case 403: return 'PERMISSION_DENIED';
-    case 404: return 'NOT_FOUND';
-    case 409: return 'FAILED_PRECONDITION';
-    case 413: case 429: return 'RESOURCE_EXHAUSTED';
-    case 504: return 'DEADLINE_EXCEEDED';
-    case 502: case 503: return 'UNAVAILABLE';
-    default: return status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT';
-  }
-}
 
 /** The error of a non-2xx answer: the server's own when the body is one, else built from the status. */
 export function errorFromAnswer(status: number, statusText: string, text: string): MusterError {
@@ -29,8 +11,7 @@ export function errorFromAnswer(status: number, statusText: string, text: string
     body = undefined;
   }
   if (MusterError.isErrorBody(body)) return MusterError.fromBody(body);
-  const snippet = text.trim().slice(0, 200);
-  return new MusterError(codeForStatus(status), `HTTP ${status}${statusText ? ` ${statusText}` : ''}${snippet ? `: ${snippet}` : ''}`);
+  return new HttpStatusError(status, statusText, text);
 }
 
 /**
@@ -40,13 +21,11 @@ export function errorFromAnswer(status: number, statusText: string, text: string
  */
 export function errorFromFailure(err: unknown, what: string): MusterError {
   if (err instanceof MusterError) return err;
-  if (err instanceof Error && err.name === 'TimeoutError') {
-    return new MusterError('DEADLINE_EXCEEDED', `${what}: no answer in time`, { cause: err });
-  }
+  if (err instanceof Error && err.name === 'TimeoutError') return new RequestTimeoutError(`${what}: no answer in time`, err);
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   const detail = cause instanceof Error ? cause.message : String(cause);
   const hint = tlsHint((cause as { code?: unknown } | undefined)?.code);
-  return new MusterError('UNAVAILABLE', `${what}: ${detail}${hint ? `: ${hint}` : ''}`, { cause: err });
+  return new ServerUnreachableError(`${what}: ${detail}${hint ? `: ${hint}` : ''}`, err);
 }
 
 /** True when the caller's own signal ended the request: that is not a server failure. */
