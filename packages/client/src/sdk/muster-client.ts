@@ -28,7 +28,7 @@ export interface ServiceRef {
 export interface ClientEvents {
   /** Calls moved from one registry server to another after `error`. */
   failover: [from: string, to: string, error: MusterError];
-  /** A service's answers are stale from now on: no registry reachable, served from disk, or an empty update awaits confirmation. */
+  /** A service's answers are stale from now on: no registry reachable, served from disk, an empty update awaits confirmation, or the node that answered cannot read its shared database. */
   stale: [ref: ServiceRef & { reason: StaleReason; ageMs: number }];
   /** A service's answers are current again. */
   fresh: [ref: ServiceRef];
