@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
-import { MusterClient, type StaleReason } from '@muster/client';
+import { MusterClient, MusterHttpClient, type StaleReason } from '@muster/client';
 import { MYSQL, REDIS, clusterServicesProblem } from './cluster-services.js';
 import { FaultProxy } from './fault-proxy.js';
 import { call, registryClient, StreamReader, type RegistryClient } from './grpc-client.js';
@@ -121,6 +121,10 @@ describe('cluster mode: a node that cannot read the database tells stale answers
       const notModified = await api(node.url, 'GET', `${PATH}?revision=${revision}`);
       assert.equal(notModified.status, 304);
       assert.equal(notModified.headers.get('x-muster-stale'), stale.body.staleReason, 'a 304 says it too');
+      const http = new MusterHttpClient({ server: node.url, readYourWrites: false });
+      assert.deepEqual(await http.discover('default', 'behind', { revision }), { notModified: true, revision, staleReason: stale.body.staleReason }, 'the typed client reads it');
+      const httpAnswer = await http.discover('default', 'behind');
+      assert.equal(httpAnswer.notModified === false && httpAnswer.stale, true);
 
       const discovered = await call(grpcClient, 'Discover', { namespace: 'default', service: 'behind' });
       assert.equal(discovered.stale, true);
