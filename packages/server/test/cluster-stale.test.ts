@@ -120,9 +120,12 @@ describe('cluster mode: a node that cannot read the database tells stale answers
 
       const notModified = await api(node.url, 'GET', `${PATH}?revision=${revision}`);
       assert.equal(notModified.status, 304);
-      assert.equal(notModified.headers.get('x-muster-stale'), stale.body.staleReason, 'a 304 says it too');
+      // The reason names the store's last error, which may change from one read to the next.
+      assert.match(notModified.headers.get('x-muster-stale') ?? '', /cannot read the shared store/, 'a 304 says it too');
       const http = new MusterHttpClient({ server: node.url, readYourWrites: false });
-      assert.deepEqual(await http.discover('default', 'behind', { revision }), { notModified: true, revision, staleReason: stale.body.staleReason }, 'the typed client reads it');
+      const typed = await http.discover('default', 'behind', { revision });
+      assert.ok(typed.notModified && typed.revision === revision, JSON.stringify(typed));
+      assert.match(typed.staleReason ?? '', /cannot read the shared store/, 'the typed client reads it');
       const httpAnswer = await http.discover('default', 'behind');
       assert.equal(httpAnswer.notModified === false && httpAnswer.stale, true);
 

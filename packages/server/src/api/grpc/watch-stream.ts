@@ -8,7 +8,7 @@ import type { WatchRequestMsg } from './requests.js';
 import { watchParams } from './requests.js';
 
 /**
- * Watch: a snapshot on connect (unless the caller's revision is current), then one after each
+ * Watch: a snapshot on connect (unless the caller's revision is current and the node not stale), then one after each
  * change, the changes of one tick coalesced, as the SSE route does. Snapshots supersede each
  * other, so at most one write is in flight: changes meanwhile only mark the stream stale, and
  * the newest snapshot goes out when that write completes. A client that does not read holds one
@@ -109,7 +109,8 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       if (release()) recorder.record('Watch', Status.CANCELLED, t0, { snapshots });
     });
     offClose = hub.onClose(() => fail(Errors.shuttingDown()));
-    if (!ended && params.revision !== (entry?.rec.revision ?? 0)) send();
+    // A stale node sends its first snapshot even at the caller's revision: the caller must not take its silence as current.
+    if (!ended && (params.revision !== (entry?.rec.revision ?? 0) || deps.staleness() !== undefined)) send();
   };
 
   return (call: ServerWritableStream<WatchRequestMsg | Undecodable, Buffer>): void => {
