@@ -33,7 +33,8 @@ export interface ErrorBody {
  * same code. Code elsewhere never matches on `message`: the code (and `field`) are the contract.
  */
 export class MusterError extends Error {
-  override readonly name = 'MusterError';
+  /** `MusterError`, or the name of the subclass (the SDK's own errors: packages/client/src/errors.ts). */
+  override readonly name: string = 'MusterError';
   readonly code: ErrorCode;
   readonly field: string | undefined;
   /** When a retry may succeed (RESOURCE_EXHAUSTED from a rate limit): HTTP sends it as Retry-After. */

@@ -70,6 +70,8 @@ export interface DiscoverOptions extends DiscoverFilter, CallOptions {
 export interface NotModified {
   notModified: true;
   revision: number;
+  /** Cluster mode only, while the answering node cannot read the shared store: why (the `x-muster-stale` header). */
+  staleReason?: string;
 }
 
 export type DiscoverResult = (DiscoverResponse & { notModified: false }) | NotModified;
@@ -213,7 +215,11 @@ export class MusterHttpClient {
     setDefined(q, { revision: opts.revision, wait: opts.waitMs !== undefined ? `${Math.min(Math.round(opts.waitMs), LIMITS.longPollMaxSeconds * 1000)}ms` : undefined });
     const timeoutMs = (opts.timeoutMs ?? this.timeoutMs) + (opts.revision !== undefined ? opts.waitMs ?? 0 : 0);
     const a = await this.http.call<DiscoverResponse>({ method: 'GET', path: `${servicePath(namespace, service)}/instances`, query: q }, { ...callOpts(opts), timeoutMs }, [304]);
-    if (a.status === 304) return { notModified: true, revision: revisionOf(a.headers) ?? opts.revision! };
+    if (a.status === 304) {
+      const stale = a.headers.get('x-muster-stale');
+      const revision = revisionOf(a.headers) ?? opts.revision!;
+      return stale === null ? { notModified: true, revision } : { notModified: true, revision, staleReason: stale };
+    }
     return { ...a.body!, notModified: false };
   }
 

@@ -6,6 +6,11 @@
 export * from '@muster/api';
 export { balancerByName, balancers, locality, ringHash, roundRobin, weightedRandom } from './balance/index.js';
 export type { BalancerName, LoadBalancer, PickableInstance, Picker, PickOptions } from './balance/index.js';
+export {
+  ClientClosedError, DiskCacheError, GrpcChannelError, HeartbeatFailedError, HttpStatusError, InvalidOptionError, MalformedStreamError,
+  NoInstanceError, NoServerReachableError, NotJsonAnswerError, RequestTimeoutError, ServerUnreachableError, SnapshotHandlerError,
+  StreamEndedError, UnexpectedError, VerificationNotListeningError, WatchFallbackError,
+} from './errors.js';
 export * from './http-client.js';
 export { ReadYourWrites } from './read-your-writes.js';
 export type { TlsOptions } from './tls.js';

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { MusterError } from '@muster/api';
+import { InvalidOptionError } from './errors.js';
 
 /**
  * TLS settings of a client: PEM contents, not file paths (read them with fs.readFileSync). Servers
@@ -22,27 +22,27 @@ export interface TlsOptions {
  */
 export function checkTlsOptions(tls: TlsOptions | undefined): void {
   if (tls === undefined) return;
-  if (typeof tls !== 'object' || tls === null) throw new MusterError('INVALID_ARGUMENT', 'tls must be an object { ca?, cert?, key? }', { field: 'tls' });
+  if (typeof tls !== 'object' || tls === null) throw new InvalidOptionError('tls', 'tls must be an object { ca?, cert?, key? }');
   for (const k of ['ca', 'cert', 'key'] as const) {
     const v = tls[k];
-    if (v !== undefined && typeof v !== 'string' && !Buffer.isBuffer(v)) throw new MusterError('INVALID_ARGUMENT', `tls.${k} must be PEM text (a string or a Buffer)`, { field: `tls.${k}` });
+    if (v !== undefined && typeof v !== 'string' && !Buffer.isBuffer(v)) throw new InvalidOptionError(`tls.${k}`, `tls.${k} must be PEM text (a string or a Buffer)`);
   }
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
     const [set, missing] = tls.cert === undefined ? ['key', 'cert'] : ['cert', 'key'];
-    throw new MusterError('INVALID_ARGUMENT', `tls.${set} is set but tls.${missing} is not: a client certificate needs both`, { field: `tls.${missing}` });
+    throw new InvalidOptionError(`tls.${missing}`, `tls.${set} is set but tls.${missing} is not: a client certificate needs both`);
   }
   if (tls.ca !== undefined) {
     try {
       new X509Certificate(tls.ca);
     } catch (err) {
-      throw new MusterError('INVALID_ARGUMENT', `tls.ca is not a PEM certificate: ${(err as Error).message}`, { field: 'tls.ca', cause: err });
+      throw new InvalidOptionError('tls.ca', `tls.ca is not a PEM certificate: ${(err as Error).message}`, err);
     }
   }
   if (tls.cert !== undefined) {
     try {
       createSecureContext({ cert: tls.cert, key: tls.key! });
     } catch (err) {
-      throw new MusterError('INVALID_ARGUMENT', `tls.cert and tls.key are not a PEM certificate and its private key: ${(err as Error).message}`, { field: 'tls.cert', cause: err });
+      throw new InvalidOptionError('tls.cert', `tls.cert and tls.key are not a PEM certificate and its private key: ${(err as Error).message}`, err);
     }
   }
 }

@@ -1,8 +1,9 @@
 import { MIN_REVISION_HEADER, MusterError, REVISION_HEADER } from '@muster/api';
 import { Agent, fetch, type Dispatcher, type RequestInit, type Response } from 'undici';
-import { abortedByCaller, errorFromAnswer, errorFromFailure } from './errors.js';
+import { abortedByCaller, errorFromAnswer, errorFromFailure } from './error-mapping.js';
 import type { ReadYourWrites } from './read-your-writes.js';
 import { checkTlsOptions, type TlsOptions } from './tls.js';
+import { InvalidOptionError, NotJsonAnswerError, RequestTimeoutError, ServerUnreachableError } from './errors.js';
 
 /** Per-call options every client method takes. */
 export interface CallOptions {
@@ -44,10 +45,10 @@ export function normalizeServer(server: string): string {
   try {
     url = new URL(server);
   } catch {
-    throw new MusterError('INVALID_ARGUMENT', `server must be an http:// or https:// URL, not ${JSON.stringify(server)}`, { field: 'server' });
+    throw new InvalidOptionError('server', `server must be an http:// or https:// URL, not ${JSON.stringify(server)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new MusterError('INVALID_ARGUMENT', `server must be an http:// or https:// URL, not ${JSON.stringify(server)}`, { field: 'server' });
+    throw new InvalidOptionError('server', `server must be an http:// or https:// URL, not ${JSON.stringify(server)}`);
   }
   // Kept as text, not URL.href, so a path prefix (a reverse proxy's /muster) survives.
   return server.replace(/\/+$/, '');
@@ -76,7 +77,7 @@ export class HttpTransport {
     checkTlsOptions(tls);
     if (tls !== undefined && !server.startsWith('https:')) {
       // Settings meant to protect the connection must not be dropped silently on a plain-text one.
-      throw new MusterError('INVALID_ARGUMENT', `tls is set but the server ${server} is not an https:// URL`, { field: 'server' });
+      throw new InvalidOptionError('server', `tls is set but the server ${server} is not an https:// URL`);
     }
     if (tls === undefined) this.dispatcher = undefined;
     else {
@@ -169,7 +170,7 @@ export class HttpTransport {
     const hint = !this.server.startsWith('https:') ? 'if the server has TLS on, use an https:// URL'
       : this.clientCert ? 'if the server requires client certificates, this one may not be signed by the CA it trusts (its tls.ca)'
       : 'if the server requires client certificates, give one (options tls.cert and tls.key; muster --cert FILE --key FILE)';
-    return new MusterError(e.code, `${e.message}: ${hint}`, { cause: err });
+    return e.code === 'DEADLINE_EXCEEDED' ? new RequestTimeoutError(`${e.message}: ${hint}`, err) : new ServerUnreachableError(`${e.message}: ${hint}`, err);
   }
 
   private init(req: HttpRequest, signal: AbortSignal): RequestInit {
@@ -194,6 +195,6 @@ function parseJson<T>(text: string, what: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw new MusterError('UNAVAILABLE', `${what}: the answer is not JSON (is this a Muster server?)`, { cause: err });
+    throw new NotJsonAnswerError(what, err);
   }
 }

@@ -1,7 +1,8 @@
 import type { DiscoverResponse } from '@muster/api';
 import { MusterError } from '@muster/api';
-import { errorFromFailure } from './errors.js';
+import { errorFromFailure } from './error-mapping.js';
 import { readEventStream, type EventSourceMessage } from './sse.js';
+import { MalformedStreamError, SnapshotHandlerError, StreamEndedError } from './errors.js';
 
 /** Why a watch stream ended. */
 export type WatchEnd =
@@ -67,7 +68,7 @@ export class WatchStream implements Watch {
     this.abort(); // a stream we stopped reading still holds its connection
     if (end) return end;
     if (this.cancelled) return { reason: 'closed' };
-    return { reason: 'disconnected', error: new MusterError('UNAVAILABLE', 'the server ended the watch stream without saying why') };
+    return { reason: 'disconnected', error: new StreamEndedError('the server ended the watch stream without saying why') };
   }
 
   private handle(event: EventSourceMessage): WatchEnd | undefined {
@@ -77,14 +78,13 @@ export class WatchStream implements Watch {
         try {
           snapshot = JSON.parse(event.data) as DiscoverResponse;
         } catch (err) {
-          return { reason: 'error', error: new MusterError('INTERNAL', 'the server sent a snapshot that is not JSON', { cause: err }) };
+          return { reason: 'error', error: new MalformedStreamError('the server sent a snapshot that is not JSON', err) };
         }
         this.lastRevision = snapshot.revision;
         try {
           this.onSnapshot(snapshot);
         } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          return { reason: 'error', error: new MusterError('INTERNAL', `the snapshot handler threw: ${message}`, { cause: err }) };
+          return { reason: 'error', error: new SnapshotHandlerError(err) };
         }
         return undefined;
       }
@@ -94,7 +94,7 @@ export class WatchStream implements Watch {
       }
       case 'error': {
         const data = parseOr<unknown>(event.data, undefined);
-        const error = MusterError.isErrorBody(data) ? MusterError.fromBody(data) : new MusterError('INTERNAL', `watch stream error: ${event.data}`);
+        const error = MusterError.isErrorBody(data) ? MusterError.fromBody(data) : new MalformedStreamError(`watch stream error: ${event.data}`);
         return { reason: 'error', error };
       }
       default:

@@ -263,7 +263,7 @@ export class Muster {
     try {
       this.grpc = await GrpcServer.create({
         naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, pipeline: this.pipeline,
-        arrivals: this.arrivals, applied: this.applied,
+        arrivals: this.arrivals, applied: this.applied, staleness: () => this.cluster?.staleness(),
       });
       await this.grpc.listen(this.config.host, this.config.grpcPort, this.tls);
     } catch (err) {

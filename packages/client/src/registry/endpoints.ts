@@ -1,6 +1,7 @@
 import { MusterError } from '@muster/api';
 import { backoffMs } from '../sdk/backoff.js';
 import { isTransient, type RegistryApi } from './registry-api.js';
+import { InvalidOptionError, NoServerReachableError } from '../errors.js';
 
 interface Endpoint {
   api: RegistryApi;
@@ -27,7 +28,7 @@ export class Endpoints {
   private lastUsed: Endpoint | undefined;
 
   constructor(apis: RegistryApi[], private readonly opts: EndpointsOptions) {
-    if (apis.length === 0) throw new MusterError('INVALID_ARGUMENT', 'at least one registry server is needed', { field: 'servers' });
+    if (apis.length === 0) throw new InvalidOptionError('servers', 'at least one registry server is needed');
     this.list = apis.map((api) => ({ api, failures: 0, downUntil: 0 }));
   }
 
@@ -89,7 +90,7 @@ export class Endpoints {
         this.failed(api, err);
       }
     }
-    throw last ?? new MusterError('UNAVAILABLE', 'no registry server is reachable');
+    throw last ?? new NoServerReachableError();
   }
 
   close(): void {

@@ -8,6 +8,7 @@ import type { TlsOptions } from '../tls.js';
 import type { SnapshotHandler, Watch, WatchEnd } from '../watch.js';
 import { fromGrpcError } from './grpc-errors.js';
 import type { RegistryApi } from './registry-api.js';
+import { RequestTimeoutError, SnapshotHandlerError, StreamEndedError } from '../errors.js';
 
 type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => grpc.ClientUnaryCall;
 interface RegistryStub extends grpc.Client {
@@ -28,6 +29,8 @@ interface WireDiscoverResponse {
   revision: number;
   instances: WireInstance[];
   unchanged: boolean;
+  stale?: boolean;
+  staleReason?: string;
 }
 
 let ctor: grpc.ServiceClientConstructor | undefined;
@@ -111,7 +114,7 @@ export class GrpcRegistry implements RegistryApi {
         return;
       }
       // A batch not answered in time means the stream is wedged: start over on a new one.
-      const timer = setTimeout(() => this.failHeartbeats(new MusterError('DEADLINE_EXCEEDED', `HeartbeatStream ${this.address}: no answer in time`), true), this.timeoutMs);
+      const timer = setTimeout(() => this.failHeartbeats(new RequestTimeoutError(`HeartbeatStream ${this.address}: no answer in time`), true), this.timeoutMs);
       this.hbPending.push({ resolve, reject, timer });
       stream.write({ heartbeats: items.map((i) => ({ id: i.id, heartbeatToken: i.token })) });
     });
@@ -134,7 +137,7 @@ export class GrpcRegistry implements RegistryApi {
       this.failHeartbeats(fromGrpcError(err, `HeartbeatStream ${this.address}`), false);
     };
     s.on('error', fail);
-    s.on('end', () => fail(new MusterError('UNAVAILABLE', 'the server ended the heartbeat stream')));
+    s.on('end', () => fail(new StreamEndedError('the server ended the heartbeat stream')));
     this.hbStream = s;
     return s;
   }
@@ -158,7 +161,7 @@ export class GrpcRegistry implements RegistryApi {
     if (opts.revision !== undefined) req['revision'] = opts.revision;
     if (opts.waitMs !== undefined) req['waitMs'] = Math.round(opts.waitMs);
     const res = await this.unary<WireDiscoverResponse>('Discover', req, this.timeoutMs + (opts.revision !== undefined ? opts.waitMs ?? 0 : 0));
-    if (res.unchanged) return { notModified: true, revision: res.revision };
+    if (res.unchanged) return res.stale ? { notModified: true, revision: res.revision, staleReason: res.staleReason ?? '' } : { notModified: true, revision: res.revision };
     return { ...answer(res), notModified: false };
   }
 
@@ -174,7 +177,7 @@ export class GrpcRegistry implements RegistryApi {
         try {
           onSnapshot(answer(msg));
         } catch (err) {
-          resolve({ reason: 'error', error: new MusterError('INTERNAL', `the snapshot handler threw: ${(err as Error).message}`, { cause: err }) });
+          resolve({ reason: 'error', error: new SnapshotHandlerError(err) });
           call.cancel();
         }
       });
@@ -183,7 +186,7 @@ export class GrpcRegistry implements RegistryApi {
         const e = fromGrpcError(err, `Watch ${this.address}`);
         resolve(e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED' ? { reason: 'disconnected', error: e } : { reason: 'error', error: e });
       });
-      call.on('end', () => resolve(closed ? { reason: 'closed' } : { reason: 'disconnected', error: new MusterError('UNAVAILABLE', `Watch ${this.address}: the server ended the stream`) }));
+      call.on('end', () => resolve(closed ? { reason: 'closed' } : { reason: 'disconnected', error: new StreamEndedError(`Watch ${this.address}: the server ended the stream`) }));
     });
     return {
       ended,
@@ -198,7 +201,7 @@ export class GrpcRegistry implements RegistryApi {
   }
 
   close(): void {
-    this.failHeartbeats(new MusterError('UNAVAILABLE', 'the client was closed'), true);
+    this.failHeartbeats(new StreamEndedError('the client was closed'), true);
     this.stub.close();
   }
 }
@@ -211,7 +214,7 @@ function pem(v: string | Buffer | undefined): Buffer | null {
 /** The wire answer as the HTTP API's shape: discovery instances carry no namespace or timestamps. */
 function answer(res: WireDiscoverResponse): DiscoverResponse {
   return {
-    namespace: res.namespace, service: res.service, revision: res.revision,
+    namespace: res.namespace, service: res.service, revision: res.revision, ...(res.stale ? { stale: true, staleReason: res.staleReason ?? '' } : {}),
     instances: res.instances.map((i) => ({
       id: i.id, host: i.host, port: i.port, protocol: i.protocol, version: i.version, weight: i.weight, priority: i.priority,
       metadata: i.metadata, location: location(i.location), healthCheck: { type: 'heartbeat', ttl: i.healthCheck?.ttl ?? 0 },

@@ -4,6 +4,7 @@ import type { ReadYourWrites } from '../read-your-writes.js';
 import type { TlsOptions } from '../tls.js';
 import type { SnapshotHandler, Watch, WatchEnd } from '../watch.js';
 import type { RegistryApi } from './registry-api.js';
+import { ServerUnreachableError } from '../errors.js';
 
 const ALL = { status: 'all', isolated: 'all' } as const;
 
@@ -40,7 +41,7 @@ export class HttpRegistry implements RegistryApi {
         inner = await this.http.watch(namespace, service, { ...ALL, allowMissing: true, signal: ctl.signal }, onSnapshot);
       } catch (err) {
         if (ctl.signal.aborted) return { reason: 'closed' };
-        const e = err instanceof MusterError ? err : new MusterError('UNAVAILABLE', String(err), { cause: err });
+        const e = err instanceof MusterError ? err : new ServerUnreachableError(String(err), err);
         return e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED' ? { reason: 'disconnected', error: e } : { reason: 'error', error: e };
       }
       return inner.ended;

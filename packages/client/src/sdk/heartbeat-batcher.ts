@@ -1,6 +1,7 @@
 import type { HeartbeatBatchResponse, HeartbeatItem } from '@muster/api';
 import { LIMITS, MusterError } from '@muster/api';
 import type { Endpoints } from '../registry/endpoints.js';
+import { asMusterError, HeartbeatFailedError } from '../errors.js';
 
 type Result = HeartbeatBatchResponse['results'][number];
 interface Waiting {
@@ -39,9 +40,9 @@ export class HeartbeatBatcher {
   private async sendBatch(batch: Waiting[]): Promise<void> {
     try {
       const results = await this.endpoints.call((api) => api.heartbeats(batch.map((w) => w.item)));
-      batch.forEach((w, i) => w.done(results[i] ?? new MusterError('INTERNAL', 'the server answered fewer heartbeat results than it was sent')));
+      batch.forEach((w, i) => w.done(results[i] ?? new HeartbeatFailedError('the server answered fewer heartbeat results than it was sent')));
     } catch (err) {
-      const e = err instanceof MusterError ? err : new MusterError('INTERNAL', String(err), { cause: err });
+      const e = asMusterError(err);
       for (const w of batch) w.done(e);
     }
   }

@@ -18,6 +18,7 @@ import { isFailedCall } from './call-outcome.js';
 import type { Ejection } from './outlier-detector.js';
 import { Registration, type RegistrationInput } from './registration.js';
 import { ServiceView, type DiscoveryAnswer, type StaleReason } from './service-view.js';
+import { ClientClosedError, DiskCacheError, InvalidOptionError, NoInstanceError } from '../errors.js';
 
 export interface ServiceRef {
   namespace: string;
@@ -27,7 +28,7 @@ export interface ServiceRef {
 export interface ClientEvents {
   /** Calls moved from one registry server to another after `error`. */
   failover: [from: string, to: string, error: MusterError];
-  /** A service's answers are stale from now on: no registry reachable, served from disk, or an empty update awaits confirmation. */
+  /** A service's answers are stale from now on: no registry reachable, served from disk, an empty update awaits confirmation, or the node that answered cannot read its shared database. */
   stale: [ref: ServiceRef & { reason: StaleReason; ageMs: number }];
   /** A service's answers are current again. */
   fresh: [ref: ServiceRef];
@@ -93,7 +94,7 @@ export class MusterClient extends EventEmitter<ClientEvents> {
     });
     this.beats = new HeartbeatBatcher(this.endpoints);
     if (this.options.cacheDir) {
-      this.disk = new DiskCache(this.options.cacheDir, (err) => emitSafely(this, 'warning', new MusterError('INTERNAL', `disk cache: ${err.message}`, { cause: err })));
+      this.disk = new DiskCache(this.options.cacheDir, (err) => emitSafely(this, 'warning', new DiskCacheError(err)));
     }
   }
 
@@ -183,7 +184,7 @@ export class MusterClient extends EventEmitter<ClientEvents> {
       return result;
     }
     if (lastError !== undefined) throw lastError;
-    throw new MusterError('UNAVAILABLE', `service "${service}" has no instance to call`, { field: 'service' });
+    throw new NoInstanceError(service);
   }
 
   /** A pick not yet tried in this call, while the balancer offers one within a few picks. */
@@ -248,15 +249,15 @@ export class MusterClient extends EventEmitter<ClientEvents> {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new MusterError('FAILED_PRECONDITION', 'the client is closed');
+    if (this.closed) throw new ClientClosedError();
   }
 }
 
 function checkGrpcAddress(s: string, tls: boolean): string {
   if (!/^(grpcs?:\/\/)?[^\s/]+:\d{1,5}$/.test(s)) {
-    throw new MusterError('INVALID_ARGUMENT', `a gRPC server is host:port or grpcs://host:port, not ${JSON.stringify(s)} (use transport: "http" for URLs)`, { field: 'servers' });
+    throw new InvalidOptionError('servers', `a gRPC server is host:port or grpcs://host:port, not ${JSON.stringify(s)} (use transport: "http" for URLs)`);
   }
   // grpc:// says plain text: tls settings must not be dropped silently, nor override it.
-  if (tls && s.startsWith('grpc://')) throw new MusterError('INVALID_ARGUMENT', `tls is set but the server ${s} says grpc:// (plain text): use host:port or grpcs://`, { field: 'servers' });
+  if (tls && s.startsWith('grpc://')) throw new InvalidOptionError('servers', `tls is set but the server ${s} says grpc:// (plain text): use host:port or grpcs://`);
   return s;
 }

@@ -1,8 +1,8 @@
 import type { Location } from '@muster/api';
-import { MusterError } from '@muster/api';
 import type { LoadBalancer } from '../balance/types.js';
 import { checkTlsOptions, type TlsOptions } from '../tls.js';
 import { resolveOutlierOptions, type OutlierOptions, type ResolvedOutlierOptions } from './outlier-detector.js';
+import { InvalidOptionError } from '../errors.js';
 
 /** Per-service consumer settings; each overrides the client-wide one of the same name. */
 export interface ServiceOptions {
@@ -99,10 +99,10 @@ const DEFAULT_SERVER = { grpc: '127.0.0.1:8091', http: 'http://127.0.0.1:8090' }
 
 export function resolveOptions(o: MusterClientOptions): ResolvedOptions {
   const transport = o.transport ?? 'grpc';
-  if (transport !== 'grpc' && transport !== 'http') throw new MusterError('INVALID_ARGUMENT', 'transport must be "grpc" or "http"', { field: 'transport' });
+  if (transport !== 'grpc' && transport !== 'http') throw new InvalidOptionError('transport', 'transport must be "grpc" or "http"');
   const env = process.env['MUSTER_SERVERS']?.split(',').map((s) => s.trim()).filter(Boolean);
   const servers = o.servers ?? (env && env.length > 0 ? env : [DEFAULT_SERVER[transport]]);
-  if (servers.length === 0) throw new MusterError('INVALID_ARGUMENT', 'servers must name at least one registry', { field: 'servers' });
+  if (servers.length === 0) throw new InvalidOptionError('servers', 'servers must name at least one registry');
   const r: ResolvedOptions = {
     servers, transport,
     token: o.token ?? (process.env['MUSTER_TOKEN'] || undefined),
@@ -126,7 +126,7 @@ export function resolveOptions(o: MusterClientOptions): ResolvedOptions {
   };
   checkTlsOptions(r.tls);
   for (const k of ['timeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'maxHeartbeatAgeMs', 'emptyConfirmMs', 'pollIntervalMs', 'watchRetryMs', 'preferPrimaryAfterMs'] as const) {
-    if (!Number.isFinite(r[k]) || r[k] < 0) throw new MusterError('INVALID_ARGUMENT', `${k} must be a number of milliseconds >= 0`, { field: k });
+    if (!Number.isFinite(r[k]) || r[k] < 0) throw new InvalidOptionError(k, `${k} must be a number of milliseconds >= 0`);
   }
   checkThreshold('protectionThreshold', r.protectionThreshold);
   for (const [name, s] of Object.entries(r.services)) {
@@ -144,5 +144,5 @@ export function outlierOptionsOf(r: ResolvedOptions, s: ServiceOptions): Resolve
 }
 
 function checkThreshold(field: string, v: number): void {
-  if (!(v >= 0 && v <= 1)) throw new MusterError('INVALID_ARGUMENT', `${field} must be a share in 0..1`, { field });
+  if (!(v >= 0 && v <= 1)) throw new InvalidOptionError(field, `${field} must be a share in 0..1`);
 }

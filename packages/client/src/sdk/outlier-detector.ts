@@ -1,4 +1,4 @@
-import { MusterError } from '@muster/api';
+import { InvalidOptionError } from '../errors.js';
 
 /**
  * Outlier ejection, as Envoy's outlier detection and PolarisMesh's circuit breaker do it: calls
@@ -29,11 +29,11 @@ export function resolveOutlierOptions(o: OutlierOptions = {}, field = 'outlierDe
     maxEjectionMs: o.maxEjectionMs ?? 60_000,
     maxEjectedShare: o.maxEjectedShare ?? 0.5,
   };
-  if (!Number.isInteger(r.consecutiveFailures) || r.consecutiveFailures < 1) throw new MusterError('INVALID_ARGUMENT', `${field}.consecutiveFailures must be an integer >= 1`, { field: `${field}.consecutiveFailures` });
+  if (!Number.isInteger(r.consecutiveFailures) || r.consecutiveFailures < 1) throw new InvalidOptionError(`${field}.consecutiveFailures`, `${field}.consecutiveFailures must be an integer >= 1`);
   for (const k of ['baseEjectionMs', 'maxEjectionMs'] as const) {
-    if (!Number.isFinite(r[k]) || r[k] <= 0) throw new MusterError('INVALID_ARGUMENT', `${field}.${k} must be a number of milliseconds > 0`, { field: `${field}.${k}` });
+    if (!Number.isFinite(r[k]) || r[k] <= 0) throw new InvalidOptionError(`${field}.${k}`, `${field}.${k} must be a number of milliseconds > 0`);
   }
-  if (!(r.maxEjectedShare >= 0 && r.maxEjectedShare <= 1)) throw new MusterError('INVALID_ARGUMENT', `${field}.maxEjectedShare must be a share in 0..1`, { field: `${field}.maxEjectedShare` });
+  if (!(r.maxEjectedShare >= 0 && r.maxEjectedShare <= 1)) throw new InvalidOptionError(`${field}.maxEjectedShare`, `${field}.maxEjectedShare must be a share in 0..1`);
   return r;
 }
 

@@ -8,6 +8,7 @@ import { isTransient } from '../registry/registry-api.js';
 import { backoffMs, jitter } from './backoff.js';
 import type { HeartbeatBatcher } from './heartbeat-batcher.js';
 import { attachVerificationResponder, verificationResponder, type VerificationResponder } from './verification-responder.js';
+import { asMusterError, HeartbeatFailedError, VerificationNotListeningError } from '../errors.js';
 
 /**
  * - `registering`: the first registration is under way.
@@ -92,7 +93,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     if (verification) {
       // The check comes right after the registration commits: a server not listening yet fails it.
       if (!verification.server.listening) {
-        throw new MusterError('FAILED_PRECONDITION', 'verification.server is not listening: the registry checks the instance right after it registers, so call register() once server.listen() is done', { field: 'verification.server' });
+        throw new VerificationNotListeningError();
       }
       const answer = verificationResponder(verification.secret, {
         host: request.host, port: request.port, service, namespace: this.namespace, ...(verification.path === undefined ? {} : { path: verification.path }),
@@ -235,11 +236,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   }
 }
 
-function asMusterError(err: unknown): MusterError {
-  return err instanceof MusterError ? err : new MusterError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
-}
 
 function itemError(error: { code: string; message: string; field?: string } | undefined): MusterError {
   const body = { error };
-  return MusterError.isErrorBody(body) ? MusterError.fromBody(body) : new MusterError('INTERNAL', `heartbeat failed: ${error?.message ?? 'no reason given'}`);
+  return MusterError.isErrorBody(body) ? MusterError.fromBody(body) : new HeartbeatFailedError(`heartbeat failed: ${error?.message ?? 'no reason given'}`);
 }

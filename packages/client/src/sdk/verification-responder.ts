@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { LIMITS, MusterError, VERIFICATION_PARAMS, verificationProof } from '@muster/api';
+import { LIMITS, VERIFICATION_PARAMS, verificationProof } from '@muster/api';
+import { InvalidOptionError } from '../errors.js';
 
 /**
  * Verified registration, the provider's side: the registry sends a challenge to the instance's
@@ -36,11 +37,11 @@ const SECRET_RE = new RegExp(LIMITS.verificationSecret.pattern);
 export function verificationResponder(secret: string, opts: VerificationResponderOptions): VerificationResponder {
   const s = LIMITS.verificationSecret;
   if (typeof secret !== 'string' || secret.length < s.min || secret.length > s.max || !SECRET_RE.test(secret)) {
-    throw new MusterError('INVALID_ARGUMENT', `verification.secret must be ${s.describe}`, { field: 'verification.secret' });
+    throw new InvalidOptionError('verification.secret', `verification.secret must be ${s.describe}`);
   }
   const path = opts.path ?? LIMITS.verificationPath.default;
   if (!new RegExp(LIMITS.verificationPath.pattern).test(path) || path.length > LIMITS.verificationPath.max) {
-    throw new MusterError('INVALID_ARGUMENT', `verification.path must be ${LIMITS.verificationPath.describe}`, { field: 'verification.path' });
+    throw new InvalidOptionError('verification.path', `verification.path must be ${LIMITS.verificationPath.describe}`);
   }
   const port = String(opts.port);
   const respond = (req: IncomingMessage, res: ServerResponse): boolean => {

@@ -15,7 +15,9 @@ export class AnswerEncoder {
 
   constructor(private readonly naming: NamingService, private readonly encode: (answer: object) => Buffer) {}
 
-  answer(entry: ServiceEntry, filter: DiscoverFilter): Buffer {
+  /** `stale`: why this node's index may be behind (cluster mode); such an answer is rare and built each time. */
+  answer(entry: ServiceEntry, filter: DiscoverFilter, stale?: string): Buffer {
+    if (stale !== undefined) return this.encode({ ...this.naming.answer(entry, filter), stale: true, staleReason: stale });
     if (!isDefaultFilter(filter)) return this.encode(this.naming.answer(entry, filter));
     const json = this.naming.answerBytes(entry, filter);
     let bytes = this.encoded.get(json);
@@ -24,12 +26,14 @@ export class AnswerEncoder {
   }
 
   /** A watched service that does not exist (a watch with allowMissing): empty, at revision 0. */
-  missing(namespace: string, service: string): Buffer {
-    return this.encode(NamingService.missingAnswer(namespace, service));
+  missing(namespace: string, service: string, stale?: string): Buffer {
+    return this.encode({ ...NamingService.missingAnswer(namespace, service), ...staleFields(stale) });
   }
 
   /** The caller's revision is current: no instances, and nothing built. */
-  unchanged(entry: ServiceEntry): object {
-    return { namespace: entry.rec.namespace, service: entry.rec.name, revision: entry.rec.revision, unchanged: true };
+  unchanged(entry: ServiceEntry, stale?: string): object {
+    return { namespace: entry.rec.namespace, service: entry.rec.name, revision: entry.rec.revision, unchanged: true, ...staleFields(stale) };
   }
 }
+
+const staleFields = (stale: string | undefined) => (stale === undefined ? {} : { stale: true, staleReason: stale });

@@ -36,6 +36,8 @@ export interface GrpcDeps {
   arrivals: ArrivalClock;
   /** How far this node has applied the change sequence: what a write that changed nothing answers. */
   applied: AppliedRevision;
+  /** Why discovery answers may be behind other nodes' writes (cluster mode, store unreadable); undefined when current. */
+  staleness(): string | undefined;
 }
 
 /**

@@ -28,7 +28,7 @@ const asIs = <T>(msg: T): T => msg;
  * (see api/http/routes/instances.ts and discovery.ts), and nothing else.
  */
 export function registryService(deps: GrpcDeps, answers: AnswerEncoder): UntypedServiceImplementation {
-  const { naming, metrics, applied } = deps;
+  const { naming, metrics, applied, staleness } = deps;
   const recorder = new CallRecorder(deps);
   /** The revision a call's write committed; one that changed nothing: what this node has applied. */
   const revisionOf = (grant: Grant) => grant.contextIfAny?.revision || applied.get();
@@ -55,9 +55,9 @@ export function registryService(deps: GrpcDeps, answers: AnswerEncoder): Untyped
       const entry = naming.resolveService(p.namespace, p.service);
       if (p.revision !== undefined && p.revision === entry.rec.revision) {
         metrics.disc.notModified.inc();
-        return answers.unchanged(entry);
+        return answers.unchanged(entry, staleness());
       }
-      return answers.answer(entry, p.filter);
+      return answers.answer(entry, p.filter, staleness());
     }),
     Watch: watchStream(deps, recorder, answers),
   };

@@ -9,7 +9,7 @@ import type { WatchRequestMsg } from './requests.js';
 import { watchParams } from './requests.js';
 
 /**
- * Watch: a snapshot on connect (unless the caller's revision is current), then one after each
+ * Watch: a snapshot on connect (unless the caller's revision is current and the node not stale), then one after each
  * change, the changes of one tick coalesced, as the SSE route does. Snapshots supersede each
  * other, so at most one write is in flight: changes meanwhile only mark the stream stale, and
  * the newest snapshot goes out when that write completes. A client that does not read holds one
@@ -53,10 +53,12 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
     let snapshots = 0;
     let writeStarted = 0;
     let offClose: (() => void) | undefined;
+    let sentStale = false;
 
     const release = () => {
       if (ended) return false;
       ended = true;
+      clearInterval(staleCheck);
       releaseSlot();
       unsubscribe();
       offClose?.();
@@ -79,7 +81,9 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       let bytes: Buffer;
       try {
         const now = naming.watchedService(ns, svc, allowMissing);
-        bytes = now ? answers.answer(now, filter) : answers.missing(ns, svc);
+        const behind = deps.staleness();
+        bytes = now ? answers.answer(now, filter, behind) : answers.missing(ns, svc, behind);
+        sentStale = behind !== undefined;
       } catch (err) {
         fail(err);
         return;
@@ -96,17 +100,21 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
       });
     };
 
-    const unsubscribe = hub.subscribe(ns, svc, () => {
+    const schedule = () => {
       if (scheduled) return;
       scheduled = true;
       setImmediate(send);
-    });
+    };
+    const unsubscribe = hub.subscribe(ns, svc, schedule);
+    // The index does not move while this node cannot read the store: a change of staleness alone is sent too.
+    const staleCheck = setInterval(() => (deps.staleness() !== undefined) !== sentStale && schedule(), deps.config.watch.keepAlive);
     // The client went away (or the deadline passed): nothing of the stream may stay subscribed.
     call.on('cancelled', () => {
       if (release()) recorder.record('Watch', Status.CANCELLED, t0, { snapshots });
     });
     offClose = hub.onClose(() => fail(Errors.shuttingDown()));
-    if (!ended && params.revision !== (entry?.rec.revision ?? 0)) send();
+    // A stale node sends its first snapshot even at the caller's revision: the caller must not take its silence as current.
+    if (!ended && (params.revision !== (entry?.rec.revision ?? 0) || deps.staleness() !== undefined)) send();
   };
 
   return (call: ServerWritableStream<WatchRequestMsg | Undecodable, Buffer>): void => {

@@ -13,7 +13,7 @@ import { WatchQuery, errors } from '../schemas.js';
  */
 type WatchRequest = FastifyRequest<{ Querystring: Record<string, string> & { namespace: string; service: string; allowMissing?: boolean } }>;
 
-export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config }: HttpDeps): void {
+export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config, staleness }: HttpDeps): void {
   const watch: HttpOperation = {
     kind: 'watch',
     check: (req) => void filterFromQuery((req as WatchRequest).query),
@@ -26,7 +26,9 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
     schema: {
       tags: ['discovery'], summary: 'Watch a service as Server-Sent Events',
       description: 'Each `snapshot` event carries the same JSON as discovery, with the revision as the event id. Takes the discovery filters. '
-        + 'A service that does not exist is 404, unless allowMissing=true: then it is watched as empty (revision 0) until it exists.',
+        + 'A service that does not exist is 404, unless allowMissing=true: then it is watched as empty (revision 0) until it exists. '
+        + 'In cluster mode a snapshot carries stale and staleReason while this node cannot read the shared database, and a new snapshot '
+        + 'is sent within watch.keepAlive when that changes.',
       querystring: WatchQuery,
       response: { 200: { description: 'text/event-stream', type: 'string' }, ...errors(400, 401, 403, 404, 429) },
     },
@@ -52,6 +54,7 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
     let pending = false;
     let awaitingDrain = false;
     let ended = false;
+    let sentStale = false;
     const end = (reason?: string, message?: string) => {
       if (ended) return;
       ended = true;
@@ -80,7 +83,13 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
       }
       try {
         const entry = naming.watchedService(ns, svc, allowMissing);
-        if (entry) send('snapshot', naming.answerBytes(entry, filter).toString('utf8'), entry.rec.revision);
+        const stale = staleness();
+        sentStale = stale !== undefined;
+        if (stale !== undefined) {
+          // As discovery answers it: this node's index, which cannot follow other nodes' writes right now.
+          const answer = entry ? naming.answer(entry, filter) : NamingService.missingAnswer(ns, svc);
+          send('snapshot', JSON.stringify({ ...answer, stale: true, staleReason: stale }), entry?.rec.revision ?? 0);
+        } else if (entry) send('snapshot', naming.answerBytes(entry, filter).toString('utf8'), entry.rec.revision);
         else send('snapshot', JSON.stringify(NamingService.missingAnswer(ns, svc)), 0);
       } catch (err) {
         const body = err instanceof MusterError ? err.toJSON() : { error: { code: 'INTERNAL', message: 'internal error' } };
@@ -89,13 +98,18 @@ export function watchRoutes(app: FastifyInstance, { naming, hub, metrics, config
       }
     };
 
-    const unsubscribe = hub.subscribe(ns, svc, () => {
+    const schedule = () => {
       if (pending) return;
       pending = true;
       setImmediate(snapshot); // coalesce the changes of one tick into one snapshot
-    });
+    };
+    const unsubscribe = hub.subscribe(ns, svc, schedule);
     const offClose = hub.onClose(() => end('shutdown', 'the server is shutting down; reconnect'));
-    const keepAlive = setInterval(() => !res.destroyed && res.write(': keep-alive\n\n'), config.watch.keepAlive);
+    // The index does not move while this node cannot read the store: a change of staleness alone is sent too.
+    const keepAlive = setInterval(() => {
+      if ((staleness() !== undefined) !== sentStale) schedule();
+      else if (!res.destroyed) res.write(': keep-alive\n\n');
+    }, config.watch.keepAlive);
     res.on('close', () => {
       ended = true;
       release();
