@@ -2,6 +2,12 @@ import { Guard, type Caller } from '../auth/guard.js';
 import type { RateLimits } from '../auth/rate-limits.js';
 import type { RequestContext } from '../batch/request-context.js';
 import type { InstanceCredentials } from '../naming/naming-service.js';
+import type { Inbound } from './inbound.js';
+
+/** Where a grant's request context comes from: the pipeline that admitted it. */
+export interface ContextSource {
+  context(inbound: Inbound): RequestContext;
+}
 
 /**
  * What an admitted request carries into its handler: the caller, and what the guard and the
@@ -14,7 +20,8 @@ export class Grant {
   constructor(
     private readonly guard: Guard,
     private readonly limits: RateLimits,
-    private readonly newContext: () => RequestContext,
+    private readonly contexts: ContextSource,
+    private readonly inbound: Inbound,
     /** Undefined for a public operation: nobody was asked who they are. */
     readonly caller: Caller | undefined,
     /** The instance token that counts for this operation: the one in the message, or the Bearer. */
@@ -61,7 +68,7 @@ export class Grant {
 
   /** The request's context for the writes it makes, made on first use (its deadline counts from the arrival). */
   context(): RequestContext {
-    return (this.ctx ??= this.newContext());
+    return (this.ctx ??= this.contexts.context(this.inbound));
   }
 
   /** The context if a write or heartbeat made one: its revision is what the write committed. */

@@ -1,3 +1,5 @@
+import type { Caller } from '../auth/guard.js';
+
 /**
  * What an adapter tells the pipeline about one request, whatever its protocol: who sent it
  * (the Authorization value as sent, the client's address), when it arrived, and whether its
@@ -16,6 +18,11 @@ export interface Inbound {
   gone(): boolean;
   /** Calls `fn` when the client goes away; answers the function that stops listening. */
   onGone(fn: () => void): () => void;
+  /**
+   * The caller, once the pipeline has worked it out (RequestPipeline.identify): kept on the
+   * request itself, as a WeakMap keyed by every request cost a measurable share of a heartbeat.
+   */
+  caller?: Caller;
 }
 
 /** The access token or instance token of `Bearer <token>`, if that is what was sent. */

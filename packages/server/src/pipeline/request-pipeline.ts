@@ -58,7 +58,6 @@ export interface Ending {
  * its protocol's points; its handlers get a Grant and never see the guard, the limits or the hub.
  */
 export class RequestPipeline {
-  private readonly callers = new WeakMap<Inbound, Caller>();
   private readonly longPolls: LongPolls;
   private readonly guard: Guard;
   private readonly limits: RateLimits;
@@ -79,17 +78,12 @@ export class RequestPipeline {
    * here (UNAUTHENTICATED), whatever the operation: a client that sends a credential must learn it is wrong.
    */
   identify(inbound: Inbound): Caller {
-    let c = this.callers.get(inbound);
-    if (!c) {
-      c = this.guard.caller(bearerToken(inbound.authorization), inbound.address);
-      this.callers.set(inbound, c);
-    }
-    return c;
+    return (inbound.caller ??= this.guard.caller(bearerToken(inbound.authorization), inbound.address));
   }
 
   /** The caller if it was worked out (a refused token leaves none). */
   knownCaller(inbound: Inbound): Caller | undefined {
-    return this.callers.get(inbound);
+    return inbound.caller;
   }
 
   /**
@@ -199,7 +193,7 @@ export class RequestPipeline {
    * refused is stopped before its bodies are read.
    */
   refused(inbound: Inbound): void {
-    this.limits.refused(inbound.address, this.callers.get(inbound));
+    this.limits.refused(inbound.address, inbound.caller);
   }
 
   /** A connection refused before it made a request (a malformed one): counted against its address. */
@@ -213,13 +207,9 @@ export class RequestPipeline {
    * instance; not the client traffic itself (registrations, heartbeats, an instance's changes by its own token).
    */
   finished(op: Operation<never> | undefined, inbound: Inbound, end: Ending, describe: () => AuditedAction): void {
-    const caller = this.callers.get(inbound);
+    if (!this.audits(op, inbound, end.outcome)) return;
+    const caller = inbound.caller;
     const refused = end.outcome === 'refused';
-    if (!refused) {
-      if (end.outcome === 'failed' || !op) return;
-      const audited = (op.kind === 'manage' && op.writes === true) || (op.kind === 'write' && caller?.principal !== undefined);
-      if (!audited) return;
-    }
     const { action, namespace, service, instanceId } = describe();
     this.deps.audit.record({
       who: caller ? Guard.who(caller) : `anonymous@${inbound.address}`,
@@ -231,6 +221,16 @@ export class RequestPipeline {
       ...(service !== undefined ? { service } : {}),
       ...(instanceId !== undefined ? { instanceId } : {}),
     });
+  }
+
+  /**
+   * Whether a request that ended so goes to the audit trail: a refusal always; a success only as
+   * a management action. Asked first, so that the traffic itself allocates nothing for it.
+   */
+  audits(op: Operation<never> | undefined, inbound: Inbound, outcome: Ending['outcome']): boolean {
+    if (outcome === 'refused') return true;
+    if (outcome === 'failed' || !op) return false;
+    return (op.kind === 'manage' && op.writes === true) || (op.kind === 'write' && inbound.caller?.principal !== undefined);
   }
 
   private requireRights(c: Caller, rights: readonly Right[]): void {
@@ -246,6 +246,6 @@ export class RequestPipeline {
   }
 
   private grant(inbound: Inbound, caller: Caller | undefined, instanceToken: string | undefined, ownerOnly = false, release?: () => void): Grant {
-    return new Grant(this.guard, this.limits, () => this.context(inbound), caller, instanceToken, ownerOnly, release);
+    return new Grant(this.guard, this.limits, this, inbound, caller, instanceToken, ownerOnly, release);
   }
 }

@@ -1,3 +1,4 @@
+import type { Caller } from '../../auth/guard.js';
 import { performance } from 'node:perf_hooks';
 import { status as Status, type Deadline, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { MIN_REVISION_METADATA } from '@muster/api';
@@ -101,6 +102,7 @@ export interface GrpcCall {
  * is late, so the client's timeout is counted from the arrival instead.
  */
 class GrpcInbound implements Inbound {
+  caller: Caller | undefined = undefined;
   readonly receivedAt: number;
   readonly budgetMs: number;
   readonly address: string;

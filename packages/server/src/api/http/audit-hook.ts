@@ -16,9 +16,13 @@ export function noteRefusal(req: FastifyRequest, code: string, message: string):
 export function auditResponse({ pipeline }: Pick<HttpDeps, 'pipeline'>, req: FastifyRequest, reply: FastifyReply, route: string): void {
   const status = reply.statusCode;
   const refused = status === 401 || status === 403 || status === 429;
+  const outcome = refused ? 'refused' : status >= 400 ? 'failed' : 'ok';
+  const op = req.routeOptions.config?.op;
+  const inbound = inboundOf(req, reply);
+  // Registrations and heartbeats end here by the thousand: nothing is built for them.
+  if (!pipeline.audits(op, inbound, outcome)) return;
   const why = refused ? (req as WithReason)[REASON] : undefined;
-  const end = { outcome: refused ? 'refused' as const : status >= 400 ? 'failed' as const : 'ok' as const, ...(why ? { code: why.code, reason: why.message } : {}) };
-  pipeline.finished(req.routeOptions.config?.op, inboundOf(req, reply), end, () => {
+  pipeline.finished(op, inbound, { outcome, ...(why ? { code: why.code, reason: why.message } : {}) }, () => {
     const params = (req.params ?? {}) as { ns?: string; svc?: string; id?: string };
     const body = req.body as { name?: unknown } | undefined;
     const created = route === '/v1/namespaces' && req.method === 'POST' && typeof body?.name === 'string' ? body.name : undefined;

@@ -1,3 +1,4 @@
+import type { Caller } from '../../auth/guard.js';
 import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClusterStatus } from '@muster/api';
@@ -53,6 +54,7 @@ export interface HttpDeps {
 
 /** What each HTTP request is to the pipeline: made once, at its arrival (or at its first refusal). */
 class HttpInbound implements Inbound {
+  caller: Caller | undefined = undefined;
   constructor(private readonly req: FastifyRequest, private readonly res: ServerResponse, readonly receivedAt: number) {}
 
   get authorization(): unknown {
