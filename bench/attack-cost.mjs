@@ -29,12 +29,13 @@ const scenarios = opts.length > 0 ? opts : ['nested', 'verifyStall'];
 const pinned = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 if (pinned) spawnSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
 
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
   });
-});
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** `muster server` of a checkout, auth on (the default), with the flags it knows of those given. */
@@ -43,13 +44,32 @@ async function startServer(dir, flags = {}) {
   const help = spawnSync(process.execPath, [bin, 'server', '--help'], { encoding: 'utf8' }).stdout;
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'muster-attack-'));
-  const args = [bin, 'server', '--http-port', httpPort, '--grpc-port', grpcPort, '--data-dir', dataDir, '--log-level', 'warn', '--limits-writes-per-address', '0'];
+  const args = [
+    bin,
+    'server',
+    '--http-port',
+    httpPort,
+    '--grpc-port',
+    grpcPort,
+    '--data-dir',
+    dataDir,
+    '--log-level',
+    'warn',
+    '--limits-writes-per-address',
+    '0',
+  ];
   for (const [flag, value] of Object.entries(flags)) if (help.includes(flag)) args.push(flag, value);
   const cmd = pinned ? ['taskset', ['-c', '1', process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(cmd[0], cmd[1], { stdio: ['ignore', 'ignore', 'pipe'] });
   const url = `http://127.0.0.1:${httpPort}`;
   for (let i = 0; ; i++) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     if (i > 600) throw new Error(`${dir}: the server did not start`);
     await sleep(50);
   }
@@ -57,7 +77,8 @@ async function startServer(dir, flags = {}) {
   // taskset execs the server: the child's pid is the server's.
   const pid = child.pid;
   return {
-    url, admin,
+    url,
+    admin,
     cpuMs: () => {
       const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
       return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
@@ -71,11 +92,19 @@ async function startServer(dir, flags = {}) {
 }
 
 const json = async (url, method, body, token) => {
-  const r = await fetch(url, { method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: r.status, body: await r.json().catch(() => undefined) };
 };
 const NESTED = '['.repeat(1_000_000);
-const post = (url, body) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.arrayBuffer().then(() => r.status), () => 0);
+const post = (url, body) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+    (r) => r.arrayBuffer().then(() => r.status),
+    () => 0,
+  );
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 
 const SCENARIOS = {
@@ -83,7 +112,10 @@ const SCENARIOS = {
     const s = await startServer(dir);
     try {
       const out = {};
-      for (const [label, route] of [['tokens', '/v1/tokens'], ['register', '/v1/namespaces/default/services/x/instances']]) {
+      for (const [label, route] of [
+        ['tokens', '/v1/tokens'],
+        ['register', '/v1/namespaces/default/services/x/instances'],
+      ]) {
         await post(s.url + route, '{}');
         const t0 = s.cpuMs();
         for (let i = 0; i < 40; i++) await post(s.url + route, NESTED);
@@ -108,7 +140,11 @@ const SCENARIOS = {
       await sleep(500);
       const loud = await discover(5000);
       attackers.kill('SIGKILL');
-      Object.assign(out, { 'discovery p50 ms quiet': pct(quiet, 50), 'discovery p50 ms attacked': pct(loud, 50), 'discovery p99 ms attacked': pct(loud, 99) });
+      Object.assign(out, {
+        'discovery p50 ms quiet': pct(quiet, 50),
+        'discovery p50 ms attacked': pct(loud, 50),
+        'discovery p99 ms attacked': pct(loud, 99),
+      });
       return out;
     } finally {
       await s.stop();
@@ -130,25 +166,44 @@ const SCENARIOS = {
     });
     await new Promise((r) => provider.listen(0, '127.0.0.1', r));
     try {
-      for (const name of ['flooded', 'orders']) await json(`${s.url}/v1/namespaces/default/services`, 'POST', { name, verification: { secret } }, s.admin);
-      const token = async (name) => (await json(`${s.url}/v1/tokens`, 'POST', { name, rules: ['write:default/*'] }, s.admin)).body.secret;
+      for (const name of ['flooded', 'orders'])
+        await json(`${s.url}/v1/namespaces/default/services`, 'POST', { name, verification: { secret } }, s.admin);
+      const token = async (name) =>
+        (await json(`${s.url}/v1/tokens`, 'POST', { name, rules: ['write:default/*'] }, s.admin)).body.secret;
       const [attacker, honest] = [await token('attacker'), await token('honest')];
       const t0 = Date.now();
       let accepted = 0;
       for (let at = 0; at < 800; at += 50) {
-        const st = await Promise.all(Array.from({ length: 50 }, (_, i) => json(`${s.url}/v1/namespaces/default/services/flooded/instances`, 'POST',
-          { id: `junk-${at + i}`, host: '127.0.0.1', port: silent.address().port, healthCheck: { ttl: 60 } }, attacker).then((r) => r.status)));
+        const st = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            json(
+              `${s.url}/v1/namespaces/default/services/flooded/instances`,
+              'POST',
+              { id: `junk-${at + i}`, host: '127.0.0.1', port: silent.address().port, healthCheck: { ttl: 60 } },
+              attacker,
+            ).then((r) => r.status),
+          ),
+        );
         accepted += st.filter((x) => x === 201).length;
       }
       const floodMs = Date.now() - t0;
-      const reg = await json(`${s.url}/v1/namespaces/default/services/orders/instances`, 'POST', { host: '127.0.0.1', port: provider.address().port, healthCheck: { ttl: 60 } }, honest);
+      const reg = await json(
+        `${s.url}/v1/namespaces/default/services/orders/instances`,
+        'POST',
+        { host: '127.0.0.1', port: provider.address().port, healthCheck: { ttl: 60 } },
+        honest,
+      );
       const started = Date.now();
       let state = reg.body.instance.verification.state;
       while (state !== 'verified' && Date.now() - started < 180_000) {
         await sleep(50);
         state = (await json(`${s.url}/v1/instances/${reg.body.instance.id}`, 'GET')).body.verification.state;
       }
-      return { 'flood ms': floodMs, 'flood registrations accepted': accepted, 'honest provider verified after ms': state === 'verified' ? Date.now() - started : '>180000' };
+      return {
+        'flood ms': floodMs,
+        'flood registrations accepted': accepted,
+        'honest provider verified after ms': state === 'verified' ? Date.now() - started : '>180000',
+      };
     } finally {
       await s.stop();
       for (const sock of held) sock.destroy();
@@ -170,7 +225,8 @@ for (let round = 1; round <= rounds; round++) {
     }
   }
 }
-const median = (xs) => (typeof xs[0] === 'number' ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] : xs.join(' / '));
+const median = (xs) =>
+  typeof xs[0] === 'number' ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] : xs.join(' / ');
 console.log(`| scenario | build | measure | median of ${rounds} rounds | rounds |\n| --- | --- | --- | --- | --- |`);
 for (const [key, runs] of results) {
   const [name, dir] = key.split('\u0000');

@@ -23,15 +23,17 @@ const answer = (res) => {
 // The long-poll floor: /hold parks a request, /release answers every parked one and then
 // itself, the order Muster wakes watchers and acknowledges the write in.
 const parked = [];
-http.createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    if (req.url === '/hold') parked.push(res);
-    else if (req.url === '/parked') res.end(String(parked.length));
-    else if (req.url === '/release') {
-      for (const r of parked.splice(0)) answer(r);
-      answer(res);
-    } else answer(res);
-  });
-}).listen(port, '127.0.0.1');
+http
+  .createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/hold') parked.push(res);
+      else if (req.url === '/parked') res.end(String(parked.length));
+      else if (req.url === '/release') {
+        for (const r of parked.splice(0)) answer(r);
+        answer(res);
+      } else answer(res);
+    });
+  })
+  .listen(port, '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));

@@ -42,7 +42,11 @@ const SCENARIOS = {
       const client = createClient(server.url);
       try {
         await registerMany(client, 'disc', 10);
-        return await cannon({ url: server.url, pid: server.pid, path: '/v1/namespaces/default/services/disc/instances' });
+        return await cannon({
+          url: server.url,
+          pid: server.pid,
+          path: '/v1/namespaces/default/services/disc/instances',
+        });
       } finally {
         client.close();
       }
@@ -62,15 +66,20 @@ const SCENARIOS = {
   async register(dir) {
     return withMuster({ label: 'register', dir, cpu }, (server) =>
       cannon({
-        url: server.url, pid: server.pid, path: '/v1/namespaces/default/services/reg/instances',
-        requests: newHostRegistrations(), headers: { 'content-type': 'application/json' },
+        url: server.url,
+        pid: server.pid,
+        path: '/v1/namespaces/default/services/reg/instances',
+        requests: newHostRegistrations(),
+        headers: { 'content-type': 'application/json' },
       }),
     );
   },
 };
-for (const s of chosen) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+for (const s of chosen)
+  if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s}; known: ${Object.keys(SCENARIOS).join(', ')}`);
 
-const commitOf = (dir) => spawnSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+const commitOf = (dir) =>
+  spawnSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -108,7 +117,9 @@ for (const s of chosen) {
   dirs.forEach((d, i) => {
     const runs = results[s][i];
     const ratios = runs.map((x, r) => x.rps / results[s][0][r].rps);
-    lines.push(`| ${s} | ${commitOf(d)} | ${runs.map((x) => Math.round(x.rps)).join(', ')} | ${Math.round(median(runs.map((x) => x.rps)))} | ${median(runs.map((x) => x.p99))} | ${i === 0 ? '1' : `${median(ratios).toFixed(2)} (${ratios.map((x) => x.toFixed(2)).join(', ')})`} |`);
+    lines.push(
+      `| ${s} | ${commitOf(d)} | ${runs.map((x) => Math.round(x.rps)).join(', ')} | ${Math.round(median(runs.map((x) => x.rps)))} | ${median(runs.map((x) => x.p99))} | ${i === 0 ? '1' : `${median(ratios).toFixed(2)} (${ratios.map((x) => x.toFixed(2)).join(', ')})`} |`,
+    );
   });
 }
 const text = lines.join('\n') + '\n';

@@ -29,17 +29,27 @@ const auth = { authorization: `Bearer ${admin}`, 'content-type': 'application/js
 async function fill(service, n) {
   const ids = [];
   let next = 0;
-  await Promise.all(Array.from({ length: 64 }, async () => {
-    while (next < n) {
-      const k = next++;
-      const r = await fetch(`${server.url}/v1/namespaces/default/services/${service}/instances`, {
-        method: 'POST', headers: auth,
-        body: JSON.stringify({ host: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`, port: 8080, version: `1.${k % 7}`, healthCheck: { ttl: 60 }, location: { zone: `zone-${k % 4}` }, metadata: { env: 'prod', shard: String(k % 16) } }),
-      });
-      if (r.status !== 201) throw new Error(`registration ${k}: ${r.status} ${await r.text()}`);
-      ids.push((await r.json()).instance.id);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < n) {
+        const k = next++;
+        const r = await fetch(`${server.url}/v1/namespaces/default/services/${service}/instances`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({
+            host: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`,
+            port: 8080,
+            version: `1.${k % 7}`,
+            healthCheck: { ttl: 60 },
+            location: { zone: `zone-${k % 4}` },
+            metadata: { env: 'prod', shard: String(k % 16) },
+          }),
+        });
+        if (r.status !== 201) throw new Error(`registration ${k}: ${r.status} ${await r.text()}`);
+        ids.push((await r.json()).instance.id);
+      }
+    }),
+  );
   return ids;
 }
 
@@ -54,7 +64,18 @@ if (pinned) {
   executablePath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'muster-chromium-')), 'chromium');
   fs.writeFileSync(executablePath, `#!/bin/sh\nexec taskset -c 1 ${CHROMIUM} "$@"\n`, { mode: 0o755 });
 }
-const browser = await chromium.launch({ executablePath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+const browser = await chromium.launch({
+  executablePath,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
+});
 const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
 await context.addInitScript((token) => sessionStorage.setItem('muster.token', token), admin);
 const page = await context.newPage();
@@ -62,10 +83,18 @@ const page = await context.newPage();
 async function round(service) {
   const n = service === 'small' ? SMALL : LARGE;
   await page.goto(`${server.url}/console/services/default/${service}`);
-  const renderMs = await page.waitForFunction((count) => {
-    const el = document.querySelector('[data-count="instances"]');
-    return el?.textContent === `${count} instances` && document.querySelector('[role=row][data-id]') ? performance.now() : false;
-  }, n, { polling: 'raf', timeout: 60_000 }).then((h) => h.jsonValue());
+  const renderMs = await page
+    .waitForFunction(
+      (count) => {
+        const el = document.querySelector('[data-count="instances"]');
+        return el?.textContent === `${count} instances` && document.querySelector('[role=row][data-id]')
+          ? performance.now()
+          : false;
+      },
+      n,
+      { polling: 'raf', timeout: 60_000 },
+    )
+    .then((h) => h.jsonValue());
   const rowsInDom = await page.locator('[role=row][data-id]').count();
 
   // One write through the API; the page sees it through its watch.
@@ -74,7 +103,11 @@ async function round(service) {
     w.__longest = 0;
     w.__seen = new Promise((resolve) => {
       const el = document.querySelector('[data-count="isolated"]');
-      new MutationObserver(() => resolve(Date.now())).observe(el, { childList: true, characterData: true, subtree: true });
+      new MutationObserver(() => resolve(Date.now())).observe(el, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
     });
     // The main thread's longest stall: the largest gap between ticks of a 5 ms timer, less 5 ms.
     let last = performance.now();
@@ -85,7 +118,8 @@ async function round(service) {
     }, 5);
   });
   const id = ids[service][Math.floor(n / 2)];
-  const patch = (isolate) => fetch(`${server.url}/v1/instances/${id}`, { method: 'PATCH', headers: auth, body: JSON.stringify({ isolate }) });
+  const patch = (isolate) =>
+    fetch(`${server.url}/v1/instances/${id}`, { method: 'PATCH', headers: auth, body: JSON.stringify({ isolate }) });
   const r = await patch(true);
   const ackAt = Date.now();
   if (r.status !== 200) throw new Error(`isolate: ${r.status}`);
@@ -102,7 +136,9 @@ for (let k = 0; k < ROUNDS; k++) {
   for (const s of k % 2 === 0 ? ['small', 'large'] : ['large', 'small']) {
     const r = await round(s);
     results[s].push(r);
-    log(`round ${k + 1} ${s}: render ${r.renderMs.toFixed(0)} ms, update ${r.updateMs} ms, longest stall ${r.longestTaskMs.toFixed(0)} ms, ${r.rowsInDom} rows in the DOM`);
+    log(
+      `round ${k + 1} ${s}: render ${r.renderMs.toFixed(0)} ms, update ${r.updateMs} ms, longest stall ${r.longestTaskMs.toFixed(0)} ms, ${r.rowsInDom} rows in the DOM`,
+    );
   }
 }
 await browser.close();
@@ -113,8 +149,8 @@ const lines = [
   `# Console: the instance table at ${LARGE.toLocaleString('en')} instances`,
   '',
   `\`node bench/console.mjs\` on ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, node ${process.version}, ${ROUNDS} alternating rounds (median), ${pinned ? 'server on core 0, Chromium on core 1' : 'not pinned'}; load average ${loadAtStart.toFixed(1)} at the start (other work on the machine).`,
-  'Render: from navigation to the table drawn with the full count (login kept in session storage; the watch\'s first snapshot included).',
-  'Update: from the ack of `PATCH /v1/instances/{id}` (isolate) to the change on screen, through the SSE watch; longest stall: the largest gap between ticks of a 5 ms timer on the page\'s main thread meanwhile (how long the page could not answer a key or a click).',
+  "Render: from navigation to the table drawn with the full count (login kept in session storage; the watch's first snapshot included).",
+  "Update: from the ack of `PATCH /v1/instances/{id}` (isolate) to the change on screen, through the SSE watch; longest stall: the largest gap between ticks of a 5 ms timer on the page's main thread meanwhile (how long the page could not answer a key or a click).",
   '',
   `| | ${SMALL} instances | ${LARGE.toLocaleString('en')} instances | ratio |`,
   '| --- | ---: | ---: | ---: |',

@@ -28,11 +28,14 @@ const where = (cf) => {
   const url = cf.url.replace(/^file:\/\//, '');
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (m) return m[1];
-  if (url.includes('/packages/')) return 'muster:' + url.slice(url.indexOf('/packages/') + 10).replace('/dist/src/', '/');
-  if (url.startsWith('node:') || url === '') return cf.functionName.startsWith('(') ? cf.functionName : 'node internals';
+  if (url.includes('/packages/'))
+    return 'muster:' + url.slice(url.indexOf('/packages/') + 10).replace('/dist/src/', '/');
+  if (url.startsWith('node:') || url === '')
+    return cf.functionName.startsWith('(') ? cf.functionName : 'node internals';
   return url;
 };
-const label = (cf) => `${cf.functionName || '(anonymous)'} ${where(cf)}${cf.lineNumber >= 0 ? `:${cf.lineNumber + 1}` : ''}`;
+const label = (cf) =>
+  `${cf.functionName || '(anonymous)'} ${where(cf)}${cf.lineNumber >= 0 ? `:${cf.lineNumber + 1}` : ''}`;
 
 const fnSelf = new Map();
 const pkgSelf = new Map();

@@ -22,23 +22,38 @@ import { memory } from './scenarios/memory.mjs';
 import { pick } from './scenarios/pick.mjs';
 import { register } from './scenarios/register.mjs';
 
-const ALL = [discovery10, discovery1000, heartbeat, heartbeatBatch, register, longpoll, grpcWake, memory, pick, authCost, ...GRPC_SCENARIOS, ...CLUSTER_SCENARIOS];
+const ALL = [
+  discovery10,
+  discovery1000,
+  heartbeat,
+  heartbeatBatch,
+  register,
+  longpoll,
+  grpcWake,
+  memory,
+  pick,
+  authCost,
+  ...GRPC_SCENARIOS,
+  ...CLUSTER_SCENARIOS,
+];
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h') || args.includes('--list')) {
   console.log('usage: node bench/run.mjs [scenario ...]\n\nscenarios:');
   for (const s of ALL) console.log(`  ${s.name.padEnd(15)} ${s.describe}`);
-  console.log('\nenv: BENCH_DURATION (s, default 5), BENCH_WARMUP (s, default 1), BENCH_CONNECTIONS (default 100),\n' +
-    '     BENCH_REPEAT (runs of each scenario compared with the ceiling, median kept; default 1),\n' +
-    '     BENCH_HB_INSTANCES, BENCH_LONGPOLL_CLIENTS, BENCH_LONGPOLL_ROUNDS, BENCH_MEMORY_INSTANCES,\n' +
-    '     BENCH_CPU_PROF=dir (V8 CPU profile of every server started), BENCH_MUSTER_FLAGS="--flag value ..." (extra server flags),\n' +
-    '     BENCH_PICK_ROUNDS, BENCH_PICK_SECONDS, BENCH_PICK_WARMUP (pick: rounds, s per case and round, s of warm-up per case),\n' +
-    '     BENCH_GRPC_INFLIGHT, BENCH_GRPC_CHANNELS, BENCH_GRPC_CLIENT=h2|grpc-js, BENCH_GRPC_STREAM_BATCH, BENCH_GRPC_STREAM_WINDOW (gRPC load),\n' +
-    '     BENCH_GRPC_DRIVER_PROF=dir (V8 CPU profile of every gRPC load driver),\n' +
-    '     BENCH_MYSQL (default mysql://root@127.0.0.1:3306), BENCH_REDIS (default redis://127.0.0.1:6379),\n' +
-    '     BENCH_VIS_COUNT, BENCH_VIS_RATE (cluster*: server on MySQL + Redis; clusterVisibility: registrations, per s), BENCH_CLUSTER_ROUNDS (clusterRegister rounds, default 3),\n' +
-    '     BENCH_RESULTS=file (where the table is written; default bench/results.md)');
+  console.log(
+    '\nenv: BENCH_DURATION (s, default 5), BENCH_WARMUP (s, default 1), BENCH_CONNECTIONS (default 100),\n' +
+      '     BENCH_REPEAT (runs of each scenario compared with the ceiling, median kept; default 1),\n' +
+      '     BENCH_HB_INSTANCES, BENCH_LONGPOLL_CLIENTS, BENCH_LONGPOLL_ROUNDS, BENCH_MEMORY_INSTANCES,\n' +
+      '     BENCH_CPU_PROF=dir (V8 CPU profile of every server started), BENCH_MUSTER_FLAGS="--flag value ..." (extra server flags),\n' +
+      '     BENCH_PICK_ROUNDS, BENCH_PICK_SECONDS, BENCH_PICK_WARMUP (pick: rounds, s per case and round, s of warm-up per case),\n' +
+      '     BENCH_GRPC_INFLIGHT, BENCH_GRPC_CHANNELS, BENCH_GRPC_CLIENT=h2|grpc-js, BENCH_GRPC_STREAM_BATCH, BENCH_GRPC_STREAM_WINDOW (gRPC load),\n' +
+      '     BENCH_GRPC_DRIVER_PROF=dir (V8 CPU profile of every gRPC load driver),\n' +
+      '     BENCH_MYSQL (default mysql://root@127.0.0.1:3306), BENCH_REDIS (default redis://127.0.0.1:6379),\n' +
+      '     BENCH_VIS_COUNT, BENCH_VIS_RATE (cluster*: server on MySQL + Redis; clusterVisibility: registrations, per s), BENCH_CLUSTER_ROUNDS (clusterRegister rounds, default 3),\n' +
+      '     BENCH_RESULTS=file (where the table is written; default bench/results.md)',
+  );
   process.exit(0);
 }
 const unknown = args.filter((a) => !ALL.some((s) => s.name.toLowerCase() === a.toLowerCase()));
@@ -49,8 +64,11 @@ if (unknown.length) {
 const selected = args.length ? ALL.filter((s) => args.some((a) => a.toLowerCase() === s.name.toLowerCase())) : ALL;
 
 const started = new Date();
-const log = (msg) => process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
-log(`${os.cpus().length} CPUs, node ${process.version}; ${SETTINGS.connections} connections, pipelining ${SETTINGS.pipelining}, ${SETTINGS.duration} s per run after ${SETTINGS.warmup} s warm-up`);
+const log = (msg) =>
+  process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
+log(
+  `${os.cpus().length} CPUs, node ${process.version}; ${SETTINGS.connections} connections, pipelining ${SETTINGS.pipelining}, ${SETTINGS.duration} s per run after ${SETTINGS.warmup} s warm-up`,
+);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
@@ -85,7 +103,7 @@ for (const s of selected) {
   const reps = s.needsCeiling ? REPEAT : 1;
   const runs = [];
   for (let rep = 0; rep < reps; rep++) {
-    const before = s.needsCeiling ? lastCeiling ?? (await ceilingNow()) : undefined;
+    const before = s.needsCeiling ? (lastCeiling ?? (await ceilingNow())) : undefined;
     log(`${s.name}${reps > 1 ? ` (run ${rep + 1} of ${reps})` : ''}: ${s.describe}`);
     const result = await runOnce(s);
     const after = s.needsCeiling ? await ceilingNow() : undefined;
@@ -95,11 +113,16 @@ for (const s of selected) {
         const ceilingRps = (before.rps + after.rps) / 2;
         if (r.rps !== undefined) {
           r.ratio = r.rps / ceilingRps;
-          if (r.ratioTarget !== undefined) r.target = { text: `≥ ${r.ratioTarget * 100} % of ceiling`, met: r.ratio >= r.ratioTarget };
+          if (r.ratioTarget !== undefined)
+            r.target = { text: `≥ ${r.ratioTarget * 100} % of ceiling`, met: r.ratio >= r.ratioTarget };
         }
-        r.note = [r.note, `ceiling around this run ${fmtInt(before.rps)} / ${fmtInt(after.rps)} req/s`].filter(Boolean).join('; ');
+        r.note = [r.note, `ceiling around this run ${fmtInt(before.rps)} / ${fmtInt(after.rps)} req/s`]
+          .filter(Boolean)
+          .join('; ');
       }
-      log(`${r.scenario}: ${fmtInt(r.rps)} req/s, p99 ${fmtMs(r.p99)} ms${r.ratio !== undefined ? `, ${(r.ratio * 100).toFixed(0)} % of ceiling` : ''}${r.target?.met === false ? ' (target missed)' : ''}`);
+      log(
+        `${r.scenario}: ${fmtInt(r.rps)} req/s, p99 ${fmtMs(r.p99)} ms${r.ratio !== undefined ? `, ${(r.ratio * 100).toFixed(0)} % of ceiling` : ''}${r.target?.met === false ? ' (target missed)' : ''}`,
+      );
     }
     runs.push(result);
   }
@@ -120,17 +143,28 @@ let ceiling;
 if (ceilings.length) {
   ceiling = { rps: median(ceilings.map((c) => c.rps)), p99: median(ceilings.map((c) => c.p99)) };
   const spread = ceilings.map((c) => fmtInt(c.rps)).join(', ');
-  rows.unshift(row({
-    scenario: `ceiling: bare node:http, 2 KB JSON (median of ${ceilings.length})`, rps: ceiling.rps, p99: ceiling.p99, ratio: 1,
-    note: [`runs: ${spread} req/s`, steadyNote(ceilings[0]) + ' (first run)', fmtCpu(ceilings[0].cpu) + ' (first run)',
-      ceilings.some((c) => c.non2xx || c.errors) ? 'WARNING non-2xx or errors in a ceiling run' : ''].filter(Boolean).join('; '),
-  }));
+  rows.unshift(
+    row({
+      scenario: `ceiling: bare node:http, 2 KB JSON (median of ${ceilings.length})`,
+      rps: ceiling.rps,
+      p99: ceiling.p99,
+      ratio: 1,
+      note: [
+        `runs: ${spread} req/s`,
+        steadyNote(ceilings[0]) + ' (first run)',
+        fmtCpu(ceilings[0].cpu) + ' (first run)',
+        ceilings.some((c) => c.non2xx || c.errors) ? 'WARNING non-2xx or errors in a ceiling run' : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
+    }),
+  );
 }
 
 const notes = [
   'The load generator (autocannon, one thread in the bench process) runs on the same 2-core machine as the server and competes with it for CPU; the CPU figures in the notes say how much each took (100 % = one core). Ratios to the ceiling share that handicap; absolute figures on a dedicated client machine would be higher.',
   'Each scenario runs against a fresh `muster server` child process (own free loopback port, own temp data dir, --log-level warn, all other options at their defaults: SQLite synchronous=full, batch.maxSize 512, batch.maxWaitMs 0). Setup registrations happen before the measured run; instances use ttl 60 s so none expires during a scenario.',
-  'Ratios to the ceiling divide by the mean of the ceiling runs taken just before and just after that scenario, because the shared machine\'s capacity drifts between minutes.',
+  "Ratios to the ceiling divide by the mean of the ceiling runs taken just before and just after that scenario, because the shared machine's capacity drifts between minutes.",
   'req/s counts 2xx answers only; non-2xx answers and socket errors are flagged in the note. The p99 column is autocannon\'s (HdrHistogram, ms, every request); "steady p99" leaves out each connection\'s first request, because a saturated Node server admits about one new connection per event-loop turn and the last connections of a short run wait seconds for their first answer (a property of Node, reproduced with a bare server).',
   'Long-poll rows: the p99 column is the wake latency, from the moment the write\'s acknowledgement had been read by the bench to the first byte of each long-poll answer; the "floor" is the same harness against a bare node:http server that answers all parked requests at once, i.e. what this machine and client cost with no registry at all.',
   'Memory row: heap used (muster_nodejs_heap_size_used_bytes) after a full GC forced through a bench-only preload (node --expose-gc --import bench/lib/gc-hook.mjs, SIGUSR2), before and after the fill, divided by the instances added; the settled figure without forced GC and resident memory (muster_process_resident_memory_bytes) are given beside it.',

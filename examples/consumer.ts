@@ -13,8 +13,12 @@ const client = new MusterClient({
   balancer: locality(), // same zone first, then same region, then anywhere
 });
 
-client.on('update', ({ service, revision, instances }) => console.log(`${service}: revision ${revision}, ${instances} instance(s)`));
-client.on('stale', ({ service, reason, ageMs }) => console.log(`${service}: answers are stale (${reason}, ${Math.round(ageMs / 1000)} s old)`));
+client.on('update', ({ service, revision, instances }) =>
+  console.log(`${service}: revision ${revision}, ${instances} instance(s)`),
+);
+client.on('stale', ({ service, reason, ageMs }) =>
+  console.log(`${service}: answers are stale (${reason}, ${Math.round(ageMs / 1000)} s old)`),
+);
 client.on('fresh', ({ service }) => console.log(`${service}: answers are current again`));
 client.on('failover', (from, to, err) => console.log(`registry ${from} failed (${err.code}); using ${to}`));
 

@@ -37,7 +37,9 @@ const reg = await client.register({
 });
 
 reg.on('state', (state, previous) => console.log(`registration: ${previous} -> ${state}`));
-reg.on('reregistered', (_instance, reason) => console.log(`registered again (the registry had forgotten us: ${reason.code})`));
+reg.on('reregistered', (_instance, reason) =>
+  console.log(`registered again (the registry had forgotten us: ${reason.code})`),
+);
 reg.on('failure', (err) => console.log(`registry trouble, retrying: ${err.code} ${err.message}`));
 console.log(`serving on 127.0.0.1:${port} as instance ${reg.id ?? '(pending)'} (${reg.state})`);
 

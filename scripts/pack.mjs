@@ -10,5 +10,20 @@ const root = path.resolve(new URL('..', import.meta.url).pathname);
 const dest = path.resolve(process.argv[2] ?? path.join(root, 'packed'));
 fs.mkdirSync(dest, { recursive: true });
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const out = execFileSync(npm, ['pack', '--json', '--pack-destination', dest, '-w', 'packages/api', '-w', 'packages/client', '-w', 'packages/server'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+const out = execFileSync(
+  npm,
+  [
+    'pack',
+    '--json',
+    '--pack-destination',
+    dest,
+    '-w',
+    'packages/api',
+    '-w',
+    'packages/client',
+    '-w',
+    'packages/server',
+  ],
+  { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+);
 for (const p of JSON.parse(out)) console.log(path.join(dest, p.filename));

@@ -16,7 +16,10 @@ function find(dir, out = []) {
 }
 
 const filter = process.argv.slice(2);
-let files = fs.readdirSync('packages').flatMap((p) => find(path.join('packages', p, 'dist'))).sort();
+let files = fs
+  .readdirSync('packages')
+  .flatMap((p) => find(path.join('packages', p, 'dist')))
+  .sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files found: run npm run build first');
@@ -27,7 +30,9 @@ if (files.length === 0) {
 // visible on another node within 1 s, an expiry 3 × ttl after the last heartbeat, a pause that
 // outlasts a deadline): they run after the others, alone, so that what they measure is Muster on
 // this machine's 2 cores, not three other test files competing for them.
-const alone = files.filter((f) => ['cluster.test.js', 'cluster-faults.test.js'].some((name) => f.endsWith(path.join('dist', 'test', name))));
+const alone = files.filter((f) =>
+  ['cluster.test.js', 'cluster-faults.test.js'].some((name) => f.endsWith(path.join('dist', 'test', name))),
+);
 // The console's tests each drive a Chromium: run beside the timing tests they would take the
 // cores those measure, so they run after them, one at a time.
 const browser = files.filter((f) => f.includes(path.join('dist', 'test', 'console') + path.sep));
@@ -36,9 +41,17 @@ const browser = files.filter((f) => f.includes(path.join('dist', 'test', 'consol
 const first = (f) => (f.endsWith(path.join('dist', 'test', 'pack.test.js')) ? 0 : 1);
 const together = files.filter((f) => !alone.includes(f) && !browser.includes(f)).sort((a, b) => first(a) - first(b));
 let status = 0;
-for (const [concurrency, group] of [[4, together], [1, browser], [1, alone]]) {
+for (const [concurrency, group] of [
+  [4, together],
+  [1, browser],
+  [1, alone],
+]) {
   if (group.length === 0) continue;
-  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...group], { stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...group],
+    { stdio: 'inherit' },
+  );
   status ||= r.status ?? 1;
 }
 process.exit(status);

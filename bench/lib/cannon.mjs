@@ -51,10 +51,28 @@ function p99Of(xs) {
  * before the measured run. `requests` may hold setupRequest closures: autocannon runs in this
  * thread (no workers), so they can share state with the scenario.
  */
-export async function cannon({ url, pid, path = '/', method = 'GET', headers, body, requests, amount, duration = SETTINGS.duration, connections = SETTINGS.connections, warmup = true }) {
+export async function cannon({
+  url,
+  pid,
+  path = '/',
+  method = 'GET',
+  headers,
+  body,
+  requests,
+  amount,
+  duration = SETTINGS.duration,
+  connections = SETTINGS.connections,
+  warmup = true,
+}) {
   const base = {
-    url: url + path, method, connections, pipelining: SETTINGS.pipelining, timeout: SETTINGS.timeout,
-    ...(headers ? { headers } : {}), ...(body !== undefined ? { body } : {}), ...(requests ? { requests } : {}),
+    url: url + path,
+    method,
+    connections,
+    pipelining: SETTINGS.pipelining,
+    timeout: SETTINGS.timeout,
+    ...(headers ? { headers } : {}),
+    ...(body !== undefined ? { body } : {}),
+    ...(requests ? { requests } : {}),
   };
   if (warmup && SETTINGS.warmup > 0) await once({ ...base, duration: SETTINGS.warmup });
   const steady = [];
@@ -66,7 +84,9 @@ export async function cannon({ url, pid, path = '/', method = 'GET', headers, bo
 export function summarize(r) {
   const codes = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([c, s]) => [c, s.count]));
   const answered = Object.values(codes).reduce((a, b) => a + b, 0);
-  const ok = Object.entries(codes).filter(([c]) => c.startsWith('2')).reduce((a, [, n]) => a + n, 0);
+  const ok = Object.entries(codes)
+    .filter(([c]) => c.startsWith('2'))
+    .reduce((a, [, n]) => a + n, 0);
   return {
     // Per-second samples average out the ramp at both ends less honestly than a plain count.
     rps: ok / r.duration,
@@ -84,11 +104,14 @@ export function summarize(r) {
   };
 }
 
-export const steadyNote = (s) => `steady p99 ${s.steadyP99 < 10 ? s.steadyP99.toFixed(2) : s.steadyP99.toFixed(1)} ms (without each connection's first request)`;
+export const steadyNote = (s) =>
+  `steady p99 ${s.steadyP99 < 10 ? s.steadyP99.toFixed(2) : s.steadyP99.toFixed(1)} ms (without each connection's first request)`;
 
 /** A note fragment when something other than 2xx came back, so a fast error is not a result. */
 export function problems(s) {
-  const bad = Object.entries(s.codes).filter(([c]) => !c.startsWith('2')).map(([c, n]) => `${n}×${c}`);
+  const bad = Object.entries(s.codes)
+    .filter(([c]) => !c.startsWith('2'))
+    .map(([c, n]) => `${n}×${c}`);
   if (s.errors > 0) bad.push(`${s.errors} errors${s.timeouts ? ` (${s.timeouts} timeouts)` : ''}`);
   return bad.length ? `WARNING non-2xx/errors: ${bad.join(', ')}` : '';
 }

@@ -12,7 +12,8 @@ export function createClient(baseUrl, { maxSockets = 64 } = {}) {
 
   function request(method, path, { body, headers = {}, timeoutMs = 120_000, parse = true } = {}) {
     return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+      const payload =
+        body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
       const h = { ...headers };
       if (payload) {
         h['content-type'] = 'application/json';
@@ -161,25 +162,29 @@ export const okHeartbeats = async (client) => (await scrape(client)).get('muster
 /** autocannon requests registering a host never seen before each time: every one a durable insert. */
 export function newHostRegistrations() {
   let n = 0;
-  return [{
-    method: 'POST',
-    setupRequest(req) {
-      req.body = JSON.stringify({ host: hostFor(n++), port: 8080, healthCheck: { ttl: 60 } });
-      return req;
+  return [
+    {
+      method: 'POST',
+      setupRequest(req) {
+        req.body = JSON.stringify({ host: hostFor(n++), port: 8080, healthCheck: { ttl: 60 } });
+        return req;
+      },
     },
-  }];
+  ];
 }
 
 /** autocannon requests heartbeating `list` ([{id, token}]) round-robin, one instance per request. */
 export function singleHeartbeats(list) {
   let k = 0;
-  return [{
-    method: 'PUT',
-    setupRequest(req) {
-      const it = list[k++ % list.length];
-      req.path = `/v1/instances/${it.id}/heartbeat`;
-      req.headers = { ...req.headers, authorization: `Bearer ${it.token}` };
-      return req;
+  return [
+    {
+      method: 'PUT',
+      setupRequest(req) {
+        const it = list[k++ % list.length];
+        req.path = `/v1/instances/${it.id}/heartbeat`;
+        req.headers = { ...req.headers, authorization: `Bearer ${it.token}` };
+        return req;
+      },
     },
-  }];
+  ];
 }

@@ -12,7 +12,9 @@ export const CEILING_INSTANCES = 4;
 
 /** Runs fn({ address, pid, bytes }) against the bare grpc-js server in a child process. */
 export async function withBareGrpcServer(fn) {
-  const child = spawn(process.execPath, [serverFile, String(CEILING_INSTANCES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [serverFile, String(CEILING_INSTANCES)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const untrack = track(child);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
@@ -40,7 +42,13 @@ export async function withBareGrpcServer(fn) {
 /** The same driver and settings as the unary gRPC scenarios, calling Discover on the bare server. */
 export function measureGrpcCeiling() {
   return withBareGrpcServer(async ({ address, pid, bytes }) => {
-    const r = await grpcLoad({ address, serverPid: pid, mode: 'unary', method: 'Discover', requests: { kind: 'fixed', message: { service: 'ceiling' } } });
+    const r = await grpcLoad({
+      address,
+      serverPid: pid,
+      mode: 'unary',
+      method: 'Discover',
+      requests: { kind: 'fixed', message: { service: 'ceiling' } },
+    });
     return { ...r, answerBytes: bytes };
   });
 }

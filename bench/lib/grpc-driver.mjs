@@ -30,7 +30,13 @@ const identity = (b) => b;
 const codeName = Object.fromEntries(Object.entries(grpc.status).map(([k, v]) => [v, k]));
 
 async function loadMethods() {
-  const pkg = await protoLoader.load(REGISTRY_PROTO, { includeDirs: [PROTO_ROOT], keepCase: false, longs: Number, defaults: true, oneofs: true });
+  const pkg = await protoLoader.load(REGISTRY_PROTO, {
+    includeDirs: [PROTO_ROOT],
+    keepCase: false,
+    longs: Number,
+    defaults: true,
+    oneofs: true,
+  });
   return pkg[SERVICE];
 }
 
@@ -38,24 +44,35 @@ async function loadMethods() {
 function openChannels(address, count) {
   const channels = [];
   for (let i = 0; i < count; i++) {
-    channels.push(new grpc.Client(address, grpc.credentials.createInsecure(), {
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.enable_retries': 0, // no retry buffering in the load generator
-      'bench.channel': i,
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    }));
+    channels.push(
+      new grpc.Client(address, grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+        'grpc.enable_retries': 0, // no retry buffering in the load generator
+        'bench.channel': i,
+        'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      }),
+    );
   }
   return channels;
 }
 
 function waitReady(channels, ms = 20_000) {
   const deadline = Date.now() + ms;
-  return Promise.all(channels.map((c) => new Promise((resolve, reject) => c.waitForReady(deadline, (err) => (err ? reject(err) : resolve())))));
+  return Promise.all(
+    channels.map(
+      (c) => new Promise((resolve, reject) => c.waitForReady(deadline, (err) => (err ? reject(err) : resolve()))),
+    ),
+  );
 }
 
 /** Latencies in microseconds; HdrHistogram-like, 3 significant figures. */
 const histogram = () => createHistogram({ lowest: 1, highest: 120_000_000, figures: 3 });
-const latencyOf = (h) => ({ p50: h.percentile(50) / 1000, p99: h.percentile(99) / 1000, max: h.max / 1000, mean: h.mean / 1000 });
+const latencyOf = (h) => ({
+  p50: h.percentile(50) / 1000,
+  p99: h.percentile(99) / 1000,
+  max: h.max / 1000,
+  mean: h.mean / 1000,
+});
 
 /** Encoded requests; `wrap` frames them for the raw HTTP/2 client. */
 function requestSource(method, spec, wrap) {
@@ -84,12 +101,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** C raw HTTP/2 sessions; call(slot, framed, cb(err, message)) with err { code, details }. */
 async function h2Caller(address, count, path) {
   const sessionErrors = [];
-  const connect = () => new Promise((resolve, reject) => {
-    const session = http2.connect(`http://${address}`);
-    session.once('connect', () => resolve(session));
-    session.once('error', reject);
-    session.on('error', (err) => sessionErrors.push(String(err.message)));
-  });
+  const connect = () =>
+    new Promise((resolve, reject) => {
+      const session = http2.connect(`http://${address}`);
+      session.once('connect', () => resolve(session));
+      session.once('error', reject);
+      session.on('error', (err) => sessionErrors.push(String(err.message)));
+    });
   // Muster's /readyz answers 200 some 60-80 ms before its gRPC port accepts connections (it
   // binds HTTP first): retry a refused connection for a while, as grpc-js's waitForReady does.
   const deadline = Date.now() + 20_000;
@@ -124,8 +142,8 @@ async function h2Caller(address, count, path) {
       let done = false;
       // A trailers-only answer (an error) has grpc-status in its headers.
       req.on('response', (h) => {
-        if (h['grpc-status'] !== undefined) (status = h['grpc-status']), (details = h['grpc-message']);
-        else if (h[':status'] !== 200) (status = 'HTTP_' + h[':status']), (details = String(h[':status']));
+        if (h['grpc-status'] !== undefined) ((status = h['grpc-status']), (details = h['grpc-message']));
+        else if (h[':status'] !== 200) ((status = 'HTTP_' + h[':status']), (details = String(h[':status'])));
       });
       req.on('trailers', (t) => {
         status = t['grpc-status'];
@@ -138,7 +156,11 @@ async function h2Caller(address, count, path) {
         if (status === '0') {
           const body = chunks === undefined ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
           cb(null, body.subarray(5)); // one message: flag byte, 4-byte length, the message
-        } else cb({ code: status === undefined ? 'NO_STATUS' : (codeName[status] ?? status), details: percentDecoded(details) });
+        } else
+          cb({
+            code: status === undefined ? 'NO_STATUS' : (codeName[status] ?? status),
+            details: percentDecoded(details),
+          });
       });
       req.on('error', (err) => {
         if (done) return;
@@ -159,7 +181,8 @@ async function grpcJsCaller(address, count, path) {
     close: () => channels.forEach((c) => c.close()),
     call(slot, message, cb) {
       channels[slot % count].makeUnaryRequest(path, identity, identity, message, (err, res) =>
-        err ? cb({ code: codeName[err.code] ?? String(err.code), details: err.details ?? err.message }) : cb(null, res));
+        err ? cb({ code: codeName[err.code] ?? String(err.code), details: err.details ?? err.message }) : cb(null, res),
+      );
     },
   };
 }
@@ -240,12 +263,29 @@ async function runUnary(methods, job) {
 
   const errors = Object.values(errorsWindow).reduce((a, b) => a + b, 0);
   return {
-    mode: 'unary', client, method: job.method, channels: job.channels, inFlight: job.inFlight, sessionErrors: caller.sessionErrors.slice(0, 3),
-    seconds, calls: okWindow, rps: okWindow / seconds, ...latencyOf(hist),
-    errors, errorsByCode: errorsWindow, errorsTotal, firstError, okTotal,
-    requestBytes: source.bytes - (client === 'h2' ? 5 : 0), responseBytes: okWindow ? bytesIn / okWindow : undefined,
-    samples: [...samples, ...(latest ? [latest] : [])].map((b) => ({ bytes: b.length, message: method.responseDeserialize(b) })),
-    cpu, stuck: inFlight,
+    mode: 'unary',
+    client,
+    method: job.method,
+    channels: job.channels,
+    inFlight: job.inFlight,
+    sessionErrors: caller.sessionErrors.slice(0, 3),
+    seconds,
+    calls: okWindow,
+    rps: okWindow / seconds,
+    ...latencyOf(hist),
+    errors,
+    errorsByCode: errorsWindow,
+    errorsTotal,
+    firstError,
+    okTotal,
+    requestBytes: source.bytes - (client === 'h2' ? 5 : 0),
+    responseBytes: okWindow ? bytesIn / okWindow : undefined,
+    samples: [...samples, ...(latest ? [latest] : [])].map((b) => ({
+      bytes: b.length,
+      message: method.responseDeserialize(b),
+    })),
+    cpu,
+    stuck: inFlight,
   };
 }
 
@@ -335,12 +375,27 @@ async function runStream(methods, job) {
   channel.close();
 
   return {
-    mode: 'stream', window: job.window, batchSize: items[0], batchesCycled: batches.length,
-    seconds, batches: w.batches, rps: w.batches / seconds, heartbeats: w.ok, heartbeatsPerSec: w.ok / seconds,
-    failed: w.failed, failedByCode, firstFailure, total, bad, ...latencyOf(hist),
+    mode: 'stream',
+    window: job.window,
+    batchSize: items[0],
+    batchesCycled: batches.length,
+    seconds,
+    batches: w.batches,
+    rps: w.batches / seconds,
+    heartbeats: w.ok,
+    heartbeatsPerSec: w.ok / seconds,
+    failed: w.failed,
+    failedByCode,
+    firstFailure,
+    total,
+    bad,
+    ...latencyOf(hist),
     requestBytes: batches[0].length,
-    status: status ? { code: codeName[status.code] ?? status.code, details: status.details } : { code: 'NONE (stream did not end within 15 s)' },
-    cpu, stuck: inFlight,
+    status: status
+      ? { code: codeName[status.code] ?? status.code, details: status.details }
+      : { code: 'NONE (stream did not end within 15 s)' },
+    cpu,
+    stuck: inFlight,
   };
 }
 

@@ -19,7 +19,8 @@ const envInt = (name, fallback) => {
  * channels (C TCP connections), the stream's batch size and window; duration and warm-up are
  * the HTTP scenarios' (BENCH_DURATION, BENCH_WARMUP).
  */
-if (!['h2', 'grpc-js'].includes(process.env.BENCH_GRPC_CLIENT || 'h2')) throw new Error('BENCH_GRPC_CLIENT must be h2 or grpc-js');
+if (!['h2', 'grpc-js'].includes(process.env.BENCH_GRPC_CLIENT || 'h2'))
+  throw new Error('BENCH_GRPC_CLIENT must be h2 or grpc-js');
 
 export const GRPC_SETTINGS = Object.freeze({
   inFlight: envInt('BENCH_GRPC_INFLIGHT', 100),
@@ -38,19 +39,32 @@ export const GRPC_SETTINGS = Object.freeze({
  */
 export function grpcLoad(job) {
   const full = {
-    client: GRPC_SETTINGS.client, inFlight: GRPC_SETTINGS.inFlight, channels: GRPC_SETTINGS.channels, window: GRPC_SETTINGS.streamWindow,
-    duration: GRPC_SETTINGS.duration, warmup: GRPC_SETTINGS.warmup, ...job,
+    client: GRPC_SETTINGS.client,
+    inFlight: GRPC_SETTINGS.inFlight,
+    channels: GRPC_SETTINGS.channels,
+    window: GRPC_SETTINGS.streamWindow,
+    duration: GRPC_SETTINGS.duration,
+    warmup: GRPC_SETTINGS.warmup,
+    ...job,
   };
   return new Promise((resolve, reject) => {
     // BENCH_GRPC_DRIVER_PROF=dir: a V8 CPU profile of every driver, to tell its cost from the server's.
-    const prof = process.env.BENCH_GRPC_DRIVER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_GRPC_DRIVER_PROF)}`] : [];
+    const prof = process.env.BENCH_GRPC_DRIVER_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_GRPC_DRIVER_PROF)}`]
+      : [];
     const child = fork(driverFile, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: prof });
     const untrack = track(child);
     let answer;
-    const limit = setTimeout(() => {
-      answer ??= { ok: false, error: `the gRPC driver did not answer within ${Math.round((full.duration + full.warmup + 60))} s` };
-      child.kill('SIGKILL');
-    }, (full.duration + full.warmup + 60) * 1000);
+    const limit = setTimeout(
+      () => {
+        answer ??= {
+          ok: false,
+          error: `the gRPC driver did not answer within ${Math.round(full.duration + full.warmup + 60)} s`,
+        };
+        child.kill('SIGKILL');
+      },
+      (full.duration + full.warmup + 60) * 1000,
+    );
     child.once('message', (m) => (answer = m));
     child.once('exit', (code, signal) => {
       clearTimeout(limit);

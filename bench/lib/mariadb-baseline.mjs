@@ -18,11 +18,19 @@ export async function mariadbCommitRate(url, { concurrency = 100, queries = 20_0
   const conn = await mysql.createConnection(url);
   try {
     await conn.query(`CREATE DATABASE \`${database}\``);
-    await conn.query(`CREATE TABLE \`${database}\`.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100) NOT NULL) ENGINE=InnoDB`);
+    await conn.query(
+      `CREATE TABLE \`${database}\`.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100) NOT NULL) ENGINE=InnoDB`,
+    );
     const args = [
-      `--host=${u.hostname}`, `--port=${u.port || 3306}`, `--user=${decodeURIComponent(u.username || 'root')}`,
+      `--host=${u.hostname}`,
+      `--port=${u.port || 3306}`,
+      `--user=${decodeURIComponent(u.username || 'root')}`,
       ...(u.password ? [`--password=${decodeURIComponent(u.password)}`] : []),
-      `--create-schema=${database}`, '--no-drop', `--concurrency=${concurrency}`, '--iterations=1', `--number-of-queries=${queries}`,
+      `--create-schema=${database}`,
+      '--no-drop',
+      `--concurrency=${concurrency}`,
+      '--iterations=1',
+      `--number-of-queries=${queries}`,
       "--query=INSERT INTO t (v) VALUES ('a single-row transaction')",
     ];
     let out;
@@ -31,7 +39,14 @@ export async function mariadbCommitRate(url, { concurrency = 100, queries = 20_0
         out = (await run(bin, args, { timeout: 120_000 })).stdout;
         break;
       } catch (err) {
-        if (err.code !== 'ENOENT') return { skipped: `${bin} failed: ${String(err.stderr || err.message).trim().split('\n')[0]}` };
+        if (err.code !== 'ENOENT')
+          return {
+            skipped: `${bin} failed: ${
+              String(err.stderr || err.message)
+                .trim()
+                .split('\n')[0]
+            }`,
+          };
       }
     }
     if (out === undefined) return { skipped: 'neither mariadb-slap nor mysqlslap is installed' };

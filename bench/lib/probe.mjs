@@ -33,4 +33,7 @@ export function cpuProbe(serverPid) {
   };
 }
 
-export const fmtCpu = (c) => c ? `CPU server ${c.server === undefined ? '?' : Math.round(c.server * 100)} % / loadgen ${Math.round(c.loadgen * 100)} %` : '';
+export const fmtCpu = (c) =>
+  c
+    ? `CPU server ${c.server === undefined ? '?' : Math.round(c.server * 100)} % / loadgen ${Math.round(c.loadgen * 100)} %`
+    : '';

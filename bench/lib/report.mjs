@@ -7,7 +7,12 @@ import { SETTINGS } from './cannon.mjs';
 export const fmtInt = (n) => (n === undefined || !Number.isFinite(n) ? '—' : Math.round(n).toLocaleString('en-US'));
 export const fmtMs = (n) => (n === undefined || !Number.isFinite(n) ? '—' : n < 10 ? n.toFixed(2) : n.toFixed(1));
 export const fmtRatio = (r) => (r === undefined || !Number.isFinite(r) ? '—' : `${(r * 100).toFixed(0)} %`);
-export const fmtBytes = (n) => (Math.abs(n) >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : Math.abs(n) >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${Math.round(n)} B`);
+export const fmtBytes = (n) =>
+  Math.abs(n) >= 1024 * 1024
+    ? `${(n / 1024 / 1024).toFixed(1)} MiB`
+    : Math.abs(n) >= 1024
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : `${Math.round(n)} B`;
 
 /**
  * One line of the table. `target` is { text, met } where met is true, false or undefined (no
@@ -18,7 +23,8 @@ export function row({ scenario, rps, p99, ratio, ratioTarget, target, note = '' 
   return { scenario, rps, p99, ratio, ratioTarget, target, note };
 }
 
-const verdict = (t) => (!t ? '' : t.met === undefined ? `target ${t.text}` : `target ${t.text}: **${t.met ? 'met' : 'MISSED'}**`);
+const verdict = (t) =>
+  !t ? '' : t.met === undefined ? `target ${t.text}` : `target ${t.text}: **${t.met ? 'met' : 'MISSED'}**`;
 
 export function markdownTable(rows) {
   const esc = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -34,7 +40,10 @@ export function markdownTable(rows) {
 export function gitRevision(cwd) {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'bin'], { cwd, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'bin'], {
+      cwd,
+      encoding: 'utf8',
+    }).trim();
     return `${head}${dirty ? ' + uncommitted changes in packages/ or bin/' : ''}`;
   } catch {
     return 'unknown (not a git checkout)';
@@ -43,9 +52,14 @@ export function gitRevision(cwd) {
 
 /** How this run was started, as someone would type it again. */
 export function commandLine() {
-  const env = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`);
+  const env = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .map(([k, v]) => `${k}=${v}`);
   const args = process.argv.slice(2);
-  const cmd = process.env.npm_lifecycle_event === 'bench' ? ['npm', 'run', 'bench', ...(args.length ? ['--', ...args] : [])] : ['node', 'bench/run.mjs', ...args];
+  const cmd =
+    process.env.npm_lifecycle_event === 'bench'
+      ? ['npm', 'run', 'bench', ...(args.length ? ['--', ...args] : [])]
+      : ['node', 'bench/run.mjs', ...args];
   return [...env, ...cmd].join(' ');
 }
 
@@ -61,7 +75,9 @@ export function writeResults(file, { rows, ceiling, started, scenarios, notes })
     `- server: commit ${gitRevision(path.dirname(file))}`,
     `- scenarios: ${scenarios.join(', ')}`,
     `- autocannon: ${SETTINGS.connections} connections, pipelining ${SETTINGS.pipelining}, ${SETTINGS.duration} s measured after ${SETTINGS.warmup} s warm-up, the same for the ceiling and every autocannon scenario`,
-    ceiling ? `- ceiling (bare node:http, fixed 2 KB JSON, median of the runs in the table): ${fmtInt(ceiling.rps)} req/s, p99 ${fmtMs(ceiling.p99)} ms` : '- ceiling: not measured in this run',
+    ceiling
+      ? `- ceiling (bare node:http, fixed 2 KB JSON, median of the runs in the table): ${fmtInt(ceiling.rps)} req/s, p99 ${fmtMs(ceiling.p99)} ms`
+      : '- ceiling: not measured in this run',
     '',
     markdownTable(rows),
     '',

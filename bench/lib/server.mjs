@@ -23,7 +23,12 @@ export function freePort() {
   });
 }
 
-const kebab = (key) => '--' + key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+const kebab = (key) =>
+  '--' +
+  key
+    .replace(/\./g, '-')
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .toLowerCase();
 
 /**
  * Runs `muster server` of the checkout `dir` (this one by default) as a child process on a free loopback port with its own temp data dir.
@@ -39,15 +44,36 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster',
   const grpcPort = flags.grpcPort ?? (await freePort());
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of every server the bench starts, for finding
   // what dominates a scenario (the profile is written when the server exits).
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`] : [];
-  const args = [...prof, ...nodeArgs, path.join(dir, 'bin', 'muster.js'), 'server', '--host', HOST, '--http-port', String(port), '--data-dir', dataDir, '--log-level', 'warn'];
+  const prof = process.env.BENCH_CPU_PROF
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`,
+        `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`,
+      ]
+    : [];
+  const args = [
+    ...prof,
+    ...nodeArgs,
+    path.join(dir, 'bin', 'muster.js'),
+    'server',
+    '--host',
+    HOST,
+    '--http-port',
+    String(port),
+    '--data-dir',
+    dataDir,
+    '--log-level',
+    'warn',
+  ];
   // Auth stays on, as by default (client APIs are open on loopback); the per-client write
   // limits are lifted: one load generator is one address.
-  for (const [k, v] of Object.entries({ limitsWritesPerAddress: 0, limitsWritesPerToken: 0, ...flags, grpcPort })) args.push(kebab(k), String(v));
+  for (const [k, v] of Object.entries({ limitsWritesPerAddress: 0, limitsWritesPerToken: 0, ...flags, grpcPort }))
+    args.push(kebab(k), String(v));
   // BENCH_MUSTER_FLAGS="--store-sqlite-synchronous normal" and the like, for what-if runs.
   if (process.env.BENCH_MUSTER_FLAGS) args.push(...process.env.BENCH_MUSTER_FLAGS.trim().split(/\s+/));
   // `cpu` pins the server to those cores (taskset execs node: the child's pid is the server's).
-  const [cmd, argv] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
+  const [cmd, argv] =
+    cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
   const child = spawn(cmd, argv, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const untrack = track(child, dataDir);
   let output = '';
@@ -66,7 +92,9 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster',
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (exitInfo || Date.now() > deadline) {
-      const why = exitInfo ? `exited (${JSON.stringify(exitInfo)}) before it was ready` : 'was not ready within 120 s (hung)';
+      const why = exitInfo
+        ? `exited (${JSON.stringify(exitInfo)}) before it was ready`
+        : 'was not ready within 120 s (hung)';
       if (!exitInfo) child.kill('SIGKILL');
       await exited;
       fs.rmSync(dataDir, { recursive: true, force: true });
@@ -84,7 +112,12 @@ export async function startMuster({ flags = {}, nodeArgs = [], label = 'muster',
 
   let stopped;
   return {
-    url, port, grpcAddress: `${HOST}:${grpcPort}`, dataDir, pid: child.pid, child,
+    url,
+    port,
+    grpcAddress: `${HOST}:${grpcPort}`,
+    dataDir,
+    pid: child.pid,
+    child,
     output: () => output,
     async stop() {
       stopped ??= (async () => {
@@ -110,8 +143,17 @@ export async function withMuster(opts, fn) {
   } finally {
     await server.stop();
     // At --log-level warn anything printed is worth a look (self-preservation, failed writes).
-    const said = server.output().split('\n').filter((l) => l.trim() && !l.includes('bench-gc-done'));
-    if (said.length) process.stderr.write(`[bench] ${opts.label ?? 'muster'} logged ${said.length} line(s):\n${said.slice(0, 5).map((l) => '  ' + l.slice(0, 400)).join('\n')}\n`);
+    const said = server
+      .output()
+      .split('\n')
+      .filter((l) => l.trim() && !l.includes('bench-gc-done'));
+    if (said.length)
+      process.stderr.write(
+        `[bench] ${opts.label ?? 'muster'} logged ${said.length} line(s):\n${said
+          .slice(0, 5)
+          .map((l) => '  ' + l.slice(0, 400))
+          .join('\n')}\n`,
+      );
   }
 }
 

@@ -23,7 +23,10 @@ async function measure(on) {
       let headers = { authorization: `Bearer mst_000000000000_${'x'.repeat(43)}` };
       if (on) {
         const admin = fs.readFileSync(path.join(server.dataDir, 'admin.token'), 'utf8').trim();
-        const made = await client.request('POST', '/v1/tokens', { body: { name: 'bench', rules: ['write:default/*'] }, headers: { authorization: `Bearer ${admin}` } });
+        const made = await client.request('POST', '/v1/tokens', {
+          body: { name: 'bench', rules: ['write:default/*'] },
+          headers: { authorization: `Bearer ${admin}` },
+        });
         if (made.status !== 201) throw new Error(`token creation answered ${made.status}: ${made.text}`);
         headers = { authorization: `Bearer ${made.json.secret}` };
       }
@@ -53,17 +56,26 @@ export const authCost = {
       for (const on of r % 2 === 0 ? [false, true] : [true, false]) runs[on ? 'on' : 'off'].push(await measure(on));
     }
     const rows = [];
-    for (const [key, label] of [['disc', 'discovery, 10 instances'], ['hb', 'heartbeat, single']]) {
+    for (const [key, label] of [
+      ['disc', 'discovery, 10 instances'],
+      ['hb', 'heartbeat, single'],
+    ]) {
       const on = median(runs.on.map((x) => x[key].rps));
       const off = median(runs.off.map((x) => x[key].rps));
       const ratio = on / off;
-      rows.push(row({
-        scenario: `${label}: auth on vs off`,
-        rps: on, p99: median(runs.on.map((x) => x[key].p99)), ratio,
-        target: { text: '≥ 90 % of auth off', met: ratio >= 0.9 },
-        note: [`auth on ${runs.on.map((x) => fmtInt(x[key].rps)).join(', ')} req/s; off ${runs.off.map((x) => fmtInt(x[key].rps)).join(', ')} req/s (median of ${ROUNDS} each; the ratio column is on / off)`,
-          ...[...runs.on, ...runs.off].map((x) => problems(x[key])).filter(Boolean)].join('; '),
-      }));
+      rows.push(
+        row({
+          scenario: `${label}: auth on vs off`,
+          rps: on,
+          p99: median(runs.on.map((x) => x[key].p99)),
+          ratio,
+          target: { text: '≥ 90 % of auth off', met: ratio >= 0.9 },
+          note: [
+            `auth on ${runs.on.map((x) => fmtInt(x[key].rps)).join(', ')} req/s; off ${runs.off.map((x) => fmtInt(x[key].rps)).join(', ')} req/s (median of ${ROUNDS} each; the ratio column is on / off)`,
+            ...[...runs.on, ...runs.off].map((x) => problems(x[key])).filter(Boolean),
+          ].join('; '),
+        }),
+      );
     }
     return rows;
   },

@@ -3,7 +3,15 @@ import http from 'node:http';
 import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 import { cannon, problems, steadyNote } from '../lib/cannon.mjs';
-import { batchStats, createClient, newHostRegistrations, okHeartbeats, registerMany, scrape, singleHeartbeats } from '../lib/client.mjs';
+import {
+  batchStats,
+  createClient,
+  newHostRegistrations,
+  okHeartbeats,
+  registerMany,
+  scrape,
+  singleHeartbeats,
+} from '../lib/client.mjs';
 import { mariadbCommitRate } from '../lib/mariadb-baseline.mjs';
 import { cpuProbe, fmtCpu } from '../lib/probe.mjs';
 import { fmtBytes, fmtInt, fmtMs, row } from '../lib/report.mjs';
@@ -38,19 +46,36 @@ let seq = 0;
 async function withCluster(label, ids, fn) {
   const tag = `muster_bench_${Date.now()}_${process.pid}_${seq++}`;
   const prefix = `${tag}:`;
-  const base = { 'store.type': 'mysql', 'store.url': `${MYSQL}/${tag}`, 'cluster.redis': REDIS, 'cluster.prefix': prefix };
+  const base = {
+    'store.type': 'mysql',
+    'store.url': `${MYSQL}/${tag}`,
+    'cluster.redis': REDIS,
+    'cluster.prefix': prefix,
+  };
   const nodes = [];
   try {
     // One at a time: the first creates the schema (the others would wait on its lock anyway).
-    for (const id of ids) nodes.push(await startMuster({ label: `${label}-${id}`, flags: { ...base, 'cluster.nodeId': id } }));
+    for (const id of ids)
+      nodes.push(await startMuster({ label: `${label}-${id}`, flags: { ...base, 'cluster.nodeId': id } }));
     return await fn(nodes);
   } finally {
     await Promise.all(nodes.map((n) => n.stop()));
     for (const n of nodes) {
-      const said = n.output().split('\n').filter((l) => l.trim());
-      if (said.length) process.stderr.write(`[bench] ${label} node logged ${said.length} line(s):\n${said.slice(0, 5).map((l) => '  ' + l.slice(0, 400)).join('\n')}\n`);
+      const said = n
+        .output()
+        .split('\n')
+        .filter((l) => l.trim());
+      if (said.length)
+        process.stderr.write(
+          `[bench] ${label} node logged ${said.length} line(s):\n${said
+            .slice(0, 5)
+            .map((l) => '  ' + l.slice(0, 400))
+            .join('\n')}\n`,
+        );
     }
-    await cleanup(tag, prefix).catch((err) => process.stderr.write(`[bench] cleanup of ${tag} failed: ${err.message}\n`));
+    await cleanup(tag, prefix).catch((err) =>
+      process.stderr.write(`[bench] cleanup of ${tag} failed: ${err.message}\n`),
+    );
   }
 }
 
@@ -111,14 +136,19 @@ async function registerRound() {
       const before = await scrape(client);
       const db0 = await dbCounters();
       const s = await cannonWithDb({
-        url: server.url, pid: server.pid, path: '/v1/namespaces/default/services/reg/instances', requests,
+        url: server.url,
+        pid: server.pid,
+        path: '/v1/namespaces/default/services/reg/instances',
+        requests,
         headers: { 'content-type': 'application/json' },
       });
       const b = batchStats(before, await scrape(client));
       const db1 = await dbCounters();
       const writes = b.batches * b.avgSize;
       return {
-        s, b, rate: (s.codes['201'] ?? 0) / s.duration,
+        s,
+        b,
+        rate: (s.codes['201'] ?? 0) / s.duration,
         // Per write of the batches (the warm-up's too: the global counters span it).
         statements: db0 && db1 && writes ? (db1.Questions - db0.Questions) / writes : undefined,
         commits: db0 && db1 ? db1.Com_commit - db0.Com_commit : undefined,
@@ -155,20 +185,31 @@ export const clusterRegister = {
     const pct = (x) => `${(x * 100).toFixed(1)} %`;
     return row({
       scenario: 'cluster: register new instance (durable, MySQL)',
-      rps: mid.rate, p99: s.p99, ratio,
+      rps: mid.rate,
+      p99: s.p99,
+      ratio,
       target: { text: `≥ ${fmtInt(TARGET_REGS)} registrations/s`, met: mid.rate >= TARGET_REGS },
       note: [
         `**${fmtInt(mid.rate)} registrations/s** (median of ${rounds.length} rounds: ${rounds.map((r) => fmtInt(r.rate)).join(', ')})`,
         ratio !== undefined
-          ? `MariaDB alone right before each round: ${rounds.map((r) => (r.base ? fmtInt(r.base) : '?')).join(', ')} single-row commits/s from 100 clients; `
-            + `Muster's rate as a share of it, by round: ${ratios.map((x) => (x === undefined ? '?' : pct(x))).join(', ')}, median **${pct(ratio)}**; `
-            + `the issue's target as a share (${fmtInt(TARGET_REGS)} at ${fmtInt(REFERENCE_TPS)}) is ${pct(targetRatio)}: **${ratio >= targetRatio ? 'met' : 'missed'}**`
+          ? `MariaDB alone right before each round: ${rounds.map((r) => (r.base ? fmtInt(r.base) : '?')).join(', ')} single-row commits/s from 100 clients; ` +
+            `Muster's rate as a share of it, by round: ${ratios.map((x) => (x === undefined ? '?' : pct(x))).join(', ')}, median **${pct(ratio)}**; ` +
+            `the issue's target as a share (${fmtInt(TARGET_REGS)} at ${fmtInt(REFERENCE_TPS)}) is ${pct(targetRatio)}: **${ratio >= targetRatio ? 'met' : 'missed'}**`
           : `MariaDB baseline not measured: ${mid.baseSkipped}`,
         CLUSTER_NOTE,
-        b.batches ? `avg batch ${b.avgSize.toFixed(1)} writes, commit ${fmtMs(b.avgCommitMs)} ms (incl. warm-up)` : 'batch metrics not exposed',
-        mid.statements !== undefined ? `MariaDB ${mid.statements.toFixed(1)} statements per write, ${fmtInt(mid.commits)} COMMITs (global counters, incl. warm-up)` : '',
-        steadyNote(s), fmtCpu(s.cpu), fmtDbCpu(s.dbCpu) + ' (incl. warm-up)', problems(s),
-      ].filter(Boolean).join('; '),
+        b.batches
+          ? `avg batch ${b.avgSize.toFixed(1)} writes, commit ${fmtMs(b.avgCommitMs)} ms (incl. warm-up)`
+          : 'batch metrics not exposed',
+        mid.statements !== undefined
+          ? `MariaDB ${mid.statements.toFixed(1)} statements per write, ${fmtInt(mid.commits)} COMMITs (global counters, incl. warm-up)`
+          : '',
+        steadyNote(s),
+        fmtCpu(s.cpu),
+        fmtDbCpu(s.dbCpu) + ' (incl. warm-up)',
+        problems(s),
+      ]
+        .filter(Boolean)
+        .join('; '),
     });
   },
 };
@@ -188,10 +229,20 @@ export const clusterHeartbeat = {
         const counted = (await okHeartbeats(client)) - before;
         return row({
           scenario: 'cluster: heartbeat, single',
-          rps: s.rps, p99: s.p99,
+          rps: s.rps,
+          p99: s.p99,
           target: { text: 'none (heartbeats/s reported)' },
-          note: [`**${fmtInt(s.rps)} heartbeats/s**`, CLUSTER_NOTE, `server counted ${fmtInt(counted)} ok (incl. warm-up)`,
-            steadyNote(s), fmtCpu(s.cpu), fmtDbCpu(s.dbCpu) + ' (incl. warm-up)', problems(s)].filter(Boolean).join('; '),
+          note: [
+            `**${fmtInt(s.rps)} heartbeats/s**`,
+            CLUSTER_NOTE,
+            `server counted ${fmtInt(counted)} ok (incl. warm-up)`,
+            steadyNote(s),
+            fmtCpu(s.cpu),
+            fmtDbCpu(s.dbCpu) + ' (incl. warm-up)',
+            problems(s),
+          ]
+            .filter(Boolean)
+            .join('; '),
         });
       } finally {
         client.close();
@@ -212,13 +263,24 @@ export const clusterDiscovery = {
         await registerMany(client, 'disc-10', 10);
         const probe = await client.request('GET', path);
         const seen = probe.json?.instances?.length;
-        if (probe.status !== 200 || seen !== 10) throw new Error(`discovery answered ${probe.status} with ${seen} instances, expected 10`);
+        if (probe.status !== 200 || seen !== 10)
+          throw new Error(`discovery answered ${probe.status} with ${seen} instances, expected 10`);
         const s = await cannonWithDb({ url: server.url, pid: server.pid, path });
         return row({
           scenario: 'cluster: discovery, 10 instances',
-          rps: s.rps, p99: s.p99,
+          rps: s.rps,
+          p99: s.p99,
           target: { text: 'none (req/s reported)' },
-          note: [CLUSTER_NOTE, `answer ${fmtBytes(probe.text.length)}`, steadyNote(s), fmtCpu(s.cpu), fmtDbCpu(s.dbCpu) + ' (incl. warm-up)', problems(s)].filter(Boolean).join('; '),
+          note: [
+            CLUSTER_NOTE,
+            `answer ${fmtBytes(probe.text.length)}`,
+            steadyNote(s),
+            fmtCpu(s.cpu),
+            fmtDbCpu(s.dbCpu) + ' (incl. warm-up)',
+            problems(s),
+          ]
+            .filter(Boolean)
+            .join('; '),
         });
       } finally {
         client.close();
@@ -235,33 +297,36 @@ function watchSse(baseUrl, query, onSnapshot) {
   const u = new URL(baseUrl);
   let req;
   const opened = new Promise((resolve, reject) => {
-    req = http.get({ host: u.hostname, port: u.port, path: `/v1/watch?${query}`, headers: { accept: 'text/event-stream' } }, (res) => {
-      if (res.statusCode !== 200) {
-        reject(new Error(`watch answered ${res.statusCode}`));
-        res.resume();
-        return;
-      }
-      resolve();
-      res.setEncoding('utf8');
-      let buf = '';
-      res.on('data', (chunk) => {
-        const at = performance.now();
-        buf += chunk;
-        let end;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          let event = 'message';
-          const data = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event:')) event = line.slice(6).trim();
-            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-          }
-          if (event === 'snapshot') onSnapshot(JSON.parse(data.join('\n')).instances ?? [], at);
+    req = http.get(
+      { host: u.hostname, port: u.port, path: `/v1/watch?${query}`, headers: { accept: 'text/event-stream' } },
+      (res) => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`watch answered ${res.statusCode}`));
+          res.resume();
+          return;
         }
-      });
-      res.on('error', () => {});
-    });
+        resolve();
+        res.setEncoding('utf8');
+        let buf = '';
+        res.on('data', (chunk) => {
+          const at = performance.now();
+          buf += chunk;
+          let end;
+          while ((end = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            let event = 'message';
+            const data = [];
+            for (const line of block.split('\n')) {
+              if (line.startsWith('event:')) event = line.slice(6).trim();
+              else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+            }
+            if (event === 'snapshot') onSnapshot(JSON.parse(data.join('\n')).instances ?? [], at);
+          }
+        });
+        res.on('error', () => {});
+      },
+    );
     req.on('error', reject);
   });
   return { opened, close: () => req.destroy() };
@@ -321,10 +386,15 @@ export const clusterVisibility = {
           const due = t0 + (i * 1000) / VIS_RATE;
           const wait = due - performance.now();
           if (wait > 1) await sleep(wait);
-          inflight.push(ca.request('POST', path, { body: { host: HOST, port: BASE_PORT + i, healthCheck: { ttl: 60 } } }).then((r) => {
-            if (r.status !== 201) failures.push(`${r.status}`);
-            else ackAt[i] = r.at;
-          }, (err) => failures.push(err.message)));
+          inflight.push(
+            ca.request('POST', path, { body: { host: HOST, port: BASE_PORT + i, healthCheck: { ttl: 60 } } }).then(
+              (r) => {
+                if (r.status !== 201) failures.push(`${r.status}`);
+                else ackAt[i] = r.at;
+              },
+              (err) => failures.push(err.message),
+            ),
+          );
         }
         await Promise.all(inflight);
         const sendSeconds = (performance.now() - t0) / 1000;
@@ -345,13 +415,17 @@ export const clusterVisibility = {
         }
         lat.sort((x, y) => x - y);
         const missing = VIS_COUNT - seenCount;
-        if (!lat.length) throw new Error(`no registration was seen on C (${failures.length} failed: ${failures.slice(0, 3).join(', ')})`);
+        if (!lat.length)
+          throw new Error(
+            `no registration was seen on C (${failures.length} failed: ${failures.slice(0, 3).join(', ')})`,
+          );
         const p50 = pct(lat, 0.5);
         const p99 = pct(lat, 0.99);
         const max = lat[lat.length - 1];
         return row({
           scenario: 'cluster: visibility A → C (watch on C)',
-          rps: VIS_COUNT / sendSeconds, p99,
+          rps: VIS_COUNT / sendSeconds,
+          p99,
           target: { text: 'p99 < 300 ms', met: p99 < 300 && missing === 0 && failures.length === 0 },
           note: [
             `**A ack → C watch: p50 ${fmtMs(p50)} ms, p99 ${fmtMs(p99)} ms, max ${fmtMs(max)} ms** over ${fmtInt(lat.length)} registrations`,
@@ -360,8 +434,12 @@ export const clusterVisibility = {
             `${snapshots} snapshots on C`,
             `CPU A ${Math.round(cpuA.server * 100)} %, C ${Math.round(cpuC.server * 100)} %${cpuDb ? `, MariaDB ${Math.round(cpuDb.server * 100)} %` : ''}, bench ${Math.round(cpuA.loadgen * 100)} %`,
             missing ? `WARNING ${missing} never shown on C within 15 s` : '',
-            failures.length ? `WARNING ${failures.length} registrations failed: ${[...new Set(failures)].slice(0, 3).join(', ')}` : '',
-          ].filter(Boolean).join('; '),
+            failures.length
+              ? `WARNING ${failures.length} registrations failed: ${[...new Set(failures)].slice(0, 3).join(', ')}`
+              : '',
+          ]
+            .filter(Boolean)
+            .join('; '),
         });
       } finally {
         watch?.close();
@@ -374,4 +452,5 @@ export const clusterVisibility = {
 
 export const CLUSTER_SCENARIOS = [clusterRegister, clusterHeartbeat, clusterDiscovery, clusterVisibility];
 
-export const CLUSTER_NOTE_TEXT = 'Cluster rows (cluster*): `muster server` children with --store-type mysql on the local MariaDB and --cluster-redis on the local Redis (same 2-core machine as the server and the load generator), a fresh database and Redis key prefix per scenario run, dropped afterwards. "CPU MariaDB" is the mariadbd process over the warm-up and the measured run. Registrations: the ratio column is the median over rounds of the rate as a share of MariaDB alone (mariadb-slap, 100 clients, single-row INSERTs in autocommit) measured right before each round, not a ratio to the HTTP ceiling. Visibility: three nodes a, b, c on one database and prefix; registrations are sent to A open-loop at a fixed rate (one new port each), C is watched through one SSE stream (GET /v1/watch) parsed in the bench process, and each latency is from the moment A\'s 201 had been read to the arrival of the first snapshot on C that lists the port.';
+export const CLUSTER_NOTE_TEXT =
+  'Cluster rows (cluster*): `muster server` children with --store-type mysql on the local MariaDB and --cluster-redis on the local Redis (same 2-core machine as the server and the load generator), a fresh database and Redis key prefix per scenario run, dropped afterwards. "CPU MariaDB" is the mariadbd process over the warm-up and the measured run. Registrations: the ratio column is the median over rounds of the rate as a share of MariaDB alone (mariadb-slap, 100 clients, single-row INSERTs in autocommit) measured right before each round, not a ratio to the HTTP ceiling. Visibility: three nodes a, b, c on one database and prefix; registrations are sent to A open-loop at a fixed rate (one new port each), C is watched through one SSE stream (GET /v1/watch) parsed in the bench process, and each latency is from the moment A\'s 201 had been read to the arrival of the first snapshot on C that lists the port.';

@@ -18,12 +18,22 @@ function discovery(name, count, targetRatio) {
           await registerMany(client, service, count);
           const probe = await client.request('GET', path);
           const seen = probe.json?.instances?.length;
-          if (probe.status !== 200 || seen !== count) throw new Error(`discovery answered ${probe.status} with ${seen} instances, expected ${count}`);
+          if (probe.status !== 200 || seen !== count)
+            throw new Error(`discovery answered ${probe.status} with ${seen} instances, expected ${count}`);
           const s = await cannon({ url: server.url, pid: server.pid, path });
           return row({
             scenario: `discovery, ${count.toLocaleString('en-US')} instances`,
-            rps: s.rps, p99: s.p99, ratioTarget: targetRatio,
-            note: [`answer ${fmtBytes(probe.text.length)}, ${fmtBytes(s.bytesPerSec)}/s`, steadyNote(s), fmtCpu(s.cpu), problems(s)].filter(Boolean).join('; '),
+            rps: s.rps,
+            p99: s.p99,
+            ratioTarget: targetRatio,
+            note: [
+              `answer ${fmtBytes(probe.text.length)}, ${fmtBytes(s.bytesPerSec)}/s`,
+              steadyNote(s),
+              fmtCpu(s.cpu),
+              problems(s),
+            ]
+              .filter(Boolean)
+              .join('; '),
           });
         } finally {
           client.close();

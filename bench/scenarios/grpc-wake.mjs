@@ -14,7 +14,13 @@ const ROUNDS = Number(process.env.BENCH_LONGPOLL_ROUNDS ?? 10);
 const SERVICE = 'gw';
 
 async function registryCtor() {
-  const pkg = await protoLoader.load(REGISTRY_PROTO, { includeDirs: [PROTO_ROOT], keepCase: false, longs: Number, enums: String, defaults: false });
+  const pkg = await protoLoader.load(REGISTRY_PROTO, {
+    includeDirs: [PROTO_ROOT],
+    keepCase: false,
+    longs: Number,
+    enums: String,
+    defaults: false,
+  });
   return grpc.loadPackageDefinition(pkg).muster.v1.Registry;
 }
 
@@ -35,7 +41,10 @@ async function until(what, check, timeoutMs = 15_000) {
 async function measure(server, clients) {
   const Registry = await registryCtor();
   const writer = createClient(server.url, { maxSockets: 4 });
-  const channels = Array.from({ length: clients }, () => new Registry(server.grpcAddress, grpc.credentials.createInsecure()));
+  const channels = Array.from(
+    { length: clients },
+    () => new Registry(server.grpcAddress, grpc.credentials.createInsecure()),
+  );
   const gauge = async (kind) => (await scrape(writer)).get(`muster_watchers{kind="${kind}"}`) ?? 0;
   const [target] = await registerMany(writer, SERVICE, 10);
   const path = `/v1/namespaces/default/services/${SERVICE}/instances`;
@@ -57,13 +66,19 @@ async function measure(server, clients) {
     for (let round = -1; round < ROUNDS; round++) {
       const held = current;
       arrived = [];
-      const answers = channels.map((ch) => new Promise((resolve) => {
-        ch.Discover({ service: SERVICE, revision: held, waitMs: 30_000 }, (err, res) => resolve({ at: performance.now(), revision: err ? undefined : res.revision }));
-      }));
+      const answers = channels.map(
+        (ch) =>
+          new Promise((resolve) => {
+            ch.Discover({ service: SERVICE, revision: held, waitMs: 30_000 }, (err, res) =>
+              resolve({ at: performance.now(), revision: err ? undefined : res.revision }),
+            );
+          }),
+      );
       await until(`${clients} parked Discover calls`, async () => (await gauge('long_poll')) >= clients);
       await sleep(20); // let this process go idle so the timings below measure the server
       const ack = await writer.request('PATCH', `/v1/instances/${target.id}`, {
-        body: { weight: 200 + round }, headers: { authorization: `Bearer ${target.token}` },
+        body: { weight: 200 + round },
+        headers: { authorization: `Bearer ${target.token}` },
       });
       if (ack.status !== 200) throw new Error(`PATCH answered ${ack.status}: ${ack.text}`);
       const ackAt = performance.now();
@@ -98,17 +113,24 @@ export const grpcWake = {
     const rows = [];
     for (const clients of SIZES) {
       const m = await withMuster({ label: 'grpcWake' }, (server) => measure(server, clients));
-      for (const [what, values] of [['Discover long-poll', m.polls], ['Watch snapshot', m.snapshots]]) {
+      for (const [what, values] of [
+        ['Discover long-poll', m.polls],
+        ['Watch snapshot', m.snapshots],
+      ]) {
         const p99 = percentile(values, 99);
-        rows.push(row({
-          scenario: `gRPC ${what} wake, ${clients} clients`,
-          p99,
-          target: { text: 'p99 < 20 ms', met: m.failures === 0 && p99 < 20 },
-          note: [
-            `from write ack: p50 ${fmtMs(percentile(values, 50))} ms, p99 ${fmtMs(p99)} ms, max ${fmtMs(Math.max(...values))} ms over ${ROUNDS} rounds (${values.length} answers)`,
-            m.failures ? `WARNING ${m.failures} answers missed the change` : '',
-          ].filter(Boolean).join('; '),
-        }));
+        rows.push(
+          row({
+            scenario: `gRPC ${what} wake, ${clients} clients`,
+            p99,
+            target: { text: 'p99 < 20 ms', met: m.failures === 0 && p99 < 20 },
+            note: [
+              `from write ack: p50 ${fmtMs(percentile(values, 50))} ms, p99 ${fmtMs(p99)} ms, max ${fmtMs(Math.max(...values))} ms over ${ROUNDS} rounds (${values.length} answers)`,
+              m.failures ? `WARNING ${m.failures} answers missed the change` : '',
+            ]
+              .filter(Boolean)
+              .join('; '),
+          }),
+        );
       }
     }
     return rows;

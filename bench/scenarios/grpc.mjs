@@ -45,7 +45,9 @@ async function ceilingNow() {
   const c = await measureGrpcCeiling();
   ceilings.push(c);
   lastCeiling = { c, at: Date.now() };
-  log(`gRPC ceiling: ${fmtInt(c.rps)} calls/s, p50 ${fmtMs(c.p50)} ms, p99 ${fmtMs(c.p99)} ms, ${fmtCpu(c.cpu)}${c.errors ? `, ${c.errors} errors` : ''}`);
+  log(
+    `gRPC ceiling: ${fmtInt(c.rps)} calls/s, p50 ${fmtMs(c.p50)} ms, p99 ${fmtMs(c.p99)} ms, ${fmtCpu(c.cpu)}${c.errors ? `, ${c.errors} errors` : ''}`,
+  );
   if (ceilingRow) fillCeilingRow();
   return c;
 }
@@ -54,10 +56,17 @@ function fillCeilingRow() {
   const first = ceilings[0];
   Object.assign(ceilingRow, {
     scenario: `gRPC ceiling: bare grpc-js server, Discover answering ${first.answerBytes} B (median of ${ceilings.length})`,
-    rps: median(ceilings.map((c) => c.rps)), p99: median(ceilings.map((c) => c.p99)), ratio: 1,
-    note: join(`runs: ${ceilings.map((c) => fmtInt(c.rps)).join(', ')} calls/s`, loadNote(first),
-      `p50 ${fmtMs(first.p50)} ms (first run)`, `${fmtCpu(first.cpu)} (first run)`, `${fmtInt(median(ceilings.map(coreRate)))} calls per server core-second (median)`,
-      ceilings.some((c) => c.errors) ? 'WARNING failed calls in a ceiling run' : ''),
+    rps: median(ceilings.map((c) => c.rps)),
+    p99: median(ceilings.map((c) => c.p99)),
+    ratio: 1,
+    note: join(
+      `runs: ${ceilings.map((c) => fmtInt(c.rps)).join(', ')} calls/s`,
+      loadNote(first),
+      `p50 ${fmtMs(first.p50)} ms (first run)`,
+      `${fmtCpu(first.cpu)} (first run)`,
+      `${fmtInt(median(ceilings.map(coreRate)))} calls per server core-second (median)`,
+      ceilings.some((c) => c.errors) ? 'WARNING failed calls in a ceiling run' : '',
+    ),
   });
 }
 
@@ -78,23 +87,32 @@ export const grpcCeiling = {
  */
 function grpcScenario({ name, describe, compared = true, measure }) {
   return {
-    name, describe, needsCeiling: false,
+    name,
+    describe,
+    needsCeiling: false,
     async run() {
       const runs = [];
       for (let rep = 0; rep < REPEAT; rep++) {
         if (REPEAT > 1) log(`${name}: run ${rep + 1} of ${REPEAT}`);
         const recent = lastCeiling && Date.now() - lastCeiling.at < 5_000 ? lastCeiling.c : undefined;
-        const before = compared ? recent ?? (await ceilingNow()) : undefined;
+        const before = compared ? (recent ?? (await ceilingNow())) : undefined;
         const rows = [await measure()].flat();
         const after = compared ? await ceilingNow() : undefined;
         for (const r of rows) {
           if (compared && r.rps !== undefined) {
             r.ratio = r.rps / ((before.rps + after.rps) / 2);
             const ceilingCore = (coreRate(before) + coreRate(after)) / 2;
-            r.note = join(r.note, `gRPC ceiling around this run ${fmtInt(before.rps)} / ${fmtInt(after.rps)} calls/s`,
-              r.coreRate && ceilingCore ? `per server core-second ${fmtRatio(r.coreRate / ceilingCore)} of the ceiling's (${fmtInt(coreRate(before))} / ${fmtInt(coreRate(after))})` : '');
+            r.note = join(
+              r.note,
+              `gRPC ceiling around this run ${fmtInt(before.rps)} / ${fmtInt(after.rps)} calls/s`,
+              r.coreRate && ceilingCore
+                ? `per server core-second ${fmtRatio(r.coreRate / ceilingCore)} of the ceiling's (${fmtInt(coreRate(before))} / ${fmtInt(coreRate(after))})`
+                : '',
+            );
           }
-          log(`${r.scenario}: ${fmtInt(r.rps)}/s, p99 ${fmtMs(r.p99)} ms${r.ratio !== undefined ? `, ${(r.ratio * 100).toFixed(0)} % of the gRPC ceiling` : ''}`);
+          log(
+            `${r.scenario}: ${fmtInt(r.rps)}/s, p99 ${fmtMs(r.p99)} ms${r.ratio !== undefined ? `, ${(r.ratio * 100).toFixed(0)} % of the gRPC ceiling` : ''}`,
+          );
         }
         runs.push(rows);
       }
@@ -103,7 +121,10 @@ function grpcScenario({ name, describe, compared = true, measure }) {
         const candidates = runs.map((r) => r[i]);
         const key = (r) => r.ratio ?? r.rps ?? -Infinity;
         const chosen = [...candidates].sort((a, b) => key(a) - key(b))[Math.floor((candidates.length - 1) / 2)];
-        chosen.note = join(`median of ${candidates.length} runs (${compared ? `ratios ${candidates.map((r) => `${((r.ratio ?? NaN) * 100).toFixed(0)} %`).join(', ')}; ` : ''}/s ${candidates.map((r) => fmtInt(r.rps)).join(', ')})`, chosen.note);
+        chosen.note = join(
+          `median of ${candidates.length} runs (${compared ? `ratios ${candidates.map((r) => `${((r.ratio ?? NaN) * 100).toFixed(0)} %`).join(', ')}; ` : ''}/s ${candidates.map((r) => fmtInt(r.rps)).join(', ')})`,
+          chosen.note,
+        );
         return chosen;
       });
     },
@@ -126,7 +147,9 @@ function withServer(label, fn) {
 
 const metric = async (client, key) => (await scrape(client)).get(key) ?? 0;
 const counted = (what, server, driver) =>
-  server === driver ? `server counted ${fmtInt(server)} ${what}, as the driver (incl. warm-up)` : `WARNING server counted ${fmtInt(server)} ${what}, the driver ${fmtInt(driver)} (incl. warm-up)`;
+  server === driver
+    ? `server counted ${fmtInt(server)} ${what}, as the driver (incl. warm-up)`
+    : `WARNING server counted ${fmtInt(server)} ${what}, the driver ${fmtInt(driver)} (incl. warm-up)`;
 
 export const grpcRegister = grpcScenario({
   name: 'grpcRegister',
@@ -135,23 +158,40 @@ export const grpcRegister = grpcScenario({
     return withServer('grpcRegister', async (server, client) => {
       const before = await scrape(client);
       const r = await grpcLoad({
-        address: server.grpcAddress, serverPid: server.pid, mode: 'unary', method: 'Register',
+        address: server.grpcAddress,
+        serverPid: server.pid,
+        mode: 'unary',
+        method: 'Register',
         requests: { kind: 'register', message: { service: 'reg', port: 8080, healthCheck: { ttl: 60 } } },
       });
       const after = await scrape(client);
       const d = (k) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
       const b = batchStats(before, after);
       const sample = r.samples[0]?.message;
-      const bad = r.samples.filter((s) => !s.message.created || !s.message.heartbeatToken || !s.message.instance?.id).length;
-      return withCoreRate(row({
-        scenario: 'gRPC Register, new instance (durable)',
-        rps: r.rps, p99: r.p99,
-        note: join(`**${fmtInt(r.rps)} registrations/s**`, `p50 ${fmtMs(r.p50)} ms`,
-          counted('created', d('muster_registrations_total{result="created"}'), r.okTotal),
-          bad ? `WARNING ${bad} of ${r.samples.length} sampled answers not created/without token` : `sampled answers created: true (e.g. ${sample?.instance?.host})`,
-          `avg batch ${b.avgSize.toFixed(1)} writes, commit ${fmtMs(b.avgCommitMs)} ms (incl. warm-up)`,
-          fmtCpu(r.cpu), perCore(r.rps, r.cpu), loadNote(r), callProblems(r)),
-      }), r);
+      const bad = r.samples.filter(
+        (s) => !s.message.created || !s.message.heartbeatToken || !s.message.instance?.id,
+      ).length;
+      return withCoreRate(
+        row({
+          scenario: 'gRPC Register, new instance (durable)',
+          rps: r.rps,
+          p99: r.p99,
+          note: join(
+            `**${fmtInt(r.rps)} registrations/s**`,
+            `p50 ${fmtMs(r.p50)} ms`,
+            counted('created', d('muster_registrations_total{result="created"}'), r.okTotal),
+            bad
+              ? `WARNING ${bad} of ${r.samples.length} sampled answers not created/without token`
+              : `sampled answers created: true (e.g. ${sample?.instance?.host})`,
+            `avg batch ${b.avgSize.toFixed(1)} writes, commit ${fmtMs(b.avgCommitMs)} ms (incl. warm-up)`,
+            fmtCpu(r.cpu),
+            perCore(r.rps, r.cpu),
+            loadNote(r),
+            callProblems(r),
+          ),
+        }),
+        r,
+      );
     });
   },
 });
@@ -167,15 +207,29 @@ export const grpcHeartbeat = grpcScenario({
       const list = await registerInstances(client);
       const before = await okHeartbeats(client);
       const r = await grpcLoad({
-        address: server.grpcAddress, serverPid: server.pid, mode: 'unary', method: 'Heartbeat',
+        address: server.grpcAddress,
+        serverPid: server.pid,
+        mode: 'unary',
+        method: 'Heartbeat',
         requests: { kind: 'cycle', messages: list.map(({ id, token }) => ({ id, heartbeatToken: token })) },
       });
       const ok = (await okHeartbeats(client)) - before;
-      return withCoreRate(row({
-        scenario: `gRPC Heartbeat (unary), ${INSTANCES.toLocaleString('en-US')} instances`,
-        rps: r.rps, p99: r.p99,
-        note: join(`p50 ${fmtMs(r.p50)} ms`, counted('ok heartbeats', ok, r.okTotal), fmtCpu(r.cpu), perCore(r.rps, r.cpu), loadNote(r), callProblems(r)),
-      }), r);
+      return withCoreRate(
+        row({
+          scenario: `gRPC Heartbeat (unary), ${INSTANCES.toLocaleString('en-US')} instances`,
+          rps: r.rps,
+          p99: r.p99,
+          note: join(
+            `p50 ${fmtMs(r.p50)} ms`,
+            counted('ok heartbeats', ok, r.okTotal),
+            fmtCpu(r.cpu),
+            perCore(r.rps, r.cpu),
+            loadNote(r),
+            callProblems(r),
+          ),
+        }),
+        r,
+      );
     });
   },
 });
@@ -192,20 +246,37 @@ export const grpcHeartbeatStream = grpcScenario({
         batches.push(list.slice(i, i + S.streamBatch).map(({ id, token }) => ({ id, heartbeatToken: token })));
       }
       const before = await okHeartbeats(client);
-      const r = await grpcLoad({ address: server.grpcAddress, serverPid: server.pid, mode: 'stream', batches, window: S.streamWindow });
+      const r = await grpcLoad({
+        address: server.grpcAddress,
+        serverPid: server.pid,
+        mode: 'stream',
+        batches,
+        window: S.streamWindow,
+      });
       const ok = (await okHeartbeats(client)) - before;
-      const failures = Object.entries(r.failedByCode).map(([c, n]) => `${fmtInt(n)}×${c}`).join(', ');
+      const failures = Object.entries(r.failedByCode)
+        .map(([c, n]) => `${fmtInt(n)}×${c}`)
+        .join(', ');
       const target = 20_000;
       return row({
         scenario: `gRPC HeartbeatStream, 1 stream, batches of ${r.batchSize}, window ${r.window}`,
-        rps: r.rps, p99: r.p99,
+        rps: r.rps,
+        p99: r.p99,
         target: { text: `≥ ${fmtInt(target)} heartbeats/s`, met: r.heartbeatsPerSec >= target && r.failed === 0 },
-        note: join(`**${fmtInt(r.heartbeatsPerSec)} heartbeats/s** (req/s and p99 are batches: a batch's answer)`, `p50 ${fmtMs(r.p50)} ms`,
-          perCore(r.heartbeatsPerSec, r.cpu), fmtCpu(r.cpu),
-          r.failed ? `WARNING ${fmtInt(r.failed)} heartbeats failed: ${failures} (first: ${r.firstFailure})` : 'no heartbeat failed',
-          counted('ok heartbeats', ok, r.total.ok), `${r.batchesCycled} batches of ${fmtBytes(r.requestBytes)} cycled`,
-          r.bad ? `WARNING ${r.bad}` : '', r.status.code !== 'OK' ? `WARNING the stream ended with ${r.status.code} ${r.status.details ?? ''}` : '',
-          r.stuck ? `WARNING ${r.stuck} batches unanswered at the end` : ''),
+        note: join(
+          `**${fmtInt(r.heartbeatsPerSec)} heartbeats/s** (req/s and p99 are batches: a batch's answer)`,
+          `p50 ${fmtMs(r.p50)} ms`,
+          perCore(r.heartbeatsPerSec, r.cpu),
+          fmtCpu(r.cpu),
+          r.failed
+            ? `WARNING ${fmtInt(r.failed)} heartbeats failed: ${failures} (first: ${r.firstFailure})`
+            : 'no heartbeat failed',
+          counted('ok heartbeats', ok, r.total.ok),
+          `${r.batchesCycled} batches of ${fmtBytes(r.requestBytes)} cycled`,
+          r.bad ? `WARNING ${r.bad}` : '',
+          r.status.code !== 'OK' ? `WARNING the stream ended with ${r.status.code} ${r.status.details ?? ''}` : '',
+          r.stuck ? `WARNING ${r.stuck} batches unanswered at the end` : '',
+        ),
       });
     });
   },
@@ -220,32 +291,69 @@ export const grpcDiscoverUnchanged = grpcScenario({
       await registerMany(client, service, DISCOVER_INSTANCES);
       const http = await client.request('GET', `/v1/namespaces/default/services/${service}/instances`);
       const revision = http.json?.revision;
-      if (http.status !== 200 || typeof revision !== 'number') throw new Error(`discovery over HTTP answered ${http.status}: ${http.text.slice(0, 200)}`);
-      const run = (message) => grpcLoad({ address: server.grpcAddress, serverPid: server.pid, mode: 'unary', method: 'Discover', requests: { kind: 'fixed', message } });
+      if (http.status !== 200 || typeof revision !== 'number')
+        throw new Error(`discovery over HTTP answered ${http.status}: ${http.text.slice(0, 200)}`);
+      const run = (message) =>
+        grpcLoad({
+          address: server.grpcAddress,
+          serverPid: server.pid,
+          mode: 'unary',
+          method: 'Discover',
+          requests: { kind: 'fixed', message },
+        });
 
       const notModified = () => metric(client, 'muster_discoveries_total{answer="not_modified"}');
       const nm0 = await notModified();
       const u = await run({ service, revision });
       const nm = (await notModified()) - nm0;
-      const uBad = u.samples.filter((s) => !s.message.unchanged || s.message.instances.length !== 0 || s.message.revision !== revision).length;
+      const uBad = u.samples.filter(
+        (s) => !s.message.unchanged || s.message.instances.length !== 0 || s.message.revision !== revision,
+      ).length;
 
       const f = await run({ service });
-      const fBad = f.samples.filter((s) => s.message.unchanged || s.message.instances.length !== DISCOVER_INSTANCES).length;
+      const fBad = f.samples.filter(
+        (s) => s.message.unchanged || s.message.instances.length !== DISCOVER_INSTANCES,
+      ).length;
       return [
-        withCoreRate(row({
-          scenario: `gRPC Discover, current revision (unchanged), ${DISCOVER_INSTANCES}-instance service`,
-          rps: u.rps, p99: u.p99,
-          note: join(`p50 ${fmtMs(u.p50)} ms`, `answer ${u.responseBytes?.toFixed(0)} B`,
-            uBad ? `WARNING ${uBad} of ${u.samples.length} sampled answers not unchanged/empty` : `sampled answers unchanged: true, no instances, revision ${revision}`,
-            counted('not_modified discoveries', nm, u.okTotal), fmtCpu(u.cpu), perCore(u.rps, u.cpu), loadNote(u), callProblems(u)),
-        }), u),
-        withCoreRate(row({
-          scenario: `gRPC Discover, ${DISCOVER_INSTANCES} instances, no revision`,
-          rps: f.rps, p99: f.p99,
-          note: join(`p50 ${fmtMs(f.p50)} ms`, `answer ${f.responseBytes?.toFixed(0)} B`,
-            fBad ? `WARNING ${fBad} of ${f.samples.length} sampled answers without ${DISCOVER_INSTANCES} instances` : `sampled answers hold ${DISCOVER_INSTANCES} instances`,
-            fmtCpu(f.cpu), perCore(f.rps, f.cpu), loadNote(f), callProblems(f)),
-        }), f),
+        withCoreRate(
+          row({
+            scenario: `gRPC Discover, current revision (unchanged), ${DISCOVER_INSTANCES}-instance service`,
+            rps: u.rps,
+            p99: u.p99,
+            note: join(
+              `p50 ${fmtMs(u.p50)} ms`,
+              `answer ${u.responseBytes?.toFixed(0)} B`,
+              uBad
+                ? `WARNING ${uBad} of ${u.samples.length} sampled answers not unchanged/empty`
+                : `sampled answers unchanged: true, no instances, revision ${revision}`,
+              counted('not_modified discoveries', nm, u.okTotal),
+              fmtCpu(u.cpu),
+              perCore(u.rps, u.cpu),
+              loadNote(u),
+              callProblems(u),
+            ),
+          }),
+          u,
+        ),
+        withCoreRate(
+          row({
+            scenario: `gRPC Discover, ${DISCOVER_INSTANCES} instances, no revision`,
+            rps: f.rps,
+            p99: f.p99,
+            note: join(
+              `p50 ${fmtMs(f.p50)} ms`,
+              `answer ${f.responseBytes?.toFixed(0)} B`,
+              fBad
+                ? `WARNING ${fBad} of ${f.samples.length} sampled answers without ${DISCOVER_INSTANCES} instances`
+                : `sampled answers hold ${DISCOVER_INSTANCES} instances`,
+              fmtCpu(f.cpu),
+              perCore(f.rps, f.cpu),
+              loadNote(f),
+              callProblems(f),
+            ),
+          }),
+          f,
+        ),
       ];
     });
   },
@@ -253,7 +361,8 @@ export const grpcDiscoverUnchanged = grpcScenario({
 
 export const GRPC_SCENARIOS = [grpcCeiling, grpcRegister, grpcHeartbeat, grpcHeartbeatStream, grpcDiscoverUnchanged];
 
-export const GRPC_NOTE = 'gRPC rows (muster.v1.Registry on the server\'s own --grpc-port): load from bench/lib/grpc-driver.mjs in a child process of its own, messages encoded with @grpc/proto-loader\'s codecs. Unary calls: ' +
+export const GRPC_NOTE =
+  "gRPC rows (muster.v1.Registry on the server's own --grpc-port): load from bench/lib/grpc-driver.mjs in a child process of its own, messages encoded with @grpc/proto-loader's codecs. Unary calls: " +
   `${S.inFlight} in flight over ${S.channels} HTTP/2 connections, ${S.duration} s measured after ${S.warmup} s warm-up (BENCH_GRPC_INFLIGHT, BENCH_GRPC_CHANNELS), sent by a minimal gRPC client written on node:http2 (BENCH_GRPC_CLIENT=h2, the default; @grpc/grpc-js's own client costs the load generator 2-3x more CPU per call and, on 2 cores, saturates before a bare grpc-js server does; BENCH_GRPC_CLIENT=grpc-js uses it). ` +
   'req/s counts calls answered OK in the measured window; their ratio is to the gRPC ceiling (a bare @grpc/grpc-js server, no Muster, answering Discover with one fixed pre-encoded DiscoverResponse of a few instances) measured with the same driver and settings right before and right after, not to the HTTP ceiling. ' +
   `HeartbeatStream: one @grpc/grpc-js channel and one stream, ${S.streamBatch} heartbeats per HeartbeatBatch, ${S.streamWindow} batches in flight (BENCH_GRPC_STREAM_BATCH, BENCH_GRPC_STREAM_WINDOW); req/s and p99 are batches, heartbeats/s are the items answered ok. ` +

@@ -20,7 +20,6 @@ async function withInstances(name, fn) {
   });
 }
 
-
 export const heartbeat = {
   name: 'heartbeat',
   needsCeiling: true,
@@ -33,8 +32,12 @@ export const heartbeat = {
       const counted = (await okHeartbeats(client)) - before;
       return row({
         scenario: 'heartbeat, single',
-        rps: s.rps, p99: s.p99, ratioTarget: 0.5,
-        note: [`server counted ${fmtInt(counted)} ok (incl. warm-up)`, steadyNote(s), fmtCpu(s.cpu), problems(s)].filter(Boolean).join('; '),
+        rps: s.rps,
+        p99: s.p99,
+        ratioTarget: 0.5,
+        note: [`server counted ${fmtInt(counted)} ok (incl. warm-up)`, steadyNote(s), fmtCpu(s.cpu), problems(s)]
+          .filter(Boolean)
+          .join('; '),
       });
     });
   },
@@ -53,26 +56,44 @@ export const heartbeatBatch = {
       const check = async () => {
         const r = await client.request('POST', '/v1/heartbeats', { body: bodies[0] });
         const bad = r.json?.results?.filter((x) => !x.ok) ?? [];
-        if (r.status !== 200 || r.json.results.length !== BATCH || bad.length > 0) throw new Error(`a heartbeat batch answered ${r.status}: ${r.text.slice(0, 300)}`);
+        if (r.status !== 200 || r.json.results.length !== BATCH || bad.length > 0)
+          throw new Error(`a heartbeat batch answered ${r.status}: ${r.text.slice(0, 300)}`);
       };
       await check();
       let k = 0;
-      const requests = [{
-        method: 'POST',
-        setupRequest(req) {
-          req.body = bodies[k++ % bodies.length];
-          return req;
+      const requests = [
+        {
+          method: 'POST',
+          setupRequest(req) {
+            req.body = bodies[k++ % bodies.length];
+            return req;
+          },
         },
-      }];
+      ];
       const before = await okHeartbeats(client);
-      const s = await cannon({ url: server.url, pid: server.pid, path: '/v1/heartbeats', requests, headers: { 'content-type': 'application/json' } });
+      const s = await cannon({
+        url: server.url,
+        pid: server.pid,
+        path: '/v1/heartbeats',
+        requests,
+        headers: { 'content-type': 'application/json' },
+      });
       const counted = (await okHeartbeats(client)) - before;
       await check();
       return row({
         scenario: `heartbeat, batches of ${BATCH}`,
-        rps: s.rps, p99: s.p99,
+        rps: s.rps,
+        p99: s.p99,
         target: { text: 'none (heartbeats/s reported)' },
-        note: [`**${fmtInt(s.rps * BATCH)} heartbeats/s**`, `server counted ${fmtInt(counted)} ok (incl. warm-up)`, steadyNote(s), fmtCpu(s.cpu), problems(s)].filter(Boolean).join('; '),
+        note: [
+          `**${fmtInt(s.rps * BATCH)} heartbeats/s**`,
+          `server counted ${fmtInt(counted)} ok (incl. warm-up)`,
+          steadyNote(s),
+          fmtCpu(s.cpu),
+          problems(s),
+        ]
+          .filter(Boolean)
+          .join('; '),
       });
     });
   },

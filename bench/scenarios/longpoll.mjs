@@ -71,21 +71,28 @@ async function measureWake(url, clients, { park, parked, trigger, changed }) {
     writer.close();
   }
   return {
-    failures, answers: fromAck.length,
-    p50: percentile(fromAck, 50), p99: percentile(fromAck, 99), max: Math.max(...fromAck),
-    sentP50: percentile(fromSend, 50), sentP99: percentile(fromSend, 99),
-    ackP50: percentile(acks, 50), spreadP50: percentile(spreads, 50),
+    failures,
+    answers: fromAck.length,
+    p50: percentile(fromAck, 50),
+    p99: percentile(fromAck, 99),
+    max: Math.max(...fromAck),
+    sentP50: percentile(fromSend, 50),
+    sentP99: percentile(fromSend, 99),
+    ackP50: percentile(acks, 50),
+    spreadP50: percentile(spreads, 50),
   };
 }
 
 /** The same harness against a bare node:http server: what this machine and client add anyway. */
 function bareFloor(clients) {
-  return withBareServer(({ url }) => measureWake(url, clients, {
-    park: (w) => w.get('/hold'),
-    parked: async (c, n) => Number((await c.request('GET', '/parked')).text) >= n,
-    trigger: (c) => c.request('POST', '/release', { parse: false }),
-    changed: (a) => a.status === 200,
-  }));
+  return withBareServer(({ url }) =>
+    measureWake(url, clients, {
+      park: (w) => w.get('/hold'),
+      parked: async (c, n) => Number((await c.request('GET', '/parked')).text) >= n,
+      trigger: (c) => c.request('POST', '/release', { parse: false }),
+      changed: (a) => a.status === 200,
+    }),
+  );
 }
 
 /**
@@ -144,6 +151,8 @@ async function longpollOf(clients) {
       `first→last answer of a round p50 ${fmtMs(m.spreadP50)} ms`,
       `floor with a bare node:http server and this client: p50 ${fmtMs(floor.p50)} ms, p99 ${fmtMs(floor.p99)} ms, first→last ${fmtMs(floor.spreadP50)} ms`,
       m.failures ? `WARNING ${m.failures} long-polls did not answer the change` : '',
-    ].filter(Boolean).join('; '),
+    ]
+      .filter(Boolean)
+      .join('; '),
   });
 }

@@ -13,7 +13,12 @@ const SERVICES = 100;
 const SETTLE_MS = Number(process.env.BENCH_MEMORY_SETTLE_MS ?? 11_000);
 const hook = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), '../lib/gc-hook.mjs')).href;
 
-const metadataFor = (n) => ({ version: `1.${n % 7}.${n % 13}`, zone: `zone-${n % 3}`, env: 'production', team: `team-${n % 20}` });
+const metadataFor = (n) => ({
+  version: `1.${n % 7}.${n % 13}`,
+  zone: `zone-${n % 3}`,
+  env: 'production',
+  team: `team-${n % 20}`,
+});
 
 async function reading(client, server, gc) {
   if (gc) {
@@ -64,18 +69,29 @@ export const memory = {
         const baseGc = await reading(client, server, true);
 
         let n = 0;
-        const requests = [{
-          method: 'POST',
-          setupRequest(req) {
-            const i = n++;
-            req.path = `/v1/namespaces/default/services/mem-${i % SERVICES}/instances`;
-            req.body = JSON.stringify({ host: hostFor(i), port: 8080, healthCheck: { ttl: 60 }, metadata: metadataFor(i) });
-            return req;
+        const requests = [
+          {
+            method: 'POST',
+            setupRequest(req) {
+              const i = n++;
+              req.path = `/v1/namespaces/default/services/mem-${i % SERVICES}/instances`;
+              req.body = JSON.stringify({
+                host: hostFor(i),
+                port: 8080,
+                healthCheck: { ttl: 60 },
+                metadata: metadataFor(i),
+              });
+              return req;
+            },
           },
-        }];
+        ];
         const beforeFill = await scrape(client);
         const s = await cannon({
-          url: server.url, pid: server.pid, requests, amount: COUNT, warmup: false,
+          url: server.url,
+          pid: server.pid,
+          requests,
+          amount: COUNT,
+          warmup: false,
           headers: { 'content-type': 'application/json' },
         });
         const b = batchStats(beforeFill, await scrape(client));
@@ -96,7 +112,8 @@ export const memory = {
         const created = s.codes['201'] ?? 0;
         return row({
           scenario: `memory, ${fmtInt(added)} instances × 4 metadata keys`,
-          rps: created / s.duration, p99: s.p99,
+          rps: created / s.duration,
+          p99: s.p99,
           target: { text: '< 2 KB/instance (heap used after forced GC)', met: added >= COUNT && perGc < 2048 },
           note: [
             `**${fmtBytes(perGc)}/instance heap used after forced GC** (${fmtBytes(baseGc.heapUsed)} → ${fmtBytes(afterGc.heapUsed)})`,
@@ -104,8 +121,12 @@ export const memory = {
             `${fmtBytes(perRss)}/instance RSS (${fmtBytes(baseGc.rss)} → ${fmtBytes(afterGc.rss)}, incl. SQLite cache)`,
             `external ${fmtBytes(baseGc.external)} → ${fmtBytes(afterGc.external)}`,
             `req/s and p99 are the fill's registrations (${SERVICES} services, durable; avg batch ${b.avgSize.toFixed(1)} writes, commit ${fmtMs(b.avgCommitMs)} ms)`,
-            steadyNote(s), fmtCpu(s.cpu), problems(s),
-          ].filter(Boolean).join('; '),
+            steadyNote(s),
+            fmtCpu(s.cpu),
+            problems(s),
+          ]
+            .filter(Boolean)
+            .join('; '),
         });
       } finally {
         client.close();

@@ -28,9 +28,16 @@ function instances(n, { weights = 'unrelated' } = {}) {
   return Array.from({ length: n }, (_, i) => {
     const region = REGIONS[i % 3];
     return {
-      id: `${(i * 2654435761) >>> 0}-${i}`, host: `10.0.${i >> 8}.${i & 255}`, port: 8080 + (i % 7),
-      weight: weights === 'equal' ? 100 : weights === 'mixed' ? [50, 100, 200][i % 3] : 1 + ((i * 7919) % 1000), priority: 0, metadata: {},
-      location: { region, zone: `${region}-${(i / 3) % 3 | 0}` }, healthy: true, isolate: false, lastHeartbeatAgeMs: 0,
+      id: `${(i * 2654435761) >>> 0}-${i}`,
+      host: `10.0.${i >> 8}.${i & 255}`,
+      port: 8080 + (i % 7),
+      weight: weights === 'equal' ? 100 : weights === 'mixed' ? [50, 100, 200][i % 3] : 1 + ((i * 7919) % 1000),
+      priority: 0,
+      metadata: {},
+      location: { region, zone: `${region}-${((i / 3) % 3) | 0}` },
+      healthy: true,
+      isolate: false,
+      lastHeartbeatAgeMs: 0,
     };
   });
 }
@@ -42,7 +49,12 @@ function instances(n, { weights = 'unrelated' } = {}) {
  */
 function loopFor(expr) {
   // eslint-disable-next-line no-new-func
-  return new Function('p', 'arr', 'n', 'opts', `
+  return new Function(
+    'p',
+    'arr',
+    'n',
+    'opts',
+    `
     return function run(count) {
       let sink = 0;
       for (let i = 0; i < count; i++) {
@@ -50,7 +62,8 @@ function loopFor(expr) {
         sink ^= x.port;
       }
       return sink;
-    };`);
+    };`,
+  );
 }
 
 /** Runs `run` in batches for `seconds`; answers picks per second. */
@@ -86,7 +99,9 @@ async function sdkClient() {
   // registerMany gives every instance weight 100: unrelated weights as in the other rows.
   for (const [i, it] of list.entries()) {
     await fetch(`${server.url}/v1/instances/${it.id}`, {
-      method: 'PATCH', headers: { 'content-type': 'application/json', authorization: `Bearer ${it.token}` }, body: JSON.stringify({ weight: 1 + ((i * 7919) % 1000) }),
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${it.token}` },
+      body: JSON.stringify({ weight: 1 + ((i * 7919) % 1000) }),
     });
   }
   const client = new MusterClient({ servers: [server.grpcAddress] });
@@ -106,16 +121,69 @@ async function cases(sdk) {
   const keyOpts = Array.from({ length: 4096 }, (_, i) => ({ key: `session-${(i * 40503) >>> 0}` }));
   const pick = 'p.pick()';
   return [
-    { id: 'baseline', label: 'pick baseline: bare arr[(Math.random() * n) | 0], 1,000 instances', expr: 'arr[(Math.random() * n) | 0]', arr: i1000, baseline: true },
-    { id: 'wr100', label: 'pick: weighted random, 100 instances', build: () => b.weightedRandom.build(i100), expr: pick, target: true },
-    { id: 'wr1000', label: 'pick: weighted random, 1,000 instances', build: () => b.weightedRandom.build(i1000), expr: pick },
-    { id: 'prefix1000', label: 'pick: weighted random by prefix sums + binary search (comparison, not used), 1,000 instances', build: () => new PrefixSumPicker(i1000), expr: pick },
-    { id: 'rr1000', label: 'pick: round robin (smooth weighted), 1,000 instances of unrelated weights (O(n) loop)', build: () => b.roundRobin.build(i1000), expr: pick },
-    { id: 'rrmix1000', label: 'pick: round robin, 1,000 instances of weights 50/100/200 (precomputed cycle)', build: () => b.roundRobin.build(mixed1000), expr: pick },
-    { id: 'rreq1000', label: 'pick: round robin, 1,000 instances of equal weight (rotation)', build: () => b.roundRobin.build(eq1000), expr: pick },
-    { id: 'ring1000', label: 'pick: ring hash by key, 1,000 instances', build: () => b.ringHash.build(i1000), expr: 'p.pick(opts[i & 4095])', opts: keyOpts },
-    { id: 'loc1000', label: 'pick: locality (weighted random), 1,000 instances over 9 zones', build: () => b.locality().build(i1000, self), expr: pick },
-    { id: 'sdk100', label: 'pick: MusterClient.pick(service), weighted random, 100 instances kept by a gRPC watch', expr: 'arr.pick("picked")', arr: sdk.client },
+    {
+      id: 'baseline',
+      label: 'pick baseline: bare arr[(Math.random() * n) | 0], 1,000 instances',
+      expr: 'arr[(Math.random() * n) | 0]',
+      arr: i1000,
+      baseline: true,
+    },
+    {
+      id: 'wr100',
+      label: 'pick: weighted random, 100 instances',
+      build: () => b.weightedRandom.build(i100),
+      expr: pick,
+      target: true,
+    },
+    {
+      id: 'wr1000',
+      label: 'pick: weighted random, 1,000 instances',
+      build: () => b.weightedRandom.build(i1000),
+      expr: pick,
+    },
+    {
+      id: 'prefix1000',
+      label: 'pick: weighted random by prefix sums + binary search (comparison, not used), 1,000 instances',
+      build: () => new PrefixSumPicker(i1000),
+      expr: pick,
+    },
+    {
+      id: 'rr1000',
+      label: 'pick: round robin (smooth weighted), 1,000 instances of unrelated weights (O(n) loop)',
+      build: () => b.roundRobin.build(i1000),
+      expr: pick,
+    },
+    {
+      id: 'rrmix1000',
+      label: 'pick: round robin, 1,000 instances of weights 50/100/200 (precomputed cycle)',
+      build: () => b.roundRobin.build(mixed1000),
+      expr: pick,
+    },
+    {
+      id: 'rreq1000',
+      label: 'pick: round robin, 1,000 instances of equal weight (rotation)',
+      build: () => b.roundRobin.build(eq1000),
+      expr: pick,
+    },
+    {
+      id: 'ring1000',
+      label: 'pick: ring hash by key, 1,000 instances',
+      build: () => b.ringHash.build(i1000),
+      expr: 'p.pick(opts[i & 4095])',
+      opts: keyOpts,
+    },
+    {
+      id: 'loc1000',
+      label: 'pick: locality (weighted random), 1,000 instances over 9 zones',
+      build: () => b.locality().build(i1000, self),
+      expr: pick,
+    },
+    {
+      id: 'sdk100',
+      label: 'pick: MusterClient.pick(service), weighted random, 100 instances kept by a gRPC watch',
+      expr: 'arr.pick("picked")',
+      arr: sdk.client,
+    },
   ].map((c) => {
     let p;
     let buildMs;
@@ -162,9 +230,15 @@ export const pick = {
         note: [
           `**${fmtInt(ops)} picks/s**, ${(1e9 / ops).toFixed(1)} ns/pick`,
           `median of ${ROUNDS} rounds of ${SECONDS} s after ${WARMUP} s warm-up (${c.rounds.map(fmtM).join(', ')} picks/s)`,
-          c.buildMs === undefined ? '' : `build and first pick ${c.buildMs < 1 ? c.buildMs.toFixed(3) : c.buildMs.toFixed(1)} ms (median of 7)`,
-          c.baseline ? 'the baseline of the pick rows: their ratio column is to it, not to the HTTP ceiling' : `ratio is to the same-run baseline (${fmtInt(base)} picks/s)`,
-        ].filter(Boolean).join('; '),
+          c.buildMs === undefined
+            ? ''
+            : `build and first pick ${c.buildMs < 1 ? c.buildMs.toFixed(3) : c.buildMs.toFixed(1)} ms (median of 7)`,
+          c.baseline
+            ? 'the baseline of the pick rows: their ratio column is to it, not to the HTTP ceiling'
+            : `ratio is to the same-run baseline (${fmtInt(base)} picks/s)`,
+        ]
+          .filter(Boolean)
+          .join('; '),
       });
     });
   },

@@ -19,20 +19,28 @@ export const register = {
         const requests = newHostRegistrations();
         const before = await scrape(client);
         const s = await cannon({
-          url: server.url, pid: server.pid, path: '/v1/namespaces/default/services/reg/instances', requests,
+          url: server.url,
+          pid: server.pid,
+          path: '/v1/namespaces/default/services/reg/instances',
+          requests,
           headers: { 'content-type': 'application/json' },
         });
         const b = batchStats(before, await scrape(client));
         const created = s.codes['201'] ?? 0;
         return row({
           scenario: 'register new instance (durable)',
-          rps: created / s.duration, p99: s.p99,
+          rps: created / s.duration,
+          p99: s.p99,
           target: { text: '≥ 10,000 registrations/s', met: created / s.duration >= 10_000 },
           note: [
             `**${fmtInt(created / s.duration)} registrations/s**`,
             `avg batch ${b.avgSize.toFixed(1)} writes, commit ${fmtMs(b.avgCommitMs)} ms (incl. warm-up)`,
-            steadyNote(s), fmtCpu(s.cpu), problems(s),
-          ].filter(Boolean).join('; '),
+            steadyNote(s),
+            fmtCpu(s.cpu),
+            problems(s),
+          ]
+            .filter(Boolean)
+            .join('; '),
         });
       } finally {
         client.close();

@@ -40,7 +40,11 @@ export class MusterError extends Error {
   /** When a retry may succeed (RESOURCE_EXHAUSTED from a rate limit): HTTP sends it as Retry-After. */
   readonly retryAfterS: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { field?: string; cause?: unknown; retryAfterS?: number } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { field?: string; cause?: unknown; retryAfterS?: number } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.field = options.field;
@@ -56,11 +60,19 @@ export class MusterError extends Error {
   static isErrorBody(value: unknown): value is ErrorBody {
     if (typeof value !== 'object' || value === null) return false;
     const e = (value as { error?: unknown }).error;
-    return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string'
-      && (ErrorCodes as readonly string[]).includes((e as { code: string }).code);
+    return (
+      typeof e === 'object' &&
+      e !== null &&
+      typeof (e as { code?: unknown }).code === 'string' &&
+      (ErrorCodes as readonly string[]).includes((e as { code: string }).code)
+    );
   }
 
   static fromBody(body: ErrorBody): MusterError {
-    return new MusterError(body.error.code, body.error.message, body.error.field === undefined ? {} : { field: body.error.field });
+    return new MusterError(
+      body.error.code,
+      body.error.message,
+      body.error.field === undefined ? {} : { field: body.error.field },
+    );
   }
 }

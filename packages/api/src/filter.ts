@@ -10,8 +10,14 @@ export interface Filterable {
 
 /** The default filter: healthy and not isolated, nothing else. */
 export function isDefaultFilter(f: DiscoverFilter): boolean {
-  return (f.status ?? 'healthy') === 'healthy' && (f.isolated ?? 'false') === 'false' && f.metadata === undefined
-    && f.region === undefined && f.zone === undefined && f.campus === undefined;
+  return (
+    (f.status ?? 'healthy') === 'healthy' &&
+    (f.isolated ?? 'false') === 'false' &&
+    f.metadata === undefined &&
+    f.region === undefined &&
+    f.zone === undefined &&
+    f.campus === undefined
+  );
 }
 
 /** The meaning of a discovery filter, the same on the server and in the SDK's local cache. */

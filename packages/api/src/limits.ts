@@ -9,12 +9,24 @@ export const LIMITS = {
   weight: { min: 0, max: 10000, default: 100, describe: 'an integer in 0..10000' },
   priority: { min: 0, max: 1000000, default: 0, describe: 'an integer in 0..1000000 (lower is preferred)' },
   ttl: { min: 1, max: 60, default: 5, describe: 'an integer number of seconds in 1..60' },
-  metadata: { maxKeys: 64, keyMax: 128, valueMax: 4096, describe: 'at most 64 keys of 1..128 characters, values of at most 4096 characters' },
+  metadata: {
+    maxKeys: 64,
+    keyMax: 128,
+    valueMax: 4096,
+    describe: 'at most 64 keys of 1..128 characters, values of at most 4096 characters',
+  },
   shortText: { max: 128, describe: 'at most 128 characters' },
   comment: { max: 1024, describe: 'at most 1024 characters' },
-  verificationSecret: { min: 16, max: 256, pattern: '^[!-~]+$', describe: '16..256 printable ASCII characters without spaces' },
+  verificationSecret: {
+    min: 16,
+    max: 256,
+    pattern: '^[!-~]+$',
+    describe: '16..256 printable ASCII characters without spaces',
+  },
   verificationPath: {
-    max: 256, default: '/.well-known/muster/verify', pattern: "^/[A-Za-z0-9\\-._~!$&'()*+,;=:@%/]*$",
+    max: 256,
+    default: '/.well-known/muster/verify',
+    pattern: "^/[A-Za-z0-9\\-._~!$&'()*+,;=:@%/]*$",
     describe: 'a URL path of at most 256 characters that starts with / (no query, no fragment)',
   },
   /** The most a verify path may answer: a hex HMAC-SHA256 is 64 bytes; anything over this fails the check. */

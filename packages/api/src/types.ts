@@ -54,13 +54,13 @@ export interface ServiceVerificationInput {
 export type ServiceVerificationStatus =
   | { enabled: false }
   | {
-    enabled: true;
-    path: string;
-    /** Instances not yet checked (or being checked): invisible to discovery until they pass. */
-    pendingInstanceCount: number;
-    /** Instances that failed their check: invisible to discovery; see the instance's `verification.reason`. */
-    failedInstanceCount: number;
-  };
+      enabled: true;
+      path: string;
+      /** Instances not yet checked (or being checked): invisible to discovery until they pass. */
+      pendingInstanceCount: number;
+      /** Instances that failed their check: invisible to discovery; see the instance's `verification.reason`. */
+      failedInstanceCount: number;
+    };
 
 /**
  * - `verified`: visible to discovery (every instance of a service without verification is).
@@ -138,7 +138,10 @@ export interface InstancePatch {
  * timestamps are on `GET /v1/instances/{id}`. Discovery is the hot path: every byte is repeated
  * per instance, per consumer, per change.
  */
-export type DiscoveredInstance = Omit<Instance, 'namespace' | 'service' | 'lastHeartbeat' | 'createdAt' | 'updatedAt' | 'verification'>;
+export type DiscoveredInstance = Omit<
+  Instance,
+  'namespace' | 'service' | 'lastHeartbeat' | 'createdAt' | 'updatedAt' | 'verification'
+>;
 
 export interface DiscoverResponse {
   namespace: string;
@@ -168,7 +171,9 @@ export interface HeartbeatItem {
 }
 
 export interface HeartbeatBatchResponse {
-  results: Array<{ id: string; ok: true } | { id: string; ok: false; error: { code: string; message: string; field?: string } }>;
+  results: Array<
+    { id: string; ok: true } | { id: string; ok: false; error: { code: string; message: string; field?: string } }
+  >;
 }
 
 export const EventTypes = [

@@ -12,7 +12,13 @@ import { createHmac } from 'node:crypto';
  * genuine provider gets back a proof for the genuine endpoint, which does not match its own.
  * Namespace and service let a provider registered in several services pick the right secret.
  */
-export const VERIFICATION_PARAMS = { challenge: 'challenge', host: 'host', port: 'port', namespace: 'namespace', service: 'service' } as const;
+export const VERIFICATION_PARAMS = {
+  challenge: 'challenge',
+  host: 'host',
+  port: 'port',
+  namespace: 'namespace',
+  service: 'service',
+} as const;
 
 /** Versions the proof and keeps the secret's HMACs apart from any other use of it. */
 const PROOF_CONTEXT = 'muster-verify-v1';

@@ -21,7 +21,8 @@ export function errorFromAnswer(status: number, statusText: string, text: string
  */
 export function errorFromFailure(err: unknown, what: string): MusterError {
   if (err instanceof MusterError) return err;
-  if (err instanceof Error && err.name === 'TimeoutError') return new RequestTimeoutError(`${what}: no answer in time`, err);
+  if (err instanceof Error && err.name === 'TimeoutError')
+    return new RequestTimeoutError(`${what}: no answer in time`, err);
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   const detail = cause instanceof Error ? cause.message : String(cause);
   const hint = tlsHint((cause as { code?: unknown } | undefined)?.code);

@@ -7,7 +7,11 @@ import * as errors from './errors.js';
 describe('the SDK error catalogue', () => {
   const cause = new Error('underneath');
   const made: Array<[MusterError, string, string]> = [
-    [new errors.InvalidOptionError('tls.ca', 'tls.ca is not a PEM certificate', cause), 'InvalidOptionError', 'INVALID_ARGUMENT'],
+    [
+      new errors.InvalidOptionError('tls.ca', 'tls.ca is not a PEM certificate', cause),
+      'InvalidOptionError',
+      'INVALID_ARGUMENT',
+    ],
     [new errors.ServerUnreachableError('GET x: connect ECONNREFUSED', cause), 'ServerUnreachableError', 'UNAVAILABLE'],
     [new errors.NoServerReachableError(), 'NoServerReachableError', 'UNAVAILABLE'],
     [new errors.RequestTimeoutError('GET x: no answer in time', cause), 'RequestTimeoutError', 'DEADLINE_EXCEEDED'],
@@ -15,14 +19,22 @@ describe('the SDK error catalogue', () => {
     [new errors.GrpcChannelError('UNAVAILABLE', 'Watch a: 14', cause), 'GrpcChannelError', 'UNAVAILABLE'],
     [new errors.NotJsonAnswerError('GET x', cause), 'NotJsonAnswerError', 'UNAVAILABLE'],
     [new errors.StreamEndedError('the server ended the heartbeat stream'), 'StreamEndedError', 'UNAVAILABLE'],
-    [new errors.MalformedStreamError('the server sent a snapshot that is not JSON', cause), 'MalformedStreamError', 'INTERNAL'],
+    [
+      new errors.MalformedStreamError('the server sent a snapshot that is not JSON', cause),
+      'MalformedStreamError',
+      'INTERNAL',
+    ],
     [new errors.SnapshotHandlerError(cause), 'SnapshotHandlerError', 'INTERNAL'],
     [new errors.NoInstanceError('orders'), 'NoInstanceError', 'UNAVAILABLE'],
     [new errors.ClientClosedError(), 'ClientClosedError', 'FAILED_PRECONDITION'],
     [new errors.VerificationNotListeningError(), 'VerificationNotListeningError', 'FAILED_PRECONDITION'],
     [new errors.HeartbeatFailedError('heartbeat failed: no reason given'), 'HeartbeatFailedError', 'INTERNAL'],
     [new errors.DiskCacheError(cause), 'DiskCacheError', 'INTERNAL'],
-    [new errors.WatchFallbackError('orders', new MusterError('UNAVAILABLE', 'down')), 'WatchFallbackError', 'UNAVAILABLE'],
+    [
+      new errors.WatchFallbackError('orders', new MusterError('UNAVAILABLE', 'down')),
+      'WatchFallbackError',
+      'UNAVAILABLE',
+    ],
     [new errors.UnexpectedError(cause), 'UnexpectedError', 'INTERNAL'],
   ];
 
@@ -57,8 +69,12 @@ describe('the SDK error catalogue', () => {
     assert.equal(wrapped.message, 'a string');
   });
 
-  it('maps answers and failures: the server\'s own error as a MusterError, else a kind from the catalogue', () => {
-    const server = errorFromAnswer(404, 'Not Found', JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no such service', field: 'service' } }));
+  it("maps answers and failures: the server's own error as a MusterError, else a kind from the catalogue", () => {
+    const server = errorFromAnswer(
+      404,
+      'Not Found',
+      JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no such service', field: 'service' } }),
+    );
     assert.equal(server.name, 'MusterError');
     assert.equal(server.code, 'NOT_FOUND');
     assert.equal(server.field, 'service');
@@ -67,7 +83,12 @@ describe('the SDK error catalogue', () => {
     assert.equal(proxy.message, 'HTTP 503 Service Unavailable: upstream down');
     const timeout = Object.assign(new Error('aborted'), { name: 'TimeoutError' });
     assert.ok(errorFromFailure(timeout, 'GET /x') instanceof errors.RequestTimeoutError);
-    const refused = errorFromFailure(new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }), 'GET /x');
+    const refused = errorFromFailure(
+      new TypeError('fetch failed', {
+        cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      }),
+      'GET /x',
+    );
     assert.ok(refused instanceof errors.ServerUnreachableError);
     assert.equal(refused.message, 'GET /x: connect ECONNREFUSED');
   });

@@ -52,7 +52,11 @@ export class RequestTimeoutError extends MusterError {
 export class HttpStatusError extends MusterError {
   override readonly name = 'HttpStatusError';
 
-  constructor(readonly status: number, statusText: string, body: string) {
+  constructor(
+    readonly status: number,
+    statusText: string,
+    body: string,
+  ) {
     const snippet = body.trim().slice(0, 200);
     super(codeForStatus(status), `HTTP ${status}${statusText ? ` ${statusText}` : ''}${snippet ? `: ${snippet}` : ''}`);
   }
@@ -99,7 +103,9 @@ export class SnapshotHandlerError extends MusterError {
   override readonly name = 'SnapshotHandlerError';
 
   constructor(cause: unknown) {
-    super('INTERNAL', `the snapshot handler threw: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super('INTERNAL', `the snapshot handler threw: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
   }
 }
 
@@ -126,7 +132,11 @@ export class VerificationNotListeningError extends MusterError {
   override readonly name = 'VerificationNotListeningError';
 
   constructor() {
-    super('FAILED_PRECONDITION', 'verification.server is not listening: the registry checks the instance right after it registers, so call register() once server.listen() is done', { field: 'verification.server' });
+    super(
+      'FAILED_PRECONDITION',
+      'verification.server is not listening: the registry checks the instance right after it registers, so call register() once server.listen() is done',
+      { field: 'verification.server' },
+    );
   }
 }
 
@@ -174,14 +184,25 @@ export function asMusterError(err: unknown): MusterError {
 /** The code of a status without a Muster error body. */
 function codeForStatus(status: number): ErrorCode {
   switch (status) {
-    case 400: return 'INVALID_ARGUMENT';
-    case 401: return 'UNAUTHENTICATED';
-    case 403: return 'PERMISSION_DENIED';
-    case 404: return 'NOT_FOUND';
-    case 409: return 'FAILED_PRECONDITION';
-    case 413: case 429: return 'RESOURCE_EXHAUSTED';
-    case 504: return 'DEADLINE_EXCEEDED';
-    case 502: case 503: return 'UNAVAILABLE';
-    default: return status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT';
+    case 400:
+      return 'INVALID_ARGUMENT';
+    case 401:
+      return 'UNAUTHENTICATED';
+    case 403:
+      return 'PERMISSION_DENIED';
+    case 404:
+      return 'NOT_FOUND';
+    case 409:
+      return 'FAILED_PRECONDITION';
+    case 413:
+    case 429:
+      return 'RESOURCE_EXHAUSTED';
+    case 504:
+      return 'DEADLINE_EXCEEDED';
+    case 502:
+    case 503:
+      return 'UNAVAILABLE';
+    default:
+      return status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT';
   }
 }

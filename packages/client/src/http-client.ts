@@ -1,6 +1,25 @@
 import type {
-  AccessToken, ClusterStatus, CreateTokenRequest, CreateTokenResponse, DiscoverFilter, DiscoverResponse, EventsResponse, EventType, HeartbeatBatchResponse, HeartbeatItem,
-  Instance, InstancePatch, Metadata, Namespace, Readiness, RegisterRequest, RegisterResponse, RegistryEvent, Service, ServiceVerificationInput, TokenSelf,
+  AccessToken,
+  ClusterStatus,
+  CreateTokenRequest,
+  CreateTokenResponse,
+  DiscoverFilter,
+  DiscoverResponse,
+  EventsResponse,
+  EventType,
+  HeartbeatBatchResponse,
+  HeartbeatItem,
+  Instance,
+  InstancePatch,
+  Metadata,
+  Namespace,
+  Readiness,
+  RegisterRequest,
+  RegisterResponse,
+  RegistryEvent,
+  Service,
+  ServiceVerificationInput,
+  TokenSelf,
 } from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { filterParams, seg, setDefined } from './query.js';
@@ -116,8 +135,14 @@ export class MusterHttpClient {
   constructor(opts: MusterHttpClientOptions = {}) {
     this.server = normalizeServer(opts.server ?? process.env['MUSTER_SERVER'] ?? DEFAULT_SERVER);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.readYourWrites = opts.readYourWrites === false ? undefined : opts.readYourWrites ?? new ReadYourWrites();
-    this.http = new HttpTransport(this.server, this.timeoutMs, opts.tls, opts.token ?? (process.env['MUSTER_TOKEN'] || undefined), this.readYourWrites);
+    this.readYourWrites = opts.readYourWrites === false ? undefined : (opts.readYourWrites ?? new ReadYourWrites());
+    this.http = new HttpTransport(
+      this.server,
+      this.timeoutMs,
+      opts.tls,
+      opts.token ?? (process.env['MUSTER_TOKEN'] || undefined),
+      this.readYourWrites,
+    );
   }
 
   // ---- namespaces ---------------------------------------------------------------------------
@@ -170,8 +195,16 @@ export class MusterHttpClient {
    * Registers an instance; `created` tells a new one from a re-registration. Re-registering a
    * live instance needs its heartbeatToken as `token`.
    */
-  async register(namespace: string, service: string, req: RegisterRequest, opts: CallOptions & { token?: string } = {}): Promise<RegisterResponse> {
-    const a = await this.http.call<RegisterResponse>({ method: 'POST', path: `${servicePath(namespace, service)}/instances`, body: req, ...token(opts.token) }, callOpts(opts));
+  async register(
+    namespace: string,
+    service: string,
+    req: RegisterRequest,
+    opts: CallOptions & { token?: string } = {},
+  ): Promise<RegisterResponse> {
+    const a = await this.http.call<RegisterResponse>(
+      { method: 'POST', path: `${servicePath(namespace, service)}/instances`, body: req, ...token(opts.token) },
+      callOpts(opts),
+    );
     return a.body!;
   }
 
@@ -183,8 +216,16 @@ export class MusterHttpClient {
    * With the instance's heartbeatToken, or without one (undefined) as the client's access token
    * with write on its service; isolation needs the access token when the registry's auth is on.
    */
-  async patchInstance(id: string, patch: InstancePatch, heartbeatToken: string | undefined, opts?: CallOptions): Promise<Instance> {
-    const a = await this.http.call<Instance>({ method: 'PATCH', path: `/v1/instances/${seg(id)}`, body: patch, token: heartbeatToken }, callOpts(opts));
+  async patchInstance(
+    id: string,
+    patch: InstancePatch,
+    heartbeatToken: string | undefined,
+    opts?: CallOptions,
+  ): Promise<Instance> {
+    const a = await this.http.call<Instance>(
+      { method: 'PATCH', path: `/v1/instances/${seg(id)}`, body: patch, token: heartbeatToken },
+      callOpts(opts),
+    );
     return a.body!;
   }
 
@@ -195,12 +236,18 @@ export class MusterHttpClient {
 
   /** NOT_FOUND means the registry no longer knows the instance: register it again. */
   async heartbeat(id: string, heartbeatToken: string, opts?: CallOptions): Promise<void> {
-    await this.http.call({ method: 'PUT', path: `/v1/instances/${seg(id)}/heartbeat`, token: heartbeatToken, readYourWrites: false }, callOpts(opts));
+    await this.http.call(
+      { method: 'PUT', path: `/v1/instances/${seg(id)}/heartbeat`, token: heartbeatToken, readYourWrites: false },
+      callOpts(opts),
+    );
   }
 
   /** Many heartbeats in one request; each item succeeds or fails on its own (see `results`). */
   async heartbeats(items: HeartbeatItem[], opts?: CallOptions): Promise<HeartbeatBatchResponse> {
-    const a = await this.http.call<HeartbeatBatchResponse>({ method: 'POST', path: '/v1/heartbeats', body: { heartbeats: items }, readYourWrites: false }, callOpts(opts));
+    const a = await this.http.call<HeartbeatBatchResponse>(
+      { method: 'POST', path: '/v1/heartbeats', body: { heartbeats: items }, readYourWrites: false },
+      callOpts(opts),
+    );
     return a.body!;
   }
 
@@ -212,9 +259,19 @@ export class MusterHttpClient {
    */
   async discover(namespace: string, service: string, opts: DiscoverOptions = {}): Promise<DiscoverResult> {
     const q = filterParams(opts);
-    setDefined(q, { revision: opts.revision, wait: opts.waitMs !== undefined ? `${Math.min(Math.round(opts.waitMs), LIMITS.longPollMaxSeconds * 1000)}ms` : undefined });
-    const timeoutMs = (opts.timeoutMs ?? this.timeoutMs) + (opts.revision !== undefined ? opts.waitMs ?? 0 : 0);
-    const a = await this.http.call<DiscoverResponse>({ method: 'GET', path: `${servicePath(namespace, service)}/instances`, query: q }, { ...callOpts(opts), timeoutMs }, [304]);
+    setDefined(q, {
+      revision: opts.revision,
+      wait:
+        opts.waitMs !== undefined
+          ? `${Math.min(Math.round(opts.waitMs), LIMITS.longPollMaxSeconds * 1000)}ms`
+          : undefined,
+    });
+    const timeoutMs = (opts.timeoutMs ?? this.timeoutMs) + (opts.revision !== undefined ? (opts.waitMs ?? 0) : 0);
+    const a = await this.http.call<DiscoverResponse>(
+      { method: 'GET', path: `${servicePath(namespace, service)}/instances`, query: q },
+      { ...callOpts(opts), timeoutMs },
+      [304],
+    );
     if (a.status === 304) {
       const stale = a.headers.get('x-muster-stale');
       const revision = revisionOf(a.headers) ?? opts.revision!;
@@ -245,10 +302,14 @@ export class MusterHttpClient {
   /** Recent events, newest first unless `order: 'asc'`. */
   async events(query: EventQuery = {}): Promise<RegistryEvent[]> {
     const q = setDefined(new URLSearchParams(), {
-      namespace: query.namespace, service: query.service, instance: query.instance,
+      namespace: query.namespace,
+      service: query.service,
+      instance: query.instance,
       type: Array.isArray(query.type) ? query.type.join(',') : query.type,
       since: query.since instanceof Date ? query.since.toISOString() : query.since,
-      after: query.after, limit: query.limit, order: query.order,
+      after: query.after,
+      limit: query.limit,
+      order: query.order,
     });
     return (await this.get<EventsResponse>('/v1/events', q, query)).events;
   }
@@ -257,7 +318,9 @@ export class MusterHttpClient {
 
   /** The nodes of the cluster and which one holds the sweep lease; a single node lists itself. */
   async cluster(opts?: CallOptions): Promise<ClusterStatus> {
-    return (await this.http.call<ClusterStatus>({ method: 'GET', path: '/v1/cluster', readYourWrites: false }, callOpts(opts))).body!;
+    return (
+      await this.http.call<ClusterStatus>({ method: 'GET', path: '/v1/cluster', readYourWrites: false }, callOpts(opts))
+    ).body!;
   }
 
   // ---- access tokens (admin) ----------------------------------------------------------------
@@ -281,7 +344,9 @@ export class MusterHttpClient {
 
   /** GET /readyz: whether the server is ready and the state of each check; answered when not ready too. */
   async readiness(opts?: CallOptions): Promise<Readiness> {
-    return (await this.http.call<Readiness>({ method: 'GET', path: '/readyz', readYourWrites: false }, callOpts(opts), [503])).body!;
+    return (
+      await this.http.call<Readiness>({ method: 'GET', path: '/readyz', readYourWrites: false }, callOpts(opts), [503])
+    ).body!;
   }
 
   /** GET /v1/tokens/self: whether auth is on, this client's token, and its rights over a scope. */
@@ -289,12 +354,20 @@ export class MusterHttpClient {
     const q = new URLSearchParams();
     if (scope.namespace !== undefined) q.set('namespace', scope.namespace);
     if (scope.service !== undefined) q.set('service', scope.service);
-    return (await this.http.call<TokenSelf>({ method: 'GET', path: '/v1/tokens/self', query: q, readYourWrites: false }, callOpts(opts))).body!;
+    return (
+      await this.http.call<TokenSelf>(
+        { method: 'GET', path: '/v1/tokens/self', query: q, readYourWrites: false },
+        callOpts(opts),
+      )
+    ).body!;
   }
 
   /** GET /v1/backup: a consistent copy of a SQLite store, as a stream of the file's bytes (admin). */
   async backup(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ReadableStream<Uint8Array>> {
-    const { response } = await this.http.stream({ method: 'GET', path: '/v1/backup' }, { ...opts, accept: 'application/vnd.sqlite3' });
+    const { response } = await this.http.stream(
+      { method: 'GET', path: '/v1/backup' },
+      { ...opts, accept: 'application/vnd.sqlite3' },
+    );
     return response.body as ReadableStream<Uint8Array>;
   }
 
@@ -303,7 +376,12 @@ export class MusterHttpClient {
     return a.body!;
   }
 
-  private async send<T>(method: 'POST' | 'PATCH' | 'DELETE', path: string, body: unknown, opts: CallOptions = {}): Promise<T> {
+  private async send<T>(
+    method: 'POST' | 'PATCH' | 'DELETE',
+    path: string,
+    body: unknown,
+    opts: CallOptions = {},
+  ): Promise<T> {
     const a = await this.http.call<T>(body === undefined ? { method, path } : { method, path, body }, callOpts(opts));
     return a.body!;
   }

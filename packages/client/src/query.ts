@@ -13,7 +13,10 @@ export function filterParams(f: DiscoverFilter = {}, q = new URLSearchParams()):
 }
 
 /** Sets the defined entries only: an undefined option means "the server's default". */
-export function setDefined(q: URLSearchParams, entries: Record<string, string | number | boolean | undefined>): URLSearchParams {
+export function setDefined(
+  q: URLSearchParams,
+  entries: Record<string, string | number | boolean | undefined>,
+): URLSearchParams {
   for (const [k, v] of Object.entries(entries)) if (v !== undefined) q.set(k, String(v));
   return q;
 }

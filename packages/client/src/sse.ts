@@ -7,7 +7,10 @@ export type { EventSourceMessage };
  * from `onEvent` stops reading (the caller then releases the connection). Rejects when the
  * connection fails or is aborted.
  */
-export async function readEventStream(body: ReadableStream<Uint8Array>, onEvent: (event: EventSourceMessage) => boolean | void): Promise<void> {
+export async function readEventStream(
+  body: ReadableStream<Uint8Array>,
+  onEvent: (event: EventSourceMessage) => boolean | void,
+): Promise<void> {
   let stop = false;
   const parser = createParser({
     onEvent: (event) => {

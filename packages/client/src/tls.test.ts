@@ -19,19 +19,43 @@ function refused(fn: () => unknown, field: string, message: RegExp): void {
 
 describe('TLS options of the SDK', () => {
   it('refuses half a client certificate, naming the missing half', () => {
-    refused(() => new MusterHttpClient({ server: 'https://127.0.0.1:1', tls: { cert: PEM } }), 'tls.key', /tls\.cert is set but tls\.key is not/);
-    refused(() => new MusterClient({ servers: ['127.0.0.1:1'], tls: { key: PEM } }), 'tls.cert', /tls\.key is set but tls\.cert is not/);
+    refused(
+      () => new MusterHttpClient({ server: 'https://127.0.0.1:1', tls: { cert: PEM } }),
+      'tls.key',
+      /tls\.cert is set but tls\.key is not/,
+    );
+    refused(
+      () => new MusterClient({ servers: ['127.0.0.1:1'], tls: { key: PEM } }),
+      'tls.cert',
+      /tls\.key is set but tls\.cert is not/,
+    );
   });
 
   it('refuses tls settings for a server that says plain text, instead of dropping them', () => {
     refused(() => new MusterHttpClient({ server: 'http://127.0.0.1:1', tls: {} }), 'server', /not an https:\/\/ URL/);
-    refused(() => new MusterClient({ transport: 'http', servers: ['http://127.0.0.1:1'], tls: {} }), 'server', /not an https:\/\/ URL/);
-    refused(() => new MusterClient({ servers: ['grpc://127.0.0.1:1'], tls: {} }), 'servers', /grpc:\/\/ \(plain text\)/);
+    refused(
+      () => new MusterClient({ transport: 'http', servers: ['http://127.0.0.1:1'], tls: {} }),
+      'server',
+      /not an https:\/\/ URL/,
+    );
+    refused(
+      () => new MusterClient({ servers: ['grpc://127.0.0.1:1'], tls: {} }),
+      'servers',
+      /grpc:\/\/ \(plain text\)/,
+    );
   });
 
   it('refuses text that is not PEM, naming the field', () => {
-    refused(() => new MusterHttpClient({ server: 'https://127.0.0.1:1', tls: { ca: PEM } }), 'tls.ca', /tls\.ca is not a PEM certificate/);
-    refused(() => new MusterClient({ servers: ['127.0.0.1:1'], tls: { cert: PEM, key: 'no key' } }), 'tls.cert', /tls\.cert and tls\.key are not a PEM certificate and its private key/);
+    refused(
+      () => new MusterHttpClient({ server: 'https://127.0.0.1:1', tls: { ca: PEM } }),
+      'tls.ca',
+      /tls\.ca is not a PEM certificate/,
+    );
+    refused(
+      () => new MusterClient({ servers: ['127.0.0.1:1'], tls: { cert: PEM, key: 'no key' } }),
+      'tls.cert',
+      /tls\.cert and tls\.key are not a PEM certificate and its private key/,
+    );
   });
 
   it('names the setting that fixes a TLS failure', () => {

@@ -73,7 +73,13 @@ export class HttpTransport {
    * its own. `session`: the revision of the client's own writes, carried by every request and
    * raised by every write's answer.
    */
-  constructor(readonly server: string, readonly timeoutMs: number, tls?: TlsOptions, private readonly accessToken?: string, private readonly session?: ReadYourWrites) {
+  constructor(
+    readonly server: string,
+    readonly timeoutMs: number,
+    tls?: TlsOptions,
+    private readonly accessToken?: string,
+    private readonly session?: ReadYourWrites,
+  ) {
     checkTlsOptions(tls);
     if (tls !== undefined && !server.startsWith('https:')) {
       // Settings meant to protect the connection must not be dropped silently on a plain-text one.
@@ -83,7 +89,13 @@ export class HttpTransport {
     else {
       // These three only: nothing else of the caller's object reaches the TLS options.
       const { ca, cert, key } = tls;
-      this.dispatcher = new Agent({ connect: { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) } });
+      this.dispatcher = new Agent({
+        connect: {
+          ...(ca === undefined ? {} : { ca }),
+          ...(cert === undefined ? {} : { cert }),
+          ...(key === undefined ? {} : { key }),
+        },
+      });
     }
     this.clientCert = tls?.cert !== undefined;
   }
@@ -106,7 +118,10 @@ export class HttpTransport {
     // unsettled (seen about once in 30 against a TLS 1.3 server refusing a client without a
     // certificate), and with nothing else pending a CLI would then exit silently with code 13.
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new DOMException('no answer in time', 'TimeoutError')), opts.timeoutMs ?? this.timeoutMs);
+    const timer = setTimeout(
+      () => timeout.abort(new DOMException('no answer in time', 'TimeoutError')),
+      opts.timeoutMs ?? this.timeoutMs,
+    );
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
     const what = `${req.method} ${this.url(req.path)}`;
     try {
@@ -126,23 +141,41 @@ export class HttpTransport {
    * Opens a streaming GET. The timeout covers only the wait for the answer's headers; the body
    * is the caller's to read for as long as it likes, and `abort` ends it.
    */
-  async stream(req: HttpRequest, opts: { signal?: AbortSignal; timeoutMs?: number; accept: string }): Promise<{ response: Response; abort: () => void }> {
+  async stream(
+    req: HttpRequest,
+    opts: { signal?: AbortSignal; timeoutMs?: number; accept: string },
+  ): Promise<{ response: Response; abort: () => void }> {
     if (!this.session) return this.open(req, opts);
     return this.session.carry((revision) => this.open(withRevision(req, revision), opts));
   }
 
-  private async open(req: HttpRequest, opts: { signal?: AbortSignal; timeoutMs?: number; accept: string }): Promise<{ response: Response; abort: () => void }> {
+  private async open(
+    req: HttpRequest,
+    opts: { signal?: AbortSignal; timeoutMs?: number; accept: string },
+  ): Promise<{ response: Response; abort: () => void }> {
     if (opts.signal?.aborted) throw opts.signal.reason;
     const ctl = new AbortController();
     const onCallerAbort = () => ctl.abort(opts.signal!.reason);
     opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
-    const timer = setTimeout(() => ctl.abort(new DOMException('no answer in time', 'TimeoutError')), opts.timeoutMs ?? this.timeoutMs);
+    const timer = setTimeout(
+      () => ctl.abort(new DOMException('no answer in time', 'TimeoutError')),
+      opts.timeoutMs ?? this.timeoutMs,
+    );
     const what = `${req.method} ${this.url(req.path)}`;
     const detach = () => opts.signal?.removeEventListener('abort', onCallerAbort);
     try {
-      const res = await fetch(this.url(req.path, req.query), this.init({ ...req, headers: { ...req.headers, accept: opts.accept } }, ctl.signal));
+      const res = await fetch(
+        this.url(req.path, req.query),
+        this.init({ ...req, headers: { ...req.headers, accept: opts.accept } }, ctl.signal),
+      );
       if (!res.ok) throw errorFromAnswer(res.status, res.statusText, await res.text());
-      return { response: res, abort: () => { detach(); ctl.abort(); } };
+      return {
+        response: res,
+        abort: () => {
+          detach();
+          ctl.abort();
+        },
+      };
     } catch (err) {
       detach();
       ctl.abort();
@@ -164,13 +197,20 @@ export class HttpTransport {
     const cause = (err as { cause?: { code?: unknown; socket?: { bytesRead?: unknown } } } | undefined)?.cause;
     // The refusal shows as a socket closed before any answer byte, or a write into one closing
     // (EPIPE, ECONNRESET); on https without a client certificate, also as no answer at all.
-    const closedUnanswered = (cause?.code === 'UND_ERR_SOCKET' && cause.socket?.bytesRead === 0) || cause?.code === 'EPIPE' || cause?.code === 'ECONNRESET';
+    const closedUnanswered =
+      (cause?.code === 'UND_ERR_SOCKET' && cause.socket?.bytesRead === 0) ||
+      cause?.code === 'EPIPE' ||
+      cause?.code === 'ECONNRESET';
     const silentTls = e.code === 'DEADLINE_EXCEEDED' && this.server.startsWith('https:') && !this.clientCert;
     if (!(e.code === 'UNAVAILABLE' && closedUnanswered) && !silentTls) return e;
-    const hint = !this.server.startsWith('https:') ? 'if the server has TLS on, use an https:// URL'
-      : this.clientCert ? 'if the server requires client certificates, this one may not be signed by the CA it trusts (its tls.ca)'
-      : 'if the server requires client certificates, give one (options tls.cert and tls.key; muster --cert FILE --key FILE)';
-    return e.code === 'DEADLINE_EXCEEDED' ? new RequestTimeoutError(`${e.message}: ${hint}`, err) : new ServerUnreachableError(`${e.message}: ${hint}`, err);
+    const hint = !this.server.startsWith('https:')
+      ? 'if the server has TLS on, use an https:// URL'
+      : this.clientCert
+        ? 'if the server requires client certificates, this one may not be signed by the CA it trusts (its tls.ca)'
+        : 'if the server requires client certificates, give one (options tls.cert and tls.key; muster --cert FILE --key FILE)';
+    return e.code === 'DEADLINE_EXCEEDED'
+      ? new RequestTimeoutError(`${e.message}: ${hint}`, err)
+      : new ServerUnreachableError(`${e.message}: ${hint}`, err);
   }
 
   private init(req: HttpRequest, signal: AbortSignal): RequestInit {
@@ -188,7 +228,9 @@ export class HttpTransport {
 }
 
 function withRevision(req: HttpRequest, revision: number | undefined): HttpRequest {
-  return revision === undefined ? req : { ...req, headers: { ...req.headers, [MIN_REVISION_HEADER]: String(revision) } };
+  return revision === undefined
+    ? req
+    : { ...req, headers: { ...req.headers, [MIN_REVISION_HEADER]: String(revision) } };
 }
 
 function parseJson<T>(text: string, what: string): T {

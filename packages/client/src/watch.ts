@@ -68,7 +68,10 @@ export class WatchStream implements Watch {
     this.abort(); // a stream we stopped reading still holds its connection
     if (end) return end;
     if (this.cancelled) return { reason: 'closed' };
-    return { reason: 'disconnected', error: new StreamEndedError('the server ended the watch stream without saying why') };
+    return {
+      reason: 'disconnected',
+      error: new StreamEndedError('the server ended the watch stream without saying why'),
+    };
   }
 
   private handle(event: EventSourceMessage): WatchEnd | undefined {
@@ -78,7 +81,10 @@ export class WatchStream implements Watch {
         try {
           snapshot = JSON.parse(event.data) as DiscoverResponse;
         } catch (err) {
-          return { reason: 'error', error: new MalformedStreamError('the server sent a snapshot that is not JSON', err) };
+          return {
+            reason: 'error',
+            error: new MalformedStreamError('the server sent a snapshot that is not JSON', err),
+          };
         }
         this.lastRevision = snapshot.revision;
         try {
@@ -90,11 +96,17 @@ export class WatchStream implements Watch {
       }
       case 'close': {
         const data = parseOr<{ reason?: string; message?: string }>(event.data, {});
-        return { reason: 'server-close', serverReason: data.reason ?? 'unknown', message: data.message ?? 'the server closed the watch stream' };
+        return {
+          reason: 'server-close',
+          serverReason: data.reason ?? 'unknown',
+          message: data.message ?? 'the server closed the watch stream',
+        };
       }
       case 'error': {
         const data = parseOr<unknown>(event.data, undefined);
-        const error = MusterError.isErrorBody(data) ? MusterError.fromBody(data) : new MalformedStreamError(`watch stream error: ${event.data}`);
+        const error = MusterError.isErrorBody(data)
+          ? MusterError.fromBody(data)
+          : new MalformedStreamError(`watch stream error: ${event.data}`);
         return { reason: 'error', error };
       }
       default:

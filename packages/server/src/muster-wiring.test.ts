@@ -18,7 +18,8 @@ function fakeCluster(found = false): ClusterHooks & { beats: Array<[string, numb
   const beats: Array<[string, number]> = [];
   const fetched: string[] = [];
   return {
-    beats, fetched,
+    beats,
+    fetched,
     recordHeartbeat: (id, at) => void beats.push([id, at]),
     fetchInstance: async (id) => (fetched.push(id), found),
   };
@@ -27,18 +28,44 @@ function fakeCluster(found = false): ClusterHooks & { beats: Array<[string, numb
 /** The naming service and health checker wired as muster.ts wires them, on a memory store and a hand-moved clock. */
 async function node(cluster?: ClusterHooks) {
   const store = new MemoryStore();
-  const clock = { t: 1_000_000, now() { return this.t; } };
+  const clock = {
+    t: 1_000_000,
+    now() {
+      return this.t;
+    },
+  };
   const index = new RegistryIndex(0);
   index.load(await store.load());
   const metrics = new Metrics(() => ({ healthy: 0, unhealthy: 0, isolated: 0 }));
   const batcher = new WriteBatcher(store, { maxSize: 1000, maxWaitMs: 0 }, { onCommitted: (c) => index.apply(c) }, log);
   const unflushed = new UnflushedHeartbeats();
-  const naming = new NamingService(index, batcher, store, clock, metrics, {
-    autoCreateService: true, verification: { allowLinkLocal: false, allowLoopback: false, allowPrivate: true },
-  }, namingHooks(cluster, unflushed, NO_HOOKS.verification));
-  const checker = new HealthChecker(index, naming, unflushed, clock, metrics, {
-    sweepIntervalMs: 100, cleanupAfterMs: 0, protectRatio: 0.5, protectMin: 10, flushIntervalMs: 1000,
-  }, log);
+  const naming = new NamingService(
+    index,
+    batcher,
+    store,
+    clock,
+    metrics,
+    {
+      autoCreateService: true,
+      verification: { allowLinkLocal: false, allowLoopback: false, allowPrivate: true },
+    },
+    namingHooks(cluster, unflushed, NO_HOOKS.verification),
+  );
+  const checker = new HealthChecker(
+    index,
+    naming,
+    unflushed,
+    clock,
+    metrics,
+    {
+      sweepIntervalMs: 100,
+      cleanupAfterMs: 0,
+      protectRatio: 0.5,
+      protectMin: 10,
+      flushIntervalMs: 1000,
+    },
+    log,
+  );
   await naming.ensureDefaultNamespace();
   const r = await naming.register('default', 'svc', { host: '10.0.0.1', port: 1000, healthCheck: { ttl: 1 } });
   const stored = async () => (await store.load()).instances.find((i) => i.id === r.instance.id)!.lastHeartbeat;
@@ -63,7 +90,10 @@ describe('heartbeat routing (muster.ts namingHooks)', () => {
     n.clock.t += 700;
     await n.naming.heartbeat(n.id, n.token);
     await n.naming.heartbeatBatch([{ id: n.id, token: n.token }]);
-    assert.deepEqual(cluster.beats, [[n.id, n.clock.t], [n.id, n.clock.t]]);
+    assert.deepEqual(cluster.beats, [
+      [n.id, n.clock.t],
+      [n.id, n.clock.t],
+    ]);
     assert.equal(n.unflushed.size, 0, 'the local checker is not told');
     await n.checker.flush();
     assert.equal(await n.stored(), registeredAt, 'nothing flushed to the store by this node');

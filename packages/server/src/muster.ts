@@ -80,17 +80,32 @@ export type ClusterHooks = Pick<ClusterMode, 'recordHeartbeat' | 'fetchInstance'
  * sweep lease reads every node's, and asks the store for an instance it has not indexed yet
  * (registered through another node a moment ago) before it answers NOT_FOUND.
  */
-export function namingHooks(cluster: ClusterHooks | undefined, unflushed: UnflushedHeartbeats, verification: VerificationSink): NamingHooks {
+export function namingHooks(
+  cluster: ClusterHooks | undefined,
+  unflushed: UnflushedHeartbeats,
+  verification: VerificationSink,
+): NamingHooks {
   if (!cluster) return { heartbeats: unflushed.note, verification };
-  return { heartbeats: (id, at) => cluster.recordHeartbeat(id, at), verification, indexMiss: (id) => cluster.fetchInstance(id) };
+  return {
+    heartbeats: (id, at) => cluster.recordHeartbeat(id, at),
+    verification,
+    indexMiss: (id) => cluster.fetchInstance(id),
+  };
 }
 
 export function openStore(config: MusterConfig): Store {
   if (config.store.type === 'memory') return new MemoryStore();
   if (config.store.type === 'mysql') {
-    return new MysqlStore({ url: config.store.url, poolSize: config.store.mysql.poolSize, writeTimeoutMs: config.store.mysql.writeTimeout });
+    return new MysqlStore({
+      url: config.store.url,
+      poolSize: config.store.mysql.poolSize,
+      writeTimeoutMs: config.store.mysql.writeTimeout,
+    });
   }
-  return new SqliteStore({ file: path.resolve(config.dataDir, 'muster.db'), synchronous: config.store.sqlite.synchronous });
+  return new SqliteStore({
+    file: path.resolve(config.dataDir, 'muster.db'),
+    synchronous: config.store.sqlite.synchronous,
+  });
 }
 
 /**
@@ -139,19 +154,26 @@ export class Muster {
   private dataDirLock: DataDirLock | undefined;
 
   /** Throws a ConfigError when a tls.* file cannot be used, before anything is opened. */
-  constructor(readonly config: MusterConfig, opts: MusterOptions = {}) {
+  constructor(
+    readonly config: MusterConfig,
+    opts: MusterOptions = {},
+  ) {
     this.tls = readTlsFiles(config.tls);
     this.nodeId = config.cluster.nodeId || `${os.hostname()}-${process.pid}-${crypto.randomBytes(2).toString('hex')}`;
     this.log = opts.logger ?? pino({ level: config.log.level, base: { service: 'muster' } });
     const clustered = config.cluster.redis !== '';
     const clusterLog = this.log.child({ node: this.nodeId });
     // In a cluster every node stamps times on one clock, Redis's, never its own machine's.
-    const clock = clustered ? new ClusterClock(opts.clock ?? systemClock, { log: clusterLog }) : opts.clock ?? systemClock;
+    const clock = clustered
+      ? new ClusterClock(opts.clock ?? systemClock, { log: clusterLog })
+      : (opts.clock ?? systemClock);
     this.applied = new AppliedRevision(clustered ? () => this.cluster!.catchUp() : undefined);
     this.store = opts.store ?? openStore(config);
     this.index = new RegistryIndex(config.discovery.cacheTtl);
     this.metrics = new Metrics(() => {
-      let healthy = 0, unhealthy = 0, isolated = 0;
+      let healthy = 0,
+        unhealthy = 0,
+        isolated = 0;
       for (const i of this.index.instances.values()) {
         if (i.healthy) healthy++;
         else unhealthy++;
@@ -162,75 +184,141 @@ export class Muster {
     this.rates = new RateHistory(this.metrics);
     this.index.onServiceChanged((ns, svc, rev) => this.hub.notify(ns, svc, rev));
     const inFlight = config.store.type === 'mysql' ? config.store.mysql.commitsInFlight : 1;
-    this.batcher = new WriteBatcher(this.store, { ...config.batch, inFlight }, {
-      onCommitted: (changes) => {
-        this.index.apply(changes);
-        // A single node has applied every change it committed; a cluster's follower says how far it got.
-        if (!this.cluster) for (const c of changes) if (c.kind === 'event') this.applied.advance(c.id);
-        for (const c of changes) if (c.kind === 'token') this.tokens.apply(c.rec);
-        this.cluster?.committed(changes);
+    this.batcher = new WriteBatcher(
+      this.store,
+      { ...config.batch, inFlight },
+      {
+        onCommitted: (changes) => {
+          this.index.apply(changes);
+          // A single node has applied every change it committed; a cluster's follower says how far it got.
+          if (!this.cluster) for (const c of changes) if (c.kind === 'event') this.applied.advance(c.id);
+          for (const c of changes) if (c.kind === 'token') this.tokens.apply(c.rec);
+          this.cluster?.committed(changes);
+        },
+        onBatch: (size, seconds) => {
+          this.metrics.batchSize.observe(size);
+          this.metrics.storeCommitSeconds.observe(seconds);
+        },
       },
-      onBatch: (size, seconds) => {
-        this.metrics.batchSize.observe(size);
-        this.metrics.storeCommitSeconds.observe(seconds);
-      },
-    }, this.log);
+      this.log,
+    );
     const { allowLinkLocal, allowLoopback, allowPrivate } = config.verification;
     const addressRules = { allowLinkLocal, allowLoopback, allowPrivate };
     this.tokens = new AccessTokenService(this.batcher, this.store, clock);
-    this.guard = new Guard({
-      enabled: config.auth.enabled,
-      clientsRequired: config.auth.clients === 'required' || (config.auth.clients === 'auto' && !onlyThisHost(config)),
-    }, this.tokens);
-    this.audit = new AuditLog(this.batcher, clock, this.log, { refusedPerSecond: config.audit.refusedPerSecond, flushMs: 200 });
+    this.guard = new Guard(
+      {
+        enabled: config.auth.enabled,
+        clientsRequired:
+          config.auth.clients === 'required' || (config.auth.clients === 'auto' && !onlyThisHost(config)),
+      },
+      this.tokens,
+    );
+    this.audit = new AuditLog(this.batcher, clock, this.log, {
+      refusedPerSecond: config.audit.refusedPerSecond,
+      flushMs: 200,
+    });
     this.limits = new RateLimits({
-      perAddress: config.limits.writesPerAddress, perToken: config.limits.writesPerToken, watchesPerClient: config.limits.watchesPerClient, ipv6Prefix: config.limits.ipv6Prefix,
+      perAddress: config.limits.writesPerAddress,
+      perToken: config.limits.writesPerToken,
+      watchesPerClient: config.limits.watchesPerClient,
+      ipv6Prefix: config.limits.ipv6Prefix,
     });
     this.pipeline = new RequestPipeline({
-      guard: this.guard, limits: this.limits, audit: this.audit, hub: this.hub, metrics: this.metrics, applied: this.applied,
-      writeWaitMs: config.limits.writeWait, revisionWaitMs: config.cluster.revisionWait,
+      guard: this.guard,
+      limits: this.limits,
+      audit: this.audit,
+      hub: this.hub,
+      metrics: this.metrics,
+      applied: this.applied,
+      writeWaitMs: config.limits.writeWait,
+      revisionWaitMs: config.cluster.revisionWait,
       revisionOf: (ns, svc) => this.naming.resolveService(ns, svc).rec.revision,
     });
     this.announce = opts.announce ?? ((text) => void (process.stderr.isTTY && process.stderr.write(text)));
     if (clock instanceof ClusterClock) {
       // The nodes learn each other's commits from the store's change log.
-      if (!hasChangeLog(this.store)) throw new ConfigError(`cluster.redis needs a store with a change log (store.type mysql), not ${this.store.kind}`);
+      if (!hasChangeLog(this.store))
+        throw new ConfigError(
+          `cluster.redis needs a store with a change log (store.type mysql), not ${this.store.kind}`,
+        );
       this.cluster = new ClusterMode(config, this.nodeId, {
-        store: this.store, index: this.index, clock, applied: this.applied, log: clusterLog,
-        tokensChanged: () => this.tokens.reload().catch((err: unknown) => clusterLog.warn({ err }, 'reloading access tokens failed; the next token event retries')),
+        store: this.store,
+        index: this.index,
+        clock,
+        applied: this.applied,
+        log: clusterLog,
+        tokensChanged: () =>
+          this.tokens
+            .reload()
+            .catch((err: unknown) =>
+              clusterLog.warn({ err }, 'reloading access tokens failed; the next token event retries'),
+            ),
       });
     }
     this.verifier = new Verifier({ timeoutMs: config.verification.timeout, ...addressRules });
     // The queue writes each outcome through the naming service, which queues the checks its own
     // writes make due: the queue, built first, reaches the naming service through this closure.
-    this.verification = new VerificationQueue(this.index, {
-      completeVerification: (id, checked, outcome) => this.naming.completeVerification(id, checked, outcome),
-    }, this.verifier, clock, this.metrics, this.log, {
-      concurrency: VERIFY_CONCURRENCY,
-      maxPendingPerCaller: config.verification.maxPendingPerCaller,
-      sweepIntervalMs: config.health.sweepInterval,
-      // A check ends within its timeout: pending well past that, nobody is checking it.
-      stalePendingMs: 5 * config.verification.timeout,
-      retryBaseMs: VERIFY_RETRY_BASE_MS,
-      retryMaxMs: VERIFY_RETRY_MAX_MS,
-    }, this.cluster);
+    this.verification = new VerificationQueue(
+      this.index,
+      {
+        completeVerification: (id, checked, outcome) => this.naming.completeVerification(id, checked, outcome),
+      },
+      this.verifier,
+      clock,
+      this.metrics,
+      this.log,
+      {
+        concurrency: VERIFY_CONCURRENCY,
+        maxPendingPerCaller: config.verification.maxPendingPerCaller,
+        sweepIntervalMs: config.health.sweepInterval,
+        // A check ends within its timeout: pending well past that, nobody is checking it.
+        stalePendingMs: 5 * config.verification.timeout,
+        retryBaseMs: VERIFY_RETRY_BASE_MS,
+        retryMaxMs: VERIFY_RETRY_MAX_MS,
+      },
+      this.cluster,
+    );
     const unflushed = new UnflushedHeartbeats();
-    this.naming = new NamingService(this.index, this.batcher, this.store, clock, this.metrics, {
-      autoCreateService: config.autoCreateService, verification: addressRules,
-    }, namingHooks(this.cluster, unflushed, this.verification));
-    this.health = new HealthChecker(this.index, this.naming, unflushed, clock, this.metrics, {
-      sweepIntervalMs: config.health.sweepInterval,
-      cleanupAfterMs: config.health.cleanupAfter,
-      protectRatio: config.health.protectRatio,
-      protectMin: config.health.protectMin,
-      flushIntervalMs: config.health.flushInterval,
-    }, this.log, this.cluster);
+    this.naming = new NamingService(
+      this.index,
+      this.batcher,
+      this.store,
+      clock,
+      this.metrics,
+      {
+        autoCreateService: config.autoCreateService,
+        verification: addressRules,
+      },
+      namingHooks(this.cluster, unflushed, this.verification),
+    );
+    this.health = new HealthChecker(
+      this.index,
+      this.naming,
+      unflushed,
+      clock,
+      this.metrics,
+      {
+        sweepIntervalMs: config.health.sweepInterval,
+        cleanupAfterMs: config.health.cleanupAfter,
+        protectRatio: config.health.protectRatio,
+        protectMin: config.health.protectMin,
+        flushIntervalMs: config.health.flushInterval,
+      },
+      this.log,
+      this.cluster,
+    );
     const cluster = this.cluster;
-    this.pruning = new EventPruning(this.naming.events, {
-      keep: config.events.maxCount, maxAgeMs: config.events.maxAge, intervalMs: EVENT_PRUNE_INTERVAL_MS,
-      // One node prunes for all: the one holding the sweep lease.
-      ...(cluster ? { holdsLease: () => cluster.holdsLease() } : {}),
-    }, this.log);
+    this.pruning = new EventPruning(
+      this.naming.events,
+      {
+        keep: config.events.maxCount,
+        maxAgeMs: config.events.maxAge,
+        intervalMs: EVENT_PRUNE_INTERVAL_MS,
+        // One node prunes for all: the one holding the sweep lease.
+        ...(cluster ? { holdsLease: () => cluster.holdsLease() } : {}),
+      },
+      this.log,
+    );
   }
 
   async start(): Promise<this> {
@@ -250,20 +338,37 @@ export class Muster {
     this.health.start();
     this.verification.start();
     this.arrivals.start();
-    this.http = await buildHttpServer({
-      naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config,
-      pipeline: this.pipeline, tokens: this.tokens, arrivals: this.arrivals, applied: this.applied,
-      readiness: () => this.readiness(),
-      cluster: () => this.clusterStatus(),
-      staleness: () => this.cluster?.staleness(),
-      rates: this.rates,
-      ...(this.store.backup ? { backup: (file: string) => this.store.backup!(file) } : {}),
-    }, this.log, this.tls);
+    this.http = await buildHttpServer(
+      {
+        naming: this.naming,
+        hub: this.hub,
+        metrics: this.metrics,
+        config: this.config,
+        pipeline: this.pipeline,
+        tokens: this.tokens,
+        arrivals: this.arrivals,
+        applied: this.applied,
+        readiness: () => this.readiness(),
+        cluster: () => this.clusterStatus(),
+        staleness: () => this.cluster?.staleness(),
+        rates: this.rates,
+        ...(this.store.backup ? { backup: (file: string) => this.store.backup!(file) } : {}),
+      },
+      this.log,
+      this.tls,
+    );
     await this.http.listen({ host: this.config.host, port: this.config.httpPort, backlog: LISTEN_BACKLOG });
     try {
       this.grpc = await GrpcServer.create({
-        naming: this.naming, hub: this.hub, metrics: this.metrics, config: this.config, log: this.log, pipeline: this.pipeline,
-        arrivals: this.arrivals, applied: this.applied, staleness: () => this.cluster?.staleness(),
+        naming: this.naming,
+        hub: this.hub,
+        metrics: this.metrics,
+        config: this.config,
+        log: this.log,
+        pipeline: this.pipeline,
+        arrivals: this.arrivals,
+        applied: this.applied,
+        staleness: () => this.cluster?.staleness(),
       });
       await this.grpc.listen(this.config.host, this.config.grpcPort, this.tls);
     } catch (err) {
@@ -275,10 +380,17 @@ export class Muster {
     this.pruning.start();
     this.cluster?.announce({ httpAddress: this.url, grpcAddress: this.grpcAddress, startedAt: this.startedAt });
     this.started = true;
-    this.log.info({
-      http: this.url, grpc: this.grpcAddress, store: this.store.kind, dataDir: this.store.kind === 'sqlite' ? path.resolve(this.config.dataDir) : undefined,
-      instances: this.index.instances.size, startMs: Date.now() - t0,
-    }, 'muster is ready');
+    this.log.info(
+      {
+        http: this.url,
+        grpc: this.grpcAddress,
+        store: this.store.kind,
+        dataDir: this.store.kind === 'sqlite' ? path.resolve(this.config.dataDir) : undefined,
+        instances: this.index.instances.size,
+        startMs: Date.now() - t0,
+      },
+      'muster is ready',
+    );
     return this;
   }
 
@@ -314,11 +426,22 @@ export class Muster {
     if (this.cluster) return this.cluster.status();
     const now = Date.now();
     return {
-      mode: 'single', leaseHolder: this.nodeId,
-      nodes: [{
-        id: this.nodeId, httpAddress: this.url, grpcAddress: this.grpcAddress, version: VERSION, startedAt: new Date(this.startedAt).toISOString(),
-        lastSeen: new Date(now).toISOString(), lastSeenAgoMs: 0, stale: false, leaseHolder: true, self: true,
-      }],
+      mode: 'single',
+      leaseHolder: this.nodeId,
+      nodes: [
+        {
+          id: this.nodeId,
+          httpAddress: this.url,
+          grpcAddress: this.grpcAddress,
+          version: VERSION,
+          startedAt: new Date(this.startedAt).toISOString(),
+          lastSeen: new Date(now).toISOString(),
+          lastSeenAgoMs: 0,
+          stale: false,
+          leaseHolder: true,
+          self: true,
+        },
+      ],
     };
   }
 
@@ -334,7 +457,10 @@ export class Muster {
     // /readyz answers as soon as HTTP listens; the gRPC port binds after it.
     if (!this.started) checks['server'] = 'starting';
     if (this.stopping) checks['server'] = 'stopping';
-    return { ready: checks['index'] === 'loaded' && checks['store'] === 'ok' && this.started && !this.stopping, checks };
+    return {
+      ready: checks['index'] === 'loaded' && checks['store'] === 'ok' && this.started && !this.stopping,
+      checks,
+    };
   }
 
   /**
@@ -345,7 +471,10 @@ export class Muster {
    */
   private async bootstrapAuth(): Promise<void> {
     if (!this.config.auth.enabled) {
-      this.log.warn({ host: this.config.host }, 'auth is off (auth.enabled: false): anyone who reaches this server can change the registry; for local development only');
+      this.log.warn(
+        { host: this.config.host },
+        'auth is off (auth.enabled: false): anyone who reaches this server can change the registry; for local development only',
+      );
       return;
     }
     const secret = await this.tokens.bootstrapAdmin();
@@ -355,16 +484,27 @@ export class Muster {
     fs.writeFileSync(file, `${secret}\n`, { mode: PRIVATE_FILE_MODE });
     // writeFile's mode applies only to a new file: an old one keeps its own without this.
     fs.chmodSync(file, PRIVATE_FILE_MODE);
-    this.log.info({ file }, 'created the admin access token; it is only in this file (mode 0600), never printed or logged');
-    this.announce(`\nMuster created the admin access token. It is kept only in ${file} (mode 0600); it is never printed or logged.\n`
-      + `Use it as: MUSTER_TOKEN="$(cat ${file})" muster tokens create --name ci --allow "write:prod/*"\n\n`);
+    this.log.info(
+      { file },
+      'created the admin access token; it is only in this file (mode 0600), never printed or logged',
+    );
+    this.announce(
+      `\nMuster created the admin access token. It is kept only in ${file} (mode 0600); it is never printed or logged.\n` +
+        `Use it as: MUSTER_TOKEN="$(cat ${file})" muster tokens create --name ci --allow "write:prod/*"\n\n`,
+    );
   }
 
   /** The data directory and its files should be the server user's alone: say so at every start when they are not. */
   private warnWidePermissions(): void {
-    const files = this.store.kind === 'sqlite' ? ['muster.db', 'muster.db-wal', 'muster.db-shm', ADMIN_TOKEN_FILE] : [ADMIN_TOKEN_FILE];
+    const files =
+      this.store.kind === 'sqlite'
+        ? ['muster.db', 'muster.db-wal', 'muster.db-shm', ADMIN_TOKEN_FILE]
+        : [ADMIN_TOKEN_FILE];
     for (const w of widerThanPrivate(path.resolve(this.config.dataDir), files)) {
-      this.log.warn(w, `${w.path} is open to other users of this machine (mode ${w.mode}); it holds secrets of the registry: chmod ${w.expected.slice(1)} it`);
+      this.log.warn(
+        w,
+        `${w.path} is open to other users of this machine (mode ${w.mode}); it holds secrets of the registry: chmod ${w.expected.slice(1)} it`,
+      );
     }
   }
 

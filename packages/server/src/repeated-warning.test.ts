@@ -5,7 +5,11 @@ import { RepeatedWarning } from './repeated-warning.js';
 describe('RepeatedWarning: a failure that repeats is a few lines, not one per occurrence', () => {
   it('logs the first, then at most one line per interval with how many came meanwhile, and once when it works again', async () => {
     const lines: Array<[string, object, string]> = [];
-    const log = { info: (o: object, m: string) => lines.push(['info', o, m]), warn: (o: object, m: string) => lines.push(['warn', o, m]), error: (o: object, m: string) => lines.push(['error', o, m]) };
+    const log = {
+      info: (o: object, m: string) => lines.push(['info', o, m]),
+      warn: (o: object, m: string) => lines.push(['warn', o, m]),
+      error: (o: object, m: string) => lines.push(['error', o, m]),
+    };
     const w = new RepeatedWarning(log, 'publish failed', 'publishing works again', { everyMs: 50 });
     w.worked();
     assert.equal(lines.length, 0, 'nothing to say while it works');

@@ -42,7 +42,10 @@ export class RepeatedWarning {
     }
     this.unlogged++;
     if (now - this.loggedAt < (this.opts.everyMs ?? 10_000)) return;
-    this.log[this.opts.level ?? 'warn']({ ...obj, repeated: this.unlogged, failingForMs: Math.round(now - this.startedAt) }, this.msg);
+    this.log[this.opts.level ?? 'warn'](
+      { ...obj, repeated: this.unlogged, failingForMs: Math.round(now - this.startedAt) },
+      this.msg,
+    );
     this.unlogged = 0;
     this.loggedAt = now;
   }
@@ -51,6 +54,9 @@ export class RepeatedWarning {
   worked(obj: object = {}): void {
     if (!this.failing) return;
     this.failing = false;
-    this.log.info({ ...obj, failures: this.total, failedForMs: Math.round(performance.now() - this.startedAt) }, this.recoveredMsg);
+    this.log.info(
+      { ...obj, failures: this.total, failedForMs: Math.round(performance.now() - this.startedAt) },
+      this.recoveredMsg,
+    );
   }
 }

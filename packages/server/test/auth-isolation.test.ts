@@ -27,17 +27,35 @@ describe('isolation through re-registration, auth on', () => {
     await s.stop();
   });
 
-  it('the owner cannot undo an operator\'s isolation, over HTTP or gRPC; leaving isolate out keeps it', async () => {
+  it("the owner cannot undo an operator's isolation, over HTTP or gRPC; leaving isolate out keeps it", async () => {
     const r = await api(s.url, 'POST', REG, { host: '10.7.0.1', port: 80 });
     const { id } = r.body.instance;
     const own = bearer(r.body.heartbeatToken);
-    assert.equal((await api(s.url, 'PATCH', `/v1/instances/${id}`, { isolate: true }, bearer(admin))).body.isolate, true);
+    assert.equal(
+      (await api(s.url, 'PATCH', `/v1/instances/${id}`, { isolate: true }, bearer(admin))).body.isolate,
+      true,
+    );
 
     const refused = await api(s.url, 'POST', REG, { host: '10.7.0.1', port: 80, isolate: false }, own);
     assert.equal(refused.status, 403, JSON.stringify(refused.body));
     assert.deepEqual([refused.body.error.code, refused.body.error.field], ['PERMISSION_DENIED', 'isolate']);
-    await rejectsWith(call(grpcClient, 'Register', { service: 'pay', host: '10.7.0.1', port: 80, isolate: false, heartbeatToken: r.body.heartbeatToken }), grpc.status.PERMISSION_DENIED, 'isolate', 'gRPC');
-    assert.equal((await api(s.url, 'GET', `/v1/instances/${id}`, undefined, bearer(admin))).body.isolate, true, 'still isolated');
+    await rejectsWith(
+      call(grpcClient, 'Register', {
+        service: 'pay',
+        host: '10.7.0.1',
+        port: 80,
+        isolate: false,
+        heartbeatToken: r.body.heartbeatToken,
+      }),
+      grpc.status.PERMISSION_DENIED,
+      'isolate',
+      'gRPC',
+    );
+    assert.equal(
+      (await api(s.url, 'GET', `/v1/instances/${id}`, undefined, bearer(admin))).body.isolate,
+      true,
+      'still isolated',
+    );
 
     const kept = await api(s.url, 'POST', REG, { host: '10.7.0.1', port: 80, isolate: true }, own);
     assert.deepEqual([kept.status, kept.body.instance.isolate], [200, true], 'restating it is no change');
@@ -63,7 +81,13 @@ describe('isolation through re-registration, auth off', () => {
 
   it('nothing is checked: the owner may set it', async () => {
     const r = await api(s.url, 'POST', REG, { host: '10.7.1.1', port: 80, isolate: true });
-    const again = await api(s.url, 'POST', REG, { host: '10.7.1.1', port: 80, isolate: false }, bearer(r.body.heartbeatToken));
+    const again = await api(
+      s.url,
+      'POST',
+      REG,
+      { host: '10.7.1.1', port: 80, isolate: false },
+      bearer(r.body.heartbeatToken),
+    );
     assert.deepEqual([again.status, again.body.instance.isolate], [200, false]);
   });
 });

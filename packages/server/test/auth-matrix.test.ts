@@ -19,8 +19,12 @@ const CALLERS: Who[] = ['none', 'wrong', 'revoked', 'readOnly', 'otherNamespace'
 /** A status as HTTP says it; gRPC codes are mapped to the same numbers. */
 type Outcome = number;
 const GRPC_AS_HTTP: Partial<Record<grpc.status, number>> = {
-  [grpc.status.OK]: 200, [grpc.status.UNAUTHENTICATED]: 401, [grpc.status.PERMISSION_DENIED]: 403, [grpc.status.NOT_FOUND]: 404,
-  [grpc.status.INVALID_ARGUMENT]: 400, [grpc.status.ALREADY_EXISTS]: 409,
+  [grpc.status.OK]: 200,
+  [grpc.status.UNAUTHENTICATED]: 401,
+  [grpc.status.PERMISSION_DENIED]: 403,
+  [grpc.status.NOT_FOUND]: 404,
+  [grpc.status.INVALID_ARGUMENT]: 400,
+  [grpc.status.ALREADY_EXISTS]: 409,
 };
 
 interface Case {
@@ -40,8 +44,14 @@ const tokens = {} as Record<Exclude<Who, 'none'> | 'admin' | 'write' | 'read', s
 let serial = 0;
 const uniq = (p: string) => `${p}-${++serial}`;
 
-const auth = (t: string | undefined): Record<string, string> => (t === undefined ? {} : { authorization: `Bearer ${t}` });
-async function http(method: string, url: string, token: string | undefined, body?: unknown): Promise<{ status: number; body: any }> {
+const auth = (t: string | undefined): Record<string, string> =>
+  t === undefined ? {} : { authorization: `Bearer ${t}` };
+async function http(
+  method: string,
+  url: string,
+  token: string | undefined,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   return api(server.url, method, url, body, auth(token));
 }
 const status = async (p: Promise<{ status: number }>) => (await p).status;
@@ -54,7 +64,8 @@ function meta(token: string | undefined): grpc.Metadata {
 function grpcUnary(method: string, req: object, token: string | undefined): Promise<Outcome> {
   return new Promise((resolve) => {
     grpcClient[method](req, meta(token), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) =>
-      resolve(err ? GRPC_AS_HTTP[err.code] ?? 1000 + err.code : 200));
+      resolve(err ? (GRPC_AS_HTTP[err.code] ?? 1000 + err.code) : 200),
+    );
   });
 }
 function grpcWatch(req: object, token: string | undefined): Promise<Outcome> {
@@ -64,7 +75,9 @@ function grpcWatch(req: object, token: string | undefined): Promise<Outcome> {
       resolve(200);
       call.cancel();
     });
-    call.on('error', (err: grpc.ServiceError) => resolve(err.code === grpc.status.CANCELLED ? 200 : GRPC_AS_HTTP[err.code] ?? 1000 + err.code));
+    call.on('error', (err: grpc.ServiceError) =>
+      resolve(err.code === grpc.status.CANCELLED ? 200 : (GRPC_AS_HTTP[err.code] ?? 1000 + err.code)),
+    );
   });
 }
 /** One heartbeat through HeartbeatStream with no instance token: the item's result (or the stream's refusal). */
@@ -73,7 +86,11 @@ function grpcStreamBeat(id: string, token: string | undefined): Promise<Outcome>
     const call = grpcClient['HeartbeatStream'](meta(token));
     call.on('data', (msg: { results: Array<{ ok: boolean; error?: { code: string } }> }) => {
       const r = msg.results[0]!;
-      resolve(r.ok ? 200 : ({ UNAUTHENTICATED: 401, PERMISSION_DENIED: 403 } as Record<string, number>)[r.error!.code] ?? 999);
+      resolve(
+        r.ok
+          ? 200
+          : (({ UNAUTHENTICATED: 401, PERMISSION_DENIED: 403 } as Record<string, number>)[r.error!.code] ?? 999),
+      );
       call.end();
     });
     call.on('error', (err: grpc.ServiceError) => resolve(GRPC_AS_HTTP[err.code] ?? 1000 + err.code));
@@ -90,7 +107,11 @@ async function sse(url: string, token: string | undefined): Promise<Outcome> {
 
 /** An instance of prod/orders registered with the write token: its id and heartbeatToken. ttl 60 s: none expires during the run, which would change the snapshot. */
 async function instance(): Promise<Record<string, string>> {
-  const r = await http('POST', '/v1/namespaces/prod/services/orders/instances', tokens.write, { host: '10.1.0.1', port: 1000 + ++serial, healthCheck: { ttl: 60 } });
+  const r = await http('POST', '/v1/namespaces/prod/services/orders/instances', tokens.write, {
+    host: '10.1.0.1',
+    port: 1000 + ++serial,
+    healthCheck: { ttl: 60 },
+  });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return { id: r.body.instance.id, hb: r.body.heartbeatToken };
 }
@@ -102,14 +123,19 @@ async function snapshot(): Promise<unknown> {
     assert.equal(r.status, 200, `${url}: ${JSON.stringify(r.body)}`);
     return r.body;
   };
-  const strip = (d: { instances: Array<Record<string, unknown>> }) => ({ ...d, instances: d.instances.map(({ lastHeartbeatAgeMs: _age, ...i }) => i) });
+  const strip = (d: { instances: Array<Record<string, unknown>> }) => ({
+    ...d,
+    instances: d.instances.map(({ lastHeartbeatAgeMs: _age, ...i }) => i),
+  });
   const namespaces = await read('/v1/namespaces');
   const out: Record<string, unknown> = { namespaces, tokens: await read('/v1/tokens?revoked=true') };
   for (const ns of namespaces.namespaces as Array<{ name: string }>) {
     const services = await read(`/v1/namespaces/${ns.name}/services?limit=1000`);
     out[`services ${ns.name}`] = services;
     for (const s of services.services as Array<{ name: string }>) {
-      out[`instances ${ns.name}/${s.name}`] = strip(await read(`/v1/namespaces/${ns.name}/services/${s.name}/instances?status=all&isolated=all`));
+      out[`instances ${ns.name}/${s.name}`] = strip(
+        await read(`/v1/namespaces/${ns.name}/services/${s.name}/instances?status=all&isolated=all`),
+      );
     }
   }
   return out;
@@ -117,14 +143,26 @@ async function snapshot(): Promise<unknown> {
 
 const CASES: Case[] = [
   // ---- namespaces
-  { name: 'POST /v1/namespaces', right: 'admin', run: (t) => status(http('POST', '/v1/namespaces', t, { name: uniq('ns') })) },
   {
-    name: 'GET /v1/namespaces', right: 'read', expect: { otherNamespace: 200, otherService: 200 },
+    name: 'POST /v1/namespaces',
+    right: 'admin',
+    run: (t) => status(http('POST', '/v1/namespaces', t, { name: uniq('ns') })),
+  },
+  {
+    name: 'GET /v1/namespaces',
+    right: 'read',
+    expect: { otherNamespace: 200, otherService: 200 },
     run: (t) => status(http('GET', '/v1/namespaces', t)),
   },
-  { name: 'GET /v1/namespaces/prod', right: 'read', expect: { otherService: 200 }, run: (t) => status(http('GET', '/v1/namespaces/prod', t)) },
   {
-    name: 'DELETE /v1/namespaces/:ns', right: 'admin',
+    name: 'GET /v1/namespaces/prod',
+    right: 'read',
+    expect: { otherService: 200 },
+    run: (t) => status(http('GET', '/v1/namespaces/prod', t)),
+  },
+  {
+    name: 'DELETE /v1/namespaces/:ns',
+    right: 'admin',
     prepare: async () => {
       const name = uniq('gone');
       assert.equal((await http('POST', '/v1/namespaces', tokens.admin, { name })).status, 201);
@@ -133,15 +171,30 @@ const CASES: Case[] = [
     run: (t, c) => status(http('DELETE', `/v1/namespaces/${c['name']}`, t)),
   },
   // ---- services
-  { name: 'POST /v1/namespaces/prod/services', right: 'admin', run: (t) => status(http('POST', '/v1/namespaces/prod/services', t, { name: uniq('svc') })) },
   {
-    name: 'GET /v1/namespaces/prod/services', right: 'read', expect: { otherService: 200 },
+    name: 'POST /v1/namespaces/prod/services',
+    right: 'admin',
+    run: (t) => status(http('POST', '/v1/namespaces/prod/services', t, { name: uniq('svc') })),
+  },
+  {
+    name: 'GET /v1/namespaces/prod/services',
+    right: 'read',
+    expect: { otherService: 200 },
     run: (t) => status(http('GET', '/v1/namespaces/prod/services', t)),
   },
-  { name: 'GET /v1/namespaces/prod/services/orders', right: 'read', run: (t) => status(http('GET', '/v1/namespaces/prod/services/orders', t)) },
-  { name: 'PATCH /v1/namespaces/prod/services/orders', right: 'admin', run: (t) => status(http('PATCH', '/v1/namespaces/prod/services/orders', t, { comment: uniq('c') })) },
   {
-    name: 'DELETE /v1/namespaces/prod/services/:svc', right: 'admin',
+    name: 'GET /v1/namespaces/prod/services/orders',
+    right: 'read',
+    run: (t) => status(http('GET', '/v1/namespaces/prod/services/orders', t)),
+  },
+  {
+    name: 'PATCH /v1/namespaces/prod/services/orders',
+    right: 'admin',
+    run: (t) => status(http('PATCH', '/v1/namespaces/prod/services/orders', t, { comment: uniq('c') })),
+  },
+  {
+    name: 'DELETE /v1/namespaces/prod/services/:svc',
+    right: 'admin',
     prepare: async () => {
       const name = uniq('old');
       assert.equal((await http('POST', '/v1/namespaces/prod/services', tokens.admin, { name })).status, 201);
@@ -151,33 +204,111 @@ const CASES: Case[] = [
   },
   // ---- client APIs (auth.clients: required)
   {
-    name: 'POST register prod/orders', right: 'write',
-    run: (t) => status(http('POST', '/v1/namespaces/prod/services/orders/instances', t, { host: '10.2.0.1', port: 2000 + ++serial, healthCheck: { ttl: 60 } })),
+    name: 'POST register prod/orders',
+    right: 'write',
+    run: (t) =>
+      status(
+        http('POST', '/v1/namespaces/prod/services/orders/instances', t, {
+          host: '10.2.0.1',
+          port: 2000 + ++serial,
+          healthCheck: { ttl: 60 },
+        }),
+      ),
   },
-  { name: 'GET discover prod/orders', right: 'read', run: (t) => status(http('GET', '/v1/namespaces/prod/services/orders/instances', t)) },
+  {
+    name: 'GET discover prod/orders',
+    right: 'read',
+    run: (t) => status(http('GET', '/v1/namespaces/prod/services/orders/instances', t)),
+  },
   { name: 'GET /v1/watch prod/orders', right: 'read', run: (t) => sse('/v1/watch?namespace=prod&service=orders', t) },
-  { name: 'GET /v1/instances/:id', right: 'read', prepare: instance, run: (t, c) => status(http('GET', `/v1/instances/${c['id']}`, t)) },
-  { name: 'PATCH /v1/instances/:id isolate', right: 'write', prepare: instance, run: (t, c) => status(http('PATCH', `/v1/instances/${c['id']}`, t, { isolate: true })) },
-  { name: 'PATCH /v1/instances/:id weight', right: 'write', prepare: instance, run: (t, c) => status(http('PATCH', `/v1/instances/${c['id']}`, t, { weight: 7 })) },
-  { name: 'DELETE /v1/instances/:id', right: 'write', prepare: instance, run: (t, c) => status(http('DELETE', `/v1/instances/${c['id']}`, t)) },
-  { name: 'PUT /v1/instances/:id/heartbeat', right: 'write', prepare: instance, run: (t, c) => status(http('PUT', `/v1/instances/${c['id']}/heartbeat`, t)) },
+  {
+    name: 'GET /v1/instances/:id',
+    right: 'read',
+    prepare: instance,
+    run: (t, c) => status(http('GET', `/v1/instances/${c['id']}`, t)),
+  },
+  {
+    name: 'PATCH /v1/instances/:id isolate',
+    right: 'write',
+    prepare: instance,
+    run: (t, c) => status(http('PATCH', `/v1/instances/${c['id']}`, t, { isolate: true })),
+  },
+  {
+    name: 'PATCH /v1/instances/:id weight',
+    right: 'write',
+    prepare: instance,
+    run: (t, c) => status(http('PATCH', `/v1/instances/${c['id']}`, t, { weight: 7 })),
+  },
+  {
+    name: 'DELETE /v1/instances/:id',
+    right: 'write',
+    prepare: instance,
+    run: (t, c) => status(http('DELETE', `/v1/instances/${c['id']}`, t)),
+  },
+  {
+    name: 'PUT /v1/instances/:id/heartbeat',
+    right: 'write',
+    prepare: instance,
+    run: (t, c) => status(http('PUT', `/v1/instances/${c['id']}/heartbeat`, t)),
+  },
   // ---- events, cluster, tokens
-  { name: 'GET /v1/events?namespace=prod', right: 'read', run: (t) => status(http('GET', '/v1/events?namespace=prod', t)) },
+  {
+    name: 'GET /v1/events?namespace=prod',
+    right: 'read',
+    run: (t) => status(http('GET', '/v1/events?namespace=prod', t)),
+  },
   { name: 'GET /v1/events?type=audit', right: 'admin', run: (t) => status(http('GET', '/v1/events?type=audit', t)) },
   { name: 'GET /v1/cluster', right: 'admin', run: (t) => status(http('GET', '/v1/cluster', t)) },
-  { name: 'POST /v1/tokens', right: 'admin', run: (t) => status(http('POST', '/v1/tokens', t, { name: uniq('t'), rules: ['read:prod/*'] })) },
+  {
+    name: 'POST /v1/tokens',
+    right: 'admin',
+    run: (t) => status(http('POST', '/v1/tokens', t, { name: uniq('t'), rules: ['read:prod/*'] })),
+  },
   { name: 'GET /v1/tokens', right: 'admin', run: (t) => status(http('GET', '/v1/tokens', t)) },
   {
-    name: 'DELETE /v1/tokens/:id', right: 'admin',
-    prepare: async () => ({ id: (await http('POST', '/v1/tokens', tokens.admin, { name: uniq('victim'), rules: ['read:prod/*'] })).body.token.id }),
+    name: 'DELETE /v1/tokens/:id',
+    right: 'admin',
+    prepare: async () => ({
+      id: (await http('POST', '/v1/tokens', tokens.admin, { name: uniq('victim'), rules: ['read:prod/*'] })).body.token
+        .id,
+    }),
     run: (t, c) => status(http('DELETE', `/v1/tokens/${c['id']}`, t)),
   },
   // ---- gRPC
-  { name: 'grpc Register prod/orders', right: 'write', run: (t) => grpcUnary('Register', { namespace: 'prod', service: 'orders', host: '10.3.0.1', port: 3000 + ++serial, healthCheck: { type: 'heartbeat', ttl: 60 } }, t) },
-  { name: 'grpc Deregister', right: 'write', prepare: instance, run: (t, c) => grpcUnary('Deregister', { id: c['id'] }, t) },
-  { name: 'grpc Heartbeat', right: 'write', prepare: instance, run: (t, c) => grpcUnary('Heartbeat', { id: c['id'] }, t) },
+  {
+    name: 'grpc Register prod/orders',
+    right: 'write',
+    run: (t) =>
+      grpcUnary(
+        'Register',
+        {
+          namespace: 'prod',
+          service: 'orders',
+          host: '10.3.0.1',
+          port: 3000 + ++serial,
+          healthCheck: { type: 'heartbeat', ttl: 60 },
+        },
+        t,
+      ),
+  },
+  {
+    name: 'grpc Deregister',
+    right: 'write',
+    prepare: instance,
+    run: (t, c) => grpcUnary('Deregister', { id: c['id'] }, t),
+  },
+  {
+    name: 'grpc Heartbeat',
+    right: 'write',
+    prepare: instance,
+    run: (t, c) => grpcUnary('Heartbeat', { id: c['id'] }, t),
+  },
   { name: 'grpc HeartbeatStream', right: 'write', prepare: instance, run: (t, c) => grpcStreamBeat(c['id']!, t) },
-  { name: 'grpc Discover prod/orders', right: 'read', run: (t) => grpcUnary('Discover', { namespace: 'prod', service: 'orders' }, t) },
+  {
+    name: 'grpc Discover prod/orders',
+    right: 'read',
+    run: (t) => grpcUnary('Discover', { namespace: 'prod', service: 'orders' }, t),
+  },
   { name: 'grpc Watch prod/orders', right: 'read', run: (t) => grpcWatch({ namespace: 'prod', service: 'orders' }, t) },
 ];
 
@@ -200,8 +331,10 @@ describe('authorization matrix: every route and gRPC method x every kind of call
       assert.equal(r.status, 201, JSON.stringify(r.body));
       return r.body.secret as string;
     };
-    for (const ns of ['prod', 'staging']) assert.equal((await http('POST', '/v1/namespaces', tokens.admin, { name: ns })).status, 201);
-    for (const svc of ['orders', 'payments']) assert.equal((await http('POST', '/v1/namespaces/prod/services', tokens.admin, { name: svc })).status, 201);
+    for (const ns of ['prod', 'staging'])
+      assert.equal((await http('POST', '/v1/namespaces', tokens.admin, { name: ns })).status, 201);
+    for (const svc of ['orders', 'payments'])
+      assert.equal((await http('POST', '/v1/namespaces/prod/services', tokens.admin, { name: svc })).status, 201);
     tokens.write = await make('orders-writer', ['write:prod/orders']);
     tokens.read = await make('prod-reader', ['read:prod/*']);
     tokens.readOnly = tokens.read;

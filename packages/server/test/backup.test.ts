@@ -18,8 +18,15 @@ describe('backup and restore of the SQLite store', () => {
     stops.push(() => s.stop());
     return s;
   };
-  const register = (url: string, k: number) => api(url, 'POST', '/v1/namespaces/default/services/orders/instances', { host: '10.0.0.1', port: 1000 + k, healthCheck: { ttl: 60 } });
-  const count = async (url: string) => (await api(url, 'GET', '/v1/namespaces/default/services/orders/instances?status=all')).body.instances.length as number;
+  const register = (url: string, k: number) =>
+    api(url, 'POST', '/v1/namespaces/default/services/orders/instances', {
+      host: '10.0.0.1',
+      port: 1000 + k,
+      healthCheck: { ttl: 60 },
+    });
+  const count = async (url: string) =>
+    (await api(url, 'GET', '/v1/namespaces/default/services/orders/instances?status=all')).body.instances
+      .length as number;
 
   it('copies a server that keeps taking writes, and restores the copy once the server is stopped', async () => {
     const s = await start();
@@ -38,7 +45,11 @@ describe('backup and restore of the SQLite store', () => {
     const copied = Number(/(\d+) instance\(s\)/.exec(b.stdout)?.[1]);
     assert.ok(copied >= 50 && copied <= k, b.stdout);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'a backup holds token hashes: owner only');
-    assert.deepEqual(fs.readdirSync(s.dataDir).filter((f) => f.startsWith('.backup-')), [], 'no temporary copy left in the data dir');
+    assert.deepEqual(
+      fs.readdirSync(s.dataDir).filter((f) => f.startsWith('.backup-')),
+      [],
+      'no temporary copy left in the data dir',
+    );
 
     const inUse = await muster(['restore', file, '--data-dir', s.dataDir]);
     assert.equal(inUse.code, 1);

@@ -42,7 +42,10 @@ describe('MusterHttpClient against a real server', () => {
     for (const name of ['pay-a', 'pay-b', 'shop']) await c.createService('cl-svc', { name, metadata: { team: 'x' } });
     const page = await c.listServices('cl-svc', { prefix: 'pay-', limit: 1, offset: 1 });
     assert.equal(page.total, 2);
-    assert.deepEqual(page.services.map((x) => x.name), ['pay-b']);
+    assert.deepEqual(
+      page.services.map((x) => x.name),
+      ['pay-b'],
+    );
     const patched = await c.patchService('cl-svc', 'shop', { comment: 'the shop' });
     assert.equal(patched.comment, 'the shop');
     assert.equal((await c.getService('cl-svc', 'shop')).metadata['team'], 'x');
@@ -76,8 +79,17 @@ describe('MusterHttpClient against a real server', () => {
 
     await c.heartbeat(id, again.heartbeatToken);
     await rejectsWith(c.heartbeat(id, 'not-the-token'), 'PERMISSION_DENIED', 'authorization');
-    const batch = await c.heartbeats([{ id, token: again.heartbeatToken }, { id: 'nobody', token: 'x' }]);
-    assert.deepEqual(batch.results.map((r) => [r.id, r.ok]), [[id, true], ['nobody', false]]);
+    const batch = await c.heartbeats([
+      { id, token: again.heartbeatToken },
+      { id: 'nobody', token: 'x' },
+    ]);
+    assert.deepEqual(
+      batch.results.map((r) => [r.id, r.ok]),
+      [
+        [id, true],
+        ['nobody', false],
+      ],
+    );
     const failed = batch.results[1]!;
     assert.equal(!failed.ok && failed.error.code, 'NOT_FOUND');
 
@@ -88,7 +100,11 @@ describe('MusterHttpClient against a real server', () => {
 
   it('turns validation failures into INVALID_ARGUMENT with the field', async () => {
     await rejectsWith(c.register('default', 'cl-bad', { host: '10.0.0.1', port: 70000 }), 'INVALID_ARGUMENT', 'port');
-    await rejectsWith(c.register('default', 'cl-bad', { host: '10.0.0.1', port: 1, healthCheck: { ttl: 0 } }), 'INVALID_ARGUMENT', 'healthCheck.ttl');
+    await rejectsWith(
+      c.register('default', 'cl-bad', { host: '10.0.0.1', port: 1, healthCheck: { ttl: 0 } }),
+      'INVALID_ARGUMENT',
+      'healthCheck.ttl',
+    );
     await rejectsWith(c.createNamespace({ name: 'bad name!' }), 'INVALID_ARGUMENT', 'name');
   });
 
@@ -100,11 +116,18 @@ describe('MusterHttpClient against a real server', () => {
     const visible = await c.discover('default', 'cl-disc');
     assert.equal(visible.notModified, false);
     if (visible.notModified) return;
-    assert.deepEqual(visible.instances.map((i) => i.host), ['10.3.0.2'], 'isolated ones are hidden by default');
+    assert.deepEqual(
+      visible.instances.map((i) => i.host),
+      ['10.3.0.2'],
+      'isolated ones are hidden by default',
+    );
     const all = await c.discover('default', 'cl-disc', { isolated: 'all', metadata: { zone: 'a' } });
     assert.deepEqual(!all.notModified && all.instances.map((i) => i.host), ['10.3.0.1']);
 
-    assert.deepEqual(await c.discover('default', 'cl-disc', { revision: visible.revision }), { notModified: true, revision: visible.revision });
+    assert.deepEqual(await c.discover('default', 'cl-disc', { revision: visible.revision }), {
+      notModified: true,
+      revision: visible.revision,
+    });
     await rejectsWith(c.discover('default', 'cl-nope'), 'NOT_FOUND', 'service');
   });
 
@@ -129,9 +152,19 @@ describe('MusterHttpClient against a real server', () => {
     const r = await c.register('default', 'cl-events', { host: '10.4.0.1', port: 1 });
     await c.deregister(r.instance.id, r.heartbeatToken);
     const events = await c.events({ service: 'cl-events', order: 'asc' });
-    assert.deepEqual(events.map((e) => e.type), ['service.created', 'instance.registered', 'instance.deregistered']);
-    const only = await c.events({ service: 'cl-events', type: ['instance.deregistered'], since: new Date(Date.now() - 60_000) });
-    assert.deepEqual(only.map((e) => e.instanceId), [r.instance.id]);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['service.created', 'instance.registered', 'instance.deregistered'],
+    );
+    const only = await c.events({
+      service: 'cl-events',
+      type: ['instance.deregistered'],
+      since: new Date(Date.now() - 60_000),
+    });
+    assert.deepEqual(
+      only.map((e) => e.instanceId),
+      [r.instance.id],
+    );
     assert.deepEqual(await c.events({ service: 'cl-events', after: events[2]!.id }), []);
     await rejectsWith(c.events({ type: 'nonsense' as never }), 'INVALID_ARGUMENT', 'type');
   });
@@ -141,7 +174,10 @@ describe('MusterHttpClient against a real server', () => {
     const snapshots: DiscoverResponse[] = [];
     const w = await c.watch('default', 'cl-watch', { status: 'all' }, (snap) => snapshots.push(snap));
     await waitFor(() => snapshots.length === 1, 5000, 'the first snapshot');
-    assert.deepEqual(snapshots[0]!.instances.map((i) => i.host), ['10.5.0.1']);
+    assert.deepEqual(
+      snapshots[0]!.instances.map((i) => i.host),
+      ['10.5.0.1'],
+    );
 
     await c.register('default', 'cl-watch', { host: '10.5.0.2', port: 1 });
     await waitFor(() => snapshots.some((x) => x.instances.length === 2), 5000, 'a snapshot with the new instance');
@@ -155,7 +191,11 @@ describe('MusterHttpClient against a real server', () => {
   });
 
   it('watch: NOT_FOUND before the stream for an unknown service; an error event when it is deleted', async () => {
-    await rejectsWith(c.watch('default', 'cl-no-such', {}, () => {}), 'NOT_FOUND', 'service');
+    await rejectsWith(
+      c.watch('default', 'cl-no-such', {}, () => {}),
+      'NOT_FOUND',
+      'service',
+    );
     await c.createService('default', { name: 'cl-doomed' });
     let got = 0;
     const w = await c.watch('default', 'cl-doomed', {}, () => got++);
@@ -183,19 +223,25 @@ describe('MusterHttpClient failures', () => {
     await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
     const port = (gone.address() as AddressInfo).port;
     await new Promise<void>((r) => gone.close(() => r()));
-    const err = await rejectsWith(new MusterHttpClient({ server: `http://127.0.0.1:${port}` }).listNamespaces(), 'UNAVAILABLE');
+    const err = await rejectsWith(
+      new MusterHttpClient({ server: `http://127.0.0.1:${port}` }).listNamespaces(),
+      'UNAVAILABLE',
+    );
     assert.match(err.message, /ECONNREFUSED/);
     assert.ok(err.cause instanceof Error);
   });
 
-  it('a server that does not answer in time is DEADLINE_EXCEEDED; a caller abort is the caller\'s reason', async () => {
+  it("a server that does not answer in time is DEADLINE_EXCEEDED; a caller abort is the caller's reason", async () => {
     const hang = http.createServer(() => {}); // accepts, never answers
     await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(hang.address() as AddressInfo).port}`;
     try {
       const c = new MusterHttpClient({ server: url, timeoutMs: 200 });
       await rejectsWith(c.listNamespaces(), 'DEADLINE_EXCEEDED');
-      await rejectsWith(c.watch('default', 'x', {}, () => {}), 'DEADLINE_EXCEEDED');
+      await rejectsWith(
+        c.watch('default', 'x', {}, () => {}),
+        'DEADLINE_EXCEEDED',
+      );
       const ctl = new AbortController();
       const p = c.listNamespaces({ signal: ctl.signal, timeoutMs: 5000 });
       ctl.abort(new Error('caller gave up'));
@@ -222,7 +268,10 @@ describe('MusterHttpClient failures', () => {
   });
 
   it('refuses a server that is not an http(s) URL, and defaults to MUSTER_SERVER', () => {
-    assert.throws(() => new MusterHttpClient({ server: 'localhost:8090' }), (e: unknown) => e instanceof MusterError && e.code === 'INVALID_ARGUMENT');
+    assert.throws(
+      () => new MusterHttpClient({ server: 'localhost:8090' }),
+      (e: unknown) => e instanceof MusterError && e.code === 'INVALID_ARGUMENT',
+    );
     const saved = process.env['MUSTER_SERVER'];
     try {
       process.env['MUSTER_SERVER'] = 'http://registry.example:9000';

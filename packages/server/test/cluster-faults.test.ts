@@ -12,7 +12,17 @@ import type { ClusterStatus, RegistryEvent } from '@muster/api';
 import { MYSQL, REDIS, clusterServicesProblem } from './cluster-services.js';
 import { FaultProxy } from './fault-proxy.js';
 import { call, registryClient } from './grpc-client.js';
-import { api, bearer, musterBin, sleep, spawnServer, tempDir, waitFor, type ChildServer, type Flags } from './harness.js';
+import {
+  api,
+  bearer,
+  musterBin,
+  sleep,
+  spawnServer,
+  tempDir,
+  waitFor,
+  type ChildServer,
+  type Flags,
+} from './harness.js';
 
 /**
  * Cluster mode under faults: a node whose clock is wrong, a node paused while its clients give
@@ -36,8 +46,14 @@ function suite(tag: string) {
     nodes: [] as ChildServer[],
     /** Flags of a node of this suite's cluster; `prefix` puts it in another cluster on the same database. */
     flags: (id: string, extra: Flags = {}): Flags => ({
-      'store.type': 'mysql', 'store.url': `${MYSQL}/${s.database}`, 'cluster.redis': REDIS, 'cluster.prefix': s.prefix,
-      'cluster.nodeId': id, 'cluster.leaseTtl': '1s', 'health.sweepInterval': '100ms', ...extra,
+      'store.type': 'mysql',
+      'store.url': `${MYSQL}/${s.database}`,
+      'cluster.redis': REDIS,
+      'cluster.prefix': s.prefix,
+      'cluster.nodeId': id,
+      'cluster.leaseTtl': '1s',
+      'health.sweepInterval': '100ms',
+      ...extra,
     }),
     start: async (id: string, extra: Flags = {}, env: NodeJS.ProcessEnv = {}): Promise<ChildServer> => {
       const n = await spawnServer(s.flags(id, extra), tempDir(), env);
@@ -64,15 +80,22 @@ interface Registered {
 }
 
 async function register(n: ChildServer, service: string, port: number, ttl: number): Promise<Registered> {
-  const r = await api(n.url, 'POST', `/v1/namespaces/default/services/${service}/instances`, { host: '10.3.0.1', port, healthCheck: { ttl } });
+  const r = await api(n.url, 'POST', `/v1/namespaces/default/services/${service}/instances`, {
+    host: '10.3.0.1',
+    port,
+    healthCheck: { ttl },
+  });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return { id: r.body.instance.id, token: r.body.heartbeatToken };
 }
 
 const holder = async (n: ChildServer) => ((await api(n.url, 'GET', '/v1/cluster')).body as ClusterStatus).leaseHolder;
-const healthy = async (n: ChildServer, id: string) => (await api(n.url, 'GET', `/v1/instances/${id}`)).body.healthy as boolean;
-const events = async (n: ChildServer, query: string) => (await api(n.url, 'GET', `/v1/events?limit=1000&${query}`)).body.events as RegistryEvent[];
-const unhealthyEvents = async (n: ChildServer, id: string) => (await events(n, `instance=${id}&type=instance.unhealthy`)).length;
+const healthy = async (n: ChildServer, id: string) =>
+  (await api(n.url, 'GET', `/v1/instances/${id}`)).body.healthy as boolean;
+const events = async (n: ChildServer, query: string) =>
+  (await api(n.url, 'GET', `/v1/events?limit=1000&${query}`)).body.events as RegistryEvent[];
+const unhealthyEvents = async (n: ChildServer, id: string) =>
+  (await events(n, `instance=${id}&type=instance.unhealthy`)).length;
 
 /** Heartbeats `reg` through `n` every 300 ms for `ms`, each one answered 204. */
 async function beat(n: ChildServer, reg: Registered, ms: number): Promise<void> {
@@ -88,11 +111,18 @@ describe('cluster faults: nodes whose clocks are 20 s off', { skip: why }, () =>
   const s = suite('skew');
   after(() => s.cleanUp());
 
-  it('a node 20 s behind or ahead changes no instance\'s health, whichever node sweeps: heartbeats through it keep an instance healthy, and one whose heartbeats stop expires on time', async () => {
+  it("a node 20 s behind or ahead changes no instance's health, whichever node sweeps: heartbeats through it keep an instance healthy, and one whose heartbeats stop expires on time", async () => {
     const a = await s.start('skew-a');
-    await waitFor(async () => (await holder(a)) === 'skew-a', 5000, 'the node with a right clock to hold the sweep lease');
+    await waitFor(
+      async () => (await holder(a)) === 'skew-a',
+      5000,
+      'the node with a right clock to hold the sweep lease',
+    );
     const skewed = (ms: number) => ({ NODE_OPTIONS: `--import=${skewedClock}`, MUSTER_TEST_CLOCK_SKEW_MS: String(ms) });
-    const [ahead, behind] = await Promise.all([s.start('skew-ahead', {}, skewed(20_000)), s.start('skew-behind', {}, skewed(-20_000))]);
+    const [ahead, behind] = await Promise.all([
+      s.start('skew-ahead', {}, skewed(20_000)),
+      s.start('skew-behind', {}, skewed(-20_000)),
+    ]);
 
     // The right clock sweeps: heartbeats through the node behind keep an instance healthy; one
     // registered and heartbeating through the node ahead expires 3 × ttl after its last heartbeat.
@@ -104,15 +134,30 @@ describe('cluster faults: nodes whose clocks are 20 s off', { skip: why }, () =>
     const expiredAfter = Date.now() - dyingStoppedAt;
     assert.ok(expiredAfter > 2000, `expired ${expiredAfter} ms after its last heartbeat, before 3 × ttl`);
     assert.equal(await healthy(a, kept.id), true);
-    assert.equal(await unhealthyEvents(a, kept.id), 0, 'the instance heartbeating through the node 20 s behind never expired');
+    assert.equal(
+      await unhealthyEvents(a, kept.id),
+      0,
+      'the instance heartbeating through the node 20 s behind never expired',
+    );
 
     // GET /v1/cluster shows how far each machine's clock is from the cluster's (nothing depends on it).
-    const offsets = Object.fromEntries(((await api(a.url, 'GET', '/v1/cluster')).body as ClusterStatus).nodes.map((n) => [n.id, n.clockOffsetMs]));
-    assert.ok(Math.abs(offsets['skew-a']!) < 1000 && Math.abs(offsets['skew-ahead']! - 20_000) < 1000 && Math.abs(offsets['skew-behind']! + 20_000) < 1000, JSON.stringify(offsets));
+    const offsets = Object.fromEntries(
+      ((await api(a.url, 'GET', '/v1/cluster')).body as ClusterStatus).nodes.map((n) => [n.id, n.clockOffsetMs]),
+    );
+    assert.ok(
+      Math.abs(offsets['skew-a']!) < 1000 &&
+        Math.abs(offsets['skew-ahead']! - 20_000) < 1000 &&
+        Math.abs(offsets['skew-behind']! + 20_000) < 1000,
+      JSON.stringify(offsets),
+    );
 
     // A wrong clock sweeps: a heartbeat through the other skewed node is 40 s off from its clock.
     await a.stop(); // hands the lease on
-    await waitFor(async () => ['skew-ahead', 'skew-behind'].includes((await holder(ahead)) ?? ''), 5000, 'a skewed node to take the lease');
+    await waitFor(
+      async () => ['skew-ahead', 'skew-behind'].includes((await holder(ahead)) ?? ''),
+      5000,
+      'a skewed node to take the lease',
+    );
     const other = (await holder(ahead)) === 'skew-ahead' ? behind : ahead;
     const third = await register(other, 'skew', 3, 1);
     await beat(other, third, 3500);
@@ -139,12 +184,34 @@ describe('cluster faults: a node paused while its clients give up', { skip: why 
       await call(grpcClient, 'Discover', { service: 'paused' }); // the channel is up before the pause
 
       paused.child.kill('SIGSTOP');
-      const gaveUp = Array.from({ length: 10 }, (_, k) => fetch(paused.url + path, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: '10.3.0.2', port: 3000 + k }), signal: AbortSignal.timeout(300),
-      }).then(() => 'answered', () => 'gave up'));
-      const grpcGaveUp = call(grpcClient, 'Register', { service: 'paused', host: '10.3.0.2', port: 3100 }, { deadline: Date.now() + 300 }).then(() => 'answered', (e: grpc.ServiceError) => grpc.status[e.code]);
+      const gaveUp = Array.from({ length: 10 }, (_, k) =>
+        fetch(paused.url + path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ host: '10.3.0.2', port: 3000 + k }),
+          signal: AbortSignal.timeout(300),
+        }).then(
+          () => 'answered',
+          () => 'gave up',
+        ),
+      );
+      const grpcGaveUp = call(
+        grpcClient,
+        'Register',
+        { service: 'paused', host: '10.3.0.2', port: 3100 },
+        { deadline: Date.now() + 300 },
+      ).then(
+        () => 'answered',
+        (e: grpc.ServiceError) => grpc.status[e.code],
+      );
       const patient = api(paused.url, 'POST', path, { host: '10.3.0.2', port: 3200 });
-      const patientBeat = api(paused.url, 'PUT', `/v1/instances/${beating.id}/heartbeat`, undefined, bearer(beating.token));
+      const patientBeat = api(
+        paused.url,
+        'PUT',
+        `/v1/instances/${beating.id}/heartbeat`,
+        undefined,
+        bearer(beating.token),
+      );
       assert.deepEqual(await Promise.all(gaveUp), Array(10).fill('gave up'));
       assert.equal(await grpcGaveUp, 'DEADLINE_EXCEEDED');
       await sleep(1500); // the pause outlasts limits.writeWait
@@ -154,13 +221,23 @@ describe('cluster faults: a node paused while its clients give up', { skip: why 
       assert.equal(late.status, 504, JSON.stringify(late.body));
       assert.equal(late.body.error.code, 'DEADLINE_EXCEEDED');
       const lateBeat = await patientBeat;
-      assert.equal(lateBeat.status, 504, `a heartbeat that waited out the pause is dropped: ${JSON.stringify(lateBeat.body)}`);
+      assert.equal(
+        lateBeat.status,
+        504,
+        `a heartbeat that waited out the pause is dropped: ${JSON.stringify(lateBeat.body)}`,
+      );
 
       // The node works again (right after a pause it dates new requests back to the pause's
       // start for a moment: it cannot tell them from the ones that came during it). What it
       // received before this registration was decided before it.
-      await waitFor(async () => (await api(paused.url, 'POST', path, { host: '10.3.0.2', port: 3300 })).status === 201, 5000, 'the node to take registrations again');
-      const ports = (await events(sweeper, 'service=paused&type=instance.registered')).map((e) => e.detail['port']).sort();
+      await waitFor(
+        async () => (await api(paused.url, 'POST', path, { host: '10.3.0.2', port: 3300 })).status === 201,
+        5000,
+        'the node to take registrations again',
+      );
+      const ports = (await events(sweeper, 'service=paused&type=instance.registered'))
+        .map((e) => e.detail['port'])
+        .sort();
       assert.deepEqual(ports, [1, 3300], 'nothing the clients gave up on, or that waited out the pause, was committed');
     } finally {
       paused.child.kill('SIGCONT');
@@ -182,7 +259,10 @@ describe('cluster faults: a node whose database fails (through a fault proxy)', 
     [r, q] = await Promise.all([
       s.start('db-r', { 'cluster.prefix': `${s.prefix}-r`, 'cluster.pollInterval': '1m' }),
       s.start('db-q', {
-        'cluster.prefix': `${s.prefix}-q`, 'cluster.pollInterval': '1m', 'store.url': `mysql://root@127.0.0.1:${proxy.port}/${s.database}`, 'store.mysql.commitsInFlight': 1,
+        'cluster.prefix': `${s.prefix}-q`,
+        'cluster.pollInterval': '1m',
+        'store.url': `mysql://root@127.0.0.1:${proxy.port}/${s.database}`,
+        'store.mysql.commitsInFlight': 1,
       }),
     ]);
   });
@@ -201,7 +281,12 @@ describe('cluster faults: a node whose database fails (through a fault proxy)', 
     } finally {
       await proxy.restore();
     }
-    await waitFor(async () => (await api(q.url, 'PUT', `/v1/instances/${reg.id}/heartbeat`, undefined, bearer(reg.token))).status === 204, 10_000, 'the heartbeat to find the instance once the database is back');
+    await waitFor(
+      async () =>
+        (await api(q.url, 'PUT', `/v1/instances/${reg.id}/heartbeat`, undefined, bearer(reg.token))).status === 204,
+      10_000,
+      'the heartbeat to find the instance once the database is back',
+    );
   });
 
   it('a write whose client gave up while it waited behind a stalled commit is not committed', async () => {
@@ -213,8 +298,14 @@ describe('cluster faults: a node whose database fails (through a fault proxy)', 
       first = api(q.url, 'POST', path, { host: '10.3.0.3', port: 2000 });
       await waitFor(() => proxy.heldChunks > 0, 5000, 'the first registration to be stuck in the database');
       gaveUp = await fetch(q.url + path, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: '10.3.0.3', port: 2001 }), signal: AbortSignal.timeout(300),
-      }).then(() => 'answered', () => 'gave up');
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ host: '10.3.0.3', port: 2001 }),
+        signal: AbortSignal.timeout(300),
+      }).then(
+        () => 'answered',
+        () => 'gave up',
+      );
     } finally {
       proxy.release();
     }
@@ -233,7 +324,11 @@ describe('cluster faults: writes and reads through several nodes', { skip: why }
   before(async () => {
     // Node c hears nothing of a and b (another Redis prefix) and reads the change log once a
     // minute: only a request's revision makes it catch up.
-    [a, b, c] = await Promise.all([s.start('ryw-a'), s.start('ryw-b'), s.start('ryw-c', { 'cluster.prefix': `${s.prefix}-c`, 'cluster.pollInterval': '1m' })]);
+    [a, b, c] = await Promise.all([
+      s.start('ryw-a'),
+      s.start('ryw-b'),
+      s.start('ryw-c', { 'cluster.prefix': `${s.prefix}-c`, 'cluster.pollInterval': '1m' }),
+    ]);
   });
   after(() => s.cleanUp());
 
@@ -247,24 +342,48 @@ describe('cluster faults: writes and reads through several nodes', { skip: why }
     const grpcC = registryClient(c.grpcAddress);
     try {
       for (let i = 0; i < 10; i++) {
-        const reg = await api(a.url, 'POST', '/v1/namespaces/default/services/ryw/instances', { host: '10.3.0.4', port: 4000 + i, healthCheck: { ttl: 60 } });
+        const reg = await api(a.url, 'POST', '/v1/namespaces/default/services/ryw/instances', {
+          host: '10.3.0.4',
+          port: 4000 + i,
+          healthCheck: { ttl: 60 },
+        });
         assert.equal(reg.status, 201);
         const id = reg.body.instance.id as string;
-        const seen = await api(c.url, 'GET', `/v1/instances/${id}`, undefined, { 'x-muster-min-revision': String(revision(reg)) });
+        const seen = await api(c.url, 'GET', `/v1/instances/${id}`, undefined, {
+          'x-muster-min-revision': String(revision(reg)),
+        });
         assert.equal(seen.status, 200, `registered through a, read through c: ${JSON.stringify(seen.body)}`);
 
         const del = await api(b.url, 'DELETE', `/v1/instances/${id}`, undefined, bearer(reg.body.heartbeatToken));
         assert.equal(del.status, 204);
         const rev = revision(del);
         assert.ok(rev > revision(reg));
-        assert.equal((await api(a.url, 'GET', `/v1/instances/${id}`, undefined, { 'x-muster-min-revision': String(rev) })).status, 404, 'deregistered through b, read through a');
-        const listed = await api(c.url, 'GET', `/v1/namespaces/default/services/ryw/instances?status=all&minRevision=${rev}`);
+        assert.equal(
+          (await api(a.url, 'GET', `/v1/instances/${id}`, undefined, { 'x-muster-min-revision': String(rev) })).status,
+          404,
+          'deregistered through b, read through a',
+        );
+        const listed = await api(
+          c.url,
+          'GET',
+          `/v1/namespaces/default/services/ryw/instances?status=all&minRevision=${rev}`,
+        );
         assert.equal(listed.status, 200);
-        assert.ok(!listed.body.instances.some((x: { id: string }) => x.id === id), 'deregistered through b, discovered through c');
+        assert.ok(
+          !listed.body.instances.some((x: { id: string }) => x.id === id),
+          'deregistered through b, discovered through c',
+        );
         const md = new grpc.Metadata();
         md.set('muster-min-revision', String(rev));
-        const viaGrpc = await new Promise<any>((resolve, reject) => grpcC['Discover']({ service: 'ryw', filter: { status: 'all' } }, md, {}, (e: Error | null, res: unknown) => (e ? reject(e) : resolve(res))));
-        assert.ok(!(viaGrpc.instances ?? []).some((x: { id: string }) => x.id === id), 'deregistered through b, discovered through c over gRPC');
+        const viaGrpc = await new Promise<any>((resolve, reject) =>
+          grpcC['Discover']({ service: 'ryw', filter: { status: 'all' } }, md, {}, (e: Error | null, res: unknown) =>
+            e ? reject(e) : resolve(res),
+          ),
+        );
+        assert.ok(
+          !(viaGrpc.instances ?? []).some((x: { id: string }) => x.id === id),
+          'deregistered through b, discovered through c over gRPC',
+        );
       }
     } finally {
       grpcC.close();
@@ -287,7 +406,10 @@ describe('cluster faults: writes and reads through several nodes', { skip: why }
       const reg = await client.register({ service: 'ryw-sdk', host: '10.3.0.5', port: 80, healthCheck: { ttl: 60 } });
       a.child.kill('SIGSTOP');
       const answer = await client.discover('ryw-sdk');
-      assert.deepEqual(answer.instances.map((i) => i.id), [reg.id]);
+      assert.deepEqual(
+        answer.instances.map((i) => i.id),
+        [reg.id],
+      );
     } finally {
       a.child.kill('SIGCONT');
       await client.close();
@@ -295,15 +417,31 @@ describe('cluster faults: writes and reads through several nodes', { skip: why }
 
     // The CLI keeps the revision of its last write for its next commands (in XDG_STATE_HOME).
     const env = { XDG_STATE_HOME: tempDir('muster-cli-state-') };
-    const reg = JSON.parse(await cli(['--server', a.url, 'register', 'ryw-cli', '--host', '10.3.0.6', '--port', '80', '--ttl', '60', '-o', 'json'], env)) as { instance: { id: string }; heartbeatToken: string };
-    const listed = async () => (JSON.parse(await cli(['--server', c.url, 'instances', 'ls', 'ryw-cli', '-o', 'json'], env)) as { instances: Array<{ id: string }> }).instances.map((i) => i.id);
+    const reg = JSON.parse(
+      await cli(
+        ['--server', a.url, 'register', 'ryw-cli', '--host', '10.3.0.6', '--port', '80', '--ttl', '60', '-o', 'json'],
+        env,
+      ),
+    ) as { instance: { id: string }; heartbeatToken: string };
+    const listed = async () =>
+      (
+        JSON.parse(await cli(['--server', c.url, 'instances', 'ls', 'ryw-cli', '-o', 'json'], env)) as {
+          instances: Array<{ id: string }>;
+        }
+      ).instances.map((i) => i.id);
     assert.deepEqual(await listed(), [reg.instance.id], 'registered through a, listed through c');
     await cli(['--server', b.url, 'deregister', reg.instance.id, '--heartbeat-token', reg.heartbeatToken], env);
     assert.deepEqual(await listed(), [], 'deregistered through b, listed through c');
   });
 
   it('two nodes creating one service at once: every registration succeeds, the collision of the two creations is retried inside the server', async () => {
-    const answers = await Promise.all(Array.from({ length: 25 }, (_, k) => [a, b].map((n, j) => api(n.url, 'POST', `/v1/namespaces/default/services/race-${k}/instances`, { host: `10.3.1.${j}`, port: 80 }))).flat());
+    const answers = await Promise.all(
+      Array.from({ length: 25 }, (_, k) =>
+        [a, b].map((n, j) =>
+          api(n.url, 'POST', `/v1/namespaces/default/services/race-${k}/instances`, { host: `10.3.1.${j}`, port: 80 }),
+        ),
+      ).flat(),
+    );
     const failed = answers.filter((r) => r.status !== 201).map((r) => `${r.status} ${JSON.stringify(r.body)}`);
     assert.deepEqual(failed, []);
   });
@@ -313,10 +451,15 @@ describe('cluster faults: writes and reads through several nodes', { skip: why }
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_')));
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [musterBin, ...args], { env: { ...clean, ...env }, timeout: 15_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`muster ${args.join(' ')}: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
+    execFile(
+      process.execPath,
+      [musterBin, ...args],
+      { env: { ...clean, ...env }, timeout: 15_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`muster ${args.join(' ')}: ${err.message}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
   });
 }
 
@@ -324,7 +467,8 @@ describe('cluster faults: Redis fails under two nodes (through fault proxies)', 
   const s = suite('redis');
   let pa: FaultProxy, pb: FaultProxy;
   let a: ChildServer, b: ChildServer;
-  const holdsLease = async (n: ChildServer) => ((await api(n.url, 'GET', '/readyz')).body.checks.sweepLease as string).startsWith('held by this');
+  const holdsLease = async (n: ChildServer) =>
+    ((await api(n.url, 'GET', '/readyz')).body.checks.sweepLease as string).startsWith('held by this');
   before(async () => {
     const redis = new URL(REDIS);
     pa = await new FaultProxy(redis.hostname, Number(redis.port || 6379)).start();
@@ -349,17 +493,25 @@ describe('cluster faults: Redis fails under two nodes (through fault proxies)', 
         await sleep(100);
       }
       // By now the publishes of the first second of commits have failed, one by one.
-      await waitFor(() => lines(a.output().slice(from), 'change bus: publish failed').length > 0, 5000, 'a publish to fail');
+      await waitFor(
+        () => lines(a.output().slice(from), 'change bus: publish failed').length > 0,
+        5000,
+        'a publish to fail',
+      );
       const failed = lines(a.output().slice(from), 'change bus: publish failed');
       assert.equal(failed.length, 1, `one warning for the outage, not one per commit:\n${failed.join('\n')}`);
     } finally {
       await pa.restore();
     }
     let port = 200;
-    await waitFor(async () => {
-      await register(a, 'outage', port++, 60);
-      return lines(a.output().slice(from), 'change bus: publishing works again').length > 0;
-    }, 10_000, 'a line saying that publishing works again');
+    await waitFor(
+      async () => {
+        await register(a, 'outage', port++, 60);
+        return lines(a.output().slice(from), 'change bus: publishing works again').length > 0;
+      },
+      10_000,
+      'a line saying that publishing works again',
+    );
   });
 
   it('after Redis returns, the new holder of the sweep lease waits until the slower node has flushed the heartbeats it kept', async () => {
@@ -374,7 +526,11 @@ describe('cluster faults: Redis fails under two nodes (through fault proxies)', 
     })();
     const redis = new Redis(REDIS);
     try {
-      await waitFor(async () => (await redis.hget(`${s.prefix}:hb`, reg.id)) !== null, 5000, 'heartbeats through node b to reach Redis');
+      await waitFor(
+        async () => (await redis.hget(`${s.prefix}:hb`, reg.id)) !== null,
+        5000,
+        'heartbeats through node b to reach Redis',
+      );
       await Promise.all([pa.cut(), pb.cut()]);
       await sleep(4000); // Redis is out for longer than 3 × ttl: node b keeps the heartbeats in memory
       await pa.restore();
@@ -382,14 +538,30 @@ describe('cluster faults: Redis fails under two nodes (through fault proxies)', 
       await sleep(600); // the sweeps that would expire the instance if they did not wait for node b
       const restoredAt = Date.now();
       await pb.restore();
-      await waitFor(async () => Number(await redis.hget(`${s.prefix}:hb`, reg.id)) > restoredAt, 10_000, 'node b to flush its heartbeats');
+      await waitFor(
+        async () => Number(await redis.hget(`${s.prefix}:hb`, reg.id)) > restoredAt,
+        10_000,
+        'node b to flush its heartbeats',
+      );
     } finally {
       redis.disconnect();
       await Promise.all([pa.restore(), pb.restore()]);
       beating = false;
       await beats;
     }
-    const what = () => [a, b].flatMap((n) => n.output().split('\n').filter((l) => /lease|flush|sweep|relay/.test(l))).join('\n');
-    assert.equal(await unhealthyEvents(a, reg.id), 0, `the instance heartbeating through node b all along never expired; the nodes said:\n${what()}`);
+    const what = () =>
+      [a, b]
+        .flatMap((n) =>
+          n
+            .output()
+            .split('\n')
+            .filter((l) => /lease|flush|sweep|relay/.test(l)),
+        )
+        .join('\n');
+    assert.equal(
+      await unhealthyEvents(a, reg.id),
+      0,
+      `the instance heartbeating through node b all along never expired; the nodes said:\n${what()}`,
+    );
   });
 });

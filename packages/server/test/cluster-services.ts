@@ -13,7 +13,12 @@ export async function clusterServicesProblem(): Promise<string | undefined> {
   } catch (err) {
     return `MariaDB not reachable at ${MYSQL}: ${(err as Error).message}`;
   }
-  const r = new Redis(REDIS, { lazyConnect: true, connectTimeout: 1000, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  const r = new Redis(REDIS, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
   r.on('error', () => {});
   try {
     await r.connect();

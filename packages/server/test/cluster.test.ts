@@ -34,8 +34,14 @@ describe('cluster mode: three nodes on MariaDB and Redis', { skip: why }, () => 
   const database = `muster_cluster_${run}`;
   const nodes: ChildServer[] = [];
   const flags = (id: string) => ({
-    'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-test-${run}`,
-    'cluster.nodeId': id, 'cluster.leaseTtl': '1s', 'cluster.pollInterval': '1s', 'health.sweepInterval': '100ms',
+    'store.type': 'mysql',
+    'store.url': `${MYSQL}/${database}`,
+    'cluster.redis': REDIS,
+    'cluster.prefix': `muster-test-${run}`,
+    'cluster.nodeId': id,
+    'cluster.leaseTtl': '1s',
+    'cluster.pollInterval': '1s',
+    'health.sweepInterval': '100ms',
   });
   const start = async (id: string) => {
     const n = await spawnServer(flags(id));
@@ -52,13 +58,27 @@ describe('cluster mode: three nodes on MariaDB and Redis', { skip: why }, () => 
   after(() => cleanUp(nodes, database, run));
 
   it('lists its three nodes and one lease holder', async () => {
-    await waitFor(async () => ((await api(a.url, 'GET', '/v1/cluster')).body as ClusterStatus).nodes?.length === 3, 5000, 'three nodes in the directory');
+    await waitFor(
+      async () => ((await api(a.url, 'GET', '/v1/cluster')).body as ClusterStatus).nodes?.length === 3,
+      5000,
+      'three nodes in the directory',
+    );
     const status = (await api(c.url, 'GET', '/v1/cluster')).body as ClusterStatus;
     assert.equal(status.mode, 'cluster');
-    assert.deepEqual(status.nodes.map((n) => n.id), ['node-a', 'node-b', 'node-c']);
+    assert.deepEqual(
+      status.nodes.map((n) => n.id),
+      ['node-a', 'node-b', 'node-c'],
+    );
     assert.equal(status.nodes.find((n) => n.self)!.id, 'node-c');
-    await waitFor(async () => ((await api(b.url, 'GET', '/v1/cluster')).body as ClusterStatus).leaseHolder !== null, 5000, 'a lease holder');
-    assert.equal(((await api(b.url, 'GET', '/v1/cluster')).body as ClusterStatus).nodes.filter((n) => n.leaseHolder).length, 1);
+    await waitFor(
+      async () => ((await api(b.url, 'GET', '/v1/cluster')).body as ClusterStatus).leaseHolder !== null,
+      5000,
+      'a lease holder',
+    );
+    assert.equal(
+      ((await api(b.url, 'GET', '/v1/cluster')).body as ClusterStatus).nodes.filter((n) => n.leaseHolder).length,
+      1,
+    );
   });
 
   it('a registration on node A is visible on node C within 1 s, every one of 200', async () => {
@@ -73,29 +93,57 @@ describe('cluster mode: three nodes on MariaDB and Redis', { skip: why }, () => 
         await sleep(20);
       }
     })();
-    await Promise.all(Array.from({ length: 200 }, async (_, k) => {
-      await sleep(k * 5); // spread over a second, like real traffic
-      const r = await api(a.url, 'POST', '/v1/namespaces/default/services/spread/instances', { host: '10.9.0.1', port: 1000 + k, healthCheck: { ttl: 60 } });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-      acked.set(1000 + k, Date.now());
-    }));
+    await Promise.all(
+      Array.from({ length: 200 }, async (_, k) => {
+        await sleep(k * 5); // spread over a second, like real traffic
+        const r = await api(a.url, 'POST', '/v1/namespaces/default/services/spread/instances', {
+          host: '10.9.0.1',
+          port: 1000 + k,
+          healthCheck: { ttl: 60 },
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        acked.set(1000 + k, Date.now());
+      }),
+    );
     await waitFor(() => seen.size === 200, 3000, 'all 200 on node C');
     polling = false;
     await poller;
     const delays = [...acked].map(([port, at]) => Math.max(0, seen.get(port)! - at)).sort((x, y) => x - y);
-    assert.ok(delays[delays.length - 1]! < 1000, `slowest became visible ${delays[delays.length - 1]} ms after its ack (p50 ${delays[100]} ms)`);
+    assert.ok(
+      delays[delays.length - 1]! < 1000,
+      `slowest became visible ${delays[delays.length - 1]} ms after its ack (p50 ${delays[100]} ms)`,
+    );
   });
 
   it('a heartbeat sent to node B keeps an instance registered on node A healthy, and its absence expires it', async () => {
-    const reg = (await api(a.url, 'POST', '/v1/namespaces/default/services/beats/instances', { host: '10.9.0.2', port: 80, healthCheck: { ttl: 1 } })).body;
+    const reg = (
+      await api(a.url, 'POST', '/v1/namespaces/default/services/beats/instances', {
+        host: '10.9.0.2',
+        port: 80,
+        healthCheck: { ttl: 1 },
+      })
+    ).body;
     const id = reg.instance.id as string;
-    const beat = async () => assert.equal((await api(b.url, 'PUT', `/v1/instances/${id}/heartbeat`, undefined, bearer(reg.heartbeatToken))).status, 204);
+    const beat = async () =>
+      assert.equal(
+        (await api(b.url, 'PUT', `/v1/instances/${id}/heartbeat`, undefined, bearer(reg.heartbeatToken))).status,
+        204,
+      );
     for (let t = 0; t < 12; t++) {
       await beat();
       await sleep(300);
     }
-    for (const n of [a, b, c]) assert.equal((await api(n.url, 'GET', `/v1/instances/${id}`)).body.healthy, true, `healthy on ${n.url} after 3.6 s of heartbeats through node B`);
-    await waitFor(async () => (await api(c.url, 'GET', `/v1/instances/${id}`)).body.healthy === false, 6000, 'the instance to expire once its heartbeats stop');
+    for (const n of [a, b, c])
+      assert.equal(
+        (await api(n.url, 'GET', `/v1/instances/${id}`)).body.healthy,
+        true,
+        `healthy on ${n.url} after 3.6 s of heartbeats through node B`,
+      );
+    await waitFor(
+      async () => (await api(c.url, 'GET', `/v1/instances/${id}`)).body.healthy === false,
+      6000,
+      'the instance to expire once its heartbeats stop',
+    );
   });
 
   it('when the lease holder is killed, another node takes the sweep and an instance expires exactly once', async () => {
@@ -104,18 +152,33 @@ describe('cluster mode: three nodes on MariaDB and Redis', { skip: why }, () => 
     const others = [a, b, c].filter((n) => n !== holder);
     const killedAt = Date.now();
     await holder.kill('SIGKILL');
-    const reg = (await api(others[0]!.url, 'POST', '/v1/namespaces/default/services/orphan/instances', { host: '10.9.0.3', port: 80, healthCheck: { ttl: 1 } })).body;
+    const reg = (
+      await api(others[0]!.url, 'POST', '/v1/namespaces/default/services/orphan/instances', {
+        host: '10.9.0.3',
+        port: 80,
+        healthCheck: { ttl: 1 },
+      })
+    ).body;
     const id = reg.instance.id as string;
-    await waitFor(async () => {
-      const s = (await api(others[1]!.url, 'GET', '/v1/cluster')).body as ClusterStatus;
-      return s.leaseHolder !== null && s.leaseHolder !== holderId;
-    }, 5000, 'another node to take the lease');
+    await waitFor(
+      async () => {
+        const s = (await api(others[1]!.url, 'GET', '/v1/cluster')).body as ClusterStatus;
+        return s.leaseHolder !== null && s.leaseHolder !== holderId;
+      },
+      5000,
+      'another node to take the lease',
+    );
     const took = Date.now() - killedAt;
     assert.ok(took < 1000 + 1000 + 500, `lease taken over ${took} ms after the kill (lease 1 s)`);
     // The new holder first gives the killed node (at most 5 s) to flush heartbeats it might hold.
-    await waitFor(async () => (await api(others[1]!.url, 'GET', `/v1/instances/${id}`)).body.healthy === false, 10_000, 'the silent instance to expire');
+    await waitFor(
+      async () => (await api(others[1]!.url, 'GET', `/v1/instances/${id}`)).body.healthy === false,
+      10_000,
+      'the silent instance to expire',
+    );
     await sleep(1500); // time for a duplicate expiry to show, if there were one
-    const events = (await api(others[0]!.url, 'GET', `/v1/events?instance=${id}&limit=100`)).body.events as RegistryEvent[];
+    const events = (await api(others[0]!.url, 'GET', `/v1/events?instance=${id}&limit=100`)).body
+      .events as RegistryEvent[];
     assert.equal(events.filter((e) => e.type === 'instance.unhealthy').length, 1, JSON.stringify(events));
   });
 });
@@ -130,8 +193,12 @@ describe('cluster mode: a registration decided on a stale index', { skip: why },
     // Node A hears nothing of node B (another Redis prefix) and reads the change log once a
     // minute: its index keeps the service as it was, and a new instance there needs no read.
     const flags = (id: string, prefix: string) => ({
-      'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': prefix,
-      'cluster.nodeId': id, 'cluster.pollInterval': '1m',
+      'store.type': 'mysql',
+      'store.url': `${MYSQL}/${database}`,
+      'cluster.redis': REDIS,
+      'cluster.prefix': prefix,
+      'cluster.nodeId': id,
+      'cluster.pollInterval': '1m',
     });
     const a = await spawnServer(flags('stale-a', `muster-test-${run}-a`));
     nodes.push(a);
@@ -141,14 +208,23 @@ describe('cluster mode: a registration decided on a stale index', { skip: why },
     assert.equal((await api(a.url, 'POST', plain, { host: '10.9.0.1', port: 80 })).status, 201);
     const b = await spawnServer(flags('stale-b', `muster-test-${run}-b`));
     nodes.push(b);
-    const on = await api(b.url, 'PATCH', '/v1/namespaces/default/services/guarded', { verification: { secret: 's'.repeat(32) } });
+    const on = await api(b.url, 'PATCH', '/v1/namespaces/default/services/guarded', {
+      verification: { secret: 's'.repeat(32) },
+    });
     assert.equal(on.status, 200, JSON.stringify(on.body));
 
     const r = await api(a.url, 'POST', path, { host: '10.9.0.2', port: 80 });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    assert.equal(r.body.instance.verification.state, 'pending', 'decided on the service as the database holds it, not as the index did');
+    assert.equal(
+      r.body.instance.verification.state,
+      'pending',
+      'decided on the service as the database holds it, not as the index did',
+    );
     // Pending, or failed once the check of that unreachable address has run (2 s): never verified.
-    assert.notEqual((await api(a.url, 'GET', `/v1/instances/${r.body.instance.id}`)).body.verification.state, 'verified');
+    assert.notEqual(
+      (await api(a.url, 'GET', `/v1/instances/${r.body.instance.id}`)).body.verification.state,
+      'verified',
+    );
     // The write that ran again read the service, and its commit brought node A's index up to date.
     assert.equal((await api(a.url, 'GET', '/v1/namespaces/default/services/guarded')).body.verification.enabled, true);
 
@@ -168,15 +244,24 @@ describe('cluster mode: the database fails under a node (through a fault proxy)'
   let node: ChildServer;
   const acked: string[] = [];
   let port = 2000;
-  const register = () => api(node.url, 'POST', '/v1/namespaces/default/services/fault/instances', { host: '10.8.0.1', port: port++, healthCheck: { ttl: 60 } });
+  const register = () =>
+    api(node.url, 'POST', '/v1/namespaces/default/services/fault/instances', {
+      host: '10.8.0.1',
+      port: port++,
+      healthCheck: { ttl: 60 },
+    });
   const discover = () => api(node.url, 'GET', '/v1/namespaces/default/services/fault/instances');
 
   before(async () => {
     const db = new URL(MYSQL);
     proxy = await new FaultProxy(db.hostname, Number(db.port || 3306)).start();
     node = await spawnServer({
-      'store.type': 'mysql', 'store.url': `mysql://root@127.0.0.1:${proxy.port}/${database}`, 'store.mysql.writeTimeout': '1s',
-      'cluster.redis': REDIS, 'cluster.prefix': `muster-test-${run}`, 'cluster.pollInterval': '200ms',
+      'store.type': 'mysql',
+      'store.url': `mysql://root@127.0.0.1:${proxy.port}/${database}`,
+      'store.mysql.writeTimeout': '1s',
+      'cluster.redis': REDIS,
+      'cluster.prefix': `muster-test-${run}`,
+      'cluster.pollInterval': '200ms',
     });
     for (let i = 0; i < 20; i++) {
       const r = await register();
@@ -203,17 +288,33 @@ describe('cluster mode: the database fails under a node (through a fault proxy)'
       assert.equal(w.body.error.code, 'UNAVAILABLE');
       assert.ok(took < 1000 + 1500, `the write answered after ${took} ms (writeTimeout 1 s)`);
 
-      await waitFor(async () => (await discover()).headers.get('x-muster-stale') !== null, 5000, 'discovery to say it may be stale');
+      await waitFor(
+        async () => (await discover()).headers.get('x-muster-stale') !== null,
+        5000,
+        'discovery to say it may be stale',
+      );
       const d = await discover();
       assert.equal(d.status, 200);
       assert.equal(d.body.stale, true);
       assert.equal(d.body.instances.length, acked.length, 'still answered from the index');
-      await waitFor(async () => (await api(node.url, 'GET', '/readyz')).status === 503, 5000, 'readiness to turn false');
+      await waitFor(
+        async () => (await api(node.url, 'GET', '/readyz')).status === 503,
+        5000,
+        'readiness to turn false',
+      );
 
       if (fault === 'cut') await proxy.restore();
       else proxy.release();
-      await waitFor(async () => (await api(node.url, 'GET', '/readyz')).status === 200, 10_000, 'readiness to come back');
-      await waitFor(async () => (await discover()).headers.get('x-muster-stale') === null, 5000, 'discovery to be current again');
+      await waitFor(
+        async () => (await api(node.url, 'GET', '/readyz')).status === 200,
+        10_000,
+        'readiness to come back',
+      );
+      await waitFor(
+        async () => (await discover()).headers.get('x-muster-stale') === null,
+        5000,
+        'discovery to be current again',
+      );
       const again = await register();
       assert.equal(again.status, 201, JSON.stringify(again.body));
       acked.push(again.body.instance.id);
@@ -227,8 +328,13 @@ describe('cluster mode: a rolling restart under an SDK provider and consumer', {
   const run = `${process.pid}_${randomBytes(3).toString('hex')}`;
   const database = `muster_rolling_${run}`;
   const flags = (id: string, ports?: { http: number; grpc: number }) => ({
-    'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-test-${run}`,
-    'cluster.nodeId': id, 'cluster.leaseTtl': '1s', 'health.sweepInterval': '100ms',
+    'store.type': 'mysql',
+    'store.url': `${MYSQL}/${database}`,
+    'cluster.redis': REDIS,
+    'cluster.prefix': `muster-test-${run}`,
+    'cluster.nodeId': id,
+    'cluster.leaseTtl': '1s',
+    'health.sweepInterval': '100ms',
     ...(ports ? { httpPort: ports.http, grpcPort: ports.grpc } : {}),
   });
   let nodes: ChildServer[] = [];
@@ -242,12 +348,20 @@ describe('cluster mode: a rolling restart under an SDK provider and consumer', {
   it("restarts every node in turn; the consumer's picks never fail and the provider stays registered", async () => {
     const first = await spawnServer(flags('r-a'));
     nodes = [first, ...(await Promise.all([spawnServer(flags('r-b')), spawnServer(flags('r-c'))]))];
-    const ports = nodes.map((n) => ({ http: Number(new URL(n.url).port), grpc: Number(n.grpcAddress.split(':').pop()) }));
+    const ports = nodes.map((n) => ({
+      http: Number(new URL(n.url).port),
+      grpc: Number(n.grpcAddress.split(':').pop()),
+    }));
     const servers = nodes.map((n) => n.grpcAddress);
     const provider = new MusterClient({ servers, backoffMaxMs: 500 });
     const consumer = new MusterClient({ servers, backoffMaxMs: 500 });
     try {
-      const reg = await provider.register({ service: 'rolling', host: '10.7.0.1', port: 8080, healthCheck: { ttl: 1 } });
+      const reg = await provider.register({
+        service: 'rolling',
+        host: '10.7.0.1',
+        port: 8080,
+        healthCheck: { ttl: 1 },
+      });
       await consumer.ready('rolling');
       let picks = 0;
       let misses = 0;
@@ -296,29 +410,75 @@ describe('cluster mode: Redis fails under a node (through a fault proxy)', { ski
     const redis = new URL(REDIS);
     proxy = await new FaultProxy(redis.hostname, Number(redis.port || 6379)).start();
     node = await spawnServer({
-      'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': `redis://127.0.0.1:${proxy.port}`,
-      'cluster.prefix': `muster-test-${run}`, 'cluster.leaseTtl': '1s', 'health.sweepInterval': '100ms',
+      'store.type': 'mysql',
+      'store.url': `${MYSQL}/${database}`,
+      'cluster.redis': `redis://127.0.0.1:${proxy.port}`,
+      'cluster.prefix': `muster-test-${run}`,
+      'cluster.leaseTtl': '1s',
+      'health.sweepInterval': '100ms',
     });
-    const reg = async (port: number) => (await api(node.url, 'POST', '/v1/namespaces/default/services/redisfault/instances', { host: '10.6.0.1', port, healthCheck: { ttl: 1 } })).body;
+    const reg = async (port: number) =>
+      (
+        await api(node.url, 'POST', '/v1/namespaces/default/services/redisfault/instances', {
+          host: '10.6.0.1',
+          port,
+          healthCheck: { ttl: 1 },
+        })
+      ).body;
     const beating = await reg(1);
     const silent = await reg(2);
     const healthy = async (id: string) => (await api(node.url, 'GET', `/v1/instances/${id}`)).body.healthy as boolean;
-    await waitFor(async () => ((await api(node.url, 'GET', '/readyz')).body.checks.sweepLease as string).startsWith('held by this'), 5000, 'the node to hold the lease');
+    await waitFor(
+      async () => ((await api(node.url, 'GET', '/readyz')).body.checks.sweepLease as string).startsWith('held by this'),
+      5000,
+      'the node to hold the lease',
+    );
 
     await proxy.cut();
     const until = Date.now() + 4000; // longer than 3 x ttl
     while (Date.now() < until) {
-      assert.equal((await api(node.url, 'PUT', `/v1/instances/${beating.instance.id}/heartbeat`, undefined, bearer(beating.heartbeatToken))).status, 204, 'heartbeats are still taken');
+      assert.equal(
+        (
+          await api(
+            node.url,
+            'PUT',
+            `/v1/instances/${beating.instance.id}/heartbeat`,
+            undefined,
+            bearer(beating.heartbeatToken),
+          )
+        ).status,
+        204,
+        'heartbeats are still taken',
+      );
       await sleep(300);
     }
-    assert.equal(await healthy(silent.instance.id), true, 'nobody expires while Redis is out, not even a silent instance');
+    assert.equal(
+      await healthy(silent.instance.id),
+      true,
+      'nobody expires while Redis is out, not even a silent instance',
+    );
     assert.equal(await healthy(beating.instance.id), true);
     assert.match((await api(node.url, 'GET', '/readyz')).body.checks.redis as string, /unreachable/);
 
     await proxy.restore();
-    await waitFor(async () => !(await healthy(silent.instance.id)), 10_000, 'the silent instance to expire once Redis is back');
+    await waitFor(
+      async () => !(await healthy(silent.instance.id)),
+      10_000,
+      'the silent instance to expire once Redis is back',
+    );
     for (let i = 0; i < 5; i++) {
-      assert.equal((await api(node.url, 'PUT', `/v1/instances/${beating.instance.id}/heartbeat`, undefined, bearer(beating.heartbeatToken))).status, 204);
+      assert.equal(
+        (
+          await api(
+            node.url,
+            'PUT',
+            `/v1/instances/${beating.instance.id}/heartbeat`,
+            undefined,
+            bearer(beating.heartbeatToken),
+          )
+        ).status,
+        204,
+      );
       await sleep(300);
     }
     assert.equal(await healthy(beating.instance.id), true, 'the instance that kept beating stayed healthy throughout');
@@ -330,8 +490,13 @@ describe('cluster mode with auth: tokens on every node', { skip: why }, () => {
   const database = `muster_cluster_${run}`;
   const nodes: ChildServer[] = [];
   const flags = (id: string) => ({
-    'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-test-${run}`,
-    'cluster.nodeId': id, 'cluster.pollInterval': '1s', 'auth.enabled': true,
+    'store.type': 'mysql',
+    'store.url': `${MYSQL}/${database}`,
+    'cluster.redis': REDIS,
+    'cluster.prefix': `muster-test-${run}`,
+    'cluster.nodeId': id,
+    'cluster.pollInterval': '1s',
+    'auth.enabled': true,
   });
   after(() => cleanUp(nodes, database, run));
 
@@ -344,16 +509,28 @@ describe('cluster mode with auth: tokens on every node', { skip: why }, () => {
     nodes.push(b);
     assert.ok(!existsSync(join(b.dataDir, 'admin.token')), 'the second node makes no admin token of its own');
     const admin = readFileSync(join(a.dataDir, 'admin.token'), 'utf8').trim();
-    assert.equal((await api(b.url, 'GET', '/v1/namespaces', undefined, bearer(admin))).status, 200, 'node b knows the admin token');
+    assert.equal(
+      (await api(b.url, 'GET', '/v1/namespaces', undefined, bearer(admin))).status,
+      200,
+      'node b knows the admin token',
+    );
 
     const made = await api(a.url, 'POST', '/v1/tokens', { name: 'roaming', rules: ['read:*/*'] }, bearer(admin));
     assert.equal(made.status, 201);
     const secret = made.body.secret as string;
-    await waitFor(async () => (await api(b.url, 'GET', '/v1/cluster', undefined, bearer(secret))).status === 200, 2000, 'node b to accept the new token');
+    await waitFor(
+      async () => (await api(b.url, 'GET', '/v1/cluster', undefined, bearer(secret))).status === 200,
+      2000,
+      'node b to accept the new token',
+    );
 
     assert.equal((await api(a.url, 'DELETE', '/v1/tokens/roaming', undefined, bearer(admin))).status, 200);
     const revokedAt = Date.now();
-    await waitFor(async () => (await api(b.url, 'GET', '/v1/cluster', undefined, bearer(secret))).status === 401, 1000, 'node b to refuse the revoked token');
+    await waitFor(
+      async () => (await api(b.url, 'GET', '/v1/cluster', undefined, bearer(secret))).status === 401,
+      1000,
+      'node b to refuse the revoked token',
+    );
     const took = Date.now() - revokedAt;
     assert.ok(took < 1000, `refused on node b ${took} ms after the revocation was acknowledged`);
   });

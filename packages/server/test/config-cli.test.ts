@@ -54,14 +54,18 @@ function freePort(): Promise<number> {
   });
 }
 
-const register = (url: string, svc: string) => api(url, 'POST', `/v1/namespaces/default/services/${svc}/instances`, { host: '10.0.0.1', port: 8080 });
+const register = (url: string, svc: string) =>
+  api(url, 'POST', `/v1/namespaces/default/services/${svc}/instances`, { host: '10.0.0.1', port: 8080 });
 
 describe('muster server: bad configuration exits 2 and names the key', { concurrency: true }, () => {
   it('a flag value out of range', async () => {
     const data = dir();
     const r = await muster(['server', '--http-port', '70000', '--data-dir', data]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /invalid value "70000" for httpPort \(from flag --http-port\): must be an integer in 0\.\.65535/);
+    assert.match(
+      r.stderr,
+      /invalid value "70000" for httpPort \(from flag --http-port\): must be an integer in 0\.\.65535/,
+    );
     assert.deepEqual(fs.readdirSync(data), [], 'nothing was created before the configuration was checked');
   });
 
@@ -102,7 +106,10 @@ describe('muster server: bad configuration exits 2 and names the key', { concurr
   });
 
   it('usage errors: an unknown flag, a flag without its value', async () => {
-    const [unknown, missing] = await Promise.all([muster(['server', '--htp-port', '1']), muster(['server', '--http-port'])]);
+    const [unknown, missing] = await Promise.all([
+      muster(['server', '--htp-port', '1']),
+      muster(['server', '--http-port']),
+    ]);
     assert.equal(unknown.code, 2, unknown.stderr);
     assert.match(unknown.stderr, /unknown option '--htp-port'/);
     assert.equal(missing.code, 2, missing.stderr);
@@ -130,8 +137,14 @@ describe('muster server --help', { concurrency: true }, () => {
     const help = r.stdout.replace(/\s+/g, ' ');
     assert.match(help, /-c, --config <file>/);
     for (const o of OPTIONS) {
-      assert.ok(help.includes(`${flagName(o.key)} ${o.type.kind === 'bool' ? '[value]' : '<value>'}`), `--help lists ${flagName(o.key)}`);
-      assert.ok(help.includes(`(default: ${o.default}; env ${envName(o.key)})`), `--help gives the default and env of ${o.key}`);
+      assert.ok(
+        help.includes(`${flagName(o.key)} ${o.type.kind === 'bool' ? '[value]' : '<value>'}`),
+        `--help lists ${flagName(o.key)}`,
+      );
+      assert.ok(
+        help.includes(`(default: ${o.default}; env ${envName(o.key)})`),
+        `--help gives the default and env of ${o.key}`,
+      );
     }
   });
 });
@@ -151,7 +164,10 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
     }
     assert.match(server.output(), /"msg":"stopped"/);
     // log.requests defaults to writes: the registration is a line, the health check is not.
-    assert.match(server.output(), /"route":"\/v1\/namespaces\/:ns\/services\/:svc\/instances","url":"[^"]*","status":201,"latencyMs":[\d.]+,"msg":"request"/);
+    assert.match(
+      server.output(),
+      /"route":"\/v1\/namespaces\/:ns\/services\/:svc\/instances","url":"[^"]*","status":201,"latencyMs":[\d.]+,"msg":"request"/,
+    );
     assert.doesNotMatch(server.output(), /"route":"\/healthz"/);
   });
 
@@ -167,14 +183,27 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
 
   it('--config FILE sets options', async () => {
     const data = dir();
-    const file = yamlFile(['httpPort: 0', 'grpcPort: 0', `dataDir: ${JSON.stringify(data)}`, 'autoCreateService: false', 'http:', '  bodyLimit: 2048'].join('\n'));
+    const file = yamlFile(
+      [
+        'httpPort: 0',
+        'grpcPort: 0',
+        `dataDir: ${JSON.stringify(data)}`,
+        'autoCreateService: false',
+        'http:',
+        '  bodyLimit: 2048',
+      ].join('\n'),
+    );
     const server = await startMuster(['--config', file]);
     try {
       assert.ok(fs.existsSync(path.join(data, 'muster.db')), 'dataDir came from the file');
       const refused = await register(server.url, 'not-created');
       assert.equal(refused.status, 404, JSON.stringify(refused.body));
       assert.match(refused.body.error.message, /autoCreateService is off/);
-      const big = await api(server.url, 'POST', '/v1/namespaces/default/services/big/instances', { host: '10.0.0.1', port: 80, metadata: { x: 'x'.repeat(3000) } });
+      const big = await api(server.url, 'POST', '/v1/namespaces/default/services/big/instances', {
+        host: '10.0.0.1',
+        port: 80,
+        metadata: { x: 'x'.repeat(3000) },
+      });
       assert.equal(big.status, 413, 'http.bodyLimit came from the file');
     } finally {
       assert.equal(await server.kill('SIGTERM'), 0, server.output());
@@ -186,7 +215,11 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
     let grpcPort = await freePort();
     while (grpcPort === port) grpcPort = await freePort();
     const data = dir();
-    const server = await startMuster([], { MUSTER_HTTP_PORT: String(port), MUSTER_GRPC_PORT: String(grpcPort), MUSTER_DATA_DIR: data });
+    const server = await startMuster([], {
+      MUSTER_HTTP_PORT: String(port),
+      MUSTER_GRPC_PORT: String(grpcPort),
+      MUSTER_DATA_DIR: data,
+    });
     try {
       assert.equal(server.url, `http://127.0.0.1:${port}`);
       assert.match(server.output(), new RegExp(`"grpc":"127\\.0\\.0\\.1:${grpcPort}"`));
@@ -199,14 +232,22 @@ describe('muster server: starting and stopping', { concurrency: true }, () => {
 
   it('file < env < flags when all three are given', async () => {
     const [fromFile, fromEnv, fromFlag] = [dir(), dir(), dir()];
-    const file = yamlFile([`dataDir: ${JSON.stringify(fromFile)}`, 'autoCreateService: false', 'httpPort: 1'].join('\n'));
+    const file = yamlFile(
+      [`dataDir: ${JSON.stringify(fromFile)}`, 'autoCreateService: false', 'httpPort: 1'].join('\n'),
+    );
     const server = await startMuster(['--http-port', '0', '--grpc-port', '0', '--data-dir', fromFlag], {
-      MUSTER_CONFIG: file, MUSTER_DATA_DIR: fromEnv, MUSTER_AUTO_CREATE_SERVICE: 'true',
+      MUSTER_CONFIG: file,
+      MUSTER_DATA_DIR: fromEnv,
+      MUSTER_AUTO_CREATE_SERVICE: 'true',
     });
     try {
       assert.ok(fs.existsSync(path.join(fromFlag, 'muster.db')), 'the flag wins');
       assert.ok(!fs.existsSync(path.join(fromEnv, 'muster.db')) && !fs.existsSync(path.join(fromFile, 'muster.db')));
-      assert.equal((await register(server.url, 'env-beats-file')).status, 201, 'MUSTER_AUTO_CREATE_SERVICE beats the file');
+      assert.equal(
+        (await register(server.url, 'env-beats-file')).status,
+        201,
+        'MUSTER_AUTO_CREATE_SERVICE beats the file',
+      );
     } finally {
       assert.equal(await server.kill('SIGTERM'), 0, server.output());
     }

@@ -21,7 +21,11 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('docs/configuration.md', () => {
   it('is what scripts/gen-config-docs.mjs generates from the option table (run npm run docs)', () => {
-    assert.equal(fs.readFileSync(docsFile, 'utf8'), gen.renderConfigDocs(), 'docs/configuration.md is out of date: run npm run docs');
+    assert.equal(
+      fs.readFileSync(docsFile, 'utf8'),
+      gen.renderConfigDocs(),
+      'docs/configuration.md is out of date: run npm run docs',
+    );
   });
 
   it('has a row for every option with its YAML key, variable, flag and default', () => {
@@ -45,7 +49,8 @@ describe('docs/configuration.md', () => {
     const file = path.join(dir, 'example.yaml');
     fs.writeFileSync(file, gen.exampleYaml());
     assert.deepEqual(loadConfig({ file }), loadConfig());
-    for (const o of OPTIONS) assert.ok(gen.exampleYaml().includes(`# ${o.description}`), `the example explains ${o.key}`);
+    for (const o of OPTIONS)
+      assert.ok(gen.exampleYaml().includes(`# ${o.description}`), `the example explains ${o.key}`);
   });
 
   it('the script writes the same page to a given path, and --check passes on the committed page', () => {

@@ -26,7 +26,14 @@ describe('muster doctor: a single server', () => {
   it('finds nothing wrong with a healthy server and exits 0', async () => {
     const r = await muster(['--server', s.url, 'doctor'], { MUSTER_TOKEN: admin });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    for (const line of [/ok\s+reachable/, /ok\s+ready/, /ok\s+store\s+the store answers/, /ok\s+cluster\s+a single node/, /ok\s+auth\s+auth is on/]) assert.match(r.stdout, line);
+    for (const line of [
+      /ok\s+reachable/,
+      /ok\s+ready/,
+      /ok\s+store\s+the store answers/,
+      /ok\s+cluster\s+a single node/,
+      /ok\s+auth\s+auth is on/,
+    ])
+      assert.match(r.stdout, line);
     assert.match(r.stdout, /No problem found\.$/m);
     const j = JSON.parse((await muster(['--server', s.url, 'doctor', '-o', 'json'], { MUSTER_TOKEN: admin })).stdout);
     assert.equal(j.ok, true);
@@ -67,7 +74,8 @@ describe('muster doctor: a single server', () => {
 });
 
 const why = await clusterServicesProblem();
-if (why && process.env['CI'] === 'true') throw new Error(`the doctor's cluster tests need MariaDB and Redis on CI: ${why}`);
+if (why && process.env['CI'] === 'true')
+  throw new Error(`the doctor's cluster tests need MariaDB and Redis on CI: ${why}`);
 
 describe('muster doctor: a cluster with a skewed clock and a store that went away', { skip: why }, () => {
   const run = `${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -81,8 +89,16 @@ describe('muster doctor: a cluster with a skewed clock and a store that went awa
   const node = async (id: string, storeUrl: string, clock = { now: () => Date.now() }) => {
     const config = loadConfig({
       flags: {
-        httpPort: '0', grpcPort: '0', dataDir: tempDir(), 'log.level': 'silent', 'auth.enabled': 'false',
-        'store.type': 'mysql', 'store.url': storeUrl, 'cluster.redis': REDIS, 'cluster.prefix': prefix, 'cluster.nodeId': id,
+        httpPort: '0',
+        grpcPort: '0',
+        dataDir: tempDir(),
+        'log.level': 'silent',
+        'auth.enabled': 'false',
+        'store.type': 'mysql',
+        'store.url': storeUrl,
+        'cluster.redis': REDIS,
+        'cluster.prefix': prefix,
+        'cluster.nodeId': id,
         'cluster.leaseTtl': '1s',
       },
     });
@@ -112,10 +128,13 @@ describe('muster doctor: a cluster with a skewed clock and a store that went awa
     r.disconnect();
   });
 
-  it('reports the nodes\' clocks two minutes apart, and exits 1', async () => {
+  it("reports the nodes' clocks two minutes apart, and exits 1", async () => {
     const r = await muster(['--server', a.url, 'doctor']);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, /FAIL\s+clocks\s+the nodes' clocks differ by 1\d{5} ms \(against Redis's clock: node-a [+-]\d+ ms, node-b \+1\d{5} ms\)/);
+    assert.match(
+      r.stdout,
+      /FAIL\s+clocks\s+the nodes' clocks differ by 1\d{5} ms \(against Redis's clock: node-a [+-]\d+ ms, node-b \+1\d{5} ms\)/,
+    );
     assert.match(r.stdout, /-> run time synchronisation/);
     assert.match(r.stdout, /ok\s+sweep lease\s+held by node-[ab]/);
     assert.match(r.stdout, /ok\s+redis/);

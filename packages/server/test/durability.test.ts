@@ -12,7 +12,13 @@ describe('durability: SIGKILL never loses an acknowledged registration', () => {
     const acked = new Set<number>();
     let killed = false;
     const inFlight = Array.from({ length: N }, (_, i) =>
-      api(first.url, 'POST', svc, { id: `inst-${i}`, host: `10.7.${i >> 8}.${i & 255}`, port: 9000, metadata: { n: String(i), shard: 'a' }, weight: i % 100 })
+      api(first.url, 'POST', svc, {
+        id: `inst-${i}`,
+        host: `10.7.${i >> 8}.${i & 255}`,
+        port: 9000,
+        metadata: { n: String(i), shard: 'a' },
+        weight: i % 100,
+      })
         .then((r) => {
           if (r.status === 201) acked.add(i);
           // Kill mid-stream: some writes acknowledged, some in flight, some never sent.
@@ -21,7 +27,10 @@ describe('durability: SIGKILL never loses an acknowledged registration', () => {
             first.child.kill('SIGKILL');
           }
         })
-        .catch(() => { /* connection cut by the kill: unacknowledged */ }));
+        .catch(() => {
+          /* connection cut by the kill: unacknowledged */
+        }),
+    );
     await Promise.all(inFlight);
     assert.equal(await first.kill('SIGKILL'), null);
     assert.ok(acked.size >= 250, `acknowledged ${acked.size}`);
@@ -37,7 +46,11 @@ describe('durability: SIGKILL never loses an acknowledged registration', () => {
         assert.equal(inst.weight, i % 100);
       }
       const events = await api(second.url, 'GET', '/v1/events?service=ledger&type=instance.registered&limit=1000');
-      assert.equal(events.body.events.length, found.size, 'every stored instance has its registration event, and no event lacks its instance');
+      assert.equal(
+        events.body.events.length,
+        found.size,
+        'every stored instance has its registration event, and no event lacks its instance',
+      );
     } finally {
       await second.stop();
     }
@@ -48,7 +61,9 @@ describe('durability: SIGKILL never loses an acknowledged registration', () => {
     const first = await spawnServer({ 'health.flushInterval': '1h' }, dataDir);
     const r = await api(first.url, 'POST', svc, { host: '10.8.0.1', port: 1 });
     await new Promise((res) => setTimeout(res, 50));
-    await api(first.url, 'PUT', `/v1/instances/${r.body.instance.id}/heartbeat`, undefined, { authorization: `Bearer ${r.body.heartbeatToken}` });
+    await api(first.url, 'PUT', `/v1/instances/${r.body.instance.id}/heartbeat`, undefined, {
+      authorization: `Bearer ${r.body.heartbeatToken}`,
+    });
     const beat = (await api(first.url, 'GET', `/v1/instances/${r.body.instance.id}`)).body.lastHeartbeat;
     assert.equal(await first.kill('SIGTERM'), 0, first.output());
     assert.match(first.output(), /"msg":"stopped"/);

@@ -12,7 +12,10 @@ export class FaultProxy {
   private holding = false;
   port = 0;
 
-  constructor(private readonly upstreamHost: string, private readonly upstreamPort: number) {}
+  constructor(
+    private readonly upstreamHost: string,
+    private readonly upstreamPort: number,
+  ) {}
 
   async start(): Promise<this> {
     await this.listen();

@@ -6,10 +6,25 @@ import { GRPC_FIELD_KEY } from '@muster/api';
 import { isUndecodable, loadRegistryPackage, registryDefinition } from '../src/api/grpc/codec.js';
 import { registryClient, type RegistryClient } from './grpc-client.js';
 import {
-  FIXTURE_RULES, fuzzServer, grants, RegistryModel, type Fixtures, type InstanceState,
+  FIXTURE_RULES,
+  fuzzServer,
+  grants,
+  RegistryModel,
+  type Fixtures,
+  type InstanceState,
   type Presented,
 } from './fuzz-model.js';
-import { hostArb, ID_POOL, metadataArb, nameFrom, NS_POOL, portArb, SVC_POOL, textArb, weirdString } from './fuzz-values.js';
+import {
+  hostArb,
+  ID_POOL,
+  metadataArb,
+  nameFrom,
+  NS_POOL,
+  portArb,
+  SVC_POOL,
+  textArb,
+  weirdString,
+} from './fuzz-values.js';
 
 /**
  * Property-based fuzzing of muster.v1.Registry (fast-check): Register, Deregister, Heartbeat and
@@ -35,9 +50,13 @@ function decoded(m: Method, bytes: Buffer): any {
 /** A client that sends the bytes given, for every method. */
 function rawClient(address: string): RegistryClient {
   const raw = (name: Method) => ({
-    path: `/muster.v1.Registry/${name}`, requestStream: name === 'HeartbeatStream', responseStream: name === 'HeartbeatStream' || name === 'Watch',
-    requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b,
+    path: `/muster.v1.Registry/${name}`,
+    requestStream: name === 'HeartbeatStream',
+    responseStream: name === 'HeartbeatStream' || name === 'Watch',
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
   });
   const Raw = grpc.makeGenericClientConstructor(Object.fromEntries(METHODS.map((m) => [m, raw(m)])), 'RawRegistry');
   return new Raw(address, grpc.credentials.createInsecure()) as RegistryClient;
@@ -84,42 +103,102 @@ const instRef: fc.Arbitrary<Ref> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('is' as const), v: nameFrom(ID_POOL) }) },
 );
 /** grpc-js refuses anything but printable ASCII in a text metadata value. */
-const asciiText = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 30 });
-const u32 = fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom(0, 1, 61, 10001, 65536, 1000001, 2 ** 31, 2 ** 32 - 1) }, { weight: 1, arbitrary: fc.nat() });
-const maybe = <T>(a: fc.Arbitrary<T>, weight = 2) => fc.oneof({ weight, arbitrary: a }, { weight: 1, arbitrary: fc.constant(undefined) });
+const asciiText = fc.string({
+  unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+  maxLength: 30,
+});
+const u32 = fc.oneof(
+  { weight: 4, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: fc.constantFrom(0, 1, 61, 10001, 65536, 1000001, 2 ** 31, 2 ** 32 - 1) },
+  { weight: 1, arbitrary: fc.nat() },
+);
+const maybe = <T>(a: fc.Arbitrary<T>, weight = 2) =>
+  fc.oneof({ weight, arbitrary: a }, { weight: 1, arbitrary: fc.constant(undefined) });
 
 /** A registration that is valid, field by field (so the registry fills up). */
-const cleanRegisterMsg = fc.record({
-  namespace: fc.constantFrom(...NS_POOL, ''), service: fc.constantFrom(...SVC_POOL), id: maybe(fc.constantFrom(...ID_POOL), 1),
-  host: fc.constantFrom('10.0.0.1', '10.0.0.2', 'host-a', '::1', 'db.example.com'), port: portArb,
-  protocol: maybe(fc.constantFrom('http', 'grpc')), version: maybe(fc.constantFrom('1.0', 'v2')), weight: maybe(fc.integer({ min: 0, max: 10000 })),
-  priority: maybe(fc.integer({ min: 0, max: 1_000_000 })), metadata: maybe(fc.dictionary(fc.constantFrom('env', 'zone', 'ключ', '🔑'), fc.constantFrom('prod', 'dev', ''), { maxKeys: 3 })),
-  location: maybe(fc.record({ region: fc.constantFrom('eu', 'us', ''), zone: fc.constantFrom('a', 'b') }, { requiredKeys: [] })),
-  healthCheck: maybe(fc.record({ ttl: fc.integer({ min: 1, max: 60 }) })), isolate: maybe(fc.boolean(), 1),
-}, { requiredKeys: ['service', 'host', 'port'] });
+const cleanRegisterMsg = fc.record(
+  {
+    namespace: fc.constantFrom(...NS_POOL, ''),
+    service: fc.constantFrom(...SVC_POOL),
+    id: maybe(fc.constantFrom(...ID_POOL), 1),
+    host: fc.constantFrom('10.0.0.1', '10.0.0.2', 'host-a', '::1', 'db.example.com'),
+    port: portArb,
+    protocol: maybe(fc.constantFrom('http', 'grpc')),
+    version: maybe(fc.constantFrom('1.0', 'v2')),
+    weight: maybe(fc.integer({ min: 0, max: 10000 })),
+    priority: maybe(fc.integer({ min: 0, max: 1_000_000 })),
+    metadata: maybe(
+      fc.dictionary(fc.constantFrom('env', 'zone', 'ключ', '🔑'), fc.constantFrom('prod', 'dev', ''), { maxKeys: 3 }),
+    ),
+    location: maybe(
+      fc.record({ region: fc.constantFrom('eu', 'us', ''), zone: fc.constantFrom('a', 'b') }, { requiredKeys: [] }),
+    ),
+    healthCheck: maybe(fc.record({ ttl: fc.integer({ min: 1, max: 60 }) })),
+    isolate: maybe(fc.boolean(), 1),
+  },
+  { requiredKeys: ['service', 'host', 'port'] },
+);
 
-const wildRegisterMsg = fc.record({
-  namespace: fc.oneof({ weight: 3, arbitrary: nameFrom(NS_POOL) }, { weight: 2, arbitrary: fc.constant('') }),
-  service: nameFrom(SVC_POOL),
-  id: maybe(nameFrom(ID_POOL), 1),
-  host: fc.oneof({ weight: 8, arbitrary: hostArb }, { weight: 1, arbitrary: fc.constantFrom('', ' ') }, { weight: 1, arbitrary: weirdString }),
-  port: fc.oneof({ weight: 8, arbitrary: portArb }, { weight: 1, arbitrary: fc.constantFrom(0, 65536, 2 ** 32 - 1) }),
-  protocol: maybe(textArb), version: maybe(textArb),
-  weight: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 10000 }) }, { weight: 1, arbitrary: u32 }),
-  priority: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 1_000_000 }) }, { weight: 1, arbitrary: u32 }),
-  metadata: maybe(metadataArb),
-  location: maybe(fc.record({ region: textArb, zone: textArb, campus: textArb }, { requiredKeys: [] })),
-  healthCheck: maybe(fc.record({ type: fc.oneof({ weight: 5, arbitrary: fc.constantFrom('heartbeat', '') }, { weight: 1, arbitrary: fc.constantFrom('tcp', 'HEARTBEAT') }), ttl: fc.oneof(fc.integer({ min: 1, max: 60 }), u32) }, { requiredKeys: [] })),
-  isolate: maybe(fc.boolean(), 1),
-}, { requiredKeys: ['service'] });
-const filterMsg = maybe(fc.record({
-  status: fc.constantFrom('all', 'healthy', 'unhealthy', '', 'sick'), isolated: fc.constantFrom('all', 'true', 'false', '', 'maybe'),
-  metadata: metadataArb, region: textArb, zone: textArb, campus: textArb,
-}, { requiredKeys: ['status', 'isolated'] }), 2);
-const readMsg = fc.record({
-  namespace: fc.oneof(nameFrom(NS_POOL), fc.constant('')), service: nameFrom(SVC_POOL), revision: maybe(fc.nat(200), 1), filter: filterMsg,
-  waitMs: fc.oneof({ weight: 6, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom(0, 20, 60001, 2 ** 32 - 1) }),
-}, { requiredKeys: ['service'] });
+const wildRegisterMsg = fc.record(
+  {
+    namespace: fc.oneof({ weight: 3, arbitrary: nameFrom(NS_POOL) }, { weight: 2, arbitrary: fc.constant('') }),
+    service: nameFrom(SVC_POOL),
+    id: maybe(nameFrom(ID_POOL), 1),
+    host: fc.oneof(
+      { weight: 8, arbitrary: hostArb },
+      { weight: 1, arbitrary: fc.constantFrom('', ' ') },
+      { weight: 1, arbitrary: weirdString },
+    ),
+    port: fc.oneof({ weight: 8, arbitrary: portArb }, { weight: 1, arbitrary: fc.constantFrom(0, 65536, 2 ** 32 - 1) }),
+    protocol: maybe(textArb),
+    version: maybe(textArb),
+    weight: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 10000 }) }, { weight: 1, arbitrary: u32 }),
+    priority: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 1_000_000 }) }, { weight: 1, arbitrary: u32 }),
+    metadata: maybe(metadataArb),
+    location: maybe(fc.record({ region: textArb, zone: textArb, campus: textArb }, { requiredKeys: [] })),
+    healthCheck: maybe(
+      fc.record(
+        {
+          type: fc.oneof(
+            { weight: 5, arbitrary: fc.constantFrom('heartbeat', '') },
+            { weight: 1, arbitrary: fc.constantFrom('tcp', 'HEARTBEAT') },
+          ),
+          ttl: fc.oneof(fc.integer({ min: 1, max: 60 }), u32),
+        },
+        { requiredKeys: [] },
+      ),
+    ),
+    isolate: maybe(fc.boolean(), 1),
+  },
+  { requiredKeys: ['service'] },
+);
+const filterMsg = maybe(
+  fc.record(
+    {
+      status: fc.constantFrom('all', 'healthy', 'unhealthy', '', 'sick'),
+      isolated: fc.constantFrom('all', 'true', 'false', '', 'maybe'),
+      metadata: metadataArb,
+      region: textArb,
+      zone: textArb,
+      campus: textArb,
+    },
+    { requiredKeys: ['status', 'isolated'] },
+  ),
+  2,
+);
+const readMsg = fc.record(
+  {
+    namespace: fc.oneof(nameFrom(NS_POOL), fc.constant('')),
+    service: nameFrom(SVC_POOL),
+    revision: maybe(fc.nat(200), 1),
+    filter: filterMsg,
+    waitMs: fc.oneof(
+      { weight: 6, arbitrary: fc.constant(undefined) },
+      { weight: 1, arbitrary: fc.constantFrom(0, 20, 60001, 2 ** 32 - 1) },
+    ),
+  },
+  { requiredKeys: ['service'] },
+);
 
 const byteMutation: fc.Arbitrary<ByteMutation> = fc.oneof(
   fc.record({ op: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
@@ -131,50 +210,93 @@ const byteMutation: fc.Arbitrary<ByteMutation> = fc.oneof(
 );
 const sendArb: fc.Arbitrary<Send> = fc.oneof(
   { weight: 3, arbitrary: fc.constant({ as: 'stub' as const }) },
-  { weight: 1, arbitrary: fc.record({ as: fc.constant('bytes' as const), mutations: fc.array(byteMutation, { maxLength: 3 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ as: fc.constant('bytes' as const), mutations: fc.array(byteMutation, { maxLength: 3 }) }),
+  },
 );
 const callerArb = fc.oneof(
   { weight: 6, arbitrary: fc.constant<Caller>('admin') },
   { weight: 4, arbitrary: fc.constant<Caller>('none') },
-  ...(['writer', 'reader', 'revoked', 'mstUnknown', 'own', 'other', 'garbage'] as const).map((c) => ({ weight: 1, arbitrary: fc.constant<Caller>(c) })),
+  ...(['writer', 'reader', 'revoked', 'mstUnknown', 'own', 'other', 'garbage'] as const).map((c) => ({
+    weight: 1,
+    arbitrary: fc.constant<Caller>(c),
+  })),
 );
-const tokenArb = fc.oneof({ weight: 6, arbitrary: fc.constant<Caller>('own') }, { weight: 1, arbitrary: fc.constantFrom<Caller>('none', 'other', 'garbage', 'admin') });
+const tokenArb = fc.oneof(
+  { weight: 6, arbitrary: fc.constant<Caller>('own') },
+  { weight: 1, arbitrary: fc.constantFrom<Caller>('none', 'other', 'garbage', 'admin') },
+);
 
 const common = {
-  inst: instRef, again: fc.integer({ min: 0, max: 9 }), send: sendArb, caller: callerArb, token: tokenArb, idx: fc.nat(), garbage: asciiText,
-  auth: fc.oneof({ weight: 12, arbitrary: fc.constant<AuthForm>('Bearer') }, { weight: 1, arbitrary: fc.constantFrom<AuthForm>('bearer', 'Basic', 'bare', 'two', 'binary') }),
-  extra: fc.array(fc.tuple(fc.constantFrom('x-fuzz', 'authorization', 'user-agent-x', 'muster-error-field', 'x-request-id'), asciiText), { maxLength: 2 }),
+  inst: instRef,
+  again: fc.integer({ min: 0, max: 9 }),
+  send: sendArb,
+  caller: callerArb,
+  token: tokenArb,
+  idx: fc.nat(),
+  garbage: asciiText,
+  auth: fc.oneof(
+    { weight: 12, arbitrary: fc.constant<AuthForm>('Bearer') },
+    { weight: 1, arbitrary: fc.constantFrom<AuthForm>('bearer', 'Basic', 'bare', 'two', 'binary') },
+  ),
+  extra: fc.array(
+    fc.tuple(
+      fc.constantFrom('x-fuzz', 'authorization', 'user-agent-x', 'muster-error-field', 'x-request-id'),
+      asciiText,
+    ),
+    { maxLength: 2 },
+  ),
   batches: fc.constant([]),
 };
 const tokenMsg = fc.record({ heartbeatToken: fc.constant('') });
 
 function describeOp(o: Op): string {
   const send = o.send.as === 'stub' ? 'stub' : `bytes[${o.send.mutations.map((m) => m.op).join(',')}]`;
-  const batches = o.method === 'HeartbeatStream' ? ` batches=${o.batches.map((b) => (b === true ? 'garbage' : b.length)).join(',')}` : '';
+  const batches =
+    o.method === 'HeartbeatStream'
+      ? ` batches=${o.batches.map((b) => (b === true ? 'garbage' : b.length)).join(',')}`
+      : '';
   const again = o.method === 'Register' && o.again < 3 ? ' again' : '';
   return `${o.method}${again} ${send} caller=${o.caller}/${o.auth} token=${o.token} ${JSON.stringify(o.msg).slice(0, 160)}${batches}${o.extra.length ? ` metadata=${JSON.stringify(o.extra)}` : ''}`;
 }
-const op = (method: Method, msg: fc.Arbitrary<Record<string, unknown>>, extra: Partial<Record<keyof typeof common, fc.Arbitrary<unknown>>> = {}) =>
+const op = (
+  method: Method,
+  msg: fc.Arbitrary<Record<string, unknown>>,
+  extra: Partial<Record<keyof typeof common, fc.Arbitrary<unknown>>> = {},
+) =>
   fc.record({ ...common, ...extra, msg }).map((o) => {
     const out = { ...o, method } as Op;
     return Object.assign(out, { [fc.toStringMethod]: () => describeOp(out) });
   });
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 10, arbitrary: op('Register', fc.oneof(cleanRegisterMsg, wildRegisterMsg) as fc.Arbitrary<Record<string, unknown>>) },
+  {
+    weight: 10,
+    arbitrary: op('Register', fc.oneof(cleanRegisterMsg, wildRegisterMsg) as fc.Arbitrary<Record<string, unknown>>),
+  },
   { weight: 4, arbitrary: op('Deregister', tokenMsg) },
   { weight: 4, arbitrary: op('Heartbeat', tokenMsg) },
   {
     weight: 3,
     arbitrary: op('HeartbeatStream', fc.constant({}), {
-      batches: fc.array(fc.oneof(
-        { weight: 6, arbitrary: fc.array(fc.record({ inst: instRef, token: tokenArb, idx: fc.nat() }), { maxLength: 4 }) },
-        { weight: 1, arbitrary: fc.constant(true as const) },
-      ), { minLength: 1, maxLength: 3 }),
+      batches: fc.array(
+        fc.oneof(
+          {
+            weight: 6,
+            arbitrary: fc.array(fc.record({ inst: instRef, token: tokenArb, idx: fc.nat() }), { maxLength: 4 }),
+          },
+          { weight: 1, arbitrary: fc.constant(true as const) },
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
     }),
   },
   { weight: 3, arbitrary: op('Discover', readMsg as fc.Arbitrary<Record<string, unknown>>) },
-  { weight: 1, arbitrary: op('Watch', readMsg.map(({ waitMs: _w, ...r }) => r) as fc.Arbitrary<Record<string, unknown>>) },
+  {
+    weight: 1,
+    arbitrary: op('Watch', readMsg.map(({ waitMs: _w, ...r }) => r) as fc.Arbitrary<Record<string, unknown>>),
+  },
 );
 
 // ---- bytes ------------------------------------------------------------------------------------
@@ -213,14 +335,26 @@ function mutateBytes(b: Buffer, ms: readonly ByteMutation[]): Buffer {
 
 const S = grpc.status;
 /** The statuses a Muster error travels as; INTERNAL and UNKNOWN are bugs, the rest is transport. */
-const MUSTER_STATUSES = new Set<number>([S.INVALID_ARGUMENT, S.NOT_FOUND, S.ALREADY_EXISTS, S.PERMISSION_DENIED, S.RESOURCE_EXHAUSTED, S.FAILED_PRECONDITION, S.UNAUTHENTICATED]);
+const MUSTER_STATUSES = new Set<number>([
+  S.INVALID_ARGUMENT,
+  S.NOT_FOUND,
+  S.ALREADY_EXISTS,
+  S.PERMISSION_DENIED,
+  S.RESOURCE_EXHAUSTED,
+  S.FAILED_PRECONDITION,
+  S.UNAUTHENTICATED,
+]);
 const isAccessToken = (s: string) => /^mst_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/.test(s);
 
 function checkStatus(e: grpc.ServiceError, what: string): void {
   assert.ok(MUSTER_STATUSES.has(e.code), `${what}: ended ${grpc.status[e.code] ?? e.code}: ${e.details}`);
   assert.ok(typeof e.details === 'string' && e.details.length > 0, `${what}: no message`);
   const field = e.metadata?.get(GRPC_FIELD_KEY)[0];
-  if (field !== undefined) assert.ok(e.details.startsWith(`${field}: `), `${what}: the message does not start with its field ${String(field)}: ${e.details}`);
+  if (field !== undefined)
+    assert.ok(
+      e.details.startsWith(`${field}: `),
+      `${what}: the message does not start with its field ${String(field)}: ${e.details}`,
+    );
 }
 
 class GrpcFuzzer {
@@ -229,7 +363,12 @@ class GrpcFuzzer {
   requests = 0;
   readonly stats = new Map<string, number>();
 
-  constructor(readonly stub: RegistryClient, readonly raw: RegistryClient, readonly fx: Fixtures, readonly clients: 'required' | 'open') {}
+  constructor(
+    readonly stub: RegistryClient,
+    readonly raw: RegistryClient,
+    readonly fx: Fixtures,
+    readonly clients: 'required' | 'open',
+  ) {}
 
   private count(key: string): void {
     this.stats.set(key, (this.stats.get(key) ?? 0) + 1);
@@ -237,20 +376,35 @@ class GrpcFuzzer {
 
   private credential(c: Caller, idx: number, garbage: string, target: string | undefined): string | undefined {
     switch (c) {
-      case 'none': return undefined;
-      case 'admin': return this.fx.admin;
-      case 'writer': return this.fx.writer;
-      case 'reader': return this.fx.reader;
-      case 'revoked': return this.fx.revoked;
-      case 'mstUnknown': return `mst_${idx.toString(16).padStart(12, '0').slice(-12)}_${'B'.repeat(43)}`;
-      case 'own': return target === undefined ? undefined : this.instanceTokens.get(target);
-      case 'other': return RegistryModel.pick(this.issued, idx);
-      case 'garbage': return garbage;
+      case 'none':
+        return undefined;
+      case 'admin':
+        return this.fx.admin;
+      case 'writer':
+        return this.fx.writer;
+      case 'reader':
+        return this.fx.reader;
+      case 'revoked':
+        return this.fx.revoked;
+      case 'mstUnknown':
+        return `mst_${idx.toString(16).padStart(12, '0').slice(-12)}_${'B'.repeat(43)}`;
+      case 'own':
+        return target === undefined ? undefined : this.instanceTokens.get(target);
+      case 'other':
+        return RegistryModel.pick(this.issued, idx);
+      case 'garbage':
+        return garbage;
     }
   }
 
   private rulesOf(secret: string): readonly string[] | undefined {
-    return secret === this.fx.admin ? FIXTURE_RULES.admin : secret === this.fx.writer ? FIXTURE_RULES.writer : secret === this.fx.reader ? FIXTURE_RULES.reader : undefined;
+    return secret === this.fx.admin
+      ? FIXTURE_RULES.admin
+      : secret === this.fx.writer
+        ? FIXTURE_RULES.writer
+        : secret === this.fx.reader
+          ? FIXTURE_RULES.reader
+          : undefined;
   }
 
   /** The call's metadata, and what the server makes of its first `authorization` value. */
@@ -260,7 +414,13 @@ class GrpcFuzzer {
     if (secret !== undefined) {
       if (o.auth === 'binary') md.set('authorization-bin', Buffer.from(`Bearer ${secret}`));
       else {
-        first = { Bearer: `Bearer ${secret}`, bearer: `bearer ${secret}`, Basic: `Basic ${secret}`, bare: secret, two: `Bearer ${secret} ${secret}` }[o.auth];
+        first = {
+          Bearer: `Bearer ${secret}`,
+          bearer: `bearer ${secret}`,
+          Basic: `Basic ${secret}`,
+          bare: secret,
+          two: `Bearer ${secret} ${secret}`,
+        }[o.auth];
         md.set('authorization', first);
       }
     }
@@ -277,15 +437,34 @@ class GrpcFuzzer {
 
   async run(o: Op, m: RegistryModel): Promise<void> {
     const ids = [...m.instances.keys()].sort();
-    const id = o.inst.k === 'known' ? RegistryModel.pick(ids, o.inst.i) ?? 'i1' : o.inst.v;
+    const id = o.inst.k === 'known' ? (RegistryModel.pick(ids, o.inst.i) ?? 'i1') : o.inst.v;
     const msg: Record<string, unknown> = { ...o.msg };
     if (o.method === 'Register') {
       const existing = m.instances.get(id);
-      if (o.again < 3 && existing) Object.assign(msg, { namespace: existing.namespace, service: existing.service, id, host: existing.host, port: existing.port });
-      const [ns, svc, given, host, port] = [(msg['namespace'] as string) || 'default', msg['service'], msg['id'] || undefined, msg['host'], msg['port']];
-      const target = typeof host === 'string' && typeof port === 'number' && typeof svc === 'string' && (given === undefined || typeof given === 'string')
-        ? m.registrationId(ns, svc, given, host, port)
-        : typeof given === 'string' ? given : undefined;
+      if (o.again < 3 && existing)
+        Object.assign(msg, {
+          namespace: existing.namespace,
+          service: existing.service,
+          id,
+          host: existing.host,
+          port: existing.port,
+        });
+      const [ns, svc, given, host, port] = [
+        (msg['namespace'] as string) || 'default',
+        msg['service'],
+        msg['id'] || undefined,
+        msg['host'],
+        msg['port'],
+      ];
+      const target =
+        typeof host === 'string' &&
+        typeof port === 'number' &&
+        typeof svc === 'string' &&
+        (given === undefined || typeof given === 'string')
+          ? m.registrationId(ns, svc, given, host, port)
+          : typeof given === 'string'
+            ? given
+            : undefined;
       const t = this.credential(o.token, o.idx, o.garbage, target);
       if (t !== undefined) msg['heartbeatToken'] = t;
     }
@@ -297,7 +476,10 @@ class GrpcFuzzer {
     if (o.method === 'Discover' || o.method === 'Watch') {
       // Half of the reads look at a service that exists, where the answer can be checked.
       if (o.inst.k === 'known' && m.services.size > 0) {
-        const s = RegistryModel.pick([...m.services.values()].sort((a, b) => (a.namespace + a.name < b.namespace + b.name ? -1 : 1)), o.inst.i)!;
+        const s = RegistryModel.pick(
+          [...m.services.values()].sort((a, b) => (a.namespace + a.name < b.namespace + b.name ? -1 : 1)),
+          o.inst.i,
+        )!;
         Object.assign(msg, { namespace: s.namespace, service: s.name });
       }
     }
@@ -309,14 +491,18 @@ class GrpcFuzzer {
     if (o.method === 'Watch') return this.watch(o, msg, m, md, what);
 
     const c = codec(o.method);
-    const bytes = o.send.as === 'stub' ? c.requestSerialize(msg) : mutateBytes(c.requestSerialize(msg), o.send.mutations);
+    const bytes =
+      o.send.as === 'stub' ? c.requestSerialize(msg) : mutateBytes(c.requestSerialize(msg), o.send.mutations);
     const seen = decoded(o.method, bytes);
     // Noise can decode to a long-poll on the current revision: a wait, not a finding.
     if (o.method === 'Discover' && seen?.waitMs > 1000) return;
     this.requests++;
     let res: any;
     try {
-      res = o.send.as === 'stub' ? await this.unary(this.stub, o.method, msg, md) : c.responseDeserialize(await this.unary(this.raw, o.method, bytes, md));
+      res =
+        o.send.as === 'stub'
+          ? await this.unary(this.stub, o.method, msg, md)
+          : c.responseDeserialize(await this.unary(this.raw, o.method, bytes, md));
     } catch (err) {
       const e = err as grpc.ServiceError;
       this.count(`${o.method} ${grpc.status[e.code]}`);
@@ -332,7 +518,9 @@ class GrpcFuzzer {
 
   private unary(client: RegistryClient, method: Method, req: unknown, md: grpc.Metadata): Promise<any> {
     return new Promise((resolve, reject) => {
-      client[method](req, md, { deadline: Date.now() + 15_000 }, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+      client[method](req, md, { deadline: Date.now() + 15_000 }, (err: grpc.ServiceError | null, res: unknown) =>
+        err ? reject(err) : resolve(res),
+      );
     });
   }
 
@@ -347,23 +535,56 @@ class GrpcFuzzer {
       const id = m.registrationId(ns, svc, req.id || undefined, req.host, req.port);
       const prev = m.instances.get(id);
       if (who.rules !== undefined || this.clients === 'required') {
-        assert.ok(may(ns, svc) || (who.rules === undefined && prev !== undefined && owns(id)), `${what}: registered without the right`);
+        assert.ok(
+          may(ns, svc) || (who.rules === undefined && prev !== undefined && owns(id)),
+          `${what}: registered without the right`,
+        );
       }
       assert.ok(m.namespaces.has(ns), `${what}: registered in a missing namespace`);
-      assert.ok(!prev || req.isolate === undefined || req.isolate === prev.isolate || may(ns, svc), `${what}: changed an instance's isolation without write`);
-      assert.ok(!prev || (prev.namespace === ns && prev.service === svc), `${what}: took over another service's instance id`);
-      assert.equal(Boolean(res.created), !prev, `${what}: created is ${res.created} for ${prev ? 'a known' : 'an unknown'} instance`);
+      assert.ok(
+        !prev || req.isolate === undefined || req.isolate === prev.isolate || may(ns, svc),
+        `${what}: changed an instance's isolation without write`,
+      );
+      assert.ok(
+        !prev || (prev.namespace === ns && prev.service === svc),
+        `${what}: took over another service's instance id`,
+      );
+      assert.equal(
+        Boolean(res.created),
+        !prev,
+        `${what}: created is ${res.created} for ${prev ? 'a known' : 'an unknown'} instance`,
+      );
       // proto3: '' and 0 are "not given", and so are empty location and health check members.
-      const compact = (o: Record<string, unknown> | undefined) => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== '' && v !== undefined));
+      const compact = (o: Record<string, unknown> | undefined) =>
+        Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== '' && v !== undefined));
       const hc = compact(req.healthCheck);
       const want: InstanceState = {
-        namespace: ns, service: svc, host: req.host, port: req.port, protocol: req.protocol ?? '', version: req.version ?? '',
-        weight: req.weight ?? 100, priority: req.priority ?? 0, metadata: req.metadata ?? {}, location: compact(req.location) as Record<string, string>,
-        ttl: (hc['ttl'] as number | undefined) ?? 5, isolate: req.isolate ?? prev?.isolate ?? false,
+        namespace: ns,
+        service: svc,
+        host: req.host,
+        port: req.port,
+        protocol: req.protocol ?? '',
+        version: req.version ?? '',
+        weight: req.weight ?? 100,
+        priority: req.priority ?? 0,
+        metadata: req.metadata ?? {},
+        location: compact(req.location) as Record<string, string>,
+        ttl: (hc['ttl'] as number | undefined) ?? 5,
+        isolate: req.isolate ?? prev?.isolate ?? false,
       };
       const got: InstanceState = {
-        namespace: inst.namespace, service: inst.service, host: inst.host ?? '', port: inst.port ?? 0, protocol: inst.protocol ?? '', version: inst.version ?? '',
-        weight: inst.weight ?? 0, priority: inst.priority ?? 0, metadata: inst.metadata ?? {}, location: inst.location ?? {}, ttl: inst.healthCheck?.ttl ?? 0, isolate: inst.isolate ?? false,
+        namespace: inst.namespace,
+        service: inst.service,
+        host: inst.host ?? '',
+        port: inst.port ?? 0,
+        protocol: inst.protocol ?? '',
+        version: inst.version ?? '',
+        weight: inst.weight ?? 0,
+        priority: inst.priority ?? 0,
+        metadata: inst.metadata ?? {},
+        location: inst.location ?? {},
+        ttl: inst.healthCheck?.ttl ?? 0,
+        isolate: inst.isolate ?? false,
       };
       assert.deepEqual(got, want, `${what}: the answer differs from the request`);
       assert.equal(inst.id, id, what);
@@ -385,22 +606,43 @@ class GrpcFuzzer {
     const ns: string = req.namespace || 'default';
     assert.equal(res.namespace, ns, what);
     assert.ok(m.service(ns, res.service), `${what}: a read answered for a service that does not exist`);
-    if (res.unchanged || req.filter?.status !== 'all' || req.filter?.isolated !== 'all' || req.filter?.metadata || req.filter?.region || req.filter?.zone || req.filter?.campus) return;
-    assert.deepEqual((res.instances ?? []).map((i: { id: string }) => i.id).sort(), m.instancesOf(ns, res.service), `${what}: the answer's instances`);
+    if (
+      res.unchanged ||
+      req.filter?.status !== 'all' ||
+      req.filter?.isolated !== 'all' ||
+      req.filter?.metadata ||
+      req.filter?.region ||
+      req.filter?.zone ||
+      req.filter?.campus
+    )
+      return;
+    assert.deepEqual(
+      (res.instances ?? []).map((i: { id: string }) => i.id).sort(),
+      m.instancesOf(ns, res.service),
+      `${what}: the answer's instances`,
+    );
   }
 
   private stream(o: Op, m: RegistryModel, md: grpc.Metadata, who: Presented, what: string): Promise<void> {
     const ids = [...m.instances.keys()].sort();
-    const batches = o.batches.map((b) => (b === true ? true : b.map((it) => {
-      const id = it.inst.k === 'known' ? RegistryModel.pick(ids, it.inst.i) ?? 'i1' : it.inst.v;
-      const t = this.credential(it.token, it.idx, o.garbage, id);
-      return t === undefined ? { id } : { id, heartbeatToken: t };
-    })));
+    const batches = o.batches.map((b) =>
+      b === true
+        ? true
+        : b.map((it) => {
+            const id = it.inst.k === 'known' ? (RegistryModel.pick(ids, it.inst.i) ?? 'i1') : it.inst.v;
+            const t = this.credential(it.token, it.idx, o.garbage, id);
+            return t === undefined ? { id } : { id, heartbeatToken: t };
+          }),
+    );
     const c = codec('HeartbeatStream');
     // A length that runs past the end: a batch that does not decode.
-    const encoded = batches.map((b) => (b === true ? Buffer.from([0x0a, 0x05, 0x0a]) : c.requestSerialize({ heartbeats: b })));
+    const encoded = batches.map((b) =>
+      b === true ? Buffer.from([0x0a, 0x05, 0x0a]) : c.requestSerialize({ heartbeats: b }),
+    );
     const viaStub = o.send.as === 'stub' && !batches.includes(true);
-    const call = viaStub ? this.stub['HeartbeatStream'](md, { deadline: Date.now() + 15_000 }) : this.raw['HeartbeatStream'](md, { deadline: Date.now() + 15_000 });
+    const call = viaStub
+      ? this.stub['HeartbeatStream'](md, { deadline: Date.now() + 15_000 })
+      : this.raw['HeartbeatStream'](md, { deadline: Date.now() + 15_000 });
     this.requests += batches.length;
     return new Promise<void>((resolve, reject) => {
       const answers: any[] = [];
@@ -409,7 +651,8 @@ class GrpcFuzzer {
         try {
           this.count(`HeartbeatStream ${grpc.status[e.code]}`);
           checkStatus(e, what);
-          if (e.code !== S.INVALID_ARGUMENT) assert.equal(answers.length, 0, `${what}: ended ${grpc.status[e.code]} after answers`);
+          if (e.code !== S.INVALID_ARGUMENT)
+            assert.equal(answers.length, 0, `${what}: ended ${grpc.status[e.code]} after answers`);
           this.checkBatches(batches, answers, who, m, what, true);
           resolve();
         } catch (err) {
@@ -432,7 +675,14 @@ class GrpcFuzzer {
   }
 
   /** One answer per batch up to the first that does not decode; each item ok only with its token or write. */
-  private checkBatches(batches: Array<true | Array<{ id: string; heartbeatToken?: string }>>, answers: any[], who: Presented, m: RegistryModel, what: string, failed: boolean): void {
+  private checkBatches(
+    batches: Array<true | Array<{ id: string; heartbeatToken?: string }>>,
+    answers: any[],
+    who: Presented,
+    m: RegistryModel,
+    what: string,
+    failed: boolean,
+  ): void {
     const good = batches.indexOf(true) < 0 ? batches.length : batches.indexOf(true);
     if (!failed) assert.equal(answers.length, good, `${what}: ${answers.length} answers to ${good} batches`);
     else assert.ok(answers.length <= good, what);
@@ -445,13 +695,19 @@ class GrpcFuzzer {
         // protobuf.js writes a lone surrogate as bytes that no decoder reads back the same.
         if (!/\p{Cs}/u.test(it.id)) assert.equal(r.id ?? '', it.id, what);
         if (!r.ok) {
-          assert.ok(r.error && ['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'NOT_FOUND'].includes(r.error.code), `${what}: item ${k}: ${JSON.stringify(r)}`);
+          assert.ok(
+            r.error && ['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'NOT_FOUND'].includes(r.error.code),
+            `${what}: item ${k}: ${JSON.stringify(r)}`,
+          );
           return;
         }
         const cur = m.instances.get(it.id);
         assert.ok(cur, `${what}: heartbeat of an instance that does not exist`);
         const may = who.rules !== undefined && grants(who.rules, 'write', cur.namespace, cur.service);
-        assert.ok((it.heartbeatToken || undefined) === this.instanceTokens.get(it.id) || may, `${what}: item ${k} accepted without its token`);
+        assert.ok(
+          (it.heartbeatToken || undefined) === this.instanceTokens.get(it.id) || may,
+          `${what}: item ${k} accepted without its token`,
+        );
       });
     });
   }
@@ -459,7 +715,8 @@ class GrpcFuzzer {
   /** Watch: the first snapshot (or the error), then the call is cancelled. */
   private watch(o: Op, msg: Record<string, unknown>, m: RegistryModel, md: grpc.Metadata, what: string): Promise<void> {
     const c = codec('Watch');
-    const bytes = o.send.as === 'stub' ? c.requestSerialize(msg) : mutateBytes(c.requestSerialize(msg), o.send.mutations);
+    const bytes =
+      o.send.as === 'stub' ? c.requestSerialize(msg) : mutateBytes(c.requestSerialize(msg), o.send.mutations);
     const seen = decoded('Watch', bytes);
     const call = o.send.as === 'stub' ? this.stub['Watch'](msg, md) : this.raw['Watch'](bytes, md);
     this.requests++;
@@ -480,15 +737,19 @@ class GrpcFuzzer {
       };
       // With a revision the first snapshot comes only if it moved: not waiting long for it.
       const timer = setTimeout(() => done(() => this.count('Watch quiet')), seen?.revision !== undefined ? 200 : 5000);
-      call.on('data', (d: any) => done(() => {
-        this.count('Watch OK');
-        assert.ok(seen !== undefined, `${what}: bytes that do not decode opened a watch`);
-        this.checkRead(seen, o.send.as === 'stub' ? d : c.responseDeserialize(d), m, what);
-      }));
-      call.on('error', (e: grpc.ServiceError) => done(() => {
-        this.count(`Watch ${grpc.status[e.code]}`);
-        checkStatus(e, what);
-      }));
+      call.on('data', (d: any) =>
+        done(() => {
+          this.count('Watch OK');
+          assert.ok(seen !== undefined, `${what}: bytes that do not decode opened a watch`);
+          this.checkRead(seen, o.send.as === 'stub' ? d : c.responseDeserialize(d), m, what);
+        }),
+      );
+      call.on('error', (e: grpc.ServiceError) =>
+        done(() => {
+          this.count(`Watch ${grpc.status[e.code]}`);
+          checkStatus(e, what);
+        }),
+      );
     });
   }
 }
@@ -504,13 +765,22 @@ let total = 0;
 
 async function fuzz(clients: 'required' | 'open'): Promise<void> {
   total += await fuzzServer({
-    clients, label: 'fuzz-grpc', runs: RUNS, minLength: MIN_LENGTH, unit: 'calls', items: opArb,
+    clients,
+    label: 'fuzz-grpc',
+    runs: RUNS,
+    minLength: MIN_LENGTH,
+    unit: 'calls',
+    items: opArb,
     driver: (server, _h, fx) => {
       const stub = registryClient(server.grpcAddress);
       const raw = rawClient(server.grpcAddress);
       const fuzzer = new GrpcFuzzer(stub, raw, fx, clients);
       return {
-        apply: (op, m) => fuzzer.run(op, m), get requests() { return fuzzer.requests; }, stats: fuzzer.stats,
+        apply: (op, m) => fuzzer.run(op, m),
+        get requests() {
+          return fuzzer.requests;
+        },
+        stats: fuzzer.stats,
         close: () => (stub.close(), raw.close()),
       };
     },
@@ -526,7 +796,11 @@ describe('fuzzing the gRPC Registry', () => {
     await fuzz('open');
   });
 
-  it(`sent at least ${MIN_REQUESTS} generated calls and stream messages`, { skip: process.env['FUZZ_GRPC_RUNS'] !== undefined && 'run count set by FUZZ_GRPC_RUNS' }, () => {
-    assert.ok(total >= MIN_REQUESTS, `only ${total} generated calls`);
-  });
+  it(
+    `sent at least ${MIN_REQUESTS} generated calls and stream messages`,
+    { skip: process.env['FUZZ_GRPC_RUNS'] !== undefined && 'run count set by FUZZ_GRPC_RUNS' },
+    () => {
+      assert.ok(total >= MIN_REQUESTS, `only ${total} generated calls`);
+    },
+  );
 });

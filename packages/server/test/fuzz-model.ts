@@ -15,11 +15,28 @@ import { spawnServer, tempDir } from './harness.js';
  */
 
 export interface InstanceState {
-  namespace: string; service: string; host: string; port: number; protocol: string; version: string;
-  weight: number; priority: number; metadata: Record<string, string>; location: Record<string, string>; ttl: number; isolate: boolean;
+  namespace: string;
+  service: string;
+  host: string;
+  port: number;
+  protocol: string;
+  version: string;
+  weight: number;
+  priority: number;
+  metadata: Record<string, string>;
+  location: Record<string, string>;
+  ttl: number;
+  isolate: boolean;
 }
-export interface ServiceState { comment: string; metadata: Record<string, string> }
-export interface TokenState { name: string; rules: string[]; revoked: boolean }
+export interface ServiceState {
+  comment: string;
+  metadata: Record<string, string>;
+}
+export interface TokenState {
+  name: string;
+  rules: string[];
+  revoked: boolean;
+}
 
 const svcKey = (ns: string, svc: string) => `${ns}\u0000${svc}`;
 
@@ -40,10 +57,16 @@ export class RegistryModel {
     for (const id of this.instancesOf(ns, svc)) this.instances.delete(id);
   }
   servicesOf(ns: string): string[] {
-    return [...this.services.values()].filter((s) => s.namespace === ns).map((s) => s.name).sort();
+    return [...this.services.values()]
+      .filter((s) => s.namespace === ns)
+      .map((s) => s.name)
+      .sort();
   }
   instancesOf(ns: string, svc: string): string[] {
-    return [...this.instances].filter(([, i]) => i.namespace === ns && i.service === svc).map(([id]) => id).sort();
+    return [...this.instances]
+      .filter(([, i]) => i.namespace === ns && i.service === svc)
+      .map(([id]) => id)
+      .sort();
   }
   /**
    * The id the registry gives a registration in this state (the naming service's rule): the key
@@ -84,11 +107,24 @@ export class RegistryModel {
 
   /** Sorted plain data, for assert.deepStrictEqual and its diff. */
   canonical(): unknown {
-    const sortObj = (o: Record<string, string>) => Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+    const sortObj = (o: Record<string, string>) =>
+      Object.fromEntries(
+        Object.keys(o)
+          .sort()
+          .map((k) => [k, o[k]]),
+      );
     return {
-      namespaces: [...this.namespaces].map(([n, v]) => ({ name: n, comment: v.comment })).sort((a, b) => cmp(a.name, b.name)),
+      namespaces: [...this.namespaces]
+        .map(([n, v]) => ({ name: n, comment: v.comment }))
+        .sort((a, b) => cmp(a.name, b.name)),
       services: [...this.services.values()]
-        .map((s) => ({ namespace: s.namespace, name: s.name, comment: s.comment, metadata: sortObj(s.metadata), instanceCount: this.instancesOf(s.namespace, s.name).length }))
+        .map((s) => ({
+          namespace: s.namespace,
+          name: s.name,
+          comment: s.comment,
+          metadata: sortObj(s.metadata),
+          instanceCount: this.instancesOf(s.namespace, s.name).length,
+        }))
         .sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name)),
       instances: [...this.instances]
         .map(([id, i]) => ({ id, ...i, metadata: sortObj(i.metadata), location: sortObj(i.location) }))
@@ -112,7 +148,8 @@ export function globMatch(pattern: string, name: string): boolean {
   for (const c of pattern) {
     const next = new Array<boolean>(name.length + 1).fill(false);
     if (c === '*') next[0] = prev[0]!;
-    for (let j = 1; j <= name.length; j++) next[j] = c === '*' ? next[j - 1]! || prev[j]! : prev[j - 1]! && name[j - 1] === c;
+    for (let j = 1; j <= name.length; j++)
+      next[j] = c === '*' ? next[j - 1]! || prev[j]! : prev[j - 1]! && name[j - 1] === c;
     prev = next;
   }
   return prev[name.length]!;
@@ -169,14 +206,29 @@ export class RawHttp {
    */
   send(method: string, path: string, headers: string[] = [], body?: string): Promise<HttpAnswer> {
     this.sent++;
-    const all = ['host', `${this.host}:${this.port}`, ...headers, 'content-length', String(body === undefined ? 0 : Buffer.byteLength(body))];
+    const all = [
+      'host',
+      `${this.host}:${this.port}`,
+      ...headers,
+      'content-length',
+      String(body === undefined ? 0 : Buffer.byteLength(body)),
+    ];
     return new Promise((resolve, reject) => {
-      const req = http.request({ host: this.host, port: this.port, method, path, headers: all, agent: this.agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
+      const req = http.request(
+        { host: this.host, port: this.port, method, path, headers: all, agent: this.agent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+          res.on('error', reject);
+        },
+      );
       req.setTimeout(15_000, () => req.destroy(new Error(`no answer in 15 s to ${method} ${path.slice(0, 200)}`)));
       req.on('error', reject);
       req.end(body);
@@ -200,20 +252,40 @@ export class RawHttp {
 
 /** DESIGN's table, plus the transport statuses that keep their own number under a shared code. */
 const STATUSES: Record<ErrorCode, number[]> = {
-  INVALID_ARGUMENT: [400, 414, 415], UNAUTHENTICATED: [401], PERMISSION_DENIED: [403], NOT_FOUND: [404],
-  ALREADY_EXISTS: [409], FAILED_PRECONDITION: [409], RESOURCE_EXHAUSTED: [413, 429], UNAVAILABLE: [], DEADLINE_EXCEEDED: [], INTERNAL: [],
+  INVALID_ARGUMENT: [400, 414, 415],
+  UNAUTHENTICATED: [401],
+  PERMISSION_DENIED: [403],
+  NOT_FOUND: [404],
+  ALREADY_EXISTS: [409],
+  FAILED_PRECONDITION: [409],
+  RESOURCE_EXHAUSTED: [413, 429],
+  UNAVAILABLE: [],
+  DEADLINE_EXCEEDED: [],
+  INTERNAL: [],
 };
 
 /** No 5xx; an error is `{"error": {code, message, field?}}` with a code of the vocabulary and its status. */
 export function checkHttpAnswer(a: HttpAnswer, method: string, what: string): void {
-  assert.ok(a.status >= 200 && a.status < 500 && a.status !== 304, `${what}: status ${a.status}: ${a.text.slice(0, 500)}`);
+  assert.ok(
+    a.status >= 200 && a.status < 500 && a.status !== 304,
+    `${what}: status ${a.status}: ${a.text.slice(0, 500)}`,
+  );
   if (a.status < 400 || method === 'HEAD') return;
   assert.match(String(a.headers['content-type']), /^application\/json/, `${what}: content type of a ${a.status}`);
   let body: any;
-  assert.doesNotThrow(() => (body = JSON.parse(a.text)), `${what}: a ${a.status} without a JSON body: ${a.text.slice(0, 300)}`);
-  assert.ok(typeof body === 'object' && body !== null && Object.keys(body).join() === 'error', `${what}: not an error body: ${a.text.slice(0, 300)}`);
+  assert.doesNotThrow(
+    () => (body = JSON.parse(a.text)),
+    `${what}: a ${a.status} without a JSON body: ${a.text.slice(0, 300)}`,
+  );
+  assert.ok(
+    typeof body === 'object' && body !== null && Object.keys(body).join() === 'error',
+    `${what}: not an error body: ${a.text.slice(0, 300)}`,
+  );
   const e = body.error;
-  assert.ok(Object.keys(e).every((k) => ['code', 'message', 'field'].includes(k)), `${what}: unexpected members in ${a.text.slice(0, 300)}`);
+  assert.ok(
+    Object.keys(e).every((k) => ['code', 'message', 'field'].includes(k)),
+    `${what}: unexpected members in ${a.text.slice(0, 300)}`,
+  );
   assert.ok((ErrorCodes as readonly string[]).includes(e.code), `${what}: unknown code in ${a.text.slice(0, 300)}`);
   assert.ok(typeof e.message === 'string' && e.message.length > 0, `${what}: no message in ${a.text.slice(0, 300)}`);
   assert.ok(e.field === undefined || typeof e.field === 'string', `${what}: field in ${a.text.slice(0, 300)}`);
@@ -227,8 +299,10 @@ const enc = encodeURIComponent;
 /** The registry as the API shows it to the admin, in the model's shape. */
 export async function readState(h: RawHttp, admin: string): Promise<RegistryModel> {
   const m = new RegistryModel();
-  for (const n of (await h.json('GET', '/v1/namespaces', admin)).namespaces) m.namespaces.set(n.name, { comment: n.comment });
-  for (const t of (await h.json('GET', '/v1/tokens?revoked=true', admin)).tokens) m.tokens.set(t.id, { name: t.name, rules: t.rules, revoked: t.revokedAt !== undefined });
+  for (const n of (await h.json('GET', '/v1/namespaces', admin)).namespaces)
+    m.namespaces.set(n.name, { comment: n.comment });
+  for (const t of (await h.json('GET', '/v1/tokens?revoked=true', admin)).tokens)
+    m.tokens.set(t.id, { name: t.name, rules: t.rules, revoked: t.revokedAt !== undefined });
   const counts = new Map<string, number>();
   for (const ns of m.namespaces.keys()) {
     const list = await h.json('GET', `/v1/namespaces/${enc(ns)}/services?limit=1000`, admin);
@@ -236,13 +310,27 @@ export async function readState(h: RawHttp, admin: string): Promise<RegistryMode
     for (const s of list.services) {
       m.putService(ns, s.name, { comment: s.comment, metadata: s.metadata });
       counts.set(svcKey(ns, s.name), s.instanceCount);
-      const d = await h.json('GET', `/v1/namespaces/${enc(ns)}/services/${enc(s.name)}/instances?status=all&isolated=all`, admin);
+      const d = await h.json(
+        'GET',
+        `/v1/namespaces/${enc(ns)}/services/${enc(s.name)}/instances?status=all&isolated=all`,
+        admin,
+      );
       assert.equal(d.instances.length, s.instanceCount, `${ns}/${s.name}: discovery and the service's count`);
       for (const i of d.instances) {
         assert.ok(!m.instances.has(i.id), `instance ${i.id} appears in two services`);
         m.instances.set(i.id, {
-          namespace: ns, service: s.name, host: i.host, port: i.port, protocol: i.protocol, version: i.version, weight: i.weight,
-          priority: i.priority, metadata: i.metadata, location: i.location, ttl: i.healthCheck.ttl, isolate: i.isolate,
+          namespace: ns,
+          service: s.name,
+          host: i.host,
+          port: i.port,
+          protocol: i.protocol,
+          version: i.version,
+          weight: i.weight,
+          priority: i.priority,
+          metadata: i.metadata,
+          location: i.location,
+          ttl: i.healthCheck.ttl,
+          isolate: i.isolate,
         });
       }
     }
@@ -251,9 +339,18 @@ export async function readState(h: RawHttp, admin: string): Promise<RegistryMode
 }
 
 /** The model and the registry agree exactly. */
-export async function assertMatches(h: RawHttp, admin: string, model: RegistryModel, when: string): Promise<RegistryModel> {
+export async function assertMatches(
+  h: RawHttp,
+  admin: string,
+  model: RegistryModel,
+  when: string,
+): Promise<RegistryModel> {
   const real = await readState(h, admin);
-  assert.deepStrictEqual(real.canonical(), model.canonical(), `${when}: the registry differs from the successful writes`);
+  assert.deepStrictEqual(
+    real.canonical(),
+    model.canonical(),
+    `${when}: the registry differs from the successful writes`,
+  );
   return real;
 }
 
@@ -277,9 +374,15 @@ export const FIXTURE_RULES: Record<'admin' | 'writer' | 'reader', string[]> = {
 
 /** The namespace `team` and the tokens, made through the API with the admin token made at first start. */
 export async function makeFixtures(h: RawHttp, admin: string): Promise<Fixtures> {
-  await h.json('POST', '/v1/namespaces', admin, { name: 'team', comment: 'the writer token\'s' });
-  const make = async (name: string, rules: string[]) => (await h.json('POST', '/v1/tokens', admin, { name, rules })).secret as string;
-  const fx = { admin, writer: await make('writer', FIXTURE_RULES.writer), reader: await make('reader', FIXTURE_RULES.reader), revoked: await make('revoked', ['admin:*/*']) };
+  await h.json('POST', '/v1/namespaces', admin, { name: 'team', comment: "the writer token's" });
+  const make = async (name: string, rules: string[]) =>
+    (await h.json('POST', '/v1/tokens', admin, { name, rules })).secret as string;
+  const fx = {
+    admin,
+    writer: await make('writer', FIXTURE_RULES.writer),
+    reader: await make('reader', FIXTURE_RULES.reader),
+    revoked: await make('revoked', ['admin:*/*']),
+  };
   await h.json('DELETE', '/v1/tokens/revoked', admin);
   return fx;
 }
@@ -315,7 +418,13 @@ export async function fuzzServer<T>(opts: {
   driver: (server: { url: string; grpcAddress: string }, h: RawHttp, fx: Fixtures) => FuzzDriver<T>;
 }): Promise<number> {
   const dataDir = tempDir('muster-fuzz-');
-  const flags = { 'auth.enabled': true, 'auth.clients': opts.clients, 'health.cleanupAfter': '0', 'limits.writesPerAddress': 0, 'limits.writesPerToken': 0 };
+  const flags = {
+    'auth.enabled': true,
+    'auth.clients': opts.clients,
+    'health.cleanupAfter': '0',
+    'limits.writesPerAddress': 0,
+    'limits.writesPerToken': 0,
+  };
   let s = await spawnServer(flags, dataDir);
   let h = new RawHttp(s.url);
   const fx = await makeFixtures(h, adminTokenOf(dataDir));
@@ -323,13 +432,16 @@ export async function fuzzServer<T>(opts: {
   let model: RegistryModel | undefined;
   try {
     const runs = fc.array(opts.items, { minLength: opts.minLength, maxLength: opts.minLength + 40, size: 'max' });
-    await fc.assert(fc.asyncProperty(runs, async (items) => {
-      // Each run starts from what the registry holds (a replayed seed is judged on its own).
-      const m = model ?? (await readState(h, fx.admin));
-      model = undefined;
-      for (const item of items) await driver.apply(item, m);
-      model = await assertMatches(h, fx.admin, m, `after ${items.length} ${opts.unit}`);
-    }), fuzzParams(`${opts.label} (clients ${opts.clients})`, opts.runs));
+    await fc.assert(
+      fc.asyncProperty(runs, async (items) => {
+        // Each run starts from what the registry holds (a replayed seed is judged on its own).
+        const m = model ?? (await readState(h, fx.admin));
+        model = undefined;
+        for (const item of items) await driver.apply(item, m);
+        model = await assertMatches(h, fx.admin, m, `after ${items.length} ${opts.unit}`);
+      }),
+      fuzzParams(`${opts.label} (clients ${opts.clients})`, opts.runs),
+    );
     assert.equal(s.child.exitCode, null, 'the server is still running');
     assert.equal((await h.send('GET', '/healthz')).status, 200, 'the server is healthy after the fuzzing');
     const before = model ?? (await readState(h, fx.admin));
@@ -343,6 +455,7 @@ export async function fuzzServer<T>(opts: {
     h.close();
     await s.stop();
   }
-  if (process.env['FUZZ_STATS']) console.log(opts.label, opts.clients, driver.requests, Object.fromEntries([...driver.stats].sort()));
+  if (process.env['FUZZ_STATS'])
+    console.log(opts.label, opts.clients, driver.requests, Object.fromEntries([...driver.stats].sort()));
   return driver.requests;
 }

@@ -66,20 +66,65 @@ export const FIXTURE_TOKENS = ['admin', 'writer', 'reader', 'revoked'] as const;
 
 /** Any code point, lone surrogates included (what fast-check's 'binary' unit gives, without its second-long setup). */
 const anyChar = fc.integer({ min: 0, max: 0x10ffff }).map((c) => String.fromCodePoint(c));
-const anyText = (constraints: { minLength?: number; maxLength: number }) => fc.string({ unit: anyChar, ...constraints });
+const anyText = (constraints: { minLength?: number; maxLength: number }) =>
+  fc.string({ unit: anyChar, ...constraints });
 
 const nameChars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:'.split('');
-const freshName = fc.string({ unit: fc.constantFrom(...nameChars), minLength: 1, maxLength: 12 }).filter((s) => s !== '.' && s !== '..');
+const freshName = fc
+  .string({ unit: fc.constantFrom(...nameChars), minLength: 1, maxLength: 12 })
+  .filter((s) => s !== '.' && s !== '..');
 /** Names at the length limit and past it, made of one repeated character (what slow pattern matching chokes on). */
-const longName = fc.tuple(fc.constantFrom('a', 'b', '-', '.'), fc.integer({ min: 100, max: 140 })).map(([c, n]) => c.repeat(n));
+const longName = fc
+  .tuple(fc.constantFrom('a', 'b', '-', '.'), fc.integer({ min: 100, max: 140 }))
+  .map(([c, n]) => c.repeat(n));
 
 /** Strings that are not names, or barely are. */
 export const weirdString = fc.oneof(
   fc.constantFrom(
-    '', ' ', '.', '..', '/', 'a/b', '%', '%2F', '%00', '\u0000', 'NaN', 'Infinity', '-0', 'null', 'undefined', 'true',
-    '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '*', '**', '\ud800', '\udfff', 'a\ud83db',
-    '𝕏', 'é', 'ß', '\u202e', '\ufeff', '\u00a0', '<script>', "'; DROP TABLE instance; --", '${x}', '\\', '"', '\n', '\r\n',
-    'a'.repeat(129), 'mst_000000000000_', 'default ', ' default', 'DEFAULT',
+    '',
+    ' ',
+    '.',
+    '..',
+    '/',
+    'a/b',
+    '%',
+    '%2F',
+    '%00',
+    '\u0000',
+    'NaN',
+    'Infinity',
+    '-0',
+    'null',
+    'undefined',
+    'true',
+    '__proto__',
+    'constructor',
+    'prototype',
+    'toString',
+    'hasOwnProperty',
+    '*',
+    '**',
+    '\ud800',
+    '\udfff',
+    'a\ud83db',
+    '𝕏',
+    'é',
+    'ß',
+    '\u202e',
+    '\ufeff',
+    '\u00a0',
+    '<script>',
+    "'; DROP TABLE instance; --",
+    '${x}',
+    '\\',
+    '"',
+    '\n',
+    '\r\n',
+    'a'.repeat(129),
+    'mst_000000000000_',
+    'default ',
+    ' default',
+    'DEFAULT',
   ),
   anyText({ maxLength: 16 }),
   fc.string({ unit: 'grapheme', maxLength: 8 }),
@@ -87,22 +132,38 @@ export const weirdString = fc.oneof(
 );
 
 /** A name: one that exists or will, a fresh valid one, or something that is not a name. */
-export const nameFrom = (pool: readonly string[]) => fc.oneof(
-  { weight: 12, arbitrary: fc.constantFrom(...pool) },
-  { weight: 3, arbitrary: freshName },
-  { weight: 1, arbitrary: longName },
-  { weight: 2, arbitrary: weirdString },
-);
+export const nameFrom = (pool: readonly string[]) =>
+  fc.oneof(
+    { weight: 12, arbitrary: fc.constantFrom(...pool) },
+    { weight: 3, arbitrary: freshName },
+    { weight: 1, arbitrary: longName },
+    { weight: 2, arbitrary: weirdString },
+  );
 
 // ---- field values -----------------------------------------------------------------------------
 
 export const hostArb = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('10.0.0.1', '10.0.0.2', 'host-a', 'Host-A', '::1', 'db.example.com', 'fe80::1', 'a.b-c.d') },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      '10.0.0.1',
+      '10.0.0.2',
+      'host-a',
+      'Host-A',
+      '::1',
+      'db.example.com',
+      'fe80::1',
+      'a.b-c.d',
+    ),
+  },
   { weight: 2, arbitrary: fc.ipV4() },
   { weight: 1, arbitrary: fc.ipV6() },
   { weight: 1, arbitrary: fc.domain() },
 );
-export const portArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(80, 8080, 9090) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 65535 }) });
+export const portArb = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(80, 8080, 9090) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 65535 }) },
+);
 
 /** Text as users write it, and as they should not: any code point, lone surrogates included. */
 export const textArb = fc.oneof(
@@ -111,7 +172,22 @@ export const textArb = fc.oneof(
   { weight: 1, arbitrary: anyText({ maxLength: 8 }) },
 );
 const metaKeyArb = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom('env', 'zone', 'version', 'a.b', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'ключ', '🔑', '__proto__') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      'env',
+      'zone',
+      'version',
+      'a.b',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      'valueOf',
+      'ключ',
+      '🔑',
+      '__proto__',
+    ),
+  },
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 10 }) },
   { weight: 1, arbitrary: anyText({ maxLength: 6 }) },
 );
@@ -122,23 +198,61 @@ export const metadataArb = fc.array(fc.tuple(metaKeyArb, textArb), { maxLength: 
   return o;
 });
 export const locationArb = fc.record({ region: textArb, zone: textArb, campus: textArb }, { requiredKeys: [] });
-export const commentArb = fc.oneof({ weight: 4, arbitrary: textArb }, { weight: 1, arbitrary: fc.string({ maxLength: 1100 }) });
+export const commentArb = fc.oneof(
+  { weight: 4, arbitrary: textArb },
+  { weight: 1, arbitrary: fc.string({ maxLength: 1100 }) },
+);
 
 // ---- breaking valid bodies --------------------------------------------------------------------
 
-const deep = (open: string, close: string, inner: string) => fc.integer({ min: 1, max: 5000 }).map((n) => new RawJson(open.repeat(n) + inner + close.repeat(n)));
+const deep = (open: string, close: string, inner: string) =>
+  fc.integer({ min: 1, max: 5000 }).map((n) => new RawJson(open.repeat(n) + inner + close.repeat(n)));
 
 /** Values no field accepts, or that only look right. */
 const badValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(null, true, false, 0, -1, 1.5, 65536, 2 ** 31, 2 ** 32, 2 ** 53 + 2, 1e308, -1e308, Number.MIN_VALUE, 10001, 1000001, 61),
+  fc.constantFrom(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1.5,
+    65536,
+    2 ** 31,
+    2 ** 32,
+    2 ** 53 + 2,
+    1e308,
+    -1e308,
+    Number.MIN_VALUE,
+    10001,
+    1000001,
+    61,
+  ),
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.constantFrom('80', 'NaN', 'Infinity', '-Infinity', '1e3', '0x50', ' 80', '8080 ', 'true', 'heartbeat', 'tcp'),
-  fc.constantFrom('1e999', '-1e999', '-0', '1.0', '8080.000', '1E2', '0.1e1', '123456789012345678901234567890', '"\\ud800"', '"\\u0000"').map((t) => new RawJson(t)),
+  fc
+    .constantFrom(
+      '1e999',
+      '-1e999',
+      '-0',
+      '1.0',
+      '8080.000',
+      '1E2',
+      '0.1e1',
+      '123456789012345678901234567890',
+      '"\\ud800"',
+      '"\\u0000"',
+    )
+    .map((t) => new RawJson(t)),
   weirdString,
   fc.string({ minLength: 4097, maxLength: 5000 }),
   fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 3 }),
-  fc.dictionary(fc.oneof(weirdString, fc.constantFrom('__proto__', 'constructor', 'prototype')), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+  fc.dictionary(
+    fc.oneof(weirdString, fc.constantFrom('__proto__', 'constructor', 'prototype')),
+    fc.jsonValue({ maxDepth: 2 }),
+    { maxKeys: 3 },
+  ),
   deep('[', ']', ''),
   deep('{"a":', '}', '1'),
 );
@@ -160,23 +274,68 @@ export type TextOp =
   | { op: 'huge' };
 
 const extraKey = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', 'colour', 'id', 'host', 'isolate', 'healthy', 'revision', 'namespace', 'token') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      '__proto__',
+      'constructor',
+      'prototype',
+      'colour',
+      'id',
+      'host',
+      'isolate',
+      'healthy',
+      'revision',
+      'namespace',
+      'token',
+    ),
+  },
   { weight: 1, arbitrary: weirdString },
 );
 
 const textOp: fc.Arbitrary<TextOp> = fc.oneof(
   fc.record({ op: fc.constant('truncate' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }) }),
-  fc.record({ op: fc.constant('insert' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }), text: fc.oneof(fc.constantFrom(',', '}', '{', '"', '\\', ':', '\u0000', '\ud800', 'NaN', '//', '/*'), fc.string({ maxLength: 4 })) }),
-  fc.record({ op: fc.constant('cut' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }), len: fc.integer({ min: 1, max: 8 }) }),
+  fc.record({
+    op: fc.constant('insert' as const),
+    frac: fc.double({ min: 0, max: 1, noNaN: true }),
+    text: fc.oneof(
+      fc.constantFrom(',', '}', '{', '"', '\\', ':', '\u0000', '\ud800', 'NaN', '//', '/*'),
+      fc.string({ maxLength: 4 }),
+    ),
+  }),
+  fc.record({
+    op: fc.constant('cut' as const),
+    frac: fc.double({ min: 0, max: 1, noNaN: true }),
+    len: fc.integer({ min: 1, max: 8 }),
+  }),
   fc.record({
     op: fc.constant('whole' as const),
     text: fc.oneof(
-      fc.constantFrom('', ' ', 'null', '[]', '{}', '"x"', '1', 'true', '{"a":1,}', "{'a':1}", '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"admin":true}}}', '\ufeff{}', '{"a":1}{"b":2}'),
+      fc.constantFrom(
+        '',
+        ' ',
+        'null',
+        '[]',
+        '{}',
+        '"x"',
+        '1',
+        'true',
+        '{"a":1,}',
+        "{'a':1}",
+        '{"__proto__":{"admin":true}}',
+        '{"constructor":{"prototype":{"admin":true}}}',
+        '\ufeff{}',
+        '{"a":1}{"b":2}',
+      ),
       fc.string({ maxLength: 30 }),
       fc.json({ maxDepth: 3 }),
     ),
   }),
-  fc.record({ op: fc.constant('wrap' as const), before: fc.constantFrom('', '\ufeff', ' \n\t', '[', 'x'), after: fc.constantFrom('', ' ', ']', 'garbage', ',{}', '\u0000') }),
+  fc.record({
+    op: fc.constant('wrap' as const),
+    before: fc.constantFrom('', '\ufeff', ' \n\t', '[', 'x'),
+    after: fc.constantFrom('', ' ', ']', 'garbage', ',{}', '\u0000'),
+  }),
   fc.constant({ op: 'huge' as const }),
 );
 
@@ -184,8 +343,22 @@ export const mutationArb: fc.Arbitrary<BodyMutation> = fc.oneof(
   { weight: 40, arbitrary: fc.constant({ kind: 'none' as const }) },
   { weight: 16, arbitrary: fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: badValue }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }) },
-  { weight: 8, arbitrary: fc.record({ kind: fc.constant('add' as const), at: fc.nat(), key: extraKey, value: fc.oneof(badValue, fc.jsonValue({ maxDepth: 2 })) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('replace' as const), value: fc.oneof(badValue, fc.jsonValue({ maxDepth: 3 })) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('add' as const),
+      at: fc.nat(),
+      key: extraKey,
+      value: fc.oneof(badValue, fc.jsonValue({ maxDepth: 2 })),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('replace' as const),
+      value: fc.oneof(badValue, fc.jsonValue({ maxDepth: 3 })),
+    }),
+  },
   { weight: 10, arbitrary: fc.record({ kind: fc.constant('text' as const), op: textOp }) },
 );
 
@@ -257,5 +430,7 @@ function mutateText(t: string, op: TextOp): string {
 export function parsedAsServer(text: string | undefined): unknown {
   if (text === undefined || text === '') return undefined;
   // -0 is JSON's 0: the server answers and stores it as 0.
-  return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, (_, v: unknown) => (Object.is(v, -0) ? 0 : v));
+  return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, (_, v: unknown) =>
+    Object.is(v, -0) ? 0 : v,
+  );
 }

@@ -21,8 +21,20 @@ const manyKeys = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}
 
 /** Every wrong value answers the right status, with the field in the trailer and the message. */
 function cases(ctx: { id: string; otherToken: string }): Case[] {
-  const bad = (name: string, req: object, field: string): Case => ({ name, method: 'Register', req, code: S.INVALID_ARGUMENT, field });
-  const disc = (name: string, req: object, code: grpc.status, field?: string): Case => ({ name, method: 'Discover', req: { service: 'orders', ...req }, code, ...(field ? { field } : {}) });
+  const bad = (name: string, req: object, field: string): Case => ({
+    name,
+    method: 'Register',
+    req,
+    code: S.INVALID_ARGUMENT,
+    field,
+  });
+  const disc = (name: string, req: object, code: grpc.status, field?: string): Case => ({
+    name,
+    method: 'Discover',
+    req: { service: 'orders', ...req },
+    code,
+    ...(field ? { field } : {}),
+  });
   return [
     bad('port 0 (proto3: not given)', reg({ port: 0 }), 'port'),
     bad('port 70000', reg({ port: 70000 }), 'port'),
@@ -35,7 +47,11 @@ function cases(ctx: { id: string; otherToken: string }): Case[] {
     bad('ttl 61', reg({ healthCheck: { ttl: 61 } }), 'healthCheck.ttl'),
     bad('health check type tcp', reg({ healthCheck: { type: 'tcp' } }), 'healthCheck.type'),
     bad('65 metadata keys', reg({ metadata: manyKeys }), 'metadata'),
-    bad('a metadata key __proto__ (found by fuzz-grpc: it was dropped, the call answered OK)', reg({ metadata: JSON.parse('{"__proto__":"x"}') }), 'metadata.__proto__'),
+    bad(
+      'a metadata key __proto__ (found by fuzz-grpc: it was dropped, the call answered OK)',
+      reg({ metadata: JSON.parse('{"__proto__":"x"}') }),
+      'metadata.__proto__',
+    ),
     bad('a metadata value of 4097 characters', reg({ metadata: { k: 'x'.repeat(4097) } }), 'metadata.k'),
     bad('a location of 200 characters', reg({ location: { region: 'r'.repeat(200) } }), 'location.region'),
     bad('service name with a space', reg({ service: 'my svc' }), 'service'),
@@ -46,14 +62,62 @@ function cases(ctx: { id: string; otherToken: string }): Case[] {
     bad('instance id with a slash', reg({ id: 'a/b' }), 'id'),
     bad('instance id empty (optional, so given)', reg({ id: '' }), 'id'),
     bad('protocol of 200 characters', reg({ protocol: 'p'.repeat(200) }), 'protocol'),
-    { name: 'unknown namespace', method: 'Register', req: reg({ namespace: 'nope' }), code: S.NOT_FOUND, field: 'namespace' },
-    { name: 'a live instance re-registered without its token', method: 'Register', req: reg({ host: '10.9.0.1', port: 1 }), code: S.ALREADY_EXISTS, field: 'id' },
-    { name: 'heartbeat without an id', method: 'Heartbeat', req: { heartbeatToken: 'x' }, code: S.INVALID_ARGUMENT, field: 'id' },
-    { name: 'heartbeat of an id that cannot exist', method: 'Heartbeat', req: { id: 'a/b', heartbeatToken: 'x' }, code: S.INVALID_ARGUMENT, field: 'id' },
-    { name: 'heartbeat without a token', method: 'Heartbeat', req: { id: ctx.id }, code: S.UNAUTHENTICATED, field: 'heartbeatToken' },
-    { name: 'heartbeat with someone else\'s token', method: 'Heartbeat', req: { id: ctx.id, heartbeatToken: ctx.otherToken }, code: S.PERMISSION_DENIED, field: 'heartbeatToken' },
-    { name: 'deregister with someone else\'s token', method: 'Deregister', req: { id: ctx.id, heartbeatToken: ctx.otherToken }, code: S.PERMISSION_DENIED, field: 'heartbeatToken' },
-    { name: 'deregister an unknown instance', method: 'Deregister', req: { id: 'nope', heartbeatToken: 'x' }, code: S.NOT_FOUND, field: 'id' },
+    {
+      name: 'unknown namespace',
+      method: 'Register',
+      req: reg({ namespace: 'nope' }),
+      code: S.NOT_FOUND,
+      field: 'namespace',
+    },
+    {
+      name: 'a live instance re-registered without its token',
+      method: 'Register',
+      req: reg({ host: '10.9.0.1', port: 1 }),
+      code: S.ALREADY_EXISTS,
+      field: 'id',
+    },
+    {
+      name: 'heartbeat without an id',
+      method: 'Heartbeat',
+      req: { heartbeatToken: 'x' },
+      code: S.INVALID_ARGUMENT,
+      field: 'id',
+    },
+    {
+      name: 'heartbeat of an id that cannot exist',
+      method: 'Heartbeat',
+      req: { id: 'a/b', heartbeatToken: 'x' },
+      code: S.INVALID_ARGUMENT,
+      field: 'id',
+    },
+    {
+      name: 'heartbeat without a token',
+      method: 'Heartbeat',
+      req: { id: ctx.id },
+      code: S.UNAUTHENTICATED,
+      field: 'heartbeatToken',
+    },
+    {
+      name: "heartbeat with someone else's token",
+      method: 'Heartbeat',
+      req: { id: ctx.id, heartbeatToken: ctx.otherToken },
+      code: S.PERMISSION_DENIED,
+      field: 'heartbeatToken',
+    },
+    {
+      name: "deregister with someone else's token",
+      method: 'Deregister',
+      req: { id: ctx.id, heartbeatToken: ctx.otherToken },
+      code: S.PERMISSION_DENIED,
+      field: 'heartbeatToken',
+    },
+    {
+      name: 'deregister an unknown instance',
+      method: 'Deregister',
+      req: { id: 'nope', heartbeatToken: 'x' },
+      code: S.NOT_FOUND,
+      field: 'id',
+    },
     disc('status "bogus"', { filter: { status: 'bogus' } }, S.INVALID_ARGUMENT, 'filter.status'),
     disc('isolated "maybe"', { filter: { isolated: 'maybe' } }, S.INVALID_ARGUMENT, 'filter.isolated'),
     disc('65 metadata filters', { filter: { metadata: manyKeys } }, S.INVALID_ARGUMENT, 'filter.metadata'),
@@ -66,7 +130,8 @@ function cases(ctx: { id: string; otherToken: string }): Case[] {
 
 /** Everything a client can observe, to prove a refused request changed nothing. */
 async function state(url: string): Promise<unknown> {
-  const instances = (await api(url, 'GET', '/v1/namespaces/default/services/orders/instances?status=all&isolated=all')).body;
+  const instances = (await api(url, 'GET', '/v1/namespaces/default/services/orders/instances?status=all&isolated=all'))
+    .body;
   const events = (await api(url, 'GET', '/v1/events?limit=1000')).body;
   for (const i of instances.instances) delete i.lastHeartbeatAgeMs;
   return { instances, events, services: (await api(url, 'GET', '/v1/namespaces/default/services')).body };
@@ -104,7 +169,12 @@ describe('gRPC bad input: the right status and field, nothing written, the serve
     const garbage = [Buffer.from([0x0a, 0xff]), Buffer.from([0x08]), Buffer.from([0xff, 0xff, 0xff, 0xff])];
     for (const method of ['Register', 'Heartbeat', 'Discover']) {
       for (const bytes of garbage) {
-        const e = await rejectsWith(call(raw, method, bytes), S.INVALID_ARGUMENT, undefined, `${method} ${bytes.toString('hex')}`);
+        const e = await rejectsWith(
+          call(raw, method, bytes),
+          S.INVALID_ARGUMENT,
+          undefined,
+          `${method} ${bytes.toString('hex')}`,
+        );
         assert.match(e.details, /^request message does not decode: /);
       }
     }
@@ -128,10 +198,20 @@ describe('gRPC bad input: the right status and field, nothing written, the serve
     const reader = new StreamReader(stream);
     const n = LIMITS.heartbeatBatchMax + 1;
     stream.write({ heartbeats: Array.from({ length: n }, () => ({ id: ctx.id, heartbeatToken: ctx.token })) });
-    stream.write({ heartbeats: [{ id: ctx.id, heartbeatToken: ctx.token }, { id: '', heartbeatToken: 'x' }] });
+    stream.write({
+      heartbeats: [
+        { id: ctx.id, heartbeatToken: ctx.token },
+        { id: '', heartbeatToken: 'x' },
+      ],
+    });
     const over = await reader.next();
     assert.equal(over.results.length, n);
-    assert.ok(over.results.every((r: any) => r.ok !== true && r.error.code === 'INVALID_ARGUMENT' && r.error.field === 'heartbeats'), JSON.stringify(over.results[0]));
+    assert.ok(
+      over.results.every(
+        (r: any) => r.ok !== true && r.error.code === 'INVALID_ARGUMENT' && r.error.field === 'heartbeats',
+      ),
+      JSON.stringify(over.results[0]),
+    );
     const next = await reader.next();
     assert.deepEqual(next.results[0], { id: ctx.id, ok: true });
     assert.deepEqual([next.results[1].error.code, next.results[1].error.field], ['INVALID_ARGUMENT', 'id']);

@@ -8,7 +8,13 @@ import { GRPC_FIELD_KEY, PROTO_ROOT, REGISTRY_PROTO } from '@muster/api';
  * as any client would: camelCase fields, unset fields absent.
  */
 
-const pkgDef = await protoLoader.load(REGISTRY_PROTO, { includeDirs: [PROTO_ROOT], keepCase: false, longs: Number, enums: String, defaults: false });
+const pkgDef = await protoLoader.load(REGISTRY_PROTO, {
+  includeDirs: [PROTO_ROOT],
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: false,
+});
 type Ctor = new (address: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, any>;
 const Registry = (grpc.loadPackageDefinition(pkgDef) as any).muster.v1.Registry as Ctor;
 
@@ -19,14 +25,26 @@ export function registryClient(address: string): RegistryClient {
 }
 
 /** A unary call as a promise; rejects with the grpc-js ServiceError. */
-export function call<T = any>(client: RegistryClient, method: string, req: object, options: grpc.CallOptions = {}): Promise<T> {
+export function call<T = any>(
+  client: RegistryClient,
+  method: string,
+  req: object,
+  options: grpc.CallOptions = {},
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    client[method](req, new grpc.Metadata(), options, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
+    client[method](req, new grpc.Metadata(), options, (err: grpc.ServiceError | null, res: T) =>
+      err ? reject(err) : resolve(res),
+    );
   });
 }
 
 /** Awaits a failure and checks its status code, trailer field and message prefix. */
-export async function rejectsWith(p: Promise<unknown>, code: grpc.status, field?: string, what = ''): Promise<grpc.ServiceError> {
+export async function rejectsWith(
+  p: Promise<unknown>,
+  code: grpc.status,
+  field?: string,
+  what = '',
+): Promise<grpc.ServiceError> {
   try {
     const res = await p;
     assert.fail(`${what}: expected ${grpc.status[code]}, got an answer ${JSON.stringify(res)}`);
@@ -68,7 +86,10 @@ export class StreamReader<T = any> {
   private wait(ready: () => boolean, timeoutMs: number, what: string): Promise<void> {
     if (ready()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => (this.wakers.delete(wake), reject(new Error(`${what}: nothing in ${timeoutMs} ms`))), timeoutMs);
+      const timer = setTimeout(
+        () => (this.wakers.delete(wake), reject(new Error(`${what}: nothing in ${timeoutMs} ms`))),
+        timeoutMs,
+      );
       const wake = () => {
         if (!ready()) return;
         clearTimeout(timer);
@@ -100,17 +121,24 @@ export class StreamReader<T = any> {
 /** A client that sends raw bytes as the request of a method: for messages that do not decode. */
 export function rawClient(address: string): RegistryClient {
   const raw = (name: string, requestStream: boolean, responseStream: boolean) => ({
-    path: `/muster.v1.Registry/${name}`, requestStream, responseStream,
-    requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b,
+    path: `/muster.v1.Registry/${name}`,
+    requestStream,
+    responseStream,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
   });
-  const Raw = grpc.makeGenericClientConstructor({
-    Register: raw('Register', false, false),
-    Heartbeat: raw('Heartbeat', false, false),
-    Discover: raw('Discover', false, false),
-    Watch: raw('Watch', false, true),
-    HeartbeatStream: raw('HeartbeatStream', true, true),
-  }, 'RawRegistry');
+  const Raw = grpc.makeGenericClientConstructor(
+    {
+      Register: raw('Register', false, false),
+      Heartbeat: raw('Heartbeat', false, false),
+      Discover: raw('Discover', false, false),
+      Watch: raw('Watch', false, true),
+      HeartbeatStream: raw('HeartbeatStream', true, true),
+    },
+    'RawRegistry',
+  );
   return new Raw(address, grpc.credentials.createInsecure()) as RegistryClient;
 }
 

@@ -30,7 +30,14 @@ describe('gRPC API: muster.v1.Registry', () => {
   });
 
   it('Register creates an instance with its health check, location and timestamps; re-registration needs the token', async () => {
-    const req = { service: 'orders', host: '10.1.0.1', port: 8080, location: { region: 'eu', zone: 'eu-1' }, healthCheck: { ttl: 7 }, metadata: { env: 'prod' } };
+    const req = {
+      service: 'orders',
+      host: '10.1.0.1',
+      port: 8080,
+      location: { region: 'eu', zone: 'eu-1' },
+      healthCheck: { ttl: 7 },
+      metadata: { env: 'prod' },
+    };
     const first = await call(c, 'Register', req);
     assert.equal(first.created, true);
     assert.ok(first.heartbeatToken.length > 20);
@@ -41,7 +48,8 @@ describe('gRPC API: muster.v1.Registry', () => {
     assert.deepEqual(i.location, { region: 'eu', zone: 'eu-1' });
     assert.deepEqual(i.metadata, { env: 'prod' });
     assert.equal(i.weight, 100);
-    for (const t of ['lastHeartbeat', 'createdAt', 'updatedAt'] as const) assert.ok(!Number.isNaN(Date.parse(i[t])), `${t}: ${i[t]}`);
+    for (const t of ['lastHeartbeat', 'createdAt', 'updatedAt'] as const)
+      assert.ok(!Number.isNaN(Date.parse(i[t])), `${t}: ${i[t]}`);
     assert.ok(i.revision > 0);
 
     const again = await call(c, 'Register', { ...req, version: '2', heartbeatToken: first.heartbeatToken });
@@ -49,9 +57,20 @@ describe('gRPC API: muster.v1.Registry', () => {
     assert.equal(again.instance.version, '2');
     assert.equal(again.heartbeatToken, first.heartbeatToken, 'the owner keeps its token');
     await rejectsWith(call(c, 'Register', req), S.ALREADY_EXISTS, 'id', 'a live instance without its token');
-    await rejectsWith(call(c, 'Register', { ...req, heartbeatToken: 'not-mine' }), S.PERMISSION_DENIED, 'heartbeatToken', 'a wrong token');
+    await rejectsWith(
+      call(c, 'Register', { ...req, heartbeatToken: 'not-mine' }),
+      S.PERMISSION_DENIED,
+      'heartbeatToken',
+      'a wrong token',
+    );
     // Empty sub-messages are absent ones: the defaults apply, as in JSON.
-    const bare = await call(c, 'Register', { service: 'orders', host: '10.1.0.2', port: 1, healthCheck: {}, location: {} });
+    const bare = await call(c, 'Register', {
+      service: 'orders',
+      host: '10.1.0.2',
+      port: 1,
+      healthCheck: {},
+      location: {},
+    });
     assert.deepEqual(bare.instance.healthCheck, { type: 'heartbeat', ttl: 5 });
   });
 
@@ -59,14 +78,39 @@ describe('gRPC API: muster.v1.Registry', () => {
     const r = await call(c, 'Register', { service: 'beats', host: '10.2.0.1', port: 1 });
     const id: string = r.instance.id;
     assert.deepEqual(await call(c, 'Heartbeat', { id, heartbeatToken: r.heartbeatToken }), {});
-    await rejectsWith(call(c, 'Heartbeat', { id: 'no-such-instance', heartbeatToken: 'x' }), S.NOT_FOUND, 'id', 'unknown id');
-    await rejectsWith(call(c, 'Heartbeat', { id, heartbeatToken: 'wrong' }), S.PERMISSION_DENIED, 'heartbeatToken', 'wrong token');
+    await rejectsWith(
+      call(c, 'Heartbeat', { id: 'no-such-instance', heartbeatToken: 'x' }),
+      S.NOT_FOUND,
+      'id',
+      'unknown id',
+    );
+    await rejectsWith(
+      call(c, 'Heartbeat', { id, heartbeatToken: 'wrong' }),
+      S.PERMISSION_DENIED,
+      'heartbeatToken',
+      'wrong token',
+    );
     await rejectsWith(call(c, 'Heartbeat', { id }), S.UNAUTHENTICATED, 'heartbeatToken', 'no token');
-    await rejectsWith(call(c, 'Deregister', { id, heartbeatToken: 'wrong' }), S.PERMISSION_DENIED, 'heartbeatToken', 'deregister, wrong token');
+    await rejectsWith(
+      call(c, 'Deregister', { id, heartbeatToken: 'wrong' }),
+      S.PERMISSION_DENIED,
+      'heartbeatToken',
+      'deregister, wrong token',
+    );
     const gone = await call(c, 'Deregister', { id, heartbeatToken: r.heartbeatToken });
     assert.ok(gone.revision > r.revision, `the revision it committed: ${JSON.stringify(gone)}`);
-    await rejectsWith(call(c, 'Heartbeat', { id, heartbeatToken: r.heartbeatToken }), S.NOT_FOUND, 'id', 'after deregistration');
-    await rejectsWith(call(c, 'Deregister', { id, heartbeatToken: r.heartbeatToken }), S.NOT_FOUND, 'id', 'deregistered twice');
+    await rejectsWith(
+      call(c, 'Heartbeat', { id, heartbeatToken: r.heartbeatToken }),
+      S.NOT_FOUND,
+      'id',
+      'after deregistration',
+    );
+    await rejectsWith(
+      call(c, 'Deregister', { id, heartbeatToken: r.heartbeatToken }),
+      S.NOT_FOUND,
+      'id',
+      'deregistered twice',
+    );
   });
 
   it('HeartbeatStream answers each batch with one result per heartbeat, in order', async () => {
@@ -80,10 +124,19 @@ describe('gRPC API: muster.v1.Registry', () => {
     stream.write({ heartbeats: [{ id: a.instance.id }] });
     stream.write({});
     const answers = [await reader.next(), await reader.next(), await reader.next(), await reader.next()];
-    assert.deepEqual(answers[0].results, [{ id: a.instance.id, ok: true }, { id: b.instance.id, ok: true }]);
+    assert.deepEqual(answers[0].results, [
+      { id: a.instance.id, ok: true },
+      { id: b.instance.id, ok: true },
+    ]);
     const [wrong, unknown, ok] = answers[1].results;
-    assert.deepEqual([wrong.id, wrong.ok, wrong.error.code, wrong.error.field], [a.instance.id, false, 'PERMISSION_DENIED', 'heartbeatToken']);
-    assert.deepEqual([unknown.id, unknown.ok, unknown.error.code, unknown.error.field], ['unknown-one', false, 'NOT_FOUND', 'id']);
+    assert.deepEqual(
+      [wrong.id, wrong.ok, wrong.error.code, wrong.error.field],
+      [a.instance.id, false, 'PERMISSION_DENIED', 'heartbeatToken'],
+    );
+    assert.deepEqual(
+      [unknown.id, unknown.ok, unknown.error.code, unknown.error.field],
+      ['unknown-one', false, 'NOT_FOUND', 'id'],
+    );
     assert.deepEqual(ok, { id: b.instance.id, ok: true });
     assert.equal(answers[2].results[0].error.code, 'UNAUTHENTICATED');
     assert.equal(answers[3].results, undefined, 'an empty batch has an empty answer');
@@ -106,13 +159,19 @@ describe('gRPC API: muster.v1.Registry', () => {
     const r = await call(c, 'Register', { service: 'disco', host: '10.4.0.1', port: 1, metadata: { env: 'prod' } });
     const full = await call(c, 'Discover', { service: 'disco' });
     assert.equal(full.revision, r.instance.revision);
-    assert.deepEqual(full.instances.map((i: any) => i.id), [r.instance.id]);
+    assert.deepEqual(
+      full.instances.map((i: any) => i.id),
+      [r.instance.id],
+    );
     assert.equal(full.instances[0].namespace, undefined, 'discovery answers leave out what the answer names');
     assert.equal(full.unchanged, undefined);
 
     const same = await call(c, 'Discover', { service: 'disco', revision: full.revision });
     assert.deepEqual(same, { namespace: 'default', service: 'disco', revision: full.revision, unchanged: true });
-    const filtered = await call(c, 'Discover', { service: 'disco', filter: { metadata: { env: 'dev' }, status: 'all' } });
+    const filtered = await call(c, 'Discover', {
+      service: 'disco',
+      filter: { metadata: { env: 'dev' }, status: 'all' },
+    });
     assert.deepEqual(filtered.instances, undefined, 'the filter applies');
 
     const t0 = Date.now();
@@ -122,7 +181,11 @@ describe('gRPC API: muster.v1.Registry', () => {
 
     // How soon it wakes is measured by bench/ (gRPC long-poll wake); here: that it parks, and wakes with the change.
     const poll = call(c, 'Discover', { service: 'disco', revision: full.revision, waitMs: 20_000 });
-    await waitFor(async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 1, 5000, 'the long-poll to park');
+    await waitFor(
+      async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 1,
+      5000,
+      'the long-poll to park',
+    );
     assert.equal(s.muster.hub.listeners('default', 'disco'), 1);
     const reg = await call(c, 'Register', { service: 'disco', host: '10.4.0.2', port: 1 });
     const woke = await poll;
@@ -146,7 +209,9 @@ describe('gRPC API: muster.v1.Registry', () => {
     assert.equal(change.instances.length, 2);
 
     // A watcher that holds the current revision gets no first snapshot, only the next change.
-    const resumed = new StreamReader(c['Watch']({ service: 'watched', revision: change.revision }) as grpc.ClientReadableStream<any>);
+    const resumed = new StreamReader(
+      c['Watch']({ service: 'watched', revision: change.revision }) as grpc.ClientReadableStream<any>,
+    );
     await waitFor(() => s.muster.hub.listeners('default', 'watched') === 2, 5000, 'the second stream to subscribe');
     // Subscribed: the stream decided in that same tick whether to send a first snapshot, and the
     // next message it sends below must be the next change's, not the current revision.
@@ -158,8 +223,14 @@ describe('gRPC API: muster.v1.Registry', () => {
     w.cancel();
     (resumed.stream as grpc.ClientReadableStream<any>).cancel();
     assert.equal((await reader.end())?.code, S.CANCELLED);
-    await waitFor(async () => hubWaiters(s.muster) === baseline && hubClosers(s.muster) === closers
-      && (await metric(s.url, 'muster_watchers', 'kind="grpc"')) === 0, 2000, 'watch unsubscribed');
+    await waitFor(
+      async () =>
+        hubWaiters(s.muster) === baseline &&
+        hubClosers(s.muster) === closers &&
+        (await metric(s.url, 'muster_watchers', 'kind="grpc"')) === 0,
+      2000,
+      'watch unsubscribed',
+    );
   });
 
   it('Watch of a service that does not exist fails with NOT_FOUND', async () => {
@@ -172,19 +243,31 @@ describe('gRPC API: muster.v1.Registry', () => {
   it('an instance registered over gRPC is visible and usable over HTTP, and the other way round', async () => {
     const g = await call(c, 'Register', { service: 'both', host: '10.6.0.1', port: 1 });
     const viaHttp = await api(s.url, 'GET', HTTP_SVC('both'));
-    assert.deepEqual(viaHttp.body.instances.map((i: { id: string }) => i.id), [g.instance.id]);
-    assert.equal((await api(s.url, 'PUT', `/v1/instances/${g.instance.id}/heartbeat`, undefined, bearer(g.heartbeatToken))).status, 204);
+    assert.deepEqual(
+      viaHttp.body.instances.map((i: { id: string }) => i.id),
+      [g.instance.id],
+    );
+    assert.equal(
+      (await api(s.url, 'PUT', `/v1/instances/${g.instance.id}/heartbeat`, undefined, bearer(g.heartbeatToken))).status,
+      204,
+    );
 
     const h = await api(s.url, 'POST', HTTP_SVC('both'), { host: '10.6.0.2', port: 1 });
     assert.equal(h.status, 201);
     const viaGrpc = await call(c, 'Discover', { service: 'both' });
-    assert.deepEqual(viaGrpc.instances.map((i: { id: string }) => i.id).sort(), [g.instance.id, h.body.instance.id].sort());
+    assert.deepEqual(
+      viaGrpc.instances.map((i: { id: string }) => i.id).sort(),
+      [g.instance.id, h.body.instance.id].sort(),
+    );
     assert.equal(viaGrpc.revision, h.body.instance.revision);
     await call(c, 'Heartbeat', { id: h.body.instance.id, heartbeatToken: h.body.heartbeatToken });
     // The same JSON shape: an instance of a gRPC answer is the HTTP one (absent fields are proto3 defaults).
-    const httpOne = (await api(s.url, 'GET', HTTP_SVC('both'))).body.instances.find((i: { id: string }) => i.id === h.body.instance.id);
+    const httpOne = (await api(s.url, 'GET', HTTP_SVC('both'))).body.instances.find(
+      (i: { id: string }) => i.id === h.body.instance.id,
+    );
     const grpcOne = viaGrpc.instances.find((i: { id: string }) => i.id === h.body.instance.id);
-    for (const k of ['host', 'port', 'weight', 'healthy', 'healthCheck', 'revision'] as const) assert.deepEqual(grpcOne[k], httpOne[k], k);
+    for (const k of ['host', 'port', 'weight', 'healthy', 'healthCheck', 'revision'] as const)
+      assert.deepEqual(grpcOne[k], httpOne[k], k);
   });
 
   it('grpc.health.v1 answers SERVING; reflection lists muster.v1.Registry', async () => {
@@ -193,21 +276,30 @@ describe('gRPC API: muster.v1.Registry', () => {
     const h = new Health(s.grpcAddress, grpc.credentials.createInsecure());
     try {
       for (const service of ['', 'muster.v1.Registry']) {
-        const res = await new Promise<any>((resolve, reject) => h.Check({ service }, (e: Error | null, r: any) => (e ? reject(e) : resolve(r))));
+        const res = await new Promise<any>((resolve, reject) =>
+          h.Check({ service }, (e: Error | null, r: any) => (e ? reject(e) : resolve(r))),
+        );
         assert.equal(res.status, 'SERVING', `health of "${service}"`);
       }
     } finally {
       h.close();
     }
 
-    const refl = grpc.makeGenericClientConstructor({
-      ServerReflectionInfo: {
-        path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', requestStream: true, responseStream: true,
-        // ServerReflectionRequest { string list_services = 7; }
-        requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
-        responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b,
+    const refl = grpc.makeGenericClientConstructor(
+      {
+        ServerReflectionInfo: {
+          path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+          requestStream: true,
+          responseStream: true,
+          // ServerReflectionRequest { string list_services = 7; }
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => b,
+        },
       },
-    }, 'Reflection');
+      'Reflection',
+    );
     const r = new refl(s.grpcAddress, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
     try {
       const stream = r['ServerReflectionInfo']() as grpc.ClientDuplexStream<Buffer, Buffer>;
@@ -274,7 +366,18 @@ describe('gRPC API: readiness', () => {
         probe.close(() => resolve(port));
       });
     });
-    const m = new Muster(loadConfig({ flags: { httpPort: '0', grpcPort: String(grpcPort), dataDir: tempDir(), 'log.level': 'silent', 'auth.enabled': 'false' } }), { logger: pino({ level: 'silent' }) });
+    const m = new Muster(
+      loadConfig({
+        flags: {
+          httpPort: '0',
+          grpcPort: String(grpcPort),
+          dataDir: tempDir(),
+          'log.level': 'silent',
+          'auth.enabled': 'false',
+        },
+      }),
+      { logger: pino({ level: 'silent' }) },
+    );
     const starting = m.start();
     try {
       // What a probe sees while the server starts: once it says ready, gRPC must answer.

@@ -39,8 +39,14 @@ export const TEST_DEFAULTS: Flags = { 'auth.enabled': false, 'limits.writesPerAd
  * a TLS server takes the tls.* flags (tlsFlags in tls-certs.ts), and its url is https://.
  * `announce` receives the note a first start shows on a terminal (where the admin token is kept).
  */
-export async function startServer(flags: Flags = {}, dataDir = tempDir(), announce: (text: string) => void = () => {}): Promise<RunningServer & { muster: Muster }> {
-  const config = loadConfig({ flags: { httpPort: 0, grpcPort: 0, dataDir, 'log.level': 'silent', ...stringify({ ...TEST_DEFAULTS, ...flags }) } });
+export async function startServer(
+  flags: Flags = {},
+  dataDir = tempDir(),
+  announce: (text: string) => void = () => {},
+): Promise<RunningServer & { muster: Muster }> {
+  const config = loadConfig({
+    flags: { httpPort: 0, grpcPort: 0, dataDir, 'log.level': 'silent', ...stringify({ ...TEST_DEFAULTS, ...flags }) },
+  });
   const muster = await new Muster(config, { logger: testLogger(), announce }).start();
   return { muster, url: muster.url, grpcAddress: muster.grpcAddress, dataDir, stop: () => muster.stop() };
 }
@@ -64,7 +70,9 @@ export const HUNG_AFTER_MS = 120_000;
  * the npm_* variables `npm test` sets (a nested npm would take them for its own configuration).
  */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_') && !/^npm_/i.test(k)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('MUSTER_') && !/^npm_/i.test(k)),
+  );
   return { ...env, ...extra };
 }
 
@@ -78,16 +86,28 @@ export interface RunResult {
  * Runs a command to its end (`muster ...` when `command` is not given), with `cleanEnv(env)`;
  * `hungAfterMs` for a command that is slow by nature (an npm install that compiles).
  */
-export function runMuster(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath, musterBin], opts: { cwd?: string; hungAfterMs?: number } = {}): Promise<RunResult> {
+export function runMuster(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  command: string[] = [process.execPath, musterBin],
+  opts: { cwd?: string; hungAfterMs?: number } = {},
+): Promise<RunResult> {
   const hungAfterMs = opts.hungAfterMs ?? HUNG_AFTER_MS;
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, [...command.slice(1), ...args], { cwd: opts.cwd ?? repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    const child = spawn(command[0]!, [...command.slice(1), ...args], {
+      cwd: opts.cwd ?? repoRoot,
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${command.join(' ')} ${args.join(' ')} hung: no exit in ${hungAfterMs} ms:\n${stdout}${stderr}`));
+      reject(
+        new Error(`${command.join(' ')} ${args.join(' ')} hung: no exit in ${hungAfterMs} ms:\n${stdout}${stderr}`),
+      );
     }, hungAfterMs);
     child.once('error', (err) => {
       clearTimeout(timer);
@@ -108,9 +128,20 @@ export interface ChildServer extends RunningServer {
 }
 
 /** Starts `muster server` as a child process; resolves when it logs that it is ready. */
-export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
+export async function spawnServer(
+  flags: Flags = {},
+  dataDir = tempDir(),
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildServer> {
   const args = ['--http-port', '0', '--grpc-port', '0', '--data-dir', dataDir];
-  for (const [k, v] of Object.entries({ ...TEST_DEFAULTS, ...flags })) args.push(`--${k.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`, String(v));
+  for (const [k, v] of Object.entries({ ...TEST_DEFAULTS, ...flags }))
+    args.push(
+      `--${k
+        .replace(/\./g, '-')
+        .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+        .toLowerCase()}`,
+      String(v),
+    );
   return spawnMuster(args, { ...process.env, ...env }, dataDir);
 }
 
@@ -118,8 +149,18 @@ export async function spawnServer(flags: Flags = {}, dataDir = tempDir(), env: N
  * Starts `muster server ARGS` (the arguments as given, nothing added) with exactly `env`;
  * resolves when it logs that it is ready, rejects as soon as it exits before that.
  */
-export async function spawnMuster(args: string[], env: NodeJS.ProcessEnv, dataDir = '', command: string[] = [process.execPath, musterBin], cwd = repoRoot): Promise<ChildServer> {
-  const child = spawn(command[0]!, [...command.slice(1), 'server', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnMuster(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  dataDir = '',
+  command: string[] = [process.execPath, musterBin],
+  cwd = repoRoot,
+): Promise<ChildServer> {
+  const child = spawn(command[0]!, [...command.slice(1), 'server', ...args], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -146,7 +187,10 @@ export async function spawnMuster(args: string[], env: NodeJS.ProcessEnv, dataDi
     });
   });
   return {
-    child, url, grpcAddress, dataDir,
+    child,
+    url,
+    grpcAddress,
+    dataDir,
     output: () => out,
     kill: async (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -157,7 +201,13 @@ export async function spawnMuster(args: string[], env: NodeJS.ProcessEnv, dataDi
 }
 
 /** fetch with JSON in and out. */
-export async function api(base: string, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+export async function api(
+  base: string,
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);

@@ -10,7 +10,9 @@ function heartbeater(url: string, alive: Map<string, string>): () => Promise<voi
   let on = true;
   const loop = (async () => {
     while (on) {
-      await Promise.all([...alive].map(([id, token]) => api(url, 'PUT', `/v1/instances/${id}/heartbeat`, undefined, bearer(token))));
+      await Promise.all(
+        [...alive].map(([id, token]) => api(url, 'PUT', `/v1/instances/${id}/heartbeat`, undefined, bearer(token))),
+      );
       await sleep(250);
     }
   })();
@@ -32,7 +34,11 @@ describe('health checking', () => {
     const flags = { 'health.sweepInterval': '100ms' };
     const first = await startServer(flags, dataDir);
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await api(first.url, 'POST', svc('grace'), { host: `10.4.0.${i}`, port: 1, healthCheck: { ttl: 1 } })).body.instance.id);
+    for (let i = 0; i < 3; i++)
+      ids.push(
+        (await api(first.url, 'POST', svc('grace'), { host: `10.4.0.${i}`, port: 1, healthCheck: { ttl: 1 } })).body
+          .instance.id,
+      );
     await first.stop();
     await sleep(3500); // longer than 3 x ttl: without grace they would expire at the first sweep
 
@@ -44,7 +50,11 @@ describe('health checking', () => {
         for (const id of ids) assert.equal(h.get(id), true, `${id} expired ${Date.now() - started} ms after restart`);
         await sleep(100);
       }
-      await waitFor(async () => [...(await healthOf(second.url, 'grace')).values()].every((v) => !v), 3000, 'expiry after the grace window');
+      await waitFor(
+        async () => [...(await healthOf(second.url, 'grace')).values()].every((v) => !v),
+        3000,
+        'expiry after the grace window',
+      );
       assert.ok(Date.now() - started >= 3000);
     } finally {
       await second.stop();
@@ -52,7 +62,11 @@ describe('health checking', () => {
   });
 
   it('self-preservation: a mass silence does not expire anyone, while one silent instance in a quiet registry expires on time', async () => {
-    const s = await startServer({ 'health.sweepInterval': '100ms', 'health.protectRatio': 0.5, 'health.protectMin': 10 });
+    const s = await startServer({
+      'health.sweepInterval': '100ms',
+      'health.protectRatio': 0.5,
+      'health.protectMin': 10,
+    });
     const alive = new Map<string, string>();
     const stop = heartbeater(s.url, alive);
     try {
@@ -63,7 +77,11 @@ describe('health checking', () => {
       const lone = await api(s.url, 'POST', svc('lonely'), { host: '10.5.1.1', port: 1, healthCheck: { ttl: 1 } });
       const loneId = lone.body.instance.id;
       const t0 = Date.now();
-      await waitFor(async () => (await api(s.url, 'GET', `/v1/instances/${loneId}`)).body.healthy === false, 5000, 'the lone silent instance to expire');
+      await waitFor(
+        async () => (await api(s.url, 'GET', `/v1/instances/${loneId}`)).body.healthy === false,
+        5000,
+        'the lone silent instance to expire',
+      );
       const took = Date.now() - t0;
       assert.ok(took >= 2500 && took < 4500, `expired after ${took} ms, expected about 3000`);
       assert.ok([...(await healthOf(s.url, 'fleet')).values()].every(Boolean), 'the heartbeating fleet stays healthy');

@@ -28,10 +28,20 @@ describe('deeply nested JSON and bodies sent without credentials', () => {
     for (const body of [NESTED, deepButValid]) {
       const r = await api(s.url, 'POST', REGISTER, body);
       assert.equal(r.status, 400);
-      assert.deepEqual(r.body, { error: { code: 'INVALID_ARGUMENT', message: 'request body nests arrays and objects deeper than 32 levels', field: 'body' } });
+      assert.deepEqual(r.body, {
+        error: {
+          code: 'INVALID_ARGUMENT',
+          message: 'request body nests arrays and objects deeper than 32 levels',
+          field: 'body',
+        },
+      });
     }
     // Brackets inside strings are text, not nesting.
-    const inString = await api(s.url, 'POST', REGISTER, { host: '10.0.0.2', port: 80, metadata: { a: '['.repeat(100) } });
+    const inString = await api(s.url, 'POST', REGISTER, {
+      host: '10.0.0.2',
+      port: 80,
+      metadata: { a: '['.repeat(100) },
+    });
     assert.equal(inString.status, 201, JSON.stringify(inString.body));
   });
 
@@ -87,24 +97,32 @@ describe('answers every client can read', () => {
   });
   after(() => s.stop());
 
-  it('a body over http.bodyLimit answers 413 to Node\'s fetch, not a broken pipe', async () => {
+  it("a body over http.bodyLimit answers 413 to Node's fetch, not a broken pipe", async () => {
     // Sent with a content-length the server refuses at once; the client is still sending then.
     for (const size of [3_000_000, 12_000_000]) {
       for (let i = 0; i < 10; i++) {
-        const r = await fetch(s.url + REGISTER, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(size) });
+        const r = await fetch(s.url + REGISTER, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: 'x'.repeat(size),
+        });
         assert.equal(r.status, 413, `${size} bytes`);
-        assert.deepEqual(await r.json(), { error: { code: 'RESOURCE_EXHAUSTED', message: 'request body is larger than 1048576 bytes', field: 'body' } });
+        assert.deepEqual(await r.json(), {
+          error: { code: 'RESOURCE_EXHAUSTED', message: 'request body is larger than 1048576 bytes', field: 'body' },
+        });
       }
     }
     // The server is fine afterwards.
     assert.equal((await api(s.url, 'POST', REGISTER, { host: '10.0.0.1', port: 80 })).status, 201);
   });
 
-  it('a 70 KB header answers 431 in the API\'s error shape', async () => {
+  it("a 70 KB header answers 431 in the API's error shape", async () => {
     const r = await fetch(s.url + REGISTER, { headers: { 'x-large': 'a'.repeat(70_000) } });
     assert.equal(r.status, 431);
     assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
-    assert.deepEqual(await r.json(), { error: { code: 'RESOURCE_EXHAUSTED', message: 'request headers are larger than 16384 bytes', field: 'headers' } });
+    assert.deepEqual(await r.json(), {
+      error: { code: 'RESOURCE_EXHAUSTED', message: 'request headers are larger than 16384 bytes', field: 'headers' },
+    });
     assert.equal((await api(s.url, 'GET', '/healthz')).status, 200);
   });
 });
@@ -127,8 +145,12 @@ describe('metrics.auth', () => {
       assert.equal(anonymous.status, 401);
       assert.equal(anonymous.body.error.code, 'UNAUTHENTICATED');
       const admin = adminOf(required);
-      const narrow = (await api(required.url, 'POST', '/v1/tokens', { name: 'narrow', rules: ['read:prod/*'] }, bearer(admin))).body.secret;
-      const scraper = (await api(required.url, 'POST', '/v1/tokens', { name: 'prometheus', rules: ['read:*/*'] }, bearer(admin))).body.secret;
+      const narrow = (
+        await api(required.url, 'POST', '/v1/tokens', { name: 'narrow', rules: ['read:prod/*'] }, bearer(admin))
+      ).body.secret;
+      const scraper = (
+        await api(required.url, 'POST', '/v1/tokens', { name: 'prometheus', rules: ['read:*/*'] }, bearer(admin))
+      ).body.secret;
       assert.equal((await api(required.url, 'GET', '/metrics', undefined, bearer(narrow))).status, 403);
       const ok = await fetch(`${required.url}/metrics`, { headers: bearer(scraper) });
       assert.equal(ok.status, 200);

@@ -27,19 +27,25 @@ const withToken = (token: string) => {
 };
 function grpcRegister(client: RegistryClient, req: object, token: string): Promise<any> {
   return new Promise((resolve, reject) => {
-    client['Register'](req, withToken(token), (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+    client['Register'](req, withToken(token), (err: grpc.ServiceError | null, res: unknown) =>
+      err ? reject(err) : resolve(res),
+    );
   });
 }
 
 describe('instance ids never reach into another namespace or service (auth.clients required)', () => {
   let s: Server;
-  let admin = '', dev = '', prod = '';
+  let admin = '',
+    dev = '',
+    prod = '';
   let grpcClient: RegistryClient;
   before(async () => {
     s = await startServer({ 'auth.enabled': true, 'auth.clients': 'required' });
     admin = fs.readFileSync(path.join(s.dataDir, 'admin.token'), 'utf8').trim();
-    for (const ns of ['dev', 'prod']) assert.equal((await api(s.url, 'POST', '/v1/namespaces', { name: ns }, bearer(admin))).status, 201);
-    const token = async (name: string, rule: string) => (await api(s.url, 'POST', '/v1/tokens', { name, rules: [rule] }, bearer(admin))).body.secret as string;
+    for (const ns of ['dev', 'prod'])
+      assert.equal((await api(s.url, 'POST', '/v1/namespaces', { name: ns }, bearer(admin))).status, 201);
+    const token = async (name: string, rule: string) =>
+      (await api(s.url, 'POST', '/v1/tokens', { name, rules: [rule] }, bearer(admin))).body.secret as string;
     dev = await token('dev-ci', 'write:dev/*');
     prod = await token('prod-orders', 'write:prod/*');
     grpcClient = registryClient(s.grpcAddress);
@@ -51,56 +57,112 @@ describe('instance ids never reach into another namespace or service (auth.clien
 
   it('the id prod/orders-api 10.0.0.9:8080 derives, taken first by a dev token, still goes to the real provider (HTTP)', async () => {
     const victimId = deriveInstanceId('prod', 'orders-api', '10.0.0.9', 8080);
-    const squat = await api(s.url, 'POST', '/v1/namespaces/dev/services/junk/instances', { id: victimId, host: '10.66.0.1', port: 1 }, bearer(dev));
+    const squat = await api(
+      s.url,
+      'POST',
+      '/v1/namespaces/dev/services/junk/instances',
+      { id: victimId, host: '10.66.0.1', port: 1 },
+      bearer(dev),
+    );
     assert.equal(squat.status, 201, JSON.stringify(squat.body));
     assert.notEqual(squat.body.instance.id, victimId, 'the squatter got an id of its own service');
     assert.equal(squat.body.instance.id, scopedInstanceId('dev', 'junk', victimId));
     for (const token of [prod, admin]) {
-      const real = await api(s.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { host: '10.0.0.9', port: 8080 }, bearer(token));
+      const real = await api(
+        s.url,
+        'POST',
+        '/v1/namespaces/prod/services/orders-api/instances',
+        { host: '10.0.0.9', port: 8080 },
+        bearer(token),
+      );
       assert.ok(real.status === 201 || real.status === 200, JSON.stringify(real.body));
       assert.equal(real.body.instance.id, victimId);
       assert.equal(real.body.instance.namespace, 'prod');
     }
     // Registering the squatter's body again is idempotent: its own instance, not a copy.
-    const again = await api(s.url, 'POST', '/v1/namespaces/dev/services/junk/instances', { id: victimId, host: '10.66.0.1', port: 1 }, bearer(dev));
+    const again = await api(
+      s.url,
+      'POST',
+      '/v1/namespaces/dev/services/junk/instances',
+      { id: victimId, host: '10.66.0.1', port: 1 },
+      bearer(dev),
+    );
     assert.deepEqual([again.status, again.body.instance.id], [200, squat.body.instance.id]);
   });
 
   it('the same over gRPC: a derived id of prod, named by a dev registration, does not block prod', async () => {
     const victimId = deriveInstanceId('prod', 'payments', '10.0.0.10', 9090);
-    const squat = await grpcRegister(grpcClient, { namespace: 'dev', service: 'junk', id: victimId, host: '10.66.0.2', port: 1 }, dev);
+    const squat = await grpcRegister(
+      grpcClient,
+      { namespace: 'dev', service: 'junk', id: victimId, host: '10.66.0.2', port: 1 },
+      dev,
+    );
     assert.notEqual(squat.instance.id, victimId);
-    const real = await grpcRegister(grpcClient, { namespace: 'prod', service: 'payments', host: '10.0.0.10', port: 9090 }, prod);
+    const real = await grpcRegister(
+      grpcClient,
+      { namespace: 'prod', service: 'payments', host: '10.0.0.10', port: 9090 },
+      prod,
+    );
     assert.equal(real.instance.id, victimId);
     assert.equal(real.created, true);
   });
 
   it('an id chosen by one service, taken first by another namespace, gives the second an id scoped to its service', async () => {
-    const first = await api(s.url, 'POST', '/v1/namespaces/dev/services/junk/instances', { id: 'orders-1', host: '10.66.0.3', port: 1 }, bearer(dev));
+    const first = await api(
+      s.url,
+      'POST',
+      '/v1/namespaces/dev/services/junk/instances',
+      { id: 'orders-1', host: '10.66.0.3', port: 1 },
+      bearer(dev),
+    );
     assert.deepEqual([first.status, first.body.instance.id], [201, 'orders-1']);
     const body = { id: 'orders-1', host: '10.0.0.11', port: 8080 };
     const mine = await api(s.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', body, bearer(prod));
     assert.equal(mine.status, 201, JSON.stringify(mine.body));
     assert.equal(mine.body.instance.id, scopedInstanceId('prod', 'orders-api', 'orders-1'));
     // The same key finds the same instance again, over HTTP and gRPC, and heartbeats reach it.
-    const again = await api(s.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', body, bearer(mine.body.heartbeatToken));
+    const again = await api(
+      s.url,
+      'POST',
+      '/v1/namespaces/prod/services/orders-api/instances',
+      body,
+      bearer(mine.body.heartbeatToken),
+    );
     assert.deepEqual([again.status, again.body.instance.id], [200, mine.body.instance.id]);
-    const viaGrpc = await call(grpcClient, 'Register', { namespace: 'prod', service: 'orders-api', ...body, heartbeatToken: mine.body.heartbeatToken });
+    const viaGrpc = await call(grpcClient, 'Register', {
+      namespace: 'prod',
+      service: 'orders-api',
+      ...body,
+      heartbeatToken: mine.body.heartbeatToken,
+    });
     assert.deepEqual([viaGrpc.created, viaGrpc.instance.id], [false, mine.body.instance.id]);
-    assert.equal((await api(s.url, 'PUT', `/v1/instances/${mine.body.instance.id}/heartbeat`, undefined, bearer(mine.body.heartbeatToken))).status, 204);
+    assert.equal(
+      (
+        await api(
+          s.url,
+          'PUT',
+          `/v1/instances/${mine.body.instance.id}/heartbeat`,
+          undefined,
+          bearer(mine.body.heartbeatToken),
+        )
+      ).status,
+      204,
+    );
     // The first holder is untouched.
     const theirs = await api(s.url, 'GET', '/v1/instances/orders-1', undefined, bearer(admin));
     assert.deepEqual([theirs.body.namespace, theirs.body.host], ['dev', '10.66.0.3']);
   });
 });
 
-describe('an instance\'s own heartbeatToken cannot move it to another endpoint (auth.clients required)', () => {
+describe("an instance's own heartbeatToken cannot move it to another endpoint (auth.clients required)", () => {
   let s: Server;
-  let admin = '', writer = '';
+  let admin = '',
+    writer = '';
   before(async () => {
     s = await startServer({ 'auth.enabled': true, 'auth.clients': 'required', 'verification.allowLoopback': true });
     admin = fs.readFileSync(path.join(s.dataDir, 'admin.token'), 'utf8').trim();
-    writer = (await api(s.url, 'POST', '/v1/tokens', { name: 'writer', rules: ['write:default/*'] }, bearer(admin))).body.secret;
+    writer = (await api(s.url, 'POST', '/v1/tokens', { name: 'writer', rules: ['write:default/*'] }, bearer(admin)))
+      .body.secret;
   });
   after(() => s.stop());
 
@@ -111,14 +173,22 @@ describe('an instance\'s own heartbeatToken cannot move it to another endpoint (
     assert.equal(reg.status, 201);
     const { id } = reg.body.instance;
     const own = reg.body.heartbeatToken as string;
-    for (const [body, field] of [[{ id, host: '6.6.6.6', port: 8080 }, 'host'], [{ id, host: '10.1.1.1', port: 9999 }, 'port']] as const) {
+    for (const [body, field] of [
+      [{ id, host: '6.6.6.6', port: 8080 }, 'host'],
+      [{ id, host: '10.1.1.1', port: 9999 }, 'port'],
+    ] as const) {
       const moved = await api(s.url, 'POST', REG, body, bearer(own));
       assert.equal(moved.status, 403, JSON.stringify(moved.body));
       assert.deepEqual([moved.body.error.code, moved.body.error.field], ['PERMISSION_DENIED', field]);
     }
     const client = registryClient(s.grpcAddress);
     try {
-      await rejectsWith(call(client, 'Register', { service: 'orders', id, host: '6.6.6.6', port: 8080, heartbeatToken: own }), grpc.status.PERMISSION_DENIED, 'host', 'gRPC');
+      await rejectsWith(
+        call(client, 'Register', { service: 'orders', id, host: '6.6.6.6', port: 8080, heartbeatToken: own }),
+        grpc.status.PERMISSION_DENIED,
+        'host',
+        'gRPC',
+      );
     } finally {
       client.close();
     }
@@ -131,10 +201,33 @@ describe('an instance\'s own heartbeatToken cannot move it to another endpoint (
   });
 
   it('in a service with verification the move is allowed: the new endpoint is pending until it proves itself', async () => {
-    assert.equal((await api(s.url, 'POST', '/v1/namespaces/default/services', { name: 'checked', verification: { secret: 'identity-test-secret-0123456789' } }, bearer(admin))).status, 201);
-    const reg = await api(s.url, 'POST', '/v1/namespaces/default/services/checked/instances', { host: '127.0.0.1', port: 1 }, bearer(writer));
+    assert.equal(
+      (
+        await api(
+          s.url,
+          'POST',
+          '/v1/namespaces/default/services',
+          { name: 'checked', verification: { secret: 'identity-test-secret-0123456789' } },
+          bearer(admin),
+        )
+      ).status,
+      201,
+    );
+    const reg = await api(
+      s.url,
+      'POST',
+      '/v1/namespaces/default/services/checked/instances',
+      { host: '127.0.0.1', port: 1 },
+      bearer(writer),
+    );
     assert.equal(reg.status, 201, JSON.stringify(reg.body));
-    const moved = await api(s.url, 'POST', '/v1/namespaces/default/services/checked/instances', { id: reg.body.instance.id, host: '127.0.0.1', port: 2 }, bearer(reg.body.heartbeatToken));
+    const moved = await api(
+      s.url,
+      'POST',
+      '/v1/namespaces/default/services/checked/instances',
+      { id: reg.body.instance.id, host: '127.0.0.1', port: 2 },
+      bearer(reg.body.heartbeatToken),
+    );
     assert.equal(moved.status, 200, JSON.stringify(moved.body));
     assert.equal(moved.body.instance.port, 2);
     assert.equal(moved.body.instance.verification.state, 'pending');
@@ -152,13 +245,44 @@ describe('data written before ids were scoped', () => {
     await store.open();
     const now = Date.now();
     await store.transaction(async (tx) => {
-      for (const ns of ['dev', 'prod']) await tx.putNamespace({ name: ns, comment: '', createdAt: now, updatedAt: now });
-      await tx.putService({ namespace: 'dev', name: 'junk', metadata: {}, comment: '', revision: 1, createdAt: now, updatedAt: now, verification: null });
-      await tx.putInstance({
-        id: victimId, namespace: 'dev', service: 'junk', host: '10.66.0.1', port: 1, protocol: '', version: '', weight: 100, priority: 0,
-        metadata: {}, location: {}, ttl: 60, healthy: true, isolate: false, lastHeartbeat: now, healthChangedAt: now, revision: 1,
-        createdAt: now, updatedAt: now, tokenHash: 'ab'.repeat(32), verification: { state: 'verified', reason: '', at: 0 },
-      }, null);
+      for (const ns of ['dev', 'prod'])
+        await tx.putNamespace({ name: ns, comment: '', createdAt: now, updatedAt: now });
+      await tx.putService({
+        namespace: 'dev',
+        name: 'junk',
+        metadata: {},
+        comment: '',
+        revision: 1,
+        createdAt: now,
+        updatedAt: now,
+        verification: null,
+      });
+      await tx.putInstance(
+        {
+          id: victimId,
+          namespace: 'dev',
+          service: 'junk',
+          host: '10.66.0.1',
+          port: 1,
+          protocol: '',
+          version: '',
+          weight: 100,
+          priority: 0,
+          metadata: {},
+          location: {},
+          ttl: 60,
+          healthy: true,
+          isolate: false,
+          lastHeartbeat: now,
+          healthChangedAt: now,
+          revision: 1,
+          createdAt: now,
+          updatedAt: now,
+          tokenHash: 'ab'.repeat(32),
+          verification: { state: 'verified', reason: '', at: 0 },
+        },
+        null,
+      );
     });
     await store.close();
 
@@ -166,10 +290,19 @@ describe('data written before ids were scoped', () => {
     try {
       const old = await api(s.url, 'GET', `/v1/instances/${victimId}`);
       assert.deepEqual([old.status, old.body.namespace, old.body.service], [200, 'dev', 'junk']);
-      const real = await api(s.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { host: '10.0.0.9', port: 8080 });
+      const real = await api(s.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', {
+        host: '10.0.0.9',
+        port: 8080,
+      });
       assert.equal(real.status, 201, JSON.stringify(real.body));
       assert.equal(real.body.instance.id, scopedInstanceId('prod', 'orders-api', victimId));
-      const again = await api(s.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { host: '10.0.0.9', port: 8080 }, bearer(real.body.heartbeatToken));
+      const again = await api(
+        s.url,
+        'POST',
+        '/v1/namespaces/prod/services/orders-api/instances',
+        { host: '10.0.0.9', port: 8080 },
+        bearer(real.body.heartbeatToken),
+      );
       assert.deepEqual([again.status, again.body.instance.id], [200, real.body.instance.id]);
     } finally {
       await s.stop();
@@ -178,7 +311,8 @@ describe('data written before ids were scoped', () => {
 });
 
 const clusterWhy = await clusterServicesProblem();
-if (clusterWhy && process.env['CI'] === 'true') throw new Error(`cluster tests need MariaDB and Redis on CI: ${clusterWhy}`);
+if (clusterWhy && process.env['CI'] === 'true')
+  throw new Error(`cluster tests need MariaDB and Redis on CI: ${clusterWhy}`);
 
 describe('instance ids in cluster mode: the same rules on the shared MySQL store', { skip: clusterWhy }, () => {
   const run = `${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -195,21 +329,41 @@ describe('instance ids in cluster mode: the same rules on the shared MySQL store
 
   it('a derived id taken through one node by another namespace does not block the provider on another node', async () => {
     const flags = (id: string) => ({
-      'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-ids-${run}`, 'cluster.nodeId': id,
+      'store.type': 'mysql',
+      'store.url': `${MYSQL}/${database}`,
+      'cluster.redis': REDIS,
+      'cluster.prefix': `muster-ids-${run}`,
+      'cluster.nodeId': id,
     });
     const a = await startServer(flags('ids-a'));
     const b = await startServer(flags('ids-b'));
     try {
       const victimId = deriveInstanceId('prod', 'orders-api', '10.0.0.9', 8080);
-      for (const ns of ['dev', 'prod']) assert.equal((await api(a.url, 'POST', '/v1/namespaces', { name: ns })).status, 201);
-      const squat = await api(a.url, 'POST', '/v1/namespaces/dev/services/junk/instances', { id: victimId, host: '10.66.0.1', port: 1 });
+      for (const ns of ['dev', 'prod'])
+        assert.equal((await api(a.url, 'POST', '/v1/namespaces', { name: ns })).status, 201);
+      const squat = await api(a.url, 'POST', '/v1/namespaces/dev/services/junk/instances', {
+        id: victimId,
+        host: '10.66.0.1',
+        port: 1,
+      });
       assert.deepEqual([squat.status, squat.body.instance.id], [201, scopedInstanceId('dev', 'junk', victimId)]);
-      const chosen = await api(a.url, 'POST', '/v1/namespaces/dev/services/junk/instances', { id: 'orders-1', host: '10.66.0.2', port: 1 });
+      const chosen = await api(a.url, 'POST', '/v1/namespaces/dev/services/junk/instances', {
+        id: 'orders-1',
+        host: '10.66.0.2',
+        port: 1,
+      });
       assert.deepEqual([chosen.status, chosen.body.instance.id], [201, 'orders-1']);
-      const real = await api(b.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { host: '10.0.0.9', port: 8080 });
+      const real = await api(b.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', {
+        host: '10.0.0.9',
+        port: 8080,
+      });
       assert.deepEqual([real.status, real.body.instance.id], [201, victimId]);
       // Node B may not have heard of dev's orders-1 yet: its index vouches for an absence the commit disproves, and the write runs again reading.
-      const mine = await api(b.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', { id: 'orders-1', host: '10.0.0.11', port: 8080 });
+      const mine = await api(b.url, 'POST', '/v1/namespaces/prod/services/orders-api/instances', {
+        id: 'orders-1',
+        host: '10.0.0.11',
+        port: 8080,
+      });
       assert.deepEqual([mine.status, mine.body.instance.id], [201, scopedInstanceId('prod', 'orders-api', 'orders-1')]);
     } finally {
       await a.stop();

@@ -10,12 +10,17 @@ const SERVICE = 'example-provider';
 /** examples/dist/provider.js: an HTTP server on a free port that registers itself (ttl 5 s). */
 async function provider(grpcAddress: string): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, [path.join(repoRoot, 'examples', 'dist', 'provider.js')], {
-    env: { ...process.env, MUSTER_SERVERS: grpcAddress, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MUSTER_SERVERS: grpcAddress, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor(() => /serving on 127\.0\.0\.1:\d+ .*\(registered\)/.test(out), HUNG_AFTER_MS, `the provider to register:\n${out}`);
+  await waitFor(
+    () => /serving on 127\.0\.0\.1:\d+ .*\(registered\)/.test(out),
+    HUNG_AFTER_MS,
+    `the provider to register:\n${out}`,
+  );
   return { child, port: Number(/serving on 127\.0\.0\.1:(\d+)/.exec(out)![1]) };
 }
 
@@ -42,13 +47,15 @@ describe('outlier ejection: a crashed provider that the registry still lists', (
     const plain = client(false);
     const ejections: Array<ServiceRef & Ejection> = [];
     guarded.on('eject', (e) => ejections.push(e));
-    for (const c of [guarded, plain]) await waitFor(async () => (await c.discover(SERVICE)).instances.length === 2, HUNG_AFTER_MS, 'both providers');
+    for (const c of [guarded, plain])
+      await waitFor(async () => (await c.discover(SERVICE)).instances.length === 2, HUNG_AFTER_MS, 'both providers');
 
     crashed.child.kill('SIGKILL');
     await new Promise((r) => crashed.child.once('exit', r));
     // One round of 60 calls each, alternating: what a consumer sees in the first moment after the crash.
     const failures = { guarded: 0, plain: 0 };
-    const hit = (inst: { host: string; port: number }) => fetch(`http://${inst.host}:${inst.port}/`).then((r) => r.text());
+    const hit = (inst: { host: string; port: number }) =>
+      fetch(`http://${inst.host}:${inst.port}/`).then((r) => r.text());
     for (let i = 0; i < 60; i++) {
       await guarded.call(SERVICE, hit).catch(() => failures.guarded++);
       await plain.call(SERVICE, hit).catch(() => failures.plain++);
@@ -59,24 +66,39 @@ describe('outlier ejection: a crashed provider that the registry still lists', (
     // try after an ejection costs one failure and ejects it for twice as long.
     const judged = () => {
       assert.ok(ejections.length >= 1);
-      assert.deepEqual(ejections.map((e) => [e.service, e.ejectedForMs]), ejections.map((_, i) => [SERVICE, 2000 * 2 ** i]));
-      assert.ok(ejections.every((e) => e.id === ejections[0]!.id), 'only the crashed provider');
-      assert.equal(failures.guarded, 3 + (ejections.length - 1), `3 failures, then one per try after an ejection (without ejection: ${failures.plain} of 60 failed)`);
+      assert.deepEqual(
+        ejections.map((e) => [e.service, e.ejectedForMs]),
+        ejections.map((_, i) => [SERVICE, 2000 * 2 ** i]),
+      );
+      assert.ok(
+        ejections.every((e) => e.id === ejections[0]!.id),
+        'only the crashed provider',
+      );
+      assert.equal(
+        failures.guarded,
+        3 + (ejections.length - 1),
+        `3 failures, then one per try after an ejection (without ejection: ${failures.plain} of 60 failed)`,
+      );
     };
     judged();
     assert.ok(failures.plain >= 10, `without ejection about half fail: ${failures.plain} of 60`);
 
     // After its ejection it is picked again: one more failure ejects it for twice as long.
     const before = ejections.length;
-    await waitFor(async () => {
-      await guarded.call(SERVICE, hit).catch(() => failures.guarded++);
-      return ejections.length > before;
-    }, HUNG_AFTER_MS, 'the crashed provider to be tried again and ejected again');
+    await waitFor(
+      async () => {
+        await guarded.call(SERVICE, hit).catch(() => failures.guarded++);
+        return ejections.length > before;
+      },
+      HUNG_AFTER_MS,
+      'the crashed provider to be tried again and ejected again',
+    );
     judged();
 
     // attempts: 2 moves a failed call on to another instance: the caller sees no error at all.
     const retrying = client(true);
     await retrying.ready(SERVICE);
-    for (let i = 0; i < 20; i++) assert.match(await retrying.call(SERVICE, hit, { attempts: 2 }), new RegExp(`^hello from ${alive.port}`));
+    for (let i = 0; i < 20; i++)
+      assert.match(await retrying.call(SERVICE, hit, { attempts: 2 }), new RegExp(`^hello from ${alive.port}`));
   });
 });

@@ -3,7 +3,16 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { HUNG_AFTER_MS, cleanEnv, repoRoot, runMuster, spawnMuster, tempDir, waitFor, type ChildServer } from './harness.js';
+import {
+  HUNG_AFTER_MS,
+  cleanEnv,
+  repoRoot,
+  runMuster,
+  spawnMuster,
+  tempDir,
+  waitFor,
+  type ChildServer,
+} from './harness.js';
 
 /**
  * The newcomer's path outside this repository: the packages packed as npm publishes them,
@@ -21,7 +30,8 @@ const INSTALL_HUNG_AFTER_MS = 30 * 60_000;
  * version is rebuilt.
  */
 async function provideSqliteAddon(project: string): Promise<void> {
-  const version = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+  const version = (dir: string) =>
+    (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
   const ours = path.join(repoRoot, 'node_modules', 'better-sqlite3');
   const theirs = path.join(project, 'node_modules', 'better-sqlite3');
   const addon = path.join('build', 'Release', 'better_sqlite3.node');
@@ -30,19 +40,30 @@ async function provideSqliteAddon(project: string): Promise<void> {
     fs.copyFileSync(path.join(ours, addon), path.join(theirs, addon));
     return;
   }
-  const r = await runMuster(['rebuild', 'better-sqlite3'], {}, ['npm'], { cwd: project, hungAfterMs: INSTALL_HUNG_AFTER_MS });
+  const r = await runMuster(['rebuild', 'better-sqlite3'], {}, ['npm'], {
+    cwd: project,
+    hungAfterMs: INSTALL_HUNG_AFTER_MS,
+  });
   assert.equal(r.code, 0, r.stdout + r.stderr);
 }
 
 function project(dir: string, name: string): string {
   const p = path.join(dir, name);
   fs.mkdirSync(p);
-  fs.writeFileSync(path.join(p, 'package.json'), `${JSON.stringify({ name, private: true, type: 'module' }, null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(p, 'package.json'),
+    `${JSON.stringify({ name, private: true, type: 'module' }, null, 2)}\n`,
+  );
   return p;
 }
 
 async function npmInstall(cwd: string, tarballs: string[], flags: string[] = []): Promise<string> {
-  const r = await runMuster(['install', '--no-audit', '--no-fund', '--prefer-offline', ...flags, ...tarballs], {}, ['npm'], { cwd, hungAfterMs: INSTALL_HUNG_AFTER_MS });
+  const r = await runMuster(
+    ['install', '--no-audit', '--no-fund', '--prefer-offline', ...flags, ...tarballs],
+    {},
+    ['npm'],
+    { cwd, hungAfterMs: INSTALL_HUNG_AFTER_MS },
+  );
   const out = r.stdout + r.stderr;
   assert.equal(r.code, 0, `npm install ${tarballs.map((t) => path.basename(t)).join(' ')} in ${cwd}:\n${out}`);
   return out;
@@ -91,27 +112,48 @@ describe('the packed packages, installed outside the repository', () => {
   });
 
   it('install from their tarballs into empty projects; a provider and a consumer of the SDK run against the packed server', async () => {
-    const packed = await runMuster([path.join(repoRoot, 'scripts', 'pack.mjs'), path.join(work, 'tarballs')], {}, [process.execPath]);
+    const packed = await runMuster([path.join(repoRoot, 'scripts', 'pack.mjs'), path.join(work, 'tarballs')], {}, [
+      process.execPath,
+    ]);
     assert.equal(packed.code, 0, packed.stderr);
     const tarballs = packed.stdout.trim().split('\n');
-    assert.deepEqual(tarballs.map((t) => path.basename(t)), ['muster-api-0.1.0.tgz', 'muster-client-0.1.0.tgz', 'muster-server-0.1.0.tgz']);
+    assert.deepEqual(
+      tarballs.map((t) => path.basename(t)),
+      ['muster-api-0.1.0.tgz', 'muster-client-0.1.0.tgz', 'muster-server-0.1.0.tgz'],
+    );
     const [apiTgz, clientTgz, serverTgz] = tarballs as [string, string, string];
 
     // The SDK alone (no server, nothing native), and the server with the muster command.
     const sdk = project(work, 'sdk-app');
     const registry = project(work, 'registry');
-    const outputs = await Promise.all([npmInstall(sdk, [apiTgz, clientTgz]), npmInstall(registry, [apiTgz, clientTgz, serverTgz], ['--ignore-scripts'])]);
+    const outputs = await Promise.all([
+      npmInstall(sdk, [apiTgz, clientTgz]),
+      npmInstall(registry, [apiTgz, clientTgz, serverTgz], ['--ignore-scripts']),
+    ]);
     await provideSqliteAddon(registry);
     for (const out of outputs) assert.doesNotMatch(out, /EBADENGINE/, out);
-    assert.deepEqual(Object.keys(JSON.parse(fs.readFileSync(path.join(sdk, 'package.json'), 'utf8')).dependencies), ['@muster/api', '@muster/client']);
+    assert.deepEqual(Object.keys(JSON.parse(fs.readFileSync(path.join(sdk, 'package.json'), 'utf8')).dependencies), [
+      '@muster/api',
+      '@muster/client',
+    ]);
     assert.ok(!fs.existsSync(path.join(sdk, 'node_modules', 'better-sqlite3')), 'the SDK has no native dependency');
-    for (const p of ['api', 'client']) assert.ok(fs.existsSync(path.join(sdk, 'node_modules', '@muster', p, 'LICENSE')), `@muster/${p} ships its LICENSE`);
+    for (const p of ['api', 'client'])
+      assert.ok(
+        fs.existsSync(path.join(sdk, 'node_modules', '@muster', p, 'LICENSE')),
+        `@muster/${p} ships its LICENSE`,
+      );
 
     const muster = path.join(registry, 'node_modules', '.bin', 'muster');
     const version = await runMuster(['--version'], {}, [muster], { cwd: registry });
     assert.equal(version.stdout, '0.1.0\n', version.stderr);
     const dataDir = path.join(work, 'data');
-    const server = await spawnMuster(['--http-port', '0', '--grpc-port', '0', '--data-dir', dataDir], cleanEnv(), dataDir, [muster], registry);
+    const server = await spawnMuster(
+      ['--http-port', '0', '--grpc-port', '0', '--data-dir', dataDir],
+      cleanEnv(),
+      dataDir,
+      [muster],
+      registry,
+    );
     children.push(server);
     assert.ok(fs.existsSync(path.join(dataDir, 'admin.token')), 'the packed server created its data');
 
@@ -129,14 +171,30 @@ describe('the packed packages, installed outside the repository', () => {
     };
     // The consumer first: it watches a service that has no instance yet.
     const consumer = start('consumer.mjs');
-    await waitFor(() => consumer.output().includes('waiting'), HUNG_AFTER_MS, `the consumer to start:\n${consumer.output()}`);
+    await waitFor(
+      () => consumer.output().includes('waiting'),
+      HUNG_AFTER_MS,
+      `the consumer to start:\n${consumer.output()}`,
+    );
     const provider = start('provider.mjs');
     try {
-      await waitFor(() => /registered \S+ registered/.test(provider.output()), HUNG_AFTER_MS, `the provider to register:\n${provider.output()}`);
+      await waitFor(
+        () => /registered \S+ registered/.test(provider.output()),
+        HUNG_AFTER_MS,
+        `the provider to register:\n${provider.output()}`,
+      );
       assert.equal(await consumer.exited, 0, consumer.output());
-      assert.deepEqual(JSON.parse(consumer.output().trim().split('\n').at(-1)!), { answer: 'hello from the packed provider', source: 'watch' });
+      assert.deepEqual(JSON.parse(consumer.output().trim().split('\n').at(-1)!), {
+        answer: 'hello from the packed provider',
+        source: 'watch',
+      });
 
-      const listed = await runMuster(['--server', server.url, 'instances', 'ls', 'packed', '-o', 'json'], {}, [muster], { cwd: registry });
+      const listed = await runMuster(
+        ['--server', server.url, 'instances', 'ls', 'packed', '-o', 'json'],
+        {},
+        [muster],
+        { cwd: registry },
+      );
       assert.equal(listed.code, 0, listed.stderr);
       assert.equal(JSON.parse(listed.stdout).instances.length, 1);
     } finally {
@@ -144,8 +202,26 @@ describe('the packed packages, installed outside the repository', () => {
       await provider.exited;
     }
 
-    const tsc = await runMuster(['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', path.join(repoRoot, 'node_modules', '@types'), 'typed.ts'],
-      {}, [process.execPath, path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc')], { cwd: sdk });
+    const tsc = await runMuster(
+      [
+        '--noEmit',
+        '--strict',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--types',
+        'node',
+        '--typeRoots',
+        path.join(repoRoot, 'node_modules', '@types'),
+        'typed.ts',
+      ],
+      {},
+      [process.execPath, path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc')],
+      { cwd: sdk },
+    );
     assert.equal(tsc.code, 0, `a TypeScript consumer of the installed SDK compiles:\n${tsc.stdout}${tsc.stderr}`);
   });
 });

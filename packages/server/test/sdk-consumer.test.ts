@@ -8,10 +8,20 @@ import { api, spawnServer, startServer, tempDir, waitFor, type RunningServer } f
 
 const TRANSPORTS = ['grpc', 'http'] as const;
 type Started = RunningServer & { muster: { grpcAddress: string } };
-const addressOf = (s: Started | { url: string; grpcAddress: string }, t: 'grpc' | 'http') => (t === 'grpc' ? ('muster' in s ? s.muster.grpcAddress : s.grpcAddress) : s.url);
+const addressOf = (s: Started | { url: string; grpcAddress: string }, t: 'grpc' | 'http') =>
+  t === 'grpc' ? ('muster' in s ? s.muster.grpcAddress : s.grpcAddress) : s.url;
 
-async function registerHttp(base: string, service: string, port: number, extra: Record<string, unknown> = {}): Promise<{ id: string; token: string }> {
-  const r = await api(base, 'POST', `/v1/namespaces/default/services/${service}/instances`, { host: '10.2.0.1', port, ...extra });
+async function registerHttp(
+  base: string,
+  service: string,
+  port: number,
+  extra: Record<string, unknown> = {},
+): Promise<{ id: string; token: string }> {
+  const r = await api(base, 'POST', `/v1/namespaces/default/services/${service}/instances`, {
+    host: '10.2.0.1',
+    port,
+    ...extra,
+  });
   assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.body));
   return { id: r.body.instance.id, token: r.body.heartbeatToken };
 }
@@ -64,7 +74,11 @@ for (const transport of TRANSPORTS) {
       await c.ready('late');
       assert.equal(c.pick('late'), undefined);
       const first = await registerHttp(s.url, 'late', 1);
-      await waitFor(() => c.pick('late')?.id === first.id, 20_000, 'the first instance of a service that did not exist when the consumer started');
+      await waitFor(
+        () => c.pick('late')?.id === first.id,
+        20_000,
+        'the first instance of a service that did not exist when the consumer started',
+      );
       assert.equal((await c.discover('late')).source, 'watch');
 
       assert.equal((await api(s.url, 'DELETE', '/v1/namespaces/default/services/late?force=true')).status, 204);
@@ -89,19 +103,37 @@ for (const transport of TRANSPORTS) {
     it('filters locally, and includes unhealthy instances below the protection threshold', async () => {
       const s = await startServer({ 'health.sweepInterval': '100ms' });
       servers.push(s);
-      const ok = await registerHttp(s.url, 'guarded', 1, { healthCheck: { ttl: 60 }, metadata: { env: 'prod' }, location: { zone: 'z1' } });
+      const ok = await registerHttp(s.url, 'guarded', 1, {
+        healthCheck: { ttl: 60 },
+        metadata: { env: 'prod' },
+        location: { zone: 'z1' },
+      });
       for (const port of [2, 3, 4]) await registerHttp(s.url, 'guarded', port, { healthCheck: { ttl: 1 } });
       const plain = client(s);
       const guarded = client(s, { services: { guarded: { protectionThreshold: 0.5 } } });
       await plain.ready('guarded');
       await guarded.ready('guarded');
-      await waitFor(async () => (await plain.discover('guarded')).instances.length === 1, 6000, 'three instances to expire');
+      await waitFor(
+        async () => (await plain.discover('guarded')).instances.length === 1,
+        6000,
+        'three instances to expire',
+      );
       assert.deepEqual([...pickedIds(plain, 'guarded')], [ok.id]);
-      assert.equal((await guarded.discover('guarded')).instances.length, 4, '1 of 4 healthy is under 50 %: all are served');
+      assert.equal(
+        (await guarded.discover('guarded')).instances.length,
+        4,
+        '1 of 4 healthy is under 50 %: all are served',
+      );
       assert.equal(pickedIds(guarded, 'guarded', 2000).size, 4);
       assert.equal((await plain.discover('guarded', { status: 'unhealthy' })).instances.length, 3);
-      assert.deepEqual((await plain.discover('guarded', { metadata: { env: 'prod' } })).instances.map((i) => i.id), [ok.id]);
-      assert.deepEqual((await plain.discover('guarded', { zone: 'z1' })).instances.map((i) => i.id), [ok.id]);
+      assert.deepEqual(
+        (await plain.discover('guarded', { metadata: { env: 'prod' } })).instances.map((i) => i.id),
+        [ok.id],
+      );
+      assert.deepEqual(
+        (await plain.discover('guarded', { zone: 'z1' })).instances.map((i) => i.id),
+        [ok.id],
+      );
     });
 
     it('holds back an update that empties the service until it is confirmed', async () => {
@@ -111,7 +143,10 @@ for (const transport of TRANSPORTS) {
       const c = client(s, { emptyConfirmMs: 500 });
       await c.ready('emptied');
       const stale = new Promise<{ reason: string }>((r) => c.once('stale', r));
-      assert.equal((await api(s.url, 'DELETE', `/v1/instances/${a.id}`, undefined, { authorization: `Bearer ${a.token}` })).status, 204);
+      assert.equal(
+        (await api(s.url, 'DELETE', `/v1/instances/${a.id}`, undefined, { authorization: `Bearer ${a.token}` })).status,
+        204,
+      );
       assert.equal((await stale).reason, 'empty-unconfirmed');
       const held = await c.discover('emptied');
       assert.equal(held.instances.length, 1, 'the previous list is kept');
@@ -124,7 +159,11 @@ for (const transport of TRANSPORTS) {
       const s = await startServer();
       servers.push(s);
       const ids = [];
-      for (const [port, weight] of [[1, 300], [2, 100]] as const) ids.push((await registerHttp(s.url, 'rr', port, { weight })).id);
+      for (const [port, weight] of [
+        [1, 300],
+        [2, 100],
+      ] as const)
+        ids.push((await registerHttp(s.url, 'rr', port, { weight })).id);
       const c = client(s, { balancer: roundRobin });
       await c.ready('rr');
       const counts = new Map<string, number>();
@@ -142,7 +181,11 @@ describe('SDK consumer: failover and outages', () => {
   it('keeps discovering through the second server when the first is killed', async () => {
     const a = await spawnServer();
     const b = await startServer();
-    const c = new MusterClient({ servers: [a.grpcAddress, b.muster.grpcAddress], pollIntervalMs: 60_000, backoffMaxMs: 500 });
+    const c = new MusterClient({
+      servers: [a.grpcAddress, b.muster.grpcAddress],
+      pollIntervalMs: 60_000,
+      backoffMaxMs: 500,
+    });
     try {
       // Two independent registries (no cluster): the instance is registered on both.
       for (const s of [a.url, b.url]) await registerHttp(s, 'ha', 1, { healthCheck: { ttl: 60 } });
@@ -178,14 +221,20 @@ describe('SDK consumer: failover and outages', () => {
       // The running consumer keeps its view, now stale.
       assert.equal((await staleEvent).reason, 'unreachable');
       const kept = await first.discover('cached');
-      assert.deepEqual(kept.instances.map((i) => i.id), [inst.id]);
+      assert.deepEqual(
+        kept.instances.map((i) => i.id),
+        [inst.id],
+      );
       assert.equal(kept.stale, true);
       assert.equal(first.pick('cached')?.id, inst.id);
 
       // A consumer that starts now has only the disk.
       await new Promise((r) => setTimeout(r, 50));
       const fromDisk = await second.discover('cached');
-      assert.deepEqual(fromDisk.instances.map((i) => i.id), [inst.id]);
+      assert.deepEqual(
+        fromDisk.instances.map((i) => i.id),
+        [inst.id],
+      );
       assert.equal(fromDisk.stale, true);
       assert.equal(fromDisk.staleReason, 'disk-cache');
       assert.equal(fromDisk.source, 'disk');
@@ -207,13 +256,28 @@ describe('SDK consumer: failover and outages', () => {
     await writer.close();
     await s.stop();
     await new Promise((r) => setTimeout(r, 300));
-    const strict = new MusterClient({ servers: [s.muster.grpcAddress], cacheDir, maxHeartbeatAgeMs: 100, serveStale: false, timeoutMs: 500 });
-    const lenient = new MusterClient({ servers: [s.muster.grpcAddress], cacheDir, maxHeartbeatAgeMs: 100, timeoutMs: 500 });
+    const strict = new MusterClient({
+      servers: [s.muster.grpcAddress],
+      cacheDir,
+      maxHeartbeatAgeMs: 100,
+      serveStale: false,
+      timeoutMs: 500,
+    });
+    const lenient = new MusterClient({
+      servers: [s.muster.grpcAddress],
+      cacheDir,
+      maxHeartbeatAgeMs: 100,
+      timeoutMs: 500,
+    });
     try {
       assert.equal((await strict.discover('aged')).instances.length, 0, 'too old to serve');
       assert.equal(strict.pick('aged'), undefined);
       const a = await lenient.discover('aged');
-      assert.deepEqual(a.instances.map((i) => i.id), [inst.id], 'served, because nothing fresher exists');
+      assert.deepEqual(
+        a.instances.map((i) => i.id),
+        [inst.id],
+        'served, because nothing fresher exists',
+      );
       assert.equal(a.stale, true);
     } finally {
       await strict.close();
@@ -239,7 +303,14 @@ describe('SDK consumer: failover and outages', () => {
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const via = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    const c = new MusterClient({ transport: 'http', servers: [via], pollIntervalMs: 300, backoffBaseMs: 20, backoffMaxMs: 50, watchRetryMs: 60_000 });
+    const c = new MusterClient({
+      transport: 'http',
+      servers: [via],
+      pollIntervalMs: 300,
+      backoffBaseMs: 20,
+      backoffMaxMs: 50,
+      watchRetryMs: 60_000,
+    });
     try {
       await registerHttp(s.url, 'gated', 1);
       await c.ready('gated');

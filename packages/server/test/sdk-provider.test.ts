@@ -37,12 +37,23 @@ for (const transport of TRANSPORTS) {
     it('re-registers by itself within 2 x ttl after the registry restarts on a fresh data directory', async () => {
       const first = await startServer();
       const ports = { httpPort: first.muster.port, grpcPort: first.muster.grpcPort };
-      const client = new MusterClient({ transport, servers: [transport === 'grpc' ? first.muster.grpcAddress : first.url], backoffMaxMs: 500 });
+      const client = new MusterClient({
+        transport,
+        servers: [transport === 'grpc' ? first.muster.grpcAddress : first.url],
+        backoffMaxMs: 500,
+      });
       clients.push(client);
-      const reg = await client.register({ service: 'restarted', host: '10.0.0.2', port: 8080, healthCheck: { ttl: 1 } });
+      const reg = await client.register({
+        service: 'restarted',
+        host: '10.0.0.2',
+        port: 8080,
+        healthCheck: { ttl: 1 },
+      });
       const states: RegistrationState[] = [];
       reg.on('state', (st) => states.push(st));
-      const reregistered = new Promise<MusterError>((resolve) => reg.once('reregistered', (_i, reason) => resolve(reason)));
+      const reregistered = new Promise<MusterError>((resolve) =>
+        reg.once('reregistered', (_i, reason) => resolve(reason)),
+      );
 
       await first.stop();
       await waitFor(() => reg.state === 'retrying', 3000, 'the registration to notice the registry is gone');
@@ -74,7 +85,9 @@ for (const transport of TRANSPORTS) {
           assert.equal(err.field, 'port');
           return true;
         });
-        await assert.rejects(client.register({ service: 'bad', namespace: 'nope', host: '10.0.0.3', port: 80 }), { code: 'NOT_FOUND' });
+        await assert.rejects(client.register({ service: 'bad', namespace: 'nope', host: '10.0.0.3', port: 80 }), {
+          code: 'NOT_FOUND',
+        });
       } finally {
         await s.stop();
       }
@@ -84,12 +97,21 @@ for (const transport of TRANSPORTS) {
       const s = await startServer({ 'health.sweepInterval': '100ms' });
       try {
         // The earlier process: registered the same endpoint, then died without deregistering.
-        const before = await api(s.url, 'POST', '/v1/namespaces/default/services/restart/instances', { host: '10.0.0.5', port: 8080, healthCheck: { ttl: 1 } });
+        const before = await api(s.url, 'POST', '/v1/namespaces/default/services/restart/instances', {
+          host: '10.0.0.5',
+          port: 8080,
+          healthCheck: { ttl: 1 },
+        });
         assert.equal(before.status, 201);
         const client = new MusterClient({ transport, servers: [transport === 'grpc' ? s.muster.grpcAddress : s.url] });
         clients.push(client);
         const t0 = Date.now();
-        const reg = await client.register({ service: 'restart', host: '10.0.0.5', port: 8080, healthCheck: { ttl: 1 } });
+        const reg = await client.register({
+          service: 'restart',
+          host: '10.0.0.5',
+          port: 8080,
+          healthCheck: { ttl: 1 },
+        });
         assert.equal(reg.state, 'retrying', 'the live twin holds the endpoint for now');
         await new Promise((resolve) => reg.once('registered', resolve));
         assert.ok(Date.now() - t0 < 5000, `took over after ${Date.now() - t0} ms (3 x ttl = 3000 ms)`);
@@ -131,19 +153,33 @@ describe('SDK provider: many instances, one process', () => {
       return Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
     };
     try {
-      const regs = await Promise.all(Array.from({ length: 200 }, (_, i) => client.register({ service: 'many', host: '10.1.0.1', port: 1000 + i, healthCheck: { ttl: 1 } })));
+      const regs = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          client.register({ service: 'many', host: '10.1.0.1', port: 1000 + i, healthCheck: { ttl: 1 } }),
+        ),
+      );
       await new Promise((r) => setTimeout(r, 3500));
       const seen = await api(s.url, 'GET', '/v1/namespaces/default/services/many/instances');
       assert.equal(seen.body.instances.length, 200, 'all 200 stayed healthy');
       assert.ok(regs.every((r) => r.state === 'registered'));
-      assert.ok(await metric('muster_heartbeats_total{result="ok"}') >= 200 * 5, 'about two heartbeats a second each');
+      assert.ok(
+        (await metric('muster_heartbeats_total{result="ok"}')) >= 200 * 5,
+        'about two heartbeats a second each',
+      );
       assert.equal(await metric('muster_grpc_requests_total{method="Heartbeat",code="OK"}'), 0, 'no unary heartbeats');
     } finally {
       await client.close();
       const left = await api(s.url, 'GET', '/v1/namespaces/default/services/many/instances?status=all');
       assert.equal(left.body.instances.length, 0, 'close() deregistered them');
       // A stream is counted when it ends: close() ended the one stream all heartbeats used.
-      await waitFor(async () => (await metric('muster_grpc_requests_total{method="HeartbeatStream",code="CANCELLED"}')) + (await metric('muster_grpc_requests_total{method="HeartbeatStream",code="OK"}')) === 1, 2000, 'the one heartbeat stream to be counted');
+      await waitFor(
+        async () =>
+          (await metric('muster_grpc_requests_total{method="HeartbeatStream",code="CANCELLED"}')) +
+            (await metric('muster_grpc_requests_total{method="HeartbeatStream",code="OK"}')) ===
+          1,
+        2000,
+        'the one heartbeat stream to be counted',
+      );
       await s.stop();
     }
   });
@@ -154,14 +190,20 @@ describe('examples/provider.js', () => {
     const s = await startServer();
     try {
       const child = spawn(process.execPath, [path.join(repoRoot, 'examples', 'dist', 'provider.js')], {
-        env: { ...process.env, MUSTER_SERVERS: s.muster.grpcAddress, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, MUSTER_SERVERS: s.muster.grpcAddress, PORT: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+      const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+        child.once('exit', (code, signal) => resolve(signal ?? code)),
+      );
       await waitFor(() => out.includes('serving on'), HUNG_AFTER_MS, `the example to start:\n${out}`);
-      assert.equal((await api(s.url, 'GET', '/v1/namespaces/default/services/example-provider/instances')).body.instances.length, 1);
+      assert.equal(
+        (await api(s.url, 'GET', '/v1/namespaces/default/services/example-provider/instances')).body.instances.length,
+        1,
+      );
       child.kill('SIGTERM');
       const how = await exited;
       assert.ok(how === 'SIGTERM' || how === 0, `exited by ${String(how)}:\n${out}`);

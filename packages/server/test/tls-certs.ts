@@ -22,11 +22,15 @@ export interface TestCerts {
 
 // EC keys: generating them takes milliseconds, RSA ones up to a second each.
 const KEY = { keyType: 'ec', algorithm: 'sha256' } as const;
-const validFor = () => ({ notBeforeDate: new Date(Date.now() - 60_000), notAfterDate: new Date(Date.now() + 86_400_000) });
+const validFor = () => ({
+  notBeforeDate: new Date(Date.now() - 60_000),
+  notAfterDate: new Date(Date.now() + 86_400_000),
+});
 
 async function makeCa(name: string): Promise<{ cert: string; key: string }> {
   const ca = await selfsigned.generate([{ name: 'commonName', value: name }], {
-    ...KEY, ...validFor(),
+    ...KEY,
+    ...validFor(),
     extensions: [
       { name: 'basicConstraints', cA: true, critical: true },
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
@@ -35,14 +39,30 @@ async function makeCa(name: string): Promise<{ cert: string; key: string }> {
   return { cert: ca.cert, key: ca.private };
 }
 
-async function makeLeaf(name: string, ca: { cert: string; key: string }, usage: 'server' | 'client'): Promise<{ cert: string; key: string }> {
+async function makeLeaf(
+  name: string,
+  ca: { cert: string; key: string },
+  usage: 'server' | 'client',
+): Promise<{ cert: string; key: string }> {
   const leaf = await selfsigned.generate([{ name: 'commonName', value: name }], {
-    ...KEY, ...validFor(), ca,
+    ...KEY,
+    ...validFor(),
+    ca,
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       usage === 'server' ? { name: 'extKeyUsage', serverAuth: true } : { name: 'extKeyUsage', clientAuth: true },
-      ...(usage === 'server' ? [{ name: 'subjectAltName' as const, altNames: [{ type: 2 as const, value: 'localhost' }, { type: 7 as const, ip: '127.0.0.1' }] }] : []),
+      ...(usage === 'server'
+        ? [
+            {
+              name: 'subjectAltName' as const,
+              altNames: [
+                { type: 2 as const, value: 'localhost' },
+                { type: 7 as const, ip: '127.0.0.1' },
+              ],
+            },
+          ]
+        : []),
     ],
   });
   return { cert: leaf.cert, key: leaf.private };

@@ -9,7 +9,15 @@ import { MusterClient, MusterError, MusterHttpClient, type ClusterStatus, type T
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { Muster } from '../src/muster.js';
 import { call, registryClient } from './grpc-client.js';
-import { runMuster, spawnServer, startServer, tempDir, waitFor, type ChildServer, type RunningServer } from './harness.js';
+import {
+  runMuster,
+  spawnServer,
+  startServer,
+  tempDir,
+  waitFor,
+  type ChildServer,
+  type RunningServer,
+} from './harness.js';
 import { makeCerts, tlsFlags, type TestCerts } from './tls-certs.js';
 
 /**
@@ -29,11 +37,13 @@ const muster = (args: string[], env: NodeJS.ProcessEnv = {}) => runMuster(args, 
 /** A GET with node:https, outside the SDK: what a probe or curl sees. */
 function httpsGet(url: string, tls: TlsOptions): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    https.get(url, { ...tls }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    }).on('error', reject);
+    https
+      .get(url, { ...tls }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -41,7 +51,9 @@ function httpsGet(url: string, tls: TlsOptions): Promise<{ status: number; body:
 function plainTextRequest(url: string): Promise<string> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const sock = net.connect(Number(port), hostname, () => sock.write(`GET /healthz HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`));
+    const sock = net.connect(Number(port), hostname, () =>
+      sock.write(`GET /healthz HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`),
+    );
     let got = '';
     const timer = setTimeout(() => {
       sock.destroy();
@@ -89,7 +101,10 @@ async function registerBeatDiscover(client: MusterClient, http: MusterHttpClient
     // ttl 1 s: the SDK heartbeats every ~500 ms.
     await waitFor(async () => (await http.getInstance(id)).lastHeartbeat !== registered, 3000, 'a heartbeat over TLS');
     const found = await client.discover(service);
-    assert.deepEqual(found.instances.map((i) => i.id), [id]);
+    assert.deepEqual(
+      found.instances.map((i) => i.id),
+      [id],
+    );
     assert.equal(found.stale, false);
   } finally {
     assert.equal(await reg.deregister(), true);
@@ -122,7 +137,12 @@ describe('TLS: a server with tls.cert and tls.key', () => {
 
   for (const transport of ['http', 'grpc'] as const) {
     it(`MusterClient over ${transport}: register, heartbeat, discover`, async () => {
-      const client = new MusterClient({ transport, servers: [transport === 'http' ? s.url : s.grpcAddress], tls: { ca: certs.ca }, timeoutMs: 3000 });
+      const client = new MusterClient({
+        transport,
+        servers: [transport === 'http' ? s.url : s.grpcAddress],
+        tls: { ca: certs.ca },
+        timeoutMs: 3000,
+      });
       try {
         await registerBeatDiscover(client, http, `tls-${transport}`);
       } finally {
@@ -132,7 +152,11 @@ describe('TLS: a server with tls.cert and tls.key', () => {
   }
 
   it('gRPC as host:port with the tls option is TLS too', async () => {
-    const client = new MusterClient({ servers: [s.grpcAddress.replace('grpcs://', '')], tls: { ca: certs.ca }, timeoutMs: 3000 });
+    const client = new MusterClient({
+      servers: [s.grpcAddress.replace('grpcs://', '')],
+      tls: { ca: certs.ca },
+      timeoutMs: 3000,
+    });
     try {
       assert.deepEqual((await client.discover('nobody-here')).instances, []);
     } finally {
@@ -144,7 +168,11 @@ describe('TLS: a server with tls.cert and tls.key', () => {
     const got = await plainTextRequest(s.url);
     assert.doesNotMatch(got, /HTTP\//, 'no HTTP answer on the TLS port');
     assert.equal(got, '');
-    await rejectsWith(new MusterHttpClient({ server: s.url.replace('https:', 'http:'), timeoutMs: 3000 }).listNamespaces(), 'UNAVAILABLE', /if the server has TLS on, use an https:\/\/ URL/);
+    await rejectsWith(
+      new MusterHttpClient({ server: s.url.replace('https:', 'http:'), timeoutMs: 3000 }).listNamespaces(),
+      'UNAVAILABLE',
+      /if the server has TLS on, use an https:\/\/ URL/,
+    );
   });
 
   it('refuses a plain-text gRPC client', async () => {
@@ -152,8 +180,12 @@ describe('TLS: a server with tls.cert and tls.key', () => {
     assert.equal(err.code, grpc.status.UNAVAILABLE, err.details);
   });
 
-  it('an SDK client without the CA refuses the server\'s certificate, and says which option fixes it', async () => {
-    await rejectsWith(new MusterHttpClient({ server: s.url, timeoutMs: 3000 }).listNamespaces(), 'UNAVAILABLE', /not signed by a CA this client trusts: give the CA that signed it \(option tls\.ca/);
+  it("an SDK client without the CA refuses the server's certificate, and says which option fixes it", async () => {
+    await rejectsWith(
+      new MusterHttpClient({ server: s.url, timeoutMs: 3000 }).listNamespaces(),
+      'UNAVAILABLE',
+      /not signed by a CA this client trusts: give the CA that signed it \(option tls\.ca/,
+    );
     const client = new MusterClient({ servers: [s.grpcAddress], timeoutMs: 1000, backoffMaxMs: 200 });
     try {
       await rejectsWith(client.discover('x'), 'UNAVAILABLE', /certificate/);
@@ -174,14 +206,20 @@ describe('TLS: a server with tls.cert and tls.key', () => {
     assert.match(withEnv.stdout, /^default\s/m);
     assert.equal(without.code, 1);
     assert.equal(without.stdout, '');
-    assert.match(without.stderr, /^muster: UNAVAILABLE: GET https:\/\/127\.0\.0\.1:\d+\/v1\/namespaces: .*not signed by a CA this client trusts.*muster --ca FILE/);
+    assert.match(
+      without.stderr,
+      /^muster: UNAVAILABLE: GET https:\/\/127\.0\.0\.1:\d+\/v1\/namespaces: .*not signed by a CA this client trusts.*muster --ca FILE/,
+    );
   });
 
   it('the muster command names a --ca file it cannot read', async () => {
     const missing = path.join(certs.dir, 'no-such-ca.pem');
     const r = await muster(['--server', s.url, '--ca', missing, 'namespaces', 'ls']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`^muster: INVALID_ARGUMENT: cannot read the --ca file ${missing.replace(/[.\\/]/g, '\\$&')}: ENOENT`));
+    assert.match(
+      r.stderr,
+      new RegExp(`^muster: INVALID_ARGUMENT: cannot read the --ca file ${missing.replace(/[.\\/]/g, '\\$&')}: ENOENT`),
+    );
   });
 });
 
@@ -194,8 +232,16 @@ describe('TLS: a server with tls.ca requires client certificates', () => {
   after(() => s.stop());
 
   it('HTTP: refuses a client without a certificate, or with one another CA signed; takes one its CA signed', async () => {
-    await rejectsWith(new MusterHttpClient({ server: s.url, tls: { ca: certs.ca }, timeoutMs: 3000 }).listNamespaces(), 'UNAVAILABLE', /give one \(options tls\.cert and tls\.key/);
-    await rejectsWith(new MusterHttpClient({ server: s.url, tls: { ca: certs.ca, ...certs.rogue }, timeoutMs: 3000 }).listNamespaces(), 'UNAVAILABLE', /not be signed by the CA it trusts/);
+    await rejectsWith(
+      new MusterHttpClient({ server: s.url, tls: { ca: certs.ca }, timeoutMs: 3000 }).listNamespaces(),
+      'UNAVAILABLE',
+      /give one \(options tls\.cert and tls\.key/,
+    );
+    await rejectsWith(
+      new MusterHttpClient({ server: s.url, tls: { ca: certs.ca, ...certs.rogue }, timeoutMs: 3000 }).listNamespaces(),
+      'UNAVAILABLE',
+      /not be signed by the CA it trusts/,
+    );
     await assert.rejects(httpsGet(`${s.url}/healthz`, { ca: certs.ca }), /certificate required/);
     assert.equal((await httpsGet(`${s.url}/healthz`, trusted())).status, 200);
     const names = (await new MusterHttpClient({ server: s.url, tls: trusted() }).listNamespaces()).map((n) => n.name);
@@ -217,9 +263,18 @@ describe('TLS: a server with tls.ca requires client certificates', () => {
 
   for (const transport of ['http', 'grpc'] as const) {
     it(`MusterClient over ${transport} with a certificate the CA signed: register, heartbeat, discover`, async () => {
-      const client = new MusterClient({ transport, servers: [transport === 'http' ? s.url : s.grpcAddress], tls: trusted(), timeoutMs: 3000 });
+      const client = new MusterClient({
+        transport,
+        servers: [transport === 'http' ? s.url : s.grpcAddress],
+        tls: trusted(),
+        timeoutMs: 3000,
+      });
       try {
-        await registerBeatDiscover(client, new MusterHttpClient({ server: s.url, tls: trusted() }), `mtls-${transport}`);
+        await registerBeatDiscover(
+          client,
+          new MusterHttpClient({ server: s.url, tls: trusted() }),
+          `mtls-${transport}`,
+        );
       } finally {
         await client.close();
       }
@@ -228,8 +283,24 @@ describe('TLS: a server with tls.ca requires client certificates', () => {
 
   it('the muster command works with --cert and --key (or MUSTER_CERT and MUSTER_KEY), and says what is missing without', async () => {
     const [flags, env, without, half] = await Promise.all([
-      muster(['--server', s.url, '--ca', certs.caFile, '--cert', certs.clientCertFile, '--key', certs.clientKeyFile, 'namespaces', 'ls']),
-      muster(['namespaces', 'ls'], { MUSTER_SERVER: s.url, MUSTER_CA: certs.caFile, MUSTER_CERT: certs.clientCertFile, MUSTER_KEY: certs.clientKeyFile }),
+      muster([
+        '--server',
+        s.url,
+        '--ca',
+        certs.caFile,
+        '--cert',
+        certs.clientCertFile,
+        '--key',
+        certs.clientKeyFile,
+        'namespaces',
+        'ls',
+      ]),
+      muster(['namespaces', 'ls'], {
+        MUSTER_SERVER: s.url,
+        MUSTER_CA: certs.caFile,
+        MUSTER_CERT: certs.clientCertFile,
+        MUSTER_KEY: certs.clientKeyFile,
+      }),
       muster(['--server', s.url, '--ca', certs.caFile, 'namespaces', 'ls']),
       muster(['--server', s.url, '--ca', certs.caFile, '--cert', certs.clientCertFile, 'namespaces', 'ls']),
     ]);
@@ -250,10 +321,16 @@ describe('TLS: muster server as a child process', () => {
   after(() => child?.stop());
 
   it('takes MUSTER_TLS_* like every option and logs https:// and grpcs:// when ready', async () => {
-    child = await spawnServer({}, tempDir(), { MUSTER_TLS_CERT: certs.serverCertFile, MUSTER_TLS_KEY: certs.serverKeyFile });
+    child = await spawnServer({}, tempDir(), {
+      MUSTER_TLS_CERT: certs.serverCertFile,
+      MUSTER_TLS_KEY: certs.serverKeyFile,
+    });
     assert.match(child.url, /^https:\/\//);
     assert.match(child.grpcAddress, /^grpcs:\/\//);
-    assert.match(child.output(), /"http":"https:\/\/127\.0\.0\.1:\d+","grpc":"grpcs:\/\/127\.0\.0\.1:\d+".*"msg":"muster is ready"/);
+    assert.match(
+      child.output(),
+      /"http":"https:\/\/127\.0\.0\.1:\d+","grpc":"grpcs:\/\/127\.0\.0\.1:\d+".*"msg":"muster is ready"/,
+    );
     const client = new MusterClient({ servers: [child.grpcAddress], tls: { ca: certs.ca }, timeoutMs: 3000 });
     try {
       assert.deepEqual((await client.discover('nobody-here')).instances, []);
@@ -264,16 +341,24 @@ describe('TLS: muster server as a child process', () => {
 });
 
 describe('TLS: bad configuration refuses to start and names the option', { concurrency: true }, () => {
-  const configError = (fn: () => unknown, message: RegExp) => assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, String(err));
-    assert.match(err.message, message);
-    return true;
-  });
-  const config = (flags: Record<string, string>) => loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir: tempDir(), 'log.level': 'silent', ...flags } });
+  const configError = (fn: () => unknown, message: RegExp) =>
+    assert.throws(fn, (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.match(err.message, message);
+      return true;
+    });
+  const config = (flags: Record<string, string>) =>
+    loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir: tempDir(), 'log.level': 'silent', ...flags } });
 
   it('half a key pair, or a client CA without TLS', () => {
-    configError(() => config({ 'tls.cert': certs.serverCertFile }), /tls\.cert is set but tls\.key is not.*MUSTER_TLS_KEY or --tls-key/);
-    configError(() => config({ 'tls.key': certs.serverKeyFile }), /tls\.key is set but tls\.cert is not.*MUSTER_TLS_CERT or --tls-cert/);
+    configError(
+      () => config({ 'tls.cert': certs.serverCertFile }),
+      /tls\.cert is set but tls\.key is not.*MUSTER_TLS_KEY or --tls-key/,
+    );
+    configError(
+      () => config({ 'tls.key': certs.serverKeyFile }),
+      /tls\.key is set but tls\.cert is not.*MUSTER_TLS_CERT or --tls-cert/,
+    );
     configError(() => config({ 'tls.ca': certs.caFile }), /tls\.ca is set but tls\.cert and tls\.key are not/);
   });
 
@@ -283,13 +368,31 @@ describe('TLS: bad configuration refuses to start and names the option', { concu
     fs.writeFileSync(notPem, 'hello\n');
     const muster = (flags: Record<string, string>) => new Muster(config(flags));
     const pair = { 'tls.cert': certs.serverCertFile, 'tls.key': certs.serverKeyFile };
-    configError(() => muster({ ...pair, 'tls.cert': missing }), new RegExp(`cannot read the tls\\.cert file ${missing}: ENOENT`));
-    configError(() => muster({ ...pair, 'tls.key': missing }), new RegExp(`cannot read the tls\\.key file ${missing}: ENOENT`));
-    configError(() => muster({ ...pair, 'tls.ca': missing }), new RegExp(`cannot read the tls\\.ca file ${missing}: ENOENT`));
-    configError(() => muster({ ...pair, 'tls.cert': notPem }), new RegExp(`tls\\.cert ${notPem} is not a PEM certificate`));
-    configError(() => muster({ ...pair, 'tls.key': notPem }), new RegExp(`tls\\.key ${notPem} is not a PEM private key`));
+    configError(
+      () => muster({ ...pair, 'tls.cert': missing }),
+      new RegExp(`cannot read the tls\\.cert file ${missing}: ENOENT`),
+    );
+    configError(
+      () => muster({ ...pair, 'tls.key': missing }),
+      new RegExp(`cannot read the tls\\.key file ${missing}: ENOENT`),
+    );
+    configError(
+      () => muster({ ...pair, 'tls.ca': missing }),
+      new RegExp(`cannot read the tls\\.ca file ${missing}: ENOENT`),
+    );
+    configError(
+      () => muster({ ...pair, 'tls.cert': notPem }),
+      new RegExp(`tls\\.cert ${notPem} is not a PEM certificate`),
+    );
+    configError(
+      () => muster({ ...pair, 'tls.key': notPem }),
+      new RegExp(`tls\\.key ${notPem} is not a PEM private key`),
+    );
     configError(() => muster({ ...pair, 'tls.ca': notPem }), new RegExp(`tls\\.ca ${notPem} is not a PEM certificate`));
-    configError(() => muster({ ...pair, 'tls.key': certs.clientKeyFile }), new RegExp(`tls\\.key ${certs.clientKeyFile} is not the private key of the certificate in tls\\.cert`));
+    configError(
+      () => muster({ ...pair, 'tls.key': certs.clientKeyFile }),
+      new RegExp(`tls\\.key ${certs.clientKeyFile} is not the private key of the certificate in tls\\.cert`),
+    );
   });
 
   it('muster server exits 2 with the message, before it creates anything', async () => {
@@ -302,7 +405,10 @@ describe('TLS: bad configuration refuses to start and names the option', { concu
     assert.equal(half.code, 2, half.stderr);
     assert.match(half.stderr, /^muster: tls\.cert is set but tls\.key is not/);
     assert.equal(gone.code, 2, gone.stderr);
-    assert.equal(gone.stderr, `muster: cannot read the tls.cert file ${missing}: ENOENT: no such file or directory, open '${missing}'\n`);
+    assert.equal(
+      gone.stderr,
+      `muster: cannot read the tls.cert file ${missing}: ENOENT: no such file or directory, open '${missing}'\n`,
+    );
     assert.deepEqual(fs.readdirSync(data), []);
   });
 });

@@ -27,21 +27,43 @@ async function listen(server: http.Server | net.Server): Promise<number> {
 /** A server with auth on (clients open: anonymous registrations, as the attacks were made) whose log lines are kept. */
 async function startLogged(flags: Flags) {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
   const dataDir = tempDir();
   const all = { ...TEST_DEFAULTS, 'auth.enabled': true, 'auth.clients': 'open', ...flags };
-  const config = loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir, ...Object.fromEntries(Object.entries(all).map(([k, v]) => [k, String(v)])) } });
+  const config = loadConfig({
+    flags: {
+      httpPort: '0',
+      grpcPort: '0',
+      dataDir,
+      ...Object.fromEntries(Object.entries(all).map(([k, v]) => [k, String(v)])),
+    },
+  });
   const muster = await new Muster(config, { logger: pino({ level: 'info' }, sink) }).start();
   const admin = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
   const service = async (name: string) => {
-    const r = await api(muster.url, 'POST', '/v1/namespaces/default/services', { name, verification: { secret: SECRET } }, bearer(admin));
+    const r = await api(
+      muster.url,
+      'POST',
+      '/v1/namespaces/default/services',
+      { name, verification: { secret: SECRET } },
+      bearer(admin),
+    );
     assert.equal(r.status, 201, JSON.stringify(r.body));
   };
   return { muster, url: muster.url, lines, admin, service };
 }
 
 const settled = async (url: string, id: string) => {
-  await waitFor(async () => (await api(url, 'GET', `/v1/instances/${id}`)).body.verification.state !== 'pending', 10_000, `the check of ${id}`);
+  await waitFor(
+    async () => (await api(url, 'GET', `/v1/instances/${id}`)).body.verification.state !== 'pending',
+    10_000,
+    `the check of ${id}`,
+  );
   return (await api(url, 'GET', `/v1/instances/${id}`)).body;
 };
 
@@ -62,23 +84,39 @@ describe('verification is no port scanner and no reader of other endpoints', () 
         assert.equal(r.status, 400, `${host}: ${JSON.stringify(r.body)}`);
         assert.deepEqual([r.body.error.code, r.body.error.field], ['INVALID_ARGUMENT', 'host']);
       }
-      const named = await api(s.url, 'POST', '/v1/namespaces/default/services/scan/instances', { host: 'localhost', port });
+      const named = await api(s.url, 'POST', '/v1/namespaces/default/services/scan/instances', {
+        host: 'localhost',
+        port,
+      });
       assert.equal(named.status, 201);
       const inst = await settled(s.url, named.body.instance.id);
       assert.equal(inst.verification.state, 'failed');
       assert.match(inst.verification.reason, /^unreachable/);
       assert.equal(reached, 0, 'nothing on this host was asked');
       assert.equal(s.muster.verifier.requestsSent, 0);
-      assert.ok(s.lines.some((l) => l.includes(named.body.instance.id) && l.includes('a loopback address')), 'the log says why');
+      assert.ok(
+        s.lines.some((l) => l.includes(named.body.instance.id) && l.includes('a loopback address')),
+        'the log says why',
+      );
     } finally {
       local.close();
       await s.muster.stop();
     }
   });
 
-  it('a registrant learns only unreachable or wrong proof: never a header, a status or an error the endpoint caused; the operator\'s log has them', async () => {
+  it("a registrant learns only unreachable or wrong proof: never a header, a status or an error the endpoint caused; the operator's log has them", async () => {
     const s = await startLogged({ 'verification.allowLoopback': true });
-    const leaks = ['SECRETSESSION123', 'intranet', 'realm', 'ECONNRESET', 'ECONNREFUSED', 'connection refused', 'status 401', 'HPE_', 'redirect'];
+    const leaks = [
+      'SECRETSESSION123',
+      'intranet',
+      'realm',
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'connection refused',
+      'status 401',
+      'HPE_',
+      'redirect',
+    ];
     const closed = net.createServer();
     const closedPort = await listen(closed);
     await new Promise<void>((resolve) => closed.close(() => resolve()));
@@ -91,8 +129,20 @@ describe('verification is no port scanner and no reader of other endpoints', () 
     const garbage = net.createServer((sock) => sock.end('NOT HTTP AT ALL\r\n\r\n'));
     servers.push(garbage);
     const targets: Array<[what: string, port: number, seen: RegExp, logged: string]> = [
-      ['a redirect carrying a session', await endpoint((_req, res) => res.writeHead(302, { location: 'http://intranet.example/admin?session=SECRETSESSION123' }).end()), /^wrong proof/, 'SECRETSESSION123'],
-      ['a 401', await endpoint((_req, res) => res.writeHead(401, { 'www-authenticate': 'Basic realm="intranet"' }).end()), /^wrong proof/, 'status 401'],
+      [
+        'a redirect carrying a session',
+        await endpoint((_req, res) =>
+          res.writeHead(302, { location: 'http://intranet.example/admin?session=SECRETSESSION123' }).end(),
+        ),
+        /^wrong proof/,
+        'SECRETSESSION123',
+      ],
+      [
+        'a 401',
+        await endpoint((_req, res) => res.writeHead(401, { 'www-authenticate': 'Basic realm="intranet"' }).end()),
+        /^wrong proof/,
+        'status 401',
+      ],
       ['a reset connection', await endpoint((req) => req.socket.destroy()), /^unreachable/, 'ECONNRESET'],
       ['a non-HTTP answer', await listen(garbage), /^wrong proof/, 'HPE_'],
       ['a closed port', closedPort, /^unreachable/, 'connection refused'],
@@ -100,17 +150,30 @@ describe('verification is no port scanner and no reader of other endpoints', () 
     try {
       await s.service('probe');
       for (const [what, port, seen, logged] of targets) {
-        const reg = await api(s.url, 'POST', '/v1/namespaces/default/services/probe/instances', { host: '127.0.0.1', port });
+        const reg = await api(s.url, 'POST', '/v1/namespaces/default/services/probe/instances', {
+          host: '127.0.0.1',
+          port,
+        });
         assert.equal(reg.status, 201, what);
         const inst = await settled(s.url, reg.body.instance.id);
         assert.equal(inst.verification.state, 'failed', what);
         assert.match(inst.verification.reason, seen, what);
-        const again = await api(s.url, 'POST', '/v1/namespaces/default/services/probe/instances', { host: '127.0.0.1', port }, bearer(reg.body.heartbeatToken));
+        const again = await api(
+          s.url,
+          'POST',
+          '/v1/namespaces/default/services/probe/instances',
+          { host: '127.0.0.1', port },
+          bearer(reg.body.heartbeatToken),
+        );
         const evs = await api(s.url, 'GET', `/v1/events?instance=${reg.body.instance.id}`, undefined, bearer(s.admin));
         for (const text of [JSON.stringify(inst), JSON.stringify(again.body), JSON.stringify(evs.body)]) {
-          for (const leak of leaks) assert.ok(!text.includes(leak), `${what}: the registrant can read "${leak}": ${text}`);
+          for (const leak of leaks)
+            assert.ok(!text.includes(leak), `${what}: the registrant can read "${leak}": ${text}`);
         }
-        assert.ok(s.lines.some((l) => l.includes(reg.body.instance.id) && l.includes(logged)), `${what}: the log has "${logged}"`);
+        assert.ok(
+          s.lines.some((l) => l.includes(reg.body.instance.id) && l.includes(logged)),
+          `${what}: the log has "${logged}"`,
+        );
       }
     } finally {
       for (const server of servers) server.close();
@@ -121,14 +184,20 @@ describe('verification is no port scanner and no reader of other endpoints', () 
 
 describe('one caller cannot stall verification for everybody', () => {
   let s: Awaited<ReturnType<typeof startLogged>>;
-  let attacker = '', honest = '', attackerId = '';
+  let attacker = '',
+    honest = '',
+    attackerId = '';
   const silent = net.createServer(() => {});
   let silentPort = 0;
   const held = new Set<net.Socket>();
   before(async () => {
     s = await startLogged({ 'verification.allowLoopback': true, 'verification.maxPendingPerCaller': 200 });
-    const token = async (name: string) => (await api(s.url, 'POST', '/v1/tokens', { name, rules: ['write:default/*'] }, bearer(s.admin))).body;
-    ({ secret: attacker, token: { id: attackerId } } = await token('attacker'));
+    const token = async (name: string) =>
+      (await api(s.url, 'POST', '/v1/tokens', { name, rules: ['write:default/*'] }, bearer(s.admin))).body;
+    ({
+      secret: attacker,
+      token: { id: attackerId },
+    } = await token('attacker'));
     honest = (await token('honest')).secret;
     // Accepts every connection and never answers: each check waits for its whole timeout.
     silent.on('connection', (sock) => {
@@ -149,16 +218,26 @@ describe('one caller cannot stall verification for everybody', () => {
   const flood = async (from: number, n: number) => {
     const statuses: number[] = [];
     for (let at = from; at < from + n; at += 20) {
-      statuses.push(...await Promise.all(Array.from({ length: Math.min(20, from + n - at) }, async (_, i) => {
-        const r = await api(s.url, 'POST', '/v1/namespaces/default/services/flooded/instances', { id: `junk-${at + i}`, host: '127.0.0.1', port: silentPort, healthCheck: { ttl: 60 } }, bearer(attacker));
-        if (r.status === 429) assert.equal(r.body.error.code, 'RESOURCE_EXHAUSTED');
-        return r.status;
-      })));
+      statuses.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(20, from + n - at) }, async (_, i) => {
+            const r = await api(
+              s.url,
+              'POST',
+              '/v1/namespaces/default/services/flooded/instances',
+              { id: `junk-${at + i}`, host: '127.0.0.1', port: silentPort, healthCheck: { ttl: 60 } },
+              bearer(attacker),
+            );
+            if (r.status === 429) assert.equal(r.body.error.code, 'RESOURCE_EXHAUSTED');
+            return r.status;
+          }),
+        )),
+      );
     }
     return statuses;
   };
 
-  it('while one caller floods silent endpoints, another caller\'s provider is verified at once', async () => {
+  it("while one caller floods silent endpoints, another caller's provider is verified at once", async () => {
     assert.deepEqual(new Set(await flood(0, 150)), new Set([201]));
     const provider = http.createServer((req, res) => {
       const q = new URL(req.url ?? '/', 'http://x').searchParams;
@@ -166,22 +245,42 @@ describe('one caller cannot stall verification for everybody', () => {
     });
     const port = await listen(provider);
     try {
-      const reg = await api(s.url, 'POST', '/v1/namespaces/default/services/orders/instances', { host: '127.0.0.1', port, healthCheck: { ttl: 60 } }, bearer(honest));
+      const reg = await api(
+        s.url,
+        'POST',
+        '/v1/namespaces/default/services/orders/instances',
+        { host: '127.0.0.1', port, healthCheck: { ttl: 60 } },
+        bearer(honest),
+      );
       assert.equal(reg.status, 201, JSON.stringify(reg.body));
       // In one first-come queue of 16 slots it would wait behind 150 checks of 2 s: about 19 s.
-      await waitFor(async () => (await api(s.url, 'GET', `/v1/instances/${reg.body.instance.id}`)).body.verification.state === 'verified', 5000, 'the honest provider to be verified');
-      assert.ok(held.size > 0, 'the attacker\'s checks are still waiting on the silent endpoint: its flood is its own queue');
+      await waitFor(
+        async () =>
+          (await api(s.url, 'GET', `/v1/instances/${reg.body.instance.id}`)).body.verification.state === 'verified',
+        5000,
+        'the honest provider to be verified',
+      );
+      assert.ok(
+        held.size > 0,
+        "the attacker's checks are still waiting on the silent endpoint: its flood is its own queue",
+      );
     } finally {
       provider.close();
     }
   });
 
-  it('a caller has at most verification.maxPendingPerCaller checks waiting; past it, its registrations answer 429, others\' do not', async () => {
+  it("a caller has at most verification.maxPendingPerCaller checks waiting; past it, its registrations answer 429, others' do not", async () => {
     const statuses = await flood(150, 150);
     // Checks of the first flood end (time out) meanwhile, so how many more fit depends on the machine's pace.
     assert.ok(statuses.includes(429), `none refused: ${statuses.join(' ')}`);
     assert.ok(s.muster.verification.pendingOf(`token:${attackerId}`) <= 200);
-    const other = await api(s.url, 'POST', '/v1/namespaces/default/services/orders/instances', { host: '127.0.0.1', port: silentPort, healthCheck: { ttl: 60 } }, bearer(honest));
+    const other = await api(
+      s.url,
+      'POST',
+      '/v1/namespaces/default/services/orders/instances',
+      { host: '127.0.0.1', port: silentPort, healthCheck: { ttl: 60 } },
+      bearer(honest),
+    );
     assert.equal(other.status, 201, JSON.stringify(other.body));
   });
 });

@@ -52,15 +52,29 @@ async function provider(handler: Handler): Promise<Provider> {
 }
 
 /** Answers the proof for whatever endpoint the registry names (a genuine provider under `secret`). */
-const answersWith = (secret: string): Handler => (_req, res, q) => {
-  res.end(verificationProof(secret, q.get('challenge') ?? '', q.get('host') ?? '', Number(q.get('port'))));
-};
+const answersWith =
+  (secret: string): Handler =>
+  (_req, res, q) => {
+    res.end(verificationProof(secret, q.get('challenge') ?? '', q.get('host') ?? '', Number(q.get('port'))));
+  };
 
 /** A server whose log lines are kept, to show the secret never reaches them. */
 async function startLogged(flags: Flags, dataDir = tempDir()) {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
-  const config = loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir, ...Object.fromEntries(Object.entries({ ...TEST_DEFAULTS, ...flags }).map(([k, v]) => [k, String(v)])) } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const config = loadConfig({
+    flags: {
+      httpPort: '0',
+      grpcPort: '0',
+      dataDir,
+      ...Object.fromEntries(Object.entries({ ...TEST_DEFAULTS, ...flags }).map(([k, v]) => [k, String(v)])),
+    },
+  });
   const muster = await new Muster(config, { logger: pino({ level: 'debug' }, sink) }).start();
   return { muster, url: muster.url, lines, dataDir, stop: () => muster.stop() };
 }
@@ -70,12 +84,20 @@ async function instanceOf(url: string, id: string) {
 }
 
 async function settled(url: string, id: string) {
-  await waitFor(async () => (await instanceOf(url, id)).verification?.state !== 'pending', 5000, `the check of ${id} to finish`);
+  await waitFor(
+    async () => (await instanceOf(url, id)).verification?.state !== 'pending',
+    5000,
+    `the check of ${id} to finish`,
+  );
   return instanceOf(url, id);
 }
 
 async function discovered(url: string, service: string, query = 'status=all&isolated=all'): Promise<string[]> {
-  return ((await api(url, 'GET', `/v1/namespaces/default/services/${service}/instances?${query}`)).body.instances as Array<{ id: string }>).map((i) => i.id);
+  return (
+    (await api(url, 'GET', `/v1/namespaces/default/services/${service}/instances?${query}`)).body.instances as Array<{
+      id: string;
+    }>
+  ).map((i) => i.id);
 }
 
 async function events(url: string, id: string): Promise<RegistryEvent[]> {
@@ -94,18 +116,34 @@ describe('verified registration', () => {
   /** A service of its own per test, with verification on. */
   const verifiedService = async (path?: string) => {
     const name = `vs${++seq}`;
-    const r = await api(s.url, 'POST', '/v1/namespaces/default/services', { name, verification: { secret: SECRET, ...(path ? { path } : {}) } });
+    const r = await api(s.url, 'POST', '/v1/namespaces/default/services', {
+      name,
+      verification: { secret: SECRET, ...(path ? { path } : {}) },
+    });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     return name;
   };
   const register = async (service: string, port: number, extra: object = {}, host = '127.0.0.1') => {
-    const r = await api(s.url, 'POST', `/v1/namespaces/default/services/${service}/instances`, { host, port, healthCheck: { ttl: 60 }, ...extra });
+    const r = await api(s.url, 'POST', `/v1/namespaces/default/services/${service}/instances`, {
+      host,
+      port,
+      healthCheck: { ttl: 60 },
+      ...extra,
+    });
     assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.body));
-    return r.body as { created: boolean; instance: { id: string; verification: { state: string } }; heartbeatToken: string };
+    return r.body as {
+      created: boolean;
+      instance: { id: string; verification: { state: string } };
+      heartbeatToken: string;
+    };
   };
 
   before(async () => {
-    s = await startLogged({ 'health.sweepInterval': '100ms', 'log.level': 'debug', 'verification.allowLoopback': true });
+    s = await startLogged({
+      'health.sweepInterval': '100ms',
+      'log.level': 'debug',
+      'verification.allowLoopback': true,
+    });
   });
   after(async () => {
     await s.stop();
@@ -115,12 +153,18 @@ describe('verified registration', () => {
   it('keeps the secret write-only: answers enabled and the path, never the secret, in reads, events or logs', async () => {
     const name = await verifiedService('/muster/check');
     const got = (await api(s.url, 'GET', `/v1/namespaces/default/services/${name}`)).body;
-    assert.deepEqual(got.verification, { enabled: true, path: '/muster/check', pendingInstanceCount: 0, failedInstanceCount: 0 });
+    assert.deepEqual(got.verification, {
+      enabled: true,
+      path: '/muster/check',
+      pendingInstanceCount: 0,
+      failedInstanceCount: 0,
+    });
     const plain = (await api(s.url, 'POST', '/v1/namespaces/default/services', { name: `${name}-plain` })).body;
     assert.deepEqual(plain.verification, { enabled: false });
     const list = await api(s.url, 'GET', '/v1/namespaces/default/services?limit=1000');
     const evs = await api(s.url, 'GET', '/v1/events?limit=1000');
-    for (const text of [JSON.stringify(got), JSON.stringify(list.body), JSON.stringify(evs.body), s.lines.join('')]) assert.ok(!text.includes(SECRET));
+    for (const text of [JSON.stringify(got), JSON.stringify(list.body), JSON.stringify(evs.body), s.lines.join('')])
+      assert.ok(!text.includes(SECRET));
   });
 
   it('refuses a secret or path out of limits, naming the field, on create and on PATCH', async () => {
@@ -140,7 +184,10 @@ describe('verified registration', () => {
       assert.equal(p.status, 400);
       assert.equal(p.body.error.field, field);
     }
-    const nullOnCreate = await api(s.url, 'POST', '/v1/namespaces/default/services', { name: 'bad-verify', verification: null });
+    const nullOnCreate = await api(s.url, 'POST', '/v1/namespaces/default/services', {
+      name: 'bad-verify',
+      verification: null,
+    });
     assert.equal(nullOnCreate.status, 400);
     assert.equal(nullOnCreate.body.error.field, 'verification');
   });
@@ -158,7 +205,13 @@ describe('verified registration', () => {
     const types = (await events(s.url, reg.instance.id)).map((e) => e.type);
     assert.deepEqual(types, ['instance.registered', 'instance.verified']);
     // The owner re-registering the same endpoint keeps it verified: no new check.
-    const again = await api(s.url, 'POST', `/v1/namespaces/default/services/${name}/instances`, { host: '127.0.0.1', port: p.port, healthCheck: { ttl: 60 } }, bearer(reg.heartbeatToken));
+    const again = await api(
+      s.url,
+      'POST',
+      `/v1/namespaces/default/services/${name}/instances`,
+      { host: '127.0.0.1', port: p.port, healthCheck: { ttl: 60 } },
+      bearer(reg.heartbeatToken),
+    );
     assert.equal(again.body.instance.verification.state, 'verified');
     await sleep(200);
     assert.equal(p.requests, 1);
@@ -167,18 +220,38 @@ describe('verified registration', () => {
   // The registrant sees only whether an answer came; the operator's log says exactly what came.
   const UNREACHABLE = /^unreachable: no answer from the instance's host and port/;
   const WRONG_PROOF = /^wrong proof: the verify path did not answer the proof of the challenge/;
-  const failures: Array<[what: string, handler: (other: Provider) => Handler, seen: RegExp, kind: string, logged: RegExp]> = [
+  const failures: Array<
+    [what: string, handler: (other: Provider) => Handler, seen: RegExp, kind: string, logged: RegExp]
+  > = [
     ['a wrong HMAC', () => answersWith('some-other-secret-0123456789'), WRONG_PROOF, 'wrong_answer', /wrong answer/],
     ['a provider that never answers', () => () => {}, UNREACHABLE, 'timeout', /timeout: no answer within 2000 ms/],
-    ['a redirect to a port that would answer rightly', (other) => (req, res) => {
-      res.writeHead(302, { location: `http://127.0.0.1:${other.port}${req.url}` }).end();
-    }, WRONG_PROOF, 'redirect', /redirect refused: the verify path answered 302 to http:\/\/127\.0\.0\.1:\d+/],
-    ['a 1 MB answer', () => (_req, res) => res.end(Buffer.alloc(1024 * 1024, 'a')), WRONG_PROOF, 'too_large', /answer too large: over 4096 bytes/],
-    ['a 1 MB answer without a length', () => (_req, res) => {
-      const chunk = Buffer.alloc(64 * 1024, 'a');
-      for (let i = 0; i < 16; i++) res.write(chunk);
-      res.end();
-    }, WRONG_PROOF, 'too_large', /answer too large: over 4096 bytes/],
+    [
+      'a redirect to a port that would answer rightly',
+      (other) => (req, res) => {
+        res.writeHead(302, { location: `http://127.0.0.1:${other.port}${req.url}` }).end();
+      },
+      WRONG_PROOF,
+      'redirect',
+      /redirect refused: the verify path answered 302 to http:\/\/127\.0\.0\.1:\d+/,
+    ],
+    [
+      'a 1 MB answer',
+      () => (_req, res) => res.end(Buffer.alloc(1024 * 1024, 'a')),
+      WRONG_PROOF,
+      'too_large',
+      /answer too large: over 4096 bytes/,
+    ],
+    [
+      'a 1 MB answer without a length',
+      () => (_req, res) => {
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        for (let i = 0; i < 16; i++) res.write(chunk);
+        res.end();
+      },
+      WRONG_PROOF,
+      'too_large',
+      /answer too large: over 4096 bytes/,
+    ],
     ['a 404', () => (_req, res) => res.writeHead(404).end(), WRONG_PROOF, 'status', /status 404/],
   ];
   for (const [what, handler, seen, kind, logged] of failures) {
@@ -194,7 +267,8 @@ describe('verified registration', () => {
       assert.ok(inst.verification.at, 'the time of the failure');
       if (kind === 'timeout') assert.ok(Date.now() - started < 4000, 'the check ends at its 2 s timeout');
       assert.equal(other.requests, 0, 'the redirect was not followed');
-      for (const q of ['', 'status=all&isolated=all', 'status=unhealthy', 'metadata.x=y']) assert.deepEqual(await discovered(s.url, name, q), [], `invisible with ${q || 'the default filter'}`);
+      for (const q of ['', 'status=all&isolated=all', 'status=unhealthy', 'metadata.x=y'])
+        assert.deepEqual(await discovered(s.url, name, q), [], `invisible with ${q || 'the default filter'}`);
       const evs = await events(s.url, reg.instance.id);
       const failed = evs.find((e) => e.type === 'instance.verification_failed');
       assert.ok(failed, JSON.stringify(evs));
@@ -202,7 +276,9 @@ describe('verified registration', () => {
       assert.equal(failed.detail['kind'], seen === UNREACHABLE ? 'unreachable' : 'wrong_proof');
       const svc = (await api(s.url, 'GET', `/v1/namespaces/default/services/${name}`)).body;
       assert.equal(svc.verification.failedInstanceCount, 1);
-      const warning = s.lines.find((l) => l.includes('"level":40') && l.includes(reg.instance.id) && l.includes('failed verification'));
+      const warning = s.lines.find(
+        (l) => l.includes('"level":40') && l.includes(reg.instance.id) && l.includes('failed verification'),
+      );
       assert.ok(warning, 'a warning in the log');
       assert.match(warning, logged);
       assert.equal(JSON.parse(warning).kind, kind);
@@ -215,11 +291,23 @@ describe('verified registration', () => {
     const p = await serve((req, res, q) => answersWith(secret)(req, res, q));
     const reg = await register(name, p.port);
     assert.equal((await settled(s.url, reg.instance.id)).verification.state, 'failed');
-    const beat = await api(s.url, 'PUT', `/v1/instances/${reg.instance.id}/heartbeat`, undefined, bearer(reg.heartbeatToken));
+    const beat = await api(
+      s.url,
+      'PUT',
+      `/v1/instances/${reg.instance.id}/heartbeat`,
+      undefined,
+      bearer(reg.heartbeatToken),
+    );
     assert.equal(beat.status, 204);
     assert.deepEqual(await discovered(s.url, name), []);
     secret = SECRET; // the provider is fixed and registers again
-    const again = await api(s.url, 'POST', `/v1/namespaces/default/services/${name}/instances`, { host: '127.0.0.1', port: p.port, healthCheck: { ttl: 60 } }, bearer(reg.heartbeatToken));
+    const again = await api(
+      s.url,
+      'POST',
+      `/v1/namespaces/default/services/${name}/instances`,
+      { host: '127.0.0.1', port: p.port, healthCheck: { ttl: 60 } },
+      bearer(reg.heartbeatToken),
+    );
     assert.equal(again.status, 200);
     assert.equal(again.body.instance.verification.state, 'pending');
     assert.equal((await settled(s.url, reg.instance.id)).verification.state, 'verified');
@@ -234,20 +322,43 @@ describe('verified registration', () => {
     const first = await api(s.url, 'GET', `/v1/namespaces/default/services/${name}/instances`);
     const reg = await register(name, p.port);
     // The registration moved the revision, and still nobody may see it.
-    const poll = await api(s.url, 'GET', `/v1/namespaces/default/services/${name}/instances?revision=${first.body.revision}&wait=5s`);
+    const poll = await api(
+      s.url,
+      'GET',
+      `/v1/namespaces/default/services/${name}/instances?revision=${first.body.revision}&wait=5s`,
+    );
     assert.equal(poll.status, 200);
     assert.deepEqual(poll.body.instances, []);
     const grpc = registryClient(s.muster.grpcAddress);
     try {
-      assert.deepEqual((await call(grpc, 'Discover', { service: name, filter: { status: 'all', isolated: 'all' } })).instances ?? [], []);
-      const waiting = api(s.url, 'GET', `/v1/namespaces/default/services/${name}/instances?revision=${poll.body.revision}&wait=10s`);
+      assert.deepEqual(
+        (await call(grpc, 'Discover', { service: name, filter: { status: 'all', isolated: 'all' } })).instances ?? [],
+        [],
+      );
+      const waiting = api(
+        s.url,
+        'GET',
+        `/v1/namespaces/default/services/${name}/instances?revision=${poll.body.revision}&wait=10s`,
+      );
       release();
       const woke = await waiting;
-      assert.deepEqual(woke.body.instances.map((i: { id: string }) => i.id), [reg.instance.id]);
+      assert.deepEqual(
+        woke.body.instances.map((i: { id: string }) => i.id),
+        [reg.instance.id],
+      );
       const answer = await call(grpc, 'Discover', { service: name });
-      assert.deepEqual(answer.instances.map((i: { id: string }) => i.id), [reg.instance.id]);
+      assert.deepEqual(
+        answer.instances.map((i: { id: string }) => i.id),
+        [reg.instance.id],
+      );
       // Register over gRPC answers the state too.
-      const viaGrpc = await call(grpc, 'Register', { service: name, host: '127.0.0.1', port: p.port, healthCheck: { ttl: 60 }, heartbeatToken: reg.heartbeatToken });
+      const viaGrpc = await call(grpc, 'Register', {
+        service: name,
+        host: '127.0.0.1',
+        port: p.port,
+        healthCheck: { ttl: 60 },
+        heartbeatToken: reg.heartbeatToken,
+      });
       assert.equal(viaGrpc.instance.verification.state, 'verified');
     } finally {
       grpc.close();
@@ -257,7 +368,15 @@ describe('verified registration', () => {
   it('refuses a registration at 169.254.169.254 (or an IPv6 form of it) before any connection, and allows it where nothing is checked', async () => {
     const name = await verifiedService();
     const sent = s.muster.verifier.requestsSent;
-    for (const host of ['169.254.169.254', '::ffff:169.254.169.254', '::ffff:a9fe:a9fe', '169.254.10.1', 'fe80::1', '64:ff9b::a9fe:a9fe', 'fd00:ec2::254']) {
+    for (const host of [
+      '169.254.169.254',
+      '::ffff:169.254.169.254',
+      '::ffff:a9fe:a9fe',
+      '169.254.10.1',
+      'fe80::1',
+      '64:ff9b::a9fe:a9fe',
+      'fd00:ec2::254',
+    ]) {
       const r = await api(s.url, 'POST', `/v1/namespaces/default/services/${name}/instances`, { host, port: 80 });
       assert.equal(r.status, 400, `${host}: ${JSON.stringify(r.body)}`);
       assert.equal(r.body.error.code, 'INVALID_ARGUMENT');
@@ -267,11 +386,17 @@ describe('verified registration', () => {
     assert.equal(s.muster.verifier.requestsSent, sent, 'no request was sent');
     const svc = (await api(s.url, 'GET', `/v1/namespaces/default/services/${name}`)).body;
     assert.equal(svc.instanceCount, 0);
-    assert.equal((await api(s.url, 'GET', `/v1/events?service=${name}&type=instance.registered`)).body.events.length, 0);
+    assert.equal(
+      (await api(s.url, 'GET', `/v1/events?service=${name}&type=instance.registered`)).body.events.length,
+      0,
+    );
     const metrics = await fetch(`${s.url}/metrics`).then((r) => r.text());
     assert.match(metrics, /muster_verification_checks_total\{outcome="address_refused"\} 7/);
     // A service without verification never connects anywhere: no behaviour change there.
-    const plain = await api(s.url, 'POST', '/v1/namespaces/default/services/unverified/instances', { host: '169.254.169.254', port: 80 });
+    const plain = await api(s.url, 'POST', '/v1/namespaces/default/services/unverified/instances', {
+      host: '169.254.169.254',
+      port: 80,
+    });
     assert.equal(plain.status, 201);
     assert.deepEqual(plain.body.instance.verification, { state: 'verified' });
     assert.deepEqual(await discovered(s.url, 'unverified', ''), [plain.body.instance.id]);
@@ -285,7 +410,9 @@ describe('verified registration', () => {
     const b = await register(name, bad.port);
     assert.equal(g.instance.verification.state, 'verified');
     assert.equal((await discovered(s.url, name, '')).length, 2);
-    const on = await api(s.url, 'PATCH', `/v1/namespaces/default/services/${name}`, { verification: { secret: SECRET } });
+    const on = await api(s.url, 'PATCH', `/v1/namespaces/default/services/${name}`, {
+      verification: { secret: SECRET },
+    });
     assert.equal(on.status, 200);
     assert.equal(on.body.verification.enabled, true);
     assert.equal(on.body.verification.path, PATH);
@@ -298,8 +425,12 @@ describe('verified registration', () => {
     assert.deepEqual(off.body.verification, { enabled: false });
     assert.deepEqual((await discovered(s.url, name, '')).sort(), [g.instance.id, b.instance.id].sort());
     assert.deepEqual((await instanceOf(s.url, b.instance.id)).verification, { state: 'verified' });
-    const updated = (await api(s.url, 'GET', `/v1/events?service=${name}&type=service.updated&order=asc`)).body.events as RegistryEvent[];
-    assert.deepEqual(updated.map((e) => e.detail['verification']), [{ enabled: true, path: PATH }, { disabled: true }]);
+    const updated = (await api(s.url, 'GET', `/v1/events?service=${name}&type=service.updated&order=asc`)).body
+      .events as RegistryEvent[];
+    assert.deepEqual(
+      updated.map((e) => e.detail['verification']),
+      [{ enabled: true, path: PATH }, { disabled: true }],
+    );
   });
 
   it('counts checks by outcome in /metrics', async () => {
@@ -314,7 +445,13 @@ describe('verified registration', () => {
     const client = new MusterClient({ transport: 'http', servers: [s.url] });
     const genuine = await serve((_req, res) => res.writeHead(404).end());
     try {
-      const reg = await client.register({ service: name, host: '127.0.0.1', port: genuine.port, healthCheck: { ttl: 60 }, verification: { secret: SECRET, server: genuine.server } });
+      const reg = await client.register({
+        service: name,
+        host: '127.0.0.1',
+        port: genuine.port,
+        healthCheck: { ttl: 60 },
+        verification: { secret: SECRET, server: genuine.server },
+      });
       assert.equal((await settled(s.url, reg.id!)).verification.state, 'verified');
       // The rogue does not know the secret; it forwards whatever it is asked to the genuine provider.
       const rogue = await serve((req, res) => {
@@ -328,7 +465,10 @@ describe('verified registration', () => {
       assert.equal(inst.verification.state, 'failed');
       // The SDK's responder answers only for its own endpoint: the forwarded request is not its.
       assert.match(inst.verification.reason, /^wrong proof/);
-      assert.ok(s.lines.some((l) => l.includes(forged.instance.id) && l.includes('status 421')), 'the log says the provider answered 421');
+      assert.ok(
+        s.lines.some((l) => l.includes(forged.instance.id) && l.includes('status 421')),
+        'the log says the provider answered 421',
+      );
       assert.deepEqual(await discovered(s.url, name, ''), [reg.id]);
     } finally {
       await client.close();
@@ -349,15 +489,25 @@ describe('verified registration with the SDK', () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const port = (server.address() as AddressInfo).port;
       try {
-        await api(s.url, 'POST', '/v1/namespaces/default/services', { name: 'sdk-verified', verification: { secret: SECRET, path: '/_muster' } });
+        await api(s.url, 'POST', '/v1/namespaces/default/services', {
+          name: 'sdk-verified',
+          verification: { secret: SECRET, path: '/_muster' },
+        });
         const reg = await client.register({
-          service: 'sdk-verified', host: '127.0.0.1', port, healthCheck: { ttl: 60 }, verification: { secret: SECRET, server, path: '/_muster' },
+          service: 'sdk-verified',
+          host: '127.0.0.1',
+          port,
+          healthCheck: { ttl: 60 },
+          verification: { secret: SECRET, server, path: '/_muster' },
         });
         assert.equal(reg.instance?.verification.state, 'pending');
         assert.equal((await settled(s.url, reg.id!)).verification.state, 'verified');
         assert.equal(appRequests, 0, 'the verify request did not reach the application');
         const view = await client.discover('sdk-verified');
-        assert.deepEqual(view.instances.map((i) => i.id), [reg.id]);
+        assert.deepEqual(
+          view.instances.map((i) => i.id),
+          [reg.id],
+        );
         await fetch(`http://127.0.0.1:${port}/other`);
         assert.equal(appRequests, 1, 'other requests still reach the application');
       } finally {
@@ -373,8 +523,14 @@ describe('verified registration with the SDK', () => {
     const client = new MusterClient({ transport: 'http', servers: ['http://127.0.0.1:9'] });
     try {
       await assert.rejects(
-        client.register({ service: 'x', host: '127.0.0.1', port: 1, verification: { secret: SECRET, server: http.createServer() } }),
-        (err: unknown) => err instanceof MusterError && err.code === 'FAILED_PRECONDITION' && err.field === 'verification.server',
+        client.register({
+          service: 'x',
+          host: '127.0.0.1',
+          port: 1,
+          verification: { secret: SECRET, server: http.createServer() },
+        }),
+        (err: unknown) =>
+          err instanceof MusterError && err.code === 'FAILED_PRECONDITION' && err.field === 'verification.server',
       );
     } finally {
       await client.close();
@@ -392,8 +548,17 @@ describe('verified registration across restarts', () => {
     const first = await startServer({ 'verification.timeout': '10s', 'verification.allowLoopback': true }, dataDir);
     let id: string;
     try {
-      await api(first.url, 'POST', '/v1/namespaces/default/services', { name: 'restart', verification: { secret: SECRET } });
-      id = (await api(first.url, 'POST', '/v1/namespaces/default/services/restart/instances', { host: '127.0.0.1', port: p.port, healthCheck: { ttl: 60 } })).body.instance.id;
+      await api(first.url, 'POST', '/v1/namespaces/default/services', {
+        name: 'restart',
+        verification: { secret: SECRET },
+      });
+      id = (
+        await api(first.url, 'POST', '/v1/namespaces/default/services/restart/instances', {
+          host: '127.0.0.1',
+          port: p.port,
+          healthCheck: { ttl: 60 },
+        })
+      ).body.instance.id;
       await waitFor(() => p.requests === 1, 3000, 'the check to reach the provider');
     } finally {
       await first.stop(); // abandons the check under way: the instance stays pending
@@ -412,13 +577,32 @@ describe('verified registration across restarts', () => {
 
   it('a failed instance that stays alive is checked again after the retry delay', async () => {
     const clock = { offset: 0, now: () => Date.now() + clock.offset };
-    const config = loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir: tempDir(), 'log.level': 'silent', 'verification.timeout': '1s', 'verification.allowLoopback': 'true', 'auth.enabled': 'false' } });
+    const config = loadConfig({
+      flags: {
+        httpPort: '0',
+        grpcPort: '0',
+        dataDir: tempDir(),
+        'log.level': 'silent',
+        'verification.timeout': '1s',
+        'verification.allowLoopback': 'true',
+        'auth.enabled': 'false',
+      },
+    });
     const muster = await new Muster(config, { clock, logger: pino({ level: 'silent' }) }).start();
     let secret = 'not-the-secret-0123456789';
     const p = await provider((req, res, q) => answersWith(secret)(req, res, q));
     try {
-      await api(muster.url, 'POST', '/v1/namespaces/default/services', { name: 'retry', verification: { secret: SECRET } });
-      const id = (await api(muster.url, 'POST', '/v1/namespaces/default/services/retry/instances', { host: '127.0.0.1', port: p.port, healthCheck: { ttl: 60 } })).body.instance.id;
+      await api(muster.url, 'POST', '/v1/namespaces/default/services', {
+        name: 'retry',
+        verification: { secret: SECRET },
+      });
+      const id = (
+        await api(muster.url, 'POST', '/v1/namespaces/default/services/retry/instances', {
+          host: '127.0.0.1',
+          port: p.port,
+          healthCheck: { ttl: 60 },
+        })
+      ).body.instance.id;
       assert.equal((await settled(muster.url, id)).verification.state, 'failed');
       muster.verification.sweep();
       await sleep(100);
@@ -426,7 +610,11 @@ describe('verified registration across restarts', () => {
       secret = SECRET;
       clock.offset += 31_000;
       muster.verification.sweep();
-      await waitFor(async () => (await instanceOf(muster.url, id)).verification.state === 'verified', 5000, 'the retried check to pass');
+      await waitFor(
+        async () => (await instanceOf(muster.url, id)).verification.state === 'verified',
+        5000,
+        'the retried check to pass',
+      );
       assert.equal(p.requests, 2);
     } finally {
       await muster.stop();
@@ -435,9 +623,9 @@ describe('verified registration across restarts', () => {
   });
 });
 
-
 const clusterWhy = await clusterServicesProblem();
-if (clusterWhy && process.env['CI'] === 'true') throw new Error(`cluster tests need MariaDB and Redis on CI: ${clusterWhy}`);
+if (clusterWhy && process.env['CI'] === 'true')
+  throw new Error(`cluster tests need MariaDB and Redis on CI: ${clusterWhy}`);
 
 describe('verified registration in cluster mode', { skip: clusterWhy }, () => {
   const run = `${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -454,8 +642,15 @@ describe('verified registration in cluster mode', { skip: clusterWhy }, () => {
 
   it('an instance left pending by a node that went away is checked by the lease holder', async () => {
     const flags = (id: string, timeout: string) => ({
-      'store.type': 'mysql', 'store.url': `${MYSQL}/${database}`, 'cluster.redis': REDIS, 'cluster.prefix': `muster-verify-${run}`,
-      'cluster.nodeId': id, 'cluster.leaseTtl': '1s', 'cluster.pollInterval': '200ms', 'health.sweepInterval': '100ms', 'verification.timeout': timeout,
+      'store.type': 'mysql',
+      'store.url': `${MYSQL}/${database}`,
+      'cluster.redis': REDIS,
+      'cluster.prefix': `muster-verify-${run}`,
+      'cluster.nodeId': id,
+      'cluster.leaseTtl': '1s',
+      'cluster.pollInterval': '200ms',
+      'health.sweepInterval': '100ms',
+      'verification.timeout': timeout,
       'verification.allowLoopback': true,
     });
     let answering = false;
@@ -466,15 +661,31 @@ describe('verified registration in cluster mode', { skip: clusterWhy }, () => {
     const a = await startServer(flags('node-a', '10s'));
     const b = await startServer(flags('node-b', '500ms'));
     try {
-      await api(a.url, 'POST', '/v1/namespaces/default/services', { name: 'orphaned', verification: { secret: SECRET } });
-      const id = (await api(a.url, 'POST', '/v1/namespaces/default/services/orphaned/instances', { host: '127.0.0.1', port: p.port, healthCheck: { ttl: 60 } })).body.instance.id;
-      await waitFor(() => p.requests === 1, 3000, 'node A\'s check to reach the provider');
+      await api(a.url, 'POST', '/v1/namespaces/default/services', {
+        name: 'orphaned',
+        verification: { secret: SECRET },
+      });
+      const id = (
+        await api(a.url, 'POST', '/v1/namespaces/default/services/orphaned/instances', {
+          host: '127.0.0.1',
+          port: p.port,
+          healthCheck: { ttl: 60 },
+        })
+      ).body.instance.id;
+      await waitFor(() => p.requests === 1, 3000, "node A's check to reach the provider");
       await a.stop(); // gone mid-check: the instance stays pending in the shared store
       answering = true;
-      await waitFor(async () => (await instanceOf(b.url, id)).verification?.state === 'verified', 10_000, 'node B to check the orphaned instance');
+      await waitFor(
+        async () => (await instanceOf(b.url, id)).verification?.state === 'verified',
+        10_000,
+        'node B to check the orphaned instance',
+      );
       assert.deepEqual(await discovered(b.url, 'orphaned', ''), [id]);
       const evs = await events(b.url, id);
-      assert.deepEqual(evs.map((e) => e.type), ['instance.registered', 'instance.verified']);
+      assert.deepEqual(
+        evs.map((e) => e.type),
+        ['instance.registered', 'instance.verified'],
+      );
     } finally {
       await a.stop();
       await b.stop();

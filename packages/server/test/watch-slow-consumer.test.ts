@@ -13,7 +13,8 @@ describe('watch: a reader that stops reading', () => {
       const svc = '/v1/namespaces/default/services/big/instances';
       const big = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, 'v'.repeat(60)]));
       const regs = [];
-      for (let i = 0; i < 40; i++) regs.push((await api(s.url, 'POST', svc, { host: `10.20.0.${i}`, port: 1, metadata: big })).body);
+      for (let i = 0; i < 40; i++)
+        regs.push((await api(s.url, 'POST', svc, { host: `10.20.0.${i}`, port: 1, metadata: big })).body);
       const { port } = new URL(s.url);
 
       // A raw socket that asks for the stream and then does not read: kernel buffers fill first.
@@ -27,7 +28,13 @@ describe('watch: a reader that stops reading', () => {
       // About 170 KB per snapshot; enough changes to fill every buffer between us many times over.
       const first = regs[0];
       for (let i = 0; i < 150; i++) {
-        await api(s.url, 'PATCH', `/v1/instances/${first.instance.id}`, { weight: i % 2 }, bearer(first.heartbeatToken));
+        await api(
+          s.url,
+          'PATCH',
+          `/v1/instances/${first.instance.id}`,
+          { weight: i % 2 },
+          bearer(first.heartbeatToken),
+        );
       }
       const closed = new Promise<void>((r) => sock.once('end', () => r()));
       sock.resume();
@@ -55,10 +62,21 @@ describe('gRPC Watch: a reader that stops reading', () => {
       const svc = '/v1/namespaces/default/services/big/instances';
       const big = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, 'v'.repeat(60)]));
       const regs = [];
-      for (let i = 0; i < 40; i++) regs.push((await api(s.url, 'POST', svc, { host: `10.21.0.${i}`, port: 1, metadata: big })).body);
-      const msg = Buffer.concat([Buffer.from([0x0a, 7]), Buffer.from('default'), Buffer.from([0x12, 3]), Buffer.from('big')]);
+      for (let i = 0; i < 40; i++)
+        regs.push((await api(s.url, 'POST', svc, { host: `10.21.0.${i}`, port: 1, metadata: big })).body);
+      const msg = Buffer.concat([
+        Buffer.from([0x0a, 7]),
+        Buffer.from('default'),
+        Buffer.from([0x12, 3]),
+        Buffer.from('big'),
+      ]);
       const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
-      const stream = session.request({ ':method': 'POST', ':path': '/muster.v1.Registry/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/muster.v1.Registry/Watch',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
       let trailers: http2.IncomingHttpHeaders | undefined;
       stream.on('trailers', (t) => (trailers = t));
       stream.on('error', () => {});
@@ -70,7 +88,13 @@ describe('gRPC Watch: a reader that stops reading', () => {
       const started = Date.now();
       let i = 0;
       while ((await watching()) === 1 && Date.now() - started < 10_000) {
-        await api(s.url, 'PATCH', `/v1/instances/${first.instance.id}`, { weight: i++ % 2 }, bearer(first.heartbeatToken));
+        await api(
+          s.url,
+          'PATCH',
+          `/v1/instances/${first.instance.id}`,
+          { weight: i++ % 2 },
+          bearer(first.heartbeatToken),
+        );
         await sleep(100);
       }
       assert.equal(await watching(), 0, 'the watch was dropped');

@@ -58,13 +58,21 @@ describe('long-poll and watch wake-up after a change from another client', () =>
       const poll = viaEtag
         ? api(s.url, 'GET', `${svc}?wait=20s`, undefined, { 'if-none-match': cur.headers.get('etag')! })
         : api(s.url, 'GET', `${svc}?revision=${cur.body.revision}&wait=20s`);
-      await waitFor(async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 1, 5000, 'the long-poll to park');
+      await waitFor(
+        async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 1,
+        5000,
+        'the long-poll to park',
+      );
       const reg = await api(s.url, 'POST', svc, { host: `10.6.1.${viaEtag ? 2 : 1}`, port: 1 });
       const woke = await poll;
       assert.equal(woke.status, 200);
       assert.equal(woke.body.revision, reg.body.instance.revision);
       assert.ok(woke.body.instances.some((i: { id: string }) => i.id === reg.body.instance.id));
-      await waitFor(async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 0, 5000, 'the long-poll to let go of its slot');
+      await waitFor(
+        async () => (await metric(s.url, 'muster_watchers', 'kind="long_poll"')) === 0,
+        5000,
+        'the long-poll to let go of its slot',
+      );
     }
   });
 
@@ -81,7 +89,9 @@ describe('long-poll and watch wake-up after a change from another client', () =>
       const snap2 = JSON.parse(next.data);
       assert.equal(snap2.revision, reg.body.instance.revision);
       assert.ok(snap2.instances.some((i: { id: string }) => i.id === reg.body.instance.id));
-      const del = await api(s.url, 'DELETE', `/v1/instances/${reg.body.instance.id}`, undefined, { authorization: `Bearer ${reg.body.heartbeatToken}` });
+      const del = await api(s.url, 'DELETE', `/v1/instances/${reg.body.instance.id}`, undefined, {
+        authorization: `Bearer ${reg.body.heartbeatToken}`,
+      });
       assert.equal(del.status, 204);
       const third = JSON.parse((await events.next()).value!.data);
       assert.ok(!third.instances.some((i: { id: string }) => i.id === reg.body.instance.id));
@@ -101,10 +111,19 @@ describe('long-poll and watch wake-up after a change from another client', () =>
     try {
       const events = sse(`${s.url}/v1/watch?namespace=default&service=later&allowMissing=true`, ac.signal);
       const empty = (await events.next()).value!;
-      assert.deepEqual([empty.event, empty.id, JSON.parse(empty.data)], ['snapshot', '0', { namespace: 'default', service: 'later', revision: 0, instances: [] }]);
-      const reg = await api(s.url, 'POST', '/v1/namespaces/default/services/later/instances', { host: '10.6.4.1', port: 1 });
+      assert.deepEqual(
+        [empty.event, empty.id, JSON.parse(empty.data)],
+        ['snapshot', '0', { namespace: 'default', service: 'later', revision: 0, instances: [] }],
+      );
+      const reg = await api(s.url, 'POST', '/v1/namespaces/default/services/later/instances', {
+        host: '10.6.4.1',
+        port: 1,
+      });
       const created = JSON.parse((await events.next()).value!.data);
-      assert.deepEqual(created.instances.map((i: { id: string }) => i.id), [reg.body.instance.id]);
+      assert.deepEqual(
+        created.instances.map((i: { id: string }) => i.id),
+        [reg.body.instance.id],
+      );
       assert.equal((await api(s.url, 'DELETE', '/v1/namespaces/default/services/later?force=true')).status, 204);
       const gone = (await events.next()).value!;
       assert.deepEqual([gone.event, JSON.parse(gone.data).instances], ['snapshot', []]);

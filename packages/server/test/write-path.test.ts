@@ -22,14 +22,29 @@ describe('write path', () => {
     const dataDir = tempDir();
     const store = new CountingSqlite({ file: path.join(dataDir, 'muster.db'), synchronous: 'full' });
     // The periodic flush is driven by hand here so the count cannot straddle a timer tick.
-    const config = loadConfig({ flags: { httpPort: '0', grpcPort: '0', dataDir, 'health.flushInterval': '1h', 'auth.enabled': 'false' } });
+    const config = loadConfig({
+      flags: { httpPort: '0', grpcPort: '0', dataDir, 'health.flushInterval': '1h', 'auth.enabled': 'false' },
+    });
     const muster = await new Muster(config, { store, logger: pino({ level: 'silent' }) }).start();
     try {
-      const regs = await Promise.all(Array.from({ length: 20 }, (_, i) =>
-        api(muster.url, 'POST', '/v1/namespaces/default/services/hb/instances', { host: `10.10.0.${i}`, port: 1 })));
+      const regs = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          api(muster.url, 'POST', '/v1/namespaces/default/services/hb/instances', { host: `10.10.0.${i}`, port: 1 }),
+        ),
+      );
       const before = store.transactions;
       for (let round = 0; round < 5; round++) {
-        await Promise.all(regs.map((r) => api(muster.url, 'PUT', `/v1/instances/${r.body.instance.id}/heartbeat`, undefined, bearer(r.body.heartbeatToken))));
+        await Promise.all(
+          regs.map((r) =>
+            api(
+              muster.url,
+              'PUT',
+              `/v1/instances/${r.body.instance.id}/heartbeat`,
+              undefined,
+              bearer(r.body.heartbeatToken),
+            ),
+          ),
+        );
       }
       assert.equal(store.transactions, before, '100 heartbeats opened no transaction');
       await muster.health.flush();
@@ -56,7 +71,11 @@ describe('write path', () => {
       assert.deepEqual([a.status, b.status], [200, 200]);
       // Every other transaction since (the PATCHes' audit entries, written once they were
       // answered) holds one write: exactly one more means the two PATCHes shared one.
-      assert.equal(await writesBeyondOnePerTransaction(s.url) - before, 1, 'the two PATCHes were committed in one transaction');
+      assert.equal(
+        (await writesBeyondOnePerTransaction(s.url)) - before,
+        1,
+        'the two PATCHes were committed in one transaction',
+      );
       assert.equal(a.body.comment, 'a');
       assert.deepEqual([b.body.comment, b.body.metadata], ['b', { k: 'v' }]);
       assert.notEqual(a.body.revision, b.body.revision);

@@ -28,7 +28,13 @@ interface Inst extends PickableInstance {
   readonly location: Location;
 }
 
-const inst = (id: string, weight = 100, location: Location = {}): Inst => ({ id, host: `${id}.example`, port: 8080, weight, location });
+const inst = (id: string, weight = 100, location: Location = {}): Inst => ({
+  id,
+  host: `${id}.example`,
+  port: 8080,
+  weight,
+  location,
+});
 const equal = (n: number, prefix = 'i'): Inst[] => Array.from({ length: n }, (_, i) => inst(`${prefix}-${i}`));
 
 function counts<T extends PickableInstance>(pick: () => T | undefined, n: number): Map<string, number> {
@@ -41,7 +47,12 @@ function counts<T extends PickableInstance>(pick: () => T | undefined, n: number
   return m;
 }
 
-function assertFollowsWeights(instances: readonly Inst[], got: Map<string, number>, picks: number, tolerance: number): void {
+function assertFollowsWeights(
+  instances: readonly Inst[],
+  got: Map<string, number>,
+  picks: number,
+  tolerance: number,
+): void {
   const total = instances.reduce((s, x) => s + Math.max(0, x.weight), 0);
   for (const x of instances) {
     const n = got.get(x.id) ?? 0;
@@ -50,7 +61,10 @@ function assertFollowsWeights(instances: readonly Inst[], got: Map<string, numbe
       continue;
     }
     const want = (picks * x.weight) / total;
-    assert.ok(Math.abs(n - want) / want <= tolerance, `${x.id} (weight ${x.weight}) picked ${n} times, expected ${want.toFixed(0)} ± ${tolerance * 100} %`);
+    assert.ok(
+      Math.abs(n - want) / want <= tolerance,
+      `${x.id} (weight ${x.weight}) picked ${n} times, expected ${want.toFixed(0)} ± ${tolerance * 100} %`,
+    );
   }
 }
 
@@ -61,13 +75,23 @@ describe('weighted random', () => {
     const list = [inst('a', 100), inst('zero1', 0), inst('b', 200), inst('c', 300), inst('zero2', 0), inst('d', 400)];
     const p = weightedRandom.build(list);
     assert.equal(p.size, 6);
-    assertFollowsWeights(list, counts(() => p.pick(), 100_000), 100_000, 0.05);
+    assertFollowsWeights(
+      list,
+      counts(() => p.pick(), 100_000),
+      100_000,
+      0.05,
+    );
   });
 
   it('spreads equal weights evenly (the uniform path) and answers a single instance', () => {
     const list = [...equal(8), inst('off', 0)];
     const p = weightedRandom.build(list);
-    assertFollowsWeights(list, counts(() => p.pick(), 80_000), 80_000, 0.05);
+    assertFollowsWeights(
+      list,
+      counts(() => p.pick(), 80_000),
+      80_000,
+      0.05,
+    );
     const one = weightedRandom.build([inst('only', 7)]);
     for (let i = 0; i < 100; i++) assert.equal(one.pick()?.id, 'only');
   });
@@ -80,7 +104,12 @@ describe('weighted random', () => {
     for (const x of list) if (x.weight === 0) assert.equal(got.get(x.id) ?? 0, 0);
     // Per-instance counts are small here; check the aggregate of weight bands instead.
     const total = list.reduce((s, x) => s + x.weight, 0);
-    for (const [lo, hi] of [[1, 2500], [2500, 5000], [5000, 7500], [7500, 10001]] as const) {
+    for (const [lo, hi] of [
+      [1, 2500],
+      [2500, 5000],
+      [5000, 7500],
+      [7500, 10001],
+    ] as const) {
       const band = list.filter((x) => x.weight >= lo && x.weight < hi);
       const want = (picks * band.reduce((s, x) => s + x.weight, 0)) / total;
       const n = band.reduce((s, x) => s + (got.get(x.id) ?? 0), 0);
@@ -91,12 +120,17 @@ describe('weighted random', () => {
   it('the prefix-sum variant (bench comparison) follows the weights too', () => {
     const list = [inst('a', 100), inst('zero', 0), inst('b', 200), inst('c', 300), inst('d', 400)];
     const p = new PrefixSumPicker(list);
-    assertFollowsWeights(list, counts(() => p.pick(), 100_000), 100_000, 0.05);
+    assertFollowsWeights(
+      list,
+      counts(() => p.pick(), 100_000),
+      100_000,
+      0.05,
+    );
   });
 });
 
 describe('round robin', () => {
-  it('gives nginx\'s smooth sequence for weights 5, 1, 1', () => {
+  it("gives nginx's smooth sequence for weights 5, 1, 1", () => {
     const p = buildRoundRobin([inst('a', 5), inst('b', 1), inst('c', 1)], { randomStart: false });
     const seq = Array.from({ length: 14 }, () => p.pick()?.id).join('');
     assert.equal(seq, 'aabacaa'.repeat(2));
@@ -116,29 +150,46 @@ describe('round robin', () => {
           seen.set(x.id, (seen.get(x.id) ?? 0) + 1);
           for (const y of list) {
             const dev = Math.abs((seen.get(y.id) ?? 0) - (t * y.weight) / total);
-            assert.ok(dev < 1, `after ${t} picks ${y.id} has ${seen.get(y.id) ?? 0}, ideal ${((t * y.weight) / total).toFixed(2)}`);
+            assert.ok(
+              dev < 1,
+              `after ${t} picks ${y.id} has ${seen.get(y.id) ?? 0}, ideal ${((t * y.weight) / total).toFixed(2)}`,
+            );
           }
-          if (t % total === 0) for (const y of list) assert.equal(seen.get(y.id) ?? 0, (t / total) * y.weight, `${y.id} after ${t / total} cycles`);
+          if (t % total === 0)
+            for (const y of list)
+              assert.equal(seen.get(y.id) ?? 0, (t / total) * y.weight, `${y.id} after ${t / total} cycles`);
         }
       }
     });
   }
 
   it('the precomputed cycle gives the same sequence as the loop', () => {
-    const sets = [[100, 50, 200], [5, 1, 1], [3, 6, 9, 12, 0, 15], Array.from({ length: 200 }, (_, i) => 50 * (1 + (i % 4))), [7, 13, 1000, 999]];
+    const sets = [
+      [100, 50, 200],
+      [5, 1, 1],
+      [3, 6, 9, 12, 0, 15],
+      Array.from({ length: 200 }, (_, i) => 50 * (1 + (i % 4))),
+      [7, 13, 1000, 999],
+    ];
     for (const weights of sets) {
       const list = weights.map((w, i) => inst(`n${i}`, w));
       const a = buildRoundRobin(list, { randomStart: false });
       const b = buildRoundRobin(list, { randomStart: false, schedule: false });
       const cycle = weights.reduce((s, w) => s + w, 0);
-      for (let t = 0; t < 2 * cycle + 5; t++) assert.equal(a.pick()?.id, b.pick()?.id, `weights ${weights.slice(0, 8).join(',')} pick ${t}`);
+      for (let t = 0; t < 2 * cycle + 5; t++)
+        assert.equal(a.pick()?.id, b.pick()?.id, `weights ${weights.slice(0, 8).join(',')} pick ${t}`);
     }
   });
 
   it('fractional weights run the loop and keep proportions', () => {
     const list = [inst('a', 0.5), inst('b', 1.5), inst('c', 2)];
     const p = roundRobin.build(list);
-    assertFollowsWeights(list, counts(() => p.pick(), 4000), 4000, 0.001);
+    assertFollowsWeights(
+      list,
+      counts(() => p.pick(), 4000),
+      4000,
+      0.001,
+    );
   });
 
   it('has no long runs: weight 5 of 7 never comes more than 4 times in a row', () => {
@@ -232,13 +283,24 @@ describe('ring hash', () => {
   it('without a key picks weighted random', () => {
     const list = [inst('a', 100), inst('b', 300), inst('zero', 0)];
     const p = ringHash.build(list);
-    assertFollowsWeights(list, counts(() => p.pick(), 100_000), 100_000, 0.05);
-    assertFollowsWeights(list, counts(() => p.pick({ zone: 'z' }), 100_000), 100_000, 0.05);
+    assertFollowsWeights(
+      list,
+      counts(() => p.pick(), 100_000),
+      100_000,
+      0.05,
+    );
+    assertFollowsWeights(
+      list,
+      counts(() => p.pick({ zone: 'z' }), 100_000),
+      100_000,
+      0.05,
+    );
   });
 
   it('hashes the empty key, long keys and non-ASCII keys', () => {
     const p = buildRingHash(equal(5), { pointsPerInstance: 8 });
-    for (const k of ['', 'x', 'é', '😀', 'k'.repeat(10_000)]) assert.equal(p.pick({ key: k })?.id, p.pick({ key: k })?.id);
+    for (const k of ['', 'x', 'é', '😀', 'k'.repeat(10_000)])
+      assert.equal(p.pick({ key: k })?.id, p.pick({ key: k })?.id);
   });
 });
 
@@ -261,9 +323,13 @@ describe('murmur3', () => {
     let k = 0;
     const tail = nblocks * 4;
     switch (bytes.length & 3) {
-      case 3: k ^= bytes[tail + 2]! << 16; // falls through
-      case 2: k ^= bytes[tail + 1]! << 8; // falls through
-      case 1: k ^= bytes[tail]!; h ^= mix(k);
+      case 3:
+        k ^= bytes[tail + 2]! << 16; // falls through
+      case 2:
+        k ^= bytes[tail + 1]! << 8; // falls through
+      case 1:
+        k ^= bytes[tail]!;
+        h ^= mix(k);
     }
     h ^= bytes.length;
     h ^= h >>> 16;
@@ -287,7 +353,11 @@ describe('murmur3', () => {
   it('equals murmur3_32 of the UTF-16LE bytes', () => {
     for (const s of ['', 'a', 'ab', 'abc', 'instance-42', 'é😀ü', 'x'.repeat(101)]) {
       for (const seed of [0, 1, 159, 0x5bd1e995]) {
-        assert.equal(murmur3(s, seed), reference(new Uint8Array(Buffer.from(s, 'utf16le')), seed), `${JSON.stringify(s)} seed ${seed}`);
+        assert.equal(
+          murmur3(s, seed),
+          reference(new Uint8Array(Buffer.from(s, 'utf16le')), seed),
+          `${JSON.stringify(s)} seed ${seed}`,
+        );
       }
     }
   });
@@ -312,7 +382,10 @@ describe('locality', () => {
     const lb = locality();
     assert.deepEqual(ids(lb.build(list, { region: 'r1', zone: 'z1' })), new Set(['z1-a', 'z1-b']));
     assert.deepEqual(ids(lb.build(list, { region: 'r1', zone: 'z9' })), new Set(['z1-a', 'z1-b', 'z2-a']));
-    assert.deepEqual(ids(lb.build(list, { region: 'r9', zone: 'z9' })), new Set(['z1-a', 'z1-b', 'z2-a', 'z3-a', 'nowhere']));
+    assert.deepEqual(
+      ids(lb.build(list, { region: 'r9', zone: 'z9' })),
+      new Set(['z1-a', 'z1-b', 'z2-a', 'z3-a', 'nowhere']),
+    );
     assert.deepEqual(ids(lb.build(list)), new Set(['z1-a', 'z1-b', 'z2-a', 'z3-a', 'nowhere']));
   });
 
@@ -340,12 +413,24 @@ describe('locality', () => {
   it('follows weights within the zone', () => {
     const zoned = [inst('a', 100, { zone: 'z' }), inst('b', 300, { zone: 'z' }), inst('far', 1000, { zone: 'y' })];
     const p = locality().build(zoned, { zone: 'z' });
-    assertFollowsWeights(zoned.slice(0, 2), counts(() => p.pick(), 100_000), 100_000, 0.05);
+    assertFollowsWeights(
+      zoned.slice(0, 2),
+      counts(() => p.pick(), 100_000),
+      100_000,
+      0.05,
+    );
   });
 });
 
 describe('every balancer', () => {
-  const all: LoadBalancer[] = [weightedRandom, roundRobin, ringHash, locality(), locality(roundRobin), locality(ringHash)];
+  const all: LoadBalancer[] = [
+    weightedRandom,
+    roundRobin,
+    ringHash,
+    locality(),
+    locality(roundRobin),
+    locality(ringHash),
+  ];
 
   it('answers undefined for an empty or all-zero list, and never throws on odd input', () => {
     const odd = [

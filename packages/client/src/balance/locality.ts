@@ -58,7 +58,13 @@ class LocalityPicker<T extends PickableInstance> implements Picker<T> {
   }
 }
 
-function add<T extends PickableInstance>(map: Map<string, Group<T>>, name: unknown, inst: T, inner: LoadBalancer, self: Location | undefined): void {
+function add<T extends PickableInstance>(
+  map: Map<string, Group<T>>,
+  name: unknown,
+  inst: T,
+  inner: LoadBalancer,
+  self: Location | undefined,
+): void {
   if (typeof name !== 'string') return;
   let g = map.get(name);
   if (g === undefined) {

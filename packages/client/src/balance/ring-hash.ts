@@ -19,7 +19,14 @@
  */
 import { murmur3 } from './hash.js';
 import { buildWeightedRandom, positive } from './weighted-random.js';
-import { EmptyPicker, type LoadBalancer, type Location, type PickableInstance, type PickOptions, type Picker } from './types.js';
+import {
+  EmptyPicker,
+  type LoadBalancer,
+  type Location,
+  type PickableInstance,
+  type PickOptions,
+  type Picker,
+} from './types.js';
 
 export interface RingHashOptions {
   /** Points per instance of mean weight (default 160). */
@@ -74,17 +81,22 @@ class RingPicker<T extends PickableInstance> implements Picker<T> {
   }
 }
 
-export function buildRingHash<T extends PickableInstance>(instances: readonly T[], options: RingHashOptions = {}): Picker<T> {
+export function buildRingHash<T extends PickableInstance>(
+  instances: readonly T[],
+  options: RingHashOptions = {},
+): Picker<T> {
   const size = instances.length;
   const pos = positive(instances);
   if (pos.items.length === 0) return new EmptyPicker<T>(size);
   // Sorted by id, so that when two points share a hash, the lower id owns it whatever the order
   // of the list. (Stable sort: equal ids keep their order.)
-  const order = pos.items.map((_, i) => i).sort((a, b) => {
-    const x = pos.items[a]!.id;
-    const y = pos.items[b]!.id;
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
+  const order = pos.items
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const x = pos.items[a]!.id;
+      const y = pos.items[b]!.id;
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
   const items = order.map((i) => pos.items[i]!);
   const weights = order.map((i) => pos.weights[i]!);
   const n = items.length;

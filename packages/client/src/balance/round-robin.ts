@@ -20,7 +20,11 @@ import { EmptyPicker, type LoadBalancer, type Location, type PickableInstance, t
 /** Equal weights: smooth weighted round robin degenerates to rotation. */
 class RotationPicker<T extends PickableInstance> implements Picker<T> {
   private next: number;
-  constructor(private readonly items: readonly T[], readonly size: number, start: number) {
+  constructor(
+    private readonly items: readonly T[],
+    readonly size: number,
+    start: number,
+  ) {
     this.next = start;
   }
   pick(): T | undefined {
@@ -66,7 +70,11 @@ class SmoothPicker<T extends PickableInstance> implements Picker<T> {
 /** A precomputed cycle of the smooth sequence. */
 class SchedulePicker<T extends PickableInstance> implements Picker<T> {
   private next = 0;
-  constructor(private readonly items: readonly T[], private readonly schedule: Uint32Array, readonly size: number) {}
+  constructor(
+    private readonly items: readonly T[],
+    private readonly schedule: Uint32Array,
+    readonly size: number,
+  ) {}
   pick(): T | undefined {
     const i = this.next;
     this.next = i + 1 === this.schedule.length ? 0 : i + 1;
@@ -93,7 +101,10 @@ export interface RoundRobinOptions {
   schedule?: boolean;
 }
 
-export function buildRoundRobin<T extends PickableInstance>(instances: readonly T[], options: RoundRobinOptions = {}): Picker<T> {
+export function buildRoundRobin<T extends PickableInstance>(
+  instances: readonly T[],
+  options: RoundRobinOptions = {},
+): Picker<T> {
   const size = instances.length;
   const { items, weights, total } = positive(instances);
   const n = items.length;

@@ -10,11 +10,21 @@
  * instances on Node 20 (bench/scenarios/pick.mjs keeps it as a comparison row). When every
  * positive weight is the same, a pick is a plain uniform index.
  */
-import { EmptyPicker, effectiveWeight, type LoadBalancer, type Location, type PickableInstance, type Picker } from './types.js';
+import {
+  EmptyPicker,
+  effectiveWeight,
+  type LoadBalancer,
+  type Location,
+  type PickableInstance,
+  type Picker,
+} from './types.js';
 
 /** Every instance the same weight: a uniform index. */
 class UniformPicker<T extends PickableInstance> implements Picker<T> {
-  constructor(private readonly items: readonly T[], readonly size: number) {}
+  constructor(
+    private readonly items: readonly T[],
+    readonly size: number,
+  ) {}
   pick(): T | undefined {
     return this.items[(Math.random() * this.items.length) | 0];
   }
@@ -40,7 +50,9 @@ class AliasPicker<T extends PickableInstance> implements Picker<T> {
 }
 
 /** Only the instances of positive weight, with their weights. */
-export function positive<T extends PickableInstance>(instances: readonly T[]): { items: T[]; weights: number[]; total: number } {
+export function positive<T extends PickableInstance>(
+  instances: readonly T[],
+): { items: T[]; weights: number[]; total: number } {
   const items: T[] = [];
   const weights: number[] = [];
   let total = 0;

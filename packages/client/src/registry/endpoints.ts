@@ -27,7 +27,10 @@ export class Endpoints {
   private readonly list: Endpoint[];
   private lastUsed: Endpoint | undefined;
 
-  constructor(apis: RegistryApi[], private readonly opts: EndpointsOptions) {
+  constructor(
+    apis: RegistryApi[],
+    private readonly opts: EndpointsOptions,
+  ) {
     if (apis.length === 0) throw new InvalidOptionError('servers', 'at least one registry server is needed');
     this.list = apis.map((api) => ({ api, failures: 0, downUntil: 0 }));
   }

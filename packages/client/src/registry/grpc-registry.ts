@@ -1,6 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { DiscoveredInstance, DiscoverResponse, HeartbeatBatchResponse, HeartbeatItem, Instance, RegisterRequest, RegisterResponse } from '@muster/api';
+import type {
+  DiscoveredInstance,
+  DiscoverResponse,
+  HeartbeatBatchResponse,
+  HeartbeatItem,
+  Instance,
+  RegisterRequest,
+  RegisterResponse,
+} from '@muster/api';
 import { MIN_REVISION_METADATA, MusterError, PROTO_ROOT, REGISTRY_PROTO } from '@muster/api';
 import type { DiscoverResult } from '../http-client.js';
 import type { ReadYourWrites } from '../read-your-writes.js';
@@ -10,19 +18,33 @@ import { fromGrpcError } from './grpc-errors.js';
 import type { RegistryApi } from './registry-api.js';
 import { RequestTimeoutError, SnapshotHandlerError, StreamEndedError } from '../errors.js';
 
-type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => grpc.ClientUnaryCall;
+type Unary = (
+  req: unknown,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res: any) => void,
+) => grpc.ClientUnaryCall;
 interface RegistryStub extends grpc.Client {
   Register: Unary;
   Deregister: Unary;
   Heartbeat: Unary;
   Discover: Unary;
-  HeartbeatStream(meta?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientDuplexStream<unknown, WireHeartbeatResults>;
+  HeartbeatStream(
+    meta?: grpc.Metadata,
+    opts?: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<unknown, WireHeartbeatResults>;
   Watch(req: unknown, meta?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientReadableStream<WireDiscoverResponse>;
 }
 interface WireHeartbeatResults {
   results: Array<{ id: string; ok: boolean; error?: { code: string; message: string; field: string } | null }>;
 }
-type WireInstance = DiscoveredInstance & { namespace: string; service: string; lastHeartbeat: string; createdAt: string; updatedAt: string };
+type WireInstance = DiscoveredInstance & {
+  namespace: string;
+  service: string;
+  lastHeartbeat: string;
+  createdAt: string;
+  updatedAt: string;
+};
 interface WireDiscoverResponse {
   namespace: string;
   service: string;
@@ -38,9 +60,18 @@ let ctor: grpc.ServiceClientConstructor | undefined;
 function registryClientCtor(): grpc.ServiceClientConstructor {
   if (!ctor) {
     const def = protoLoader.loadSync(REGISTRY_PROTO, {
-      includeDirs: [PROTO_ROOT], keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true, arrays: true, objects: true,
+      includeDirs: [PROTO_ROOT],
+      keepCase: false,
+      longs: Number,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+      arrays: true,
+      objects: true,
     });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as { muster: { v1: { Registry: grpc.ServiceClientConstructor } } };
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      muster: { v1: { Registry: grpc.ServiceClientConstructor } };
+    };
     ctor = pkg.muster.v1.Registry;
   }
   return ctor;
@@ -55,7 +86,11 @@ const ALL = { status: 'all', isolated: 'all' };
 export class GrpcRegistry implements RegistryApi {
   private readonly stub: RegistryStub;
   private hbStream: grpc.ClientDuplexStream<unknown, WireHeartbeatResults> | undefined;
-  private hbPending: Array<{ resolve: (r: HeartbeatBatchResponse['results']) => void; reject: (e: MusterError) => void; timer: NodeJS.Timeout }> = [];
+  private hbPending: Array<{
+    resolve: (r: HeartbeatBatchResponse['results']) => void;
+    reject: (e: MusterError) => void;
+    timer: NodeJS.Timeout;
+  }> = [];
 
   /**
    * `address` is host:port, grpc://host:port (plain text) or grpcs://host:port (TLS); host:port
@@ -63,10 +98,18 @@ export class GrpcRegistry implements RegistryApi {
    * with every call. `session`: the revision of the client's own writes, shared by all its
    * servers: Register and Deregister raise it, and every call but heartbeats carries it.
    */
-  constructor(readonly address: string, private readonly timeoutMs: number, tls: TlsOptions | undefined, private readonly token: string | undefined, private readonly session: ReadYourWrites) {
+  constructor(
+    readonly address: string,
+    private readonly timeoutMs: number,
+    tls: TlsOptions | undefined,
+    private readonly token: string | undefined,
+    private readonly session: ReadYourWrites,
+  ) {
     const target = address.replace(/^grpcs?:\/\//, '');
     const secure = address.startsWith('grpcs://') || tls !== undefined;
-    const credentials = secure ? grpc.credentials.createSsl(pem(tls?.ca), pem(tls?.key), pem(tls?.cert)) : grpc.credentials.createInsecure();
+    const credentials = secure
+      ? grpc.credentials.createSsl(pem(tls?.ca), pem(tls?.key), pem(tls?.cert))
+      : grpc.credentials.createInsecure();
     this.stub = new (registryClientCtor())(target, credentials, {
       // grpc-js waits up to 2 minutes between reconnects by default; a registry that comes back
       // must be found again within a heartbeat interval.
@@ -84,19 +127,38 @@ export class GrpcRegistry implements RegistryApi {
     return m;
   }
 
-  private unary<T>(method: 'Register' | 'Deregister' | 'Discover', req: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    return this.session.carry((revision) => new Promise<T>((resolve, reject) => {
-      this.stub[method](req, this.metadata(revision), { deadline: Date.now() + timeoutMs }, (err, res) => {
-        if (err) reject(fromGrpcError(err, `${method} ${this.address}`));
-        else resolve(res as T);
-      });
-    }));
+  private unary<T>(
+    method: 'Register' | 'Deregister' | 'Discover',
+    req: unknown,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
+    return this.session.carry(
+      (revision) =>
+        new Promise<T>((resolve, reject) => {
+          this.stub[method](req, this.metadata(revision), { deadline: Date.now() + timeoutMs }, (err, res) => {
+            if (err) reject(fromGrpcError(err, `${method} ${this.address}`));
+            else resolve(res as T);
+          });
+        }),
+    );
   }
 
   async register(namespace: string, service: string, req: RegisterRequest, token?: string): Promise<RegisterResponse> {
-    const { revision, ...res } = await this.unary<RegisterResponse & { revision: number }>('Register', { ...req, namespace, service, heartbeatToken: token ?? '' });
+    const { revision, ...res } = await this.unary<RegisterResponse & { revision: number }>('Register', {
+      ...req,
+      namespace,
+      service,
+      heartbeatToken: token ?? '',
+    });
     this.session.wrote(revision);
-    return { ...res, instance: { ...res.instance, location: location(res.instance.location), verification: verification(res.instance.verification) } };
+    return {
+      ...res,
+      instance: {
+        ...res.instance,
+        location: location(res.instance.location),
+        verification: verification(res.instance.verification),
+      },
+    };
   }
 
   async deregister(id: string, token: string): Promise<void> {
@@ -114,7 +176,10 @@ export class GrpcRegistry implements RegistryApi {
         return;
       }
       // A batch not answered in time means the stream is wedged: start over on a new one.
-      const timer = setTimeout(() => this.failHeartbeats(new RequestTimeoutError(`HeartbeatStream ${this.address}: no answer in time`), true), this.timeoutMs);
+      const timer = setTimeout(
+        () => this.failHeartbeats(new RequestTimeoutError(`HeartbeatStream ${this.address}: no answer in time`), true),
+        this.timeoutMs,
+      );
       this.hbPending.push({ resolve, reject, timer });
       stream.write({ heartbeats: items.map((i) => ({ id: i.id, heartbeatToken: i.token })) });
     });
@@ -127,10 +192,21 @@ export class GrpcRegistry implements RegistryApi {
       const p = this.hbPending.shift();
       if (!p) return;
       clearTimeout(p.timer);
-      p.resolve(msg.results.map((r) => (r.ok ? { id: r.id, ok: true as const } : {
-        id: r.id, ok: false as const,
-        error: { code: r.error?.code ?? 'INTERNAL', message: r.error?.message ?? '', ...(r.error?.field ? { field: r.error.field } : {}) },
-      })));
+      p.resolve(
+        msg.results.map((r) =>
+          r.ok
+            ? { id: r.id, ok: true as const }
+            : {
+                id: r.id,
+                ok: false as const,
+                error: {
+                  code: r.error?.code ?? 'INTERNAL',
+                  message: r.error?.message ?? '',
+                  ...(r.error?.field ? { field: r.error.field } : {}),
+                },
+              },
+        ),
+      );
     });
     const fail = (err: unknown) => {
       if (this.hbStream === s) this.hbStream = undefined;
@@ -156,12 +232,23 @@ export class GrpcRegistry implements RegistryApi {
     }
   }
 
-  async discover(namespace: string, service: string, opts: { revision?: number; waitMs?: number } = {}): Promise<DiscoverResult> {
+  async discover(
+    namespace: string,
+    service: string,
+    opts: { revision?: number; waitMs?: number } = {},
+  ): Promise<DiscoverResult> {
     const req: Record<string, unknown> = { namespace, service, filter: ALL };
     if (opts.revision !== undefined) req['revision'] = opts.revision;
     if (opts.waitMs !== undefined) req['waitMs'] = Math.round(opts.waitMs);
-    const res = await this.unary<WireDiscoverResponse>('Discover', req, this.timeoutMs + (opts.revision !== undefined ? opts.waitMs ?? 0 : 0));
-    if (res.unchanged) return res.stale ? { notModified: true, revision: res.revision, staleReason: res.staleReason ?? '' } : { notModified: true, revision: res.revision };
+    const res = await this.unary<WireDiscoverResponse>(
+      'Discover',
+      req,
+      this.timeoutMs + (opts.revision !== undefined ? (opts.waitMs ?? 0) : 0),
+    );
+    if (res.unchanged)
+      return res.stale
+        ? { notModified: true, revision: res.revision, staleReason: res.staleReason ?? '' }
+        : { notModified: true, revision: res.revision };
     return { ...answer(res), notModified: false };
   }
 
@@ -184,9 +271,22 @@ export class GrpcRegistry implements RegistryApi {
       call.on('error', (err: grpc.ServiceError) => {
         if (closed) return resolve({ reason: 'closed' });
         const e = fromGrpcError(err, `Watch ${this.address}`);
-        resolve(e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED' ? { reason: 'disconnected', error: e } : { reason: 'error', error: e });
+        resolve(
+          e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED'
+            ? { reason: 'disconnected', error: e }
+            : { reason: 'error', error: e },
+        );
       });
-      call.on('end', () => resolve(closed ? { reason: 'closed' } : { reason: 'disconnected', error: new StreamEndedError(`Watch ${this.address}: the server ended the stream`) }));
+      call.on('end', () =>
+        resolve(
+          closed
+            ? { reason: 'closed' }
+            : {
+                reason: 'disconnected',
+                error: new StreamEndedError(`Watch ${this.address}: the server ended the stream`),
+              },
+        ),
+      );
     });
     return {
       ended,
@@ -214,25 +314,45 @@ function pem(v: string | Buffer | undefined): Buffer | null {
 /** The wire answer as the HTTP API's shape: discovery instances carry no namespace or timestamps. */
 function answer(res: WireDiscoverResponse): DiscoverResponse {
   return {
-    namespace: res.namespace, service: res.service, revision: res.revision, ...(res.stale ? { stale: true, staleReason: res.staleReason ?? '' } : {}),
+    namespace: res.namespace,
+    service: res.service,
+    revision: res.revision,
+    ...(res.stale ? { stale: true, staleReason: res.staleReason ?? '' } : {}),
     instances: res.instances.map((i) => ({
-      id: i.id, host: i.host, port: i.port, protocol: i.protocol, version: i.version, weight: i.weight, priority: i.priority,
-      metadata: i.metadata, location: location(i.location), healthCheck: { type: 'heartbeat', ttl: i.healthCheck?.ttl ?? 0 },
-      healthy: i.healthy, isolate: i.isolate, lastHeartbeatAgeMs: i.lastHeartbeatAgeMs, revision: i.revision,
+      id: i.id,
+      host: i.host,
+      port: i.port,
+      protocol: i.protocol,
+      version: i.version,
+      weight: i.weight,
+      priority: i.priority,
+      metadata: i.metadata,
+      location: location(i.location),
+      healthCheck: { type: 'heartbeat', ttl: i.healthCheck?.ttl ?? 0 },
+      healthy: i.healthy,
+      isolate: i.isolate,
+      lastHeartbeatAgeMs: i.lastHeartbeatAgeMs,
+      revision: i.revision,
     })),
   };
 }
 
 /** As HTTP answers it: a reason and time only when there is one (a server before verification sends none: verified). */
-function verification(v: { state?: string; reason?: string; at?: string } | null | undefined): Instance['verification'] {
-  const out: Instance['verification'] = { state: v?.state === 'pending' || v?.state === 'failed' ? v.state : 'verified' };
+function verification(
+  v: { state?: string; reason?: string; at?: string } | null | undefined,
+): Instance['verification'] {
+  const out: Instance['verification'] = {
+    state: v?.state === 'pending' || v?.state === 'failed' ? v.state : 'verified',
+  };
   if (v?.reason) out.reason = v.reason;
   if (v?.at) out.at = v.at;
   return out;
 }
 
 /** Proto strings cannot be absent; an empty one is a location part the instance did not give. */
-function location(l: { region?: string; zone?: string; campus?: string } | null | undefined): DiscoveredInstance['location'] {
+function location(
+  l: { region?: string; zone?: string; campus?: string } | null | undefined,
+): DiscoveredInstance['location'] {
   const out: DiscoveredInstance['location'] = {};
   if (l?.region) out.region = l.region;
   if (l?.zone) out.zone = l.zone;

@@ -13,8 +13,20 @@ export class HttpRegistry implements RegistryApi {
   private readonly http: MusterHttpClient;
 
   /** `session`: the revision of the client's own writes, shared by all its servers. */
-  constructor(readonly address: string, timeoutMs: number, tls: TlsOptions | undefined, token: string | undefined, session: ReadYourWrites) {
-    this.http = new MusterHttpClient({ server: address, timeoutMs, readYourWrites: session, ...(tls === undefined ? {} : { tls }), ...(token === undefined ? {} : { token }) });
+  constructor(
+    readonly address: string,
+    timeoutMs: number,
+    tls: TlsOptions | undefined,
+    token: string | undefined,
+    session: ReadYourWrites,
+  ) {
+    this.http = new MusterHttpClient({
+      server: address,
+      timeoutMs,
+      readYourWrites: session,
+      ...(tls === undefined ? {} : { tls }),
+      ...(token === undefined ? {} : { token }),
+    });
   }
 
   register(namespace: string, service: string, req: Parameters<RegistryApi['register']>[2], token?: string) {
@@ -38,11 +50,18 @@ export class HttpRegistry implements RegistryApi {
     let inner: Watch | undefined;
     const ended = (async (): Promise<WatchEnd> => {
       try {
-        inner = await this.http.watch(namespace, service, { ...ALL, allowMissing: true, signal: ctl.signal }, onSnapshot);
+        inner = await this.http.watch(
+          namespace,
+          service,
+          { ...ALL, allowMissing: true, signal: ctl.signal },
+          onSnapshot,
+        );
       } catch (err) {
         if (ctl.signal.aborted) return { reason: 'closed' };
         const e = err instanceof MusterError ? err : new ServerUnreachableError(String(err), err);
-        return e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED' ? { reason: 'disconnected', error: e } : { reason: 'error', error: e };
+        return e.code === 'UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED'
+          ? { reason: 'disconnected', error: e }
+          : { reason: 'error', error: e };
       }
       return inner.ended;
     })();

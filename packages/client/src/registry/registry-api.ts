@@ -1,4 +1,10 @@
-import type { DiscoverResponse, HeartbeatBatchResponse, HeartbeatItem, RegisterRequest, RegisterResponse } from '@muster/api';
+import type {
+  DiscoverResponse,
+  HeartbeatBatchResponse,
+  HeartbeatItem,
+  RegisterRequest,
+  RegisterResponse,
+} from '@muster/api';
 import type { DiscoverResult } from '../http-client.js';
 import type { SnapshotHandler, Watch } from '../watch.js';
 

@@ -16,11 +16,18 @@ const CALLERS_OWN = new Set([1, 3, 5, 6, 7, 9, 10, 11, 12, 16]);
 export function isFailedCall(outcome: { result?: unknown; error?: unknown }): boolean {
   if ('error' in outcome) return !isGrpcStatus(outcome.error) || !CALLERS_OWN.has(outcome.error.code);
   const r = outcome.result as { status?: unknown; statusCode?: unknown } | null | undefined;
-  const status = typeof r?.status === 'number' ? r.status : typeof r?.statusCode === 'number' ? r.statusCode : undefined;
+  const status =
+    typeof r?.status === 'number' ? r.status : typeof r?.statusCode === 'number' ? r.statusCode : undefined;
   return status !== undefined && status >= 500 && status <= 599;
 }
 
 /** A grpc-js ServiceError: a numeric status code with its details and metadata. */
 function isGrpcStatus(e: unknown): e is { code: number } {
-  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number' && 'details' in e && 'metadata' in e;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as { code?: unknown }).code === 'number' &&
+    'details' in e &&
+    'metadata' in e
+  );
 }

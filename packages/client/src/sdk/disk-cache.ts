@@ -23,7 +23,11 @@ export class DiskCache {
   private pending = new Map<string, CachedAnswer>();
   private timers = new Map<string, NodeJS.Timeout>();
 
-  constructor(private readonly dir: string, private readonly onError: (err: Error) => void, private readonly minIntervalMs = 1000) {}
+  constructor(
+    private readonly dir: string,
+    private readonly onError: (err: Error) => void,
+    private readonly minIntervalMs = 1000,
+  ) {}
 
   fileOf(namespace: string, service: string): string {
     return path.join(this.dir, encodeURIComponent(namespace), `${encodeURIComponent(service)}.json`);
@@ -32,7 +36,13 @@ export class DiskCache {
   async load(namespace: string, service: string): Promise<CachedAnswer | undefined> {
     try {
       const a = JSON.parse(await readFile(this.fileOf(namespace, service), 'utf8')) as CachedAnswer;
-      if (a.namespace !== namespace || a.service !== service || !Array.isArray(a.instances) || typeof a.confirmedAt !== 'number') return undefined;
+      if (
+        a.namespace !== namespace ||
+        a.service !== service ||
+        !Array.isArray(a.instances) ||
+        typeof a.confirmedAt !== 'number'
+      )
+        return undefined;
       return a;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.onError(err as Error);

@@ -34,13 +34,16 @@ export class HeartbeatBatcher {
     this.scheduled = false;
     const all = this.queue;
     this.queue = [];
-    for (let i = 0; i < all.length; i += LIMITS.heartbeatBatchMax) void this.sendBatch(all.slice(i, i + LIMITS.heartbeatBatchMax));
+    for (let i = 0; i < all.length; i += LIMITS.heartbeatBatchMax)
+      void this.sendBatch(all.slice(i, i + LIMITS.heartbeatBatchMax));
   }
 
   private async sendBatch(batch: Waiting[]): Promise<void> {
     try {
       const results = await this.endpoints.call((api) => api.heartbeats(batch.map((w) => w.item)));
-      batch.forEach((w, i) => w.done(results[i] ?? new HeartbeatFailedError('the server answered fewer heartbeat results than it was sent')));
+      batch.forEach((w, i) =>
+        w.done(results[i] ?? new HeartbeatFailedError('the server answered fewer heartbeat results than it was sent')),
+      );
     } catch (err) {
       const e = asMusterError(err);
       for (const w of batch) w.done(e);

@@ -84,9 +84,11 @@ export class MusterClient extends EventEmitter<ClientEvents> {
     const { transport, timeoutMs, tls, token } = this.options;
     // One for all servers: whichever answers next has applied this client's own writes.
     const session = new ReadYourWrites();
-    const apis: RegistryApi[] = this.options.servers.map((s) => (transport === 'grpc'
-      ? new GrpcRegistry(checkGrpcAddress(s, tls !== undefined), timeoutMs, tls, token, session)
-      : new HttpRegistry(normalizeServer(s), timeoutMs, tls, token, session)));
+    const apis: RegistryApi[] = this.options.servers.map((s) =>
+      transport === 'grpc'
+        ? new GrpcRegistry(checkGrpcAddress(s, tls !== undefined), timeoutMs, tls, token, session)
+        : new HttpRegistry(normalizeServer(s), timeoutMs, tls, token, session),
+    );
     this.endpoints = new Endpoints(apis, {
       backoffBaseMs: this.options.backoffBaseMs,
       backoffMaxMs: this.options.backoffMaxMs,
@@ -108,7 +110,10 @@ export class MusterClient extends EventEmitter<ClientEvents> {
   async register(input: RegistrationInput): Promise<Registration> {
     this.checkOpen();
     const reg = new Registration(input, this.options.namespace, {
-      endpoints: this.endpoints, beats: this.beats, backoffBaseMs: this.options.backoffBaseMs, backoffMaxMs: this.options.backoffMaxMs,
+      endpoints: this.endpoints,
+      beats: this.beats,
+      backoffBaseMs: this.options.backoffBaseMs,
+      backoffMaxMs: this.options.backoffMaxMs,
     });
     this.registrations.add(reg);
     reg.once('deregistered', () => this.registrations.delete(reg));
@@ -188,7 +193,11 @@ export class MusterClient extends EventEmitter<ClientEvents> {
   }
 
   /** A pick not yet tried in this call, while the balancer offers one within a few picks. */
-  private pickUntried(service: string, opts: ClientPickOptions, tried: ReadonlySet<string>): DiscoveredInstance | undefined {
+  private pickUntried(
+    service: string,
+    opts: ClientPickOptions,
+    tried: ReadonlySet<string>,
+  ): DiscoveredInstance | undefined {
     let p = this.pick(service, opts);
     for (let i = 0; i < 16 && p && tried.has(p.id); i++) p = this.pick(service, opts);
     return p;
@@ -218,12 +227,16 @@ export class MusterClient extends EventEmitter<ClientEvents> {
     if (!byName) this.views.set(namespace, (byName = new Map()));
     const settings = { ...this.options.services[service], ...this.options.services[`${namespace}/${service}`] };
     const view = new ServiceView(namespace, service, {
-      endpoints: this.endpoints, opts: this.options, disk: this.disk, self: this.options.location,
+      endpoints: this.endpoints,
+      opts: this.options,
+      disk: this.disk,
+      self: this.options.location,
       protectionThreshold: settings.protectionThreshold ?? this.options.protectionThreshold,
       balancer: settings.balancer ?? this.options.balancer ?? weightedRandom,
       outliers: outlierOptionsOf(this.options, settings),
       events: {
-        update: (ns, svc, revision, instances) => emitSafely(this, 'update', { namespace: ns, service: svc, revision, instances }),
+        update: (ns, svc, revision, instances) =>
+          emitSafely(this, 'update', { namespace: ns, service: svc, revision, instances }),
         stale: (ns, svc, reason, ageMs) => emitSafely(this, 'stale', { namespace: ns, service: svc, reason, ageMs }),
         fresh: (ns, svc) => emitSafely(this, 'fresh', { namespace: ns, service: svc }),
         warn: (_ns, _svc, error) => emitSafely(this, 'warning', error),
@@ -255,9 +268,16 @@ export class MusterClient extends EventEmitter<ClientEvents> {
 
 function checkGrpcAddress(s: string, tls: boolean): string {
   if (!/^(grpcs?:\/\/)?[^\s/]+:\d{1,5}$/.test(s)) {
-    throw new InvalidOptionError('servers', `a gRPC server is host:port or grpcs://host:port, not ${JSON.stringify(s)} (use transport: "http" for URLs)`);
+    throw new InvalidOptionError(
+      'servers',
+      `a gRPC server is host:port or grpcs://host:port, not ${JSON.stringify(s)} (use transport: "http" for URLs)`,
+    );
   }
   // grpc:// says plain text: tls settings must not be dropped silently, nor override it.
-  if (tls && s.startsWith('grpc://')) throw new InvalidOptionError('servers', `tls is set but the server ${s} says grpc:// (plain text): use host:port or grpcs://`);
+  if (tls && s.startsWith('grpc://'))
+    throw new InvalidOptionError(
+      'servers',
+      `tls is set but the server ${s} says grpc:// (plain text): use host:port or grpcs://`,
+    );
   return s;
 }

@@ -85,7 +85,9 @@ export interface MusterClientOptions {
   services?: Record<string, ServiceOptions>;
 }
 
-export type ResolvedOptions = Required<Omit<MusterClientOptions, 'cacheDir' | 'location' | 'balancer' | 'services' | 'tls' | 'token' | 'outlierDetection'>> & {
+export type ResolvedOptions = Required<
+  Omit<MusterClientOptions, 'cacheDir' | 'location' | 'balancer' | 'services' | 'tls' | 'token' | 'outlierDetection'>
+> & {
   outlierDetection: ResolvedOutlierOptions | false;
   token: string | undefined;
   cacheDir: string | undefined;
@@ -99,12 +101,17 @@ const DEFAULT_SERVER = { grpc: '127.0.0.1:8091', http: 'http://127.0.0.1:8090' }
 
 export function resolveOptions(o: MusterClientOptions): ResolvedOptions {
   const transport = o.transport ?? 'grpc';
-  if (transport !== 'grpc' && transport !== 'http') throw new InvalidOptionError('transport', 'transport must be "grpc" or "http"');
-  const env = process.env['MUSTER_SERVERS']?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (transport !== 'grpc' && transport !== 'http')
+    throw new InvalidOptionError('transport', 'transport must be "grpc" or "http"');
+  const env = process.env['MUSTER_SERVERS']
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const servers = o.servers ?? (env && env.length > 0 ? env : [DEFAULT_SERVER[transport]]);
   if (servers.length === 0) throw new InvalidOptionError('servers', 'servers must name at least one registry');
   const r: ResolvedOptions = {
-    servers, transport,
+    servers,
+    transport,
     token: o.token ?? (process.env['MUSTER_TOKEN'] || undefined),
     namespace: o.namespace ?? 'default',
     timeoutMs: o.timeoutMs ?? 5000,
@@ -125,12 +132,23 @@ export function resolveOptions(o: MusterClientOptions): ResolvedOptions {
     outlierDetection: o.outlierDetection === false ? false : resolveOutlierOptions(o.outlierDetection),
   };
   checkTlsOptions(r.tls);
-  for (const k of ['timeoutMs', 'backoffBaseMs', 'backoffMaxMs', 'maxHeartbeatAgeMs', 'emptyConfirmMs', 'pollIntervalMs', 'watchRetryMs', 'preferPrimaryAfterMs'] as const) {
-    if (!Number.isFinite(r[k]) || r[k] < 0) throw new InvalidOptionError(k, `${k} must be a number of milliseconds >= 0`);
+  for (const k of [
+    'timeoutMs',
+    'backoffBaseMs',
+    'backoffMaxMs',
+    'maxHeartbeatAgeMs',
+    'emptyConfirmMs',
+    'pollIntervalMs',
+    'watchRetryMs',
+    'preferPrimaryAfterMs',
+  ] as const) {
+    if (!Number.isFinite(r[k]) || r[k] < 0)
+      throw new InvalidOptionError(k, `${k} must be a number of milliseconds >= 0`);
   }
   checkThreshold('protectionThreshold', r.protectionThreshold);
   for (const [name, s] of Object.entries(r.services)) {
-    if (s.protectionThreshold !== undefined) checkThreshold(`services.${name}.protectionThreshold`, s.protectionThreshold);
+    if (s.protectionThreshold !== undefined)
+      checkThreshold(`services.${name}.protectionThreshold`, s.protectionThreshold);
     if (s.outlierDetection) resolveOutlierOptions(s.outlierDetection, `services.${name}.outlierDetection`);
   }
   return r;

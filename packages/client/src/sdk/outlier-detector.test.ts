@@ -63,7 +63,11 @@ describe('outlier detection (injected clock)', () => {
     const { d, clock, fail } = detector({ maxEjectedShare: 0.5 });
     assert.equal(fail('only', 10, 1), undefined, 'one of one: never');
     for (const id of ['a', 'b', 'c', 'd']) fail(id, 3, 4);
-    assert.deepEqual(['a', 'b', 'c', 'd'].map((id) => d.isEjected(id)), [true, true, false, false], 'two of four');
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd'].map((id) => d.isEjected(id)),
+      [true, true, false, false],
+      'two of four',
+    );
     assert.equal(d.ejected, 2);
     clock.t += 2000;
     d.expire();
@@ -84,14 +88,23 @@ describe('outlier detection (injected clock)', () => {
   });
 
   it('refuses settings no detector could use', () => {
-    for (const bad of [{ consecutiveFailures: 0 }, { baseEjectionMs: -1 }, { maxEjectionMs: Number.NaN }, { maxEjectedShare: 1.5 }]) {
-      assert.throws(() => resolveOutlierOptions(bad), (e: unknown) => e instanceof MusterError && e.code === 'INVALID_ARGUMENT' && e.field!.startsWith('outlierDetection.'));
+    for (const bad of [
+      { consecutiveFailures: 0 },
+      { baseEjectionMs: -1 },
+      { maxEjectionMs: Number.NaN },
+      { maxEjectedShare: 1.5 },
+    ]) {
+      assert.throws(
+        () => resolveOutlierOptions(bad),
+        (e: unknown) =>
+          e instanceof MusterError && e.code === 'INVALID_ARGUMENT' && e.field!.startsWith('outlierDetection.'),
+      );
     }
   });
 });
 
 describe('what a call counts as', () => {
-  it('thrown errors and 5xx answers are failures; a gRPC status of the caller\'s own doing is not', () => {
+  it("thrown errors and 5xx answers are failures; a gRPC status of the caller's own doing is not", () => {
     const grpcError = (code: number) => Object.assign(new Error('x'), { code, details: 'x', metadata: {} });
     assert.ok(isFailedCall({ error: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }));
     assert.ok(isFailedCall({ error: new TypeError('fetch failed') }));

@@ -29,11 +29,17 @@ export function resolveOutlierOptions(o: OutlierOptions = {}, field = 'outlierDe
     maxEjectionMs: o.maxEjectionMs ?? 60_000,
     maxEjectedShare: o.maxEjectedShare ?? 0.5,
   };
-  if (!Number.isInteger(r.consecutiveFailures) || r.consecutiveFailures < 1) throw new InvalidOptionError(`${field}.consecutiveFailures`, `${field}.consecutiveFailures must be an integer >= 1`);
+  if (!Number.isInteger(r.consecutiveFailures) || r.consecutiveFailures < 1)
+    throw new InvalidOptionError(
+      `${field}.consecutiveFailures`,
+      `${field}.consecutiveFailures must be an integer >= 1`,
+    );
   for (const k of ['baseEjectionMs', 'maxEjectionMs'] as const) {
-    if (!Number.isFinite(r[k]) || r[k] <= 0) throw new InvalidOptionError(`${field}.${k}`, `${field}.${k} must be a number of milliseconds > 0`);
+    if (!Number.isFinite(r[k]) || r[k] <= 0)
+      throw new InvalidOptionError(`${field}.${k}`, `${field}.${k} must be a number of milliseconds > 0`);
   }
-  if (!(r.maxEjectedShare >= 0 && r.maxEjectedShare <= 1)) throw new InvalidOptionError(`${field}.maxEjectedShare`, `${field}.maxEjectedShare must be a share in 0..1`);
+  if (!(r.maxEjectedShare >= 0 && r.maxEjectedShare <= 1))
+    throw new InvalidOptionError(`${field}.maxEjectedShare`, `${field}.maxEjectedShare must be a share in 0..1`);
   return r;
 }
 
@@ -66,7 +72,10 @@ export class OutlierDetector {
   version = 0;
   private nextExpiry = Infinity;
 
-  constructor(private readonly opts: ResolvedOutlierOptions, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly opts: ResolvedOutlierOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /**
    * One call's outcome. `served`: how many instances the service serves now, for the share.
@@ -132,6 +141,8 @@ export class OutlierDetector {
 
   /** The ejection ends of the ejected instances, longest first: which stay out when fewer may. */
   ejectedOrder(ids: readonly string[]): string[] {
-    return ids.filter((id) => this.isEjected(id)).sort((a, b) => this.records.get(b)!.until - this.records.get(a)!.until);
+    return ids
+      .filter((id) => this.isEjected(id))
+      .sort((a, b) => this.records.get(b)!.until - this.records.get(a)!.until);
   }
 }

@@ -7,7 +7,11 @@ import type { Endpoints } from '../registry/endpoints.js';
 import { isTransient } from '../registry/registry-api.js';
 import { backoffMs, jitter } from './backoff.js';
 import type { HeartbeatBatcher } from './heartbeat-batcher.js';
-import { attachVerificationResponder, verificationResponder, type VerificationResponder } from './verification-responder.js';
+import {
+  attachVerificationResponder,
+  verificationResponder,
+  type VerificationResponder,
+} from './verification-responder.js';
 import { asMusterError, HeartbeatFailedError, VerificationNotListeningError } from '../errors.js';
 
 /**
@@ -84,7 +88,11 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   private readonly responder: { server: Server; answer: VerificationResponder } | undefined;
   private detach: (() => void) | undefined;
 
-  constructor(input: RegistrationInput, defaultNamespace: string, private readonly deps: Deps) {
+  constructor(
+    input: RegistrationInput,
+    defaultNamespace: string,
+    private readonly deps: Deps,
+  ) {
     super();
     const { service, namespace, deregisterOnExit: _exit, verification, ...request } = input;
     this.namespace = namespace ?? defaultNamespace;
@@ -96,7 +104,11 @@ export class Registration extends EventEmitter<RegistrationEvents> {
         throw new VerificationNotListeningError();
       }
       const answer = verificationResponder(verification.secret, {
-        host: request.host, port: request.port, service, namespace: this.namespace, ...(verification.path === undefined ? {} : { path: verification.path }),
+        host: request.host,
+        port: request.port,
+        service,
+        namespace: this.namespace,
+        ...(verification.path === undefined ? {} : { path: verification.path }),
       });
       this.responder = { server: verification.server, answer };
     }
@@ -147,7 +159,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     clearTimeout(this.timer);
     let confirmed = false;
     if (this.inst && this.token) {
-      const { id } = this.inst, token = this.token;
+      const { id } = this.inst,
+        token = this.token;
       try {
         await this.deps.endpoints.call((api) => api.deregister(id, token));
         confirmed = true;
@@ -164,7 +177,9 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   }
 
   private async registerNow(reason?: MusterError): Promise<void> {
-    const res: RegisterResponse = await this.deps.endpoints.call((api) => api.register(this.namespace, this.service, this.request, this.token));
+    const res: RegisterResponse = await this.deps.endpoints.call((api) =>
+      api.register(this.namespace, this.service, this.request, this.token),
+    );
     if (this.ended) return;
     this.inst = res.instance;
     this.token = res.heartbeatToken;
@@ -236,8 +251,9 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   }
 }
 
-
 function itemError(error: { code: string; message: string; field?: string } | undefined): MusterError {
   const body = { error };
-  return MusterError.isErrorBody(body) ? MusterError.fromBody(body) : new HeartbeatFailedError(`heartbeat failed: ${error?.message ?? 'no reason given'}`);
+  return MusterError.isErrorBody(body)
+    ? MusterError.fromBody(body)
+    : new HeartbeatFailedError(`heartbeat failed: ${error?.message ?? 'no reason given'}`);
 }

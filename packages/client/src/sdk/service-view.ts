@@ -51,17 +51,31 @@ export class ServiceView {
   /** Set once the first load finished: until then `pick` has nothing to pick from. */
   loaded = false;
 
-  constructor(readonly namespace: string, readonly service: string, private readonly deps: ViewDeps) {
+  constructor(
+    readonly namespace: string,
+    readonly service: string,
+    private readonly deps: ViewDeps,
+  ) {
     const { events } = deps;
-    this.state = new ViewState(namespace, service, {
-      maxHeartbeatAgeMs: deps.opts.maxHeartbeatAgeMs, serveStale: deps.opts.serveStale, emptyConfirmMs: deps.opts.emptyConfirmMs,
-      protectionThreshold: deps.protectionThreshold, balancer: deps.balancer, self: deps.self, outliers: deps.outliers,
-    }, {
-      update: (revision, instances) => events.update(namespace, service, revision, instances),
-      stale: (reason, ageMs) => events.stale(namespace, service, reason, ageMs),
-      fresh: () => events.fresh(namespace, service),
-      eject: (e) => events.eject(namespace, service, e),
-    });
+    this.state = new ViewState(
+      namespace,
+      service,
+      {
+        maxHeartbeatAgeMs: deps.opts.maxHeartbeatAgeMs,
+        serveStale: deps.opts.serveStale,
+        emptyConfirmMs: deps.opts.emptyConfirmMs,
+        protectionThreshold: deps.protectionThreshold,
+        balancer: deps.balancer,
+        self: deps.self,
+        outliers: deps.outliers,
+      },
+      {
+        update: (revision, instances) => events.update(namespace, service, revision, instances),
+        stale: (reason, ageMs) => events.stale(namespace, service, reason, ageMs),
+        fresh: () => events.fresh(namespace, service),
+        eject: (e) => events.eject(namespace, service, e),
+      },
+    );
   }
 
   /**
@@ -71,7 +85,9 @@ export class ServiceView {
   async start(): Promise<void> {
     try {
       let used: RegistryApi | undefined;
-      const r = await this.deps.endpoints.call((api) => api.discover(this.namespace, this.service, {}).then((x) => ((used = api), x)));
+      const r = await this.deps.endpoints.call((api) =>
+        api.discover(this.namespace, this.service, {}).then((x) => ((used = api), x)),
+      );
       if (!r.notModified) this.apply(r, 'poll', used);
     } catch (err) {
       const e = asMusterError(err);
@@ -119,7 +135,8 @@ export class ServiceView {
         if (end.reason === 'closed') continue; // we ended it, to move back to the first server
         if (end.reason === 'server-close') {
           // Shutdown or slow-consumer: reconnect at once, but not in a tight loop.
-          if (Date.now() - t0 < 1000) await this.sleep(backoffMs(++failures, this.deps.opts.backoffBaseMs, this.deps.opts.backoffMaxMs));
+          if (Date.now() - t0 < 1000)
+            await this.sleep(backoffMs(++failures, this.deps.opts.backoffBaseMs, this.deps.opts.backoffMaxMs));
           continue;
         }
         const err = end.error;
@@ -153,13 +170,13 @@ export class ServiceView {
   private async watchOnce(api: RegistryApi): Promise<WatchEnd> {
     let opened = false;
     const w = api.watch(this.namespace, this.service, this.state.revisionFor(api), (s) => {
-      if (!opened) (opened = true), this.deps.endpoints.succeeded(api);
+      if (!opened) ((opened = true), this.deps.endpoints.succeeded(api));
       this.apply(s, 'watch', api);
     });
     this.watch = w;
     // A gRPC watch that starts at the current revision sends nothing: it is live once it stays up.
     const liveTimer = setTimeout(() => {
-      if (!opened) (opened = true), this.state.watching();
+      if (!opened) ((opened = true), this.state.watching());
     }, 1000);
     const back = setInterval(() => {
       if (!this.deps.endpoints.isPreferred(api)) w.close();
@@ -182,7 +199,11 @@ export class ServiceView {
       const r = await this.deps.endpoints.call((api) => {
         used = api;
         const rev = this.state.revisionFor(api);
-        return api.discover(this.namespace, this.service, rev === undefined ? {} : waitMs === undefined ? { revision: rev } : { revision: rev, waitMs });
+        return api.discover(
+          this.namespace,
+          this.service,
+          rev === undefined ? {} : waitMs === undefined ? { revision: rev } : { revision: rev, waitMs },
+        );
       });
       if (r.notModified) this.state.unchanged(source, r.staleReason !== undefined);
       else this.apply(r, source, used);
@@ -225,14 +246,16 @@ export class ServiceView {
   private scheduleConfirm(): void {
     clearTimeout(this.confirmTimer);
     this.confirmTimer = setTimeout(() => {
-      void this.deps.endpoints.call((api) => api.discover(this.namespace, this.service, {}).then((r) => ({ r, api }))).then(
-        ({ r, api }) => !r.notModified && this.apply(r, this.state.source, api),
-        (err) => {
-          const e = asMusterError(err);
-          if (e.code === 'NOT_FOUND') this.applyMissing(this.deps.endpoints.current());
-          else if (this.state.awaitingEmpty) this.scheduleConfirm();
-        },
-      );
+      void this.deps.endpoints
+        .call((api) => api.discover(this.namespace, this.service, {}).then((r) => ({ r, api })))
+        .then(
+          ({ r, api }) => !r.notModified && this.apply(r, this.state.source, api),
+          (err) => {
+            const e = asMusterError(err);
+            if (e.code === 'NOT_FOUND') this.applyMissing(this.deps.endpoints.current());
+            else if (this.state.awaitingEmpty) this.scheduleConfirm();
+          },
+        );
     }, this.deps.opts.emptyConfirmMs);
     this.confirmTimer.unref();
   }

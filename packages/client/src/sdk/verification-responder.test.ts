@@ -16,7 +16,8 @@ async function listen(server: http.Server): Promise<number> {
 const ask = (port: number, path: string, method = 'GET') =>
   fetch(`http://127.0.0.1:${port}${path}`, { method }).then(async (r) => ({ status: r.status, body: await r.text() }));
 
-const query = (o: Record<string, string | number>) => new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString();
+const query = (o: Record<string, string | number>) =>
+  new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString();
 
 describe('SDK verification responder', () => {
   it('answers the proof for its own endpoint and service only, and leaves every other request to the application', async () => {
@@ -26,7 +27,10 @@ describe('SDK verification responder', () => {
       res.writeHead(404).end();
     });
     const port = await listen(server);
-    const detach = attachVerificationResponder(server, verificationResponder(SECRET, { host: 'svc.local', port: 8080, service: 'orders', namespace: 'prod' }));
+    const detach = attachVerificationResponder(
+      server,
+      verificationResponder(SECRET, { host: 'svc.local', port: 8080, service: 'orders', namespace: 'prod' }),
+    );
     // A listener added after the responder does not see verify requests either.
     let late = 0;
     server.on('request', () => late++);
@@ -38,7 +42,12 @@ describe('SDK verification responder', () => {
       assert.equal(app + late, 0);
 
       // On the verify path but not for this endpoint or service, or not a proper challenge: 421, never a proof.
-      for (const q of [{ ...own, port: 9090 }, { ...own, host: 'rogue.local' }, { ...own, service: 'payments' }, { ...own, challenge: 'short' }]) {
+      for (const q of [
+        { ...own, port: 9090 },
+        { ...own, host: 'rogue.local' },
+        { ...own, service: 'payments' },
+        { ...own, challenge: 'short' },
+      ]) {
         const r = await ask(port, `/.well-known/muster/verify?${query(q)}`);
         assert.equal(r.status, 421, JSON.stringify(q));
       }
@@ -48,7 +57,11 @@ describe('SDK verification responder', () => {
       assert.equal((await ask(port, `/other?${query(own)}`)).status, 404);
       assert.equal(app, 1);
       detach();
-      assert.equal((await ask(port, `/.well-known/muster/verify?${query(own)}`)).status, 404, 'detached: the application answers');
+      assert.equal(
+        (await ask(port, `/.well-known/muster/verify?${query(own)}`)).status,
+        404,
+        'detached: the application answers',
+      );
     } finally {
       server.close();
     }
@@ -62,17 +75,28 @@ describe('SDK verification responder', () => {
     });
     const port = await listen(server);
     try {
-      const r = await ask(port, `/_verify?${query({ challenge: CHALLENGE, host: '10.0.0.1', port: 80, namespace: 'any', service: 'any' })}`);
+      const r = await ask(
+        port,
+        `/_verify?${query({ challenge: CHALLENGE, host: '10.0.0.1', port: 80, namespace: 'any', service: 'any' })}`,
+      );
       assert.equal(r.body, verificationProof(SECRET, CHALLENGE, '10.0.0.1', 80));
-      assert.equal((await ask(port, `/.well-known/muster/verify?${query({ challenge: CHALLENGE, host: '10.0.0.1', port: 80 })}`)).body, 'app');
+      assert.equal(
+        (await ask(port, `/.well-known/muster/verify?${query({ challenge: CHALLENGE, host: '10.0.0.1', port: 80 })}`))
+          .body,
+        'app',
+      );
     } finally {
       server.close();
     }
   });
 
   it('refuses a secret or path the registry would refuse', () => {
-    const invalid = (field: string) => (err: unknown) => err instanceof MusterError && err.code === 'INVALID_ARGUMENT' && err.field === field;
+    const invalid = (field: string) => (err: unknown) =>
+      err instanceof MusterError && err.code === 'INVALID_ARGUMENT' && err.field === field;
     assert.throws(() => verificationResponder('short', { host: 'h', port: 1 }), invalid('verification.secret'));
-    assert.throws(() => verificationResponder(SECRET, { host: 'h', port: 1, path: 'no-slash' }), invalid('verification.path'));
+    assert.throws(
+      () => verificationResponder(SECRET, { host: 'h', port: 1, path: 'no-slash' }),
+      invalid('verification.path'),
+    );
   });
 });

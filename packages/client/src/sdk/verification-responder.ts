@@ -23,7 +23,9 @@ export interface VerificationResponderOptions {
  * A part of a Node request listener: answers the verify request and returns true, or returns
  * false and leaves the request alone (the application handles it).
  */
-export type VerificationResponder = ((req: IncomingMessage, res: ServerResponse) => boolean) & { readonly path: string };
+export type VerificationResponder = ((req: IncomingMessage, res: ServerResponse) => boolean) & {
+  readonly path: string;
+};
 
 const CHALLENGE_RE = /^[A-Za-z0-9_-]{16,128}$/;
 const SECRET_RE = new RegExp(LIMITS.verificationSecret.pattern);
@@ -51,11 +53,16 @@ export function verificationResponder(secret: string, opts: VerificationResponde
     const params = new URLSearchParams(url.slice(q + 1));
     const challenge = params.get(VERIFICATION_PARAMS.challenge);
     if (challenge === null || !CHALLENGE_RE.test(challenge)) return false;
-    if (params.get(VERIFICATION_PARAMS.host) !== opts.host || params.get(VERIFICATION_PARAMS.port) !== port) return false;
+    if (params.get(VERIFICATION_PARAMS.host) !== opts.host || params.get(VERIFICATION_PARAMS.port) !== port)
+      return false;
     if (opts.service !== undefined && params.get(VERIFICATION_PARAMS.service) !== opts.service) return false;
     if (opts.namespace !== undefined && params.get(VERIFICATION_PARAMS.namespace) !== opts.namespace) return false;
     const proof = verificationProof(secret, challenge, opts.host, opts.port);
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(proof), 'cache-control': 'no-store' });
+    res.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(proof),
+      'cache-control': 'no-store',
+    });
     res.end(proof);
     return true;
   };

@@ -8,12 +8,29 @@ const SERVER = { name: 'server a' };
 
 function inst(id: string, over: Partial<DiscoveredInstance> = {}): DiscoveredInstance {
   return {
-    id, host: '10.0.0.1', port: Number(id.replace(/\D/g, '')) || 80, protocol: '', version: '', weight: 100, priority: 0, metadata: {}, location: {},
-    healthCheck: { type: 'heartbeat', ttl: 5 }, healthy: true, isolate: false, lastHeartbeatAgeMs: 0, revision: 1, ...over,
+    id,
+    host: '10.0.0.1',
+    port: Number(id.replace(/\D/g, '')) || 80,
+    protocol: '',
+    version: '',
+    weight: 100,
+    priority: 0,
+    metadata: {},
+    location: {},
+    healthCheck: { type: 'heartbeat', ttl: 5 },
+    healthy: true,
+    isolate: false,
+    lastHeartbeatAgeMs: 0,
+    revision: 1,
+    ...over,
   };
 }
 
-function answer(revision: number, instances: DiscoveredInstance[], over: Partial<DiscoverResponse> = {}): DiscoverResponse {
+function answer(
+  revision: number,
+  instances: DiscoveredInstance[],
+  over: Partial<DiscoverResponse> = {},
+): DiscoverResponse {
   return { namespace: 'default', service: 'orders', revision, instances, ...over };
 }
 
@@ -21,22 +38,42 @@ function answer(revision: number, instances: DiscoveredInstance[], over: Partial
 function view(opts: Partial<ViewStateOptions> = {}) {
   const clock = { t: 1_000_000 };
   const told = { stale: [] as StaleReason[], fresh: 0, updates: [] as number[] };
-  const state = new ViewState('default', 'orders', {
-    maxHeartbeatAgeMs: 60_000, serveStale: true, emptyConfirmMs: 3000, protectionThreshold: 0, balancer: weightedRandom, self: {}, outliers: false, ...opts,
-  }, {
-    update: (revision) => told.updates.push(revision),
-    stale: (reason) => told.stale.push(reason),
-    fresh: () => told.fresh++,
-    eject: () => {},
-  }, () => clock.t);
-  const ids = () => state.answer().instances.map((i) => i.id).sort();
+  const state = new ViewState(
+    'default',
+    'orders',
+    {
+      maxHeartbeatAgeMs: 60_000,
+      serveStale: true,
+      emptyConfirmMs: 3000,
+      protectionThreshold: 0,
+      balancer: weightedRandom,
+      self: {},
+      outliers: false,
+      ...opts,
+    },
+    {
+      update: (revision) => told.updates.push(revision),
+      stale: (reason) => told.stale.push(reason),
+      fresh: () => told.fresh++,
+      eject: () => {},
+    },
+    () => clock.t,
+  );
+  const ids = () =>
+    state
+      .answer()
+      .instances.map((i) => i.id)
+      .sort();
   return { state, clock, told, ids };
 }
 
 describe('service view state (injected clock, no timers)', () => {
   it('one bad push can never empty a view: an empty answer is held, stale, and every answer before the confirmation time changes nothing', () => {
     const { state, clock, told, ids } = view();
-    assert.deepEqual(state.apply(answer(1, [inst('a1'), inst('b2')]), 'watch', SERVER), { kind: 'applied', changed: true });
+    assert.deepEqual(state.apply(answer(1, [inst('a1'), inst('b2')]), 'watch', SERVER), {
+      kind: 'applied',
+      changed: true,
+    });
     const held = state.apply(answer(2, []), 'watch', SERVER);
     assert.deepEqual(held, { kind: 'held', first: true, confirmAt: clock.t + 3000 });
     assert.deepEqual(ids(), ['a1', 'b2'], 'still served');
@@ -83,7 +120,14 @@ describe('service view state (injected clock, no timers)', () => {
   it('the age bound: while not live, an instance whose heartbeat may be older than maxHeartbeatAgeMs is not served, unless none is fresh (serveStale)', () => {
     const { state, clock, ids } = view({ maxHeartbeatAgeMs: 10_000 });
     // b2's heartbeat is 4 s old on arrival; an unhealthy one is vouched for by nothing but its age.
-    state.apply(answer(1, [inst('a1', { healthCheck: { type: 'heartbeat', ttl: 60 } }), inst('b2', { lastHeartbeatAgeMs: 4000, healthCheck: { type: 'heartbeat', ttl: 60 } })]), 'poll', SERVER);
+    state.apply(
+      answer(1, [
+        inst('a1', { healthCheck: { type: 'heartbeat', ttl: 60 } }),
+        inst('b2', { lastHeartbeatAgeMs: 4000, healthCheck: { type: 'heartbeat', ttl: 60 } }),
+      ]),
+      'poll',
+      SERVER,
+    );
     assert.equal(state.answer().ageMs, 0);
     clock.t += 5000;
     assert.equal(state.answer().ageMs, 5000, 'a polled answer ages');
@@ -106,8 +150,18 @@ describe('service view state (injected clock, no timers)', () => {
   it('the age bound counts what the registry vouched for: a healthy instance is at most 3 × ttl old when confirmed', () => {
     const { state, clock, ids } = view({ maxHeartbeatAgeMs: 20_000, serveStale: false });
     // An age of 30 s in the answer, but healthy with ttl 5: the registry would have expired it after 15 s.
-    state.apply(answer(1, [inst('a1', { lastHeartbeatAgeMs: 30_000 }), inst('u2', { healthy: false, lastHeartbeatAgeMs: 30_000 })]), 'poll', SERVER);
-    assert.deepEqual(state.answer({ status: 'all' }).instances.map((i) => i.id), ['a1', 'u2']);
+    state.apply(
+      answer(1, [
+        inst('a1', { lastHeartbeatAgeMs: 30_000 }),
+        inst('u2', { healthy: false, lastHeartbeatAgeMs: 30_000 }),
+      ]),
+      'poll',
+      SERVER,
+    );
+    assert.deepEqual(
+      state.answer({ status: 'all' }).instances.map((i) => i.id),
+      ['a1', 'u2'],
+    );
     assert.deepEqual(ids(), ['a1']);
     clock.t += 5000;
     assert.deepEqual(ids(), ['a1'], 'served while the bound holds: 15 s + 5 s');
@@ -144,7 +198,14 @@ describe('service view state (injected clock, no timers)', () => {
     const { state, clock, told, ids } = view();
     state.apply(answer(1, [inst('a1')]), 'poll', SERVER);
     clock.t += 2000;
-    assert.equal(state.apply(answer(2, [inst('a1'), inst('b2')], { stale: true, staleReason: 'this node cannot read the shared store' }), 'watch', SERVER).kind, 'applied');
+    assert.equal(
+      state.apply(
+        answer(2, [inst('a1'), inst('b2')], { stale: true, staleReason: 'this node cannot read the shared store' }),
+        'watch',
+        SERVER,
+      ).kind,
+      'applied',
+    );
     assert.deepEqual(ids(), ['a1', 'b2'], 'the newest there is');
     const a = state.answer();
     assert.equal(a.stale, true);
@@ -164,7 +225,14 @@ describe('service view state (injected clock, no timers)', () => {
 
   it('from disk: served and stale with the age it had, until a registry answers', () => {
     const { state, clock, told, ids } = view();
-    state.loadCached({ namespace: 'default', service: 'orders', revision: 7, confirmedAt: clock.t - 4000, receivedAt: clock.t - 4000, instances: [inst('a1')] });
+    state.loadCached({
+      namespace: 'default',
+      service: 'orders',
+      revision: 7,
+      confirmedAt: clock.t - 4000,
+      receivedAt: clock.t - 4000,
+      instances: [inst('a1')],
+    });
     assert.deepEqual(ids(), ['a1']);
     assert.equal(state.answer().source, 'disk');
     assert.equal(state.answer().ageMs, 4000);

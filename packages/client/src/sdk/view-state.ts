@@ -114,10 +114,17 @@ export class ViewState {
   }
 
   answer(filter: DiscoverFilter = {}): DiscoveryAnswer {
-    const instances = isDefaultFilter(filter) ? this.servingSet().slice() : this.all.filter((i) => matchesFilter(i, filter));
+    const instances = isDefaultFilter(filter)
+      ? this.servingSet().slice()
+      : this.all.filter((i) => matchesFilter(i, filter));
     const a: DiscoveryAnswer = {
-      namespace: this.namespace, service: this.service, revision: this.revision ?? 0, instances,
-      stale: this.staleReason !== undefined, ageMs: this.live ? 0 : Math.max(0, this.now() - this.confirmedAt), source: this.currentSource,
+      namespace: this.namespace,
+      service: this.service,
+      revision: this.revision ?? 0,
+      instances,
+      stale: this.staleReason !== undefined,
+      ageMs: this.live ? 0 : Math.max(0, this.now() - this.confirmedAt),
+      source: this.currentSource,
     };
     if (this.staleReason) a.staleReason = this.staleReason;
     return a;
@@ -129,7 +136,10 @@ export class ViewState {
     // The clock is read only while something is ejected: picking stays free of it otherwise.
     if (o && o.ejected > 0) o.expire();
     if (this.pickerVersion !== this.servingVersion || !this.picker || (o && this.pickerOutliers !== o.version)) {
-      this.picker = this.opts.balancer.build(preferredTier(o && o.ejected > 0 ? this.withoutEjected(o, serving) : serving), this.opts.self);
+      this.picker = this.opts.balancer.build(
+        preferredTier(o && o.ejected > 0 ? this.withoutEjected(o, serving) : serving),
+        this.opts.self,
+      );
       this.pickerVersion = this.servingVersion;
       this.pickerOutliers = o?.version ?? 0;
     }
@@ -163,10 +173,12 @@ export class ViewState {
         this.markStale('empty-unconfirmed');
         return { kind: 'held', first: true, confirmAt: now + this.opts.emptyConfirmMs };
       }
-      if (now - this.emptySince < this.opts.emptyConfirmMs) return { kind: 'held', first: false, confirmAt: this.emptySince + this.opts.emptyConfirmMs };
+      if (now - this.emptySince < this.opts.emptyConfirmMs)
+        return { kind: 'held', first: false, confirmAt: this.emptySince + this.opts.emptyConfirmMs };
     }
     this.emptySince = undefined;
-    const changed = s.revision !== this.revision || from !== this.revisionFrom || this.all.length !== s.instances.length;
+    const changed =
+      s.revision !== this.revision || from !== this.revisionFrom || this.all.length !== s.instances.length;
     this.all = s.instances;
     this.idSet = undefined;
     this.outliers?.retain(this.ids());
@@ -182,7 +194,11 @@ export class ViewState {
 
   /** The server does not know the service (deleted, or a registry that lost its data): an empty list. */
   applyMissing(from: unknown): ApplyOutcome {
-    return this.apply({ namespace: this.namespace, service: this.service, revision: 0, instances: [] }, this.currentSource, from);
+    return this.apply(
+      { namespace: this.namespace, service: this.service, revision: 0, instances: [] },
+      this.currentSource,
+      from,
+    );
   }
 
   /** The server says the revision held is current; `stale` when it says so from an index it cannot keep current. */
@@ -213,7 +229,12 @@ export class ViewState {
   /** What the disk cache keeps of the list applied last. */
   cached(): CachedAnswer {
     return {
-      namespace: this.namespace, service: this.service, revision: this.revision ?? 0, confirmedAt: this.confirmedAt, receivedAt: this.receivedAt, instances: this.all,
+      namespace: this.namespace,
+      service: this.service,
+      revision: this.revision ?? 0,
+      confirmedAt: this.confirmedAt,
+      receivedAt: this.receivedAt,
+      instances: this.all,
     };
   }
 

@@ -5,10 +5,25 @@ import type { EventType } from './types';
  * Node-only code, so it is repeated here, and the compiler holds the two equal both ways.
  */
 export const EVENT_TYPES = [
-  'namespace.created', 'namespace.deleted', 'service.created', 'service.updated', 'service.deleted',
-  'instance.registered', 'instance.updated', 'instance.deregistered', 'instance.unhealthy', 'instance.healthy',
-  'instance.isolated', 'instance.unisolated', 'instance.metadata_changed', 'instance.removed',
-  'instance.verified', 'instance.verification_failed', 'token.created', 'token.revoked', 'audit',
+  'namespace.created',
+  'namespace.deleted',
+  'service.created',
+  'service.updated',
+  'service.deleted',
+  'instance.registered',
+  'instance.updated',
+  'instance.deregistered',
+  'instance.unhealthy',
+  'instance.healthy',
+  'instance.isolated',
+  'instance.unisolated',
+  'instance.metadata_changed',
+  'instance.removed',
+  'instance.verified',
+  'instance.verification_failed',
+  'token.created',
+  'token.revoked',
+  'audit',
 ] as const satisfies readonly EventType[];
 
 type Missing = Exclude<EventType, (typeof EVENT_TYPES)[number]>;

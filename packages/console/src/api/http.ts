@@ -3,7 +3,11 @@ import { currentToken, tokenRefused } from '../session/token-store';
 /** An error answer of the API: its code and message, as the server wrote them. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -20,13 +20,18 @@ export function openSse(url: string, handlers: SseHandlers, retryMs = 1000): { c
   const connect = async () => {
     abort = new AbortController();
     try {
-      const res = await fetch(url, { headers: { accept: 'text/event-stream', ...authHeaders() }, signal: abort.signal });
+      const res = await fetch(url, {
+        headers: { accept: 'text/event-stream', ...authHeaders() },
+        signal: abort.signal,
+      });
       if (!res.ok || !res.body) {
         const body = await res.text().catch(() => '');
         let message = `HTTP ${res.status}`;
         try {
           message = (JSON.parse(body) as { error: { message: string } }).error.message;
-        } catch { /* not the API's error shape */ }
+        } catch {
+          /* not the API's error shape */
+        }
         throw new Error(message);
       }
       handlers.onOpen?.();

@@ -28,7 +28,13 @@ type State =
  * Asks the server who this tab is (GET /v1/tokens/self) before any page: with auth on and no
  * token accepted, the login form is all there is.
  */
-export function SessionGate({ login, children }: { login: (props: { reason?: string; onToken(token: string): Promise<void> }) => ReactNode; children: ReactNode }) {
+export function SessionGate({
+  login,
+  children,
+}: {
+  login: (props: { reason?: string; onToken(token: string): Promise<void> }) => ReactNode;
+  children: ReactNode;
+}) {
   const [state, setState] = useState<State>({ kind: 'loading' });
 
   const check = useCallback(async (reason?: string) => {
@@ -47,13 +53,21 @@ export function SessionGate({ login, children }: { login: (props: { reason?: str
     void check();
   }, [check]);
 
-  const onToken = useCallback(async (token: string) => {
-    saveToken(token);
-    await check();
-  }, [check]);
+  const onToken = useCallback(
+    async (token: string) => {
+      saveToken(token);
+      await check();
+    },
+    [check],
+  );
 
   if (state.kind === 'loading') return <p className="page-note">Connecting…</p>;
-  if (state.kind === 'error') return <p className="page-note error" role="alert">The registry did not answer: {state.message}</p>;
+  if (state.kind === 'error')
+    return (
+      <p className="page-note error" role="alert">
+        The registry did not answer: {state.message}
+      </p>
+    );
   if (state.kind === 'login') return <>{login({ ...(state.reason ? { reason: state.reason } : {}), onToken })}</>;
   const session: Session = {
     self: state.self,

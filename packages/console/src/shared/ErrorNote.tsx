@@ -6,7 +6,8 @@ export function ErrorNote({ error }: { error: Error | undefined }) {
   const refused = error instanceof ApiError && error.status === 403;
   return (
     <p className={`note ${refused ? 'refused' : 'error'}`} role="alert">
-      {refused ? 'Refused: ' : ''}{error.message}
+      {refused ? 'Refused: ' : ''}
+      {error.message}
     </p>
   );
 }

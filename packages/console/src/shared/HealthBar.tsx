@@ -2,7 +2,8 @@
 export function HealthBar({ healthy, unhealthy, isolated }: { healthy: number; unhealthy: number; isolated: number }) {
   const total = healthy + unhealthy;
   const label = `${healthy} healthy, ${unhealthy} unhealthy, ${isolated} isolated`;
-  if (total === 0) return <div className="health-bar empty" role="img" aria-label="no instances" title="no instances" />;
+  if (total === 0)
+    return <div className="health-bar empty" role="img" aria-label="no instances" title="no instances" />;
   // An isolated instance is drawn as isolated whatever its health: it gets no traffic either way.
   const iso = Math.min(isolated, total);
   const bad = Math.min(unhealthy, total - iso);

@@ -11,7 +11,7 @@ const stall = (ms: number) => {
 };
 
 describe('ArrivalClock: when a request arrived, allowing for stalls of the process', () => {
-  it('dates a request read during or just after a stall back to the stall\'s start, and a later one not', async () => {
+  it("dates a request read during or just after a stall back to the stall's start, and a later one not", async () => {
     const clock = new ArrivalClock();
     clock.start();
     try {

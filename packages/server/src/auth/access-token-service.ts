@@ -34,7 +34,11 @@ export class AccessTokenService {
    */
   private verified = new Map<string, Principal>();
 
-  constructor(private readonly batcher: WriteBatcher, private readonly store: Store, private readonly clock: Clock) {}
+  constructor(
+    private readonly batcher: WriteBatcher,
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
 
   load(recs: readonly TokenRecord[]): void {
     this.byId = new Map(recs.map((r) => [r.id, { rec: r, principal: principalOf(r) }]));
@@ -70,7 +74,9 @@ export class AccessTokenService {
   }
 
   list(includeRevoked: boolean): AccessToken[] {
-    return [...this.byId.values()].filter((e) => includeRevoked || e.rec.revokedAt === undefined).map((e) => toWireToken(e.rec));
+    return [...this.byId.values()]
+      .filter((e) => includeRevoked || e.rec.revokedAt === undefined)
+      .map((e) => toWireToken(e.rec));
   }
 
   /** `ctx`: the context of the request it serves (see NamingService). */
@@ -81,31 +87,49 @@ export class AccessTokenService {
     const name = body.name;
     const rules = parseRules(body.rules).map(formatRule);
     const made = newAccessToken(id);
-    const rec = await this.batcher.submit(async (tx) => {
-      const all = await tx.listTokens();
-      if (all.some((t) => t.name === name && t.revokedAt === undefined)) throw Errors.tokenNameTaken(name);
-      if (all.some((t) => t.id === made.id)) throw Errors.tokenNameTaken(name);
-      const now = this.clock.now();
-      const rec: TokenRecord = { id: made.id, name, hash: made.hash, rules, createdAt: now, createdBy };
-      await tx.putToken(rec);
-      await tx.appendEvent({ type: 'token.created', namespace: '*', at: now, detail: { id: rec.id, name, rules, by: createdBy } });
-      return rec;
-    }, undefined, ctx);
+    const rec = await this.batcher.submit(
+      async (tx) => {
+        const all = await tx.listTokens();
+        if (all.some((t) => t.name === name && t.revokedAt === undefined)) throw Errors.tokenNameTaken(name);
+        if (all.some((t) => t.id === made.id)) throw Errors.tokenNameTaken(name);
+        const now = this.clock.now();
+        const rec: TokenRecord = { id: made.id, name, hash: made.hash, rules, createdAt: now, createdBy };
+        await tx.putToken(rec);
+        await tx.appendEvent({
+          type: 'token.created',
+          namespace: '*',
+          at: now,
+          detail: { id: rec.id, name, rules, by: createdBy },
+        });
+        return rec;
+      },
+      undefined,
+      ctx,
+    );
     return { token: toWireToken(rec), secret: made.secret };
   }
 
   /** Revokes by id, or by name when one active token has it. */
   async revoke(ref: string, by: string, ctx?: RequestContext): Promise<AccessToken> {
-    const rec = await this.batcher.submit(async (tx) => {
-      const active = (await tx.listTokens()).filter((t) => t.revokedAt === undefined);
-      const cur = active.find((t) => t.id === ref) ?? active.find((t) => t.name === ref);
-      if (!cur) throw Errors.tokenNotFound(ref);
-      const now = this.clock.now();
-      const next: TokenRecord = { ...cur, revokedAt: now };
-      await tx.putToken(next);
-      await tx.appendEvent({ type: 'token.revoked', namespace: '*', at: now, detail: { id: cur.id, name: cur.name, by } });
-      return next;
-    }, undefined, ctx);
+    const rec = await this.batcher.submit(
+      async (tx) => {
+        const active = (await tx.listTokens()).filter((t) => t.revokedAt === undefined);
+        const cur = active.find((t) => t.id === ref) ?? active.find((t) => t.name === ref);
+        if (!cur) throw Errors.tokenNotFound(ref);
+        const now = this.clock.now();
+        const next: TokenRecord = { ...cur, revokedAt: now };
+        await tx.putToken(next);
+        await tx.appendEvent({
+          type: 'token.revoked',
+          namespace: '*',
+          at: now,
+          detail: { id: cur.id, name: cur.name, by },
+        });
+        return next;
+      },
+      undefined,
+      ctx,
+    );
     return toWireToken(rec);
   }
 
@@ -116,7 +140,8 @@ export class AccessTokenService {
   async bootstrapAdmin(): Promise<string | undefined> {
     if (this.byId.size > 0) return undefined;
     try {
-      return (await this.create({ name: 'admin', rules: ['admin:*/*'] }, 'muster (first start)', ADMIN_TOKEN_ID)).secret;
+      return (await this.create({ name: 'admin', rules: ['admin:*/*'] }, 'muster (first start)', ADMIN_TOKEN_ID))
+        .secret;
     } catch (err) {
       if (err instanceof MusterError && (err.code === 'ALREADY_EXISTS' || err.code === 'UNAVAILABLE')) {
         await this.reload();

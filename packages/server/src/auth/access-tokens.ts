@@ -9,7 +9,11 @@ import { hashToken } from '../naming/identity.js';
  */
 const SHAPE = /^mst_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$/;
 
-export function newAccessToken(id = crypto.randomBytes(6).toString('hex')): { id: string; secret: string; hash: string } {
+export function newAccessToken(id = crypto.randomBytes(6).toString('hex')): {
+  id: string;
+  secret: string;
+  hash: string;
+} {
   const secret = `mst_${id}_${crypto.randomBytes(32).toString('base64url')}`;
   return { id, secret, hash: hashToken(secret) };
 }

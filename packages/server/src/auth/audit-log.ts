@@ -32,7 +32,12 @@ export class AuditLog {
   private flushing: Promise<void> | undefined;
   private dropped = 0;
 
-  constructor(private readonly batcher: WriteBatcher, private readonly clock: Clock, private readonly log: Logger, private readonly opts: AuditOptions) {}
+  constructor(
+    private readonly batcher: WriteBatcher,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: AuditOptions,
+  ) {}
 
   record(e: AuditEntry): void {
     if (e.outcome === 'refused' && !this.admitRefused(e)) return;
@@ -55,17 +60,25 @@ export class AuditLog {
     if (entries.length === 0) return;
     this.buffer = [];
     const now = this.clock.now();
-    this.flushing = this.batcher.submit(async (tx) => {
-      for (const { namespace, service, instanceId, ...detail } of entries) {
-        const event: Parameters<typeof tx.appendEvent>[0] = { type: 'audit', namespace, at: now, detail: { ...detail } };
-        if (service !== undefined) event.service = service;
-        if (instanceId !== undefined) event.instanceId = instanceId;
-        await tx.appendEvent(event);
-      }
-    }).catch((err: unknown) => {
-      // The trail must not take requests down with it; the loss is logged with its size.
-      this.log.error({ err, entries: entries.length }, 'audit entries could not be written');
-    }).finally(() => (this.flushing = undefined));
+    this.flushing = this.batcher
+      .submit(async (tx) => {
+        for (const { namespace, service, instanceId, ...detail } of entries) {
+          const event: Parameters<typeof tx.appendEvent>[0] = {
+            type: 'audit',
+            namespace,
+            at: now,
+            detail: { ...detail },
+          };
+          if (service !== undefined) event.service = service;
+          if (instanceId !== undefined) event.instanceId = instanceId;
+          await tx.appendEvent(event);
+        }
+      })
+      .catch((err: unknown) => {
+        // The trail must not take requests down with it; the loss is logged with its size.
+        this.log.error({ err, entries: entries.length }, 'audit entries could not be written');
+      })
+      .finally(() => (this.flushing = undefined));
     await this.flushing;
   }
 

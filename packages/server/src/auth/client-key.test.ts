@@ -19,7 +19,8 @@ describe('client key: who counts as one client for the per-address limits', () =
   });
 
   it('every loopback address is this one host', () => {
-    for (const a of ['127.0.0.1', '127.0.0.2', '127.255.0.11', '::1', '::ffff:127.0.0.5']) assert.equal(clientKey(a, 64), 'loopback', a);
+    for (const a of ['127.0.0.1', '127.0.0.2', '127.255.0.11', '::1', '::ffff:127.0.0.5'])
+      assert.equal(clientKey(a, 64), 'loopback', a);
   });
 
   it('what is not an address counts as itself', () => {

@@ -32,7 +32,10 @@ export interface GuardOptions {
  * checks: an instance is changed by the holder of its heartbeatToken.
  */
 export class Guard {
-  constructor(readonly opts: GuardOptions, private readonly tokens: AccessTokenService) {}
+  constructor(
+    readonly opts: GuardOptions,
+    private readonly tokens: AccessTokenService,
+  ) {}
 
   get enabled(): boolean {
     return this.opts.enabled;
@@ -67,7 +70,8 @@ export class Guard {
   screen(c: Caller, route: 'management' | 'clientWrite'): void {
     if (!this.opts.enabled || c.principal) return;
     if (route === 'management') throw missingAccessToken(c, 'this is a management API');
-    if (this.opts.clientsRequired && c.instanceToken === undefined) throw Errors.unauthenticated('auth.clients is required');
+    if (this.opts.clientsRequired && c.instanceToken === undefined)
+      throw Errors.unauthenticated('auth.clients is required');
   }
 
   /**
@@ -86,7 +90,8 @@ export class Guard {
 
   private check(p: Principal, right: AccessRight, scope: Scope | (() => Scope)): void {
     const [namespace, service] = typeof scope === 'function' ? scope() : scope;
-    if (!allows(p.rules, right, namespace, service)) throw Errors.accessDenied(`token "${p.name}"`, right, scopeText(namespace, service));
+    if (!allows(p.rules, right, namespace, service))
+      throw Errors.accessDenied(`token "${p.name}"`, right, scopeText(namespace, service));
   }
 
   /**
@@ -94,7 +99,8 @@ export class Guard {
    * own heartbeatToken also admits re-registering that instance (the naming service checks it).
    */
   requireRegistration(c: Caller, namespace: string, service: string): { ownerOnly: boolean } {
-    if (this.opts.enabled && !c.principal && this.opts.clientsRequired && c.instanceToken !== undefined) return { ownerOnly: true };
+    if (this.opts.enabled && !c.principal && this.opts.clientsRequired && c.instanceToken !== undefined)
+      return { ownerOnly: true };
     this.requireClient(c, 'write', [namespace, service]);
     return { ownerOnly: false };
   }
@@ -117,7 +123,9 @@ export class Guard {
   sees(c: Caller, namespace: string, service?: string): boolean {
     if (!this.opts.enabled) return true;
     if (!c.principal) return false;
-    return service === undefined ? allowsSome(c.principal.rules, 'read', namespace) : allows(c.principal.rules, 'read', namespace, service);
+    return service === undefined
+      ? allowsSome(c.principal.rules, 'read', namespace)
+      : allows(c.principal.rules, 'read', namespace, service);
   }
 
   /** Who, for the audit trail and logs: a token's name, never its secret. */

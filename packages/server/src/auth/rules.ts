@@ -25,22 +25,31 @@ export function parseRule(text: string, field = 'rules'): Rule {
   const colon = text.indexOf(':');
   const right = text.slice(0, colon);
   if (colon < 0 || !(AccessRights as readonly string[]).includes(right)) {
-    throw Errors.invalid(field, `rule ${JSON.stringify(text)} must read right:namespace/service with right one of ${AccessRights.join(', ')} (e.g. write:prod/orders-*)`);
+    throw Errors.invalid(
+      field,
+      `rule ${JSON.stringify(text)} must read right:namespace/service with right one of ${AccessRights.join(', ')} (e.g. write:prod/orders-*)`,
+    );
   }
   const scope = text.slice(colon + 1);
   const slash = scope.indexOf('/');
   const namespace = slash < 0 ? scope : scope.slice(0, slash);
   const service = slash < 0 ? ALL : scope.slice(slash + 1);
   for (const p of [namespace, service]) {
-    if (!PATTERN.test(p)) throw Errors.invalid(field, `rule ${JSON.stringify(text)}: ${JSON.stringify(p)} is not a name pattern (1..128 of A-Za-z0-9 _ - . : and * as a wildcard)`);
+    if (!PATTERN.test(p))
+      throw Errors.invalid(
+        field,
+        `rule ${JSON.stringify(text)}: ${JSON.stringify(p)} is not a name pattern (1..128 of A-Za-z0-9 _ - . : and * as a wildcard)`,
+      );
   }
   return { right: right as AccessRight, namespace, service };
 }
 
 export function parseRules(texts: unknown, field = 'rules'): Rule[] {
-  if (!Array.isArray(texts) || texts.length === 0 || texts.length > MAX_RULES) throw Errors.invalid(field, `${field} must be a list of 1..${MAX_RULES} rules such as "read:prod/*"`);
+  if (!Array.isArray(texts) || texts.length === 0 || texts.length > MAX_RULES)
+    throw Errors.invalid(field, `${field} must be a list of 1..${MAX_RULES} rules such as "read:prod/*"`);
   return texts.map((t, i) => {
-    if (typeof t !== 'string') throw Errors.invalid(`${field}.${i}`, `${field}.${i} must be a string such as "read:prod/*"`);
+    if (typeof t !== 'string')
+      throw Errors.invalid(`${field}.${i}`, `${field}.${i} must be a string such as "read:prod/*"`);
     return parseRule(t, `${field}.${i}`);
   });
 }

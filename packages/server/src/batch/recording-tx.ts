@@ -8,7 +8,10 @@ import type { Change } from './changes.js';
  * them, so a store's transaction may be a class.
  */
 export class RecordingTx implements StoreTx {
-  constructor(private readonly tx: StoreTx, private readonly changes: Change[]) {}
+  constructor(
+    private readonly tx: StoreTx,
+    private readonly changes: Change[],
+  ) {}
 
   savepoint(): Promise<void> {
     return this.tx.savepoint();

@@ -33,7 +33,8 @@ class CountingStore extends MemoryStore {
         this.failNext = false;
         throw new Error('disk on fire');
       }
-      if (written.some((c) => c.kind === 'namespace' && c.rec !== undefined && this.collides.has(c.name))) throw markConflict(new MusterError('UNAVAILABLE', 'another node wrote it; retry'), deadline);
+      if (written.some((c) => c.kind === 'namespace' && c.rec !== undefined && this.collides.has(c.name)))
+        throw markConflict(new MusterError('UNAVAILABLE', 'another node wrote it; retry'), deadline);
       return r as T;
     });
   }
@@ -64,15 +65,27 @@ function setup(maxSize = 100, maxWaitMs = 5) {
   const store = new CountingStore();
   const committed: Change[][] = [];
   const sizes: number[] = [];
-  const batcher = new WriteBatcher(store, { maxSize, maxWaitMs }, {
-    onCommitted: (c) => committed.push(c),
-    onBatch: (n) => sizes.push(n),
-  }, pino({ level: 'silent' }));
+  const batcher = new WriteBatcher(
+    store,
+    { maxSize, maxWaitMs },
+    {
+      onCommitted: (c) => committed.push(c),
+      onBatch: (n) => sizes.push(n),
+    },
+    pino({ level: 'silent' }),
+  );
   // `indexed`: as if the index vouched for what the write reads (here: an instance it does not hold).
-  const putNs = (name: string, indexed = false) => batcher.submit(async (tx) => {
-    await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
-    return name;
-  }, { namespaces: [name], ...(indexed ? { indexed: { namespaces: [], services: [], absentInstances: [`i-${name}`] } } : {}) });
+  const putNs = (name: string, indexed = false) =>
+    batcher.submit(
+      async (tx) => {
+        await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
+        return name;
+      },
+      {
+        namespaces: [name],
+        ...(indexed ? { indexed: { namespaces: [], services: [], absentInstances: [`i-${name}`] } } : {}),
+      },
+    );
   return { store, batcher, committed, sizes, putNs };
 }
 
@@ -100,19 +113,27 @@ describe('write batcher', () => {
       throw new MusterError('INVALID_ARGUMENT', 'no', { field: 'x' });
     });
     const results = await Promise.allSettled([putNs('a'), bad, putNs('b')]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
     assert.equal((results[1] as PromiseRejectedResult).reason.code, 'INVALID_ARGUMENT');
     assert.equal(store.transactions, 1);
     assert.deepEqual((await store.load()).namespaces.map((n) => n.name).sort(), ['a', 'b']);
-    assert.deepEqual(committed.flat().map((c) => (c.kind === 'namespace' ? c.name : '?')), ['a', 'b']);
+    assert.deepEqual(
+      committed.flat().map((c) => (c.kind === 'namespace' ? c.name : '?')),
+      ['a', 'b'],
+    );
   });
 
   it('answers callers only after the commit, and the index has the change by then', async () => {
     const { batcher, committed } = setup();
     let seenAtAnswer = -1;
-    await batcher.submit(async (tx) => tx.putNamespace({ name: 'x', comment: '', createdAt: now, updatedAt: now })).then(() => {
-      seenAtAnswer = committed.length;
-    });
+    await batcher
+      .submit(async (tx) => tx.putNamespace({ name: 'x', comment: '', createdAt: now, updatedAt: now }))
+      .then(() => {
+        seenAtAnswer = committed.length;
+      });
     assert.equal(seenAtAnswer, 1);
   });
 
@@ -129,31 +150,52 @@ describe('write batcher', () => {
     assert.equal(await putNs('c'), 'c', 'the next batch works again');
   });
 
-  it('hands the store the hints of a batch\'s writes together', async () => {
+  it("hands the store the hints of a batch's writes together", async () => {
     const { store, putNs } = setup();
     await Promise.all([putNs('a'), putNs('b')]);
-    assert.deepEqual(store.options.map((o) => o?.hints), [{ namespaces: ['a', 'b'], services: [], instances: [] }]);
+    assert.deepEqual(
+      store.options.map((o) => o?.hints),
+      [{ namespaces: ['a', 'b'], services: [], instances: [] }],
+    );
   });
 
   it('re-runs a batch that collided at commit one write per transaction: only the colliding write fails', async () => {
     const { store, putNs, committed, sizes } = setup();
     store.collides.add('b');
     const results = await Promise.allSettled([putNs('a', true), putNs('b', true), putNs('c')]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
     const err = (results[1] as PromiseRejectedResult).reason;
     assert.ok(err instanceof MusterError && err.code === 'UNAVAILABLE' && isConflict(err), String(err));
-    assert.equal(store.transactions, 6, 'the batch, then each of its three writes alone, and the colliding one twice more');
+    assert.equal(
+      store.transactions,
+      6,
+      'the batch, then each of its three writes alone, and the colliding one twice more',
+    );
     assert.deepEqual(sizes, [1, 1]);
     // Each alone gets its own hints, and the failed transaction's deadline: the write timeout still bounds the caller.
     const [first, ...alone] = store.options;
-    assert.deepEqual(alone.map((o) => o?.hints?.namespaces), [['a'], ['b'], ['b'], ['b'], ['c']]);
+    assert.deepEqual(
+      alone.map((o) => o?.hints?.namespaces),
+      [['a'], ['b'], ['b'], ['b'], ['c']],
+    );
     // What the index vouched for went with the first try only: a re-run reads, the index may not know yet.
     assert.deepEqual(first?.hints?.indexed?.absentInstances, ['i-a', 'i-b']);
-    assert.deepEqual(alone.map((o) => o?.hints?.indexed), [undefined, undefined, undefined, undefined, undefined]);
+    assert.deepEqual(
+      alone.map((o) => o?.hints?.indexed),
+      [undefined, undefined, undefined, undefined, undefined],
+    );
     const deadline = alone[0]?.deadline;
-    assert.ok(typeof deadline === 'number' && alone.every((o) => o?.deadline === deadline) && first?.deadline === undefined);
+    assert.ok(
+      typeof deadline === 'number' && alone.every((o) => o?.deadline === deadline) && first?.deadline === undefined,
+    );
     assert.deepEqual((await store.load()).namespaces.map((n) => n.name).sort(), ['a', 'c']);
-    assert.deepEqual(committed.map((c) => c.map((x) => (x.kind === 'namespace' ? x.name : '?'))), [['a'], ['c']]);
+    assert.deepEqual(
+      committed.map((c) => c.map((x) => (x.kind === 'namespace' ? x.name : '?'))),
+      [['a'], ['c']],
+    );
   });
 
   it('runs a lone write that collided twice more, reading afresh, before its caller gets the collision', async () => {
@@ -161,31 +203,54 @@ describe('write batcher', () => {
     store.collides.add('b');
     await assert.rejects(putNs('b', true), (err: unknown) => isConflict(err));
     assert.equal(store.transactions, 3);
-    assert.deepEqual(store.options.map((o) => o?.hints?.indexed?.absentInstances), [['i-b'], undefined, undefined], 'what the index vouched for went with the first try only');
+    assert.deepEqual(
+      store.options.map((o) => o?.hints?.indexed?.absentInstances),
+      [['i-b'], undefined, undefined],
+      'what the index vouched for went with the first try only',
+    );
     // Another node's write got there first; the next run finds what it committed, and succeeds.
     store.collides.clear();
     let runs = 0;
     const collidingOnce = new MusterError('UNAVAILABLE', 'another node created it; retry');
-    assert.equal(await batcher.submit(async () => {
-      if (++runs === 1) throw markConflict(collidingOnce, Date.now() + 5000);
-      return 'done';
-    }), 'done');
+    assert.equal(
+      await batcher.submit(async () => {
+        if (++runs === 1) throw markConflict(collidingOnce, Date.now() + 5000);
+        return 'done';
+      }),
+      'done',
+    );
     assert.equal(runs, 2, 'a write whose own step collided runs again, alone');
   });
 
   it('applies nothing for a request whose client has gone or whose deadline passed (DEADLINE_EXCEEDED), and tells the others the revision they committed', async () => {
     const { store, batcher } = setup();
-    const ctx = (over: Partial<RequestContext> = {}): RequestContext => ({ receivedAt: performance.now(), deadline: performance.now() + 5000, gone: () => false, ...over });
-    const write = (name: string, c: RequestContext) => batcher.submit(async (tx) => {
-      await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
-      await tx.appendEvent({ type: 'namespace.created', namespace: name, at: now, detail: {} });
-    }, { namespaces: [name] }, c);
+    const ctx = (over: Partial<RequestContext> = {}): RequestContext => ({
+      receivedAt: performance.now(),
+      deadline: performance.now() + 5000,
+      gone: () => false,
+      ...over,
+    });
+    const write = (name: string, c: RequestContext) =>
+      batcher.submit(
+        async (tx) => {
+          await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
+          await tx.appendEvent({ type: 'namespace.created', namespace: name, at: now, detail: {} });
+        },
+        { namespaces: [name] },
+        c,
+      );
     const ok = ctx();
     const left = ctx({ gone: () => true });
     const late = ctx({ receivedAt: performance.now() - 6000, deadline: performance.now() - 1000 });
     const results = await Promise.allSettled([write('ok', ok), write('left', left), write('late', late)]);
-    assert.deepEqual(results.map((r) => (r.status === 'rejected' ? (r.reason as MusterError).code : 'ok')), ['ok', 'DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED']);
-    assert.deepEqual((await store.load()).namespaces.map((n) => n.name), ['ok']);
+    assert.deepEqual(
+      results.map((r) => (r.status === 'rejected' ? (r.reason as MusterError).code : 'ok')),
+      ['ok', 'DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED'],
+    );
+    assert.deepEqual(
+      (await store.load()).namespaces.map((n) => n.name),
+      ['ok'],
+    );
     assert.ok(ok.revision! > 0 && left.revision === undefined && late.revision === undefined);
     const unchanged = ctx();
     await batcher.submit(async () => undefined, undefined, unchanged);
@@ -202,18 +267,30 @@ describe('write batcher', () => {
   it('with inFlight 2, builds the next batch while one commits once as many writes wait, and applies changes in start order', async () => {
     const store = new SlowFirstCommitStore();
     const committed: string[][] = [];
-    const batcher = new WriteBatcher(store, { maxSize: 100, maxWaitMs: 0, inFlight: 2 }, { onCommitted: (c) => committed.push(names(c)) }, pino({ level: 'silent' }));
+    const batcher = new WriteBatcher(
+      store,
+      { maxSize: 100, maxWaitMs: 0, inFlight: 2 },
+      { onCommitted: (c) => committed.push(names(c)) },
+      pino({ level: 'silent' }),
+    );
     const answered: string[] = [];
-    const putNs = (name: string) => batcher.submit(async (tx) => {
-      await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
-      return name;
-    }).then((n) => void answered.push(n));
+    const putNs = (name: string) =>
+      batcher
+        .submit(async (tx) => {
+          await tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now });
+          return name;
+        })
+        .then((n) => void answered.push(n));
     const first = [putNs('a'), putNs('b')];
     await turns();
     assert.equal(store.transactions, 1, 'the first batch is committing');
     const c = putNs('c');
     await turns();
-    assert.equal(store.transactions, 1, 'one write waiting, fewer than the batch committing took: it waits for that commit');
+    assert.equal(
+      store.transactions,
+      1,
+      'one write waiting, fewer than the batch committing took: it waits for that commit',
+    );
     const d = putNs('d');
     await turns();
     assert.equal(store.transactions, 2, 'two waiting: the next batch is built and committed meanwhile');
@@ -221,14 +298,23 @@ describe('write batcher', () => {
     assert.deepEqual(answered, []);
     store.acknowledgeFirst();
     await Promise.all([...first, c, d]);
-    assert.deepEqual(committed, [['a', 'b'], ['c', 'd']]);
+    assert.deepEqual(committed, [
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
     assert.deepEqual(answered, ['a', 'b', 'c', 'd']);
   });
 
   it('with the default inFlight 1, starts no transaction while one commits', async () => {
     const store = new SlowFirstCommitStore();
-    const batcher = new WriteBatcher(store, { maxSize: 100, maxWaitMs: 0 }, { onCommitted: () => {} }, pino({ level: 'silent' }));
-    const put = (name: string) => batcher.submit((tx) => tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now }));
+    const batcher = new WriteBatcher(
+      store,
+      { maxSize: 100, maxWaitMs: 0 },
+      { onCommitted: () => {} },
+      pino({ level: 'silent' }),
+    );
+    const put = (name: string) =>
+      batcher.submit((tx) => tx.putNamespace({ name, comment: '', createdAt: now, updatedAt: now }));
     const first = put('a');
     await turns();
     const later = [put('b'), put('c'), put('d')];

@@ -1,6 +1,14 @@
 import type { Logger } from 'pino';
 import { Errors, MusterError } from '../errors.js';
-import { conflictDeadline, isConflict, type IndexedRecords, type Store, type StoreTx, type TxHints, type TxOptions } from '../store/store.js';
+import {
+  conflictDeadline,
+  isConflict,
+  type IndexedRecords,
+  type Store,
+  type StoreTx,
+  type TxHints,
+  type TxOptions,
+} from '../store/store.js';
 import { RepeatedWarning } from '../repeated-warning.js';
 import type { Change } from './changes.js';
 import { RecordingTx } from './recording-tx.js';
@@ -95,7 +103,12 @@ export class WriteBatcher {
     private readonly log: Logger,
   ) {
     this.inFlight = Math.max(1, opts.inFlight ?? 1);
-    this.failing = new RepeatedWarning(log, 'store transaction failed; the whole batch was rolled back', 'store transactions commit again', { level: 'error' });
+    this.failing = new RepeatedWarning(
+      log,
+      'store transaction failed; the whole batch was rolled back',
+      'store transactions commit again',
+      { level: 'error' },
+    );
   }
 
   /**
@@ -200,7 +213,10 @@ export class WriteBatcher {
     if (batch.length === 1) return this.again(batch[0]!, first.error);
     // Each write alone, first in line: the one that collided fails, the others commit. The failed
     // transaction's deadline still bounds them all, so a caller waits no longer than the write timeout.
-    this.log.warn({ err: first.error, batchSize: batch.length }, 'a batch collided with another node\'s write at commit; re-running its writes one per transaction');
+    this.log.warn(
+      { err: first.error, batchSize: batch.length },
+      "a batch collided with another node's write at commit; re-running its writes one per transaction",
+    );
     const deadline = conflictDeadline(first.error);
     this.queue.unshift(...batch.map((item) => ({ ...item, alone: { deadline } })));
   }
@@ -209,31 +225,38 @@ export class WriteBatcher {
    * One transaction for these writes; once it committed and the batch started `before` it has
    * reached the index (or failed), the index gets its changes.
    */
-  private async attempt(batch: Pending[], opts: TxOptions, before: Promise<void>): Promise<{ ok: true; outcomes: Outcome[] } | { ok: false; error: unknown }> {
+  private async attempt(
+    batch: Pending[],
+    opts: TxOptions,
+    before: Promise<void>,
+  ): Promise<{ ok: true; outcomes: Outcome[] } | { ok: false; error: unknown }> {
     const outcomes: Outcome[] = [];
     const changes: Change[] = [];
     /** Where each write's changes start in `changes`, and where the next one's do. */
     const marks: number[] = [];
     const started = process.hrtime.bigint();
     try {
-      await this.store.transaction(async (tx) => {
-        const recording = new RecordingTx(tx, changes);
-        for (const item of batch) {
-          const mark = changes.length;
-          marks.push(mark);
-          await tx.savepoint();
-          try {
-            if (item.ctx) checkContext(item.ctx);
-            const value = await item.op(recording);
-            await tx.releaseSavepoint();
-            outcomes.push({ ok: true, value, revision: 0 });
-          } catch (error) {
-            await tx.rollbackToSavepoint();
-            changes.length = mark;
-            outcomes.push({ ok: false, error });
+      await this.store.transaction(
+        async (tx) => {
+          const recording = new RecordingTx(tx, changes);
+          for (const item of batch) {
+            const mark = changes.length;
+            marks.push(mark);
+            await tx.savepoint();
+            try {
+              if (item.ctx) checkContext(item.ctx);
+              const value = await item.op(recording);
+              await tx.releaseSavepoint();
+              outcomes.push({ ok: true, value, revision: 0 });
+            } catch (error) {
+              await tx.rollbackToSavepoint();
+              changes.length = mark;
+              outcomes.push({ ok: false, error });
+            }
           }
-        }
-      }, { ...opts, onNumbered: (renumber) => renumberChanges(changes, renumber) });
+        },
+        { ...opts, onNumbered: (renumber) => renumberChanges(changes, renumber) },
+      );
     } catch (error) {
       return { ok: false, error };
     }
@@ -267,7 +290,8 @@ export class WriteBatcher {
       } else if (isConflict(o.error)) {
         this.again(item, o.error);
       } else {
-        if (!(o.error instanceof MusterError)) this.log.error({ err: o.error }, 'write failed with an unexpected error');
+        if (!(o.error instanceof MusterError))
+          this.log.error({ err: o.error }, 'write failed with an unexpected error');
         item.reject(o.error);
       }
     });

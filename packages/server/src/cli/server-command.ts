@@ -11,7 +11,10 @@ export function serverCommand(program: Command): void {
     .option('-c, --config <file>', 'YAML configuration file (env MUSTER_CONFIG)');
   for (const o of OPTIONS) {
     // A true/false option given bare (--insecure) means true.
-    cmd.option(`${flagName(o.key)} ${o.type.kind === 'bool' ? '[value]' : '<value>'}`, `${o.description}; ${describeType(o.type)} (default: ${o.default}; env ${envName(o.key)})`);
+    cmd.option(
+      `${flagName(o.key)} ${o.type.kind === 'bool' ? '[value]' : '<value>'}`,
+      `${o.description}; ${describeType(o.type)} (default: ${o.default}; env ${envName(o.key)})`,
+    );
   }
   cmd.action(async (raw: Record<string, string | undefined>) => {
     const flags: Record<string, unknown> = {};
@@ -39,10 +42,13 @@ export function serverCommand(program: Command): void {
       if (stopping) return;
       stopping = true;
       muster.log.info({ signal }, 'signal received');
-      muster.stop().then(() => process.exit(0), (err: unknown) => {
-        muster.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
+      muster.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          muster.log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
     };
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));

@@ -8,14 +8,23 @@ import { describeRedis, RedisProxy, redisHarness, sleep, waitFor } from './redis
 /** A log that remembers its warnings. */
 function capture(): ClusterLog & { warnings: string[] } {
   const warnings: string[] = [];
-  return { warnings, debug() {}, info() {}, warn: (_o, msg) => void warnings.push(msg ?? ''), error: (_o, msg) => void warnings.push(`error: ${msg ?? ''}`) };
+  return {
+    warnings,
+    debug() {},
+    info() {},
+    warn: (_o, msg) => void warnings.push(msg ?? ''),
+    error: (_o, msg) => void warnings.push(`error: ${msg ?? ''}`),
+  };
 }
 
 describeRedis('ChangeBus: change notifications between nodes over Redis pub/sub', () => {
   const h = redisHarness();
 
   function bus(prefix: string, node: string, over: Partial<ChangeBusOptions> = {}): ChangeBus {
-    return h.defer(new ChangeBus({ redis: h.client(), prefix, node, log: capture(), commandTimeoutMs: 300, ...over }), (b) => b.stop());
+    return h.defer(
+      new ChangeBus({ redis: h.client(), prefix, node, log: capture(), commandTimeoutMs: 300, ...over }),
+      (b) => b.stop(),
+    );
   }
 
   async function subscribed(b: ChangeBus, got: ClusterChange[]): Promise<void> {
@@ -56,9 +65,19 @@ describeRedis('ChangeBus: change notifications between nodes over Redis pub/sub'
     await subscribed(a, got);
     for (let i = 1; i <= 3; i++) a.publish({ eventId: i, namespace: 'ns', service: `s${i}`, node: 'node-a' });
     await waitFor(() => got.length === 3, 500, 'the changes to come back');
-    assert.deepEqual(got.map((c) => c.eventId), [1, 2, 3]);
+    assert.deepEqual(
+      got.map((c) => c.eventId),
+      [1, 2, 3],
+    );
     assert.equal(raw.length, 2, 'three changes, maxBatch 2: two messages');
-    assert.deepEqual(JSON.parse(raw[0]!), { v: 1, node: 'node-a', changes: [{ eventId: 1, namespace: 'ns', service: 's1' }, { eventId: 2, namespace: 'ns', service: 's2' }] });
+    assert.deepEqual(JSON.parse(raw[0]!), {
+      v: 1,
+      node: 'node-a',
+      changes: [
+        { eventId: 1, namespace: 'ns', service: 's1' },
+        { eventId: 2, namespace: 'ns', service: 's2' },
+      ],
+    });
   });
 
   it('ignores and logs malformed messages on the channel, and keeps delivering good ones', async () => {
@@ -68,21 +87,41 @@ describeRedis('ChangeBus: change notifications between nodes over Redis pub/sub'
     const got: ClusterChange[] = [];
     await subscribed(b, got);
     const bad = [
-      'not json', 'null', '42', '[]', '{}', '{"v":2,"node":"x","changes":[]}', '{"v":1,"node":"x"}',
-      '{"v":1,"node":5,"changes":[]}', '{"v":1,"node":"x","changes":[null]}',
-      '{"v":1,"node":"x","changes":[{"eventId":"7","namespace":"ns"}]}', '{"v":1,"node":"x","changes":[{"eventId":1.5,"namespace":"ns"}]}',
+      'not json',
+      'null',
+      '42',
+      '[]',
+      '{}',
+      '{"v":2,"node":"x","changes":[]}',
+      '{"v":1,"node":"x"}',
+      '{"v":1,"node":5,"changes":[]}',
+      '{"v":1,"node":"x","changes":[null]}',
+      '{"v":1,"node":"x","changes":[{"eventId":"7","namespace":"ns"}]}',
+      '{"v":1,"node":"x","changes":[{"eventId":1.5,"namespace":"ns"}]}',
       '{"v":1,"node":"x","changes":[{"eventId":-1,"namespace":"ns"}]}',
-      '{"v":1,"node":"x","changes":[{"eventId":7}]}', '{"v":1,"node":"x","changes":[{"eventId":7,"namespace":"ns","service":3}]}',
+      '{"v":1,"node":"x","changes":[{"eventId":7}]}',
+      '{"v":1,"node":"x","changes":[{"eventId":7,"namespace":"ns","service":3}]}',
     ];
     const admin = h.admin();
     for (const m of bad) await admin.publish(clusterKeys(prefix).changes, m);
-    await admin.publish(clusterKeys(prefix).changes, JSON.stringify({ v: 1, node: 'node-x', changes: [{ eventId: 3, namespace: 'ns', service: 'svc', extra: true }], future: 1 }));
+    await admin.publish(
+      clusterKeys(prefix).changes,
+      JSON.stringify({
+        v: 1,
+        node: 'node-x',
+        changes: [{ eventId: 3, namespace: 'ns', service: 'svc', extra: true }],
+        future: 1,
+      }),
+    );
     await waitFor(() => got.length === 1, 500, 'the good message');
     assert.deepEqual(got, [{ eventId: 3, namespace: 'ns', service: 'svc', node: 'node-x' }]);
     assert.equal(b.stats.malformed, bad.length);
     assert.equal(log.warnings.filter((w) => w.includes('malformed')).length, 1, 'logged, but once a second at most');
     // One bad entry does not hide the good ones of the same message; eventId 0 (not known) is fine.
-    await admin.publish(clusterKeys(prefix).changes, JSON.stringify({ v: 1, node: 'node-x', changes: [{ eventId: 'x' }, { eventId: 0, namespace: 'ns2' }] }));
+    await admin.publish(
+      clusterKeys(prefix).changes,
+      JSON.stringify({ v: 1, node: 'node-x', changes: [{ eventId: 'x' }, { eventId: 0, namespace: 'ns2' }] }),
+    );
     await waitFor(() => got.length === 2, 500, 'the good entry of a partly bad message');
     assert.deepEqual(got[1], { eventId: 0, namespace: 'ns2', node: 'node-x' });
     assert.equal(b.stats.malformed, bad.length + 1);
@@ -108,7 +147,10 @@ describeRedis('ChangeBus: change notifications between nodes over Redis pub/sub'
     await waitFor(() => b.connected, 3000, 'b to subscribe again');
     a.publish({ eventId: 2, namespace: 'ns', node: 'node-a' });
     await waitFor(() => got.length === 1, 200, 'the change after the reconnect');
-    assert.deepEqual(got.map((c) => c.eventId), [2]);
+    assert.deepEqual(
+      got.map((c) => c.eventId),
+      [2],
+    );
     assert.deepEqual(states, [true, false, true]);
   });
 
@@ -130,7 +172,9 @@ describeRedis('ChangeBus: change notifications between nodes over Redis pub/sub'
     const a = bus(prefix, 'node-a');
     const b = bus(prefix, 'node-b');
     const got: ClusterChange[] = [];
-    b.subscribe(() => { throw new Error('handler bug'); });
+    b.subscribe(() => {
+      throw new Error('handler bug');
+    });
     const off = b.subscribe((c) => got.push(c));
     await waitFor(() => b.connected, 1000, 'b to subscribe');
     a.publish({ eventId: 1, namespace: 'ns', node: 'node-a' });

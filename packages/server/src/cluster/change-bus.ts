@@ -1,7 +1,15 @@
 import type { Redis } from 'ioredis';
 import { RepeatedWarning } from '../repeated-warning.js';
 import { clusterKeys } from './cluster-keys.js';
-import { type ClusterLog, DEFAULT_COMMAND_TIMEOUT_MS, errorMessage, Listeners, type RedisModuleOptions, silentLog, withTimeout } from './redis-common.js';
+import {
+  type ClusterLog,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  errorMessage,
+  Listeners,
+  type RedisModuleOptions,
+  silentLog,
+  withTimeout,
+} from './redis-common.js';
 
 /** One committed change, as other nodes hear of it. */
 export interface ClusterChange {
@@ -158,7 +166,11 @@ export class ChangeBus {
         const msg: Message = {
           v: 1,
           node,
-          changes: changes.slice(i, i + this.maxBatch).map(({ eventId, namespace, service }) => (service === undefined ? { eventId, namespace } : { eventId, namespace, service })),
+          changes: changes
+            .slice(i, i + this.maxBatch)
+            .map(({ eventId, namespace, service }) =>
+              service === undefined ? { eventId, namespace } : { eventId, namespace, service },
+            ),
         };
         const p = this.publishOne(JSON.stringify(msg), msg.changes.length);
         this.sending.add(p);
@@ -210,8 +222,14 @@ export class ChangeBus {
       this.generation++;
       this.setConnected(false);
     });
-    sub.on('error', (e: unknown) => this.log.debug({ err: errorMessage(e) }, 'change bus: subscriber connection error'));
-    sub.connect().catch((e: unknown) => this.log.warn({ err: errorMessage(e) }, 'change bus: subscriber cannot connect yet; retrying'));
+    sub.on('error', (e: unknown) =>
+      this.log.debug({ err: errorMessage(e) }, 'change bus: subscriber connection error'),
+    );
+    sub
+      .connect()
+      .catch((e: unknown) =>
+        this.log.warn({ err: errorMessage(e) }, 'change bus: subscriber cannot connect yet; retrying'),
+      );
   }
 
   private receive(raw: string): void {
@@ -227,7 +245,10 @@ export class ChangeBus {
       const now = Date.now();
       if (now - this.lastMalformedLog >= 1000) {
         this.lastMalformedLog = now;
-        this.log.warn({ channel: this.channel, sample: raw.slice(0, 200), malformed: this.stats.malformed }, parsed ? 'change bus: ignored malformed entries of a message' : 'change bus: ignored a malformed message');
+        this.log.warn(
+          { channel: this.channel, sample: raw.slice(0, 200), malformed: this.stats.malformed },
+          parsed ? 'change bus: ignored malformed entries of a message' : 'change bus: ignored a malformed message',
+        );
       }
       if (!parsed) return;
     }
@@ -235,7 +256,10 @@ export class ChangeBus {
     if (this.ignoreOwn && msg.node === this.node) return;
     for (const c of msg.changes) {
       this.stats.received++;
-      const change: ClusterChange = c.service === undefined ? { eventId: c.eventId, namespace: c.namespace, node: msg.node } : { ...c, node: msg.node };
+      const change: ClusterChange =
+        c.service === undefined
+          ? { eventId: c.eventId, namespace: c.namespace, node: msg.node }
+          : { ...c, node: msg.node };
       for (const handler of [...this.handlers]) {
         try {
           handler(change);
@@ -250,7 +274,8 @@ export class ChangeBus {
     if (this._connected === v) return;
     this._connected = v;
     if (v) this.log.info({ channel: this.channel }, 'change bus: subscribed');
-    else if (!this.stopped) this.log.warn({ channel: this.channel }, 'change bus: subscriber disconnected; reconnecting');
+    else if (!this.stopped)
+      this.log.warn({ channel: this.channel }, 'change bus: subscriber disconnected; reconnecting');
     this.connection.emit(v);
   }
 }
@@ -268,7 +293,14 @@ function parseMessage(x: unknown): { msg: Message; bad: number } | undefined {
   let bad = 0;
   for (const c of m.changes as unknown[]) {
     const { eventId, namespace, service } = (typeof c === 'object' && c !== null ? c : {}) as Record<string, unknown>;
-    if (typeof eventId !== 'number' || !Number.isSafeInteger(eventId) || eventId < 0 || typeof namespace !== 'string' || (service !== undefined && typeof service !== 'string')) bad++;
+    if (
+      typeof eventId !== 'number' ||
+      !Number.isSafeInteger(eventId) ||
+      eventId < 0 ||
+      typeof namespace !== 'string' ||
+      (service !== undefined && typeof service !== 'string')
+    )
+      bad++;
     else changes.push(service === undefined ? { eventId, namespace } : { eventId, namespace, service });
   }
   return { msg: { v: 1, node: m.node, changes }, bad };

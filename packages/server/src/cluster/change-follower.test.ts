@@ -18,9 +18,26 @@ const t0 = 1_700_000_000_000;
 /** What a node's naming service does for a registration: instance, event, service revision. */
 async function register(store: SharedStore, id: string, over: Parameters<typeof instance>[1] = {}): Promise<number> {
   return store.transaction(async (tx) => {
-    if (!(await tx.getNamespace('ns'))) await tx.putNamespace({ name: 'ns', comment: '', createdAt: t0, updatedAt: t0 });
-    const svc = (await tx.getService('ns', 'svc')) ?? { namespace: 'ns', name: 'svc', metadata: {}, comment: '', revision: 0, createdAt: t0, updatedAt: t0, verification: null };
-    const rev = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: t0, detail: {} });
+    if (!(await tx.getNamespace('ns')))
+      await tx.putNamespace({ name: 'ns', comment: '', createdAt: t0, updatedAt: t0 });
+    const svc = (await tx.getService('ns', 'svc')) ?? {
+      namespace: 'ns',
+      name: 'svc',
+      metadata: {},
+      comment: '',
+      revision: 0,
+      createdAt: t0,
+      updatedAt: t0,
+      verification: null,
+    };
+    const rev = await tx.appendEvent({
+      type: 'instance.registered',
+      namespace: 'ns',
+      service: 'svc',
+      instanceId: id,
+      at: t0,
+      detail: {},
+    });
     await tx.putService({ ...svc, revision: rev });
     await tx.putInstance(instance(id, { revision: rev, ...over }));
     return rev;
@@ -31,16 +48,33 @@ async function deregister(store: SharedStore, id: string): Promise<void> {
   await store.transaction(async (tx) => {
     await tx.deleteInstance(id);
     const svc = (await tx.getService('ns', 'svc'))!;
-    const rev = await tx.appendEvent({ type: 'instance.deregistered', namespace: 'ns', service: 'svc', instanceId: id, at: t0, detail: {} });
+    const rev = await tx.appendEvent({
+      type: 'instance.deregistered',
+      namespace: 'ns',
+      service: 'svc',
+      instanceId: id,
+      at: t0,
+      detail: {},
+    });
     await tx.putService({ ...svc, revision: rev });
   });
 }
 
-async function follower(store: SharedStore, opts: Partial<ConstructorParameters<typeof ChangeFollower>[2]> = {}, now?: () => number) {
+async function follower(
+  store: SharedStore,
+  opts: Partial<ConstructorParameters<typeof ChangeFollower>[2]> = {},
+  now?: () => number,
+) {
   const index = new RegistryIndex(1000);
   const snap = await store.load();
   index.load(snap);
-  const f = new ChangeFollower(store, index, { pollIntervalMs: 60_000, gapTimeoutMs: 1000, pageSize: 2, ...opts }, log, now);
+  const f = new ChangeFollower(
+    store,
+    index,
+    { pollIntervalMs: 60_000, gapTimeoutMs: 1000, pageSize: 2, ...opts },
+    log,
+    now,
+  );
   f.start(snap.lastEventId);
   return { index, f };
 }
@@ -101,78 +135,110 @@ describe('ChangeFollower: an index kept current with what other nodes wrote', ()
   });
 
   // Before, every page after a gap was read from the gap again: with more than a page after it, forever.
-  it('applies the pages after a gap it waits for at once, and reads them again only from the gap', { timeout: 5000 }, async () => {
-    class LateStore extends MemoryStore {
-      hidden = new Set<number>();
-      reads: number[] = [];
-      override async listEvents(filter: ChangeLogFilter): Promise<RegistryEvent[]> {
-        this.reads.push(filter.afterId ?? 0);
-        await new Promise((r) => setImmediate(r)); // a round trip: timers (the test's timeout) still run
-        // As in a database, rows not yet committed take no place in a page.
-        return (await super.listEvents({ ...filter, limit: 1_000_000 })).filter((e) => !this.hidden.has(e.id)).slice(0, filter.limit);
+  it(
+    'applies the pages after a gap it waits for at once, and reads them again only from the gap',
+    { timeout: 5000 },
+    async () => {
+      class LateStore extends MemoryStore {
+        hidden = new Set<number>();
+        reads: number[] = [];
+        override async listEvents(filter: ChangeLogFilter): Promise<RegistryEvent[]> {
+          this.reads.push(filter.afterId ?? 0);
+          await new Promise((r) => setImmediate(r)); // a round trip: timers (the test's timeout) still run
+          // As in a database, rows not yet committed take no place in a page.
+          return (await super.listEvents({ ...filter, limit: 1_000_000 }))
+            .filter((e) => !this.hidden.has(e.id))
+            .slice(0, filter.limit);
+        }
       }
-    }
-    const store = new LateStore();
-    const { index, f } = await follower(store, { pageSize: 2 }, () => t0); // the clock stands still: the gap never expires
-    await register(store, 'a'); // id 1
-    await register(store, 'late'); // id 2
-    store.hidden.add(2); // not committed yet
-    for (const id of ['b', 'c', 'd', 'e', 'f']) await register(store, id); // ids 3..7: pages beyond the gap
-    await f.catchUp();
-    assert.deepEqual([...index.instances.keys()].sort(), ['a', 'b', 'c', 'd', 'e', 'f']);
-    store.reads.length = 0;
-    await f.catchUp();
-    assert.deepEqual(store.reads, [1, 4, 6], 'from the gap, page by page, once');
-    store.hidden.delete(2);
-    await f.catchUp();
-    assert.ok(index.instances.has('late'), 'the late one is applied when it shows');
-    await f.stop();
-  });
+      const store = new LateStore();
+      const { index, f } = await follower(store, { pageSize: 2 }, () => t0); // the clock stands still: the gap never expires
+      await register(store, 'a'); // id 1
+      await register(store, 'late'); // id 2
+      store.hidden.add(2); // not committed yet
+      for (const id of ['b', 'c', 'd', 'e', 'f']) await register(store, id); // ids 3..7: pages beyond the gap
+      await f.catchUp();
+      assert.deepEqual([...index.instances.keys()].sort(), ['a', 'b', 'c', 'd', 'e', 'f']);
+      store.reads.length = 0;
+      await f.catchUp();
+      assert.deepEqual(store.reads, [1, 4, 6], 'from the gap, page by page, once');
+      store.hidden.delete(2);
+      await f.catchUp();
+      assert.ok(index.instances.has('late'), 'the late one is applied when it shows');
+      await f.stop();
+    },
+  );
 
   it('does not undo a newer write of its own node with an older row', async () => {
     const store = new MemoryStore();
     const { index, f } = await follower(store);
     await register(store, 'k', { weight: 1 });
     // This node already holds a newer version (revision 99) than the row the follower reads.
-    index.apply([{ kind: 'namespace', name: 'ns', rec: { name: 'ns', comment: '', createdAt: t0, updatedAt: t0 } },
-      { kind: 'service', namespace: 'ns', name: 'svc', rec: { namespace: 'ns', name: 'svc', metadata: {}, comment: '', revision: 99, createdAt: t0, updatedAt: t0, verification: null } },
-      { kind: 'instance', id: 'k', rec: instance('k', { weight: 7, revision: 99 }) }]);
+    index.apply([
+      { kind: 'namespace', name: 'ns', rec: { name: 'ns', comment: '', createdAt: t0, updatedAt: t0 } },
+      {
+        kind: 'service',
+        namespace: 'ns',
+        name: 'svc',
+        rec: {
+          namespace: 'ns',
+          name: 'svc',
+          metadata: {},
+          comment: '',
+          revision: 99,
+          createdAt: t0,
+          updatedAt: t0,
+          verification: null,
+        },
+      },
+      { kind: 'instance', id: 'k', rec: instance('k', { weight: 7, revision: 99 }) },
+    ]);
     await f.catchUp();
     assert.equal(index.instances.get('k')!.weight, 7);
     assert.equal(index.service('ns', 'svc')!.rec.revision, 99);
     await f.stop();
   });
 
-  it('leaves its own change numbers out of the change log read, also past a gap it waits for', { timeout: 5000 }, async () => {
-    class LateStore extends MemoryStore {
-      hidden = new Set<number>();
-      listed: number[] = [];
-      override async listEvents(filter: ChangeLogFilter): Promise<RegistryEvent[]> {
-        const events = (await super.listEvents({ ...filter, limit: 1_000_000 })).filter((e) => !this.hidden.has(e.id)).slice(0, filter.limit);
-        this.listed.push(...events.map((e) => e.id));
-        return events;
+  it(
+    'leaves its own change numbers out of the change log read, also past a gap it waits for',
+    { timeout: 5000 },
+    async () => {
+      class LateStore extends MemoryStore {
+        hidden = new Set<number>();
+        listed: number[] = [];
+        override async listEvents(filter: ChangeLogFilter): Promise<RegistryEvent[]> {
+          const events = (await super.listEvents({ ...filter, limit: 1_000_000 }))
+            .filter((e) => !this.hidden.has(e.id))
+            .slice(0, filter.limit);
+          this.listed.push(...events.map((e) => e.id));
+          return events;
+        }
       }
-    }
-    const store = new LateStore();
-    const { index, f } = await follower(store, { pageSize: 2 }, () => t0);
-    await register(store, 'a'); // 1
-    await register(store, 'late'); // 2, not committed yet
-    store.hidden.add(2);
-    const own = [await register(store, 'm1'), await register(store, 'm2'), await register(store, 'm3')]; // 3..5
-    f.committedHere(own);
-    await register(store, 'b'); // 6
-    await f.catchUp();
-    assert.deepEqual([...index.instances.keys()].sort(), ['a', 'b'], "the others' changes, none of its own read back");
-    store.hidden.delete(2);
-    await f.catchUp();
-    assert.ok(index.instances.has('late'), 'the late one is applied when it shows');
-    assert.ok(!own.some((id) => store.listed.includes(id)), `read: ${store.listed.join(', ')}`);
-    await register(store, 'c'); // 7: reads go on after all of them
-    await f.catchUp();
-    assert.ok(index.instances.has('c'));
-    assert.ok(!index.instances.has('m1'));
-    await f.stop();
-  });
+      const store = new LateStore();
+      const { index, f } = await follower(store, { pageSize: 2 }, () => t0);
+      await register(store, 'a'); // 1
+      await register(store, 'late'); // 2, not committed yet
+      store.hidden.add(2);
+      const own = [await register(store, 'm1'), await register(store, 'm2'), await register(store, 'm3')]; // 3..5
+      f.committedHere(own);
+      await register(store, 'b'); // 6
+      await f.catchUp();
+      assert.deepEqual(
+        [...index.instances.keys()].sort(),
+        ['a', 'b'],
+        "the others' changes, none of its own read back",
+      );
+      store.hidden.delete(2);
+      await f.catchUp();
+      assert.ok(index.instances.has('late'), 'the late one is applied when it shows');
+      assert.ok(!own.some((id) => store.listed.includes(id)), `read: ${store.listed.join(', ')}`);
+      await register(store, 'c'); // 7: reads go on after all of them
+      await f.catchUp();
+      assert.ok(index.instances.has('c'));
+      assert.ok(!index.instances.has('m1'));
+      await f.stop();
+    },
+  );
 
   it('passes over the changes its own node committed instead of reading their rows back, and still reads the others', async () => {
     class CountingStore extends MemoryStore {

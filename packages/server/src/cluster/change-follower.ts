@@ -127,10 +127,15 @@ export class ChangeFollower {
     const { instances } = await this.store.readRecords({ namespaces: [], services: [], instances: [id] });
     const rec = instances[0];
     if (!rec) return false;
-    const svc = await this.store.readRecords({ namespaces: [rec.namespace], services: [[rec.namespace, rec.service]], instances: [] });
+    const svc = await this.store.readRecords({
+      namespaces: [rec.namespace],
+      services: [[rec.namespace, rec.service]],
+      instances: [],
+    });
     this.index.apply([
       ...svc.namespaces.map((n): Change => ({ kind: 'namespace', name: n.name, rec: n })),
-      ...svc.services.filter((s) => (this.index.service(s.namespace, s.name)?.rec.revision ?? -1) <= s.revision)
+      ...svc.services
+        .filter((s) => (this.index.service(s.namespace, s.name)?.rec.revision ?? -1) <= s.revision)
         .map((s): Change => ({ kind: 'service', namespace: s.namespace, name: s.name, rec: s })),
       ...(this.newer(rec.id, rec.revision) ? [{ kind: 'instance', id: rec.id, rec } as Change] : []),
     ]);
@@ -148,7 +153,8 @@ export class ChangeFollower {
         if (this.lastError) this.log.info('change log readable again; index caught up');
         this.lastError = undefined;
       } catch (err) {
-        if (!this.lastError) this.log.warn({ err }, 'reading the change log failed; the index may be stale until it works again');
+        if (!this.lastError)
+          this.log.warn({ err }, 'reading the change log failed; the index may be stale until it works again');
         this.lastError = err as Error;
         return;
       }
@@ -231,7 +237,8 @@ export class ChangeFollower {
     for (const e of events) {
       if (e.type === 'token.created' || e.type === 'token.revoked') tokens = true;
       if (e.type.startsWith('namespace.')) namespaces.set(e.namespace, e.id);
-      if (e.service !== undefined) services.set(serviceKey(e.namespace, e.service), { ns: e.namespace, name: e.service, id: e.id });
+      if (e.service !== undefined)
+        services.set(serviceKey(e.namespace, e.service), { ns: e.namespace, name: e.service, id: e.id });
       if (e.instanceId !== undefined) instances.set(e.instanceId, e.id);
     }
     const keys: RecordKeys = {

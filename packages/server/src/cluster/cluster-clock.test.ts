@@ -8,11 +8,11 @@ function machine(at: number) {
   return c;
 }
 
-describe('ClusterClock: every node stamps on Redis\'s clock', () => {
-  it('reads the machine\'s clock corrected by its distance to Redis\'s, from the sample of the shortest round trip', () => {
+describe("ClusterClock: every node stamps on Redis's clock", () => {
+  it("reads the machine's clock corrected by its distance to Redis's, from the sample of the shortest round trip", () => {
     const m = machine(1_000_000);
     const clock = new ClusterClock(m);
-    assert.equal(clock.now(), 1_000_000, 'before any sample: the machine\'s own');
+    assert.equal(clock.now(), 1_000_000, "before any sample: the machine's own");
     assert.equal(clock.skewMs, undefined);
     // The machine runs 20 s behind Redis. Redis read its clock halfway through the round trip.
     clock.sample(1_000_000, 1_020_005, 1_000_010);
@@ -26,7 +26,7 @@ describe('ClusterClock: every node stamps on Redis\'s clock', () => {
     assert.equal(clock.now() - m.now(), 20_002);
   });
 
-  it('takes a step of the machine\'s clock at once, whatever the old samples said', () => {
+  it("takes a step of the machine's clock at once, whatever the old samples said", () => {
     const m = machine(5_000_000);
     const clock = new ClusterClock(m);
     clock.sample(5_000_000, 5_000_001, 5_000_002);

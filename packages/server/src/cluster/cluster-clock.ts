@@ -28,7 +28,10 @@ export class ClusterClock implements Clock {
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
 
-  constructor(private readonly base: Clock, private readonly opts: { window?: number; log?: ClusterLog } = {}) {}
+  constructor(
+    private readonly base: Clock,
+    private readonly opts: { window?: number; log?: ClusterLog } = {},
+  ) {}
 
   now(): number {
     return this.base.now() + this.offset;
@@ -68,12 +71,16 @@ export class ClusterClock implements Clock {
       try {
         const remote = await readRemote();
         this.sample(before, remote, this.base.now());
-        if (this.failing) this.opts.log?.info({ skewMs: this.skewMs }, 'cluster clock: reading Redis\'s clock again');
+        if (this.failing) this.opts.log?.info({ skewMs: this.skewMs }, "cluster clock: reading Redis's clock again");
         this.failing = false;
       } catch (e) {
         if (!this.failing) {
-          (this.opts.log ?? silentLog).warn({ err: errorMessage(e), skewMs: this.skewMs },
-            this.samples.length > 0 ? 'cluster clock: cannot read Redis\'s clock; keeping the last measured distance' : 'cluster clock: cannot read Redis\'s clock yet; using this machine\'s own until it can');
+          (this.opts.log ?? silentLog).warn(
+            { err: errorMessage(e), skewMs: this.skewMs },
+            this.samples.length > 0
+              ? "cluster clock: cannot read Redis's clock; keeping the last measured distance"
+              : "cluster clock: cannot read Redis's clock yet; using this machine's own until it can",
+          );
         }
         this.failing = true;
       }

@@ -63,7 +63,11 @@ export class ClusterMode implements SweepGate {
   private directory: NodeDirectory | undefined;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly config: MusterConfig, readonly nodeId: string, private readonly deps: ClusterDeps) {
+  constructor(
+    private readonly config: MusterConfig,
+    readonly nodeId: string,
+    private readonly deps: ClusterDeps,
+  ) {
     const { log } = deps;
     const prefix = `${config.cluster.prefix}:`;
     this.redis = new Redis(config.cluster.redis, {
@@ -79,14 +83,27 @@ export class ClusterMode implements SweepGate {
     this.relay = new HeartbeatRelay({ ...common, node: nodeId });
     this.barrier = new FlushBarrier({ ...common, waitMs: FLUSH_WAIT_MS });
     this.bus = new ChangeBus({ ...common, node: nodeId });
-    this.follower = new ChangeFollower(deps.store, deps.index, {
-      pollIntervalMs: config.cluster.pollInterval, gapTimeoutMs: 10_000, pageSize: 1000, onTokenEvents: deps.tokensChanged,
-      onApplied: (revision) => deps.applied.advance(revision),
-    }, log);
+    this.follower = new ChangeFollower(
+      deps.store,
+      deps.index,
+      {
+        pollIntervalMs: config.cluster.pollInterval,
+        gapTimeoutMs: 10_000,
+        pageSize: 1000,
+        onTokenEvents: deps.tokensChanged,
+        onApplied: (revision) => deps.applied.advance(revision),
+      },
+      log,
+    );
     this.lease.onChange((held) => {
       if (held) this.barrier.arm();
       else this.barrier.disarm();
-      log.info({ node: nodeId }, held ? 'this node holds the sweep lease: it expires and cleans up instances' : 'this node no longer holds the sweep lease');
+      log.info(
+        { node: nodeId },
+        held
+          ? 'this node holds the sweep lease: it expires and cleans up instances'
+          : 'this node no longer holds the sweep lease',
+      );
     });
   }
 
@@ -112,7 +129,9 @@ export class ClusterMode implements SweepGate {
   /** Once the node listens: it joins the directory with the addresses clients use. */
   announce(self: { httpAddress: string; grpcAddress: string; startedAt: number }): void {
     this.directory = new NodeDirectory({
-      redis: this.redis, prefix: `${this.config.cluster.prefix}:`, log: this.deps.log,
+      redis: this.redis,
+      prefix: `${this.config.cluster.prefix}:`,
+      log: this.deps.log,
       self: { id: this.nodeId, version: VERSION, ...self },
       // The machine's own clock, not the cluster's: how far it is off is what the directory reports.
       wallClock: () => this.deps.clock.machineNow(),
@@ -131,7 +150,13 @@ export class ClusterMode implements SweepGate {
     const services = new Map<string, ClusterChange>();
     for (const c of changes) {
       if (c.kind === 'event') events.push(c.id);
-      else if (c.kind === 'service' && c.rec) services.set(serviceKey(c.namespace, c.name), { eventId: c.rec.revision, namespace: c.namespace, service: c.name, node: this.nodeId });
+      else if (c.kind === 'service' && c.rec)
+        services.set(serviceKey(c.namespace, c.name), {
+          eventId: c.rec.revision,
+          namespace: c.namespace,
+          service: c.name,
+          node: this.nodeId,
+        });
       else if (c.kind === 'namespace') this.bus.publish({ eventId: 0, namespace: c.name, node: this.nodeId });
       else if (c.kind === 'instance' && !c.rec) gone.push(c.id);
       // Revocation takes effect on every node at once: the token events wake their followers now.
@@ -181,7 +206,9 @@ export class ClusterMode implements SweepGate {
   /** Why this node's answers may miss other nodes' writes: the change log cannot be read. */
   staleness(): string | undefined {
     const err = this.follower.lastError;
-    return err ? `this node cannot read the shared store (${err.message}); answers may miss changes made through other nodes` : undefined;
+    return err
+      ? `this node cannot read the shared store (${err.message}); answers may miss changes made through other nodes`
+      : undefined;
   }
 
   /** What /readyz shows of the cluster; none of it makes the node unready by itself. */
@@ -195,13 +222,22 @@ export class ClusterMode implements SweepGate {
 
   async status(): Promise<ClusterStatus> {
     const snap = await this.directory?.snapshot();
-    if (!snap) throw new MusterError('UNAVAILABLE', 'Redis is not reachable: the cluster membership is unknown right now');
+    if (!snap)
+      throw new MusterError('UNAVAILABLE', 'Redis is not reachable: the cluster membership is unknown right now');
     return {
-      mode: 'cluster', leaseHolder: snap.leaseHolder,
+      mode: 'cluster',
+      leaseHolder: snap.leaseHolder,
       nodes: snap.nodes.map((n) => ({
-        id: n.id, httpAddress: n.httpAddress, grpcAddress: n.grpcAddress, version: n.version,
-        startedAt: new Date(n.startedAt).toISOString(), lastSeen: new Date(n.lastSeen).toISOString(),
-        lastSeenAgoMs: n.lastSeenAgoMs, stale: n.stale, leaseHolder: n.leaseHolder, self: n.id === this.nodeId,
+        id: n.id,
+        httpAddress: n.httpAddress,
+        grpcAddress: n.grpcAddress,
+        version: n.version,
+        startedAt: new Date(n.startedAt).toISOString(),
+        lastSeen: new Date(n.lastSeen).toISOString(),
+        lastSeenAgoMs: n.lastSeenAgoMs,
+        stale: n.stale,
+        leaseHolder: n.leaseHolder,
+        self: n.id === this.nodeId,
         ...(n.clockOffsetMs !== undefined ? { clockOffsetMs: n.clockOffsetMs } : {}),
       })),
     };
@@ -212,7 +248,12 @@ export class ClusterMode implements SweepGate {
     this.unsubscribe?.();
     this.deps.clock.stop();
     await this.follower.stop();
-    await Promise.allSettled([this.relay.stop(), this.lease.stop({ release: true }), this.directory?.stop({ remove: true }), this.bus.stop()]);
+    await Promise.allSettled([
+      this.relay.stop(),
+      this.lease.stop({ release: true }),
+      this.directory?.stop({ remove: true }),
+      this.bus.stop(),
+    ]);
     this.redis.disconnect();
   }
 

@@ -8,10 +8,12 @@ import { describeRedis, redisHarness, sleep } from './redis-test-support.js';
 
 const log = pino({ level: 'silent' });
 
-describeRedis('FlushBarrier: a new sweep lease holder waits for every node\'s held heartbeats', () => {
+describeRedis("FlushBarrier: a new sweep lease holder waits for every node's held heartbeats", () => {
   const h = redisHarness();
-  const barrier = (prefix: string, waitMs = 5000) => new FlushBarrier({ redis: h.client(), prefix, log, waitMs, commandTimeoutMs: 500 });
-  const relay = (prefix: string, node: string) => h.defer(new HeartbeatRelay({ redis: h.client(), prefix, log, node, flushIntervalMs: 60_000 }), (r) => r.stop());
+  const barrier = (prefix: string, waitMs = 5000) =>
+    new FlushBarrier({ redis: h.client(), prefix, log, waitMs, commandTimeoutMs: 500 });
+  const relay = (prefix: string, node: string) =>
+    h.defer(new HeartbeatRelay({ redis: h.client(), prefix, log, node, flushIntervalMs: 60_000 }), (r) => r.stop());
 
   it('holds the sweep until every node that flushed under the last holder has flushed again; a node that stopped is not waited for', async () => {
     const prefix = h.prefix();
@@ -22,7 +24,11 @@ describeRedis('FlushBarrier: a new sweep lease holder waits for every node\'s he
     const sweep = barrier(prefix);
     sweep.arm(); // generation 7
     assert.equal(await sweep.passed(), false, 'no node has flushed since');
-    assert.equal(await h.admin().hexists(clusterKeys(prefix).flushed, 'long-gone'), 0, 'a note older than the last holder\'s is removed');
+    assert.equal(
+      await h.admin().hexists(clusterKeys(prefix).flushed, 'long-gone'),
+      0,
+      "a note older than the last holder's is removed",
+    );
     await a.flush();
     b.record('i1', Date.now());
     await b.flush();

@@ -1,6 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { clusterKeys } from './cluster-keys.js';
-import { type ClusterLog, DEFAULT_COMMAND_TIMEOUT_MS, errorMessage, type RedisModuleOptions, silentLog, withTimeout } from './redis-common.js';
+import {
+  type ClusterLog,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  errorMessage,
+  type RedisModuleOptions,
+  silentLog,
+  withTimeout,
+} from './redis-common.js';
 
 export interface FlushBarrierOptions extends RedisModuleOptions {
   /** The most the sweep waits for a node that does not flush: it is presumed gone. */
@@ -75,7 +82,10 @@ export class FlushBarrier {
       return true;
     }
     if (waitedMs >= this.waitMs) {
-      this.log.warn({ waitedMs, unflushed: pending ?? 'unknown' }, 'sweeping without heartbeats a node may still hold: it has not flushed since this node took the sweep lease');
+      this.log.warn(
+        { waitedMs, unflushed: pending ?? 'unknown' },
+        'sweeping without heartbeats a node may still hold: it has not flushed since this node took the sweep lease',
+      );
       this.disarm();
       return true;
     }
@@ -97,10 +107,13 @@ export class FlushBarrier {
    */
   private async unflushed(g: number): Promise<string[]> {
     const notes = await withTimeout(this.redis.hgetall(this.keys.flushed), this.timeoutMs, 'flush notes');
-    const before = Object.entries(notes).map(([node, v]) => [node, Number(v)] as const).filter(([, v]) => v < g);
+    const before = Object.entries(notes)
+      .map(([node, v]) => [node, Number(v)] as const)
+      .filter(([, v]) => v < g);
     const last = Math.max(-1, ...before.map(([, v]) => v));
     const gone = before.filter(([, v]) => v < last).map(([node]) => node);
-    if (gone.length > 0) void withTimeout(this.redis.hdel(this.keys.flushed, ...gone), this.timeoutMs, 'old flush notes').catch(() => {});
+    if (gone.length > 0)
+      void withTimeout(this.redis.hdel(this.keys.flushed, ...gone), this.timeoutMs, 'old flush notes').catch(() => {});
     return before.filter(([, v]) => v === last).map(([node]) => node);
   }
 }

@@ -13,7 +13,10 @@ describeRedis('HeartbeatRelay: heartbeats taken by any node, visible to the swee
   const h = redisHarness();
 
   function relay(prefix: string, over: Partial<HeartbeatRelayOptions> = {}): HeartbeatRelay {
-    return h.defer(new HeartbeatRelay({ redis: h.client(), prefix, log, flushIntervalMs: 50, commandTimeoutMs: 200, ...over }), (r) => r.stop());
+    return h.defer(
+      new HeartbeatRelay({ redis: h.client(), prefix, log, flushIntervalMs: 50, commandTimeoutMs: 200, ...over }),
+      (r) => r.stop(),
+    );
   }
 
   /** Counts the pipelines a client sends and the commands in them. */
@@ -44,11 +47,22 @@ describeRedis('HeartbeatRelay: heartbeats taken by any node, visible to the swee
     b.record('i3', t0 + 20);
     assert.equal(await a.flush(), true);
     assert.equal(await b.flush(), true); // arrives later with an older time for i1: must not win
-    assert.deepEqual(await h.admin().hgetall(clusterKeys(prefix).heartbeats), { i1: String(t0 + 500), i2: String(t0 + 10), i3: String(t0 + 20) });
+    assert.deepEqual(await h.admin().hgetall(clusterKeys(prefix).heartbeats), {
+      i1: String(t0 + 500),
+      i2: String(t0 + 10),
+      i3: String(t0 + 20),
+    });
     b.record('i1', t0 + 900);
     await b.flush();
     const sweeper = relay(prefix);
-    assert.deepEqual(await sweeper.times(['i1', 'i2', 'i3', 'unknown']), new Map([['i1', t0 + 900], ['i2', t0 + 10], ['i3', t0 + 20]]));
+    assert.deepEqual(
+      await sweeper.times(['i1', 'i2', 'i3', 'unknown']),
+      new Map([
+        ['i1', t0 + 900],
+        ['i2', t0 + 10],
+        ['i3', t0 + 20],
+      ]),
+    );
     assert.equal(a.pendingCount, 0);
     assert.equal(sweeper.available, true);
   });
@@ -69,7 +83,11 @@ describeRedis('HeartbeatRelay: heartbeats taken by any node, visible to the swee
 
     for (let i = 0; i < 2500; i++) r.record(`more-${i}`, t0);
     assert.equal(await r.flush(), true);
-    assert.deepEqual(seen, { pipelines: 3, commands: 5 }, 'one pipeline of three scripts (times() above was one HMGET)');
+    assert.deepEqual(
+      seen,
+      { pipelines: 3, commands: 5 },
+      'one pipeline of three scripts (times() above was one HMGET)',
+    );
     assert.equal(await h.admin().hlen(clusterKeys(prefix).heartbeats), 3500);
   });
 
@@ -97,7 +115,11 @@ describeRedis('HeartbeatRelay: heartbeats taken by any node, visible to the swee
 
     await proxy.restore();
     await waitFor(() => r.available && r.pendingCount === 0, 2000, 'the kept heartbeats to be written');
-    assert.deepEqual(await h.admin().hgetall(clusterKeys(prefix).heartbeats), { i1: String(t0 + 5), i2: String(t0 + 7), i3: String(t0 + 9) });
+    assert.deepEqual(await h.admin().hgetall(clusterKeys(prefix).heartbeats), {
+      i1: String(t0 + 5),
+      i2: String(t0 + 7),
+      i3: String(t0 + 9),
+    });
     assert.deepEqual(seen, [true, false, true]);
   });
 
@@ -124,7 +146,13 @@ describeRedis('HeartbeatRelay: heartbeats taken by any node, visible to the swee
     await a.flush();
     sweeper.record('i1', t0 + 20); // taken by the sweeping node itself, not flushed yet
     sweeper.record('i2', t0 + 5);
-    assert.deepEqual(await sweeper.times(['i1', 'i2']), new Map([['i1', t0 + 20], ['i2', t0 + 5]]));
+    assert.deepEqual(
+      await sweeper.times(['i1', 'i2']),
+      new Map([
+        ['i1', t0 + 20],
+        ['i2', t0 + 5],
+      ]),
+    );
     sweeper.record('i1', t0 + 1);
     assert.deepEqual(await a.times(['i1']), new Map([['i1', t0 + 10]]));
   });

@@ -1,5 +1,13 @@
 import { clusterKeys } from './cluster-keys.js';
-import { type ClusterLog, DEFAULT_COMMAND_TIMEOUT_MS, errorMessage, Listeners, type RedisModuleOptions, silentLog, withTimeout } from './redis-common.js';
+import {
+  type ClusterLog,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  errorMessage,
+  Listeners,
+  type RedisModuleOptions,
+  silentLog,
+  withTimeout,
+} from './redis-common.js';
 
 export interface HeartbeatRelayOptions extends RedisModuleOptions {
   /** How often recorded heartbeats are written to Redis. Default 500 ms. */
@@ -81,7 +89,8 @@ export class HeartbeatRelay {
     this.chunkSize = opts.chunkSize ?? 1000;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.listeners = new Listeners(this.log, 'heartbeat relay');
-    if (!(this.intervalMs > 0 && this.chunkSize > 0)) throw new RangeError('heartbeat relay: flushIntervalMs and chunkSize must be > 0');
+    if (!(this.intervalMs > 0 && this.chunkSize > 0))
+      throw new RangeError('heartbeat relay: flushIntervalMs and chunkSize must be > 0');
   }
 
   /** Whether the last Redis round trip worked (false until the first one did). */
@@ -223,7 +232,10 @@ export class HeartbeatRelay {
         if (err) {
           ok = false;
           this.keep(c);
-          this.log.warn({ err: errorMessage(err), ids: c.length }, 'heartbeat relay: part of a flush failed; kept for the next');
+          this.log.warn(
+            { err: errorMessage(err), ids: c.length },
+            'heartbeat relay: part of a flush failed; kept for the next',
+          );
         }
       });
       if (ok) this.setAvailable(true);
@@ -251,7 +263,8 @@ export class HeartbeatRelay {
   private failed(e: unknown, msg: string): void {
     this.lastError = errorMessage(e);
     // Log the transition, not every retry of an outage.
-    if (this._available || !this.checked) this.log.warn({ err: this.lastError, pending: this.pending.size }, `heartbeat relay: ${msg}`);
+    if (this._available || !this.checked)
+      this.log.warn({ err: this.lastError, pending: this.pending.size }, `heartbeat relay: ${msg}`);
     this.setAvailable(false);
   }
 

@@ -1,5 +1,12 @@
 import { clusterKeys } from './cluster-keys.js';
-import { type ClusterLog, DEFAULT_COMMAND_TIMEOUT_MS, errorMessage, type RedisModuleOptions, silentLog, withTimeout } from './redis-common.js';
+import {
+  type ClusterLog,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  errorMessage,
+  type RedisModuleOptions,
+  silentLog,
+  withTimeout,
+} from './redis-common.js';
 
 /** What a node says about itself. */
 export interface NodeSelf {
@@ -105,7 +112,13 @@ export class NodeDirectory {
   constructor(opts: NodeDirectoryOptions) {
     this.redis = opts.redis;
     this.log = opts.log ?? silentLog;
-    this.self = { id: opts.self.id, httpAddress: opts.self.httpAddress, grpcAddress: opts.self.grpcAddress, version: opts.self.version, startedAt: opts.self.startedAt };
+    this.self = {
+      id: opts.self.id,
+      httpAddress: opts.self.httpAddress,
+      grpcAddress: opts.self.grpcAddress,
+      version: opts.self.version,
+      startedAt: opts.self.startedAt,
+    };
     this.keys = clusterKeys(opts.prefix);
     this.intervalMs = opts.intervalMs ?? 1000;
     this.staleAfterMs = opts.staleAfterMs ?? 5 * this.intervalMs;
@@ -144,7 +157,10 @@ export class NodeDirectory {
     try {
       await withTimeout(this.redis.hdel(this.keys.nodes, this.self.id), this.timeoutMs, 'node directory remove');
     } catch (e) {
-      this.log.warn({ err: errorMessage(e) }, 'node directory: could not remove this node\'s entry; it expires on its own');
+      this.log.warn(
+        { err: errorMessage(e) },
+        "node directory: could not remove this node's entry; it expires on its own",
+      );
     }
   }
 
@@ -163,7 +179,11 @@ export class NodeDirectory {
   async snapshot(): Promise<DirectorySnapshot | undefined> {
     let reply: unknown;
     try {
-      reply = await withTimeout(this.redis.eval(LIST, 2, this.keys.nodes, this.keys.sweepLease, String(this.expireMs)), this.timeoutMs, 'node directory list');
+      reply = await withTimeout(
+        this.redis.eval(LIST, 2, this.keys.nodes, this.keys.sweepLease, String(this.expireMs)),
+        this.timeoutMs,
+        'node directory list',
+      );
       this.setAvailable(true);
     } catch (e) {
       this.setAvailable(false, e);
@@ -180,7 +200,11 @@ export class NodeDirectory {
       const ago = Math.max(0, now - e.lastSeen);
       const { wallTime, ...entry } = e;
       nodes.push({
-        ...entry, lastSeenAgoMs: ago, stale: ago > this.staleAfterMs, leaseHolder: e.id === holder, self: e.id === this.self.id,
+        ...entry,
+        lastSeenAgoMs: ago,
+        stale: ago > this.staleAfterMs,
+        leaseHolder: e.id === holder,
+        self: e.id === this.self.id,
         ...(wallTime !== undefined ? { clockOffsetMs: wallTime - e.lastSeen } : {}),
       });
     }
@@ -190,7 +214,17 @@ export class NodeDirectory {
 
   private async write(): Promise<boolean> {
     try {
-      await withTimeout(this.redis.eval(WRITE, 1, this.keys.nodes, this.self.id, JSON.stringify({ ...this.self, wallTime: this.wallClock() })), this.timeoutMs, 'node directory write');
+      await withTimeout(
+        this.redis.eval(
+          WRITE,
+          1,
+          this.keys.nodes,
+          this.self.id,
+          JSON.stringify({ ...this.self, wallTime: this.wallClock() }),
+        ),
+        this.timeoutMs,
+        'node directory write',
+      );
       this.setAvailable(true);
       return true;
     } catch (e) {
@@ -211,9 +245,23 @@ function parseEntry(raw: string): (NodeSelf & { lastSeen: number; wallTime?: num
   try {
     const x = JSON.parse(raw) as Record<string, unknown>;
     const { id, httpAddress, grpcAddress, version, startedAt, lastSeen, wallTime } = x;
-    if (typeof id !== 'string' || typeof httpAddress !== 'string' || typeof grpcAddress !== 'string' || typeof version !== 'string') return undefined;
+    if (
+      typeof id !== 'string' ||
+      typeof httpAddress !== 'string' ||
+      typeof grpcAddress !== 'string' ||
+      typeof version !== 'string'
+    )
+      return undefined;
     if (typeof startedAt !== 'number' || typeof lastSeen !== 'number') return undefined;
-    return { id, httpAddress, grpcAddress, version, startedAt, lastSeen, ...(typeof wallTime === 'number' ? { wallTime } : {}) };
+    return {
+      id,
+      httpAddress,
+      grpcAddress,
+      version,
+      startedAt,
+      lastSeen,
+      ...(typeof wallTime === 'number' ? { wallTime } : {}),
+    };
   } catch {
     return undefined;
   }

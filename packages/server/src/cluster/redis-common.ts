@@ -52,7 +52,10 @@ export function errorMessage(e: unknown): string {
 export class Listeners<T> {
   private readonly list = new Set<(value: T) => void>();
 
-  constructor(private readonly log: ClusterLog, private readonly what: string) {}
+  constructor(
+    private readonly log: ClusterLog,
+    private readonly what: string,
+  ) {}
 
   /** Adds a listener; returns the function that removes it. */
   add(cb: (value: T) => void): () => void {

@@ -15,7 +15,16 @@ describeRedis('Lease: one holder at a time of a lease in Redis', () => {
   const h = redisHarness();
 
   function lease(prefix: string, nodeId: string, over: Partial<LeaseOptions> = {}): Lease {
-    const l = new Lease({ redis: h.client(), prefix, log, nodeId, ttlMs: TTL, renewIntervalMs: INTERVAL, safetyMarginMs: 30, ...over });
+    const l = new Lease({
+      redis: h.client(),
+      prefix,
+      log,
+      nodeId,
+      ttlMs: TTL,
+      renewIntervalMs: INTERVAL,
+      safetyMarginMs: 30,
+      ...over,
+    });
     return h.defer(l, (x) => x.stop());
   }
 
@@ -57,8 +66,11 @@ describeRedis('Lease: one holder at a time of a lease in Redis', () => {
     await holder.stop({ release: false }); // timers stop, the key stays until it expires
     assert.equal(holder.held, false);
     const took = await waitFor(() => other.held, TTL + INTERVAL + 200, 'the other node to take over');
-    assert.ok(performance.now() - crashedAt <= TTL + INTERVAL + 50, `takeover after ${Math.round(performance.now() - crashedAt)} ms`);
-    assert.ok(took > INTERVAL, 'the other node waited for the crashed holder\'s lease to expire');
+    assert.ok(
+      performance.now() - crashedAt <= TTL + INTERVAL + 50,
+      `takeover after ${Math.round(performance.now() - crashedAt)} ms`,
+    );
+    assert.ok(took > INTERVAL, "the other node waited for the crashed holder's lease to expire");
     assert.deepEqual(changes, [true]);
     assert.ok(!(a.held && b.held));
   });
@@ -70,14 +82,29 @@ describeRedis('Lease: one holder at a time of a lease in Redis', () => {
     holder.onChange((held) => holderLost.push(held));
     await holder.stop();
     assert.deepEqual(holderLost, [false]);
-    assert.notEqual(await other.holder(), holder === a ? 'node-a' : 'node-b', 'the key is gone (or already the other node\'s)');
+    assert.notEqual(
+      await other.holder(),
+      holder === a ? 'node-a' : 'node-b',
+      "the key is gone (or already the other node's)",
+    );
     await waitFor(() => other.held, INTERVAL + 60, 'the other node to take the released lease');
   });
 
   it('drops the lease within the ttl when its Redis client is gone, and another node takes it', async () => {
     const prefix = h.prefix();
     const redisA = h.client();
-    const a = h.defer(new Lease({ redis: redisA, prefix, log, nodeId: 'node-a', ttlMs: TTL, renewIntervalMs: INTERVAL, safetyMarginMs: 30 }), (x) => x.stop());
+    const a = h.defer(
+      new Lease({
+        redis: redisA,
+        prefix,
+        log,
+        nodeId: 'node-a',
+        ttlMs: TTL,
+        renewIntervalMs: INTERVAL,
+        safetyMarginMs: 30,
+      }),
+      (x) => x.stop(),
+    );
     a.start();
     await waitFor(() => a.held, 1000, 'a to hold');
     const lost: boolean[] = [];
@@ -98,7 +125,19 @@ describeRedis('Lease: one holder at a time of a lease in Redis', () => {
     const prefix = h.prefix();
     const proxy = h.defer(await new RedisProxy().start(), (p) => p.stop());
     // A command timeout longer than the ttl: only the deadline can drop the lease in time.
-    const a = h.defer(new Lease({ redis: h.client({ port: proxy.port }), prefix, log, nodeId: 'node-a', ttlMs: TTL, renewIntervalMs: INTERVAL, safetyMarginMs: 30, commandTimeoutMs: 10_000 }), (x) => x.stop());
+    const a = h.defer(
+      new Lease({
+        redis: h.client({ port: proxy.port }),
+        prefix,
+        log,
+        nodeId: 'node-a',
+        ttlMs: TTL,
+        renewIntervalMs: INTERVAL,
+        safetyMarginMs: 30,
+        commandTimeoutMs: 10_000,
+      }),
+      (x) => x.stop(),
+    );
     a.start();
     await waitFor(() => a.held, 1000, 'a to hold');
     // The deadline counts from the last renewal's sending, before Redis could start the key's ttl.
@@ -118,7 +157,18 @@ describeRedis('Lease: one holder at a time of a lease in Redis', () => {
   it('counts as not held while Redis is unreachable from the start', async () => {
     const prefix = h.prefix();
     const dead = h.client({ port: 1, lazyConnect: true, retryStrategy: () => null, enableOfflineQueue: false });
-    const a = h.defer(new Lease({ redis: dead, prefix, log, nodeId: 'node-a', ttlMs: TTL, renewIntervalMs: INTERVAL, safetyMarginMs: 30 }), (x) => x.stop());
+    const a = h.defer(
+      new Lease({
+        redis: dead,
+        prefix,
+        log,
+        nodeId: 'node-a',
+        ttlMs: TTL,
+        renewIntervalMs: INTERVAL,
+        safetyMarginMs: 30,
+      }),
+      (x) => x.stop(),
+    );
     a.start();
     await sleep(INTERVAL * 2);
     assert.equal(a.held, false);

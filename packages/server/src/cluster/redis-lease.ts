@@ -1,6 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { clusterKeys } from './cluster-keys.js';
-import { type ClusterLog, DEFAULT_COMMAND_TIMEOUT_MS, errorMessage, Listeners, type RedisModuleOptions, silentLog, withTimeout } from './redis-common.js';
+import {
+  type ClusterLog,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  errorMessage,
+  Listeners,
+  type RedisModuleOptions,
+  silentLog,
+  withTimeout,
+} from './redis-common.js';
 
 export interface LeaseOptions extends RedisModuleOptions {
   /** This node's id, written as the lease's value. Must be unique per running process. */
@@ -73,11 +81,14 @@ export class Lease {
     this.timeoutMs = Math.min(opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, this.intervalMs);
     this.listeners = new Listeners(this.log, 'lease');
     if (!this.nodeId) throw new RangeError('lease: nodeId must not be empty');
-    if (!(this.ttlMs > 0 && this.intervalMs > 0 && this.marginMs >= 0)) throw new RangeError('lease: ttlMs and renewIntervalMs must be > 0, safetyMarginMs >= 0');
+    if (!(this.ttlMs > 0 && this.intervalMs > 0 && this.marginMs >= 0))
+      throw new RangeError('lease: ttlMs and renewIntervalMs must be > 0, safetyMarginMs >= 0');
     // A renewal is sent every interval and may take up to timeoutMs to confirm; the lease must
     // stay valid that long, or the holder would drop it between two healthy renewals.
     if (this.intervalMs + this.timeoutMs >= this.ttlMs - this.marginMs) {
-      throw new RangeError(`lease: renewIntervalMs (${this.intervalMs}) + commandTimeoutMs (${this.timeoutMs}) must be below ttlMs - safetyMarginMs (${this.ttlMs - this.marginMs})`);
+      throw new RangeError(
+        `lease: renewIntervalMs (${this.intervalMs}) + commandTimeoutMs (${this.timeoutMs}) must be below ttlMs - safetyMarginMs (${this.ttlMs - this.marginMs})`,
+      );
     }
   }
 
@@ -128,7 +139,11 @@ export class Lease {
     try {
       // Also sent when we did not think we held it: an acquire that timed out may still have
       // been applied, and the compare-and-delete only removes our own value.
-      const n = await withTimeout(this.redis.eval(RELEASE, 1, this.key, this.nodeId) as Promise<number>, this.timeoutMs, 'lease release');
+      const n = await withTimeout(
+        this.redis.eval(RELEASE, 1, this.key, this.nodeId) as Promise<number>,
+        this.timeoutMs,
+        'lease release',
+      );
       if (n === 1) this.log.info({ lease: this.key, node: this.nodeId }, 'lease released');
     } catch (e) {
       this.log.warn({ lease: this.key, err: errorMessage(e) }, 'lease: release failed; it expires on its own');
@@ -152,13 +167,23 @@ export class Lease {
     try {
       let ok = false;
       if (!this.mine) {
-        const r = await withTimeout(this.redis.set(this.key, this.nodeId, 'PX', this.ttlMs, 'NX'), this.timeoutMs, 'lease acquire');
+        const r = await withTimeout(
+          this.redis.set(this.key, this.nodeId, 'PX', this.ttlMs, 'NX'),
+          this.timeoutMs,
+          'lease acquire',
+        );
         ok = r === 'OK';
       }
       // Renew what we hold; also when NX failed, because the key may still be ours (a renewal
       // or acquire that timed out here but was applied), which is cheaper than waiting it out.
       // sentAt stays the first command's: earlier is the safe side.
-      if (!ok) ok = (await withTimeout(this.redis.eval(RENEW, 1, this.key, this.nodeId, String(this.ttlMs)) as Promise<number>, this.timeoutMs, 'lease renew')) === 1;
+      if (!ok)
+        ok =
+          (await withTimeout(
+            this.redis.eval(RENEW, 1, this.key, this.nodeId, String(this.ttlMs)) as Promise<number>,
+            this.timeoutMs,
+            'lease renew',
+          )) === 1;
       this.lastError = undefined;
       if (ok) this.confirm(sentAt);
       else this.drop('held by another node');

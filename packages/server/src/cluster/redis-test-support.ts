@@ -11,7 +11,16 @@ export const REDIS_HOST = host || '127.0.0.1';
 export const REDIS_PORT = Number(port ?? 6379);
 
 async function probe(): Promise<string | undefined> {
-  const r = new Redis({ host: REDIS_HOST, port: REDIS_PORT, lazyConnect: true, connectTimeout: 1000, disconnectTimeout: 50, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+  const r = new Redis({
+    host: REDIS_HOST,
+    port: REDIS_PORT,
+    lazyConnect: true,
+    connectTimeout: 1000,
+    disconnectTimeout: 50,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
   // connect() only rejects with "Connection is closed."; the 'error' event has the cause.
   let cause: Error | undefined;
   r.on('error', (e: Error) => (cause ??= e));
@@ -35,7 +44,11 @@ export const redisProblem = await probe();
  */
 export function describeRedis(name: string, fn: () => void): void {
   if (redisProblem && process.env.CI === 'true') {
-    describe(name, () => it('needs Redis', () => { throw new Error(redisProblem); }));
+    describe(name, () =>
+      it('needs Redis', () => {
+        throw new Error(redisProblem);
+      }),
+    );
     return;
   }
   describe(name, { skip: redisProblem ?? false }, fn);
@@ -62,7 +75,13 @@ export function redisHarness() {
     client(opts: Partial<RedisOptions> = {}): Redis {
       // A short disconnectTimeout: a socket still connecting to a cut proxy would otherwise keep
       // the test process alive for ioredis's default 2 s after the tests are done.
-      const r = new Redis({ host: REDIS_HOST, port: REDIS_PORT, retryStrategy: () => 50, disconnectTimeout: 50, ...opts });
+      const r = new Redis({
+        host: REDIS_HOST,
+        port: REDIS_PORT,
+        retryStrategy: () => 50,
+        disconnectTimeout: 50,
+        ...opts,
+      });
       r.on('error', () => {}); // reconnect errors are expected in outage tests
       clients.push(r);
       return r;
@@ -98,7 +117,11 @@ export function redisHarness() {
 }
 
 /** Polls `cond` every few ms until it is true; fails with `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
   const t0 = performance.now();
   for (;;) {
     if (await cond()) return performance.now() - t0;

@@ -41,7 +41,12 @@ describe('config: sources and precedence', () => {
     assert.equal(c.httpPort, 8090);
     assert.equal(c.grpcPort, 8091);
     assert.equal(c.dataDir, './data');
-    assert.deepEqual(c.store, { type: 'sqlite', url: '', sqlite: { synchronous: 'full' }, mysql: { poolSize: 10, commitsInFlight: 4, writeTimeout: 5000 } });
+    assert.deepEqual(c.store, {
+      type: 'sqlite',
+      url: '',
+      sqlite: { synchronous: 'full' },
+      mysql: { poolSize: 10, commitsInFlight: 4, writeTimeout: 5000 },
+    });
     assert.equal(c.autoCreateService, true);
     assert.equal(c.health.cleanupAfter, 3_600_000);
     assert.equal(c.health.protectRatio, 0.5);
@@ -53,13 +58,9 @@ describe('config: sources and precedence', () => {
   });
 
   it('file < env < flags: each source overrides the previous one, key by key', () => {
-    const file = yamlFile([
-      'httpPort: 9001',
-      'dataDir: /from/file',
-      'health:',
-      '  cleanupAfter: 30m',
-      '  protectMin: 20',
-    ].join('\n'));
+    const file = yamlFile(
+      ['httpPort: 9001', 'dataDir: /from/file', 'health:', '  cleanupAfter: 30m', '  protectMin: 20'].join('\n'),
+    );
     const c = loadConfig({
       file,
       env: { MUSTER_HTTP_PORT: '9002', MUSTER_HEALTH_CLEANUP_AFTER: '2h' },
@@ -74,28 +75,38 @@ describe('config: sources and precedence', () => {
 
   it('reads nested YAML sections, dotted keys and deeper nesting alike', () => {
     const c = loadConfig({
-      file: yamlFile([
-        'health:',
-        '  cleanupAfter: 30m',
-        '  protectRatio: 0.25',
-        'health.protectMin: 3',
-        'store:',
-        '  type: memory',
-        '  sqlite:',
-        '    synchronous: normal',
-        'log: { level: warn, requests: none }',
-      ].join('\n')),
+      file: yamlFile(
+        [
+          'health:',
+          '  cleanupAfter: 30m',
+          '  protectRatio: 0.25',
+          'health.protectMin: 3',
+          'store:',
+          '  type: memory',
+          '  sqlite:',
+          '    synchronous: normal',
+          'log: { level: warn, requests: none }',
+        ].join('\n'),
+      ),
     });
     assert.equal(c.health.cleanupAfter, 30 * 60_000);
     assert.equal(c.health.protectRatio, 0.25);
     assert.equal(c.health.protectMin, 3);
-    assert.deepEqual(c.store, { type: 'memory', url: '', sqlite: { synchronous: 'normal' }, mysql: { poolSize: 10, commitsInFlight: 4, writeTimeout: 5000 } });
+    assert.deepEqual(c.store, {
+      type: 'memory',
+      url: '',
+      sqlite: { synchronous: 'normal' },
+      mysql: { poolSize: 10, commitsInFlight: 4, writeTimeout: 5000 },
+    });
     assert.deepEqual(c.log, { level: 'warn', requests: 'none' });
   });
 
   it('accepts an empty file and sections whose options are all commented out', () => {
     assert.deepEqual(loadConfig({ file: yamlFile('') }), loadConfig());
-    assert.deepEqual(loadConfig({ file: yamlFile('# nothing yet\nhealth:\n  # cleanupAfter: 30m\nstore:\n  sqlite:\n') }), loadConfig());
+    assert.deepEqual(
+      loadConfig({ file: yamlFile('# nothing yet\nhealth:\n  # cleanupAfter: 30m\nstore:\n  sqlite:\n') }),
+      loadConfig(),
+    );
   });
 
   it('names environment variables MUSTER_ plus the key in upper snake case, and ignores empty ones', () => {
@@ -103,7 +114,14 @@ describe('config: sources and precedence', () => {
     assert.equal(envName('grpcPort'), 'MUSTER_GRPC_PORT');
     assert.equal(envName('store.sqlite.synchronous'), 'MUSTER_STORE_SQLITE_SYNCHRONOUS');
     assert.equal(envName('health.protectRatio'), 'MUSTER_HEALTH_PROTECT_RATIO');
-    const c = loadConfig({ env: { MUSTER_STORE_SQLITE_SYNCHRONOUS: 'normal', MUSTER_HTTP_PORT: '', MUSTER_NO_SUCH_OPTION: 'x', PATH: '/bin' } });
+    const c = loadConfig({
+      env: {
+        MUSTER_STORE_SQLITE_SYNCHRONOUS: 'normal',
+        MUSTER_HTTP_PORT: '',
+        MUSTER_NO_SUCH_OPTION: 'x',
+        PATH: '/bin',
+      },
+    });
     assert.equal(c.store.sqlite.synchronous, 'normal');
     assert.equal(c.httpPort, 8090, 'an empty variable counts as unset');
   });
@@ -131,7 +149,8 @@ describe('config: value types', () => {
     assert.equal(parseDuration(' 5m '), 300_000);
     assert.equal(parseDuration('250'), 250);
     assert.equal(parseDuration(250), 250);
-    for (const bad of ['', '-1s', '1w', '5 m', '5M', 's', '1h30m', 'soon']) assert.equal(parseDuration(bad), undefined, bad);
+    for (const bad of ['', '-1s', '1w', '5 m', '5M', 's', '1h30m', 'soon'])
+      assert.equal(parseDuration(bad), undefined, bad);
     assert.equal(parseDuration(-5), undefined);
     assert.equal(parseDuration(Number.NaN), undefined);
     assert.equal(parseDuration(true), undefined);
@@ -160,7 +179,8 @@ describe('config: value types', () => {
     assert.equal(fromFlag('httpPort', '0'), 0);
     assert.equal(fromFlag('httpPort', '65535'), 65535);
     assert.equal(fromFlag('httpPort', 8080), 8080);
-    for (const bad of ['65536', '-1', '80.5', 'abc', '', '8o8o']) rejects(() => fromFlag('httpPort', bad), /httpPort/, /an integer in 0\.\.65535/);
+    for (const bad of ['65536', '-1', '80.5', 'abc', '', '8o8o'])
+      rejects(() => fromFlag('httpPort', bad), /httpPort/, /an integer in 0\.\.65535/);
     rejects(() => fromFlag('batch.maxSize', '0'), /an integer in 1\.\.10000/);
     assert.equal(fromFlag('batch.maxSize', '10000'), 10000);
   });
@@ -169,13 +189,15 @@ describe('config: value types', () => {
     assert.equal(fromFlag('health.protectRatio', '0'), 0);
     assert.equal(fromFlag('health.protectRatio', '1'), 1);
     assert.equal(fromFlag('health.protectRatio', '0.25'), 0.25);
-    for (const bad of ['1.01', '-0.1', 'half', 'NaN', 'Infinity']) rejects(() => fromFlag('health.protectRatio', bad), /a number in 0\.\.1/);
+    for (const bad of ['1.01', '-0.1', 'half', 'NaN', 'Infinity'])
+      rejects(() => fromFlag('health.protectRatio', bad), /a number in 0\.\.1/);
   });
 
   it('parses booleans: true/false, 1/0, yes/no and YAML booleans', () => {
     for (const t of ['true', '1', 'yes', true]) assert.equal(fromFlag('autoCreateService', t), true, String(t));
     for (const f of ['false', '0', 'no', false]) assert.equal(fromFlag('autoCreateService', f), false, String(f));
-    for (const bad of ['maybe', 'TRUE', '2', '']) rejects(() => fromFlag('autoCreateService', bad), /autoCreateService/, /true or false/);
+    for (const bad of ['maybe', 'TRUE', '2', ''])
+      rejects(() => fromFlag('autoCreateService', bad), /autoCreateService/, /true or false/);
     assert.equal(loadConfig({ file: yamlFile('autoCreateService: false\n') }).autoCreateService, false);
   });
 
@@ -201,9 +223,21 @@ describe('config: the MySQL store', () => {
   const url = 'mysql://muster:s3cret@db.internal:3306/muster';
 
   it('takes store.type mysql with its URL, pool size and write timeout from any source', () => {
-    const c = loadConfig({ env: { MUSTER_STORE_TYPE: 'mysql', MUSTER_STORE_URL: url, MUSTER_STORE_MYSQL_POOL_SIZE: '20' }, flags: { 'store.mysql.writeTimeout': '2s' } });
-    assert.deepEqual(c.store, { type: 'mysql', url, sqlite: { synchronous: 'full' }, mysql: { poolSize: 20, commitsInFlight: 4, writeTimeout: 2000 } });
-    const f = loadConfig({ file: yamlFile(`store:\n  type: mysql\n  url: ${url}\n  mysql:\n    poolSize: 6\n    commitsInFlight: 2\n    writeTimeout: 500ms\n`) });
+    const c = loadConfig({
+      env: { MUSTER_STORE_TYPE: 'mysql', MUSTER_STORE_URL: url, MUSTER_STORE_MYSQL_POOL_SIZE: '20' },
+      flags: { 'store.mysql.writeTimeout': '2s' },
+    });
+    assert.deepEqual(c.store, {
+      type: 'mysql',
+      url,
+      sqlite: { synchronous: 'full' },
+      mysql: { poolSize: 20, commitsInFlight: 4, writeTimeout: 2000 },
+    });
+    const f = loadConfig({
+      file: yamlFile(
+        `store:\n  type: mysql\n  url: ${url}\n  mysql:\n    poolSize: 6\n    commitsInFlight: 2\n    writeTimeout: 500ms\n`,
+      ),
+    });
     assert.deepEqual(f.store.mysql, { poolSize: 6, commitsInFlight: 2, writeTimeout: 500 });
     assert.equal(envName('store.url'), 'MUSTER_STORE_URL');
     assert.equal(flagName('store.mysql.writeTimeout'), '--store-mysql-write-timeout');
@@ -211,20 +245,38 @@ describe('config: the MySQL store', () => {
   });
 
   it('needs store.url for store.type mysql, and naming it says how to set it', () => {
-    rejects(() => loadConfig({ flags: { 'store.type': 'mysql' } }), /store\.type mysql needs store\.url/, /MUSTER_STORE_URL/, /--store-url/);
+    rejects(
+      () => loadConfig({ flags: { 'store.type': 'mysql' } }),
+      /store\.type mysql needs store\.url/,
+      /MUSTER_STORE_URL/,
+      /--store-url/,
+    );
     rejects(() => loadConfig({ env: { MUSTER_STORE_TYPE: 'mysql', MUSTER_STORE_URL: '' } }), /needs store\.url/);
   });
 
   it('refuses a store.url that is not a mysql:// URL, without echoing its password', () => {
-    for (const bad of ['db.internal:3306', 'postgres://u:pw@h/db', 'mysql://', 'mysql://u@h:3306/bad/name', 'mysql://u:s3cret@h:3306/db?ssl=true']) {
-      assert.throws(() => loadConfig({ flags: { 'store.type': 'mysql', 'store.url': bad } }), (err: unknown) => {
-        assert.ok(err instanceof ConfigError, String(err));
-        assert.match(err.message, /for store\.url/);
-        assert.doesNotMatch(err.message, /s3cret/);
-        return true;
-      }, bad);
+    for (const bad of [
+      'db.internal:3306',
+      'postgres://u:pw@h/db',
+      'mysql://',
+      'mysql://u@h:3306/bad/name',
+      'mysql://u:s3cret@h:3306/db?ssl=true',
+    ]) {
+      assert.throws(
+        () => loadConfig({ flags: { 'store.type': 'mysql', 'store.url': bad } }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.match(err.message, /for store\.url/);
+          assert.doesNotMatch(err.message, /s3cret/);
+          return true;
+        },
+        bad,
+      );
     }
-    rejects(() => loadConfig({ flags: { 'store.type': 'mysql', 'store.url': 'http://h/db' } }), /must be a mysql:\/\/ URL/);
+    rejects(
+      () => loadConfig({ flags: { 'store.type': 'mysql', 'store.url': 'http://h/db' } }),
+      /must be a mysql:\/\/ URL/,
+    );
     // Without a database name, the database is muster.
     assert.doesNotThrow(() => loadConfig({ flags: { 'store.type': 'mysql', 'store.url': 'mysql://root@127.0.0.1' } }));
   });
@@ -242,14 +294,23 @@ describe('config: the MySQL store', () => {
 
   it('keeps a connection for reads: commitsInFlight must stay below poolSize', () => {
     const mysql = { 'store.type': 'mysql', 'store.url': url };
-    rejects(() => loadConfig({ flags: { ...mysql, 'store.mysql.poolSize': '4' } }), /store\.mysql\.commitsInFlight \(4\) must be below store\.mysql\.poolSize \(4\)/);
-    assert.equal(loadConfig({ flags: { ...mysql, 'store.mysql.poolSize': '4', 'store.mysql.commitsInFlight': '3' } }).store.mysql.commitsInFlight, 3);
+    rejects(
+      () => loadConfig({ flags: { ...mysql, 'store.mysql.poolSize': '4' } }),
+      /store\.mysql\.commitsInFlight \(4\) must be below store\.mysql\.poolSize \(4\)/,
+    );
+    assert.equal(
+      loadConfig({ flags: { ...mysql, 'store.mysql.poolSize': '4', 'store.mysql.commitsInFlight': '3' } }).store.mysql
+        .commitsInFlight,
+      3,
+    );
     // Only the MySQL store has a pool.
     assert.doesNotThrow(() => loadConfig({ flags: { 'store.mysql.poolSize': '1' } }));
   });
 
   it('lets a cluster run on it', () => {
-    const c = loadConfig({ flags: { 'store.type': 'mysql', 'store.url': url, 'cluster.redis': 'redis://127.0.0.1:6379' } });
+    const c = loadConfig({
+      flags: { 'store.type': 'mysql', 'store.url': url, 'cluster.redis': 'redis://127.0.0.1:6379' },
+    });
     assert.equal(c.cluster.redis, 'redis://127.0.0.1:6379');
   });
 });
@@ -257,26 +318,49 @@ describe('config: the MySQL store', () => {
 describe('config: errors name the key, the source and what is allowed', () => {
   it('an unknown YAML key, nested or top level', () => {
     const file = yamlFile('health:\n  cleanupAfer: 30m\n');
-    rejects(() => loadConfig({ file }), /unknown option "health\.cleanupAfer"/, new RegExp(escape(file)), /muster server --help/);
+    rejects(
+      () => loadConfig({ file }),
+      /unknown option "health\.cleanupAfer"/,
+      new RegExp(escape(file)),
+      /muster server --help/,
+    );
     rejects(() => loadConfig({ file: yamlFile('prot: 8090\n') }), /unknown option "prot"/);
     rejects(() => loadConfig({ file: yamlFile('store: memory\n') }), /unknown option "store"/);
   });
 
   it('a bad value in the file', () => {
     const file = yamlFile('health:\n  protectRatio: 2\n');
-    rejects(() => loadConfig({ file }), /invalid value 2 for health\.protectRatio/, new RegExp(`config file ${escape(file)}`), /a number in 0\.\.1/);
+    rejects(
+      () => loadConfig({ file }),
+      /invalid value 2 for health\.protectRatio/,
+      new RegExp(`config file ${escape(file)}`),
+      /a number in 0\.\.1/,
+    );
   });
 
   it('a bad value in the environment, naming the variable', () => {
-    rejects(() => loadConfig({ env: { MUSTER_HEALTH_PROTECT_RATIO: '2' } }),
-      /invalid value "2" for health\.protectRatio/, /environment variable MUSTER_HEALTH_PROTECT_RATIO/, /a number in 0\.\.1/);
+    rejects(
+      () => loadConfig({ env: { MUSTER_HEALTH_PROTECT_RATIO: '2' } }),
+      /invalid value "2" for health\.protectRatio/,
+      /environment variable MUSTER_HEALTH_PROTECT_RATIO/,
+      /a number in 0\.\.1/,
+    );
   });
 
   it('a bad value on the command line', () => {
-    rejects(() => loadConfig({ flags: { httpPort: '70000' } }), /invalid value "70000" for httpPort/, /flag --http-port/, /an integer in 0\.\.65535/);
+    rejects(
+      () => loadConfig({ flags: { httpPort: '70000' } }),
+      /invalid value "70000" for httpPort/,
+      /flag --http-port/,
+      /an integer in 0\.\.65535/,
+    );
     rejects(() => loadConfig({ flags: { httpPort: '0x1F90' } }), /httpPort/);
     rejects(() => loadConfig({ flags: { 'health.protectRatio': '1e-1' } }), /health\.protectRatio/);
-    rejects(() => loadConfig({ flags: { 'health.cleanupAfter': 'forever' } }), /health\.cleanupAfter/, /a duration like 500ms, 30s, 5m, 1h or 7d \(a bare number is milliseconds\) from 0 to/);
+    rejects(
+      () => loadConfig({ flags: { 'health.cleanupAfter': 'forever' } }),
+      /health\.cleanupAfter/,
+      /a duration like 500ms, 30s, 5m, 1h or 7d \(a bare number is milliseconds\) from 0 to/,
+    );
   });
 
   it('an unknown flag key', () => {

@@ -20,11 +20,23 @@ export interface MusterConfig {
   };
   auth: { enabled: boolean; clients: 'auto' | 'open' | 'required' };
   insecure: boolean;
-  limits: { writesPerAddress: number; writesPerToken: number; watchesPerClient: number; ipv6Prefix: number; writeWait: number };
+  limits: {
+    writesPerAddress: number;
+    writesPerToken: number;
+    watchesPerClient: number;
+    ipv6Prefix: number;
+    writeWait: number;
+  };
   audit: { refusedPerSecond: number };
   autoCreateService: boolean;
   batch: { maxSize: number; maxWaitMs: number };
-  health: { sweepInterval: number; cleanupAfter: number; protectRatio: number; protectMin: number; flushInterval: number };
+  health: {
+    sweepInterval: number;
+    cleanupAfter: number;
+    protectRatio: number;
+    protectMin: number;
+    flushInterval: number;
+  };
   events: { maxCount: number; maxAge: number };
   discovery: { cacheTtl: number };
   watch: { keepAlive: number; maxBufferedBytes: number };
@@ -33,11 +45,24 @@ export interface MusterConfig {
   metrics: { auth: 'auto' | 'open' | 'required' };
   /** PEM file paths; '' when not set. TLS is on when cert (and so key) is set. */
   tls: { cert: string; key: string; ca: string };
-  verification: { allowLinkLocal: boolean; allowLoopback: boolean; allowPrivate: boolean; maxPendingPerCaller: number; timeout: number };
+  verification: {
+    allowLinkLocal: boolean;
+    allowLoopback: boolean;
+    allowPrivate: boolean;
+    maxPendingPerCaller: number;
+    timeout: number;
+  };
   log: { level: string; requests: 'all' | 'writes' | 'none' };
   shutdownTimeout: number;
   /** Cluster mode when `redis` is set. */
-  cluster: { redis: string; prefix: string; nodeId: string; pollInterval: number; leaseTtl: number; revisionWait: number };
+  cluster: {
+    redis: string;
+    prefix: string;
+    nodeId: string;
+    pollInterval: number;
+    leaseTtl: number;
+    revisionWait: number;
+  };
 }
 
 /** A configuration value that is not allowed: names the key, where it came from, what is allowed. */
@@ -74,7 +99,8 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
   const env = sources.env ?? {};
   for (const o of OPTIONS) {
     const raw = env[envName(o.key)];
-    if (raw !== undefined && raw !== '') values.set(o.key, parseValue(o, raw, `environment variable ${envName(o.key)}`));
+    if (raw !== undefined && raw !== '')
+      values.set(o.key, parseValue(o, raw, `environment variable ${envName(o.key)}`));
   }
   for (const [key, raw] of Object.entries(sources.flags ?? {})) {
     if (raw === undefined) continue;
@@ -91,9 +117,15 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
   checkExposure(config);
   checkTls(config);
   if (config.cluster.redis !== '') {
-    if (!/^rediss?:\/\/[^\s]+$/.test(config.cluster.redis)) throw new ConfigError(`invalid value ${JSON.stringify(config.cluster.redis)} for cluster.redis: must be a redis:// or rediss:// URL`);
+    if (!/^rediss?:\/\/[^\s]+$/.test(config.cluster.redis))
+      throw new ConfigError(
+        `invalid value ${JSON.stringify(config.cluster.redis)} for cluster.redis: must be a redis:// or rediss:// URL`,
+      );
     // Nodes share state through one database: each on its own SQLite file would be separate registries.
-    if (config.store.type !== 'mysql') throw new ConfigError(`cluster.redis needs store.type mysql (the nodes of a cluster share one database), not ${config.store.type}`);
+    if (config.store.type !== 'mysql')
+      throw new ConfigError(
+        `cluster.redis needs store.type mysql (the nodes of a cluster share one database), not ${config.store.type}`,
+      );
   }
   return config;
 }
@@ -101,8 +133,12 @@ export function loadConfig(sources: ConfigSources = {}): MusterConfig {
 /** A registry with auth off decides where traffic goes for anyone who can reach it: only on loopback. */
 function checkExposure(config: MusterConfig): void {
   if (config.auth.enabled || config.insecure || onlyThisHost(config)) return;
-  const where = isLoopback(config.host) ? `http.trustProxy is set (${config.http.trustProxy}): clients beyond this host reach it through the proxy` : `host ${config.host} is not a loopback address`;
-  throw new ConfigError(`auth.enabled is false and ${where}: anyone who reaches it could register, change or remove instances. Turn auth on, listen on 127.0.0.1 without a proxy, or pass ${flagName('insecure')} to accept that`);
+  const where = isLoopback(config.host)
+    ? `http.trustProxy is set (${config.http.trustProxy}): clients beyond this host reach it through the proxy`
+    : `host ${config.host} is not a loopback address`;
+  throw new ConfigError(
+    `auth.enabled is false and ${where}: anyone who reaches it could register, change or remove instances. Turn auth on, listen on 127.0.0.1 without a proxy, or pass ${flagName('insecure')} to accept that`,
+  );
 }
 
 export function isLoopback(host: string): boolean {
@@ -120,7 +156,10 @@ export function onlyThisHost(config: MusterConfig): boolean {
 
 /** http.trustProxy as Fastify takes it: each entry an IP address or a CIDR range. */
 export function trustedProxies(config: MusterConfig): string[] {
-  return config.http.trustProxy.split(',').map((p) => p.trim()).filter(Boolean);
+  return config.http.trustProxy
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
 }
 
 function checkTrustProxy(config: MusterConfig): void {
@@ -129,10 +168,15 @@ function checkTrustProxy(config: MusterConfig): void {
   const entries = trustedProxies(config);
   for (const e of entries) {
     if (!(e.includes('/') ? ipaddr.isValidCIDR(e) : ipaddr.isValid(e))) {
-      throw new ConfigError(`invalid value ${JSON.stringify(raw)} for http.trustProxy: ${JSON.stringify(e)} is not an IP address or a CIDR range (e.g. 127.0.0.1, 10.0.0.0/8)`);
+      throw new ConfigError(
+        `invalid value ${JSON.stringify(raw)} for http.trustProxy: ${JSON.stringify(e)} is not an IP address or a CIDR range (e.g. 127.0.0.1, 10.0.0.0/8)`,
+      );
     }
   }
-  if (entries.length === 0) throw new ConfigError(`invalid value ${JSON.stringify(raw)} for http.trustProxy: give the proxies' addresses or CIDR ranges, separated by commas`);
+  if (entries.length === 0)
+    throw new ConfigError(
+      `invalid value ${JSON.stringify(raw)} for http.trustProxy: give the proxies' addresses or CIDR ranges, separated by commas`,
+    );
 }
 
 function checkStore(config: MusterConfig): void {
@@ -142,25 +186,43 @@ function checkStore(config: MusterConfig): void {
       parseMysqlUrl(url);
     } catch (err) {
       // The message shows the URL without its password.
-      throw new ConfigError(`invalid value ${JSON.stringify(redactMysqlUrl(url))} for store.url: ${(err as Error).message}`);
+      throw new ConfigError(
+        `invalid value ${JSON.stringify(redactMysqlUrl(url))} for store.url: ${(err as Error).message}`,
+      );
     }
-    if (type !== 'mysql') throw new ConfigError(`store.url is set but store.type is ${type}: set store.type mysql to use the database, or unset store.url`);
+    if (type !== 'mysql')
+      throw new ConfigError(
+        `store.url is set but store.type is ${type}: set store.type mysql to use the database, or unset store.url`,
+      );
   } else if (type === 'mysql') {
-    throw new ConfigError(`store.type mysql needs store.url, e.g. mysql://user:password@host:3306/muster (${envName('store.url')} or ${flagName('store.url')})`);
+    throw new ConfigError(
+      `store.type mysql needs store.url, e.g. mysql://user:password@host:3306/muster (${envName('store.url')} or ${flagName('store.url')})`,
+    );
   }
   const { poolSize, commitsInFlight } = config.store.mysql;
   // Reads (the change follower, readiness, instance look-ups) need a connection of their own.
   if (type === 'mysql' && commitsInFlight >= poolSize) {
-    throw new ConfigError(`store.mysql.commitsInFlight (${commitsInFlight}) must be below store.mysql.poolSize (${poolSize}): reads need a connection too; raise the pool or lower the batches in flight`);
+    throw new ConfigError(
+      `store.mysql.commitsInFlight (${commitsInFlight}) must be below store.mysql.poolSize (${poolSize}): reads need a connection too; raise the pool or lower the batches in flight`,
+    );
   }
 }
 
 function checkTls(config: MusterConfig): void {
   const { cert, key, ca } = config.tls;
   const named = (k: string) => `${k} (${envName(k)} or ${flagName(k)})`;
-  if (cert !== '' && key === '') throw new ConfigError(`tls.cert is set but tls.key is not: TLS needs the certificate and its private key, set ${named('tls.key')}`);
-  if (key !== '' && cert === '') throw new ConfigError(`tls.key is set but tls.cert is not: TLS needs the certificate and its private key, set ${named('tls.cert')}`);
-  if (ca !== '' && cert === '') throw new ConfigError(`tls.ca is set but tls.cert and tls.key are not: client certificates are checked only over TLS, set both`);
+  if (cert !== '' && key === '')
+    throw new ConfigError(
+      `tls.cert is set but tls.key is not: TLS needs the certificate and its private key, set ${named('tls.key')}`,
+    );
+  if (key !== '' && cert === '')
+    throw new ConfigError(
+      `tls.key is set but tls.cert is not: TLS needs the certificate and its private key, set ${named('tls.cert')}`,
+    );
+  if (ca !== '' && cert === '')
+    throw new ConfigError(
+      `tls.ca is set but tls.cert and tls.key are not: client certificates are checked only over TLS, set both`,
+    );
 }
 
 function flatten(doc: unknown, prefix: string, file: string): Array<[string, unknown]> {
@@ -203,7 +265,9 @@ function parseValue(spec: OptionSpec, raw: unknown, source: string): unknown {
   // An option whose default is empty (cluster.redis: a single node) takes '' as "not set".
   const v = spec.default === '' && raw === '' ? '' : coerce(spec.type, raw);
   if (v === undefined) {
-    throw new ConfigError(`invalid value ${JSON.stringify(raw)} for ${spec.key} (from ${source}): must be ${describeType(spec.type)}`);
+    throw new ConfigError(
+      `invalid value ${JSON.stringify(raw)} for ${spec.key} (from ${source}): must be ${describeType(spec.type)}`,
+    );
   }
   return v;
 }
@@ -215,7 +279,12 @@ function coerce(t: OptionType, raw: unknown): unknown {
     case 'int':
     case 'number': {
       // Plain decimal only: Number() would also take 0x1F90, 1e3 or '' and surprise the reader.
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number'
+          ? raw
+          : typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw.trim())
+            ? Number(raw)
+            : NaN;
       if (!Number.isFinite(n) || n < t.min || n > t.max || (t.kind === 'int' && !Number.isInteger(n))) return undefined;
       return n;
     }

@@ -25,7 +25,9 @@ export function makePrivateDir(dir: string): void {
 export function touchPrivateFile(file: string): void {
   makePrivateDir(path.dirname(file));
   try {
-    fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, PRIVATE_FILE_MODE));
+    fs.closeSync(
+      fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, PRIVATE_FILE_MODE),
+    );
     fs.chmodSync(file, PRIVATE_FILE_MODE);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -61,7 +63,8 @@ export function widerThanPrivate(dir: string, files: readonly string[]): WideEnt
     if ((mode & 0o077) !== 0) out.push({ path: p, mode: octal(mode), expected: octal(PRIVATE_FILE_MODE) });
   }
   const dirMode = held ? modeOf(dir) : undefined;
-  if (dirMode !== undefined && (dirMode & 0o077) !== 0) out.unshift({ path: dir, mode: octal(dirMode), expected: octal(PRIVATE_DIR_MODE) });
+  if (dirMode !== undefined && (dirMode & 0o077) !== 0)
+    out.unshift({ path: dir, mode: octal(dirMode), expected: octal(PRIVATE_DIR_MODE) });
   return out;
 }
 

@@ -27,9 +27,12 @@ export function readTlsFiles(tls: MusterConfig['tls']): ServerTls | undefined {
   try {
     privateKey = crypto.createPrivateKey(key);
   } catch (err) {
-    throw new ConfigError(`tls.key ${tls.key} is not a PEM private key (or it is encrypted, which is not supported): ${(err as Error).message}`);
+    throw new ConfigError(
+      `tls.key ${tls.key} is not a PEM private key (or it is encrypted, which is not supported): ${(err as Error).message}`,
+    );
   }
-  if (!x509.checkPrivateKey(privateKey)) throw new ConfigError(`tls.key ${tls.key} is not the private key of the certificate in tls.cert ${tls.cert}`);
+  if (!x509.checkPrivateKey(privateKey))
+    throw new ConfigError(`tls.key ${tls.key} is not the private key of the certificate in tls.cert ${tls.cert}`);
   let ca: Buffer | undefined;
   if (tls.ca !== '') {
     ca = read('tls.ca', tls.ca);

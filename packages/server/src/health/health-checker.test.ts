@@ -13,25 +13,63 @@ import { UnflushedHeartbeats } from './unflushed-heartbeats.js';
 const log = pino({ level: 'silent' });
 
 /** The real domain stack on a memory store, with a clock the test moves by hand. */
-async function stack(opts: Partial<HealthOptions> = {}, store = new MemoryStore(), startAt = 1_000_000, gate?: SweepGate) {
-  const clock = { t: startAt, now() { return this.t; } };
+async function stack(
+  opts: Partial<HealthOptions> = {},
+  store = new MemoryStore(),
+  startAt = 1_000_000,
+  gate?: SweepGate,
+) {
+  const clock = {
+    t: startAt,
+    now() {
+      return this.t;
+    },
+  };
   const index = new RegistryIndex(0);
   index.load(await store.load());
   const metrics = new Metrics(() => ({ healthy: 0, unhealthy: 0, isolated: 0 }));
   const batcher = new WriteBatcher(store, { maxSize: 1000, maxWaitMs: 0 }, { onCommitted: (c) => index.apply(c) }, log);
   // Wired as a single node is: accepted heartbeats wait for the checker's flush.
   const unflushed = new UnflushedHeartbeats();
-  const naming = new NamingService(index, batcher, store, clock, metrics, { autoCreateService: true, verification: { allowLinkLocal: false, allowLoopback: false, allowPrivate: true } }, {
-    ...NO_HOOKS, heartbeats: unflushed.note,
-  });
-  const checker = new HealthChecker(index, naming, unflushed, clock, metrics, {
-    sweepIntervalMs: 100, cleanupAfterMs: 0, protectRatio: 0.5, protectMin: 10, flushIntervalMs: 1000, ...opts,
-  }, log, gate);
+  const naming = new NamingService(
+    index,
+    batcher,
+    store,
+    clock,
+    metrics,
+    { autoCreateService: true, verification: { allowLinkLocal: false, allowLoopback: false, allowPrivate: true } },
+    {
+      ...NO_HOOKS,
+      heartbeats: unflushed.note,
+    },
+  );
+  const checker = new HealthChecker(
+    index,
+    naming,
+    unflushed,
+    clock,
+    metrics,
+    {
+      sweepIntervalMs: 100,
+      cleanupAfterMs: 0,
+      protectRatio: 0.5,
+      protectMin: 10,
+      flushIntervalMs: 1000,
+      ...opts,
+    },
+    log,
+    gate,
+  );
   await naming.ensureDefaultNamespace();
   const register = async (n: number, service = 'svc') => {
     const out: Array<{ id: string; token: string }> = [];
     for (let i = 0; i < n; i++) {
-      const r = await naming.register('default', service, { host: `10.0.${out.length}.${i}`, port: 1000 + i, healthCheck: { ttl: 1 } }, undefined);
+      const r = await naming.register(
+        'default',
+        service,
+        { host: `10.0.${out.length}.${i}`, port: 1000 + i, healthCheck: { ttl: 1 } },
+        undefined,
+      );
       out.push({ id: r.instance.id, token: r.heartbeatToken });
     }
     return out;
@@ -108,8 +146,16 @@ describe('health checker (injected clock)', () => {
   });
 
   it('in a cluster: expires only while holding the lease, by the newest heartbeat any node took, and nobody when that is unknown', async () => {
-    const gate = { held: false, times: new Map<string, number>() as Map<string, number> | undefined,
-      holdsLease() { return this.held; }, async latestHeartbeats(ids: string[]) { return this.times && new Map([...this.times].filter(([id]) => ids.includes(id))); } };
+    const gate = {
+      held: false,
+      times: new Map<string, number>() as Map<string, number> | undefined,
+      holdsLease() {
+        return this.held;
+      },
+      async latestHeartbeats(ids: string[]) {
+        return this.times && new Map([...this.times].filter(([id]) => ids.includes(id)));
+      },
+    };
     const { clock, checker, register, healthy } = await stack({}, new MemoryStore(), 1_000_000, gate);
     const [a, b] = await register(2);
     clock.t += 3001;

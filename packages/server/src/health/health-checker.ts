@@ -62,8 +62,16 @@ export class HealthChecker {
   ) {
     this.startedAt = clock.now();
     this.flushing = new RepeatedWarning(log, 'heartbeat flush failed; will retry', 'heartbeat flush works again');
-    this.expiring = new RepeatedWarning(log, 'could not mark instance unhealthy; will retry', 'marking instances unhealthy works again');
-    this.cleaning = new RepeatedWarning(log, 'could not remove expired instance; will retry', 'removing expired instances works again');
+    this.expiring = new RepeatedWarning(
+      log,
+      'could not mark instance unhealthy; will retry',
+      'marking instances unhealthy works again',
+    );
+    this.cleaning = new RepeatedWarning(
+      log,
+      'could not remove expired instance; will retry',
+      'removing expired instances works again',
+    );
   }
 
   start(): void {
@@ -118,30 +126,41 @@ export class HealthChecker {
           healthy++;
           const quietMs = now - Math.max(rec.lastHeartbeat, this.startedAt);
           if (quietMs > (MISSED_HEARTBEATS - 1) * rec.ttl * 1000) silent++;
-          if (quietMs > MISSED_HEARTBEATS * rec.ttl * 1000) expiring.push({ id: rec.id, lastHeartbeat: rec.lastHeartbeat });
+          if (quietMs > MISSED_HEARTBEATS * rec.ttl * 1000)
+            expiring.push({ id: rec.id, lastHeartbeat: rec.lastHeartbeat });
         } else if (this.opts.cleanupAfterMs > 0 && now - rec.healthChangedAt > this.opts.cleanupAfterMs) {
           removable.push({ id: rec.id, since: rec.healthChangedAt });
         }
       }
       if (expiring.length > 0 && silent >= this.opts.protectMin && silent > this.opts.protectRatio * healthy) {
         if (!this.protecting) {
-          this.log.warn({ silent, expiring: expiring.length, healthy, protectRatio: this.opts.protectRatio },
-            'self-preservation: too many instances went silent at once; assuming a network fault on our side and keeping them healthy');
+          this.log.warn(
+            { silent, expiring: expiring.length, healthy, protectRatio: this.opts.protectRatio },
+            'self-preservation: too many instances went silent at once; assuming a network fault on our side and keeping them healthy',
+          );
         }
         this.protecting = true;
         this.metrics.selfPreservation.inc();
       } else {
         if (this.protecting) this.log.info('self-preservation ended');
         this.protecting = false;
-        await Promise.all(expiring.map((e) => this.naming.setHealth(e.id, false, 'heartbeat missed', e.lastHeartbeat).then(
-          () => this.expiring.worked(),
-          (err: unknown) => this.expiring.failed({ err, instance: e.id }),
-        )));
+        await Promise.all(
+          expiring.map((e) =>
+            this.naming.setHealth(e.id, false, 'heartbeat missed', e.lastHeartbeat).then(
+              () => this.expiring.worked(),
+              (err: unknown) => this.expiring.failed({ err, instance: e.id }),
+            ),
+          ),
+        );
       }
-      await Promise.all(removable.map((r) => this.naming.cleanup(r.id, r.since).then(
-        () => this.cleaning.worked(),
-        (err: unknown) => this.cleaning.failed({ err, instance: r.id }),
-      )));
+      await Promise.all(
+        removable.map((r) =>
+          this.naming.cleanup(r.id, r.since).then(
+            () => this.cleaning.worked(),
+            (err: unknown) => this.cleaning.failed({ err, instance: r.id }),
+          ),
+        ),
+      );
     } finally {
       this.sweeping = false;
     }

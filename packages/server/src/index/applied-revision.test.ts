@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { MusterError } from '@muster/api';
 import { AppliedRevision } from './applied-revision.js';
 
-const code = (c: string, field?: string) => (err: unknown) => err instanceof MusterError && err.code === c && (field === undefined || err.field === field);
+const code = (c: string, field?: string) => (err: unknown) =>
+  err instanceof MusterError && err.code === c && (field === undefined || err.field === field);
 
 describe('AppliedRevision: read-your-writes waits until this node has applied a revision', () => {
   it('on a single node, a revision it has not reached was never committed here: FAILED_PRECONDITION at once', async () => {
@@ -33,7 +34,11 @@ describe('AppliedRevision: read-your-writes waits until this node has applied a 
     setTimeout(() => applied.advance(30), 50);
     await waiting;
     const t0 = Date.now();
-    await assert.rejects(applied.reach(31, 100), code('FAILED_PRECONDITION'), 'the log does not hold 31: never committed');
+    await assert.rejects(
+      applied.reach(31, 100),
+      code('FAILED_PRECONDITION'),
+      'the log does not hold 31: never committed',
+    );
     assert.ok(Date.now() - t0 < 100);
     const stuck = new AppliedRevision(async () => 50);
     stuck.advance(40);

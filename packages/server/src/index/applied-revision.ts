@@ -44,7 +44,7 @@ export class AppliedRevision {
     try {
       const newest = await Promise.race([
         reached.then(() => Infinity),
-        this.catchUp().catch((err: unknown) => err instanceof Error ? err : new Error(String(err))),
+        this.catchUp().catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
         sleep(waitMs, (t) => (timer = t)),
       ]);
       if (revision <= this.value) return;

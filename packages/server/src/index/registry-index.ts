@@ -65,7 +65,8 @@ export class RegistryIndex {
 
   load(s: Snapshot): void {
     for (const n of s.namespaces) this.#namespaces.set(n.name, n);
-    for (const svc of s.services) this.#services.set(serviceKey(svc.namespace, svc.name), { rec: svc, instances: new Map() });
+    for (const svc of s.services)
+      this.#services.set(serviceKey(svc.namespace, svc.name), { rec: svc, instances: new Map() });
     for (const i of s.instances) {
       this.#instances.set(i.id, i);
       this.#services.get(serviceKey(i.namespace, i.service))?.instances.set(i.id, i);

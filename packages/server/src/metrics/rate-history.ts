@@ -31,7 +31,11 @@ export class RateHistory {
   private last: { at: number; totals: Totals } | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly metrics: Metrics, opts: RateHistoryOptions = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly metrics: Metrics,
+    opts: RateHistoryOptions = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.intervalMs = opts.intervalMs ?? 5000;
     this.keep = opts.keep ?? 120;
   }
@@ -66,12 +70,20 @@ export class RateHistory {
     if (!prev || at <= prev.at) return;
     const seconds = (at - prev.at) / 1000;
     const rate = (k: keyof Totals) => Math.max(0, Math.round(((totals[k] - prev.totals[k]) / seconds) * 10) / 10);
-    this.samples.push({ at, registrations: rate('registrations'), heartbeats: rate('heartbeats'), discoveries: rate('discoveries') });
+    this.samples.push({
+      at,
+      registrations: rate('registrations'),
+      heartbeats: rate('heartbeats'),
+      discoveries: rate('discoveries'),
+    });
     if (this.samples.length > this.keep) this.samples.shift();
   }
 }
 
-async function sum<L extends string>(counter: Counter<L>, match: (labels: Record<string, unknown>) => boolean = () => true): Promise<number> {
+async function sum<L extends string>(
+  counter: Counter<L>,
+  match: (labels: Record<string, unknown>) => boolean = () => true,
+): Promise<number> {
   let total = 0;
   for (const v of (await counter.get()).values) if (match(v.labels)) total += v.value;
   return total;

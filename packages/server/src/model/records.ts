@@ -1,4 +1,14 @@
-import type { AccessToken, DiscoveredInstance, Instance, InstanceVerification, Location, Metadata, Namespace, Service, VerificationState } from '@muster/api';
+import type {
+  AccessToken,
+  DiscoveredInstance,
+  Instance,
+  InstanceVerification,
+  Location,
+  Metadata,
+  Namespace,
+  Service,
+  VerificationState,
+} from '@muster/api';
 
 /**
  * The stored forms of the data model. Each is the wire type with timestamps as epoch
@@ -9,7 +19,10 @@ export interface NamespaceRecord extends Omit<Namespace, 'createdAt' | 'updatedA
   updatedAt: number;
 }
 
-export interface ServiceRecord extends Omit<Service, 'createdAt' | 'updatedAt' | 'instanceCount' | 'healthyInstanceCount' | 'isolatedInstanceCount' | 'verification'> {
+export interface ServiceRecord extends Omit<
+  Service,
+  'createdAt' | 'updatedAt' | 'instanceCount' | 'healthyInstanceCount' | 'isolatedInstanceCount' | 'verification'
+> {
   createdAt: number;
   updatedAt: number;
   /** Verified registration; null: off. The secret is kept as given (the check needs it), never answered. */
@@ -32,8 +45,10 @@ export interface InstanceVerificationRecord {
 /** What every instance of a service without verification has. */
 export const UNCHECKED: Readonly<InstanceVerificationRecord> = Object.freeze({ state: 'verified', reason: '', at: 0 });
 
-export interface InstanceRecord
-  extends Omit<Instance, 'lastHeartbeat' | 'lastHeartbeatAgeMs' | 'createdAt' | 'updatedAt' | 'healthCheck' | 'verification'> {
+export interface InstanceRecord extends Omit<
+  Instance,
+  'lastHeartbeat' | 'lastHeartbeatAgeMs' | 'createdAt' | 'updatedAt' | 'healthCheck' | 'verification'
+> {
   ttl: number;
   lastHeartbeat: number;
   /** When `healthy` last changed: cleanup counts from here. */
@@ -91,7 +106,12 @@ export function toWireService(r: ServiceRecord, counts: ServiceCounts): Service 
     healthyInstanceCount: counts.healthy,
     isolatedInstanceCount: counts.isolated,
     verification: r.verification
-      ? { enabled: true, path: r.verification.path, pendingInstanceCount: counts.pending, failedInstanceCount: counts.failed }
+      ? {
+          enabled: true,
+          path: r.verification.path,
+          pendingInstanceCount: counts.pending,
+          failedInstanceCount: counts.failed,
+        }
       : { enabled: false },
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
@@ -147,7 +167,13 @@ export function sameMetadata(a: Metadata, b: Metadata): boolean {
 }
 
 export function toWireToken(r: TokenRecord): AccessToken {
-  const out: AccessToken = { id: r.id, name: r.name, rules: [...r.rules], createdAt: iso(r.createdAt), createdBy: r.createdBy };
+  const out: AccessToken = {
+    id: r.id,
+    name: r.name,
+    rules: [...r.rules],
+    createdAt: iso(r.createdAt),
+    createdBy: r.createdBy,
+  };
   if (r.revokedAt !== undefined) out.revokedAt = iso(r.revokedAt);
   return out;
 }

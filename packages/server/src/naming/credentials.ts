@@ -18,7 +18,11 @@ export interface InstanceCredentials {
 }
 
 /** The holder of the instance's heartbeatToken, or a caller with write on its service. */
-export function checkOwner(rec: Readonly<InstanceRecord>, token: string | undefined, writer: ServiceWriter | undefined): void {
+export function checkOwner(
+  rec: Readonly<InstanceRecord>,
+  token: string | undefined,
+  writer: ServiceWriter | undefined,
+): void {
   if (token !== undefined && tokenMatches(token, rec.tokenHash)) return;
   if (writer?.(rec.namespace, rec.service)) return;
   if (token !== undefined) throw Errors.tokenWrong(rec.id);

@@ -10,23 +10,35 @@ export class HealthTransitions {
    * Re-checked inside the transaction, so a heartbeat that arrived meanwhile wins over an expiry:
    * an expiry decided on `expectedHeartbeat` is dropped once the instance has a newer one.
    */
-  async setHealth(id: string, healthy: boolean, reason: string, expectedHeartbeat?: number, rctx?: RequestContext): Promise<boolean> {
-    return this.ctx.batcher.submit(async (tx) => {
-      const cur = await tx.getInstance(id);
-      const live = this.ctx.index.instances.get(id);
-      if (!cur || cur.healthy === healthy) return false;
-      if (!healthy && live && expectedHeartbeat !== undefined && live.lastHeartbeat !== expectedHeartbeat) return false;
-      const now = this.ctx.clock.now();
-      const svc = (await tx.getService(cur.namespace, cur.service))!;
-      const lastHeartbeat = Math.max(cur.lastHeartbeat, live?.lastHeartbeat ?? 0);
-      const next: InstanceRecord = { ...cur, healthy, healthChangedAt: now, updatedAt: now, lastHeartbeat };
-      next.revision = await this.ctx.bump(tx, svc, healthy ? 'instance.healthy' : 'instance.unhealthy', id, {
-        reason, lastHeartbeatAgeMs: now - lastHeartbeat,
-      });
-      await tx.putInstance(next, cur);
-      this.ctx.metrics.healthTransitions.labels(healthy ? 'healthy' : 'unhealthy').inc();
-      return true;
-    }, this.ctx.instanceHints(id), rctx);
+  async setHealth(
+    id: string,
+    healthy: boolean,
+    reason: string,
+    expectedHeartbeat?: number,
+    rctx?: RequestContext,
+  ): Promise<boolean> {
+    return this.ctx.batcher.submit(
+      async (tx) => {
+        const cur = await tx.getInstance(id);
+        const live = this.ctx.index.instances.get(id);
+        if (!cur || cur.healthy === healthy) return false;
+        if (!healthy && live && expectedHeartbeat !== undefined && live.lastHeartbeat !== expectedHeartbeat)
+          return false;
+        const now = this.ctx.clock.now();
+        const svc = (await tx.getService(cur.namespace, cur.service))!;
+        const lastHeartbeat = Math.max(cur.lastHeartbeat, live?.lastHeartbeat ?? 0);
+        const next: InstanceRecord = { ...cur, healthy, healthChangedAt: now, updatedAt: now, lastHeartbeat };
+        next.revision = await this.ctx.bump(tx, svc, healthy ? 'instance.healthy' : 'instance.unhealthy', id, {
+          reason,
+          lastHeartbeatAgeMs: now - lastHeartbeat,
+        });
+        await tx.putInstance(next, cur);
+        this.ctx.metrics.healthTransitions.labels(healthy ? 'healthy' : 'unhealthy').inc();
+        return true;
+      },
+      this.ctx.instanceHints(id),
+      rctx,
+    );
   }
 
   /** Removes an instance that stayed unhealthy past the cleanup delay, unless it changed since `unhealthySince`. */
@@ -36,7 +48,10 @@ export class HealthTransitions {
       if (!cur || cur.healthy || cur.healthChangedAt !== unhealthySince) return false;
       await tx.deleteInstance(id);
       const svc = (await tx.getService(cur.namespace, cur.service))!;
-      await this.ctx.bump(tx, svc, 'instance.removed', id, { reason: 'unhealthy past cleanupAfter', unhealthyForMs: this.ctx.clock.now() - cur.healthChangedAt });
+      await this.ctx.bump(tx, svc, 'instance.removed', id, {
+        reason: 'unhealthy past cleanupAfter',
+        unhealthyForMs: this.ctx.clock.now() - cur.healthChangedAt,
+      });
       return true;
     }, this.ctx.instanceHints(id));
   }

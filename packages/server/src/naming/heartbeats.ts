@@ -47,17 +47,23 @@ export class Heartbeats {
    * A result per item, in order; a missing token fails its item as a single heartbeat's would.
    * A batch over the limit is refused whole (INVALID_ARGUMENT on `heartbeats`), nothing applied.
    */
-  async batch(items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>, writer?: ServiceWriter, rctx?: RequestContext): Promise<HeartbeatBatchResponse> {
+  async batch(
+    items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>,
+    writer?: ServiceWriter,
+    rctx?: RequestContext,
+  ): Promise<HeartbeatBatchResponse> {
     checkHeartbeatBatchSize('heartbeats', items.length);
-    const results = await Promise.all(items.map(async (item): Promise<HeartbeatBatchResponse['results'][number]> => {
-      try {
-        await this.heartbeat(item.id, item.token, writer, rctx);
-        return { id: item.id, ok: true };
-      } catch (err) {
-        const e = err instanceof MusterError ? err : Errors.internal(err);
-        return { id: item.id, ok: false, error: e.toJSON().error };
-      }
-    }));
+    const results = await Promise.all(
+      items.map(async (item): Promise<HeartbeatBatchResponse['results'][number]> => {
+        try {
+          await this.heartbeat(item.id, item.token, writer, rctx);
+          return { id: item.id, ok: true };
+        } catch (err) {
+          const e = err instanceof MusterError ? err : Errors.internal(err);
+          return { id: item.id, ok: false, error: e.toJSON().error };
+        }
+      }),
+    );
     return { results };
   }
 

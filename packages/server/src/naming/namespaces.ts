@@ -33,26 +33,34 @@ export class Namespaces {
 
   async create(input: unknown, rctx?: RequestContext): Promise<Namespace> {
     const v = validateNamespaceInput(input);
-    return this.ctx.batcher.submit(async (tx) => {
-      if (await tx.getNamespace(v.name)) throw Errors.namespaceExists(v.name);
-      const now = this.ctx.clock.now();
-      const rec = { name: v.name, comment: v.comment, createdAt: now, updatedAt: now };
-      await tx.putNamespace(rec);
-      await tx.appendEvent(namespaceEvent('namespace.created', v.name, now));
-      return toWireNamespace(rec);
-    }, { namespaces: [v.name] }, rctx);
+    return this.ctx.batcher.submit(
+      async (tx) => {
+        if (await tx.getNamespace(v.name)) throw Errors.namespaceExists(v.name);
+        const now = this.ctx.clock.now();
+        const rec = { name: v.name, comment: v.comment, createdAt: now, updatedAt: now };
+        await tx.putNamespace(rec);
+        await tx.appendEvent(namespaceEvent('namespace.created', v.name, now));
+        return toWireNamespace(rec);
+      },
+      { namespaces: [v.name] },
+      rctx,
+    );
   }
 
   /** Refuses the default namespace and one that still has services. */
   async delete(name: string, rctx?: RequestContext): Promise<void> {
     checkName('namespace', name);
     if (name === DEFAULT_NAMESPACE) throw Errors.defaultNamespace();
-    await this.ctx.batcher.submit(async (tx) => {
-      if (!(await tx.getNamespace(name))) throw Errors.namespaceNotFound(name);
-      const services = await tx.countServices(name);
-      if (services > 0) throw Errors.namespaceNotEmpty(name, services);
-      await tx.deleteNamespace(name);
-      await tx.appendEvent(namespaceEvent('namespace.deleted', name, this.ctx.clock.now()));
-    }, { namespaces: [name] }, rctx);
+    await this.ctx.batcher.submit(
+      async (tx) => {
+        if (!(await tx.getNamespace(name))) throw Errors.namespaceNotFound(name);
+        const services = await tx.countServices(name);
+        if (services > 0) throw Errors.namespaceNotEmpty(name, services);
+        await tx.deleteNamespace(name);
+        await tx.appendEvent(namespaceEvent('namespace.deleted', name, this.ctx.clock.now()));
+      },
+      { namespaces: [name] },
+      rctx,
+    );
   }
 }

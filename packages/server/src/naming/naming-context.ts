@@ -25,7 +25,13 @@ export class NamingContext {
   ) {}
 
   /** Appends the event and moves the service's revision to it; answers the new revision. */
-  bump(tx: StoreTx, svc: ServiceRecord, type: EventType, instanceId: string | undefined, detail: Record<string, unknown>): Promise<number> {
+  bump(
+    tx: StoreTx,
+    svc: ServiceRecord,
+    type: EventType,
+    instanceId: string | undefined,
+    detail: Record<string, unknown>,
+  ): Promise<number> {
     return appendServiceEvent(tx, svc, type, this.clock.now(), detail, instanceId);
   }
 
@@ -72,11 +78,16 @@ export class NamingContext {
   }
 
   missingService(namespace: string, name: string): MusterError {
-    return this.index.namespaces.has(namespace) ? Errors.serviceNotFound(namespace, name) : Errors.namespaceNotFound(namespace);
+    return this.index.namespaces.has(namespace)
+      ? Errors.serviceNotFound(namespace, name)
+      : Errors.namespaceNotFound(namespace);
   }
 
   wireService(e: ServiceEntry): Service {
-    let healthy = 0, isolated = 0, pending = 0, failed = 0;
+    let healthy = 0,
+      isolated = 0,
+      pending = 0,
+      failed = 0;
     for (const i of e.instances.values()) {
       if (i.healthy) healthy++;
       if (i.isolate) isolated++;

@@ -1,5 +1,13 @@
 import type {
-  DiscoverFilter, DiscoverResponse, HeartbeatBatchResponse, HeartbeatItem, Instance, Namespace, RegisterResponse, RegistryEvent, Service,
+  DiscoverFilter,
+  DiscoverResponse,
+  HeartbeatBatchResponse,
+  HeartbeatItem,
+  Instance,
+  Namespace,
+  RegisterResponse,
+  RegistryEvent,
+  Service,
 } from '@muster/api';
 import type { RequestContext } from '../batch/request-context.js';
 import type { WriteBatcher } from '../batch/write-batcher.js';
@@ -53,7 +61,13 @@ export class NamingService {
 
   /** `hooks`: where heartbeats, checks due and index misses go; none, for the domain alone (tests). */
   constructor(
-    index: RegistryIndex, batcher: WriteBatcher, store: Store, clock: Clock, metrics: Metrics, opts: NamingOptions, hooks: NamingHooks = NO_HOOKS,
+    index: RegistryIndex,
+    batcher: WriteBatcher,
+    store: Store,
+    clock: Clock,
+    metrics: Metrics,
+    opts: NamingOptions,
+    hooks: NamingHooks = NO_HOOKS,
   ) {
     const ctx = new NamingContext(index, batcher, clock, metrics);
     this.events = new EventLog(store, batcher, clock);
@@ -114,12 +128,22 @@ export class NamingService {
 
   // ---- instances (instances.ts, verification.ts) ---------------------------------------------
 
-  register(namespace: string, service: string, input: unknown, creds: InstanceCredentials = {}, ctx?: RequestContext): Promise<RegisterResponse> {
+  register(
+    namespace: string,
+    service: string,
+    input: unknown,
+    creds: InstanceCredentials = {},
+    ctx?: RequestContext,
+  ): Promise<RegisterResponse> {
     return this.instances.register(namespace, service, input, creds, ctx);
   }
 
   /** A verification check's outcome, written if it still applies (verification.ts). */
-  completeVerification(id: string, checked: CheckedTarget, outcome: CheckOutcome): Promise<'written' | 'unchanged' | 'stale'> {
+  completeVerification(
+    id: string,
+    checked: CheckedTarget,
+    outcome: CheckOutcome,
+  ): Promise<'written' | 'unchanged' | 'stale'> {
     return this.verification.complete(id, checked, outcome);
   }
 
@@ -141,12 +165,22 @@ export class NamingService {
     return this.heartbeats.heartbeat(id, token, writer, ctx);
   }
 
-  heartbeatBatch(items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>, writer?: ServiceWriter, ctx?: RequestContext): Promise<HeartbeatBatchResponse> {
+  heartbeatBatch(
+    items: ReadonlyArray<Omit<HeartbeatItem, 'token'> & { token: string | undefined }>,
+    writer?: ServiceWriter,
+    ctx?: RequestContext,
+  ): Promise<HeartbeatBatchResponse> {
     return this.heartbeats.batch(items, writer, ctx);
   }
 
   /** Health transitions, decided by the health checker. */
-  setHealth(id: string, healthy: boolean, reason: string, expectedHeartbeat?: number, ctx?: RequestContext): Promise<boolean> {
+  setHealth(
+    id: string,
+    healthy: boolean,
+    reason: string,
+    expectedHeartbeat?: number,
+    ctx?: RequestContext,
+  ): Promise<boolean> {
     return this.health.setHealth(id, healthy, reason, expectedHeartbeat, ctx);
   }
 

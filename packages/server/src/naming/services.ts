@@ -40,11 +40,15 @@ export class Services {
   async create(namespace: string, input: unknown, rctx?: RequestContext): Promise<Service> {
     checkName('namespace', namespace);
     const v = validateServiceInput(input, true);
-    const rec = await this.ctx.batcher.submit(async (tx) => {
-      if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
-      if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
-      return this.insert(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {}, v.verification ?? null);
-    }, { namespaces: [namespace], services: [[namespace, v.name]] }, rctx);
+    const rec = await this.ctx.batcher.submit(
+      async (tx) => {
+        if (!(await tx.getNamespace(namespace))) throw Errors.namespaceNotFound(namespace);
+        if (await tx.getService(namespace, v.name)) throw Errors.serviceExists(namespace, v.name);
+        return this.insert(tx, namespace, v.name, v.comment ?? '', v.metadata ?? {}, v.verification ?? null);
+      },
+      { namespaces: [namespace], services: [[namespace, v.name]] },
+      rctx,
+    );
     return toWireService(rec, { instances: 0, healthy: 0, isolated: 0, pending: 0, failed: 0 });
   }
 
@@ -52,19 +56,26 @@ export class Services {
     checkName('namespace', namespace);
     checkName('service', name);
     const v = validateServiceInput(input, false);
-    const { svc: written, toCheck } = await this.ctx.batcher.submit(async (tx) => {
-      const svc = await tx.getService(namespace, name);
-      if (!svc) throw this.ctx.missingService(namespace, name);
-      if (v.comment !== undefined) svc.comment = v.comment;
-      if (v.metadata !== undefined) svc.metadata = v.metadata;
-      const before = svc.verification;
-      if (v.verification !== undefined) svc.verification = v.verification;
-      const turn = verificationTurn(before, svc.verification);
-      const detail: Record<string, unknown> = { comment: v.comment, metadata: v.metadata };
-      if (turn !== 'same') detail['verification'] = svc.verification ? { [turn]: true, path: svc.verification.path } : { disabled: true };
-      const revision = await this.ctx.bump(tx, svc, 'service.updated', undefined, detail);
-      return { svc, toCheck: turn === 'same' ? [] : await this.retagInstances(tx, svc, turn, revision) };
-    }, { services: [[namespace, name]] }, rctx);
+    const { svc: written, toCheck } = await this.ctx.batcher.submit(
+      async (tx) => {
+        const svc = await tx.getService(namespace, name);
+        if (!svc) throw this.ctx.missingService(namespace, name);
+        if (v.comment !== undefined) svc.comment = v.comment;
+        if (v.metadata !== undefined) svc.metadata = v.metadata;
+        const before = svc.verification;
+        if (v.verification !== undefined) svc.verification = v.verification;
+        const turn = verificationTurn(before, svc.verification);
+        const detail: Record<string, unknown> = { comment: v.comment, metadata: v.metadata };
+        if (turn !== 'same')
+          detail['verification'] = svc.verification
+            ? { [turn]: true, path: svc.verification.path }
+            : { disabled: true };
+        const revision = await this.ctx.bump(tx, svc, 'service.updated', undefined, detail);
+        return { svc, toCheck: turn === 'same' ? [] : await this.retagInstances(tx, svc, turn, revision) };
+      },
+      { services: [[namespace, name]] },
+      rctx,
+    );
     if (toCheck.length > 0) this.verification.checksDue(toCheck);
     // The service as this write left it: a later write of the same batch may have changed (or
     // deleted) it in the index already. Its instance counts are the index's.
@@ -76,19 +87,27 @@ export class Services {
   async delete(namespace: string, name: string, force: boolean, rctx?: RequestContext): Promise<void> {
     checkName('namespace', namespace);
     checkName('service', name);
-    await this.ctx.batcher.submit(async (tx) => {
-      const svc = await tx.getService(namespace, name);
-      if (!svc) throw this.ctx.missingService(namespace, name);
-      const ids = await tx.listInstanceIds(namespace, name);
-      if (ids.length > 0 && !force) throw Errors.serviceNotEmpty(namespace, name, ids.length);
-      const now = this.ctx.clock.now();
-      for (const id of ids) {
-        await tx.deleteInstance(id);
-        await tx.appendEvent(serviceEvent('instance.deregistered', { namespace, name }, now, { reason: 'service deleted' }, id));
-      }
-      await tx.deleteService(namespace, name);
-      await tx.appendEvent(serviceEvent('service.deleted', { namespace, name }, now, { instancesRemoved: ids.length }));
-    }, { services: [[namespace, name]] }, rctx);
+    await this.ctx.batcher.submit(
+      async (tx) => {
+        const svc = await tx.getService(namespace, name);
+        if (!svc) throw this.ctx.missingService(namespace, name);
+        const ids = await tx.listInstanceIds(namespace, name);
+        if (ids.length > 0 && !force) throw Errors.serviceNotEmpty(namespace, name, ids.length);
+        const now = this.ctx.clock.now();
+        for (const id of ids) {
+          await tx.deleteInstance(id);
+          await tx.appendEvent(
+            serviceEvent('instance.deregistered', { namespace, name }, now, { reason: 'service deleted' }, id),
+          );
+        }
+        await tx.deleteService(namespace, name);
+        await tx.appendEvent(
+          serviceEvent('service.deleted', { namespace, name }, now, { instancesRemoved: ids.length }),
+        );
+      },
+      { services: [[namespace, name]] },
+      rctx,
+    );
   }
 
   /** Inside a registration's write: the service it names, created unless autoCreateService is off. */
@@ -98,11 +117,31 @@ export class Services {
   }
 
   private async insert(
-    tx: StoreTx, namespace: string, name: string, comment: string, metadata: Record<string, string>, verification: ServiceVerificationSetting | null,
+    tx: StoreTx,
+    namespace: string,
+    name: string,
+    comment: string,
+    metadata: Record<string, string>,
+    verification: ServiceVerificationSetting | null,
   ): Promise<ServiceRecord> {
     const now = this.ctx.clock.now();
-    const rec: ServiceRecord = { namespace, name, comment, metadata, revision: 0, createdAt: now, updatedAt: now, verification };
-    await this.ctx.bump(tx, rec, 'service.created', undefined, verification ? { verification: { enabled: true, path: verification.path } } : {});
+    const rec: ServiceRecord = {
+      namespace,
+      name,
+      comment,
+      metadata,
+      revision: 0,
+      createdAt: now,
+      updatedAt: now,
+      verification,
+    };
+    await this.ctx.bump(
+      tx,
+      rec,
+      'service.created',
+      undefined,
+      verification ? { verification: { enabled: true, path: verification.path } } : {},
+    );
     return rec;
   }
 
@@ -114,7 +153,12 @@ export class Services {
    * the service down); the pending and failed are checked again under the new setting.
    * Answers the ids to check after the commit.
    */
-  private async retagInstances(tx: StoreTx, svc: ServiceRecord, turn: 'enabled' | 'disabled' | 'changed', revision: number): Promise<string[]> {
+  private async retagInstances(
+    tx: StoreTx,
+    svc: ServiceRecord,
+    turn: 'enabled' | 'disabled' | 'changed',
+    revision: number,
+  ): Promise<string[]> {
     const now = this.ctx.clock.now();
     const toCheck: string[] = [];
     for (const id of await tx.listInstanceIds(svc.namespace, svc.name)) {
@@ -136,7 +180,10 @@ export class Services {
 }
 
 /** How a PATCH moved a service's verification. */
-function verificationTurn(before: ServiceVerificationSetting | null, after: ServiceVerificationSetting | null): 'same' | 'enabled' | 'disabled' | 'changed' {
+function verificationTurn(
+  before: ServiceVerificationSetting | null,
+  after: ServiceVerificationSetting | null,
+): 'same' | 'enabled' | 'disabled' | 'changed' {
   if (!before) return after ? 'enabled' : 'same';
   if (!after) return 'disabled';
   return before.secret === after.secret && before.path === after.path ? 'same' : 'changed';

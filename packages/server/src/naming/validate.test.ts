@@ -1,10 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MusterError } from '../errors.js';
-import { validateInstancePatch, validateNamespaceInput, validateRegistration, validateServiceInput } from './validate.js';
+import {
+  validateInstancePatch,
+  validateNamespaceInput,
+  validateRegistration,
+  validateServiceInput,
+} from './validate.js';
 
 const refused = (fn: () => unknown, field: string) =>
-  assert.throws(fn, (e: unknown) => e instanceof MusterError && e.code === 'INVALID_ARGUMENT' && e.field === field && /lone surrogate/.test(e.message), field);
+  assert.throws(
+    fn,
+    (e: unknown) =>
+      e instanceof MusterError &&
+      e.code === 'INVALID_ARGUMENT' &&
+      e.field === field &&
+      /lone surrogate/.test(e.message),
+    field,
+  );
 
 describe('validate: text must be valid Unicode (found by fuzz-http)', () => {
   // JSON lets a client send "\ud800"; SQLite and MySQL store UTF-8, where it turns into U+FFFD,
@@ -26,8 +39,14 @@ describe('validate: text must be valid Unicode (found by fuzz-http)', () => {
   });
 
   it('takes any well-formed text, surrogate pairs included', () => {
-    const v = validateRegistration({ host: '10.0.0.1', port: 80, protocol: '🔑', metadata: { 'ключ': '𝕏 é\u0000' }, location: { region: '東京' } });
-    assert.deepEqual([v.protocol, v.metadata, v.location], ['🔑', { 'ключ': '𝕏 é\u0000' }, { region: '東京' }]);
+    const v = validateRegistration({
+      host: '10.0.0.1',
+      port: 80,
+      protocol: '🔑',
+      metadata: { ключ: '𝕏 é\u0000' },
+      location: { region: '東京' },
+    });
+    assert.deepEqual([v.protocol, v.metadata, v.location], ['🔑', { ключ: '𝕏 é\u0000' }, { region: '東京' }]);
   });
 });
 
@@ -36,13 +55,27 @@ describe('validate: metadata keys (found by fuzz-grpc)', () => {
   // registration was answered OK without the key it was sent.
   it('refuses the key __proto__ instead of dropping it', () => {
     const metadata = JSON.parse('{"env":"prod","__proto__":"x"}') as Record<string, string>;
-    assert.throws(() => validateRegistration({ host: '10.0.0.1', port: 80, metadata }), (e: unknown) => e instanceof MusterError && e.field === 'metadata.__proto__');
-    assert.throws(() => validateInstancePatch({ metadata }), (e: unknown) => e instanceof MusterError && e.field === 'metadata.__proto__');
+    assert.throws(
+      () => validateRegistration({ host: '10.0.0.1', port: 80, metadata }),
+      (e: unknown) => e instanceof MusterError && e.field === 'metadata.__proto__',
+    );
+    assert.throws(
+      () => validateInstancePatch({ metadata }),
+      (e: unknown) => e instanceof MusterError && e.field === 'metadata.__proto__',
+    );
   });
 
-  it('keeps keys that only look like Object\'s own, as data', () => {
-    const v = validateRegistration({ host: '10.0.0.1', port: 80, metadata: { constructor: 'a', toString: 'b', hasOwnProperty: 'c' } });
+  it("keeps keys that only look like Object's own, as data", () => {
+    const v = validateRegistration({
+      host: '10.0.0.1',
+      port: 80,
+      metadata: { constructor: 'a', toString: 'b', hasOwnProperty: 'c' },
+    });
     // In key order, as the stores read metadata back.
-    assert.deepEqual(Object.entries(v.metadata), [['constructor', 'a'], ['hasOwnProperty', 'c'], ['toString', 'b']]);
+    assert.deepEqual(Object.entries(v.metadata), [
+      ['constructor', 'a'],
+      ['hasOwnProperty', 'c'],
+      ['toString', 'b'],
+    ]);
   });
 });

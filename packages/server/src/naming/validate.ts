@@ -1,5 +1,13 @@
 import net from 'node:net';
-import type { DiscoverFilter, HealthStatusFilter, InstancePatch, IsolatedFilter, Location, Metadata, RegisterRequest } from '@muster/api';
+import type {
+  DiscoverFilter,
+  HealthStatusFilter,
+  InstancePatch,
+  IsolatedFilter,
+  Location,
+  Metadata,
+  RegisterRequest,
+} from '@muster/api';
 import { LIMITS } from '@muster/api';
 import { Errors } from '../errors.js';
 import type { InstanceRecord, ServiceVerificationSetting } from '../model/records.js';
@@ -14,14 +22,22 @@ const NAME_RE = new RegExp(LIMITS.name.pattern);
 const DNS_LABEL_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 export function checkName(field: string, v: unknown): string {
-  if (typeof v !== 'string' || v.length < LIMITS.name.min || v.length > LIMITS.name.max || !NAME_RE.test(v) || v === '.' || v === '..') {
+  if (
+    typeof v !== 'string' ||
+    v.length < LIMITS.name.min ||
+    v.length > LIMITS.name.max ||
+    !NAME_RE.test(v) ||
+    v === '.' ||
+    v === '..'
+  ) {
     throw Errors.invalidLimit(field, LIMITS.name.describe);
   }
   return v;
 }
 
 export function checkHost(v: unknown): string {
-  if (typeof v !== 'string' || v.length < LIMITS.host.min || v.length > LIMITS.host.max) throw Errors.invalidLimit('host', LIMITS.host.describe);
+  if (typeof v !== 'string' || v.length < LIMITS.host.min || v.length > LIMITS.host.max)
+    throw Errors.invalidLimit('host', LIMITS.host.describe);
   if (net.isIP(v) !== 0) return v;
   const labels = v.endsWith('.') ? v.slice(0, -1).split('.') : v.split('.');
   if (labels.every((l) => DNS_LABEL_RE.test(l)) && !/^[0-9.]+$/.test(v)) return v;
@@ -29,7 +45,8 @@ export function checkHost(v: unknown): string {
 }
 
 export function checkInt(field: string, v: unknown, limit: { min: number; max: number; describe: string }): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < limit.min || v > limit.max) throw Errors.invalidLimit(field, limit.describe);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < limit.min || v > limit.max)
+    throw Errors.invalidLimit(field, limit.describe);
   return v;
 }
 
@@ -40,12 +57,14 @@ export function checkInt(field: string, v: unknown, limit: { min: number; max: n
 const LONE_SURROGATE = /\p{Cs}/u;
 
 function checkUnicode(field: string, v: string): string {
-  if (LONE_SURROGATE.test(v)) throw Errors.invalid(field, `${field} is not valid Unicode text: it holds a lone surrogate`);
+  if (LONE_SURROGATE.test(v))
+    throw Errors.invalid(field, `${field} is not valid Unicode text: it holds a lone surrogate`);
   return v;
 }
 
 export function checkText(field: string, v: unknown, max: number): string {
-  if (typeof v !== 'string' || v.length > max) throw Errors.invalidLimit(field, `a string of at most ${max} characters`);
+  if (typeof v !== 'string' || v.length > max)
+    throw Errors.invalidLimit(field, `a string of at most ${max} characters`);
   return checkUnicode(field, v);
 }
 
@@ -55,20 +74,24 @@ export function checkBool(field: string, v: unknown): boolean {
 }
 
 export function checkMetadata(field: string, v: unknown): Metadata {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw Errors.invalid(field, `${field} must be an object of string values`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw Errors.invalid(field, `${field} must be an object of string values`);
   const entries = Object.entries(v);
-  if (entries.length > LIMITS.metadata.maxKeys) throw Errors.invalid(field, `${field} may have at most ${LIMITS.metadata.maxKeys} keys (got ${entries.length})`);
+  if (entries.length > LIMITS.metadata.maxKeys)
+    throw Errors.invalid(field, `${field} may have at most ${LIMITS.metadata.maxKeys} keys (got ${entries.length})`);
   const out: Metadata = {};
   // Keys in sorted order, the order the stores read them back in: an instance answers the same
   // whether it was last registered here or loaded from the store (a restart, another node).
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [k, val] of entries) {
-    if (k.length < 1 || k.length > LIMITS.metadata.keyMax) throw Errors.invalid(`${field}.${k}`, `${field} keys must have 1..${LIMITS.metadata.keyMax} characters`);
+    if (k.length < 1 || k.length > LIMITS.metadata.keyMax)
+      throw Errors.invalid(`${field}.${k}`, `${field} keys must have 1..${LIMITS.metadata.keyMax} characters`);
     // Assigned to an object it would set the prototype, not a key: the key would vanish from an
     // accepted registration. HTTP's JSON parser refuses it already; gRPC's decoder passes it on.
     if (k === '__proto__') throw Errors.invalid(`${field}.${k}`, `${field} cannot have the key __proto__`);
     if (typeof val !== 'string') throw Errors.invalid(`${field}.${k}`, `${field}.${k} must be a string`);
-    if (val.length > LIMITS.metadata.valueMax) throw Errors.invalid(`${field}.${k}`, `${field}.${k} must have at most ${LIMITS.metadata.valueMax} characters`);
+    if (val.length > LIMITS.metadata.valueMax)
+      throw Errors.invalid(`${field}.${k}`, `${field}.${k} must have at most ${LIMITS.metadata.valueMax} characters`);
     checkUnicode(`${field}.${k}`, k);
     out[k] = checkUnicode(`${field}.${k}`, val);
   }
@@ -76,7 +99,8 @@ export function checkMetadata(field: string, v: unknown): Metadata {
 }
 
 function checkLocation(v: unknown): Location {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw Errors.invalid('location', 'location must be an object with region, zone, campus');
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw Errors.invalid('location', 'location must be an object with region, zone, campus');
   const out: Location = {};
   for (const [k, val] of Object.entries(v)) {
     if (k !== 'region' && k !== 'zone' && k !== 'campus') throw Errors.unknownField(`location.${k}`);
@@ -90,18 +114,34 @@ function rejectUnknown(obj: object, allowed: readonly string[], prefix = ''): vo
 }
 
 function checkObject(field: string, v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw Errors.invalid(field, `${field} must be a JSON object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw Errors.invalid(field, `${field} must be a JSON object`);
   return v as Record<string, unknown>;
 }
 
 /** A registration with every default applied: the instance's own fields, from its one definition. */
-export type ValidRegistration = Pick<InstanceRecord, 'host' | 'port' | 'protocol' | 'version' | 'weight' | 'priority' | 'metadata' | 'location' | 'ttl'> & {
+export type ValidRegistration = Pick<
+  InstanceRecord,
+  'host' | 'port' | 'protocol' | 'version' | 'weight' | 'priority' | 'metadata' | 'location' | 'ttl'
+> & {
   id: string | undefined;
   /** Undefined keeps what the instance has: isolation is often an operator's, not the owner's. */
   isolate: boolean | undefined;
 };
 
-const REGISTER_FIELDS = ['id', 'host', 'port', 'protocol', 'version', 'weight', 'priority', 'metadata', 'location', 'healthCheck', 'isolate'] as const;
+const REGISTER_FIELDS = [
+  'id',
+  'host',
+  'port',
+  'protocol',
+  'version',
+  'weight',
+  'priority',
+  'metadata',
+  'location',
+  'healthCheck',
+  'isolate',
+] as const;
 
 export function validateRegistration(input: RegisterRequest | unknown): ValidRegistration {
   const b = checkObject('body', input);
@@ -112,7 +152,8 @@ export function validateRegistration(input: RegisterRequest | unknown): ValidReg
   if (b['healthCheck'] !== undefined) {
     const hc = checkObject('healthCheck', b['healthCheck']);
     rejectUnknown(hc, ['type', 'ttl'], 'healthCheck.');
-    if (hc['type'] !== undefined && hc['type'] !== 'heartbeat') throw Errors.invalid('healthCheck.type', 'healthCheck.type must be "heartbeat"');
+    if (hc['type'] !== undefined && hc['type'] !== 'heartbeat')
+      throw Errors.invalid('healthCheck.type', 'healthCheck.type must be "heartbeat"');
     if (hc['ttl'] !== undefined) ttl = checkInt('healthCheck.ttl', hc['ttl'], LIMITS.ttl);
   }
   return {
@@ -122,7 +163,8 @@ export function validateRegistration(input: RegisterRequest | unknown): ValidReg
     protocol: b['protocol'] === undefined ? '' : checkText('protocol', b['protocol'], LIMITS.shortText.max),
     version: b['version'] === undefined ? '' : checkText('version', b['version'], LIMITS.shortText.max),
     weight: b['weight'] === undefined ? LIMITS.weight.default : checkInt('weight', b['weight'], LIMITS.weight),
-    priority: b['priority'] === undefined ? LIMITS.priority.default : checkInt('priority', b['priority'], LIMITS.priority),
+    priority:
+      b['priority'] === undefined ? LIMITS.priority.default : checkInt('priority', b['priority'], LIMITS.priority),
     metadata: b['metadata'] === undefined ? {} : checkMetadata('metadata', b['metadata']),
     location: b['location'] === undefined ? {} : checkLocation(b['location']),
     ttl,
@@ -152,13 +194,19 @@ export interface ValidServiceInput {
 /** `requireName`: a creation (name required, verification cannot be null); otherwise a PATCH. */
 export function validateServiceInput(input: unknown, requireName: boolean): ValidServiceInput {
   const b = checkObject('body', input);
-  rejectUnknown(b, requireName ? ['name', 'comment', 'metadata', 'verification'] : ['comment', 'metadata', 'verification']);
+  rejectUnknown(
+    b,
+    requireName ? ['name', 'comment', 'metadata', 'verification'] : ['comment', 'metadata', 'verification'],
+  );
   if (requireName && b['name'] === undefined) throw Errors.requiredField('name');
   return {
     name: requireName ? checkName('name', b['name']) : '',
     comment: b['comment'] === undefined ? undefined : checkText('comment', b['comment'], LIMITS.comment.max),
     metadata: b['metadata'] === undefined ? undefined : checkMetadata('metadata', b['metadata']),
-    verification: b['verification'] === undefined || (b['verification'] === null && !requireName) ? (b['verification'] as null | undefined) : checkVerification(b['verification']),
+    verification:
+      b['verification'] === undefined || (b['verification'] === null && !requireName)
+        ? (b['verification'] as null | undefined)
+        : checkVerification(b['verification']),
   };
 }
 
@@ -204,11 +252,13 @@ export function validateDiscoverFilter(input: unknown, prefix = ''): DiscoverFil
   rejectUnknown(b, ['status', 'isolated', 'metadata', 'region', 'zone', 'campus'], prefix);
   const f: DiscoverFilter = {};
   if (b['status'] !== undefined) {
-    if (!STATUS_FILTERS.includes(b['status'] as HealthStatusFilter)) throw Errors.invalidLimit(`${prefix}status`, `one of ${STATUS_FILTERS.join(', ')}`);
+    if (!STATUS_FILTERS.includes(b['status'] as HealthStatusFilter))
+      throw Errors.invalidLimit(`${prefix}status`, `one of ${STATUS_FILTERS.join(', ')}`);
     f.status = b['status'] as HealthStatusFilter;
   }
   if (b['isolated'] !== undefined) {
-    if (!ISOLATED_FILTERS.includes(b['isolated'] as IsolatedFilter)) throw Errors.invalidLimit(`${prefix}isolated`, `one of ${ISOLATED_FILTERS.join(', ')}`);
+    if (!ISOLATED_FILTERS.includes(b['isolated'] as IsolatedFilter))
+      throw Errors.invalidLimit(`${prefix}isolated`, `one of ${ISOLATED_FILTERS.join(', ')}`);
     f.isolated = b['isolated'] as IsolatedFilter;
   }
   // An empty metadata filter matches everything: leaving it out keeps the pre-serialized answer usable.
@@ -216,7 +266,8 @@ export function validateDiscoverFilter(input: unknown, prefix = ''): DiscoverFil
     const m = checkMetadata(`${prefix}metadata`, b['metadata']);
     if (Object.keys(m).length > 0) f.metadata = m;
   }
-  for (const k of ['region', 'zone', 'campus'] as const) if (b[k] !== undefined) f[k] = checkText(`${prefix}${k}`, b[k], LIMITS.shortText.max);
+  for (const k of ['region', 'zone', 'campus'] as const)
+    if (b[k] !== undefined) f[k] = checkText(`${prefix}${k}`, b[k], LIMITS.shortText.max);
   return f;
 }
 
@@ -228,5 +279,9 @@ export function checkWaitMs(field: string, v: unknown): number {
 
 /** A heartbeat batch holds at most LIMITS.heartbeatBatchMax items. */
 export function checkHeartbeatBatchSize(field: string, count: number): void {
-  if (count > LIMITS.heartbeatBatchMax) throw Errors.invalid(field, `${field} may hold at most ${LIMITS.heartbeatBatchMax} heartbeats (got ${count}); split the batch`);
+  if (count > LIMITS.heartbeatBatchMax)
+    throw Errors.invalid(
+      field,
+      `${field} may hold at most ${LIMITS.heartbeatBatchMax} heartbeats (got ${count}); split the batch`,
+    );
 }

@@ -1,6 +1,11 @@
 import net from 'node:net';
 import { Errors } from '../errors.js';
-import type { InstanceRecord, InstanceVerificationRecord, ServiceRecord, ServiceVerificationSetting } from '../model/records.js';
+import type {
+  InstanceRecord,
+  InstanceVerificationRecord,
+  ServiceRecord,
+  ServiceVerificationSetting,
+} from '../model/records.js';
 import { UNCHECKED } from '../model/records.js';
 import { addressRefusal, type GuardOptions } from '../verify/address-guard.js';
 import { PUBLIC_REASONS, publicFailure, type CheckOutcome } from '../verify/verifier.js';
@@ -25,7 +30,14 @@ export class Verification {
    * verified instance at the same endpoint keeps it verified. A literal address the registry
    * must never connect to is refused here, before anything is written or any socket opened.
    */
-  atRegistration(svc: ServiceRecord, host: string, port: number, prev: InstanceRecord | undefined, owner: boolean, now: number): InstanceVerificationRecord {
+  atRegistration(
+    svc: ServiceRecord,
+    host: string,
+    port: number,
+    prev: InstanceRecord | undefined,
+    owner: boolean,
+    now: number,
+  ): InstanceVerificationRecord {
     if (!svc.verification) return { ...UNCHECKED };
     if (net.isIP(host) !== 0) {
       const why = addressRefusal(host, this.addressRules);
@@ -47,10 +59,15 @@ export class Verification {
    * 'stale'). A failure repeating the outcome already recorded changes nothing ('unchanged'):
    * no event, no revision.
    */
-  async complete(id: string, checked: CheckedTarget, outcome: CheckOutcome): Promise<'written' | 'unchanged' | 'stale'> {
+  async complete(
+    id: string,
+    checked: CheckedTarget,
+    outcome: CheckOutcome,
+  ): Promise<'written' | 'unchanged' | 'stale'> {
     return this.ctx.batcher.submit(async (tx) => {
       const cur = await tx.getInstance(id);
-      if (!cur || cur.verification.state === 'verified' || cur.host !== checked.host || cur.port !== checked.port) return 'stale';
+      if (!cur || cur.verification.state === 'verified' || cur.host !== checked.host || cur.port !== checked.port)
+        return 'stale';
       const svc = await tx.getService(cur.namespace, cur.service);
       const setting = svc?.verification;
       if (!svc || !setting || setting.secret !== checked.secret || setting.path !== checked.path) return 'stale';
@@ -66,7 +83,12 @@ export class Verification {
         const reason = PUBLIC_REASONS[kind];
         if (cur.verification.state === 'failed' && cur.verification.reason === reason) return 'unchanged';
         next.verification = { state: 'failed', reason, at: now };
-        next.revision = await this.ctx.bump(tx, svc, 'instance.verification_failed', id, { host: cur.host, port: cur.port, kind, reason });
+        next.revision = await this.ctx.bump(tx, svc, 'instance.verification_failed', id, {
+          host: cur.host,
+          port: cur.port,
+          kind,
+          reason,
+        });
       }
       await tx.putInstance(next, cur);
       return 'written';

@@ -31,10 +31,13 @@ export class LongPolls {
     const aborted = new AbortController();
     const stopListening = inbound.onGone(() => aborted.abort());
     this.gauge.inc();
-    return this.hub.waitForChange(p.namespace, p.service, p.waitMs, aborted.signal).then(() => {}).finally(() => {
-      this.gauge.dec();
-      stopListening();
-      release();
-    });
+    return this.hub
+      .waitForChange(p.namespace, p.service, p.waitMs, aborted.signal)
+      .then(() => {})
+      .finally(() => {
+        this.gauge.dec();
+        stopListening();
+        release();
+      });
   }
 }

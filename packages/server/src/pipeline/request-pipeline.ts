@@ -13,9 +13,17 @@ import { LongPolls } from './long-poll.js';
 import { screenOf, type ImmediateOperation, type Operation, type Right } from './operation.js';
 
 /** Refusals of a request as bad or unauthorized: each counts against its address's write limit. */
-const COUNTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['INVALID_ARGUMENT', 'UNAUTHENTICATED', 'PERMISSION_DENIED']);
+const COUNTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'INVALID_ARGUMENT',
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
+]);
 /** Refusals as unauthorized or over a limit: each goes to the audit trail. */
-const AUDITED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED']);
+const AUDITED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+]);
 
 export interface PipelineDeps {
   guard: Guard;
@@ -141,7 +149,11 @@ export class RequestPipeline {
       case 'register': {
         const token = op.instanceToken?.(req) ?? c.instanceToken;
         const [namespace, service] = op.on(req);
-        const { ownerOnly } = this.guard.requireRegistration(token === c.instanceToken ? c : { ...c, instanceToken: token }, namespace, service);
+        const { ownerOnly } = this.guard.requireRegistration(
+          token === c.instanceToken ? c : { ...c, instanceToken: token },
+          namespace,
+          service,
+        );
         return this.limits.write(c).then(() => this.grant(inbound, c, token, ownerOnly));
       }
       case 'write': {
@@ -162,14 +174,22 @@ export class RequestPipeline {
    * error statuses finer than the codes): admits it, answers it with `handle`, and records how
    * it ended, a refusal counted and audited by its error's code.
    */
-  async run<Req, Res>(op: Operation<Req>, inbound: Inbound, req: Req, handle: (req: Req, grant: Grant) => Res | Promise<Res>, describe: (req: Req) => AuditedAction): Promise<Res> {
+  async run<Req, Res>(
+    op: Operation<Req>,
+    inbound: Inbound,
+    req: Req,
+    handle: (req: Req, grant: Grant) => Res | Promise<Res>,
+    describe: (req: Req) => AuditedAction,
+  ): Promise<Res> {
     let res: Res;
     try {
       res = await handle(req, await this.admit(op, inbound, req));
     } catch (err) {
       const code: ErrorCode = err instanceof MusterError ? err.code : 'INTERNAL';
       if (COUNTED.has(code)) this.refused(inbound);
-      const end: Ending = AUDITED.has(code) ? { outcome: 'refused', code, reason: (err as Error).message } : { outcome: 'failed' };
+      const end: Ending = AUDITED.has(code)
+        ? { outcome: 'refused', code, reason: (err as Error).message }
+        : { outcome: 'failed' };
       this.finished(op, inbound, end, () => describe(req));
       throw err;
     }
@@ -183,7 +203,8 @@ export class RequestPipeline {
    * if sooner) of its arrival.
    */
   context(inbound: Inbound): RequestContext {
-    const budget = inbound.budgetMs === undefined ? this.deps.writeWaitMs : Math.min(this.deps.writeWaitMs, inbound.budgetMs);
+    const budget =
+      inbound.budgetMs === undefined ? this.deps.writeWaitMs : Math.min(this.deps.writeWaitMs, inbound.budgetMs);
     return { receivedAt: inbound.receivedAt, deadline: inbound.receivedAt + budget, gone: () => inbound.gone() };
   }
 
@@ -230,7 +251,9 @@ export class RequestPipeline {
   audits(op: Operation<never> | undefined, inbound: Inbound, outcome: Ending['outcome']): boolean {
     if (outcome === 'refused') return true;
     if (outcome === 'failed' || !op) return false;
-    return (op.kind === 'manage' && op.writes === true) || (op.kind === 'write' && inbound.caller?.principal !== undefined);
+    return (
+      (op.kind === 'manage' && op.writes === true) || (op.kind === 'write' && inbound.caller?.principal !== undefined)
+    );
   }
 
   private requireRights(c: Caller, rights: readonly Right[]): void {
@@ -245,7 +268,13 @@ export class RequestPipeline {
     }
   }
 
-  private grant(inbound: Inbound, caller: Caller | undefined, instanceToken: string | undefined, ownerOnly = false, release?: () => void): Grant {
+  private grant(
+    inbound: Inbound,
+    caller: Caller | undefined,
+    instanceToken: string | undefined,
+    ownerOnly = false,
+    release?: () => void,
+  ): Grant {
     return new Grant(this.guard, this.limits, this, inbound, caller, instanceToken, ownerOnly, release);
   }
 }

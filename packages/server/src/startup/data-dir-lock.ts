@@ -42,7 +42,8 @@ export function lockDataDir(dir: string): DataDirLock {
       held.add(file);
       return { file, release: () => release(file) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(`cannot lock the data directory ${abs}: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new ConfigError(`cannot lock the data directory ${abs}: ${(err as Error).message}`);
     }
     const text = readOr(file);
     if (text === undefined) continue; // released meanwhile
@@ -53,9 +54,11 @@ export function lockDataDir(dir: string): DataDirLock {
       continue;
     }
     if (owner && alive(owner, file)) {
-      throw new ConfigError(`the data directory ${abs} is in use by another Muster server (pid ${owner.pid} on ${owner.host}, since ${owner.since}): `
-        + 'two servers on one directory would each see only their own registrations. Stop that server, or give this one another --data-dir'
-        + (owner.host === os.hostname() ? '' : `; if that server is gone, remove ${file}`));
+      throw new ConfigError(
+        `the data directory ${abs} is in use by another Muster server (pid ${owner.pid} on ${owner.host}, since ${owner.since}): ` +
+          'two servers on one directory would each see only their own registrations. Stop that server, or give this one another --data-dir' +
+          (owner.host === os.hostname() ? '' : `; if that server is gone, remove ${file}`),
+      );
     }
     // A lock nobody holds any more (or a torn one, from a crash while it was written).
     // Renamed aside, not deleted, so that of two servers taking it over at once only one
@@ -75,7 +78,9 @@ export function lockDataDir(dir: string): DataDirLock {
     }
     fs.rmSync(aside, { force: true });
   }
-  throw new ConfigError(`cannot lock the data directory ${abs}: ${file} keeps changing (several servers starting on it at once?)`);
+  throw new ConfigError(
+    `cannot lock the data directory ${abs}: ${file} keeps changing (several servers starting on it at once?)`,
+  );
 }
 
 function release(file: string): void {
@@ -97,7 +102,11 @@ function alive(o: Owner, file: string): boolean {
   if (o.host !== os.hostname()) return true;
   if (o.pid === process.pid) return held.has(file);
   const now = linuxProcess(o.pid);
-  if (o.bootId !== undefined && o.startTicks !== undefined && (now === undefined || now.bootId !== o.bootId || now.startTicks !== o.startTicks)) {
+  if (
+    o.bootId !== undefined &&
+    o.startTicks !== undefined &&
+    (now === undefined || now.bootId !== o.bootId || now.startTicks !== o.startTicks)
+  ) {
     // Linux tells exactly: gone, or its pid belongs to another process now.
     return false;
   }
@@ -141,7 +150,7 @@ function readOr(file: string): string | undefined {
 function parse(text: string): Owner | undefined {
   try {
     const o = JSON.parse(text) as Partial<Owner>;
-    return typeof o.pid === 'number' && typeof o.host === 'string' ? { since: '?', ...o } as Owner : undefined;
+    return typeof o.pid === 'number' && typeof o.host === 'string' ? ({ since: '?', ...o } as Owner) : undefined;
   } catch {
     return undefined;
   }

@@ -18,7 +18,10 @@ export async function checkPortsFree(host: string, ports: PortToCheck[]): Promis
   for (const p of ports) {
     if (p.port === 0) continue;
     const err = await tryListen(host, p.port);
-    if (err) throw new ConfigError(`cannot listen on ${hostPort(host, p.port)} for the ${p.what}: ${why(err)}. ${remedy(err, p)}`);
+    if (err)
+      throw new ConfigError(
+        `cannot listen on ${hostPort(host, p.port)} for the ${p.what}: ${why(err)}. ${remedy(err, p)}`,
+      );
   }
 }
 
@@ -37,10 +40,14 @@ function hostPort(host: string, port: number): string {
 
 function why(err: NodeJS.ErrnoException): string {
   switch (err.code) {
-    case 'EADDRINUSE': return 'the address is already in use (another Muster server, or another program, listens there)';
-    case 'EACCES': return 'permission denied (ports below 1024 need privileges)';
-    case 'EADDRNOTAVAIL': return 'the address is not one of this machine\'s';
-    default: return err.message;
+    case 'EADDRINUSE':
+      return 'the address is already in use (another Muster server, or another program, listens there)';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need privileges)';
+    case 'EADDRNOTAVAIL':
+      return "the address is not one of this machine's";
+    default:
+      return err.message;
   }
 }
 

@@ -20,7 +20,8 @@ export function eventWhere(f: ChangeLogFilter): { where: string; args: Array<str
   if (f.namespace !== undefined) (conds.push('namespace = ?'), args.push(f.namespace));
   if (f.service !== undefined) (conds.push('service = ?'), args.push(f.service));
   if (f.instanceId !== undefined) (conds.push('instance_id = ?'), args.push(f.instanceId));
-  if (f.types !== undefined && f.types.length > 0) (conds.push(`type IN (${f.types.map(() => '?').join(',')})`), args.push(...f.types));
+  if (f.types !== undefined && f.types.length > 0)
+    (conds.push(`type IN (${f.types.map(() => '?').join(',')})`), args.push(...f.types));
   if (f.afterId !== undefined) (conds.push('id > ?'), args.push(f.afterId));
   if (f.since !== undefined) (conds.push('at >= ?'), args.push(f.since));
   for (const [from, to] of f.skip ?? []) (conds.push('id NOT BETWEEN ? AND ?'), args.push(from, to));

@@ -27,11 +27,17 @@ const CLASSES: ReadonlyArray<{ what: string; ranges: Range[]; allowedBy?: keyof 
   { what: 'an unspecified address (it connects to this host)', ranges: ranges('0.0.0.0/8', '::/128') },
   { what: 'a loopback address (this host)', ranges: ranges('127.0.0.0/8', '::1/128'), allowedBy: 'allowLoopback' },
   { what: 'link-local', ranges: ranges('169.254.0.0/16', 'fe80::/10'), allowedBy: 'allowLinkLocal' },
-  { what: 'a private address', ranges: ranges('10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'), allowedBy: 'allowPrivate' },
+  {
+    what: 'a private address',
+    ranges: ranges('10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7'),
+    allowedBy: 'allowPrivate',
+  },
 ];
 
 const OPTION_NAMES: Record<keyof GuardOptions, string> = {
-  allowLinkLocal: 'verification.allowLinkLocal', allowLoopback: 'verification.allowLoopback', allowPrivate: 'verification.allowPrivate',
+  allowLinkLocal: 'verification.allowLinkLocal',
+  allowLoopback: 'verification.allowLoopback',
+  allowPrivate: 'verification.allowPrivate',
 };
 
 const METADATA: ReadonlyArray<[address: string, what: string]> = [
@@ -58,7 +64,8 @@ export function addressRefusal(address: string, opts: GuardOptions): string | un
   for (const candidate of embedded ? [ip, embedded] : [ip]) {
     const via = candidate === ip ? '' : ` (it carries the IPv4 address ${candidate.toString()})`;
     for (const [m, what] of METADATA_PARSED) {
-      if (m.kind() === candidate.kind() && candidate.match(m, m.kind() === 'ipv4' ? 32 : 128)) return `${address} is ${what}${via}`;
+      if (m.kind() === candidate.kind() && candidate.match(m, m.kind() === 'ipv4' ? 32 : 128))
+        return `${address} is ${what}${via}`;
     }
     for (const c of CLASSES) {
       if (c.allowedBy !== undefined && opts[c.allowedBy]) continue;
@@ -76,11 +83,16 @@ export function addressRefusal(address: string, opts: GuardOptions): string | un
 function embeddedIPv4(ip: ipaddr.IPv6): ipaddr.IPv4 | undefined {
   const bytes = ip.toByteArray();
   const range = ip.range();
-  if (range === 'ipv4Mapped' || range === 'rfc6145' || (range === 'rfc6052' && ip.match(ipaddr.parseCIDR('64:ff9b::/96')))) {
+  if (
+    range === 'ipv4Mapped' ||
+    range === 'rfc6145' ||
+    (range === 'rfc6052' && ip.match(ipaddr.parseCIDR('64:ff9b::/96')))
+  ) {
     return new ipaddr.IPv4(bytes.slice(12));
   }
   if (range === '6to4') return new ipaddr.IPv4(bytes.slice(2, 6));
   // IPv4-compatible (deprecated, still parsed by some stacks): 96 zero bits, then the address.
-  if (bytes.slice(0, 12).every((b) => b === 0) && (ip.parts[6]! !== 0 || ip.parts[7]! > 1)) return new ipaddr.IPv4(bytes.slice(12));
+  if (bytes.slice(0, 12).every((b) => b === 0) && (ip.parts[6]! !== 0 || ip.parts[7]! > 1))
+    return new ipaddr.IPv4(bytes.slice(12));
   return undefined;
 }

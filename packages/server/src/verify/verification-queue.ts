@@ -165,10 +165,12 @@ export class VerificationQueue implements VerificationSink {
         due.push(rec.id);
       }
     }
-    for (const id of this.retries.keys()) if (this.index.instances.get(id)?.verification.state !== 'failed') this.retries.delete(id);
+    for (const id of this.retries.keys())
+      if (this.index.instances.get(id)?.verification.state !== 'failed') this.retries.delete(id);
     for (const id of this.askedBy.keys()) {
       const state = this.index.instances.get(id)?.verification.state;
-      if ((state === undefined || state === 'verified') && !this.running.has(id) && !this.waiting.has(id)) this.askedBy.delete(id);
+      if ((state === undefined || state === 'verified') && !this.running.has(id) && !this.waiting.has(id))
+        this.askedBy.delete(id);
     }
     if (due.length > 0) this.enqueue(due);
   }
@@ -213,7 +215,12 @@ export class VerificationQueue implements VerificationSink {
       const ac = new AbortController();
       this.running.set(id, { ac, caller });
       const p: Promise<void> = this.run(id, ac.signal)
-        .catch((err: unknown) => this.log.warn({ err, instance: id }, 'could not record a verification result; the instance is checked again later'))
+        .catch((err: unknown) =>
+          this.log.warn(
+            { err, instance: id },
+            'could not record a verification result; the instance is checked again later',
+          ),
+        )
         .finally(() => {
           this.running.delete(id);
           this.inFlight.delete(p);
@@ -234,7 +241,14 @@ export class VerificationQueue implements VerificationSink {
     const rec = this.index.instances.get(id);
     const setting = rec && this.index.service(rec.namespace, rec.service)?.rec.verification;
     if (!rec || !setting || rec.verification.state === 'verified') return;
-    const target = { namespace: rec.namespace, service: rec.service, host: rec.host, port: rec.port, path: setting.path, secret: setting.secret };
+    const target = {
+      namespace: rec.namespace,
+      service: rec.service,
+      host: rec.host,
+      port: rec.port,
+      path: setting.path,
+      secret: setting.secret,
+    };
     let outcome;
     try {
       outcome = await this.verifier.check(target, signal);
@@ -255,7 +269,11 @@ export class VerificationQueue implements VerificationSink {
     const waitMs = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** Math.min(failures - 1, 20));
     this.retries.set(id, { failures, nextAt: this.clock.now() + waitMs });
     // The exact reason is the operator's: the registrant's record says only unreachable or wrong proof.
-    if (written === 'written') this.log.warn({ ...about, kind: outcome.kind, reason: outcome.reason, retryInMs: waitMs }, 'instance failed verification: invisible to discovery until a check passes');
+    if (written === 'written')
+      this.log.warn(
+        { ...about, kind: outcome.kind, reason: outcome.reason, retryInMs: waitMs },
+        'instance failed verification: invisible to discovery until a check passes',
+      );
     else this.log.debug({ ...about, kind: outcome.kind, reason: outcome.reason, written }, 'verification failed again');
   }
 }

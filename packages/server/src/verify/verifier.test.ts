@@ -8,7 +8,14 @@ import { Verifier, type ResolvedAddress } from './verifier.js';
 const SECRET = 'unit-test-secret-0123456789';
 /** The providers of these tests listen on loopback: the registry must be allowed to check there. */
 const LOCAL = { allowLinkLocal: false, allowLoopback: true, allowPrivate: true };
-const target = (host: string, port: number) => ({ namespace: 'ns', service: 'svc', host, port, path: '/verify', secret: SECRET });
+const target = (host: string, port: number) => ({
+  namespace: 'ns',
+  service: 'svc',
+  host,
+  port,
+  path: '/verify',
+  secret: SECRET,
+});
 
 describe('verifier', () => {
   let server: http.Server;
@@ -47,13 +54,20 @@ describe('verifier', () => {
 
   it('a name that resolves to a refused address (any one of several) fails the check without a request', async () => {
     const v = new Verifier({
-      timeoutMs: 2000, ...LOCAL,
-      resolve: async () => [{ address: '127.0.0.1', family: 4 }, { address: '::ffff:169.254.169.254', family: 6 }],
+      timeoutMs: 2000,
+      ...LOCAL,
+      resolve: async () => [
+        { address: '127.0.0.1', family: 4 },
+        { address: '::ffff:169.254.169.254', family: 6 },
+      ],
     });
     const outcome = await v.check(target('sneaky.example', port));
     assert.equal(outcome.ok, false);
     assert.equal(!outcome.ok && outcome.kind, 'address_refused');
-    assert.match(!outcome.ok ? outcome.reason : '', /^address refused: sneaky\.example resolves to ::ffff:169\.254\.169\.254: .*metadata/);
+    assert.match(
+      !outcome.ok ? outcome.reason : '',
+      /^address refused: sneaky\.example resolves to ::ffff:169\.254\.169\.254: .*metadata/,
+    );
     assert.equal(v.requestsSent, 0);
   });
 
@@ -68,7 +82,11 @@ describe('verifier', () => {
   });
 
   it('a name that does not resolve, a closed port and a resolver slower than the timeout are failures with their reason', async () => {
-    const v = new Verifier({ timeoutMs: 300, ...LOCAL, resolve: async () => Promise.reject(Object.assign(new Error('nope'), { code: 'ENOTFOUND' })) });
+    const v = new Verifier({
+      timeoutMs: 300,
+      ...LOCAL,
+      resolve: async () => Promise.reject(Object.assign(new Error('nope'), { code: 'ENOTFOUND' })),
+    });
     const dns = await v.check(target('missing.example', port));
     assert.deepEqual(dns, { ok: false, kind: 'dns', reason: 'DNS lookup of missing.example failed: ENOTFOUND' });
     const closed = await new Verifier({ timeoutMs: 1000, ...LOCAL }).check(target('127.0.0.1', 1));

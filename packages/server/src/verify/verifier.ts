@@ -8,7 +8,16 @@ import { VERSION } from '../version.js';
 import { addressRefusal, type GuardOptions } from './address-guard.js';
 
 /** What a failed check is, as a bounded set (the metric's label); the reason says the rest. */
-export type FailureKind = 'wrong_answer' | 'timeout' | 'redirect' | 'too_large' | 'status' | 'bad_response' | 'connection' | 'dns' | 'address_refused';
+export type FailureKind =
+  | 'wrong_answer'
+  | 'timeout'
+  | 'redirect'
+  | 'too_large'
+  | 'status'
+  | 'bad_response'
+  | 'connection'
+  | 'dns'
+  | 'address_refused';
 
 export type CheckOutcome = { ok: true } | { ok: false; kind: FailureKind; reason: string };
 
@@ -21,8 +30,8 @@ export type CheckOutcome = { ok: true } | { ok: false; kind: FailureKind; reason
 export type PublicFailure = 'unreachable' | 'wrong_proof';
 
 export const PUBLIC_REASONS: Record<PublicFailure, string> = {
-  unreachable: 'unreachable: no answer from the instance\'s host and port (the registry\'s log says why)',
-  wrong_proof: 'wrong proof: the verify path did not answer the proof of the challenge (the registry\'s log says why)',
+  unreachable: "unreachable: no answer from the instance's host and port (the registry's log says why)",
+  wrong_proof: "wrong proof: the verify path did not answer the proof of the challenge (the registry's log says why)",
 };
 
 const UNREACHABLE: ReadonlySet<FailureKind> = new Set(['timeout', 'connection', 'dns', 'address_refused']);
@@ -55,7 +64,8 @@ export interface VerifierOptions extends GuardOptions {
 /** A provider's answer beyond this many bytes of headers fails the check (as the body limit does). */
 const MAX_HEADER_BYTES = 8192;
 
-const systemResolve = (host: string): Promise<ResolvedAddress[]> => dns.promises.lookup(host, { all: true, verbatim: true });
+const systemResolve = (host: string): Promise<ResolvedAddress[]> =>
+  dns.promises.lookup(host, { all: true, verbatim: true });
 
 /**
  * One verification check: a challenge sent to the instance's own host and port, its answer
@@ -93,21 +103,35 @@ export class Verifier {
         addresses = await untilAborted(this.resolve(target.host), deadline);
       } catch (err) {
         if (deadline.aborted) return timedOut();
-        return { ok: false, kind: 'dns', reason: `DNS lookup of ${target.host} failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+        return {
+          ok: false,
+          kind: 'dns',
+          reason: `DNS lookup of ${target.host} failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        };
       }
       if (addresses.length === 0) return { ok: false, kind: 'dns', reason: `${target.host} resolves to no address` };
     }
     for (const a of addresses) {
       const why = addressRefusal(a.address, this.opts);
       if (why !== undefined) {
-        return { ok: false, kind: 'address_refused', reason: family !== 0 ? `address refused: ${why}` : `address refused: ${target.host} resolves to ${a.address}: ${why}` };
+        return {
+          ok: false,
+          kind: 'address_refused',
+          reason:
+            family !== 0
+              ? `address refused: ${why}`
+              : `address refused: ${target.host} resolves to ${a.address}: ${why}`,
+        };
       }
     }
 
     const challenge = crypto.randomBytes(32).toString('base64url');
     const query = new URLSearchParams({
-      [VERIFICATION_PARAMS.challenge]: challenge, [VERIFICATION_PARAMS.host]: target.host, [VERIFICATION_PARAMS.port]: String(target.port),
-      [VERIFICATION_PARAMS.namespace]: target.namespace, [VERIFICATION_PARAMS.service]: target.service,
+      [VERIFICATION_PARAMS.challenge]: challenge,
+      [VERIFICATION_PARAMS.host]: target.host,
+      [VERIFICATION_PARAMS.port]: String(target.port),
+      [VERIFICATION_PARAMS.namespace]: target.namespace,
+      [VERIFICATION_PARAMS.service]: target.service,
     });
     const expected = verificationProof(target.secret, challenge, target.host, target.port);
     try {
@@ -115,29 +139,48 @@ export class Verifier {
       if ('kind' in answer) return { ok: false, ...answer };
       return matches(answer.body, expected)
         ? { ok: true }
-        : { ok: false, kind: 'wrong_answer', reason: 'wrong answer: not the HMAC-SHA256 proof of the challenge under the service\'s secret' };
+        : {
+            ok: false,
+            kind: 'wrong_answer',
+            reason: "wrong answer: not the HMAC-SHA256 proof of the challenge under the service's secret",
+          };
     } catch (err) {
       if (deadline.aborted) return timedOut();
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (code === 'HPE_HEADER_OVERFLOW') return { ok: false, kind: 'too_large', reason: `answer too large: headers over ${MAX_HEADER_BYTES} bytes` };
-      if (code.startsWith('HPE_')) return { ok: false, kind: 'bad_response', reason: `not a valid HTTP answer (${code})` };
+      if (code === 'HPE_HEADER_OVERFLOW')
+        return { ok: false, kind: 'too_large', reason: `answer too large: headers over ${MAX_HEADER_BYTES} bytes` };
+      if (code.startsWith('HPE_'))
+        return { ok: false, kind: 'bad_response', reason: `not a valid HTTP answer (${code})` };
       if (code === 'ECONNREFUSED') return { ok: false, kind: 'connection', reason: 'connection refused' };
       return { ok: false, kind: 'connection', reason: `connection failed: ${code || (err as Error).message}` };
     }
   }
 
   /** The body of a 200 answer, or why there is none worth reading. */
-  private get(target: CheckTarget, path: string, addresses: ResolvedAddress[], signal: AbortSignal): Promise<{ body: Buffer } | { kind: FailureKind; reason: string }> {
+  private get(
+    target: CheckTarget,
+    path: string,
+    addresses: ResolvedAddress[],
+    signal: AbortSignal,
+  ): Promise<{ body: Buffer } | { kind: FailureKind; reason: string }> {
     const max = LIMITS.verificationAnswerMaxBytes;
     return new Promise((resolve, reject) => {
       this.requestsSent++;
       const req = http.request({
-        host: target.host, port: target.port, path, method: 'GET', signal,
+        host: target.host,
+        port: target.port,
+        path,
+        method: 'GET',
+        signal,
         lookup: pinnedLookup(addresses),
         // One connection of its own, closed after the answer: never a pooled socket another check opened.
         agent: false,
         maxHeaderSize: MAX_HEADER_BYTES,
-        headers: { accept: 'text/plain', 'user-agent': `muster/${VERSION} (verified registration)`, connection: 'close' },
+        headers: {
+          accept: 'text/plain',
+          'user-agent': `muster/${VERSION} (verified registration)`,
+          connection: 'close',
+        },
       });
       req.once('error', reject);
       req.once('response', (res) => {
@@ -148,7 +191,10 @@ export class Verifier {
         };
         if (status >= 300 && status < 400) {
           const location = typeof res.headers.location === 'string' ? ` to ${res.headers.location.slice(0, 200)}` : '';
-          return stop({ kind: 'redirect', reason: `redirect refused: the verify path answered ${status}${location}; redirects are never followed` });
+          return stop({
+            kind: 'redirect',
+            reason: `redirect refused: the verify path answered ${status}${location}; redirects are never followed`,
+          });
         }
         if (status !== 200) return stop({ kind: 'status', reason: `status ${status} from the verify path` });
         const declared = Number(res.headers['content-length']);

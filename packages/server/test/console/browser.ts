@@ -16,7 +16,16 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     // As root in a container, without a GPU, and on a machine whose network is closed.
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
 }
 
@@ -35,7 +44,8 @@ export async function signIn(page: Page, url: string, token: string): Promise<vo
  * else a temporary folder, so a test run leaves the work tree as it was.
  */
 export function screenshotPath(name: string): string {
-  const dir = process.env['UPDATE_SCREENSHOTS'] === '1' ? path.join(repoRoot, 'docs', 'images') : tempDir('muster-screens-');
+  const dir =
+    process.env['UPDATE_SCREENSHOTS'] === '1' ? path.join(repoRoot, 'docs', 'images') : tempDir('muster-screens-');
   fs.mkdirSync(dir, { recursive: true });
   return path.join(dir, name);
 }

@@ -38,7 +38,11 @@ describe('console: live overview, service page and events', { skip: browserMissi
     await register('orders', { host: '10.0.0.2', port: 8080, healthCheck: { ttl: 60 }, location: { zone: 'b' } });
     const row = page.locator('tr[data-service="orders"]');
     await row.waitFor();
-    await waitFor(async () => (await row.locator('[data-col="instances"]').textContent()) === '2', 5000, 'two instances of orders on the overview');
+    await waitFor(
+      async () => (await row.locator('[data-col="instances"]').textContent()) === '2',
+      5000,
+      'two instances of orders on the overview',
+    );
     assert.equal(await row.locator('[data-col="healthy"]').textContent(), '2');
   });
 
@@ -62,23 +66,40 @@ describe('console: live overview, service page and events', { skip: browserMissi
     await page.getByRole('dialog').getByRole('button', { name: 'Isolate' }).click();
     await row.locator('.tag.isolated').waitFor();
     const found = await api(server.url, 'GET', '/v1/namespaces/default/services/payments/instances');
-    assert.deepEqual(found.body.instances.map((i: { host: string }) => i.host), ['10.0.2.2']);
+    assert.deepEqual(
+      found.body.instances.map((i: { host: string }) => i.host),
+      ['10.0.2.2'],
+    );
     const isolated = await api(server.url, 'GET', '/v1/namespaces/default/services/payments/instances?isolated=true');
-    assert.deepEqual(isolated.body.instances.map((i: { id: string }) => i.id), [reg.instance.id]);
+    assert.deepEqual(
+      isolated.body.instances.map((i: { id: string }) => i.id),
+      [reg.instance.id],
+    );
   });
 
-  it('changes an instance\'s weight and deregisters one, each after a confirmation', async () => {
+  it("changes an instance's weight and deregisters one, each after a confirmation", async () => {
     const reg = await register('catalog', { host: '10.0.3.1', port: 7000, healthCheck: { ttl: 60 } });
     await page.goto(`${server.url}/console/services/default/catalog`);
     const row = page.locator(`[role=row][data-id="${reg.instance.id}"]`);
     await row.getByRole('button', { name: 'Weight' }).click();
     await page.getByRole('dialog').getByLabel('Weight').fill('250');
     await page.getByRole('dialog').getByRole('button', { name: 'Change weight' }).click();
-    await waitFor(async () => (await row.locator('[data-col="weight"]').textContent()) === '250', 5000, 'weight 250 in the table');
-    assert.equal((await api(server.url, 'GET', `/v1/instances/${reg.instance.id}`, undefined, admin())).body.weight, 250);
+    await waitFor(
+      async () => (await row.locator('[data-col="weight"]').textContent()) === '250',
+      5000,
+      'weight 250 in the table',
+    );
+    assert.equal(
+      (await api(server.url, 'GET', `/v1/instances/${reg.instance.id}`, undefined, admin())).body.weight,
+      250,
+    );
     await row.getByRole('button', { name: 'Deregister' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
-    assert.equal((await api(server.url, 'GET', `/v1/instances/${reg.instance.id}`, undefined, admin())).status, 200, 'cancel changes nothing');
+    assert.equal(
+      (await api(server.url, 'GET', `/v1/instances/${reg.instance.id}`, undefined, admin())).status,
+      200,
+      'cancel changes nothing',
+    );
     await row.getByRole('button', { name: 'Deregister' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Deregister' }).click();
     await row.waitFor({ state: 'detached' });
@@ -90,16 +111,32 @@ describe('console: live overview, service page and events', { skip: browserMissi
     await page.goto(`${server.url}/console/events`);
     await page.locator('tr[data-type="instance.registered"]').first().waitFor();
     assert.equal(await page.locator('tr[data-type="instance.deregistered"]', { hasText: reg.instance.id }).count(), 0);
-    assert.equal((await api(server.url, 'DELETE', `/v1/instances/${reg.instance.id}`, undefined, bearer(reg.heartbeatToken))).status, 204);
-    await page.locator('tr[data-type="instance.deregistered"]', { hasText: reg.instance.id }).waitFor({ timeout: 5000 });
+    assert.equal(
+      (await api(server.url, 'DELETE', `/v1/instances/${reg.instance.id}`, undefined, bearer(reg.heartbeatToken)))
+        .status,
+      204,
+    );
+    await page
+      .locator('tr[data-type="instance.deregistered"]', { hasText: reg.instance.id })
+      .waitFor({ timeout: 5000 });
     // The audit trail is there for this admin token.
     await page.getByLabel('Type').selectOption('audit');
     await page.locator('tr[data-type="audit"]').first().waitFor();
   });
 
   it('takes screenshots of the overview and of a service page', async () => {
-    for (let k = 0; k < 12; k++) await register('checkout', { host: `10.1.0.${k + 1}`, port: 8443, version: k < 8 ? '2.4.1' : '2.5.0', protocol: 'grpc', healthCheck: { ttl: k < 10 ? 60 : 1 }, location: { zone: `eu-west-${(k % 3) + 1}` }, metadata: { env: 'prod', team: 'web' } });
-    for (let k = 0; k < 5; k++) await register('search', { host: `10.2.0.${k + 1}`, port: 9200, version: '8.1', healthCheck: { ttl: 60 } });
+    for (let k = 0; k < 12; k++)
+      await register('checkout', {
+        host: `10.1.0.${k + 1}`,
+        port: 8443,
+        version: k < 8 ? '2.4.1' : '2.5.0',
+        protocol: 'grpc',
+        healthCheck: { ttl: k < 10 ? 60 : 1 },
+        location: { zone: `eu-west-${(k % 3) + 1}` },
+        metadata: { env: 'prod', team: 'web' },
+      });
+    for (let k = 0; k < 5; k++)
+      await register('search', { host: `10.2.0.${k + 1}`, port: 9200, version: '8.1', healthCheck: { ttl: 60 } });
     await page.goto(`${server.url}/console/services/default/checkout`);
     await page.locator('[data-count="unhealthy"]', { hasText: '2 unhealthy' }).waitFor({ timeout: 10_000 });
     await page.screenshot({ path: screenshotPath('console-service.png') });

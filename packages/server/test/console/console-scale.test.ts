@@ -20,15 +20,21 @@ describe(`console: a service of ${COUNT} instances`, { skip: browserMissing }, (
     // The memory store: what is tested is the console, and 5,000 durable commits would only add time.
     [server, browser] = await Promise.all([startConsoleServer({ 'store.type': 'memory' }), launchBrowser()]);
     let next = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next < COUNT) {
-        const k = next++;
-        const r = await api(server.url, 'POST', '/v1/namespaces/default/services/big/instances',
-          { host: `10.0.${k >> 8}.${k & 255}`, port: 8080, healthCheck: { ttl: 60 }, location: { zone: `z${k % 4}` } });
-        assert.equal(r.status, 201);
-        ids[k] = r.body.instance.id;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < COUNT) {
+          const k = next++;
+          const r = await api(server.url, 'POST', '/v1/namespaces/default/services/big/instances', {
+            host: `10.0.${k >> 8}.${k & 255}`,
+            port: 8080,
+            healthCheck: { ttl: 60 },
+            location: { zone: `z${k % 4}` },
+          });
+          assert.equal(r.status, 201);
+          ids[k] = r.body.instance.id;
+        }
+      }),
+    );
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     await context.addInitScript((token) => sessionStorage.setItem('muster.token', token), server.admin);
     page = await context.newPage();
@@ -54,6 +60,6 @@ describe(`console: a service of ${COUNT} instances`, { skip: browserMissing }, (
     // Sorted by address: 10.0.19.135 (the 5,000th) comes last.
     await page.locator('.instance-table .tbody').evaluate((el) => el.scrollTo(0, el.scrollHeight));
     await page.locator(`[role=row][data-id="${ids[COUNT - 1]}"]`).waitFor();
-    assert.ok(await page.locator('[role=row][data-id]').count() < 100);
+    assert.ok((await page.locator('[role=row][data-id]').count()) < 100);
   });
 });

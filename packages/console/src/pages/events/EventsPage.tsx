@@ -7,7 +7,13 @@ import { time } from '../../shared/format';
 import { useRights } from '../../shared/use-rights';
 
 const KEEP = 1000;
-const SINCE = [['', 'any time'], ['5m', 'last 5 min'], ['1h', 'last hour'], ['24h', 'last day'], ['7d', 'last week']] as const;
+const SINCE = [
+  ['', 'any time'],
+  ['5m', 'last 5 min'],
+  ['1h', 'last hour'],
+  ['24h', 'last day'],
+  ['7d', 'last week'],
+] as const;
 
 interface Filter {
   type: string;
@@ -34,10 +40,16 @@ export function EventsPage() {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let newest = 0;
-    const base = { type: f.type || undefined, namespace: f.namespace.trim() || undefined, service: f.service.trim() || undefined };
+    const base = {
+      type: f.type || undefined,
+      namespace: f.namespace.trim() || undefined,
+      service: f.service.trim() || undefined,
+    };
     const first = async () => {
       try {
-        const r = await get<{ events: RegistryEvent[] }>(`/v1/events${query({ ...base, since: f.since || undefined, limit: 200 })}`);
+        const r = await get<{ events: RegistryEvent[] }>(
+          `/v1/events${query({ ...base, since: f.since || undefined, limit: 200 })}`,
+        );
         if (stopped) return;
         setEvents(r.events);
         setError(undefined);
@@ -50,7 +62,9 @@ export function EventsPage() {
     const next = async () => {
       if (liveRef.current) {
         try {
-          const r = await get<{ events: RegistryEvent[] }>(`/v1/events${query({ ...base, after: newest, order: 'asc', limit: 1000 })}`);
+          const r = await get<{ events: RegistryEvent[] }>(
+            `/v1/events${query({ ...base, after: newest, order: 'asc', limit: 1000 })}`,
+          );
           if (stopped) return;
           if (r.events.length > 0) {
             newest = r.events[r.events.length - 1]!.id;
@@ -75,33 +89,63 @@ export function EventsPage() {
     <section className="panel events-page" aria-labelledby="events-title">
       <header className="panel-head">
         <h1 id="events-title">Events</h1>
-        <label className="toggle"><input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} /> live</label>
+        <label className="toggle">
+          <input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} /> live
+        </label>
       </header>
       <div className="filters" role="search">
-        <label>Type
+        <label>
+          Type
           <select value={f.type} onChange={(e) => set('type', e.target.value)}>
             <option value="">all changes</option>
-            {types.map((t) => <option key={t} value={t}>{t === 'audit' ? 'audit trail' : t}</option>)}
+            {types.map((t) => (
+              <option key={t} value={t}>
+                {t === 'audit' ? 'audit trail' : t}
+              </option>
+            ))}
           </select>
         </label>
-        <label>Namespace <input type="text" value={f.namespace} onChange={(e) => set('namespace', e.target.value)} /></label>
-        <label>Service <input type="text" value={f.service} onChange={(e) => set('service', e.target.value)} /></label>
-        <label>Since
+        <label>
+          Namespace <input type="text" value={f.namespace} onChange={(e) => set('namespace', e.target.value)} />
+        </label>
+        <label>
+          Service <input type="text" value={f.service} onChange={(e) => set('service', e.target.value)} />
+        </label>
+        <label>
+          Since
           <select value={f.since} onChange={(e) => set('since', e.target.value)}>
-            {SINCE.map(([v, label]) => <option key={v} value={v}>{label}</option>)}
+            {SINCE.map(([v, label]) => (
+              <option key={v} value={v}>
+                {label}
+              </option>
+            ))}
           </select>
         </label>
       </div>
       <ErrorNote error={error} />
       <table className="grid events">
-        <thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Namespace / service</th><th scope="col">Instance</th><th scope="col">Detail</th></tr></thead>
+        <thead>
+          <tr>
+            <th scope="col">#</th>
+            <th scope="col">Time</th>
+            <th scope="col">Type</th>
+            <th scope="col">Namespace / service</th>
+            <th scope="col">Instance</th>
+            <th scope="col">Detail</th>
+          </tr>
+        </thead>
         <tbody>
           {events.map((e) => (
             <tr key={e.id} data-type={e.type}>
               <td className="num">{e.id}</td>
               <td>{time(e.at)}</td>
-              <td><span className={`event-type t-${e.type.replace(/[._]/g, '-')}`}>{e.type}</span></td>
-              <td>{e.namespace}{e.service ? ` / ${e.service}` : ''}</td>
+              <td>
+                <span className={`event-type t-${e.type.replace(/[._]/g, '-')}`}>{e.type}</span>
+              </td>
+              <td>
+                {e.namespace}
+                {e.service ? ` / ${e.service}` : ''}
+              </td>
               <td className="mono">{e.instanceId ?? ''}</td>
               <td className="mono detail">{Object.keys(e.detail).length > 0 ? JSON.stringify(e.detail) : ''}</td>
             </tr>

@@ -6,13 +6,44 @@ export function LoginPage({ reason, onToken }: { reason?: string; onToken(token:
   const [busy, setBusy] = useState(false);
   return (
     <main className="login">
-      <form className="panel form" onSubmit={(e) => { e.preventDefault(); setBusy(true); void onToken(token.trim()).finally(() => setBusy(false)); }}>
+      <form
+        className="panel form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setBusy(true);
+          void onToken(token.trim()).finally(() => setBusy(false));
+        }}
+      >
         <h1>Muster</h1>
-        <p>This registry requires an access token. It is kept in this browser tab only, until the tab closes or you sign out.</p>
-        {reason && <p className="note refused" role="alert">{reason}</p>}
-        <label>Access token <input type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} placeholder="mst_…" required autoFocus /></label>
-        <button type="submit" className="primary" disabled={busy || token.trim() === ''}>Sign in</button>
-        <p className="muted">The server printed the admin token at its first start and keeps it in <span className="mono">data/admin.token</span>; <span className="mono">muster tokens create</span> makes narrower ones.</p>
+        <p>
+          This registry requires an access token. It is kept in this browser tab only, until the tab closes or you sign
+          out.
+        </p>
+        {reason && (
+          <p className="note refused" role="alert">
+            {reason}
+          </p>
+        )}
+        <label>
+          Access token{' '}
+          <input
+            type="password"
+            autoComplete="off"
+            value={token}
+            onChange={(e) => setToken(e.target.value)}
+            placeholder="mst_…"
+            required
+            autoFocus
+          />
+        </label>
+        <button type="submit" className="primary" disabled={busy || token.trim() === ''}>
+          Sign in
+        </button>
+        <p className="muted">
+          The server printed the admin token at its first start and keeps it in{' '}
+          <span className="mono">data/admin.token</span>; <span className="mono">muster tokens create</span> makes
+          narrower ones.
+        </p>
       </form>
     </main>
   );

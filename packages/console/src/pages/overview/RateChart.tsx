@@ -21,7 +21,8 @@ export function RateChart() {
   const max = Math.max(1, ...samples.flatMap((s) => SERIES.map((x) => s[x.key])));
   const x = (i: number) => (samples.length <= 1 ? W : (i / (samples.length - 1)) * W);
   const y = (v: number) => H - (v / max) * (H - 4);
-  const line = (k: (typeof SERIES)[number]['key']) => samples.map((s, i) => `${x(i).toFixed(1)},${y(s[k]).toFixed(1)}`).join(' ');
+  const line = (k: (typeof SERIES)[number]['key']) =>
+    samples.map((s, i) => `${x(i).toFixed(1)},${y(s[k]).toFixed(1)}`).join(' ');
   const minutes = data ? Math.round((samples.length * data.intervalMs) / 60000) : 0;
   return (
     <section className="panel" aria-labelledby="rates-title">
@@ -32,15 +33,31 @@ export function RateChart() {
       <ErrorNote error={error} />
       {data && samples.length < 2 && <p className="muted">Collecting: a point every {data.intervalMs / 1000} s.</p>}
       {samples.length >= 2 && (
-        <svg className="chart" viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img"
-          aria-label={SERIES.map((s) => `${s.label} ${rate(last?.[s.key] ?? 0)} per second`).join(', ')}>
+        <svg
+          className="chart"
+          viewBox={`0 0 ${W} ${H}`}
+          preserveAspectRatio="none"
+          role="img"
+          aria-label={SERIES.map((s) => `${s.label} ${rate(last?.[s.key] ?? 0)} per second`).join(', ')}
+        >
           <line x1="0" x2={W} y1={H - 0.5} y2={H - 0.5} className="axis" />
-          {SERIES.map((s) => <polyline key={s.key} points={line(s.key)} className={s.className} fill="none" vectorEffect="non-scaling-stroke" />)}
+          {SERIES.map((s) => (
+            <polyline
+              key={s.key}
+              points={line(s.key)}
+              className={s.className}
+              fill="none"
+              vectorEffect="non-scaling-stroke"
+            />
+          ))}
         </svg>
       )}
       <ul className="legend">
         {SERIES.map((s) => (
-          <li key={s.key}><span className={`swatch ${s.className}`} />{s.label} <strong data-rate={s.key}>{last ? rate(last[s.key]) : '–'}</strong>/s</li>
+          <li key={s.key}>
+            <span className={`swatch ${s.className}`} />
+            {s.label} <strong data-rate={s.key}>{last ? rate(last[s.key]) : '–'}</strong>/s
+          </li>
         ))}
         <li className="muted">peak {rate(max)}/s</li>
       </ul>

@@ -6,7 +6,15 @@ import { ErrorNote } from '../../shared/ErrorNote';
 import type { InstanceAction } from './InstanceTable';
 
 /** Asks before an instance is changed, then changes it through the API; the watch shows the result. */
-export function InstanceActionDialog({ action, instance, onDone }: { action: InstanceAction; instance: DiscoveredInstance; onDone(): void }) {
+export function InstanceActionDialog({
+  action,
+  instance,
+  onDone,
+}: {
+  action: InstanceAction;
+  instance: DiscoveredInstance;
+  onDone(): void;
+}) {
   const [weight, setWeight] = useState(String(instance.weight));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error>();
@@ -31,18 +39,43 @@ export function InstanceActionDialog({ action, instance, onDone }: { action: Ins
   };
 
   const texts: Record<InstanceAction, { title: string; confirm: string; body: string }> = {
-    isolate: { title: `Isolate ${where}?`, confirm: 'Isolate', body: 'Discovery stops handing it out; it stays registered and keeps its heartbeats.' },
-    unisolate: { title: `Un-isolate ${where}?`, confirm: 'Un-isolate', body: 'Discovery hands it out again while it is healthy.' },
-    weight: { title: `Change the weight of ${where}`, confirm: 'Change weight', body: 'Balancers send it traffic in proportion to its weight (0 sends none).' },
-    deregister: { title: `Deregister ${where}?`, confirm: 'Deregister', body: 'It is removed now. A provider that is still running registers again at its next heartbeat.' },
+    isolate: {
+      title: `Isolate ${where}?`,
+      confirm: 'Isolate',
+      body: 'Discovery stops handing it out; it stays registered and keeps its heartbeats.',
+    },
+    unisolate: {
+      title: `Un-isolate ${where}?`,
+      confirm: 'Un-isolate',
+      body: 'Discovery hands it out again while it is healthy.',
+    },
+    weight: {
+      title: `Change the weight of ${where}`,
+      confirm: 'Change weight',
+      body: 'Balancers send it traffic in proportion to its weight (0 sends none).',
+    },
+    deregister: {
+      title: `Deregister ${where}?`,
+      confirm: 'Deregister',
+      body: 'It is removed now. A provider that is still running registers again at its next heartbeat.',
+    },
   };
   const t = texts[action];
   return (
-    <ConfirmDialog title={t.title} confirmLabel={t.confirm} danger={action === 'deregister'} busy={busy} onConfirm={() => void run()} onCancel={onDone}>
+    <ConfirmDialog
+      title={t.title}
+      confirmLabel={t.confirm}
+      danger={action === 'deregister'}
+      busy={busy}
+      onConfirm={() => void run()}
+      onCancel={onDone}
+    >
       <p>{t.body}</p>
       <p className="mono muted">{instance.id}</p>
       {action === 'weight' && (
-        <label>Weight <input type="number" min={0} max={10000} value={weight} onChange={(e) => setWeight(e.target.value)} /></label>
+        <label>
+          Weight <input type="number" min={0} max={10000} value={weight} onChange={(e) => setWeight(e.target.value)} />
+        </label>
       )}
       <ErrorNote error={error} />
     </ConfirmDialog>

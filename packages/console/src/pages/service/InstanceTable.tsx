@@ -40,19 +40,31 @@ interface Props {
 export function InstanceTable({ rows, receivedAt, verification, q, onSort, onAction }: Props) {
   const scroller = useRef<HTMLDivElement>(null);
   const now = useNow(1000);
-  const virtual = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 10 });
+  const virtual = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 10,
+  });
   return (
     <div className="instance-table" role="table" aria-label="Instances" aria-rowcount={rows.length + 1}>
       <div role="rowgroup" className="thead">
         <div role="row" className="tr">
           {COLUMNS.map((c) => (
-            <div role="columnheader" key={c.key} className={`td col-${c.key}`}
-              aria-sort={c.key === q.sort ? (q.descending ? 'descending' : 'ascending') : undefined}>
+            <div
+              role="columnheader"
+              key={c.key}
+              className={`td col-${c.key}`}
+              aria-sort={c.key === q.sort ? (q.descending ? 'descending' : 'ascending') : undefined}
+            >
               {c.sortable ? (
                 <button type="button" className="sort" onClick={() => onSort(c.key as SortKey)}>
-                  {c.label}{c.key === q.sort ? (q.descending ? ' ▼' : ' ▲') : ''}
+                  {c.label}
+                  {c.key === q.sort ? (q.descending ? ' ▼' : ' ▲') : ''}
                 </button>
-              ) : c.label}
+              ) : (
+                c.label
+              )}
             </div>
           ))}
         </div>
@@ -63,8 +75,15 @@ export function InstanceTable({ rows, receivedAt, verification, q, onSort, onAct
           {virtual.getVirtualItems().map((v) => {
             const i = rows[v.index]!;
             return (
-              <Row key={i.id} i={i} index={v.index} top={v.start} ageMs={i.lastHeartbeatAgeMs + (now - receivedAt)}
-                verification={verification} onAction={onAction} />
+              <Row
+                key={i.id}
+                i={i}
+                index={v.index}
+                top={v.start}
+                ageMs={i.lastHeartbeatAgeMs + (now - receivedAt)}
+                verification={verification}
+                onAction={onAction}
+              />
             );
           })}
         </div>
@@ -73,33 +92,76 @@ export function InstanceTable({ rows, receivedAt, verification, q, onSort, onAct
   );
 }
 
-const Row = memo(function Row({ i, index, top, ageMs, verification, onAction }: {
-  i: DiscoveredInstance; index: number; top: number; ageMs: number; verification: string; onAction: Props['onAction'];
+const Row = memo(function Row({
+  i,
+  index,
+  top,
+  ageMs,
+  verification,
+  onAction,
+}: {
+  i: DiscoveredInstance;
+  index: number;
+  top: number;
+  ageMs: number;
+  verification: string;
+  onAction: Props['onAction'];
 }) {
   const late = ageMs > i.healthCheck.ttl * 1000 * 1.5;
-  const metadata = Object.entries(i.metadata).map(([k, v]) => `${k}=${v}`).join(' ');
+  const metadata = Object.entries(i.metadata)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   return (
-    <div role="row" className={`tr${i.healthy ? '' : ' unhealthy'}`} aria-rowindex={index + 2} data-id={i.id}
-      style={{ position: 'absolute', top, left: 0, right: 0, height: ROW_HEIGHT }}>
+    <div
+      role="row"
+      className={`tr${i.healthy ? '' : ' unhealthy'}`}
+      aria-rowindex={index + 2}
+      data-id={i.id}
+      style={{ position: 'absolute', top, left: 0, right: 0, height: ROW_HEIGHT }}
+    >
       <div role="cell" className="td col-state" data-col="state">
         <span className={`state ${i.healthy ? 'ok' : 'bad'}`}>{i.healthy ? 'healthy' : 'unhealthy'}</span>
         {i.isolate && <span className="tag isolated">isolated</span>}
       </div>
-      <div role="cell" className="td col-address mono" title={i.id}>{i.host}:{i.port}</div>
-      <div role="cell" className="td col-version">{i.version}</div>
-      <div role="cell" className="td col-protocol">{i.protocol}</div>
-      <div role="cell" className="td col-zone">{i.location.zone ?? ''}</div>
-      <div role="cell" className="td col-weight num" data-col="weight">{i.weight}</div>
-      <div role="cell" className="td col-priority num">{i.priority}</div>
-      <div role="cell" className="td col-metadata mono" title={metadata}>{metadata}</div>
-      <div role="cell" className={`td col-age${late ? ' bad-text' : ''}`} title={`ttl ${i.healthCheck.ttl} s`}>{age(ageMs)} ago</div>
-      <div role="cell" className="td col-verification">{verification}</div>
+      <div role="cell" className="td col-address mono" title={i.id}>
+        {i.host}:{i.port}
+      </div>
+      <div role="cell" className="td col-version">
+        {i.version}
+      </div>
+      <div role="cell" className="td col-protocol">
+        {i.protocol}
+      </div>
+      <div role="cell" className="td col-zone">
+        {i.location.zone ?? ''}
+      </div>
+      <div role="cell" className="td col-weight num" data-col="weight">
+        {i.weight}
+      </div>
+      <div role="cell" className="td col-priority num">
+        {i.priority}
+      </div>
+      <div role="cell" className="td col-metadata mono" title={metadata}>
+        {metadata}
+      </div>
+      <div role="cell" className={`td col-age${late ? ' bad-text' : ''}`} title={`ttl ${i.healthCheck.ttl} s`}>
+        {age(ageMs)} ago
+      </div>
+      <div role="cell" className="td col-verification">
+        {verification}
+      </div>
       <div role="cell" className="td col-actions">
         {onAction && (
           <>
-            <button type="button" onClick={() => onAction(i.isolate ? 'unisolate' : 'isolate', i)}>{i.isolate ? 'Un-isolate' : 'Isolate'}</button>
-            <button type="button" onClick={() => onAction('weight', i)}>Weight</button>
-            <button type="button" className="danger" onClick={() => onAction('deregister', i)}>Deregister</button>
+            <button type="button" onClick={() => onAction(i.isolate ? 'unisolate' : 'isolate', i)}>
+              {i.isolate ? 'Un-isolate' : 'Isolate'}
+            </button>
+            <button type="button" onClick={() => onAction('weight', i)}>
+              Weight
+            </button>
+            <button type="button" className="danger" onClick={() => onAction('deregister', i)}>
+              Deregister
+            </button>
           </>
         )}
       </div>

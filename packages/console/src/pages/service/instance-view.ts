@@ -15,7 +15,15 @@ export interface InstanceQuery {
 
 export type SortKey = 'state' | 'address' | 'version' | 'protocol' | 'zone' | 'weight' | 'priority' | 'age';
 
-export const DEFAULT_QUERY: InstanceQuery = { status: 'all', isolated: 'all', zone: '', metadata: '', search: '', sort: 'address', descending: false };
+export const DEFAULT_QUERY: InstanceQuery = {
+  status: 'all',
+  isolated: 'all',
+  zone: '',
+  metadata: '',
+  search: '',
+  sort: 'address',
+  descending: false,
+};
 
 const plain = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 // Numbers inside names compare as numbers: 10.0.0.9 before 10.0.0.10, v2 before v10.

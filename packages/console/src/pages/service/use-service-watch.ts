@@ -26,14 +26,27 @@ export function useServiceWatch(namespace: string, service: string): WatchState 
       onEvent(event, data) {
         if (event === 'snapshot') {
           const snap = JSON.parse(data) as DiscoverResponse;
-          setState({ instances: snap.instances, revision: snap.revision, receivedAt: performance.now(), connected: true });
+          setState({
+            instances: snap.instances,
+            revision: snap.revision,
+            receivedAt: performance.now(),
+            connected: true,
+          });
         } else if (event === 'error') {
           const message = (JSON.parse(data) as { error?: { message?: string } }).error?.message ?? 'the watch failed';
-          setState((s) => ({ ...(s ?? { instances: [], revision: 0, receivedAt: performance.now() }), connected: false, error: message }));
+          setState((s) => ({
+            ...(s ?? { instances: [], revision: 0, receivedAt: performance.now() }),
+            connected: false,
+            error: message,
+          }));
         }
       },
       onDrop(why) {
-        setState((s) => ({ ...(s ?? { instances: [], revision: 0, receivedAt: performance.now() }), connected: false, error: why }));
+        setState((s) => ({
+          ...(s ?? { instances: [], revision: 0, receivedAt: performance.now() }),
+          connected: false,
+          error: why,
+        }));
       },
     });
     return () => sse.close();

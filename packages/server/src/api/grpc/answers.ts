@@ -13,11 +13,15 @@ import { NamingService } from '../../naming/naming-service.js';
 export class AnswerEncoder {
   private readonly encoded = new WeakMap<Buffer, Buffer>();
 
-  constructor(private readonly naming: NamingService, private readonly encode: (answer: object) => Buffer) {}
+  constructor(
+    private readonly naming: NamingService,
+    private readonly encode: (answer: object) => Buffer,
+  ) {}
 
   /** `stale`: why this node's index may be behind (cluster mode); such an answer is rare and built each time. */
   answer(entry: ServiceEntry, filter: DiscoverFilter, stale?: string): Buffer {
-    if (stale !== undefined) return this.encode({ ...this.naming.answer(entry, filter), stale: true, staleReason: stale });
+    if (stale !== undefined)
+      return this.encode({ ...this.naming.answer(entry, filter), stale: true, staleReason: stale });
     if (!isDefaultFilter(filter)) return this.encode(this.naming.answer(entry, filter));
     const json = this.naming.answerBytes(entry, filter);
     let bytes = this.encoded.get(json);
@@ -32,7 +36,13 @@ export class AnswerEncoder {
 
   /** The caller's revision is current: no instances, and nothing built. */
   unchanged(entry: ServiceEntry, stale?: string): object {
-    return { namespace: entry.rec.namespace, service: entry.rec.name, revision: entry.rec.revision, unchanged: true, ...staleFields(stale) };
+    return {
+      namespace: entry.rec.namespace,
+      service: entry.rec.name,
+      revision: entry.rec.revision,
+      unchanged: true,
+      ...staleFields(stale),
+    };
   }
 }
 

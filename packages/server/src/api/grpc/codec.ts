@@ -13,7 +13,13 @@ export const REGISTRY_SERVICE = 'muster.v1.Registry';
  * keys such as `_weight: 'weight'` that the validator refuses as unknown fields; presence is
  * already visible, since a set optional field is there even when it holds 0 or ''.
  */
-const LOAD_OPTIONS: protoLoader.Options = { keepCase: false, longs: Number, enums: String, defaults: false, oneofs: false };
+const LOAD_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: false,
+  oneofs: false,
+};
 
 export function loadRegistryPackage(): Promise<PackageDefinition> {
   return protoLoader.load(REGISTRY_PROTO, { ...LOAD_OPTIONS, includeDirs: [PROTO_ROOT] });
@@ -22,7 +28,10 @@ export function loadRegistryPackage(): Promise<PackageDefinition> {
 /** What reflection describes: the Registry and grpc.health.v1, so grpcurl can call both without a proto file. */
 export function loadReflectedPackage(): Promise<PackageDefinition> {
   const healthRoot = path.resolve(path.dirname(healthProtoPath), '../..');
-  return protoLoader.load([REGISTRY_PROTO, 'health/v1/health.proto'], { ...LOAD_OPTIONS, includeDirs: [PROTO_ROOT, healthRoot] });
+  return protoLoader.load([REGISTRY_PROTO, 'health/v1/health.proto'], {
+    ...LOAD_OPTIONS,
+    includeDirs: [PROTO_ROOT, healthRoot],
+  });
 }
 
 /**

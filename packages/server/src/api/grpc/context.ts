@@ -59,15 +59,20 @@ export class CallRecorder {
     // As over HTTP, a refusal counts against the write limit of its address.
     if (REFUSED.has(status.code)) this.deps.pipeline.refused(inbound);
     if (AUDITED.has(status.code)) {
-      this.deps.pipeline.finished(undefined, inbound, { outcome: 'refused', code: statusName(status.code), reason: status.details }, () => {
-        const req = (call as { request?: { namespace?: string; service?: string; id?: string } }).request;
-        return {
-          action: `grpc ${method}`,
-          namespace: typeof req?.namespace === 'string' && req.namespace !== '' ? req.namespace : '*',
-          ...(typeof req?.service === 'string' && req.service !== '' ? { service: req.service } : {}),
-          ...(typeof req?.id === 'string' && req.id !== '' ? { instanceId: req.id } : {}),
-        };
-      });
+      this.deps.pipeline.finished(
+        undefined,
+        inbound,
+        { outcome: 'refused', code: statusName(status.code), reason: status.details },
+        () => {
+          const req = (call as { request?: { namespace?: string; service?: string; id?: string } }).request;
+          return {
+            action: `grpc ${method}`,
+            namespace: typeof req?.namespace === 'string' && req.namespace !== '' ? req.namespace : '*',
+            ...(typeof req?.service === 'string' && req.service !== '' ? { service: req.service } : {}),
+            ...(typeof req?.id === 'string' && req.id !== '' ? { instanceId: req.id } : {}),
+          };
+        },
+      );
     }
     return status;
   }
@@ -79,9 +84,16 @@ export class CallRecorder {
     if (!counter) this.counters.set(key, (counter = this.deps.metrics.grpcRequests.labels(method, name)));
     counter.inc();
     const log = this.deps.log;
-    const level = code === Status.OK || code === Status.CANCELLED ? 'debug' : code === Status.INTERNAL ? 'error' : 'warn';
+    const level =
+      code === Status.OK || code === Status.CANCELLED ? 'debug' : code === Status.INTERNAL ? 'error' : 'warn';
     if (!log.isLevelEnabled(level)) return;
-    const line = { grpcMethod: method, code: name, latencyMs: Math.round((performance.now() - t0) * 100) / 100, ...extra, ...(details ? { details } : {}) };
+    const line = {
+      grpcMethod: method,
+      code: name,
+      latencyMs: Math.round((performance.now() - t0) * 100) / 100,
+      ...extra,
+      ...(details ? { details } : {}),
+    };
     log[level](line, code === Status.INTERNAL ? 'gRPC call failed' : 'gRPC call');
   }
 }
@@ -107,7 +119,10 @@ class GrpcInbound implements Inbound {
   readonly budgetMs: number;
   readonly address: string;
 
-  constructor(private readonly call: GrpcCall, arrivals: ArrivalClock) {
+  constructor(
+    private readonly call: GrpcCall,
+    arrivals: ArrivalClock,
+  ) {
     this.receivedAt = arrivals.receivedAt();
     const d = call.getDeadline();
     this.budgetMs = d instanceof Date ? d.getTime() - Date.now() : d - Date.now();
@@ -168,7 +183,11 @@ export function minRevisionWait(call: GrpcCall, deps: Pick<GrpcDeps, 'pipeline'>
  * request (refusing a malformed one), the pipeline admits it as `op`, and `fn` answers it.
  */
 export function unary<Msg, Req, Res>(
-  deps: GrpcDeps, recorder: CallRecorder, method: string, op: Operation<Req>, decode: (msg: Msg) => Req,
+  deps: GrpcDeps,
+  recorder: CallRecorder,
+  method: string,
+  op: Operation<Req>,
+  decode: (msg: Msg) => Req,
   fn: (req: Req, grant: Grant) => Promise<Res | Buffer>,
 ): (call: ServerUnaryCall<Msg | Undecodable, Res>, callback: sendUnaryData<Res | Buffer>) => void {
   return (call, callback) => {
@@ -188,9 +207,12 @@ export function unary<Msg, Req, Res>(
     } catch (err) {
       answer = Promise.reject(err);
     }
-    answer.then((res) => {
-      recorder.record(method, Status.OK, t0);
-      callback(null, res);
-    }, (err: unknown) => callback(recorder.failed(method, err, t0, undefined, call)));
+    answer.then(
+      (res) => {
+        recorder.record(method, Status.OK, t0);
+        callback(null, res);
+      },
+      (err: unknown) => callback(recorder.failed(method, err, t0, undefined, call)),
+    );
   };
 }

@@ -7,7 +7,8 @@ import { GRPC_FIELD_KEY, GRPC_STATUS, MusterError } from '@muster/api';
  */
 const FIELD_NAMES: Readonly<Record<string, string>> = { authorization: 'heartbeatToken' };
 
-export const grpcField = (field: string | undefined): string | undefined => (field === undefined ? undefined : FIELD_NAMES[field] ?? field);
+export const grpcField = (field: string | undefined): string | undefined =>
+  field === undefined ? undefined : (FIELD_NAMES[field] ?? field);
 
 export type GrpcStatus = Pick<StatusObject, 'code' | 'details' | 'metadata'>;
 
@@ -25,14 +26,22 @@ export function toGrpcStatus(err: unknown): GrpcStatus {
   if (!(err instanceof MusterError)) return { code: Status.INTERNAL, details: 'internal error', metadata };
   const field = grpcField(err.field);
   if (field !== undefined) metadata.set(GRPC_FIELD_KEY, field);
-  return { code: GRPC_STATUS[err.code], details: field !== undefined ? `${field}: ${err.message}` : err.message, metadata };
+  return {
+    code: GRPC_STATUS[err.code],
+    details: field !== undefined ? `${field}: ${err.message}` : err.message,
+    metadata,
+  };
 }
 
 /** A failure no request should cause: logged with its cause. */
 export const isBug = (err: unknown): boolean => !(err instanceof MusterError) || err.code === 'INTERNAL';
 
 /** A per-item error (a heartbeat of a batch) as the proto's muster.v1.Error. */
-export function toGrpcItemError(e: { code: string; message: string; field?: string }): { code: string; message: string; field?: string } {
+export function toGrpcItemError(e: { code: string; message: string; field?: string }): {
+  code: string;
+  message: string;
+  field?: string;
+} {
   const field = grpcField(e.field);
   return field === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, field };
 }

@@ -4,7 +4,13 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { ServerTls } from '../../config/tls-files.js';
 import { Errors } from '../../errors.js';
 import { AnswerEncoder } from './answers.js';
-import { discoverEncoder, loadReflectedPackage, loadRegistryPackage, REGISTRY_SERVICE, registryDefinition } from './codec.js';
+import {
+  discoverEncoder,
+  loadReflectedPackage,
+  loadRegistryPackage,
+  REGISTRY_SERVICE,
+  registryDefinition,
+} from './codec.js';
 import type { GrpcDeps } from './context.js';
 import { toGrpcStatus } from './error-mapping.js';
 import { registryService } from './registry-service.js';
@@ -25,7 +31,10 @@ export class GrpcServer {
   private readonly foreignStreams = new Set<() => void>();
   private boundPort: number | undefined;
 
-  private constructor(private readonly deps: GrpcDeps, private readonly server: grpc.Server) {}
+  private constructor(
+    private readonly deps: GrpcDeps,
+    private readonly server: grpc.Server,
+  ) {}
 
   static async create(deps: GrpcDeps): Promise<GrpcServer> {
     const [pkg, reflected] = await Promise.all([loadRegistryPackage(), loadReflectedPackage()]);
@@ -35,7 +44,10 @@ export class GrpcServer {
       'grpc.keepalive_timeout_ms': 20_000,
     });
     const self = new GrpcServer(deps, server);
-    server.addService(registryDefinition(pkg), registryService(deps, new AnswerEncoder(deps.naming, discoverEncoder(pkg))));
+    server.addService(
+      registryDefinition(pkg),
+      registryService(deps, new AnswerEncoder(deps.naming, discoverEncoder(pkg))),
+    );
     const endable = self.endableStreams();
     self.health.addToServer(endable);
     new ReflectionService(reflected).addToServer(endable);
@@ -49,7 +61,11 @@ export class GrpcServer {
   async listen(host: string, port: number, tls?: ServerTls): Promise<number> {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     const credentials = tls
-      ? grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== undefined)
+      ? grpc.ServerCredentials.createSsl(
+          tls.ca ?? null,
+          [{ cert_chain: tls.cert, private_key: tls.key }],
+          tls.ca !== undefined,
+        )
       : grpc.ServerCredentials.createInsecure();
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));

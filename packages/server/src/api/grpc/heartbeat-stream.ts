@@ -37,11 +37,19 @@ export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
   const { naming, hub, log, pipeline } = deps;
   const op: Extract<Operation<undefined>, { kind: 'heartbeat' }> = { kind: 'heartbeat' };
 
-  const answer = async (batch: HeartbeatBatchMsg, writer: ServiceWriter | undefined, ctx: RequestContext): Promise<ResultsMsg> => {
+  const answer = async (
+    batch: HeartbeatBatchMsg,
+    writer: ServiceWriter | undefined,
+    ctx: RequestContext,
+  ): Promise<ResultsMsg> => {
     const items = (batch.heartbeats ?? []).map((h) => ({ id: h.id ?? '', token: given(h.heartbeatToken) }));
     try {
       const r = await naming.heartbeatBatch(items, writer, ctx);
-      return { results: r.results.map((x) => ('error' in x ? { id: x.id, ok: false, error: toGrpcItemError(x.error) } : { id: x.id, ok: x.ok })) };
+      return {
+        results: r.results.map((x) =>
+          'error' in x ? { id: x.id, ok: false, error: toGrpcItemError(x.error) } : { id: x.id, ok: x.ok },
+        ),
+      };
     } catch (err) {
       if (!(err instanceof MusterError)) log.error({ err }, 'heartbeat batch failed');
       const error = toGrpcItemError((err instanceof MusterError ? err : Errors.internal(err)).toJSON().error);
@@ -96,18 +104,20 @@ export function heartbeatStream(deps: GrpcDeps, recorder: CallRecorder) {
       // Each batch counts from when it arrived; the stream's deadline, if any, bounds them all.
       const answered = answer(msg, writer, newMessageContext(call, deps));
       if (++pending >= MAX_PENDING_BATCHES) call.pause();
-      tail = tail.then(() => answered).then((res) => {
-        pending--;
-        if (!done && !call.write(res) && !blocked) {
-          blocked = true;
-          call.once('drain', () => {
-            blocked = false;
-            maybeResume();
-          });
-        }
-        if (blocked) call.pause();
-        else maybeResume();
-      });
+      tail = tail
+        .then(() => answered)
+        .then((res) => {
+          pending--;
+          if (!done && !call.write(res) && !blocked) {
+            blocked = true;
+            call.once('drain', () => {
+              blocked = false;
+              maybeResume();
+            });
+          }
+          if (blocked) call.pause();
+          else maybeResume();
+        });
     });
     // The client half-closed: answer what it sent, then end with OK.
     call.on('end', () => closeAfterPending());

@@ -12,7 +12,9 @@ type DiscoverParams = ReturnType<typeof discoverParams>;
 
 /** What each unary method is to the pipeline. The instance's token travels in the message; an access token in the metadata. */
 const REGISTER: Operation<RegisterRequestMsg> = {
-  kind: 'register', on: (req) => [namespaceOf(req.namespace), req.service ?? ''], instanceToken: (req) => given(req.heartbeatToken),
+  kind: 'register',
+  on: (req) => [namespaceOf(req.namespace), req.service ?? ''],
+  instanceToken: (req) => given(req.heartbeatToken),
 };
 const DEREGISTER: Operation<TokenRequestMsg> = { kind: 'write', instanceToken: (req) => given(req.heartbeatToken) };
 const HEARTBEAT: Operation<TokenRequestMsg> = { kind: 'heartbeat', instanceToken: (req) => given(req.heartbeatToken) };
@@ -37,7 +39,13 @@ export function registryService(deps: GrpcDeps, answers: AnswerEncoder): Untyped
     Register: unary(deps, recorder, 'Register', REGISTER, asIs<RegisterRequestMsg>, async (req, g) => {
       const ns = namespaceOf(req.namespace);
       const svc = req.service ?? '';
-      const r = await naming.register(ns, svc, registrationBody(req), { ...g.credentials(), ownerOnly: g.ownerOnly, mayIsolate: g.mayIsolate(ns, svc), caller: g.client }, g.context());
+      const r = await naming.register(
+        ns,
+        svc,
+        registrationBody(req),
+        { ...g.credentials(), ownerOnly: g.ownerOnly, mayIsolate: g.mayIsolate(ns, svc), caller: g.client },
+        g.context(),
+      );
       return { ...r, revision: revisionOf(g) };
     }),
     Deregister: unary(deps, recorder, 'Deregister', DEREGISTER, asIs<TokenRequestMsg>, async (req, g) => {
@@ -51,14 +59,21 @@ export function registryService(deps: GrpcDeps, answers: AnswerEncoder): Untyped
     }),
     HeartbeatStream: heartbeatStream(deps, recorder),
     // A long-poll has been parked by the pipeline already, until the revision moved or the wait ended.
-    Discover: unary(deps, recorder, 'Discover', DISCOVER, (req: DiscoverRequestMsg) => discoverParams(req), async (p) => {
-      const entry = naming.resolveService(p.namespace, p.service);
-      if (p.revision !== undefined && p.revision === entry.rec.revision) {
-        metrics.disc.notModified.inc();
-        return answers.unchanged(entry, staleness());
-      }
-      return answers.answer(entry, p.filter, staleness());
-    }),
+    Discover: unary(
+      deps,
+      recorder,
+      'Discover',
+      DISCOVER,
+      (req: DiscoverRequestMsg) => discoverParams(req),
+      async (p) => {
+        const entry = naming.resolveService(p.namespace, p.service);
+        if (p.revision !== undefined && p.revision === entry.rec.revision) {
+          metrics.disc.notModified.inc();
+          return answers.unchanged(entry, staleness());
+        }
+        return answers.answer(entry, p.filter, staleness());
+      },
+    ),
     Watch: watchStream(deps, recorder, answers),
   };
 }

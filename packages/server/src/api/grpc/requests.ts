@@ -16,13 +16,31 @@ type Msg<T> = { [K in keyof T]?: T[K] };
 
 export type LocationMsg = Msg<{ region: string; zone: string; campus: string }>;
 export type RegisterRequestMsg = Msg<{
-  namespace: string; service: string; id: string; host: string; port: number; protocol: string; version: string;
-  weight: number; priority: number; metadata: Record<string, string>; location: LocationMsg;
-  healthCheck: Msg<{ type: string; ttl: number }>; isolate: boolean; heartbeatToken: string;
+  namespace: string;
+  service: string;
+  id: string;
+  host: string;
+  port: number;
+  protocol: string;
+  version: string;
+  weight: number;
+  priority: number;
+  metadata: Record<string, string>;
+  location: LocationMsg;
+  healthCheck: Msg<{ type: string; ttl: number }>;
+  isolate: boolean;
+  heartbeatToken: string;
 }>;
 export type TokenRequestMsg = Msg<{ id: string; heartbeatToken: string }>;
 export type HeartbeatBatchMsg = Msg<{ heartbeats: TokenRequestMsg[] }>;
-export type DiscoverFilterMsg = Msg<{ status: string; isolated: string; metadata: Record<string, string>; region: string; zone: string; campus: string }>;
+export type DiscoverFilterMsg = Msg<{
+  status: string;
+  isolated: string;
+  metadata: Record<string, string>;
+  region: string;
+  zone: string;
+  campus: string;
+}>;
 type ServiceRequestMsg = Msg<{ namespace: string; service: string; revision: number; filter: DiscoverFilterMsg }>;
 export type WatchRequestMsg = ServiceRequestMsg & Msg<{ allowMissing: boolean }>;
 export type DiscoverRequestMsg = ServiceRequestMsg & Msg<{ waitMs: number }>;

@@ -23,7 +23,9 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
   type Params = ReturnType<typeof watchParams>;
   // The service must exist (or be allowed missing) before the stream takes a watch slot.
   const op: Extract<Operation<Params>, { kind: 'watch' }> = {
-    kind: 'watch', on: (p) => [p.namespace, p.service], before: (p) => void naming.watchedService(p.namespace, p.service, p.allowMissing),
+    kind: 'watch',
+    on: (p) => [p.namespace, p.service],
+    before: (p) => void naming.watchedService(p.namespace, p.service, p.allowMissing),
   };
   const gauge = metrics.watchers.labels('grpc');
   const slowAfterMs = deps.config.watch.keepAlive * 2;
@@ -107,7 +109,10 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
     };
     const unsubscribe = hub.subscribe(ns, svc, schedule);
     // The index does not move while this node cannot read the store: a change of staleness alone is sent too.
-    const staleCheck = setInterval(() => (deps.staleness() !== undefined) !== sentStale && schedule(), deps.config.watch.keepAlive);
+    const staleCheck = setInterval(
+      () => (deps.staleness() !== undefined) !== sentStale && schedule(),
+      deps.config.watch.keepAlive,
+    );
     // The client went away (or the deadline passed): nothing of the stream may stay subscribed.
     call.on('cancelled', () => {
       if (release()) recorder.record('Watch', Status.CANCELLED, t0, { snapshots });
@@ -121,6 +126,9 @@ export function watchStream(deps: GrpcDeps, recorder: CallRecorder, answers: Ans
     const t0 = performance.now();
     const waiting = minRevisionWait(call, deps);
     if (!waiting) return open(call, t0);
-    waiting.then(() => open(call, t0), (err: unknown) => call.emit('error', recorder.failed('Watch', err, t0, undefined, call)));
+    waiting.then(
+      () => open(call, t0),
+      (err: unknown) => call.emit('error', recorder.failed('Watch', err, t0, undefined, call)),
+    );
   };
 }

@@ -13,7 +13,12 @@ export function noteRefusal(req: FastifyRequest, code: string, message: string):
  * Tells the pipeline how a request ended (401, 403 and 429 are refusals), for the audit trail;
  * what an entry says of the request is worked out only when one is written.
  */
-export function auditResponse({ pipeline }: Pick<HttpDeps, 'pipeline'>, req: FastifyRequest, reply: FastifyReply, route: string): void {
+export function auditResponse(
+  { pipeline }: Pick<HttpDeps, 'pipeline'>,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  route: string,
+): void {
   const status = reply.statusCode;
   const refused = status === 401 || status === 403 || status === 429;
   const outcome = refused ? 'refused' : status >= 400 ? 'failed' : 'ok';
@@ -25,7 +30,8 @@ export function auditResponse({ pipeline }: Pick<HttpDeps, 'pipeline'>, req: Fas
   pipeline.finished(op, inbound, { outcome, ...(why ? { code: why.code, reason: why.message } : {}) }, () => {
     const params = (req.params ?? {}) as { ns?: string; svc?: string; id?: string };
     const body = req.body as { name?: unknown } | undefined;
-    const created = route === '/v1/namespaces' && req.method === 'POST' && typeof body?.name === 'string' ? body.name : undefined;
+    const created =
+      route === '/v1/namespaces' && req.method === 'POST' && typeof body?.name === 'string' ? body.name : undefined;
     return {
       action: route === 'unknown' ? `${req.method} ${req.url.split('?')[0]}` : `${req.method} ${route}`,
       namespace: params.ns ?? created ?? '*',

@@ -11,7 +11,9 @@ const LINGER_MS = 1000;
  * like every other refusal, instead of Fastify's or Node's own. `onRefused` learns the address
  * (such a refusal counts against its write limit).
  */
-export function clientErrorHandler(onRefused: (address: string) => void): (err: NodeJS.ErrnoException, socket: Socket) => void {
+export function clientErrorHandler(
+  onRefused: (address: string) => void,
+): (err: NodeJS.ErrnoException, socket: Socket) => void {
   const answered = new WeakSet<Socket>();
   return (err, socket) => {
     // A reset connection has nobody to answer; one answered already is being closed (the parser
@@ -33,7 +35,9 @@ export function clientErrorHandler(onRefused: (address: string) => void): (err: 
     if (socket.remoteAddress !== undefined) onRefused(socket.remoteAddress);
     if (socket.writable) {
       const body = JSON.stringify(error.toJSON());
-      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.write(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     }
     // Closed only once what the client is still sending has been read for a moment: a close
     // with unread bytes resets the connection, and the client may lose the answer to it.

@@ -8,7 +8,8 @@ import { MusterError } from '@muster/api';
 /** Where `npm run build` puts the console (packages/console's Vite build): dist/console. */
 export const CONSOLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../console');
 
-const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const CSP =
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /**
  * The web console at /console (and `/` sends a browser there). Its assets have hashed names and
@@ -27,18 +28,25 @@ export async function consoleAssets(app: FastifyInstance, dir = CONSOLE_DIR): Pr
     return;
   }
   await app.register(fastifyStatic, {
-    root: path.join(dir, 'assets'), prefix: '/console/assets/', decorateReply: false, wildcard: false,
-    immutable: true, maxAge: '365d',
+    root: path.join(dir, 'assets'),
+    prefix: '/console/assets/',
+    decorateReply: false,
+    wildcard: false,
+    immutable: true,
+    maxAge: '365d',
   });
   const page = async (req: FastifyRequest, reply: FastifyReply) => {
-    if (req.url.startsWith('/console/assets/')) throw new MusterError('NOT_FOUND', `no console asset ${req.url.split('?')[0]}`);
-    return reply
-      .header('cache-control', 'no-cache')
-      // Everything the console loads comes from this server; no page may frame it.
-      .header('content-security-policy', CSP)
-      .header('x-frame-options', 'DENY')
-      .type('text/html; charset=utf-8')
-      .send(fs.readFileSync(index));
+    if (req.url.startsWith('/console/assets/'))
+      throw new MusterError('NOT_FOUND', `no console asset ${req.url.split('?')[0]}`);
+    return (
+      reply
+        .header('cache-control', 'no-cache')
+        // Everything the console loads comes from this server; no page may frame it.
+        .header('content-security-policy', CSP)
+        .header('x-frame-options', 'DENY')
+        .type('text/html; charset=utf-8')
+        .send(fs.readFileSync(index))
+    );
   };
   app.get('/console', { schema: { hide: true } }, page);
   app.get('/console/*', { schema: { hide: true } }, page);

@@ -55,7 +55,11 @@ export interface HttpDeps {
 /** What each HTTP request is to the pipeline: made once, at its arrival (or at its first refusal). */
 class HttpInbound implements Inbound {
   caller: Caller | undefined = undefined;
-  constructor(private readonly req: FastifyRequest, private readonly res: ServerResponse, readonly receivedAt: number) {}
+  constructor(
+    private readonly req: FastifyRequest,
+    private readonly res: ServerResponse,
+    readonly receivedAt: number,
+  ) {}
 
   get authorization(): unknown {
     return this.req.headers.authorization;

@@ -51,10 +51,15 @@ const DESCRIBE: Record<string, string> = {
  * Turns anything a request can fail with into a MusterError plus the HTTP status to send. A
  * few transport errors keep a more exact status (413, 414, 415) under the shared code.
  */
-export function toHttpError(err: unknown, bodyLimit: number, contentType?: string): { status: number; error: MusterError } {
+export function toHttpError(
+  err: unknown,
+  bodyLimit: number,
+  contentType?: string,
+): { status: number; error: MusterError } {
   if (err instanceof MusterError) return { status: HTTP_STATUS[err.code], error: err };
   const e = err as FastifyLikeError;
-  if (e.validation && e.validation.length > 0) return { status: 400, error: fromValidation(e.validation[0]!, e.validationContext ?? 'body') };
+  if (e.validation && e.validation.length > 0)
+    return { status: 400, error: fromValidation(e.validation[0]!, e.validationContext ?? 'body') };
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, error: Errors.bodyTooLarge(bodyLimit) };
@@ -81,7 +86,9 @@ function fromValidation(v: AjvError, context: string): MusterError {
   if (v.keyword === 'additionalProperties') return Errors.unknownField(at(v.params['additionalProperty']));
   if (v.keyword === 'required') return Errors.requiredField(at(v.params['missingProperty']));
   if (path === '' && v.keyword === 'type') {
-    return context === 'body' ? Errors.invalid('body', 'request body must be a JSON object') : Errors.invalid(context, `${context} is malformed`);
+    return context === 'body'
+      ? Errors.invalid('body', 'request body must be a JSON object')
+      : Errors.invalid(context, `${context} is malformed`);
   }
   const describe = DESCRIBE[path];
   if (describe) return Errors.invalidLimit(path, describe);

@@ -1,5 +1,11 @@
 import crypto from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -74,22 +80,54 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
     ...(proxies.length > 0 ? { trustProxy: proxies } : {}),
     // Behind a proxy the socket's address is the proxy's: such refusals are not counted against it.
     clientErrorHandler: clientErrorHandler(proxies.length > 0 ? () => {} : (address) => pipeline.refusedAt(address)),
-    ...(tls ? { https: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
+    ...(tls
+      ? {
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+          },
+        }
+      : {}),
   }) as unknown as FastifyInstance; // an https.Server offers everything this code uses of the http.Server type
 
   // Bodies are checked exactly as sent ("80" is not a port); query strings are text, so coerced.
-  const bodyAjv = new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, strict: false });
-  const queryAjv = new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  const bodyAjv = new Ajv({
+    coerceTypes: false,
+    useDefaults: false,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+  });
+  const queryAjv = new Ajv({
+    coerceTypes: true,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+  });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
 
   app.addSchema(ErrorReply);
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Muster registry API', version: '1', description: 'Service registry and discovery: namespaces, services, instances, heartbeats, watch.' },
+      info: {
+        title: 'Muster registry API',
+        version: '1',
+        description: 'Service registry and discovery: namespaces, services, instances, heartbeats, watch.',
+      },
       components: {
         securitySchemes: {
-          heartbeatToken: { type: 'http', scheme: 'bearer', description: 'the heartbeatToken answered at registration' },
-          accessToken: { type: 'http', scheme: 'bearer', description: 'an access token, mst_...: muster tokens create' },
+          heartbeatToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'the heartbeatToken answered at registration',
+          },
+          accessToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'an access token, mst_...: muster tokens create',
+          },
         },
       },
     },
@@ -153,7 +191,11 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
       // "Not ready" (503 from /readyz while starting or stopping) is an answer, not a failure.
       const level = status >= 500 && route !== '/readyz' ? 'error' : 'info';
       // The line's object is built only when it is written: every registration passes here.
-      if (log.isLevelEnabled(level)) req.log[level]({ method: req.method, route, url: req.url, status, latencyMs: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+      if (log.isLevelEnabled(level))
+        req.log[level](
+          { method: req.method, route, url: req.url, status, latencyMs: Math.round(reply.elapsedTime * 100) / 100 },
+          'request',
+        );
     }
     if (status === 401 || status === 403 || status === 429 || !isRead) auditResponse(deps, req, reply, route);
     done();
@@ -166,7 +208,18 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
     return reply.code(404).send(error.toJSON());
   });
 
-  for (const routes of [namespaceRoutes, serviceRoutes, instanceRoutes, discoveryRoutes, watchRoutes, eventRoutes, systemRoutes, clusterRoutes, tokenRoutes]) routes(app, deps);
+  for (const routes of [
+    namespaceRoutes,
+    serviceRoutes,
+    instanceRoutes,
+    discoveryRoutes,
+    watchRoutes,
+    eventRoutes,
+    systemRoutes,
+    clusterRoutes,
+    tokenRoutes,
+  ])
+    routes(app, deps);
   for (const routes of [selfRoutes, statsRoutes, backupRoutes]) routes(app, deps);
   await consoleAssets(app);
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());

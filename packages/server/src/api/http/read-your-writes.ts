@@ -8,7 +8,10 @@ import { contextIfAny, type HttpDeps } from './context.js';
  * within cluster.revisionWait, or it answers UNAVAILABLE. Called first thing for every request;
  * undefined (nothing to wait for) for almost all of them.
  */
-export function minRevisionWait(req: FastifyRequest, { pipeline }: Pick<HttpDeps, 'pipeline'>): Promise<void> | undefined {
+export function minRevisionWait(
+  req: FastifyRequest,
+  { pipeline }: Pick<HttpDeps, 'pipeline'>,
+): Promise<void> | undefined {
   let raw: unknown = req.headers[MIN_REVISION_HEADER];
   const q = req.query as Record<string, unknown> | undefined;
   if (q && MIN_REVISION_PARAM in q) {
@@ -29,7 +32,8 @@ export function minRevisionWait(req: FastifyRequest, { pipeline }: Pick<HttpDeps
 export function answerRevisions(app: FastifyInstance, { applied }: Pick<HttpDeps, 'applied'>): void {
   const onSend: onSendHookHandler = (req: FastifyRequest, reply: FastifyReply, payload, done) => {
     const revision = contextIfAny(req)?.revision;
-    if (revision !== undefined && reply.statusCode < 400) reply.header(REVISION_HEADER, String(revision || applied.get()));
+    if (revision !== undefined && reply.statusCode < 400)
+      reply.header(REVISION_HEADER, String(revision || applied.get()));
     done(null, payload);
   };
   app.addHook('onRoute', (route) => {

@@ -28,7 +28,15 @@ export function context(cmd: Command): CommandContext {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const tls = tlsOptions(g);
   const token = accessToken(cmd, g);
-  return { client: new MusterHttpClient({ server: g.server, readYourWrites: cliSession(), ...(tls ? { tls } : {}), ...(token ? { token } : {}) }), output: g.output };
+  return {
+    client: new MusterHttpClient({
+      server: g.server,
+      readYourWrites: cliSession(),
+      ...(tls ? { tls } : {}),
+      ...(token ? { token } : {}),
+    }),
+    output: g.output,
+  };
 }
 
 /** --token, else MUSTER_TOKEN; --access-token still works, and wins over the variable as a flag does. */
@@ -47,11 +55,17 @@ function tlsOptions(g: GlobalOptions): TlsOptions | undefined {
     try {
       tls[k] = fs.readFileSync(file);
     } catch (err) {
-      throw new MusterError('INVALID_ARGUMENT', `cannot read the --${k} file ${file}: ${(err as Error).message}`, { field: k });
+      throw new MusterError('INVALID_ARGUMENT', `cannot read the --${k} file ${file}: ${(err as Error).message}`, {
+        field: k,
+      });
     }
   }
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
-    throw new MusterError('INVALID_ARGUMENT', `--${tls.cert === undefined ? 'key' : 'cert'} needs --${tls.cert === undefined ? 'cert' : 'key'} too: a client certificate is the pair`, { field: tls.cert === undefined ? 'cert' : 'key' });
+    throw new MusterError(
+      'INVALID_ARGUMENT',
+      `--${tls.cert === undefined ? 'key' : 'cert'} needs --${tls.cert === undefined ? 'cert' : 'key'} too: a client certificate is the pair`,
+      { field: tls.cert === undefined ? 'cert' : 'key' },
+    );
   }
   return Object.keys(tls).length > 0 ? tls : undefined;
 }
@@ -72,7 +86,10 @@ export function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (..
 }
 
 export function fail(err: unknown): never {
-  const e = err instanceof MusterError ? err : new MusterError('INTERNAL', err instanceof Error ? err.stack ?? err.message : String(err));
+  const e =
+    err instanceof MusterError
+      ? err
+      : new MusterError('INTERNAL', err instanceof Error ? (err.stack ?? err.message) : String(err));
   process.stderr.write(`muster: ${e.code}: ${e.message}\n`);
   process.exit(1);
 }

@@ -11,7 +11,12 @@ import { clone, MemoryTx, svcKey, type MemoryData } from './memory-tx.js';
 export class MemoryStore implements Store, ChangeLog {
   readonly kind = 'memory';
   private readonly data: MemoryData = {
-    namespaces: new Map(), services: new Map(), instances: new Map(), tokens: new Map(), events: [], lastEventId: 0,
+    namespaces: new Map(),
+    services: new Map(),
+    instances: new Map(),
+    tokens: new Map(),
+    events: [],
+    lastEventId: 0,
   };
 
   async open(): Promise<void> {}
@@ -33,9 +38,18 @@ export class MemoryStore implements Store, ChangeLog {
     const d = this.data;
     const present = <T>(v: T | undefined): v is T => v !== undefined;
     return {
-      namespaces: keys.namespaces.map((n) => d.namespaces.get(n)).filter(present).map(clone),
-      services: keys.services.map(([ns, name]) => d.services.get(svcKey(ns, name))).filter(present).map(clone),
-      instances: keys.instances.map((id) => d.instances.get(id)).filter(present).map(clone),
+      namespaces: keys.namespaces
+        .map((n) => d.namespaces.get(n))
+        .filter(present)
+        .map(clone),
+      services: keys.services
+        .map(([ns, name]) => d.services.get(svcKey(ns, name)))
+        .filter(present)
+        .map(clone),
+      instances: keys.instances
+        .map((id) => d.instances.get(id))
+        .filter(present)
+        .map(clone),
     };
   }
 

@@ -85,7 +85,8 @@ export class MemoryTx implements StoreTx {
   }
 
   async putInstance(rec: InstanceRecord): Promise<void> {
-    if (!this.data.services.has(svcKey(rec.namespace, rec.service))) throw new Error(`foreign key: service ${rec.namespace}/${rec.service}`);
+    if (!this.data.services.has(svcKey(rec.namespace, rec.service)))
+      throw new Error(`foreign key: service ${rec.namespace}/${rec.service}`);
     this.setIn(this.data.instances, rec.id, rec);
   }
 

@@ -5,7 +5,17 @@ import type { NewEvent } from '../store.js';
 import { instanceRow, settingsOf } from './rows.js';
 import type { Session } from './session.js';
 import { INSTANCE_PLACEHOLDERS, SQL } from './sql.js';
-import { chunkedStmts, chunks, concat, multiRow, packQueries, rowGroups, valuesOf, type Stmt, type Value } from './statements.js';
+import {
+  chunkedStmts,
+  chunks,
+  concat,
+  multiRow,
+  packQueries,
+  rowGroups,
+  valuesOf,
+  type Stmt,
+  type Value,
+} from './statements.js';
 
 /** Session variables that hold the first change number of each event INSERT of a commit. */
 const NUMBER_VAR = '@muster_ev';
@@ -110,8 +120,10 @@ export class CommitPlan {
    * transaction sends after that. `numbered` is told how provisional numbers map to real ones.
    */
   async commit(
-    services: readonly CachedService[], known: Iterable<KnownInstance>,
-    sent?: () => void, numbered?: (renumber: (n: number) => number) => void,
+    services: readonly CachedService[],
+    known: Iterable<KnownInstance>,
+    sent?: () => void,
+    numbered?: (renumber: (n: number) => number) => void,
   ): Promise<void> {
     // Services whose revision moves are locked before anything takes a number: two transactions
     // bumping one service number their events in the order they commit.
@@ -119,14 +131,33 @@ export class CommitPlan {
     const events = this.eventInserts();
     const stmts: Stmt[] = [
       // Cleared first, whatever fails next: a failed commit is told apart from one that took numbers (see leaveUnused).
-      ...chunkedStmts(this.groups.map((x) => x.variable), (vars) => [`SET ${vars.map((v) => `${v} = NULL`).join(', ')}`, []]),
-      ...(toLock.length ? [[`SELECT 1 FROM service WHERE ${toLock.map(() => '(namespace = ? AND name = ?)').join(' OR ')} FOR UPDATE`, toLock.flat()] as Stmt] : []),
-      ...events, ...this.fixups, ...this.instanceWrites(known),
+      ...chunkedStmts(
+        this.groups.map((x) => x.variable),
+        (vars) => [`SET ${vars.map((v) => `${v} = NULL`).join(', ')}`, []],
+      ),
+      ...(toLock.length
+        ? [
+            [
+              `SELECT 1 FROM service WHERE ${toLock.map(() => '(namespace = ? AND name = ?)').join(' OR ')} FOR UPDATE`,
+              toLock.flat(),
+            ] as Stmt,
+          ]
+        : []),
+      ...events,
+      ...this.fixups,
+      ...this.instanceWrites(known),
     ];
     for (const { rec, dirty } of services) {
-      if (dirty === 'bump') stmts.push([SQL.bumpService, [...settingsOf(rec), this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name]]);
+      if (dirty === 'bump')
+        stmts.push([
+          SQL.bumpService,
+          [...settingsOf(rec), this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name],
+        ]);
       else if (dirty === 'full') {
-        stmts.push([SQL.updateService, [...settingsOf(rec), this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name]]);
+        stmts.push([
+          SQL.updateService,
+          [...settingsOf(rec), this.number(rec.revision), rec.updatedAt, rec.namespace, rec.name],
+        ]);
       }
     }
     const firstRead = stmts.length;
@@ -143,7 +174,8 @@ export class CommitPlan {
       results.push(...(part.length + (last ? 1 : 0) === 1 ? [r] : r));
     }
     if (this.groups.length === 0) return;
-    const firsts = results.slice(firstRead, firstRead + Math.ceil(this.groups.length / VARS_PER_SELECT))
+    const firsts = results
+      .slice(firstRead, firstRead + Math.ceil(this.groups.length / VARS_PER_SELECT))
       .flatMap((rows) => Object.values((rows as RowDataPacket[])[0]!).map(Number));
     const step = this.session.step;
     numbered?.((n) => {
@@ -160,14 +192,25 @@ export class CommitPlan {
    * and 1); in interleaved mode (2) every event is an INSERT of its own.
    */
   private eventInserts(): Stmt[] {
-    const rows = [...this.events].map(([n, e]) => ({ n, row: [e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)] as Value[] }));
+    const rows = [...this.events].map(([n, e]) => ({
+      n,
+      row: [e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)] as Value[],
+    }));
     const parts = this.session.step > 0 ? rowGroups(rows.map((r) => r.row)) : rows.map((_, i) => [i, i + 1] as const);
-    this.groups = parts.map(([from, to], g) => ({ variable: `${NUMBER_VAR}${g}`, numbers: rows.slice(from, to).map((r) => r.n) }));
+    this.groups = parts.map(([from, to], g) => ({
+      variable: `${NUMBER_VAR}${g}`,
+      numbers: rows.slice(from, to).map((r) => r.n),
+    }));
     this.placed.clear();
     this.groups.forEach(({ numbers }, g) => numbers.forEach((n, i) => this.placed.set(n, [g, i])));
     const out: Stmt[] = [];
     parts.forEach(([from, to], g) => {
-      out.push([`${SQL.insertEvents} VALUES ${Array(to - from).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`, concat(rows.slice(from, to).map((r) => r.row))]);
+      out.push([
+        `${SQL.insertEvents} VALUES ${Array(to - from)
+          .fill('(?, ?, ?, ?, ?, ?)')
+          .join(', ')}`,
+        concat(rows.slice(from, to).map((r) => r.row)),
+      ]);
       out.push([`SET ${this.groups[g]!.variable} = LAST_INSERT_ID()`, []]);
     });
     return out;
@@ -175,7 +218,12 @@ export class CommitPlan {
 
   /** SELECTs of the variables that hold the first id of each event INSERT. */
   private readNumbers(): Stmt[] {
-    return [...chunks(this.groups.map((x) => x.variable), VARS_PER_SELECT)].map((vars): Stmt => [`SELECT ${vars.join(', ')}`, []]);
+    return [
+      ...chunks(
+        this.groups.map((x) => x.variable),
+        VARS_PER_SELECT,
+      ),
+    ].map((vars): Stmt => [`SELECT ${vars.join(', ')}`, []]);
   }
 
   /** From what the database holds to what the released operations want, as multi-row statements. */
@@ -202,7 +250,12 @@ export class CommitPlan {
     return [
       ...chunkedStmts(deleted, (seqs) => [SQL.deleteInstances, [seqs]]),
       ...this.instanceInserts(inserted),
-      ...multiRow(SQL.upsertInstances, `(${INSTANCE_PLACEHOLDERS})`, updated.map((r) => instanceRow(r, this.numberOf)), SQL.upsertInstancesTail),
+      ...multiRow(
+        SQL.upsertInstances,
+        `(${INSTANCE_PLACEHOLDERS})`,
+        updated.map((r) => instanceRow(r, this.numberOf)),
+        SQL.upsertInstancesTail,
+      ),
       ...chunkedStmts(oldMetadata, (seqs) => [SQL.deleteMetadataOf, [seqs]]),
       ...multiRow(SQL.insertMetadata, '(?, ?, ?)', newMetadata),
       ...multiRow(SQL.upsertHealthChecks, "(?, 'heartbeat', ?)", newTtl, SQL.upsertHealthChecksTail),
@@ -222,12 +275,21 @@ export class CommitPlan {
       const [from, to] = part;
       const group = recs.slice(from, to);
       const seq = (i: number) => (i === 0 ? 'LAST_INSERT_ID()' : `LAST_INSERT_ID() + ${i * step}`);
-      out.push([`${SQL.insertInstances} VALUES ${group.map(() => `(${INSTANCE_PLACEHOLDERS})`).join(', ')}`, concat(rows.slice(from, to))]);
-      out.push([`${SQL.insertHealthChecks} VALUES ${group.map((_, i) => `(${seq(i)}, 'heartbeat', ?)`).join(', ')}`, group.map((r) => r.ttl)]);
+      out.push([
+        `${SQL.insertInstances} VALUES ${group.map(() => `(${INSTANCE_PLACEHOLDERS})`).join(', ')}`,
+        concat(rows.slice(from, to)),
+      ]);
+      out.push([
+        `${SQL.insertHealthChecks} VALUES ${group.map((_, i) => `(${seq(i)}, 'heartbeat', ?)`).join(', ')}`,
+        group.map((r) => r.ttl),
+      ]);
       const md = group.flatMap((r, i) => Object.entries(r.metadata).map(([k, v]): Value[] => [seq(i), k, v]));
       for (const [a, b] of rowGroups(md)) {
         const rows = md.slice(a, b);
-        out.push([`${SQL.insertMetadata} VALUES ${rows.map(([at]) => `(${at as string}, ?, ?)`).join(', ')}`, rows.flatMap(([, k, v]) => [k!, v!])]);
+        out.push([
+          `${SQL.insertMetadata} VALUES ${rows.map(([at]) => `(${at as string}, ?, ?)`).join(', ')}`,
+          rows.flatMap(([, k, v]) => [k!, v!]),
+        ]);
       }
     }
     return out;
@@ -251,9 +313,15 @@ export class CommitPlan {
         firsts.push(...Object.values(row!).map((v) => (v === null ? null : Number(v))));
       }
       const step = this.session.step;
-      const ids = this.groups.flatMap((g, i) => (firsts[i] == null ? [] : g.numbers.map((_, k) => firsts[i]! + k * step)));
+      const ids = this.groups.flatMap((g, i) =>
+        firsts[i] == null ? [] : g.numbers.map((_, k) => firsts[i]! + k * step),
+      );
       const now = Date.now();
-      for (const [sql, values] of multiRow(SQL.insertUnusedEvents, "(?, '', '', NULL, NULL, ?, '{}')", ids.map((id) => [id, now]))) {
+      for (const [sql, values] of multiRow(
+        SQL.insertUnusedEvents,
+        "(?, '', '', NULL, NULL, ?, '{}')",
+        ids.map((id) => [id, now]),
+      )) {
         await this.session.query(sql, values);
       }
     } catch {

@@ -8,7 +8,14 @@ import { WriteBatcher } from '../../batch/write-batcher.js';
 import { MusterError } from '../../errors.js';
 import type { ServiceRecord } from '../../model/records.js';
 import { instance, numbered, storeContract } from '../store-contract.js';
-import { isConflict, type ChangeLog, type ChangeLogFilter, type RecordKeys, type Store, type StoreTx } from '../store.js';
+import {
+  isConflict,
+  type ChangeLog,
+  type ChangeLogFilter,
+  type RecordKeys,
+  type Store,
+  type StoreTx,
+} from '../store.js';
 import { ChangeFollower } from '../../cluster/change-follower.js';
 import { RegistryIndex } from '../../index/registry-index.js';
 import { MYSQL_MIGRATIONS, migrationSql } from './migrations.js';
@@ -28,7 +35,13 @@ const databases: string[] = [];
 const now = 1_700_000_000_000;
 
 function admin() {
-  return createConnection({ host: server.host, port: server.port, user: server.user, password: server.password, connectTimeout: 3000 });
+  return createConnection({
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: server.password,
+    connectTimeout: 3000,
+  });
 }
 
 async function probe(): Promise<string | undefined> {
@@ -79,7 +92,15 @@ async function seed(store: Store, services = ['svc']): Promise<void> {
 }
 
 const service = (name: string, over: Partial<ServiceRecord> = {}): ServiceRecord => ({
-  namespace: 'ns', name, metadata: {}, comment: '', revision: 0, createdAt: now, updatedAt: now, verification: null, ...over,
+  namespace: 'ns',
+  name,
+  metadata: {},
+  comment: '',
+  revision: 0,
+  createdAt: now,
+  updatedAt: now,
+  verification: null,
+  ...over,
 });
 
 const isUnavailable = (err: unknown) => err instanceof MusterError && err.code === 'UNAVAILABLE';
@@ -96,7 +117,10 @@ class Partition {
   private readonly sockets = new Set<net.Socket>();
   frozen = false;
 
-  constructor(host: string, private readonly upstreamPort: number) {
+  constructor(
+    host: string,
+    private readonly upstreamPort: number,
+  ) {
     const port = upstreamPort;
     this.server = net.createServer((client) => {
       this.track(client);
@@ -129,7 +153,9 @@ class Partition {
   /** Forgets every connection silently: the database's side ends, the client's is reset when it next sends. */
   forgetConnections(): void {
     for (const s of this.sockets) {
-      s.removeAllListeners('data').removeAllListeners('close').on('close', () => this.sockets.delete(s));
+      s.removeAllListeners('data')
+        .removeAllListeners('close')
+        .on('close', () => this.sockets.delete(s));
       if (s.remotePort === this.upstreamPort) s.destroy();
       else s.once('data', () => s.resetAndDestroy());
     }
@@ -206,7 +232,10 @@ if (unreachable !== undefined) {
       const db = newDatabase();
       await (await openStore(db)).close();
       const rows = (await sql(db, 'SELECT version FROM schema_migration')) as Array<{ version: number }>;
-      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        [1, 2, 3],
+      );
       await sql(db, 'INSERT INTO schema_migration (version, name, applied_at) VALUES (999, ?, 0)', ['from the future']);
       await assert.rejects(openStore(db), /schema version 999, newer than this Muster knows \(3\)/);
     });
@@ -219,15 +248,21 @@ if (unreachable !== undefined) {
         try {
           await c.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4 COLLATE ${collation}`);
           await c.query(`USE \`${db}\``);
-          await c.query('CREATE TABLE schema_migration (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL)');
-          for (const v of have) for (const st of MYSQL_MIGRATIONS.find((m) => m.version === v)!.statements) await c.query(migrationSql(st as string, collation));
+          await c.query(
+            'CREATE TABLE schema_migration (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL)',
+          );
+          for (const v of have)
+            for (const st of MYSQL_MIGRATIONS.find((m) => m.version === v)!.statements)
+              await c.query(migrationSql(st as string, collation));
           for (const v of have) await c.query('INSERT INTO schema_migration VALUES (?, ?, 0)', [v, `v${v}`]);
           await c.query(`INSERT INTO namespace VALUES ('ns', '', ${now}, ${now})`);
-          await c.query(`INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at) VALUES ('ns', 'svc', '', '{}', 1, ${now}, ${now})`);
+          await c.query(
+            `INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at) VALUES ('ns', 'svc', '', '{}', 1, ${now}, ${now})`,
+          );
           await c.query(`INSERT INTO instance (id, namespace, service, host, port, protocol, version, weight, priority, healthy, isolate, last_heartbeat,
             health_changed_at, revision, created_at, updated_at, token_hash) VALUES ('old', 'ns', 'svc', '10.0.0.1', 80, '', '', 100, 0, 1, 0, ${now}, ${now}, 1, ${now}, ${now}, 'ab')`);
           // A start that died halfway through 3: one column is there, the version row is not.
-          if (have.length === 2) await c.query("ALTER TABLE service ADD COLUMN verify_secret VARCHAR(256) NULL");
+          if (have.length === 2) await c.query('ALTER TABLE service ADD COLUMN verify_secret VARCHAR(256) NULL');
         } finally {
           await c.end();
         }
@@ -235,8 +270,13 @@ if (unreachable !== undefined) {
         const snap = await store.load();
         assert.equal(snap.services[0]!.verification, null);
         assert.deepEqual(snap.instances[0]!.verification, { state: 'verified', reason: '', at: 0 });
-        const rows = (await sql(db, 'SELECT version FROM schema_migration ORDER BY version')) as Array<{ version: number }>;
-        assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
+        const rows = (await sql(db, 'SELECT version FROM schema_migration ORDER BY version')) as Array<{
+          version: number;
+        }>;
+        assert.deepEqual(
+          rows.map((r) => r.version),
+          [1, 2, 3],
+        );
       }
     });
 
@@ -247,17 +287,28 @@ if (unreachable !== undefined) {
         await tx.putNamespace({ name: 'NS', comment: 'upper', createdAt: now, updatedAt: now });
         await tx.putService(service('svc'));
         await tx.putService(service('Svc'));
-        await tx.putInstance(instance('i1', { metadata: { a: '1', A: '2', 'a ': '3', 'ключ': 'значение 🚀' } }));
+        await tx.putInstance(instance('i1', { metadata: { a: '1', A: '2', 'a ': '3', ключ: 'значение 🚀' } }));
         await tx.putInstance(instance('I1', { service: 'Svc' }));
       });
       const snap = await store.load();
       assert.deepEqual(snap.namespaces.map((n) => n.name).sort(), ['NS', 'ns']);
       assert.deepEqual(snap.services.map((s) => s.name).sort(), ['Svc', 'svc']);
       const i1 = snap.instances.find((i) => i.id === 'i1');
-      assert.deepEqual(i1?.metadata, { a: '1', A: '2', 'a ': '3', 'ключ': 'значение 🚀' });
+      assert.deepEqual(i1?.metadata, { a: '1', A: '2', 'a ': '3', ключ: 'значение 🚀' });
       assert.equal(snap.instances.find((i) => i.id === 'I1')?.service, 'Svc');
-      const r = await store.readRecords({ namespaces: ['NS'], services: [['ns', 'Svc'], ['ns', 'SVC'], ['NS', 'svc']], instances: ['I1', 'i1 '] });
-      assert.deepEqual([r.namespaces.map((n) => n.comment), r.services.map((s) => s.name), r.instances.map((i) => i.id)], [['upper'], ['Svc'], ['I1']]);
+      const r = await store.readRecords({
+        namespaces: ['NS'],
+        services: [
+          ['ns', 'Svc'],
+          ['ns', 'SVC'],
+          ['NS', 'svc'],
+        ],
+        instances: ['I1', 'i1 '],
+      });
+      assert.deepEqual(
+        [r.namespaces.map((n) => n.comment), r.services.map((s) => s.name), r.instances.map((i) => i.id)],
+        [['upper'], ['Svc'], ['I1']],
+      );
       await store.close();
     });
 
@@ -289,16 +340,30 @@ if (unreachable !== undefined) {
       const bump = async (tx: StoreTx, started?: () => Promise<void>) => {
         const svc = (await tx.getService('ns', 'svc'))!;
         await started?.();
-        const revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', at: now, detail: {} });
+        const revision = await tx.appendEvent({
+          type: 'instance.registered',
+          namespace: 'ns',
+          service: 'svc',
+          at: now,
+          detail: {},
+        });
         await tx.putService({ ...svc, revision });
         return [revision];
       };
       // a reads the service; b changes its settings meanwhile without waiting for a (a holds no lock on it).
-      const aBump = numbered(a, (tx) => bump(tx, async () => (aRead.resolve(), bDone.promise)), { hints: { services: [['ns', 'svc']] } });
+      const aBump = numbered(a, (tx) => bump(tx, async () => (aRead.resolve(), bDone.promise)), {
+        hints: { services: [['ns', 'svc']] },
+      });
       await aRead.promise;
       const [bRev] = await numbered(b, async (tx) => {
         const svc = (await tx.getService('ns', 'svc'))!;
-        const revision = await tx.appendEvent({ type: 'service.updated', namespace: 'ns', service: 'svc', at: now, detail: {} });
+        const revision = await tx.appendEvent({
+          type: 'service.updated',
+          namespace: 'ns',
+          service: 'svc',
+          at: now,
+          detail: {},
+        });
         await tx.putService({ ...svc, comment: 'by b', revision });
         return [revision];
       });
@@ -322,9 +387,14 @@ if (unreachable !== undefined) {
         await tx.putService({ ...svc, comment: 'by a' });
       });
       await aRead2.promise;
-      await b.transaction(async (tx) => tx.putService({ ...(await tx.getService('ns', 'svc'))!, comment: 'by b again' }));
+      await b.transaction(async (tx) =>
+        tx.putService({ ...(await tx.getService('ns', 'svc'))!, comment: 'by b again' }),
+      );
       bDone2.resolve();
-      await assert.rejects(aEdit, (err: unknown) => isUnavailable(err) && /concurrent write/.test((err as Error).message));
+      await assert.rejects(
+        aEdit,
+        (err: unknown) => isUnavailable(err) && /concurrent write/.test((err as Error).message),
+      );
       got = (await a.readRecords({ namespaces: [], services: [['ns', 'svc']], instances: [] })).services[0]!;
       assert.equal(got.comment, 'by b again');
       await Promise.all([a.close(), b.close()]);
@@ -338,35 +408,62 @@ if (unreachable !== undefined) {
       const aCommitted = deferred();
       // Both read the id as absent (prefetched by the hint) and write it; the insert is held back to the commit.
       const hints = { instances: ['new'] };
-      const bTx = b.transaction(async (tx) => {
-        assert.equal(await tx.getInstance('new'), undefined);
-        await tx.putInstance(instance('new', { tokenHash: 'b'.repeat(64), revision: await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: 'new', at: now, detail: {} }) }), null);
-        bReady.resolve();
-        await aCommitted.promise;
-      }, { hints });
+      const bTx = b.transaction(
+        async (tx) => {
+          assert.equal(await tx.getInstance('new'), undefined);
+          await tx.putInstance(
+            instance('new', {
+              tokenHash: 'b'.repeat(64),
+              revision: await tx.appendEvent({
+                type: 'instance.registered',
+                namespace: 'ns',
+                service: 'svc',
+                instanceId: 'new',
+                at: now,
+                detail: {},
+              }),
+            }),
+            null,
+          );
+          bReady.resolve();
+          await aCommitted.promise;
+        },
+        { hints },
+      );
       await bReady.promise;
-      await a.transaction(async (tx) => {
-        assert.equal(await tx.getInstance('new'), undefined);
-        await tx.putInstance(instance('new', { tokenHash: 'a'.repeat(64) }), null);
-      }, { hints });
+      await a.transaction(
+        async (tx) => {
+          assert.equal(await tx.getInstance('new'), undefined);
+          await tx.putInstance(instance('new', { tokenHash: 'a'.repeat(64) }), null);
+        },
+        { hints },
+      );
       aCommitted.resolve();
-      const err = await bTx.then(() => undefined, (e: unknown) => e);
+      const err = await bTx.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(isUnavailable(err) && /concurrent write; retry$/.test((err as Error).message), String(err));
       assert.ok(isConflict(err), 'marked as a collision the batcher re-runs apart');
       const rows = (await a.readRecords({ namespaces: [], services: [], instances: ['new'] })).instances;
       assert.equal(rows[0]?.tokenHash, 'a'.repeat(64));
-      assert.deepEqual((await a.listEvents({ limit: 10 })).map((e) => e.instanceId), [], "b's event went with its transaction");
+      assert.deepEqual(
+        (await a.listEvents({ limit: 10 })).map((e) => e.instanceId),
+        [],
+        "b's event went with its transaction",
+      );
       await Promise.all([a.close(), b.close()]);
     });
 
     it('two nodes creating the same namespace: the second learns it already exists', async () => {
       const db = newDatabase();
       const [a, b] = await Promise.all([openStore(db), openStore(db)]);
-      const create = (s: Store, comment: string) => s.transaction(async (tx) => {
-        if (await tx.getNamespace('default')) throw new MusterError('ALREADY_EXISTS', 'exists');
-        await new Promise((r) => setTimeout(r, 50));
-        await tx.putNamespace({ name: 'default', comment, createdAt: now, updatedAt: now });
-      });
+      const create = (s: Store, comment: string) =>
+        s.transaction(async (tx) => {
+          if (await tx.getNamespace('default')) throw new MusterError('ALREADY_EXISTS', 'exists');
+          await new Promise((r) => setTimeout(r, 50));
+          await tx.putNamespace({ name: 'default', comment, createdAt: now, updatedAt: now });
+        });
       const results = await Promise.allSettled([create(a, 'a'), create(b, 'b')]);
       assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
@@ -386,7 +483,12 @@ if (unreachable !== undefined) {
       const aLocked = deferred();
       const bLocked = deferred();
       const sizes: number[] = [];
-      const batcher = new WriteBatcher(a, { maxSize: 10, maxWaitMs: 20 }, { onCommitted: () => {}, onBatch: (n) => sizes.push(n) }, pino({ level: 'silent' }));
+      const batcher = new WriteBatcher(
+        a,
+        { maxSize: 10, maxWaitMs: 20 },
+        { onCommitted: () => {}, onBatch: (n) => sizes.push(n) },
+        pino({ level: 'silent' }),
+      );
       let attempts = 0;
       // Two writes in one batch: the first is done and released when the second deadlocks.
       const first = batcher.submit((tx) => tx.putInstance(instance('x1', { service: 'svc1' }), null));
@@ -409,7 +511,11 @@ if (unreachable !== undefined) {
       });
       const [r1, r2, rb] = await Promise.allSettled([first, second, bTx]);
       assert.equal(rb.status, 'fulfilled', 'the heavier transaction commits');
-      assert.deepEqual([r1.status, r2.status], ['fulfilled', 'fulfilled'], String((r1 as PromiseRejectedResult).reason ?? (r2 as PromiseRejectedResult).reason));
+      assert.deepEqual(
+        [r1.status, r2.status],
+        ['fulfilled', 'fulfilled'],
+        String((r1 as PromiseRejectedResult).reason ?? (r2 as PromiseRejectedResult).reason),
+      );
       assert.deepEqual(sizes, [1, 1], 'the failed batch of two was re-run as two transactions of one');
       // x1 was inserted again (prev null) without a duplicate key: the victim attempt left nothing behind.
       const ids = (await a.load()).instances.map((i) => i.id);
@@ -426,17 +532,40 @@ if (unreachable !== undefined) {
       // Another node inserted 'taken' after this node's index last saw it.
       await b.transaction(async (tx) => tx.putInstance(instance('taken', { tokenHash: 'b'.repeat(64) }), null));
       const sizes: number[] = [];
-      const batcher = new WriteBatcher(a, { maxSize: 10, maxWaitMs: 20 }, { onCommitted: () => {}, onBatch: (n) => sizes.push(n) }, pino({ level: 'silent' }));
-      const register = (id: string, absent: boolean) => batcher.submit(async (tx) => {
-        const prev = absent ? undefined : await tx.getInstance(id);
-        const svc = (await tx.getService('ns', 'svc'))!;
-        const revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: now, detail: {} });
-        await tx.putService({ ...svc, revision });
-        await tx.putInstance(instance(id, { revision, tokenHash: 'a'.repeat(64) }), prev ?? null);
-        return revision;
-      }, { instances: absent ? [] : [id], services: [['ns', 'svc']] });
-      const results = await Promise.allSettled([register('ok1', false), register('taken', true), register('ok2', false)]);
-      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      const batcher = new WriteBatcher(
+        a,
+        { maxSize: 10, maxWaitMs: 20 },
+        { onCommitted: () => {}, onBatch: (n) => sizes.push(n) },
+        pino({ level: 'silent' }),
+      );
+      const register = (id: string, absent: boolean) =>
+        batcher.submit(
+          async (tx) => {
+            const prev = absent ? undefined : await tx.getInstance(id);
+            const svc = (await tx.getService('ns', 'svc'))!;
+            const revision = await tx.appendEvent({
+              type: 'instance.registered',
+              namespace: 'ns',
+              service: 'svc',
+              instanceId: id,
+              at: now,
+              detail: {},
+            });
+            await tx.putService({ ...svc, revision });
+            await tx.putInstance(instance(id, { revision, tokenHash: 'a'.repeat(64) }), prev ?? null);
+            return revision;
+          },
+          { instances: absent ? [] : [id], services: [['ns', 'svc']] },
+        );
+      const results = await Promise.allSettled([
+        register('ok1', false),
+        register('taken', true),
+        register('ok2', false),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
       const err = (results[1] as PromiseRejectedResult).reason;
       assert.ok(isUnavailable(err) && /concurrent write; retry$/.test((err as Error).message), String(err));
       assert.deepEqual(sizes, [1, 1], 'the batch of three failed at commit and was re-run one by one');
@@ -450,7 +579,10 @@ if (unreachable !== undefined) {
       assert.equal(snap.services[0]?.revision, Math.max(...events.map((e) => e.id)));
       // The numbers of the rolled-back transactions were left as unused ones: no gap to wait for.
       const all = (await a.listEvents({ limit: 100, withUnused: true })).map((e) => e.id);
-      assert.deepEqual(all, Array.from({ length: all.length }, (_, i) => all[0]! + i));
+      assert.deepEqual(
+        all,
+        Array.from({ length: all.length }, (_, i) => all[0]! + i),
+      );
       assert.ok(all.length > events.length);
       await batcher.close();
       await Promise.all([a.close(), b.close()]);
@@ -462,25 +594,59 @@ if (unreachable !== undefined) {
       await seed(store);
       await store.transaction(async (tx) => tx.putInstance(instance('old', { metadata: { a: '1' }, weight: 5 })));
       const roundTrips = countRoundTrips(store);
-      const ids = await numbered(store, async (tx) => {
-        assert.equal(await tx.getNamespace('nope'), undefined);
-        assert.equal(await tx.getService('ns', 'nope'), undefined);
-        assert.equal(await tx.getInstance('nope1'), undefined);
-        assert.deepEqual((await tx.getInstance('old'))?.metadata, { a: '1' });
-        const svc = (await tx.getService('ns', 'svc'))!;
-        const out: number[] = [];
-        for (const id of ['nope1', 'nope2']) {
-          const revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: now, detail: {} });
-          await tx.putInstance(instance(id, { revision, metadata: { k: id } }), null);
+      const ids = await numbered(
+        store,
+        async (tx) => {
+          assert.equal(await tx.getNamespace('nope'), undefined);
+          assert.equal(await tx.getService('ns', 'nope'), undefined);
+          assert.equal(await tx.getInstance('nope1'), undefined);
+          assert.deepEqual((await tx.getInstance('old'))?.metadata, { a: '1' });
+          const svc = (await tx.getService('ns', 'svc'))!;
+          const out: number[] = [];
+          for (const id of ['nope1', 'nope2']) {
+            const revision = await tx.appendEvent({
+              type: 'instance.registered',
+              namespace: 'ns',
+              service: 'svc',
+              instanceId: id,
+              at: now,
+              detail: {},
+            });
+            await tx.putInstance(instance(id, { revision, metadata: { k: id } }), null);
+            out.push(revision);
+          }
+          const revision = await tx.appendEvent({
+            type: 'instance.updated',
+            namespace: 'ns',
+            service: 'svc',
+            instanceId: 'old',
+            at: now,
+            detail: {},
+          });
+          await tx.putInstance(
+            instance('old', { revision, metadata: { b: '2' }, ttl: 9 }),
+            (await tx.getInstance('old'))!,
+          );
           out.push(revision);
-        }
-        const revision = await tx.appendEvent({ type: 'instance.updated', namespace: 'ns', service: 'svc', instanceId: 'old', at: now, detail: {} });
-        await tx.putInstance(instance('old', { revision, metadata: { b: '2' }, ttl: 9 }), (await tx.getInstance('old'))!);
-        out.push(revision);
-        await tx.putService({ ...svc, revision });
-        assert.equal((await tx.getInstance('nope2'))?.revision, out[1], 'a held-back write reads back in the same transaction');
-        return out;
-      }, { hints: { namespaces: ['nope', 'ns'], services: [['ns', 'svc'], ['ns', 'nope']], instances: ['nope1', 'nope2', 'old'] } });
+          await tx.putService({ ...svc, revision });
+          assert.equal(
+            (await tx.getInstance('nope2'))?.revision,
+            out[1],
+            'a held-back write reads back in the same transaction',
+          );
+          return out;
+        },
+        {
+          hints: {
+            namespaces: ['nope', 'ns'],
+            services: [
+              ['ns', 'svc'],
+              ['ns', 'nope'],
+            ],
+            instances: ['nope1', 'nope2', 'old'],
+          },
+        },
+      );
       assert.equal(roundTrips(), 2, 'one to start (reads, locks), one to commit (events numbered, writes)');
       assert.ok(ids[0]! < ids[1]! && ids[1]! < ids[2]!);
       const snap = await store.load();
@@ -489,7 +655,10 @@ if (unreachable !== undefined) {
       assert.deepEqual(byId.get('nope2'), instance('nope2', { revision: ids[1], metadata: { k: 'nope2' } }));
       assert.deepEqual(byId.get('old'), instance('old', { revision: ids[2], metadata: { b: '2' }, ttl: 9 }));
       assert.equal(snap.services[0]?.revision, ids[2]);
-      assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.id), ids);
+      assert.deepEqual(
+        (await store.listEvents({ limit: 10 })).map((e) => e.id),
+        ids,
+      );
       await store.close();
     });
 
@@ -499,25 +668,47 @@ if (unreachable !== undefined) {
       await seed(a);
       // As a node's index holds them.
       const held = await a.readRecords({ namespaces: ['ns'], services: [['ns', 'svc']], instances: [] });
-      const register = (store: Store, ids: string[]) => numbered(store, async (tx) => {
-        assert.ok(await tx.getNamespace('ns'));
-        const svc = (await tx.getService('ns', 'svc'))!;
-        const out: number[] = [];
-        for (const id of ids) {
-          const prev = await tx.getInstance(id);
-          const revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: now, detail: {} });
-          await tx.putInstance(instance(id, { revision }), prev ?? null);
-          svc.revision = revision;
-          await tx.putService(svc);
-          out.push(revision);
-        }
-        return out;
-      }, { hints: { namespaces: ['ns'], services: [['ns', 'svc']], instances: ids, indexed: { namespaces: held.namespaces, services: held.services, absentInstances: ids } } });
+      const register = (store: Store, ids: string[]) =>
+        numbered(
+          store,
+          async (tx) => {
+            assert.ok(await tx.getNamespace('ns'));
+            const svc = (await tx.getService('ns', 'svc'))!;
+            const out: number[] = [];
+            for (const id of ids) {
+              const prev = await tx.getInstance(id);
+              const revision = await tx.appendEvent({
+                type: 'instance.registered',
+                namespace: 'ns',
+                service: 'svc',
+                instanceId: id,
+                at: now,
+                detail: {},
+              });
+              await tx.putInstance(instance(id, { revision }), prev ?? null);
+              svc.revision = revision;
+              await tx.putService(svc);
+              out.push(revision);
+            }
+            return out;
+          },
+          {
+            hints: {
+              namespaces: ['ns'],
+              services: [['ns', 'svc']],
+              instances: ids,
+              indexed: { namespaces: held.namespaces, services: held.services, absentInstances: ids },
+            },
+          },
+        );
       const roundTrips = countRoundTrips(a);
       const ids = await register(a, ['n1', 'n2']);
       assert.equal(roundTrips(), 1, 'START TRANSACTION to COMMIT in one');
       let snap = await a.load();
-      assert.deepEqual(snap.instances.map((i) => [i.id, i.revision]).sort(), [['n1', ids[0]], ['n2', ids[1]]]);
+      assert.deepEqual(snap.instances.map((i) => [i.id, i.revision]).sort(), [
+        ['n1', ids[0]],
+        ['n2', ids[1]],
+      ]);
       assert.equal(snap.services[0]!.revision, ids[1]);
 
       // The index did not know of n1 yet (another node registered it): a duplicate key.
@@ -528,7 +719,10 @@ if (unreachable !== undefined) {
       snap = await a.load();
       assert.deepEqual(snap.instances.map((i) => i.id).sort(), ['n1', 'n2'], 'nothing of either written');
       assert.deepEqual([snap.services[0]!.comment, snap.services[0]!.revision], ['by b', ids[1]]);
-      assert.deepEqual((await a.listEvents({ limit: 10 })).map((e) => e.id), ids);
+      assert.deepEqual(
+        (await a.listEvents({ limit: 10 })).map((e) => e.id),
+        ids,
+      );
       await Promise.all([a.close(), b.close()]);
     });
 
@@ -539,26 +733,48 @@ if (unreachable !== undefined) {
           // As on a server in interleaved lock mode: the store must not count on consecutive ids.
           const sessions = (store as unknown as { sessions: { initialized: WeakMap<object, number> } }).sessions;
           const known = sessions.initialized;
-          (sessions as { initialized: unknown }).initialized = { get: (c: object) => (known.get(c) === undefined ? undefined : 0), set: (c: object, v: number) => known.set(c, v) };
+          (sessions as { initialized: unknown }).initialized = {
+            get: (c: object) => (known.get(c) === undefined ? undefined : 0),
+            set: (c: object, v: number) => known.set(c, v),
+          };
         }
         await seed(store);
-        const recs = Array.from({ length: 7 }, (_, i) => instance(`n${i}`, { ttl: 1 + i, metadata: Object.fromEntries(Array.from({ length: i % 3 }, (_, k) => [`k${k}`, `v${i}.${k}`])) }));
+        const recs = Array.from({ length: 7 }, (_, i) =>
+          instance(`n${i}`, {
+            ttl: 1 + i,
+            metadata: Object.fromEntries(Array.from({ length: i % 3 }, (_, k) => [`k${k}`, `v${i}.${k}`])),
+          }),
+        );
         // Each with its event, whose change number is its revision.
-        const revisions = await numbered(store, async (tx) => {
-          const out: number[] = [];
-          for (const r of recs) {
-            assert.equal(await tx.getInstance(r.id), undefined);
-            r.revision = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: r.id, at: now, detail: {} });
-            await tx.putInstance(r, null);
-            out.push(r.revision);
-          }
-          return out;
-        }, { hints: { instances: recs.map((r) => r.id) } });
+        const revisions = await numbered(
+          store,
+          async (tx) => {
+            const out: number[] = [];
+            for (const r of recs) {
+              assert.equal(await tx.getInstance(r.id), undefined);
+              r.revision = await tx.appendEvent({
+                type: 'instance.registered',
+                namespace: 'ns',
+                service: 'svc',
+                instanceId: r.id,
+                at: now,
+                detail: {},
+              });
+              await tx.putInstance(r, null);
+              out.push(r.revision);
+            }
+            return out;
+          },
+          { hints: { instances: recs.map((r) => r.id) } },
+        );
         recs.forEach((r, i) => (r.revision = revisions[i]!));
         const got = (await store.load()).instances.sort((a, b) => a.id.localeCompare(b.id));
         assert.deepEqual(got, recs);
         const events = await store.listEvents({ limit: 100 });
-        assert.deepEqual(events.map((e) => [e.id, e.instanceId]), recs.map((r) => [r.revision, r.id]));
+        assert.deepEqual(
+          events.map((e) => [e.id, e.instanceId]),
+          recs.map((r) => [r.revision, r.id]),
+        );
         await store.close();
       });
     }
@@ -568,14 +784,23 @@ if (unreachable !== undefined) {
       const [a, b] = await Promise.all([openStore(db), openStore(db)]);
       await a.transaction(async (tx) => tx.putNamespace({ name: 'ns', comment: '', createdAt: now, updatedAt: now }));
       const bCreated = deferred();
-      const batcher = new WriteBatcher(a, { maxSize: 10, maxWaitMs: 20 }, { onCommitted: () => {} }, pino({ level: 'silent' }));
-      const createOrUse = (first: boolean) => batcher.submit(async (tx) => {
-        if (first) await bCreated.promise;
-        const svc = await tx.getService('ns', 'svc');
-        if (svc) return 'found';
-        await tx.putService(service('svc'));
-        return 'created';
-      }, { services: [['ns', 'svc']] });
+      const batcher = new WriteBatcher(
+        a,
+        { maxSize: 10, maxWaitMs: 20 },
+        { onCommitted: () => {} },
+        pino({ level: 'silent' }),
+      );
+      const createOrUse = (first: boolean) =>
+        batcher.submit(
+          async (tx) => {
+            if (first) await bCreated.promise;
+            const svc = await tx.getService('ns', 'svc');
+            if (svc) return 'found';
+            await tx.putService(service('svc'));
+            return 'created';
+          },
+          { services: [['ns', 'svc']] },
+        );
       const pending = [createOrUse(true), createOrUse(false), createOrUse(false)];
       await new Promise((r) => setTimeout(r, 50)); // a's batch has read 'svc' as absent
       await b.transaction(async (tx) => tx.putService(service('svc', { comment: 'b' })));
@@ -591,22 +816,46 @@ if (unreachable !== undefined) {
       await seed(store);
       const sizes: number[] = [];
       const committed: number[] = [];
-      const batcher = new WriteBatcher(store, { maxSize: 10, maxWaitMs: 20 }, {
-        onCommitted: (changes) => committed.push(...changes.flatMap((c) => (c.kind === 'event' ? [c.id] : []))),
-        onBatch: (n) => sizes.push(n),
-      }, pino({ level: 'silent' }));
-      const append = (id: string, fail: boolean) => batcher.submit(async (tx) => {
-        const n = await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: now, detail: {} });
-        if (fail) throw new MusterError('FAILED_PRECONDITION', 'no');
-        return n;
-      });
+      const batcher = new WriteBatcher(
+        store,
+        { maxSize: 10, maxWaitMs: 20 },
+        {
+          onCommitted: (changes) => committed.push(...changes.flatMap((c) => (c.kind === 'event' ? [c.id] : []))),
+          onBatch: (n) => sizes.push(n),
+        },
+        pino({ level: 'silent' }),
+      );
+      const append = (id: string, fail: boolean) =>
+        batcher.submit(async (tx) => {
+          const n = await tx.appendEvent({
+            type: 'instance.registered',
+            namespace: 'ns',
+            service: 'svc',
+            instanceId: id,
+            at: now,
+            detail: {},
+          });
+          if (fail) throw new MusterError('FAILED_PRECONDITION', 'no');
+          return n;
+        });
       const results = await Promise.allSettled([append('a', false), append('b', true), append('c', false)]);
-      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
       assert.deepEqual(sizes, [3]);
       const all = await store.listEvents({ limit: 100, withUnused: true });
-      assert.deepEqual(all.map((e) => e.instanceId), ['a', 'c'], 'no unused rows');
+      assert.deepEqual(
+        all.map((e) => e.instanceId),
+        ['a', 'c'],
+        'no unused rows',
+      );
       assert.equal(all[1]!.id, all[0]!.id + 1, 'consecutive');
-      assert.deepEqual(committed, all.map((e) => e.id), 'the index is told the real numbers');
+      assert.deepEqual(
+        committed,
+        all.map((e) => e.id),
+        'the index is told the real numbers',
+      );
       assert.equal((await store.load()).lastEventId, all[1]!.id);
       await batcher.close();
       await store.close();
@@ -620,24 +869,46 @@ if (unreachable !== undefined) {
       // b inserts 'dup' between a's read (absent) and a's commit: a's commit fails after its events took ids.
       const aRead = deferred();
       const bDone = deferred();
-      const aTx = a.transaction(async (tx) => {
-        assert.equal(await tx.getInstance('dup'), undefined);
-        aRead.resolve();
-        await bDone.promise;
-        for (let i = 0; i < 3; i++) await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: 'dup', at: now, detail: {} });
-        await tx.putInstance(instance('dup'), null);
-      }, { hints: { instances: ['dup'] } });
+      const aTx = a.transaction(
+        async (tx) => {
+          assert.equal(await tx.getInstance('dup'), undefined);
+          aRead.resolve();
+          await bDone.promise;
+          for (let i = 0; i < 3; i++)
+            await tx.appendEvent({
+              type: 'instance.registered',
+              namespace: 'ns',
+              service: 'svc',
+              instanceId: 'dup',
+              at: now,
+              detail: {},
+            });
+          await tx.putInstance(instance('dup'), null);
+        },
+        { hints: { instances: ['dup'] } },
+      );
       await aRead.promise;
       await b.transaction(async (tx) => tx.putInstance(instance('dup', { tokenHash: 'b'.repeat(64) }), null));
       bDone.resolve();
       await assert.rejects(aTx, isUnavailable);
       const all = await a.listEvents({ limit: 100, withUnused: true, afterId: start });
       assert.equal(all.length, 3, 'the ids the failed commit took are rows');
-      assert.ok(all.every((e) => e.type === ('' as never) && e.namespace === '' && e.instanceId === undefined), 'unused ones');
+      assert.ok(
+        all.every((e) => e.type === ('' as never) && e.namespace === '' && e.instanceId === undefined),
+        'unused ones',
+      );
       assert.deepEqual(await a.listEvents({ limit: 100, afterId: start }), [], 'no events');
       const afterIds: number[] = [];
-      const watched: ChangeLog = { listEvents: (f: ChangeLogFilter) => (afterIds.push(f.afterId ?? -1), a.listEvents(f)), readRecords: (k: RecordKeys) => a.readRecords(k) };
-      const follower = new ChangeFollower(watched, new RegistryIndex(100), { pollIntervalMs: 60_000, gapTimeoutMs: 60_000, pageSize: 2 }, pino({ level: 'silent' }));
+      const watched: ChangeLog = {
+        listEvents: (f: ChangeLogFilter) => (afterIds.push(f.afterId ?? -1), a.listEvents(f)),
+        readRecords: (k: RecordKeys) => a.readRecords(k),
+      };
+      const follower = new ChangeFollower(
+        watched,
+        new RegistryIndex(100),
+        { pollIntervalMs: 60_000, gapTimeoutMs: 60_000, pageSize: 2 },
+        pino({ level: 'silent' }),
+      );
       follower.start(start);
       await follower.catchUp();
       afterIds.length = 0;
@@ -660,7 +931,15 @@ if (unreachable !== undefined) {
       for (let t = 0; t < 60; t++) {
         const n = 1 + ((t * 37) % 60);
         await store.transaction(async (tx) => {
-          for (let i = 0; i < n; i++) await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', service: 'svc', instanceId: `t${t}`, at: now, detail: {} });
+          for (let i = 0; i < n; i++)
+            await tx.appendEvent({
+              type: 'instance.registered',
+              namespace: 'ns',
+              service: 'svc',
+              instanceId: `t${t}`,
+              at: now,
+              detail: {},
+            });
         });
       }
       reading = false;
@@ -678,7 +957,14 @@ if (unreachable !== undefined) {
       await a.transaction(async (tx) => tx.putInstance(instance('x')));
       const bumpX = (tx: StoreTx) => async () => {
         const prev = (await tx.getInstance('x'))!;
-        const revision = await tx.appendEvent({ type: 'instance.updated', namespace: 'ns', service: 'svc', instanceId: 'x', at: now, detail: {} });
+        const revision = await tx.appendEvent({
+          type: 'instance.updated',
+          namespace: 'ns',
+          service: 'svc',
+          instanceId: 'x',
+          at: now,
+          detail: {},
+        });
         await tx.putInstance({ ...prev, revision }, prev);
         return revision;
       };
@@ -686,7 +972,14 @@ if (unreachable !== undefined) {
       const bDone = deferred();
       // a starts first, but reads x (not hinted) only after b changed it.
       const aTx = numbered(a, async (tx) => {
-        await tx.appendEvent({ type: 'instance.updated', namespace: 'ns', service: 'svc', instanceId: 'other', at: now, detail: {} });
+        await tx.appendEvent({
+          type: 'instance.updated',
+          namespace: 'ns',
+          service: 'svc',
+          instanceId: 'other',
+          at: now,
+          detail: {},
+        });
         aStarted.resolve();
         await bDone.promise;
         return [await bumpX(tx)()];
@@ -702,73 +995,124 @@ if (unreachable !== undefined) {
     });
 
     for (const hinted of [false, true]) {
-    it(`two nodes writing at once${hinted ? ', read ahead by hints' : ''}: no lost update, each revision is its newest change, only UNAVAILABLE to retry`, async () => {
-      const db = newDatabase();
-      // Both start at once on an empty database: the migration lock lets one migrate.
-      const nodes = await Promise.all([openStore(db), openStore(db)]);
-      await nodes[0]!.transaction(async (tx) => tx.putNamespace({ name: 'ns', comment: '', createdAt: now, updatedAt: now }));
-      const perNode = 200;
-      const ids = Array.from({ length: 25 }, (_, i) => `i${i}`);
-      let retries = 0;
+      it(`two nodes writing at once${hinted ? ', read ahead by hints' : ''}: no lost update, each revision is its newest change, only UNAVAILABLE to retry`, async () => {
+        const db = newDatabase();
+        // Both start at once on an empty database: the migration lock lets one migrate.
+        const nodes = await Promise.all([openStore(db), openStore(db)]);
+        await nodes[0]!.transaction(async (tx) =>
+          tx.putNamespace({ name: 'ns', comment: '', createdAt: now, updatedAt: now }),
+        );
+        const perNode = 200;
+        const ids = Array.from({ length: 25 }, (_, i) => `i${i}`);
+        let retries = 0;
 
-      /** A registration as the naming service does it: service created on first use, revision bumped. */
-      const registerLike = (node: string, id: string) => async (tx: StoreTx) => {
-        let svc = await tx.getService('ns', 'svc');
-        if (!svc) {
-          svc = service('svc');
-          svc.revision = await tx.appendEvent({ type: 'service.created', namespace: 'ns', service: 'svc', at: Date.now(), detail: {} });
-          await tx.putService(svc);
-        }
-        const prev = await tx.getInstance(id);
-        const revision = await tx.appendEvent({ type: prev ? 'instance.updated' : 'instance.registered', namespace: 'ns', service: 'svc', instanceId: id, at: Date.now(), detail: { node } });
-        svc.revision = revision;
-        await tx.putService(svc);
-        const rec = prev
-          ? { ...prev, weight: prev.weight + 1, revision, metadata: { ...prev.metadata, [node]: String(Number(prev.metadata[node] ?? 0) + 1) } }
-          : instance(id, { weight: 1, revision, metadata: { [node]: '1' } });
-        await tx.putInstance(rec, prev ?? null);
-      };
-
-      const run = async (store: Store, node: string) => {
-        const batcher = new WriteBatcher(store, { maxSize: 32, maxWaitMs: 1 }, { onCommitted: () => {} }, pino({ level: 'silent' }));
-        await Promise.all(Array.from({ length: perNode }, async (_, k) => {
-          const id = ids[(k * 7 + (node === 'a' ? 0 : 3)) % ids.length]!;
-          for (let attempt = 1; ; attempt++) {
-            try {
-              return await batcher.submit(registerLike(node, id), hinted ? { services: [['ns', 'svc']], instances: [id] } : undefined);
-            } catch (err) {
-              if (!isUnavailable(err)) throw err;
-              assert.ok(attempt < 100, `gave up after ${attempt} retries: ${(err as Error).message}`);
-              retries++;
-              await new Promise((r) => setTimeout(r, Math.random() * 20));
-            }
+        /** A registration as the naming service does it: service created on first use, revision bumped. */
+        const registerLike = (node: string, id: string) => async (tx: StoreTx) => {
+          let svc = await tx.getService('ns', 'svc');
+          if (!svc) {
+            svc = service('svc');
+            svc.revision = await tx.appendEvent({
+              type: 'service.created',
+              namespace: 'ns',
+              service: 'svc',
+              at: Date.now(),
+              detail: {},
+            });
+            await tx.putService(svc);
           }
-        }));
-        await batcher.close();
-      };
-      const t0 = Date.now();
-      await Promise.all([run(nodes[0]!, 'a'), run(nodes[1]!, 'b')]);
-      const ms = Date.now() - t0;
+          const prev = await tx.getInstance(id);
+          const revision = await tx.appendEvent({
+            type: prev ? 'instance.updated' : 'instance.registered',
+            namespace: 'ns',
+            service: 'svc',
+            instanceId: id,
+            at: Date.now(),
+            detail: { node },
+          });
+          svc.revision = revision;
+          await tx.putService(svc);
+          const rec = prev
+            ? {
+                ...prev,
+                weight: prev.weight + 1,
+                revision,
+                metadata: { ...prev.metadata, [node]: String(Number(prev.metadata[node] ?? 0) + 1) },
+              }
+            : instance(id, { weight: 1, revision, metadata: { [node]: '1' } });
+          await tx.putInstance(rec, prev ?? null);
+        };
 
-      const snap = await nodes[0]!.load();
-      const events = await nodes[0]!.listEvents({ limit: 10_000 });
-      const instances = snap.instances;
-      assert.equal(instances.reduce((n, i) => n + i.weight, 0), 2 * perNode, 'every acknowledged write counted once');
-      for (const node of ['a', 'b']) {
-        assert.equal(instances.reduce((n, i) => n + Number(i.metadata[node] ?? 0), 0), perNode, `node ${node}'s writes all there`);
-      }
-      assert.equal(events.filter((e) => e.type.startsWith('instance.')).length, 2 * perNode, 'one event per acknowledged write');
-      const svc = snap.services.find((s) => s.name === 'svc')!;
-      assert.equal(svc.revision, Math.max(...events.map((e) => e.id)), 'the service revision is its newest change');
-      for (const i of instances) {
-        assert.equal(i.revision, Math.max(...events.filter((e) => e.instanceId === i.id).map((e) => e.id)), `${i.id}: revision is its newest change`);
-      }
-      const all = await nodes[0]!.listEvents({ limit: 10_000, withUnused: true });
-      assert.equal(snap.lastEventId, Math.max(...all.map((e) => e.id)));
-      assert.ok(all.every((e) => e.type === ('' as never) || events.some((x) => x.id === e.id)), 'the rest are unused numbers');
-      console.log(`# mysql${hinted ? ' (hinted)' : ''}: 2 nodes x ${perNode} contended writes in ${ms} ms, ${retries} UNAVAILABLE retried, ${all.length - events.length} unused numbers`);
-      await Promise.all(nodes.map((n) => n.close()));
-    });
+        const run = async (store: Store, node: string) => {
+          const batcher = new WriteBatcher(
+            store,
+            { maxSize: 32, maxWaitMs: 1 },
+            { onCommitted: () => {} },
+            pino({ level: 'silent' }),
+          );
+          await Promise.all(
+            Array.from({ length: perNode }, async (_, k) => {
+              const id = ids[(k * 7 + (node === 'a' ? 0 : 3)) % ids.length]!;
+              for (let attempt = 1; ; attempt++) {
+                try {
+                  return await batcher.submit(
+                    registerLike(node, id),
+                    hinted ? { services: [['ns', 'svc']], instances: [id] } : undefined,
+                  );
+                } catch (err) {
+                  if (!isUnavailable(err)) throw err;
+                  assert.ok(attempt < 100, `gave up after ${attempt} retries: ${(err as Error).message}`);
+                  retries++;
+                  await new Promise((r) => setTimeout(r, Math.random() * 20));
+                }
+              }
+            }),
+          );
+          await batcher.close();
+        };
+        const t0 = Date.now();
+        await Promise.all([run(nodes[0]!, 'a'), run(nodes[1]!, 'b')]);
+        const ms = Date.now() - t0;
+
+        const snap = await nodes[0]!.load();
+        const events = await nodes[0]!.listEvents({ limit: 10_000 });
+        const instances = snap.instances;
+        assert.equal(
+          instances.reduce((n, i) => n + i.weight, 0),
+          2 * perNode,
+          'every acknowledged write counted once',
+        );
+        for (const node of ['a', 'b']) {
+          assert.equal(
+            instances.reduce((n, i) => n + Number(i.metadata[node] ?? 0), 0),
+            perNode,
+            `node ${node}'s writes all there`,
+          );
+        }
+        assert.equal(
+          events.filter((e) => e.type.startsWith('instance.')).length,
+          2 * perNode,
+          'one event per acknowledged write',
+        );
+        const svc = snap.services.find((s) => s.name === 'svc')!;
+        assert.equal(svc.revision, Math.max(...events.map((e) => e.id)), 'the service revision is its newest change');
+        for (const i of instances) {
+          assert.equal(
+            i.revision,
+            Math.max(...events.filter((e) => e.instanceId === i.id).map((e) => e.id)),
+            `${i.id}: revision is its newest change`,
+          );
+        }
+        const all = await nodes[0]!.listEvents({ limit: 10_000, withUnused: true });
+        assert.equal(snap.lastEventId, Math.max(...all.map((e) => e.id)));
+        assert.ok(
+          all.every((e) => e.type === ('' as never) || events.some((x) => x.id === e.id)),
+          'the rest are unused numbers',
+        );
+        console.log(
+          `# mysql${hinted ? ' (hinted)' : ''}: 2 nodes x ${perNode} contended writes in ${ms} ms, ${retries} UNAVAILABLE retried, ${all.length - events.length} unused numbers`,
+        );
+        await Promise.all(nodes.map((n) => n.close()));
+      });
     }
 
     it('keeps the newest event when pruning everything by age, so the change number survives', async () => {
@@ -776,11 +1120,15 @@ if (unreachable !== undefined) {
       await seed(store);
       const ids = await numbered(store, async (tx) => {
         const out: number[] = [];
-        for (let i = 0; i < 5; i++) out.push(await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', at: now + i, detail: {} }));
+        for (let i = 0; i < 5; i++)
+          out.push(await tx.appendEvent({ type: 'instance.registered', namespace: 'ns', at: now + i, detail: {} }));
         return out;
       });
       assert.equal(await store.transaction((tx) => tx.pruneEvents(1000, now + 10_000)), 4);
-      assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.id), [ids[4]]);
+      assert.deepEqual(
+        (await store.listEvents({ limit: 10 })).map((e) => e.id),
+        [ids[4]],
+      );
       assert.equal((await store.load()).lastEventId, ids[4]);
       await store.close();
     });
@@ -793,15 +1141,22 @@ if (unreachable !== undefined) {
       await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
       const closedPort = (closed.address() as net.AddressInfo).port;
       await new Promise<void>((r) => closed.close(() => r()));
-      let r = await elapsed(new MysqlStore({ url: `mysql://root@127.0.0.1:${closedPort}/x`, writeTimeoutMs: timeoutMs }).open());
-      assert.ok(r.error instanceof Error && /cannot connect to MySQL at 127\.0\.0\.1/.test(r.error.message), String(r.error));
+      let r = await elapsed(
+        new MysqlStore({ url: `mysql://root@127.0.0.1:${closedPort}/x`, writeTimeoutMs: timeoutMs }).open(),
+      );
+      assert.ok(
+        r.error instanceof Error && /cannot connect to MySQL at 127\.0\.0\.1/.test(r.error.message),
+        String(r.error),
+      );
       assert.ok(r.ms < timeoutMs + margin, `refused: ${r.ms} ms`);
 
       // Accepts and never answers: open() gives up after the timeout.
       const silent = new Partition(server.host, server.port);
       silent.frozen = true;
       const silentPort = await silent.listen();
-      r = await elapsed(new MysqlStore({ url: `mysql://root@127.0.0.1:${silentPort}/x`, writeTimeoutMs: timeoutMs }).open());
+      r = await elapsed(
+        new MysqlStore({ url: `mysql://root@127.0.0.1:${silentPort}/x`, writeTimeoutMs: timeoutMs }).open(),
+      );
       assert.ok(r.error instanceof Error, 'open failed');
       assert.ok(r.ms >= timeoutMs - 50 && r.ms < timeoutMs + margin, `silent server: ${r.ms} ms`);
       await silent.close();

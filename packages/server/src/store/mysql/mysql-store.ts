@@ -2,7 +2,18 @@ import type { Metadata, RegistryEvent } from '@muster/api';
 import type { RowDataPacket } from 'mysql2/promise';
 import { MusterError } from '../../errors.js';
 import type { TokenRecord } from '../../model/records.js';
-import { markConflict, type ChangeLog, type ChangeLogFilter, type RecordKeys, type Records, type Snapshot, type Store, type StoreTx, type TxHints, type TxOptions } from '../store.js';
+import {
+  markConflict,
+  type ChangeLog,
+  type ChangeLogFilter,
+  type RecordKeys,
+  type Records,
+  type Snapshot,
+  type Store,
+  type StoreTx,
+  type TxHints,
+  type TxOptions,
+} from '../store.js';
 import { eventWhere } from '../event-filter.js';
 import { instanceFromRow } from '../instance-row.js';
 import { namespaceFromRow as nsFromRow, serviceFromRow as svcFromRow } from '../service-row.js';
@@ -10,7 +21,14 @@ import { TOKEN_SELECT, tokenFromRow, type TokenRow } from '../token-row.js';
 import { collided } from './error-classification.js';
 import { MysqlTx } from './mysql-tx.js';
 import { parseMysqlUrl, type MysqlTarget } from './mysql-url.js';
-import { eventFromRow, instancesFromJoinedRows, type EventRow, type InstanceRow, type NsRow, type SvcRow } from './rows.js';
+import {
+  eventFromRow,
+  instancesFromJoinedRows,
+  type EventRow,
+  type InstanceRow,
+  type NsRow,
+  type SvcRow,
+} from './rows.js';
 import { createAndMigrate } from './schema.js';
 import type { Session } from './session.js';
 import { SessionPool } from './session-pool.js';
@@ -96,7 +114,9 @@ export class MysqlStore implements Store, ChangeLog {
   // ---- reads --------------------------------------------------------------------------------
 
   async load(): Promise<Snapshot> {
-    const s = await this.sessions.session(Date.now() + Math.max(LOAD_TIMEOUT_MIN_MS, this.writeTimeoutMs * LOAD_TIMEOUT_FACTOR));
+    const s = await this.sessions.session(
+      Date.now() + Math.max(LOAD_TIMEOUT_MIN_MS, this.writeTimeoutMs * LOAD_TIMEOUT_FACTOR),
+    );
     try {
       // One consistent snapshot: the rows and the last change number agree.
       await s.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
@@ -111,8 +131,11 @@ export class MysqlStore implements Store, ChangeLog {
         if (!m) metadata.set(seq, (m = {}));
         m[String(r['key'])] = String(r['value']);
       }
-      const instances = (await s.query<InstanceRow[]>('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq'))
-        .map((r) => instanceFromRow(r, metadata.get(Number(r.seq)) ?? {}));
+      const instances = (
+        await s.query<InstanceRow[]>(
+          'SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq',
+        )
+      ).map((r) => instanceFromRow(r, metadata.get(Number(r.seq)) ?? {}));
       const tokens = (await s.query<Array<TokenRow & RowDataPacket>>(TOKEN_SELECT)).map(tokenFromRow);
       await s.query('COMMIT');
       return { namespaces, services, instances, tokens, lastEventId: Number(last?.['last'] ?? 0) };
@@ -130,16 +153,22 @@ export class MysqlStore implements Store, ChangeLog {
     const s = await this.sessions.session(Date.now() + this.writeTimeoutMs);
     try {
       for (const part of chunks(unique(keys.namespaces), CHUNK)) {
-        out.namespaces.push(...(await s.query<NsRow[]>('SELECT * FROM namespace WHERE name IN (?)', [part])).map(nsFromRow));
+        out.namespaces.push(
+          ...(await s.query<NsRow[]>('SELECT * FROM namespace WHERE name IN (?)', [part])).map(nsFromRow),
+        );
       }
       const services = uniqueBy(keys.services, ([ns, name]) => `${ns}\u0000${name}`);
       for (const part of chunks(services, CHUNK)) {
         const where = part.map(() => '(namespace = ? AND name = ?)').join(' OR ');
-        out.services.push(...(await s.query<SvcRow[]>(`SELECT * FROM service WHERE ${where}`, part.flat())).map(svcFromRow));
+        out.services.push(
+          ...(await s.query<SvcRow[]>(`SELECT * FROM service WHERE ${where}`, part.flat())).map(svcFromRow),
+        );
       }
       for (const part of chunks(unique(keys.instances), CHUNK)) {
         // With its metadata in the same statement: one snapshot, never a row with another's children.
-        out.instances.push(...instancesFromJoinedRows(await s.query<InstanceRow[]>(`${INSTANCE_SELECT} WHERE i.id IN (?)`, [part])));
+        out.instances.push(
+          ...instancesFromJoinedRows(await s.query<InstanceRow[]>(`${INSTANCE_SELECT} WHERE i.id IN (?)`, [part])),
+        );
       }
       return out;
     } finally {
@@ -186,7 +215,8 @@ export class MysqlStore implements Store, ChangeLog {
         s?.end();
         // A pooled connection the server dropped while it sat idle: nothing was done yet, so one
         // more try on a fresh connection.
-        if (attempt >= 2 || !(err instanceof MusterError) || Date.now() >= deadline || !s?.connDead) throw collided(err) ? markConflict(err as Error, deadline) : err;
+        if (attempt >= 2 || !(err instanceof MusterError) || Date.now() >= deadline || !s?.connDead)
+          throw collided(err) ? markConflict(err as Error, deadline) : err;
       }
     }
   }
@@ -210,4 +240,3 @@ export class MysqlStore implements Store, ChangeLog {
     }
   }
 }
-

@@ -7,7 +7,17 @@ import { namespaceFromRow as nsFromRow, serviceFromRow as svcFromRow } from '../
 import { TOKEN_SELECT, TOKEN_UPSERT_VALUES, tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import { CommitPlan, newer, type CachedService, type KnownInstance } from './commit-plan.js';
 import { isDuplicate } from './error-classification.js';
-import { cloneInstance, cloneService, instanceRow, instancesWithSeq, sameSettings, svcKey, type InstanceRow, type NsRow, type SvcRow } from './rows.js';
+import {
+  cloneInstance,
+  cloneService,
+  instanceRow,
+  instancesWithSeq,
+  sameSettings,
+  svcKey,
+  type InstanceRow,
+  type NsRow,
+  type SvcRow,
+} from './rows.js';
 import type { Session } from './session.js';
 import { INSTANCE_SELECT, SAVEPOINT, SQL } from './sql.js';
 import { CHUNK, chunkedStmts, chunks, unique, uniqueBy, valuesOf, type Stmt } from './statements.js';
@@ -47,7 +57,11 @@ export class MysqlTx implements StoreTx {
   private readonly locks: string[] = [];
   private readonly plan: CommitPlan;
 
-  constructor(readonly session: Session, private readonly pruneLock: string, private readonly hints: TxHints | undefined) {
+  constructor(
+    readonly session: Session,
+    private readonly pruneLock: string,
+    private readonly hints: TxHints | undefined,
+  ) {
     this.plan = new CommitPlan(session);
   }
 
@@ -94,7 +108,9 @@ export class MysqlTx implements StoreTx {
   async putNamespace(rec: NamespaceRecord): Promise<void> {
     const insert = this.absent.has(`n:${rec.name}`);
     try {
-      await this.write([[insert ? SQL.insertNamespace : SQL.upsertNamespace, [rec.name, rec.comment, rec.createdAt, rec.updatedAt]]]);
+      await this.write([
+        [insert ? SQL.insertNamespace : SQL.upsertNamespace, [rec.name, rec.comment, rec.createdAt, rec.updatedAt]],
+      ]);
     } catch (err) {
       // Two nodes creating one namespace: the second learns it exists, as on one node (and
       // this transaction's next read of it asks the database again).
@@ -144,17 +160,30 @@ export class MysqlTx implements StoreTx {
       const settings = cached.dirty === 'full' || !sameSettings(next, cached.rec);
       if (settings && !cached.locked) {
         const [row] = await this.session.execute<SvcRow[]>(SQL.lockService, [rec.namespace, rec.name]);
-        if (!row || !sameSettings(svcFromRow(row), cached.rec)) throw Errors.storeRetry('another node changed the service at the same time: concurrent write', undefined);
+        if (!row || !sameSettings(svcFromRow(row), cached.rec))
+          throw Errors.storeRetry('another node changed the service at the same time: concurrent write', undefined);
       }
-      this.remember(this.services, key, { rec: next, dirty: settings ? 'full' : 'bump', locked: cached.locked || settings });
+      this.remember(this.services, key, {
+        rec: next,
+        dirty: settings ? 'full' : 'bump',
+        locked: cached.locked || settings,
+      });
       return;
     }
     // A provisional revision is not a number yet: 0 now (GREATEST keeps what the row has), the real one at commit.
     const args = [
-      rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), Math.max(0, rec.revision), rec.createdAt, rec.updatedAt,
-      rec.verification?.secret ?? null, rec.verification?.path ?? null,
+      rec.namespace,
+      rec.name,
+      rec.comment,
+      JSON.stringify(rec.metadata),
+      Math.max(0, rec.revision),
+      rec.createdAt,
+      rec.updatedAt,
+      rec.verification?.secret ?? null,
+      rec.verification?.path ?? null,
     ];
-    if (rec.revision < 0) this.fixup([SQL.fixServiceRevision, [this.plan.number(rec.revision), rec.namespace, rec.name]]);
+    if (rec.revision < 0)
+      this.fixup([SQL.fixServiceRevision, [this.plan.number(rec.revision), rec.namespace, rec.name]]);
     if (this.absent.has(`s:${key}`)) {
       try {
         await this.write([[SQL.insertService, args]]);
@@ -183,7 +212,10 @@ export class MysqlTx implements StoreTx {
       if (k.db && k.db.namespace === ns && k.db.service === name && this.current(id) === null) gone.push(id);
     }
     const seqs = gone.map((id) => this.known.get(id)!.seq!);
-    await this.write([...chunkedStmts(seqs, (part) => [SQL.deleteInstances, [part]]), [SQL.deleteService, [ns, name]]], false);
+    await this.write(
+      [...chunkedStmts(seqs, (part) => [SQL.deleteInstances, [part]]), [SQL.deleteService, [ns, name]]],
+      false,
+    );
     for (const id of gone) this.gone(id);
     this.remember(this.services, svcKey(ns, name), undefined);
   }
@@ -208,12 +240,15 @@ export class MysqlTx implements StoreTx {
       return;
     }
     // Nothing known: upsert now (LAST_INSERT_ID(seq) names the row either way) and rewrite every child row.
-    const [r] = await this.write([
-      [SQL.upsertInstance, instanceRow(rec, (n) => Math.max(0, n))],
-      [SQL.deleteMetadataLast, []],
-      ...metadataInsertLast(rec.metadata),
-      [SQL.upsertHealthCheckLast, [rec.ttl]],
-    ], false);
+    const [r] = await this.write(
+      [
+        [SQL.upsertInstance, instanceRow(rec, (n) => Math.max(0, n))],
+        [SQL.deleteMetadataLast, []],
+        ...metadataInsertLast(rec.metadata),
+        [SQL.upsertHealthCheckLast, [rec.ttl]],
+      ],
+      false,
+    );
     const seq = Number(r!.insertId);
     if (rec.revision < 0) this.fixup([SQL.fixInstanceRevision, [this.plan.number(rec.revision), seq]]);
     this.addKnown(rec.id, cloneInstance(rec), seq);
@@ -230,7 +265,9 @@ export class MysqlTx implements StoreTx {
 
   async listInstanceIds(ns: string, svc: string): Promise<string[]> {
     // Every row of the service, locked and known from here on; then what this transaction made of them.
-    for (const { rec, seq } of instancesWithSeq(await this.session.query<InstanceRow[]>(SQL.listInstances, [ns, svc]))) {
+    for (const { rec, seq } of instancesWithSeq(
+      await this.session.query<InstanceRow[]>(SQL.listInstances, [ns, svc]),
+    )) {
       if (!this.known.has(rec.id)) this.known.set(rec.id, { db: rec, want: rec, seq });
     }
     const ids: string[] = [];
@@ -282,16 +319,33 @@ export class MysqlTx implements StoreTx {
     if (Number(got?.['got']) !== 1) return 0;
     this.locks.push(this.pruneLock);
     let removed = 0;
-    const [edge] = await this.session.query<RowDataPacket[]>(`SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep))}`);
-    if (edge) removed += (await this.write([[`DELETE FROM event WHERE id <= ? ORDER BY id LIMIT ${PRUNE_CHUNK}`, [Number(edge['id'])]]], false))[0]!.affectedRows;
+    const [edge] = await this.session.query<RowDataPacket[]>(
+      `SELECT id FROM event ORDER BY id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep))}`,
+    );
+    if (edge)
+      removed += (
+        await this.write(
+          [[`DELETE FROM event WHERE id <= ? ORDER BY id LIMIT ${PRUNE_CHUNK}`, [Number(edge['id'])]]],
+          false,
+        )
+      )[0]!.affectedRows;
     // The newest event always stays: load() reads the last change number from it.
     const [top] = await this.session.query<RowDataPacket[]>('SELECT MAX(id) AS id FROM event');
     if (top?.['id'] != null) {
-      removed += (await this.write([[`DELETE FROM event WHERE at < ? AND id < ? ORDER BY at LIMIT ${PRUNE_CHUNK}`, [olderThan, Number(top['id'])]]], false))[0]!.affectedRows;
+      removed += (
+        await this.write(
+          [
+            [
+              `DELETE FROM event WHERE at < ? AND id < ? ORDER BY at LIMIT ${PRUNE_CHUNK}`,
+              [olderThan, Number(top['id'])],
+            ],
+          ],
+          false,
+        )
+      )[0]!.affectedRows;
     }
     return removed;
   }
-
 
   /**
    * Starts the transaction, in one round trip with what the hints name: namespaces and services
@@ -302,7 +356,8 @@ export class MysqlTx implements StoreTx {
     // What the index vouched for is not read: the commit fails where it was no longer so (a
     // service's settings: bumpService; an instance that exists after all: a duplicate key).
     // (A batch's writes name the same few namespaces and services many times over.)
-    for (const ns of h?.indexed?.namespaces ?? []) if (!this.namespaces.has(ns.name)) this.namespaces.set(ns.name, { ...ns });
+    for (const ns of h?.indexed?.namespaces ?? [])
+      if (!this.namespaces.has(ns.name)) this.namespaces.set(ns.name, { ...ns });
     for (const svc of h?.indexed?.services ?? []) {
       const key = svcKey(svc.namespace, svc.name);
       if (!this.services.has(key)) this.services.set(key, { rec: cloneService(svc), dirty: false, locked: false });
@@ -318,24 +373,36 @@ export class MysqlTx implements StoreTx {
         for (const n of namespaces) if (!this.namespaces.has(n)) this.absent.add(`n:${n}`);
       });
     }
-    const services = uniqueBy(h?.services ?? [], ([ns, name]) => svcKey(ns, name)).filter(([ns, name]) => !this.services.has(svcKey(ns, name)));
+    const services = uniqueBy(h?.services ?? [], ([ns, name]) => svcKey(ns, name)).filter(
+      ([ns, name]) => !this.services.has(svcKey(ns, name)),
+    );
     if (services.length) {
-      stmts.push([`SELECT * FROM service WHERE ${services.map(() => '(namespace = ? AND name = ?)').join(' OR ')}`, services.flat()]);
+      stmts.push([
+        `SELECT * FROM service WHERE ${services.map(() => '(namespace = ? AND name = ?)').join(' OR ')}`,
+        services.flat(),
+      ]);
       parse.push((rows) => {
-        for (const r of rows as SvcRow[]) this.services.set(svcKey(r.namespace, r.name), { rec: svcFromRow(r), dirty: false, locked: false });
-        for (const [ns, name] of services) if (!this.services.has(svcKey(ns, name))) this.absent.add(`s:${svcKey(ns, name)}`);
+        for (const r of rows as SvcRow[])
+          this.services.set(svcKey(r.namespace, r.name), { rec: svcFromRow(r), dirty: false, locked: false });
+        for (const [ns, name] of services)
+          if (!this.services.has(svcKey(ns, name))) this.absent.add(`s:${svcKey(ns, name)}`);
       });
     }
     const instances = unique(h?.instances ?? []).filter((id) => !this.known.has(id));
     if (instances.length) {
       stmts.push([`${INSTANCE_SELECT} WHERE i.id IN (?) FOR UPDATE`, [instances]]);
       parse.push((rows) => {
-        for (const { rec, seq } of instancesWithSeq(rows as InstanceRow[])) this.known.set(rec.id, { db: rec, want: rec, seq });
-        for (const id of instances) if (!this.known.has(id)) this.known.set(id, { db: null, want: null, seq: undefined });
+        for (const { rec, seq } of instancesWithSeq(rows as InstanceRow[]))
+          this.known.set(rec.id, { db: rec, want: rec, seq });
+        for (const id of instances)
+          if (!this.known.has(id)) this.known.set(id, { db: null, want: null, seq: undefined });
       });
     }
     if (stmts.length === 1) return this.session.deferStart();
-    const results = await this.session.query<RowDataPacket[] | ResultSetHeader>(stmts.map(([q]) => q).join('; '), valuesOf(stmts));
+    const results = await this.session.query<RowDataPacket[] | ResultSetHeader>(
+      stmts.map(([q]) => q).join('; '),
+      valuesOf(stmts),
+    );
     const all = stmts.length === 1 ? [results] : (results as unknown as RowDataPacket[][]);
     parse.forEach((p, i) => p(all[i] as RowDataPacket[]));
   }
@@ -407,7 +474,8 @@ export class MysqlTx implements StoreTx {
   private async write(stmts: readonly Stmt[], prepared = true): Promise<ResultSetHeader[]> {
     const sp = this.inOp && !this.savepointSent;
     if (sp) this.savepointSent = true;
-    if (!sp && stmts.length === 1 && prepared) return [await this.session.execute<ResultSetHeader>(stmts[0]![0], stmts[0]![1] as Array<string | number | null>)];
+    if (!sp && stmts.length === 1 && prepared)
+      return [await this.session.execute<ResultSetHeader>(stmts[0]![0], stmts[0]![1] as Array<string | number | null>)];
     const sql = [...(sp ? [`SAVEPOINT ${SAVEPOINT}`] : []), ...stmts.map(([q]) => q)].join('; ');
     const r = await this.session.query<ResultSetHeader | ResultSetHeader[]>(sql, valuesOf(stmts));
     const all = Array.isArray(r) ? r : [r];
@@ -435,5 +503,10 @@ export class MysqlTx implements StoreTx {
 function metadataInsertLast(metadata: Metadata): Stmt[] {
   const entries = Object.entries(metadata);
   if (entries.length === 0) return [];
-  return [[`INSERT INTO instance_metadata (instance_seq, \`key\`, value) VALUES ${entries.map(() => '(LAST_INSERT_ID(), ?, ?)').join(', ')}`, entries.flat()]];
+  return [
+    [
+      `INSERT INTO instance_metadata (instance_seq, \`key\`, value) VALUES ${entries.map(() => '(LAST_INSERT_ID(), ?, ?)').join(', ')}`,
+      entries.flat(),
+    ],
+  ];
 }

@@ -23,12 +23,15 @@ export function parseMysqlUrl(url: string): MysqlTarget {
   } catch {
     throw new Error('must be a URL like mysql://user:password@host:3306/muster');
   }
-  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new Error(`must be a mysql:// URL, not ${u.protocol}//`);
+  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:')
+    throw new Error(`must be a mysql:// URL, not ${u.protocol}//`);
   if (u.hostname === '') throw new Error('must name a host: mysql://user@host:3306/muster');
-  if (u.search !== '' || u.hash !== '') throw new Error('must not have a ?query or #fragment: mysql://user:password@host:3306/muster');
+  if (u.search !== '' || u.hash !== '')
+    throw new Error('must not have a ?query or #fragment: mysql://user:password@host:3306/muster');
   const path = decodeURIComponent(u.pathname.replace(/^\//, ''));
   const database = path === '' ? DEFAULT_MYSQL_DATABASE : path;
-  if (!DATABASE_RE.test(database)) throw new Error(`database name ${JSON.stringify(database)} must be 1..64 characters of A-Z a-z 0-9 _ $ -`);
+  if (!DATABASE_RE.test(database))
+    throw new Error(`database name ${JSON.stringify(database)} must be 1..64 characters of A-Z a-z 0-9 _ $ -`);
   const port = u.port === '' ? 3306 : Number(u.port);
   return {
     // IPv6 literals come back bracketed from URL; the driver wants them bare.

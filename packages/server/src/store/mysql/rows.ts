@@ -12,9 +12,18 @@ export interface NsRow extends RowDataPacket, NamespaceRowFields {}
 export interface SvcRow extends RowDataPacket, ServiceRowFields {}
 export interface InstanceRow extends RowDataPacket, InstanceRowFields {
   /** One metadata pair per row when joined with instance_metadata (NULL: none). */
-  md_key?: string | null; md_value?: string | null;
+  md_key?: string | null;
+  md_value?: string | null;
 }
-export interface EventRow extends RowDataPacket { id: number; type: string; namespace: string; service: string | null; instance_id: string | null; at: number; detail: string }
+export interface EventRow extends RowDataPacket {
+  id: number;
+  type: string;
+  namespace: string;
+  service: string | null;
+  instance_id: string | null;
+  at: number;
+  detail: string;
+}
 
 /** Rows of INSTANCE_SELECT folded into records, with each row's seq. */
 export function instancesWithSeq(rows: InstanceRow[]): Array<{ rec: InstanceRecord; seq: number }> {
@@ -35,7 +44,13 @@ export function instancesFromJoinedRows(rows: InstanceRow[]): InstanceRecord[] {
 }
 
 export function eventFromRow(r: EventRow): RegistryEvent {
-  const e: RegistryEvent = { id: Number(r.id), type: r.type as EventType, namespace: r.namespace, at: iso(Number(r.at)), detail: JSON.parse(r.detail) as Record<string, unknown> };
+  const e: RegistryEvent = {
+    id: Number(r.id),
+    type: r.type as EventType,
+    namespace: r.namespace,
+    at: iso(Number(r.at)),
+    detail: JSON.parse(r.detail) as Record<string, unknown>,
+  };
   if (r.service !== null) e.service = r.service;
   if (r.instance_id !== null) e.instanceId = r.instance_id;
   return e;
@@ -44,10 +59,29 @@ export function eventFromRow(r: EventRow): RegistryEvent {
 /** The instance's columns; `revision` says how its revision is written (a provisional one is an expression). */
 export function instanceRow(rec: InstanceRecord, revision: (n: number) => Value): Value[] {
   return [
-    rec.id, rec.namespace, rec.service, rec.host, rec.port, rec.protocol, rec.version, rec.weight, rec.priority,
-    rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
-    rec.lastHeartbeat, rec.healthChangedAt, revision(rec.revision), rec.createdAt, rec.updatedAt, rec.tokenHash,
-    rec.verification.state, rec.verification.reason, rec.verification.at,
+    rec.id,
+    rec.namespace,
+    rec.service,
+    rec.host,
+    rec.port,
+    rec.protocol,
+    rec.version,
+    rec.weight,
+    rec.priority,
+    rec.location.region ?? null,
+    rec.location.zone ?? null,
+    rec.location.campus ?? null,
+    rec.healthy ? 1 : 0,
+    rec.isolate ? 1 : 0,
+    rec.lastHeartbeat,
+    rec.healthChangedAt,
+    revision(rec.revision),
+    rec.createdAt,
+    rec.updatedAt,
+    rec.tokenHash,
+    rec.verification.state,
+    rec.verification.reason,
+    rec.verification.at,
   ];
 }
 
@@ -62,8 +96,12 @@ export function settingsOf(rec: ServiceRecord): Value[] {
 
 /** What a service is configured with, apart from its revision and timestamps. */
 export function sameSettings(a: ServiceRecord, b: ServiceRecord): boolean {
-  return a.comment === b.comment && sameMetadata(a.metadata, b.metadata)
-    && (a.verification?.secret ?? null) === (b.verification?.secret ?? null) && (a.verification?.path ?? null) === (b.verification?.path ?? null);
+  return (
+    a.comment === b.comment &&
+    sameMetadata(a.metadata, b.metadata) &&
+    (a.verification?.secret ?? null) === (b.verification?.secret ?? null) &&
+    (a.verification?.path ?? null) === (b.verification?.path ?? null)
+  );
 }
 
 export function svcKey(ns: string, name: string): string {

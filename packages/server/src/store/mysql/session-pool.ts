@@ -23,7 +23,11 @@ export class SessionPool implements SessionOwner {
    */
   private readonly initialized = new WeakMap<object, number>();
 
-  constructor(private readonly target: MysqlTarget, private readonly poolSize: number, private readonly writeTimeoutMs: number) {
+  constructor(
+    private readonly target: MysqlTarget,
+    private readonly poolSize: number,
+    private readonly writeTimeoutMs: number,
+  ) {
     this.classifier = new FailureClassifier(target.host, target.port, writeTimeoutMs);
   }
 
@@ -56,7 +60,9 @@ export class SessionPool implements SessionOwner {
       multipleStatements: true,
     });
     // A pooled connection the server drops while idle must not take the process down.
-    (pool as unknown as { pool: NodeJS.EventEmitter }).pool.on('connection', (c: NodeJS.EventEmitter) => c.on('error', () => {}));
+    (pool as unknown as { pool: NodeJS.EventEmitter }).pool.on('connection', (c: NodeJS.EventEmitter) =>
+      c.on('error', () => {}),
+    );
     this.pool = pool;
   }
 
@@ -91,9 +97,11 @@ export class SessionPool implements SessionOwner {
         // Row locks are waited for no longer than a write may take in all.
         const lockWait = Math.max(1, Math.ceil(this.writeTimeoutMs / 1000));
         // A fixed sql_mode also keeps the driver's escaping right (no NO_BACKSLASH_ESCAPES).
-        const r = await s.query<RowDataPacket[][]>(`SET SESSION innodb_lock_wait_timeout = ${lockWait}, SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'; `
-          + 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; '
-          + 'SELECT @@innodb_autoinc_lock_mode AS lock_mode, @@auto_increment_increment AS inc');
+        const r = await s.query<RowDataPacket[][]>(
+          `SET SESSION innodb_lock_wait_timeout = ${lockWait}, SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'; ` +
+            'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; ' +
+            'SELECT @@innodb_autoinc_lock_mode AS lock_mode, @@auto_increment_increment AS inc',
+        );
         const row = r[2]![0]!;
         step = Number(row['lock_mode']) <= 1 ? Math.max(1, Number(row['inc'])) : 0;
       } catch (err) {
@@ -110,10 +118,13 @@ export class SessionPool implements SessionOwner {
   private acquire(pool: Pool, deadline: number): Promise<PoolConnection> {
     return new Promise<PoolConnection>((resolve, reject) => {
       let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        reject(this.timeoutError('waiting for a connection', undefined));
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          settled = true;
+          reject(this.timeoutError('waiting for a connection', undefined));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       pool.getConnection().then(
         (conn) => {
           if (settled) conn.release();
@@ -138,11 +149,12 @@ export class SessionPool implements SessionOwner {
     const pool = this.pool;
     if (!pool || threadId === undefined) return;
     void this.acquire(pool, Date.now() + Math.min(this.writeTimeoutMs, 2000)).then(
-      (conn) => bounded(conn.query({ sql: `KILL ${Number(threadId)}`, timeout: 2000 }), 2500).then(
-        () => conn.release(),
-        // Unknown thread (already gone) is an answer: the connection is fine.
-        (err: unknown) => (this.classify(err).connDead ? destroy(conn) : conn.release()),
-      ),
+      (conn) =>
+        bounded(conn.query({ sql: `KILL ${Number(threadId)}`, timeout: 2000 }), 2500).then(
+          () => conn.release(),
+          // Unknown thread (already gone) is an answer: the connection is fine.
+          (err: unknown) => (this.classify(err).connDead ? destroy(conn) : conn.release()),
+        ),
       () => {},
     );
   }

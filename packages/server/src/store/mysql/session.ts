@@ -34,14 +34,21 @@ export class Session {
   /** See SessionPool.initialized. */
   step = 0;
 
-  constructor(readonly conn: PoolConnection, private readonly owner: SessionOwner, readonly deadline: number) {
+  constructor(
+    readonly conn: PoolConnection,
+    private readonly owner: SessionOwner,
+    readonly deadline: number,
+  ) {
     this.aborted = new Promise<never>((_, reject) => (this.rejectAborted = reject));
     this.aborted.catch(() => {});
-    this.timer = setTimeout(() => {
-      this.fail({ error: owner.timeoutError('transaction', undefined), txDead: true, connDead: true });
-      // The server may still hold the transaction's row locks: end it there too.
-      owner.killLater(conn.threadId);
-    }, Math.max(0, deadline - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.fail({ error: owner.timeoutError('transaction', undefined), txDead: true, connDead: true });
+        // The server may still hold the transaction's row locks: end it there too.
+        owner.killLater(conn.threadId);
+      },
+      Math.max(0, deadline - Date.now()),
+    );
   }
 
   async run<T>(p: Promise<T>): Promise<T> {
@@ -65,7 +72,10 @@ export class Session {
   }
 
   /** A prepared statement (cached per connection by the driver): for the fixed statements. */
-  async execute<T extends RowDataPacket[] | ResultSetHeader>(sql: string, values: Array<string | number | null>): Promise<T> {
+  async execute<T extends RowDataPacket[] | ResultSetHeader>(
+    sql: string,
+    values: Array<string | number | null>,
+  ): Promise<T> {
     if (this.dead) throw this.dead;
     // A prepared statement goes alone: the deferred start is a round trip of its own here.
     if (this.startDeferred) await this.query('START TRANSACTION');
@@ -77,7 +87,10 @@ export class Session {
    * A text-protocol query, values escaped by the driver (the session's sql_mode is fixed, so
    * escaping is right): for control, variable-shape and multi-statement writes.
    */
-  async query<T extends RowDataPacket[] | RowDataPacket[][] | ResultSetHeader | ResultSetHeader[]>(sql: string, values?: unknown[]): Promise<T> {
+  async query<T extends RowDataPacket[] | RowDataPacket[][] | ResultSetHeader | ResultSetHeader[]>(
+    sql: string,
+    values?: unknown[],
+  ): Promise<T> {
     if (this.dead) throw this.dead;
     if (this.startDeferred) {
       this.startDeferred = false;
@@ -134,7 +147,6 @@ export class Session {
   }
 }
 
-
 export function destroy(conn: PoolConnection): void {
   try {
     conn.destroy();
@@ -148,7 +160,10 @@ export function destroy(conn: PoolConnection): void {
 /** Rejects when p takes longer than ms; p itself is left to settle (and its rejection swallowed). */
 export function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+    const t = setTimeout(
+      () => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' })),
+      ms,
+    );
     p.then(
       (v) => (clearTimeout(t), resolve(v)),
       (e: unknown) => (clearTimeout(t), reject(e)),

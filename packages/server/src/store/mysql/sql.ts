@@ -3,9 +3,13 @@
  * escaped by the driver; only integers are ever spliced into SQL text.
  */
 
-export const INSTANCE_COLUMNS = 'id, namespace, service, host, port, protocol, version, weight, priority, region, zone, campus, healthy, isolate, last_heartbeat, health_changed_at, revision, created_at, updated_at, token_hash, verify_state, verify_reason, verify_at';
-export const INSTANCE_PLACEHOLDERS = INSTANCE_COLUMNS.split(',').map(() => '?').join(', ');
-const INSTANCE_SET = 'namespace = ?, service = ?, host = ?, port = ?, protocol = ?, version = ?, weight = ?, priority = ?, region = ?, zone = ?, campus = ?, healthy = ?, isolate = ?, last_heartbeat = ?, health_changed_at = ?, revision = ?, updated_at = ?, token_hash = ?, verify_state = ?, verify_reason = ?, verify_at = ?';
+export const INSTANCE_COLUMNS =
+  'id, namespace, service, host, port, protocol, version, weight, priority, region, zone, campus, healthy, isolate, last_heartbeat, health_changed_at, revision, created_at, updated_at, token_hash, verify_state, verify_reason, verify_at';
+export const INSTANCE_PLACEHOLDERS = INSTANCE_COLUMNS.split(',')
+  .map(() => '?')
+  .join(', ');
+const INSTANCE_SET =
+  'namespace = ?, service = ?, host = ?, port = ?, protocol = ?, version = ?, weight = ?, priority = ?, region = ?, zone = ?, campus = ?, healthy = ?, isolate = ?, last_heartbeat = ?, health_changed_at = ?, revision = ?, updated_at = ?, token_hash = ?, verify_state = ?, verify_reason = ?, verify_at = ?';
 /** An instance with its ttl and metadata, one row per metadata pair: one statement, one snapshot. */
 export const INSTANCE_SELECT = `SELECT i.*, h.ttl, m.\`key\` AS md_key, m.value AS md_value FROM instance i
   LEFT JOIN health_check h ON h.instance_seq = i.seq LEFT JOIN instance_metadata m ON m.instance_seq = i.seq`;
@@ -25,14 +29,17 @@ export const SQL = {
   lockService: 'SELECT * FROM service WHERE namespace = ? AND name = ? FOR UPDATE',
   // The settings the write was decided on must still be the row's: else comment = NULL fails the
   // statement (strict sql_mode), and with it the commit, as a conflict (ER.BAD_NULL).
-  bumpService: 'UPDATE service SET comment = IF(comment = ? AND metadata = ? AND verify_secret <=> ? AND verify_path <=> ?, comment, NULL), '
-    + 'revision = GREATEST(revision, ?), updated_at = GREATEST(updated_at, ?) WHERE namespace = ? AND name = ?',
-  insertService: 'INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  bumpService:
+    'UPDATE service SET comment = IF(comment = ? AND metadata = ? AND verify_secret <=> ? AND verify_path <=> ?, comment, NULL), ' +
+    'revision = GREATEST(revision, ?), updated_at = GREATEST(updated_at, ?) WHERE namespace = ? AND name = ?',
+  insertService:
+    'INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   // A revision never goes backwards, whatever order two nodes commit in.
   upsertService: `INSERT INTO service (namespace, name, comment, metadata, revision, created_at, updated_at, verify_secret, verify_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON DUPLICATE KEY UPDATE comment = VALUES(comment), metadata = VALUES(metadata), revision = GREATEST(revision, VALUES(revision)), updated_at = VALUES(updated_at),
       verify_secret = VALUES(verify_secret), verify_path = VALUES(verify_path)`,
-  updateService: 'UPDATE service SET comment = ?, metadata = ?, verify_secret = ?, verify_path = ?, revision = GREATEST(revision, ?), updated_at = ? WHERE namespace = ? AND name = ?',
+  updateService:
+    'UPDATE service SET comment = ?, metadata = ?, verify_secret = ?, verify_path = ?, revision = GREATEST(revision, ?), updated_at = ? WHERE namespace = ? AND name = ?',
   deleteService: 'DELETE FROM service WHERE namespace = ? AND name = ?',
   getInstance: `${INSTANCE_SELECT} WHERE i.id = ? FOR UPDATE`,
   listInstances: `${INSTANCE_SELECT} WHERE i.namespace = ? AND i.service = ? FOR UPDATE`,
@@ -41,7 +48,8 @@ export const SQL = {
     ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(seq), ${INSTANCE_UPDATE_COLUMNS.map((c) => `${c} = VALUES(${c})`).join(', ')}`,
   // Right after an instance upsert, LAST_INSERT_ID() is its seq (the child tables have no AUTO_INCREMENT).
   deleteMetadataLast: 'DELETE FROM instance_metadata WHERE instance_seq = LAST_INSERT_ID()',
-  upsertHealthCheckLast: "INSERT INTO health_check (instance_seq, type, ttl) VALUES (LAST_INSERT_ID(), 'heartbeat', ?) ON DUPLICATE KEY UPDATE type = VALUES(type), ttl = VALUES(ttl)",
+  upsertHealthCheckLast:
+    "INSERT INTO health_check (instance_seq, type, ttl) VALUES (LAST_INSERT_ID(), 'heartbeat', ?) ON DUPLICATE KEY UPDATE type = VALUES(type), ttl = VALUES(ttl)",
   deleteInstance: 'DELETE FROM instance WHERE id = ?',
   // The held-back writes of a transaction, at commit (see CommitPlan.instanceWrites).
   deleteInstances: 'DELETE FROM instance WHERE seq IN (?)',
@@ -79,9 +87,21 @@ export const ER = {
   NO_REFERENCED_ROW_2: 1216,
 } as const;
 /** The connection (or the server) is gone: the connection is thrown away. */
-export const CONNECTION_ERRNOS = new Set([1040 /* too many connections */, 1053 /* server shutdown */, 1152, 1153, 1927 /* killed */, 2006, 2013, 4031]);
+export const CONNECTION_ERRNOS = new Set([
+  1040 /* too many connections */, 1053 /* server shutdown */, 1152, 1153, 1927 /* killed */, 2006, 2013, 4031,
+]);
 /** The statement ran out of time on the server; the transaction is given up. */
-export const STATEMENT_TIMEOUT_ERRNOS = new Set([1969 /* MariaDB max_statement_time */, 3024 /* MySQL max_execution_time */]);
+export const STATEMENT_TIMEOUT_ERRNOS = new Set([
+  1969 /* MariaDB max_statement_time */, 3024 /* MySQL max_execution_time */,
+]);
 
 /** What another node's concurrent write causes: the same writes in smaller transactions may succeed. */
-export const COLLISION_ERRNOS = new Set<number>([ER.BAD_NULL, ER.DUP_ENTRY, ER.LOCK_DEADLOCK, ER.NO_REFERENCED_ROW, ER.NO_REFERENCED_ROW_2, ER.ROW_IS_REFERENCED, ER.ROW_IS_REFERENCED_2]);
+export const COLLISION_ERRNOS = new Set<number>([
+  ER.BAD_NULL,
+  ER.DUP_ENTRY,
+  ER.LOCK_DEADLOCK,
+  ER.NO_REFERENCED_ROW,
+  ER.NO_REFERENCED_ROW_2,
+  ER.ROW_IS_REFERENCED,
+  ER.ROW_IS_REFERENCED_2,
+]);

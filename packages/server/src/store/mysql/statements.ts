@@ -38,7 +38,12 @@ function valueSize(v: Value): number {
 
 /** `head` VALUES tuple, tuple, ... `tail`, in statements of a bounded size. */
 export function multiRow(head: string, tuple: string, rows: Value[][], tail = ''): Stmt[] {
-  return rowGroups(rows).map(([from, to]) => [`${head} VALUES ${Array(to - from).fill(tuple).join(', ')}${tail}`, concat(rows.slice(from, to))]);
+  return rowGroups(rows).map(([from, to]) => [
+    `${head} VALUES ${Array(to - from)
+      .fill(tuple)
+      .join(', ')}${tail}`,
+    concat(rows.slice(from, to)),
+  ]);
 }
 
 /** Rows split into [from, to) groups of a bounded count and size, one statement each. */

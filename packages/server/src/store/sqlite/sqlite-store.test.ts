@@ -30,7 +30,9 @@ it('sqlite: migrates a version 1 or 2 database to 3; existing rows stay visible'
   for (const have of [[1], [1, 2]]) {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'muster-sqlite-')), 'muster.db');
     const db = new Database(file);
-    db.exec('CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    db.exec(
+      'CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
     for (const v of have) db.exec(SQLITE_MIGRATIONS.find((m) => m.version === v)!.sql);
     for (const v of have) db.prepare('INSERT INTO schema_migration VALUES (?, ?, 0)').run(v, `v${v}`);
     db.exec(`INSERT INTO namespace VALUES ('ns', '', 1, 1);
@@ -44,7 +46,12 @@ it('sqlite: migrates a version 1 or 2 database to 3; existing rows stay visible'
     assert.equal(snap.services[0]!.verification, null);
     assert.deepEqual(snap.instances[0]!.verification, { state: 'verified', reason: '', at: 0 });
     const check = new Database(file, { readonly: true });
-    assert.deepEqual((check.prepare('SELECT version FROM schema_migration ORDER BY version').all() as Array<{ version: number }>).map((r) => r.version), [1, 2, 3]);
+    assert.deepEqual(
+      (check.prepare('SELECT version FROM schema_migration ORDER BY version').all() as Array<{ version: number }>).map(
+        (r) => r.version,
+      ),
+      [1, 2, 3],
+    );
     check.close();
   }
 });

@@ -5,7 +5,12 @@ import { iso } from '../../model/records.js';
 import type { ChangeLog, ChangeLogFilter, RecordKeys, Records, Snapshot, Store, StoreTx } from '../store.js';
 import { eventWhere } from '../event-filter.js';
 import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
-import { namespaceFromRow as nsFromRow, serviceFromRow as svcFromRow, type NamespaceRowFields, type ServiceRowFields } from '../service-row.js';
+import {
+  namespaceFromRow as nsFromRow,
+  serviceFromRow as svcFromRow,
+  type NamespaceRowFields,
+  type ServiceRowFields,
+} from '../service-row.js';
 import { TOKEN_SELECT, tokenFromRow, type TokenRow } from '../token-row.js';
 import { touchPrivateFile } from '../../config/data-dir.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
@@ -23,7 +28,15 @@ type InstanceRow = InstanceRowFields;
 
 type NsRow = NamespaceRowFields;
 type SvcRow = ServiceRowFields;
-interface EventRow { id: number; type: string; namespace: string; service: string | null; instance_id: string | null; at: number; detail: string }
+interface EventRow {
+  id: number;
+  type: string;
+  namespace: string;
+  service: string | null;
+  instance_id: string | null;
+  at: number;
+  detail: string;
+}
 
 /**
  * The embedded store: one SQLite file in WAL mode. A write connection runs the batcher's
@@ -52,18 +65,28 @@ export class SqliteStore implements Store, ChangeLog {
   }
 
   private migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    const applied = new Set((this.db.prepare('SELECT version FROM schema_migration').all() as Array<{ version: number }>).map((r) => r.version));
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    const applied = new Set(
+      (this.db.prepare('SELECT version FROM schema_migration').all() as Array<{ version: number }>).map(
+        (r) => r.version,
+      ),
+    );
     const newest = Math.max(0, ...applied);
     const known = Math.max(...SQLITE_MIGRATIONS.map((m) => m.version));
     if (newest > known) {
-      throw new Error(`the database at ${this.opts.file} has schema version ${newest}, newer than this Muster knows (${known}); upgrade Muster`);
+      throw new Error(
+        `the database at ${this.opts.file} has schema version ${newest}, newer than this Muster knows (${known}); upgrade Muster`,
+      );
     }
     for (const m of SQLITE_MIGRATIONS) {
       if (applied.has(m.version)) continue;
       this.db.transaction(() => {
         this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+        this.db
+          .prepare('INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)')
+          .run(m.version, m.name, Date.now());
       })();
     }
   }
@@ -91,13 +114,19 @@ export class SqliteStore implements Store, ChangeLog {
     const namespaces = (db.prepare('SELECT * FROM namespace').all() as NsRow[]).map(nsFromRow);
     const services = (db.prepare('SELECT * FROM service').all() as SvcRow[]).map(svcFromRow);
     const metadata = new Map<number, Metadata>();
-    for (const r of db.prepare('SELECT instance_seq, key, value FROM instance_metadata').iterate() as Iterable<{ instance_seq: number; key: string; value: string }>) {
+    for (const r of db.prepare('SELECT instance_seq, key, value FROM instance_metadata').iterate() as Iterable<{
+      instance_seq: number;
+      key: string;
+      value: string;
+    }>) {
       let m = metadata.get(r.instance_seq);
       if (!m) metadata.set(r.instance_seq, (m = {}));
       m[r.key] = r.value;
     }
     const instances: InstanceRecord[] = [];
-    for (const r of db.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq').iterate() as Iterable<InstanceRow>) {
+    for (const r of db
+      .prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq')
+      .iterate() as Iterable<InstanceRow>) {
       instances.push(instanceFromRow(r, metadata.get(r.seq) ?? {}));
     }
     const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined;
@@ -118,7 +147,9 @@ export class SqliteStore implements Store, ChangeLog {
       const row = svc.get(n, name) as SvcRow | undefined;
       if (row) out.services.push(svcFromRow(row));
     }
-    const inst = r.prepare('SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq WHERE i.id = ?');
+    const inst = r.prepare(
+      'SELECT i.*, h.ttl FROM instance i LEFT JOIN health_check h ON h.instance_seq = i.seq WHERE i.id = ?',
+    );
     const md = r.prepare('SELECT key, value FROM instance_metadata WHERE instance_seq = ?');
     for (const id of keys.instances) {
       const row = inst.get(id) as InstanceRow | undefined;
@@ -156,7 +187,13 @@ export class SqliteStore implements Store, ChangeLog {
 }
 
 function eventFromRow(r: EventRow): RegistryEvent {
-  const e: RegistryEvent = { id: r.id, type: r.type as EventType, namespace: r.namespace, at: iso(r.at), detail: JSON.parse(r.detail) as Record<string, unknown> };
+  const e: RegistryEvent = {
+    id: r.id,
+    type: r.type as EventType,
+    namespace: r.namespace,
+    at: iso(r.at),
+    detail: JSON.parse(r.detail) as Record<string, unknown>,
+  };
   if (r.service !== null) e.service = r.service;
   if (r.instance_id !== null) e.instanceId = r.instance_id;
   return e;

@@ -2,7 +2,12 @@ import type { Metadata } from '@muster/api';
 import type { InstanceRecord, NamespaceRecord, ServiceRecord, TokenRecord } from '../../model/records.js';
 import { sameMetadata } from '../../model/records.js';
 import { instanceFromRow, type InstanceRowFields } from '../instance-row.js';
-import { namespaceFromRow as nsFromRow, serviceFromRow as svcFromRow, type NamespaceRowFields, type ServiceRowFields } from '../service-row.js';
+import {
+  namespaceFromRow as nsFromRow,
+  serviceFromRow as svcFromRow,
+  type NamespaceRowFields,
+  type ServiceRowFields,
+} from '../service-row.js';
 import type { NewEvent, StoreTx } from '../store.js';
 import { tokenArgs, tokenFromRow, type TokenRow } from '../token-row.js';
 import type { SqliteStatements } from './statements.js';
@@ -52,8 +57,15 @@ export class SqliteTx implements StoreTx {
 
   async putService(rec: ServiceRecord): Promise<void> {
     this.s.putService.run(
-      rec.namespace, rec.name, rec.comment, JSON.stringify(rec.metadata), rec.revision, rec.createdAt, rec.updatedAt,
-      rec.verification?.secret ?? null, rec.verification?.path ?? null,
+      rec.namespace,
+      rec.name,
+      rec.comment,
+      JSON.stringify(rec.metadata),
+      rec.revision,
+      rec.createdAt,
+      rec.updatedAt,
+      rec.verification?.secret ?? null,
+      rec.verification?.path ?? null,
     );
   }
 
@@ -72,10 +84,29 @@ export class SqliteTx implements StoreTx {
   async putInstance(rec: InstanceRecord, prev?: InstanceRecord | null): Promise<void> {
     const s = this.s;
     const { seq } = s.putInstance.get(
-      rec.id, rec.namespace, rec.service, rec.host, rec.port, rec.protocol, rec.version, rec.weight, rec.priority,
-      rec.location.region ?? null, rec.location.zone ?? null, rec.location.campus ?? null, rec.healthy ? 1 : 0, rec.isolate ? 1 : 0,
-      rec.lastHeartbeat, rec.healthChangedAt, rec.revision, rec.createdAt, rec.updatedAt, rec.tokenHash,
-      rec.verification.state, rec.verification.reason, rec.verification.at,
+      rec.id,
+      rec.namespace,
+      rec.service,
+      rec.host,
+      rec.port,
+      rec.protocol,
+      rec.version,
+      rec.weight,
+      rec.priority,
+      rec.location.region ?? null,
+      rec.location.zone ?? null,
+      rec.location.campus ?? null,
+      rec.healthy ? 1 : 0,
+      rec.isolate ? 1 : 0,
+      rec.lastHeartbeat,
+      rec.healthChangedAt,
+      rec.revision,
+      rec.createdAt,
+      rec.updatedAt,
+      rec.tokenHash,
+      rec.verification.state,
+      rec.verification.reason,
+      rec.verification.at,
     ) as { seq: number };
     // prev === null: read in this transaction and absent, so there are no child rows yet;
     // prev === undefined: nothing is known, so every child row is rewritten.
@@ -107,7 +138,16 @@ export class SqliteTx implements StoreTx {
   }
 
   async appendEvent(e: NewEvent): Promise<number> {
-    return Number(this.s.appendEvent.run(e.type, e.namespace, e.service ?? null, e.instanceId ?? null, e.at, JSON.stringify(e.detail)).lastInsertRowid);
+    return Number(
+      this.s.appendEvent.run(
+        e.type,
+        e.namespace,
+        e.service ?? null,
+        e.instanceId ?? null,
+        e.at,
+        JSON.stringify(e.detail),
+      ).lastInsertRowid,
+    );
   }
 
   async pruneEvents(keep: number, olderThan: number): Promise<number> {

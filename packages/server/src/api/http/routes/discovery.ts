@@ -44,32 +44,46 @@ const discover: HttpOperation = {
 };
 
 export function discoveryRoutes(app: FastifyInstance, { naming, metrics, staleness }: HttpDeps): void {
-  app.get<{ Params: { ns: string; svc: string }; Querystring: Query }>('/v1/namespaces/:ns/services/:svc/instances', {
-    config: { op: discover },
-    schema: {
-      tags: ['discovery'], summary: 'Discover instances',
-      description: 'Answers the service revision and its instances (healthy and not isolated by default). ETag is the revision; ' +
-        'If-None-Match or revision=R answer 304 when unchanged, and with wait=30s (at most 60s) wait for a change first. ' +
-        'In cluster mode, while this node cannot read the shared database, 200 and 304 carry the header x-muster-stale (the reason) and 200 the fields stale and staleReason.',
-      params: SvcParams, querystring: DiscoverQuery, response: { 200: DiscoverReply, 304: { type: 'null', description: 'unchanged (with x-muster-stale while this node is stale)' }, ...errors(400, 401, 403, 404, 429) },
+  app.get<{ Params: { ns: string; svc: string }; Querystring: Query }>(
+    '/v1/namespaces/:ns/services/:svc/instances',
+    {
+      config: { op: discover },
+      schema: {
+        tags: ['discovery'],
+        summary: 'Discover instances',
+        description:
+          'Answers the service revision and its instances (healthy and not isolated by default). ETag is the revision; ' +
+          'If-None-Match or revision=R answer 304 when unchanged, and with wait=30s (at most 60s) wait for a change first. ' +
+          'In cluster mode, while this node cannot read the shared database, 200 and 304 carry the header x-muster-stale (the reason) and 200 the fields stale and staleReason.',
+        params: SvcParams,
+        querystring: DiscoverQuery,
+        response: {
+          200: DiscoverReply,
+          304: { type: 'null', description: 'unchanged (with x-muster-stale while this node is stale)' },
+          ...errors(400, 401, 403, 404, 429),
+        },
+      },
     },
-  }, async (req, reply) => {
-    // A long-poll has been parked by the pipeline already, until the revision moved or the wait ended.
-    const { ns, svc } = req.params;
-    const filter = filterFromQuery(req.query);
-    const entry = naming.resolveService(ns, svc);
-    const known = knownRevision(req);
-    if (known !== undefined && known === entry.rec.revision) {
-      metrics.disc.notModified.inc();
+    async (req, reply) => {
+      // A long-poll has been parked by the pipeline already, until the revision moved or the wait ended.
+      const { ns, svc } = req.params;
+      const filter = filterFromQuery(req.query);
+      const entry = naming.resolveService(ns, svc);
+      const known = knownRevision(req);
+      if (known !== undefined && known === entry.rec.revision) {
+        metrics.disc.notModified.inc();
+        const stale = staleness();
+        if (stale !== undefined) reply.header('x-muster-stale', stale);
+        return reply.code(304).header('etag', `"${known}"`).send();
+      }
+      const body = naming.answerBytes(entry, filter);
       const stale = staleness();
-      if (stale !== undefined) reply.header('x-muster-stale', stale);
-      return reply.code(304).header('etag', `"${known}"`).send();
-    }
-    const body = naming.answerBytes(entry, filter);
-    const stale = staleness();
-    reply.header('etag', `"${entry.rec.revision}"`).type('application/json; charset=utf-8');
-    if (stale === undefined) return reply.send(body);
-    // Served from this node's index, which cannot follow other nodes' writes right now.
-    return reply.header('x-muster-stale', stale).send({ ...(JSON.parse(body.toString('utf8')) as object), stale: true, staleReason: stale });
-  });
+      reply.header('etag', `"${entry.rec.revision}"`).type('application/json; charset=utf-8');
+      if (stale === undefined) return reply.send(body);
+      // Served from this node's index, which cannot follow other nodes' writes right now.
+      return reply
+        .header('x-muster-stale', stale)
+        .send({ ...(JSON.parse(body.toString('utf8')) as object), stale: true, staleReason: stale });
+    },
+  );
 }
