@@ -14,7 +14,7 @@ describeRedis('HeartbeatRelay: heartbeats taken by any node, visible to the swee
 
   function relay(prefix: string, over: Partial<HeartbeatRelayOptions> = {}): HeartbeatRelay {
     return h.defer(
-      new HeartbeatRelay({ redis: h.client(), prefix, log, flushIntervalMs: 50, commandTimeoutMs: 200, ...over }),
+      new HeartbeatRelay({ redis: h.client(), prefix, log, flushIntervalMs: 50, commandTimeoutMs: 2000, ...over }),
       (r) => r.stop(),
     );
   }
@@ -94,7 +94,7 @@ describeRedis('HeartbeatRelay: heartbeats taken by any node, visible to the swee
   it('loses nothing while Redis is unreachable: keeps the newest times and writes them once it is back', async () => {
     const prefix = h.prefix();
     const proxy = h.defer(await new RedisProxy().start(), (p) => p.stop());
-    const r = relay(prefix, { redis: h.client({ port: proxy.port }) });
+    const r = relay(prefix, { redis: h.client({ port: proxy.port }), commandTimeoutMs: 200 });
     const seen: boolean[] = [];
     r.onAvailability((v) => seen.push(v));
     r.start();
@@ -126,7 +126,7 @@ describeRedis('HeartbeatRelay: heartbeats taken by any node, visible to the swee
   it('keeps what it recorded after the client was disconnected, and writes it after a reconnect', async () => {
     const prefix = h.prefix();
     const redis = h.client();
-    const r = relay(prefix, { redis });
+    const r = relay(prefix, { redis, commandTimeoutMs: 200 });
     assert.equal(await r.flush(), true); // finds Redis there
     redis.disconnect();
     r.record('i1', t0);
