@@ -19,6 +19,7 @@ import { clientErrorHandler } from './client-errors.js';
 import { toHttpError } from './error-mapping.js';
 import { answerRevisions, minRevisionWait } from './read-your-writes.js';
 import { consoleAssets } from './console-assets.js';
+import { EUREKA_PREFIXES, eurekaRoutes } from '../eureka/eureka-routes.js';
 import { backupRoutes } from './routes/backup.js';
 import { boundedJsonBodies } from './json-body.js';
 import { clusterRoutes } from './routes/cluster.js';
@@ -221,6 +222,8 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
   ])
     routes(app, deps);
   for (const routes of [selfRoutes, statsRoutes, backupRoutes]) routes(app, deps);
+  // Eureka's apps API, an adapter of its own over the same pipeline (api/eureka/).
+  if (config.eureka.enabled) for (const prefix of EUREKA_PREFIXES) await app.register(eurekaRoutes, { prefix, deps });
   await consoleAssets(app);
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
