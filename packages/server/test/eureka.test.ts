@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Eureka } from 'eureka-js-client';
 import { MusterClient } from '@muster/client';
 import { startAuthServer } from './auth-server.js';
-import { api, bearer, waitFor, type RunningServer } from './harness.js';
+import { api, bearer, startServer, waitFor, type RunningServer } from './harness.js';
 
 /** eureka-js-client, unmodified, against Muster: short intervals so nothing waits long. */
 function eurekaClient(server: RunningServer, app: string, instanceId: string, port: number) {
@@ -230,5 +230,20 @@ describe('Eureka clients against Muster', () => {
     assert.equal(native.body.healthCheck.ttl, 10);
     assert.equal(native.body.metadata.k, 'v');
     assert.equal(native.body.metadata['eureka.hostName'], 'xml.local');
+  });
+});
+
+describe('eureka.enabled false', () => {
+  it('serves no Eureka route', async () => {
+    const server = await startServer({ 'eureka.enabled': false });
+    try {
+      for (const prefix of ['/eureka/apps', '/eureka/v2/apps']) {
+        const r = await api(server.url, 'GET', prefix, undefined, { accept: 'application/json' });
+        assert.equal(r.status, 404);
+        assert.equal(r.body.error.code, 'NOT_FOUND');
+      }
+    } finally {
+      await server.stop();
+    }
   });
 });
