@@ -29,6 +29,7 @@ export interface MusterConfig {
   };
   audit: { refusedPerSecond: number };
   autoCreateService: boolean;
+  eureka: { enabled: boolean };
   batch: { maxSize: number; maxWaitMs: number };
   health: {
     sweepInterval: number;

@@ -149,6 +149,13 @@ export const OPTIONS = [
     description: 'Create a service at its first registration instead of refusing it',
   },
   {
+    key: 'eureka.enabled',
+    type: { kind: 'bool' },
+    default: true,
+    description:
+      "Serve Eureka's apps API on the HTTP port under /eureka/apps and /eureka/v2/apps, so unmodified Eureka clients register, renew and discover in the default namespace (docs/compatibility.md)",
+  },
+  {
     key: 'batch.maxSize',
     type: { kind: 'int', min: 1, max: 10000 },
     default: 512,

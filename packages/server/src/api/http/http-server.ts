@@ -19,6 +19,7 @@ import { clientErrorHandler } from './client-errors.js';
 import { toHttpError } from './error-mapping.js';
 import { answerRevisions, minRevisionWait } from './read-your-writes.js';
 import { consoleAssets } from './console-assets.js';
+import { EUREKA_PREFIXES, EUREKA_RENEWS, eurekaRoutes } from '../eureka/eureka-routes.js';
 import { backupRoutes } from './routes/backup.js';
 import { boundedJsonBodies } from './json-body.js';
 import { clusterRoutes } from './routes/cluster.js';
@@ -36,7 +37,7 @@ import { ErrorReply } from './schemas.js';
 import { drainBody, hasUnreadBody } from './unread-body.js';
 
 /** Requests whose success is not worth a log line at `log.requests: writes`: the hot paths. */
-const QUIET_ROUTES = new Set(['/v1/instances/:id/heartbeat', '/v1/heartbeats']);
+const QUIET_ROUTES = new Set(['/v1/instances/:id/heartbeat', '/v1/heartbeats', ...EUREKA_RENEWS]);
 /** Answers that refuse a request as bad or unauthorized: each counts against its address's write limit. */
 const REFUSED = new Set([400, 401, 403, 413, 414, 415]);
 /** Routes that declare nothing (documents, the console's files) ask nothing of their callers. */
@@ -186,7 +187,7 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
     if (!counter) counters.set(key, (counter = metrics.httpRequests.labels(req.method, route, String(status))));
     counter.inc();
     const mode = config.log.requests;
-    const isRead = req.method === 'GET' || QUIET_ROUTES.has(route);
+    const isRead = req.method === 'GET' || QUIET_ROUTES.has(route) || QUIET_ROUTES.has(`${req.method} ${route}`);
     if (status >= 400 || mode === 'all' || (mode === 'writes' && !isRead)) {
       // "Not ready" (503 from /readyz while starting or stopping) is an answer, not a failure.
       const level = status >= 500 && route !== '/readyz' ? 'error' : 'info';
@@ -221,6 +222,8 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
   ])
     routes(app, deps);
   for (const routes of [selfRoutes, statsRoutes, backupRoutes]) routes(app, deps);
+  // Eureka's apps API, an adapter of its own over the same pipeline (api/eureka/).
+  if (config.eureka.enabled) for (const prefix of EUREKA_PREFIXES) await app.register(eurekaRoutes, { prefix, deps });
   await consoleAssets(app);
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
