@@ -89,11 +89,6 @@ export class RequestPipeline {
     return (inbound.caller ??= this.guard.caller(bearerToken(inbound.authorization), inbound.address));
   }
 
-  /** The caller if it was worked out (a refused token leaves none). */
-  knownCaller(inbound: Inbound): Caller | undefined {
-    return inbound.caller;
-  }
-
   /**
    * Before anything of a request's body is read: refuses an address over its write limit
    * (refusals count) when a body is coming, then a caller the operation can only refuse for want
