@@ -66,7 +66,9 @@ export async function buildConsulServer(
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
-    if (nestsDeeperThan(body as string, MAX_JSON_DEPTH)) done(Errors.jsonTooDeep(MAX_JSON_DEPTH), undefined);
+    // A path not served (a KV write) is answered as such, whatever its body.
+    if (req.routeOptions.url === undefined) done(null, undefined);
+    else if (nestsDeeperThan(body as string, MAX_JSON_DEPTH)) done(Errors.jsonTooDeep(MAX_JSON_DEPTH), undefined);
     else parse(req, body as string, done);
   });
 
