@@ -148,3 +148,14 @@ describe('Consul API with the consul client', () => {
     assert.equal(self.Config.Datacenter, 'dc1');
   });
 });
+
+describe('Consul API off by default', () => {
+  it('binds no Consul port unless consul.port is set', async () => {
+    const server = await startServer();
+    try {
+      assert.throws(() => server.muster.consulAddress, /not served/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
