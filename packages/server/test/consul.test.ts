@@ -135,6 +135,26 @@ describe('Consul API with the consul client', () => {
     assert.equal(((await changed.json()) as unknown[]).length, 2);
   });
 
+  it('a blocking query on the catalog waits for any service to change', async () => {
+    const first = await fetch(`${base}/v1/catalog/services`);
+    const index = first.headers.get('x-consul-index')!;
+    const t0 = Date.now();
+    const parked = await fetch(`${base}/v1/catalog/services?index=${index}&wait=300ms`);
+    assert.ok(Date.now() - t0 >= 250, 'parked for the wait');
+    assert.equal(parked.headers.get('x-consul-index'), index);
+    const changing = fetch(`${base}/v1/catalog/services?index=${index}&wait=10s`);
+    await consul.agent.service.register({
+      name: 'billing',
+      id: 'billing-1',
+      port: 9008,
+      tags: ['x'],
+      check: ttl('10s'),
+    });
+    const changed = await changing;
+    assert.ok(Number(changed.headers.get('x-consul-index')) > Number(index));
+    assert.deepEqual(((await changed.json()) as Record<string, string[]>)['billing'], ['x']);
+  });
+
   it('deregisters', async () => {
     await consul.agent.service.deregister('orders-2');
     await consul.agent.service.deregister('orders-1');

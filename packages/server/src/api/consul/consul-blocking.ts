@@ -42,3 +42,26 @@ export function blockingOf(req: FastifyRequest): Blocking {
 
 /** X-Consul-Index from a Muster revision: Consul's clients take 0 as no index at all. */
 export const consulIndex = (revision: number): string => String(Math.max(1, revision));
+
+/** How often a blocking read of the whole catalog looks for a change. */
+const CATALOG_POLL_MS = 100;
+
+/**
+ * A blocking query on a read of the whole catalog (`/v1/catalog/services`, the agent's reads):
+ * the pipeline's long-poll parks on one service, so this waits for this node's revision to move
+ * past `index`, looking every CATALOG_POLL_MS, until the wait ends or the client goes.
+ */
+export async function waitForRevision(req: FastifyRequest, current: () => number): Promise<void> {
+  const { index, waitMs } = blockingOf(req);
+  if (index === undefined || waitMs === 0 || current() > index) return;
+  const deadline = Date.now() + waitMs;
+  let gone = false;
+  const onClose = () => (gone = true);
+  req.raw.once('close', onClose);
+  try {
+    while (!gone && current() <= index && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, Math.min(CATALOG_POLL_MS, Math.max(0, deadline - Date.now()))));
+  } finally {
+    req.raw.off('close', onClose);
+  }
+}

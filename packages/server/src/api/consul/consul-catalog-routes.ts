@@ -3,7 +3,7 @@ import type { Instance } from '@muster/api';
 import { MusterError } from '@muster/api';
 import { grantOf, type HttpDeps, type HttpOperation } from '../http/context.js';
 import type { ConsulAccess } from './consul-access.js';
-import { blockingOf, consulIndex } from './consul-blocking.js';
+import { blockingOf, consulIndex, waitForRevision } from './consul-blocking.js';
 import { CONSUL_NAMESPACE as NS, isMusterName, tagsOf } from './consul-names.js';
 import { catalogEntry, healthEntry, instancesOf, isPassing, serviceNames } from './consul-view.js';
 
@@ -51,7 +51,7 @@ export function consulCatalogRoutes(app: FastifyInstance, deps: HttpDeps, access
       return { namespace: NS, service: req.params.name, revision: index, waitMs };
     },
   };
-  const self: HttpOperation = { kind: 'self' };
+  const selfBlocking: HttpOperation = { kind: 'self', check: (req) => void blockingOf(req) };
 
   /**
    * A service's instances once the blocking query is over. A service that does not exist cannot
@@ -90,7 +90,8 @@ export function consulCatalogRoutes(app: FastifyInstance, deps: HttpDeps, access
     return send(reply, index, instances.map(catalogEntry));
   });
 
-  app.get('/catalog/services', { config: { op: self } }, async (req, reply) => {
+  app.get('/catalog/services', { config: { op: selfBlocking } }, async (req, reply) => {
+    await waitForRevision(req, () => applied.get());
     const index = applied.get();
     const out: Record<string, string[]> = {};
     for (const name of serviceNames(naming, access.visibleTo(grantOf(req)))) {
