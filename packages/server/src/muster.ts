@@ -14,6 +14,8 @@ import { AuditLog } from './auth/audit-log.js';
 import { Guard } from './auth/guard.js';
 import { RateLimits } from './auth/rate-limits.js';
 import { buildHttpServer } from './api/http/http-server.js';
+import { buildConsulServer } from './api/consul/consul-server.js';
+import type { HttpDeps } from './api/http/context.js';
 import { WriteBatcher } from './batch/write-batcher.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -141,6 +143,8 @@ export class Muster {
   /** When requests arrived, allowing for stalls of the process. */
   private readonly arrivals = new ArrivalClock();
   private http: FastifyInstance | undefined;
+  /** Consul's API on its own port (consul.port), when served. */
+  private consul: FastifyInstance | undefined;
   private grpc: GrpcServer | undefined;
   private readonly pruning: EventPruning;
   private stopping: Promise<void> | undefined;
@@ -338,25 +342,22 @@ export class Muster {
     this.health.start();
     this.verification.start();
     this.arrivals.start();
-    this.http = await buildHttpServer(
-      {
-        naming: this.naming,
-        hub: this.hub,
-        metrics: this.metrics,
-        config: this.config,
-        pipeline: this.pipeline,
-        tokens: this.tokens,
-        arrivals: this.arrivals,
-        applied: this.applied,
-        readiness: () => this.readiness(),
-        cluster: () => this.clusterStatus(),
-        staleness: () => this.cluster?.staleness(),
-        rates: this.rates,
-        ...(this.store.backup ? { backup: (file: string) => this.store.backup!(file) } : {}),
-      },
-      this.log,
-      this.tls,
-    );
+    const httpDeps: HttpDeps = {
+      naming: this.naming,
+      hub: this.hub,
+      metrics: this.metrics,
+      config: this.config,
+      pipeline: this.pipeline,
+      tokens: this.tokens,
+      arrivals: this.arrivals,
+      applied: this.applied,
+      readiness: () => this.readiness(),
+      cluster: () => this.clusterStatus(),
+      staleness: () => this.cluster?.staleness(),
+      rates: this.rates,
+      ...(this.store.backup ? { backup: (file: string) => this.store.backup!(file) } : {}),
+    };
+    this.http = await buildHttpServer(httpDeps, this.log, this.tls);
     await this.http.listen({ host: this.config.host, port: this.config.httpPort, backlog: LISTEN_BACKLOG });
     try {
       this.grpc = await GrpcServer.create({
@@ -376,6 +377,7 @@ export class Muster {
       await this.http.close();
       throw err;
     }
+    if (this.config.consul.port >= 0) await this.listenConsul(httpDeps);
     this.rates.start();
     this.pruning.start();
     this.cluster?.announce({ httpAddress: this.url, grpcAddress: this.grpcAddress, startedAt: this.startedAt });
@@ -384,6 +386,7 @@ export class Muster {
       {
         http: this.url,
         grpc: this.grpcAddress,
+        ...(this.consul ? { consul: this.consulAddress } : {}),
         store: this.store.kind,
         dataDir: this.store.kind === 'sqlite' ? path.resolve(this.config.dataDir) : undefined,
         instances: this.index.instances.size,
@@ -400,6 +403,13 @@ export class Muster {
     if (!addr) throw new Error('server is not listening');
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     return `${this.tls ? 'https' : 'http'}://${host}:${addr.port}`;
+  }
+
+  /** host:port of Consul's API (consul.port); throws when it is not served. */
+  get consulAddress(): string {
+    const addr = this.consul?.server.address() as AddressInfo | null | undefined;
+    if (!addr) throw new Error("Consul's API is not served");
+    return `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   }
 
   get port(): number {
@@ -520,7 +530,7 @@ export class Muster {
     this.hub.close();
     const deadline = this.config.shutdownTimeout;
     // Both adapters drain at once, and before the batcher closes: their last calls still write.
-    await Promise.all([this.stopHttp(deadline), this.grpc?.stop(deadline)]);
+    await Promise.all([this.stopHttp(deadline), this.grpc?.stop(deadline), this.consul?.close()]);
     await this.verification.stop();
     await this.health.stop();
     await this.cluster?.stop();
@@ -530,6 +540,19 @@ export class Muster {
     this.arrivals.stop();
     this.dataDirLock?.release();
     this.log.info('stopped');
+  }
+
+  /** Consul's API on its own port; a failure to bind it leaves none of the other ports bound. */
+  private async listenConsul(deps: HttpDeps): Promise<void> {
+    try {
+      this.consul = await buildConsulServer(deps, this.log, () => this.consulAddress, this.tls);
+      await this.consul.listen({ host: this.config.host, port: this.config.consul.port, backlog: LISTEN_BACKLOG });
+    } catch (err) {
+      await this.consul?.close();
+      await this.grpc?.stop(0);
+      await this.http?.close();
+      throw err;
+    }
   }
 
   private async stopHttp(deadline: number): Promise<void> {

@@ -17,22 +17,23 @@ describe(
   'muster server start-up: ports and data directory checked before anything is created',
   { concurrency: true },
   () => {
-    for (const [api, flag] of [
-      ['HTTP', '--http-port'],
-      ['gRPC', '--grpc-port'],
+    for (const [api, flag, option] of [
+      ['HTTP', '--http-port', 'httpPort'],
+      ['gRPC', '--grpc-port', 'grpcPort'],
+      ['Consul', '--consul-port', 'consul.port'],
     ] as const) {
       it(`${flag} in use: one line on standard error, exit 2, no data directory and no admin token`, async () => {
         const port = await takenPort();
         const dataDir = path.join(tempDir(), 'data');
-        const other = flag === '--http-port' ? '--grpc-port' : '--http-port';
+        const others = ['--http-port', '--grpc-port'].filter((f) => f !== flag).flatMap((f) => [f, '0']);
         // Auth on, as by default: a start that went further would create and print the admin token.
-        const r = await runMuster(['server', flag, String(port), other, '0', '--data-dir', dataDir]);
+        const r = await runMuster(['server', flag, String(port), ...others, '--data-dir', dataDir]);
         assert.equal(r.code, 2, r.stderr);
         assert.equal(r.stdout, '');
         assert.equal(
           r.stderr,
           `muster: cannot listen on 127.0.0.1:${port} for the ${api} API: the address is already in use (another Muster server, or another program, listens there). ` +
-            `Stop what listens there, or choose another port with ${flag} (option ${flag === '--http-port' ? 'httpPort' : 'grpcPort'})\n`,
+            `Stop what listens there, or choose another port with ${flag} (option ${option})\n`,
         );
         assert.ok(!fs.existsSync(dataDir), 'nothing created');
       });

@@ -30,6 +30,8 @@ export interface MusterConfig {
   audit: { refusedPerSecond: number };
   autoCreateService: boolean;
   eureka: { enabled: boolean };
+  /** port -1: Consul's API is not served. */
+  consul: { port: number };
   batch: { maxSize: number; maxWaitMs: number };
   health: {
     sweepInterval: number;

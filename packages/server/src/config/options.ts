@@ -156,6 +156,13 @@ export const OPTIONS = [
       "Serve Eureka's apps API on the HTTP port under /eureka/apps and /eureka/v2/apps, so unmodified Eureka clients register, renew and discover in the default namespace (docs/compatibility.md)",
   },
   {
+    key: 'consul.port',
+    type: { kind: 'int', min: -1, max: 65535 },
+    default: -1,
+    description:
+      "Serve Consul's agent, health, catalog and status API (paths under /v1) on this port of the same host, so unmodified Consul clients register, check in and discover in the default namespace (docs/compatibility.md); -1: off, 0 picks a free one",
+  },
+  {
     key: 'batch.maxSize',
     type: { kind: 'int', min: 1, max: 10000 },
     default: 512,

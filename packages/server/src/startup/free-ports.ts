@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { ConfigError } from '../config/config.js';
+import { flagName } from '../config/options.js';
 
 export interface PortToCheck {
   /** What listens there, for the message: "HTTP API". */
@@ -52,7 +53,7 @@ function why(err: NodeJS.ErrnoException): string {
 }
 
 function remedy(err: NodeJS.ErrnoException, p: PortToCheck): string {
-  const flag = `--${p.option.replace(/([A-Z])/g, '-$1').toLowerCase()}`;
+  const flag = flagName(p.option);
   return err.code === 'EADDRNOTAVAIL'
     ? 'Choose another host with --host'
     : `Stop what listens there, or choose another port with ${flag} (option ${p.option})`;

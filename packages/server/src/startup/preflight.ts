@@ -11,6 +11,7 @@ export async function preflight(config: MusterConfig, storeKind: string): Promis
   await checkPortsFree(config.host, [
     { what: 'HTTP API', port: config.httpPort, option: 'httpPort' },
     { what: 'gRPC API', port: config.grpcPort, option: 'grpcPort' },
+    ...(config.consul.port >= 0 ? [{ what: 'Consul API', port: config.consul.port, option: 'consul.port' }] : []),
   ]);
   return storeKind === 'sqlite' ? lockDataDir(config.dataDir) : undefined;
 }
