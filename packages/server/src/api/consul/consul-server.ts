@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { trustedProxies } from '../../config/config.js';
 import type { ServerTls } from '../../config/tls-files.js';
 import { auditResponse, noteRefusal } from '../http/audit-hook.js';
-import { inboundOf, noteArrival, setGrant, type HttpDeps, type HttpOperation } from '../http/context.js';
+import { inboundOf, noteArrival, type HttpDeps } from '../http/context.js';
+import { admitHook, screenRequest } from '../http/pipeline-hooks.js';
 import { toHttpError } from '../http/error-mapping.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../http/json-body.js';
 import { drainBody, hasUnreadBody } from '../http/unread-body.js';
@@ -16,8 +17,6 @@ import { ConsulErrors } from './consul-errors.js';
 
 /** Answers that refuse a request as bad or unauthorized: each counts against its address's write limit. */
 const REFUSED = new Set([400, 401, 403, 413, 414, 415]);
-/** Routes that declare nothing (the status reads) ask nothing of their callers. */
-const PUBLIC: HttpOperation = { kind: 'public' };
 /** Check-ins are heartbeats: as quiet in the request log as Muster's own. */
 const QUIET = /^\/v1\/agent\/check\/(pass|warn)\//;
 
@@ -75,31 +74,9 @@ export async function buildConsulServer(
   app.addHook('onRequest', (req, reply, done) => {
     consulTokenAsAuthorization(req);
     const inbound = noteArrival(req, reply, deps.arrivals.receivedAt());
-    let screening: Promise<void> | undefined;
-    try {
-      screening = pipeline.screen(req.routeOptions.config.op, inbound, req.method !== 'GET' && req.method !== 'HEAD');
-    } catch (err) {
-      return done(err as Error);
-    }
-    if (screening) screening.then(() => done(), done);
-    else done();
+    screenRequest(pipeline, req, inbound, () => done(), done);
   });
-  app.addHook('preHandler', (req, reply, done) => {
-    let admitted;
-    try {
-      admitted = pipeline.admit(req.routeOptions.config.op ?? PUBLIC, inboundOf(req, reply), req);
-    } catch (err) {
-      return done(err as Error);
-    }
-    if (!(admitted instanceof Promise)) {
-      setGrant(req, admitted);
-      return done();
-    }
-    admitted.then((grant) => {
-      setGrant(req, grant);
-      done();
-    }, done);
-  });
+  app.addHook('preHandler', admitHook(pipeline));
   // Every read carries an index: the service's revision where the route set one, else this node's.
   app.addHook('onSend', (req, reply, payload, done) => {
     if (req.method === 'GET' && reply.statusCode < 400 && !reply.hasHeader('x-consul-index'))

@@ -21,8 +21,6 @@ import { xmlBodies } from './eureka-xml.js';
 
 /** Where Eureka clients look for the apps API: Spring Cloud's default, and Netflix's. */
 export const EUREKA_PREFIXES = ['/eureka/apps', '/eureka/v2/apps'] as const;
-/** Eureka's renewals (`PUT {prefix}/{APP}/{id}`): heartbeats, as quiet in the request log as Muster's own. */
-export const EUREKA_RENEWS = EUREKA_PREFIXES.map((p) => `PUT ${p}/:app/:id`);
 /** A registration is a few kilobytes; anything much larger is not one. */
 const REGISTRATION_BODY_LIMIT = 64 * 1024;
 

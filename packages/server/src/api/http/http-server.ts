@@ -13,13 +13,14 @@ import type { Logger } from 'pino';
 import { trustedProxies } from '../../config/config.js';
 import type { ServerTls } from '../../config/tls-files.js';
 import { Errors } from '../../errors.js';
-import { inboundOf, noteArrival, setGrant, type HttpDeps, type HttpOperation } from './context.js';
+import { inboundOf, noteArrival, type HttpDeps } from './context.js';
+import { admitHook, screenRequest } from './pipeline-hooks.js';
 import { auditResponse, noteRefusal } from './audit-hook.js';
 import { clientErrorHandler } from './client-errors.js';
 import { toHttpError } from './error-mapping.js';
 import { answerRevisions, minRevisionWait } from './read-your-writes.js';
 import { consoleAssets } from './console-assets.js';
-import { EUREKA_PREFIXES, EUREKA_RENEWS, eurekaRoutes } from '../eureka/eureka-routes.js';
+import { EUREKA_PREFIXES, eurekaRoutes } from '../eureka/eureka-routes.js';
 import { backupRoutes } from './routes/backup.js';
 import { boundedJsonBodies } from './json-body.js';
 import { clusterRoutes } from './routes/cluster.js';
@@ -36,12 +37,8 @@ import { watchRoutes } from './routes/watch.js';
 import { ErrorReply } from './schemas.js';
 import { drainBody, hasUnreadBody } from './unread-body.js';
 
-/** Requests whose success is not worth a log line at `log.requests: writes`: the hot paths. */
-const QUIET_ROUTES = new Set(['/v1/instances/:id/heartbeat', '/v1/heartbeats', ...EUREKA_RENEWS]);
 /** Answers that refuse a request as bad or unauthorized: each counts against its address's write limit. */
 const REFUSED = new Set([400, 401, 403, 413, 414, 415]);
-/** Routes that declare nothing (documents, the console's files) ask nothing of their callers. */
-const PUBLIC: HttpOperation = { kind: 'public' };
 
 /**
  * The native HTTP adapter: decodes and shape-checks requests, calls the naming service, and
@@ -150,32 +147,10 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
       if (waiting) waiting.then(() => done(), done);
       else done();
     };
-    let screening: Promise<void> | undefined;
-    try {
-      screening = pipeline.screen(req.routeOptions.config.op, inbound, req.method !== 'GET' && req.method !== 'HEAD');
-    } catch (err) {
-      return done(err as Error);
-    }
-    if (screening) screening.then(afterScreen, done);
-    else afterScreen();
+    screenRequest(pipeline, req, inbound, afterScreen, done);
   });
   // Once the body is read and checked: the route's operation admitted (auth, limits, long-poll).
-  app.addHook('preHandler', (req, reply, done) => {
-    let admitted;
-    try {
-      admitted = pipeline.admit(req.routeOptions.config.op ?? PUBLIC, inboundOf(req, reply), req);
-    } catch (err) {
-      return done(err as Error);
-    }
-    if (!(admitted instanceof Promise)) {
-      setGrant(req, admitted);
-      return done();
-    }
-    admitted.then((grant) => {
-      setGrant(req, grant);
-      done();
-    }, done);
-  });
+  app.addHook('preHandler', admitHook(pipeline));
   answerRevisions(app, deps);
 
   const counters = new Map<string, { inc(): void }>();
@@ -187,7 +162,8 @@ export async function buildHttpServer(deps: HttpDeps, log: Logger, tls?: ServerT
     if (!counter) counters.set(key, (counter = metrics.httpRequests.labels(req.method, route, String(status))));
     counter.inc();
     const mode = config.log.requests;
-    const isRead = req.method === 'GET' || QUIET_ROUTES.has(route) || QUIET_ROUTES.has(`${req.method} ${route}`);
+    // Heartbeats of every protocol (native, Eureka renewals) are as quiet as reads: the hot paths.
+    const isRead = req.method === 'GET' || req.routeOptions.config.op?.kind === 'heartbeat';
     if (status >= 400 || mode === 'all' || (mode === 'writes' && !isRead)) {
       // "Not ready" (503 from /readyz while starting or stopping) is an answer, not a failure.
       const level = status >= 500 && route !== '/readyz' ? 'error' : 'info';
